@@ -1,0 +1,35 @@
+//! The pulse global allocator.
+//!
+//! [`Alloc`] wraps any [`GlobalAlloc`](std::alloc::GlobalAlloc) and, while a
+//! session records, appends one fixed-size [`Event`] per allocation, free and
+//! reallocation to the calling thread's ring buffer — no lock, no syscall,
+//! no allocation on that path. The runtime crate (`pulse`) owns sessions: it
+//! starts recording, drains the rings from its collector thread with
+//! [`drain`], and writes the session file.
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: pulse_alloc::Alloc = pulse_alloc::Alloc::system();
+//!
+//! let v = vec![1u8; 100];
+//! # drop(v);
+//! ```
+//!
+//! Users depend on `pulse`, which re-exports [`Alloc`]; this crate is the
+//! lowest layer and has no dependency beyond `libc`.
+#![deny(missing_docs)]
+
+pub mod clock;
+mod guard;
+mod ring;
+mod stats;
+mod thread;
+mod tracking;
+
+pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, RING_CAPACITY};
+pub use stats::{overhead, totals, Overhead, Totals};
+pub use thread::{
+    current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread, record_marker,
+    start_recording, stop_recording, untracked,
+};
+pub use tracking::Alloc;

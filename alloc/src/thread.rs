@@ -1,0 +1,355 @@
+//! Per-thread state and the functions that record events.
+//!
+//! Every recording function follows the same steps: check that a session
+//! is recording (one relaxed load), take the reentrancy guard, find the
+//! thread's ring (claiming one on the thread's first event), read the
+//! clock, append the event, bump the thread's counters.
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::clock;
+use crate::guard::Guard;
+use crate::ring::{Event, EventKind, Ring, RECORDING};
+use crate::stats::{ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
+
+/// pulse's id for a thread: 1, 2, 3 … in order of first event.
+static NEXT_TID: AtomicU64 = AtomicU64::new(1);
+
+/// Events of threads that have no ring: a thread allocating during its own
+/// thread-local teardown, after its ring was retired. Rare, so a lock is fine;
+/// the vector's own allocations happen under the guard and are not recorded.
+static ORPHANS: Mutex<Vec<(u64, Event)>> = Mutex::new(Vec::new());
+
+/// A thread's pulse state. `const`-initialized and without a destructor, so
+/// touching it never allocates and it stays usable during thread teardown.
+pub(crate) struct ThreadState {
+    /// The reentrancy flag, see [`crate::guard`].
+    pub(crate) busy: Cell<bool>,
+    ring: Cell<*const Ring>,
+    tid: Cell<u64>,
+    /// Set when the thread's exit notifier ran: no ring may be claimed after.
+    exited: Cell<bool>,
+}
+
+thread_local! {
+    pub(crate) static STATE: ThreadState = const {
+        ThreadState { busy: Cell::new(false), ring: Cell::new(ptr::null()), tid: Cell::new(0), exited: Cell::new(false) }
+    };
+    /// Registered on a thread's first event; its destructor retires the ring.
+    static EXIT: ExitNotifier = const { ExitNotifier };
+}
+
+struct ExitNotifier;
+
+impl Drop for ExitNotifier {
+    fn drop(&mut self) {
+        STATE.with(|s| {
+            let Some(_g) = Guard::enter(&s.busy) else {
+                return;
+            };
+            let ring = s.ring.replace(ptr::null());
+            s.exited.set(true);
+            if !ring.is_null() {
+                // SAFETY: rings are never freed; this thread still owns it.
+                let ring = unsafe { &*ring };
+                ring.push(Event::new(EventKind::ThreadEnd, clock::now()));
+                ring.retire();
+            }
+        });
+    }
+}
+
+impl ThreadState {
+    fn tid(&self) -> u64 {
+        let t = self.tid.get();
+        if t != 0 {
+            return t;
+        }
+        let t = NEXT_TID.fetch_add(1, Ordering::Relaxed);
+        self.tid.set(t);
+        t
+    }
+
+    /// This thread's ring, claiming one on first use. Null when the thread is
+    /// exiting (its events then go to the orphan list).
+    #[inline]
+    fn ring(&self) -> *const Ring {
+        let r = self.ring.get();
+        if !r.is_null() || self.exited.get() {
+            return r;
+        }
+        self.claim_ring()
+    }
+
+    #[cold]
+    fn claim_ring(&self) -> *const Ring {
+        // Register the exit notifier first; if the thread is already tearing
+        // down its thread-locals this fails, and the thread stays ringless.
+        if EXIT.try_with(|_| ()).is_err() {
+            self.exited.set(true);
+            return ptr::null();
+        }
+        let tid = self.tid();
+        let r = Ring::claim(tid);
+        if !r.is_null() {
+            self.ring.set(r);
+            let mut ev = Event::new(EventKind::ThreadStart, clock::now());
+            let name = thread_name();
+            ev.a = u64::from_le_bytes(name[..8].try_into().unwrap_or([0; 8]));
+            ev.b = u64::from_le_bytes(name[8..].try_into().unwrap_or([0; 8]));
+            // SAFETY: just claimed; this thread owns it and rings are never freed.
+            unsafe { &*r }.push(ev);
+        }
+        r
+    }
+}
+
+/// The calling thread's name from the kernel (at most 15 bytes, NUL-padded),
+/// read without allocating; the process's first thread is called `main`.
+fn thread_name() -> [u8; 16] {
+    let mut buf = [0u8; 16];
+    // SAFETY: getpid and gettid have no preconditions.
+    let main = unsafe { libc::getpid() as libc::c_long == libc::syscall(libc::SYS_gettid) };
+    if main {
+        buf[..4].copy_from_slice(b"main");
+        return buf;
+    }
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `buf`.
+    unsafe {
+        libc::prctl(
+            libc::PR_GET_NAME,
+            buf.as_mut_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    buf
+}
+
+/// Records `ev` on this thread, stamping the clock, then calls `count` with
+/// the thread's counters. Returns without recording when no session records
+/// or when called from inside pulse.
+#[inline]
+fn record(ev: impl FnOnce(u64) -> Event, count: impl FnOnce(&crate::stats::ThreadCounters)) {
+    STATE.with(|s| {
+        let Some(_g) = Guard::enter(&s.busy) else {
+            return;
+        };
+        let ring = s.ring();
+        let ev = ev(clock::now());
+        if ring.is_null() {
+            record_orphan(s.tid(), ev);
+            return;
+        }
+        // SAFETY: rings are never freed, and this thread owns this one until
+        // its exit notifier clears `s.ring`.
+        let ring = unsafe { &*ring };
+        if ring.push(ev) {
+            count(&ring.counters);
+        }
+    });
+}
+
+#[cold]
+fn record_orphan(tid: u64, ev: Event) {
+    let (mut a, mut f, mut r, mut x, mut ab, mut fb) = (0, 0, 0, 0, 0, 0);
+    match ev.kind {
+        EventKind::Alloc => (a, ab) = (1, ev.b),
+        EventKind::Free => (f, fb) = (1, ev.b),
+        EventKind::Realloc => (r, ab, fb) = (1, ev.b, ev.d),
+        EventKind::AllocFailed => x = 1,
+        _ => {}
+    }
+    ORPHAN_COUNTERS.add(a, f, r, x, ab, fb);
+    let mut o = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+    o.push((tid, ev));
+}
+
+/// Hands the orphan events to `f` and forgets them. Called by the collector
+/// after it drained the rings.
+pub fn drain_orphans(f: &mut dyn FnMut(u64, &[Event])) {
+    let taken = std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut i = 0;
+    while i < taken.len() {
+        let tid = taken[i].0;
+        let mut j = i;
+        while j < taken.len() && taken[j].0 == tid {
+            j += 1;
+        }
+        let evs: Vec<Event> = taken[i..j].iter().map(|(_, e)| *e).collect();
+        f(tid, &evs);
+        i = j;
+    }
+}
+
+#[inline]
+fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
+#[inline]
+fn align_log2(layout: Layout) -> u8 {
+    layout.align().trailing_zeros() as u8
+}
+
+/// Counts an allocation made by pulse's own code (the guard was taken).
+#[inline]
+fn own(size: usize) {
+    OWN_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    OWN_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
+    if !recording() {
+        return;
+    }
+    if STATE.with(|s| s.busy.get()) {
+        own(layout.size());
+        return;
+    }
+    let size = layout.size() as u64;
+    if p.is_null() {
+        record(
+            |ts| {
+                let mut e = Event::new(EventKind::AllocFailed, ts);
+                e.b = size;
+                e.align_log2 = align_log2(layout);
+                e
+            },
+            |c| c.failed(),
+        );
+        return;
+    }
+    record(
+        |ts| {
+            let mut e = Event::new(EventKind::Alloc, ts);
+            e.a = p as u64;
+            e.b = size;
+            e.d = 1;
+            e.align_log2 = align_log2(layout);
+            e
+        },
+        |c| c.alloc(size),
+    );
+}
+
+#[inline]
+pub(crate) fn on_free(p: *mut u8, layout: Layout) {
+    if !recording() {
+        return;
+    }
+    let size = layout.size() as u64;
+    record(
+        |ts| {
+            let mut e = Event::new(EventKind::Free, ts);
+            e.a = p as u64;
+            e.b = size;
+            e
+        },
+        |c| c.free(size),
+    );
+}
+
+/// A `realloc` is recorded with the clock read before the inner call (see
+/// `tracking.rs`), so its timestamp is passed in.
+#[inline]
+pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
+    if !recording() {
+        return;
+    }
+    if STATE.with(|s| s.busy.get()) {
+        own(new_size);
+        return;
+    }
+    let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
+    if new.is_null() {
+        record(
+            |_| {
+                let mut e = Event::new(EventKind::AllocFailed, ts);
+                e.b = new_size64;
+                e.align_log2 = align_log2(layout);
+                e
+            },
+            |c| c.failed(),
+        );
+        return;
+    }
+    record(
+        |_| {
+            let mut e = Event::new(EventKind::Realloc, ts);
+            e.a = new as u64;
+            e.b = new_size64;
+            e.c = old as u64;
+            e.d = old_size;
+            e.align_log2 = align_log2(layout);
+            e
+        },
+        |c| c.realloc(old_size, new_size64),
+    );
+}
+
+/// Records a scope boundary or a pause on the calling thread.
+/// `arg` is the scope id for scope events, 0 otherwise.
+#[inline]
+pub fn record_marker(kind: EventKind, arg: u32) {
+    if !recording() {
+        return;
+    }
+    record(
+        |ts| {
+            let mut e = Event::new(kind, ts);
+            e.a = u64::from(arg);
+            e
+        },
+        |_| {},
+    );
+}
+
+/// Marks the calling thread as pulse's own (the collector): nothing it
+/// allocates is ever recorded, and it records no events.
+pub fn mark_internal_thread() {
+    STATE.with(|s| s.busy.set(true));
+}
+
+/// Starts recording events. Events left in the rings from an earlier session
+/// are discarded first.
+pub fn start_recording() {
+    crate::ring::drain(&mut |_, _| {});
+    drain_orphans(&mut |_, _| {});
+    RECORDING.store(true, Ordering::SeqCst);
+}
+
+/// Stops recording events; threads blocked on a full ring give up.
+pub fn stop_recording() {
+    RECORDING.store(false, Ordering::SeqCst);
+}
+
+/// Whether a session is recording.
+pub fn is_recording() -> bool {
+    recording()
+}
+
+/// The calling thread's pulse id (assigning one if it has none yet).
+pub fn current_thread_id() -> u64 {
+    STATE.with(|s| s.tid())
+}
+
+/// Whether the calling thread is inside pulse's own code.
+pub fn in_pulse() -> bool {
+    STATE.with(|s| s.busy.get())
+}
+
+/// Runs `f` with tracking off on this thread: what it allocates counts as
+/// pulse's own overhead, not as the program's. For pulse's own bookkeeping.
+pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
+    STATE.with(|s| {
+        let _g = Guard::enter(&s.busy);
+        f()
+    })
+}

@@ -1,0 +1,124 @@
+//! `pulse info`: what a session file holds, without analysis.
+
+use std::io::{self, Write};
+
+use pulse_format::{ClockSource, Metadata, RecordKind, Trailer};
+
+use crate::profile::Profile;
+use crate::table::{Align, Table};
+use crate::units::{Bytes, Nanos};
+
+/// The header, metadata and record counts of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Info {
+    /// The file's format version.
+    pub version: u16,
+    /// The session's metadata.
+    pub meta: Metadata,
+    /// Frames of records.
+    pub chunks: u64,
+    /// Records by kind, every kind listed.
+    pub record_counts: Vec<(RecordKind, u64)>,
+    /// The trailer, absent when the file was cut short.
+    pub trailer: Option<Trailer>,
+    /// The session's length.
+    pub duration_ns: u64,
+    /// Threads seen.
+    pub threads: usize,
+    /// Warnings, as in the report.
+    pub warnings: Vec<String>,
+}
+
+/// The info of `profile`.
+pub fn info(profile: &Profile) -> Info {
+    Info {
+        version: profile.version,
+        meta: profile.meta.clone(),
+        chunks: profile.chunks,
+        record_counts: RecordKind::ALL
+            .iter()
+            .map(|k| (*k, profile.count(*k)))
+            .collect(),
+        trailer: profile.trailer.clone(),
+        duration_ns: profile.duration_ns,
+        threads: profile.threads.len(),
+        warnings: crate::report::warnings(profile),
+    }
+}
+
+impl Info {
+    /// Writes the info as text.
+    pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
+        let m = &self.meta;
+        writeln!(w, "format       v{} ({})", self.version, m.writer)?;
+        writeln!(w, "program      {}", m.program)?;
+        if !m.args.is_empty() {
+            writeln!(w, "arguments    {}", m.args.join(" "))?;
+        }
+        writeln!(w, "pid          {}", m.pid)?;
+        writeln!(w, "host         {}", m.host)?;
+        writeln!(
+            w,
+            "started      {} ns after the Unix epoch",
+            m.start_unix_ns
+        )?;
+        writeln!(w, "duration     {}", Nanos(self.duration_ns))?;
+        let clock = match m.clock.source {
+            ClockSource::Tsc => format!(
+                "TSC, {:.4} ticks/ns ({})",
+                m.clock.ticks_per_ns, m.clock.calibration
+            ),
+            ClockSource::Monotonic => String::from("CLOCK_MONOTONIC (nanoseconds)"),
+        };
+        writeln!(w, "clock        {clock}")?;
+        if let Some(t) = self
+            .trailer
+            .as_ref()
+            .filter(|t| t.ticks_per_ns > 0.0 && m.clock.source == ClockSource::Tsc)
+        {
+            writeln!(
+                w,
+                "             {:.4} ticks/ns over the whole session",
+                t.ticks_per_ns
+            )?;
+        }
+        writeln!(w, "allocations  {} mode", m.alloc_mode.name())?;
+        if m.counters.is_empty() {
+            writeln!(w, "counters     none requested")?;
+        }
+        for c in &m.counters {
+            let state = if c.available { "opened" } else { "unavailable" };
+            writeln!(w, "counter      {}: {state} ({})", c.name, c.reason)?;
+        }
+        for (k, v) in &m.extra {
+            writeln!(w, "{k:<12} {v}")?;
+        }
+        writeln!(w, "threads      {}", self.threads)?;
+        writeln!(w, "chunks       {}", self.chunks)?;
+        writeln!(w)?;
+        let mut t = Table::new(&[("record", Align::Left), ("count", Align::Right)]);
+        for (k, n) in &self.record_counts {
+            t.row(vec![k.name().to_owned(), n.to_string()]);
+        }
+        t.write(w, 0)?;
+        writeln!(w)?;
+        match &self.trailer {
+            Some(tr) => {
+                writeln!(w, "trailer      present: the session finished")?;
+                for (k, v) in &tr.extra {
+                    let shown = if k.contains("bytes") {
+                        Bytes(*v).to_string()
+                    } else {
+                        v.to_string()
+                    };
+                    writeln!(w, "  {k:<20} {shown}")?;
+                }
+            }
+            None => writeln!(w, "trailer      missing: the session did not finish")?,
+        }
+        for warning in &self.warnings {
+            writeln!(w, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+}

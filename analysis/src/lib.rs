@@ -1,0 +1,31 @@
+//! Offline analysis of pulse session files.
+//!
+//! A library first: [`Profile::load`] replays a session file, and each
+//! report is a value built from the profile — [`report`], [`info`] — with a
+//! `render` method that writes it as text. The `pulse` command line is a
+//! thin layer over these calls.
+//!
+//! ```no_run
+//! let profile = pulse_analysis::Profile::load("run.pulse")?;
+//! let report = pulse_analysis::report(&profile, &Default::default());
+//! println!("peak live bytes: {}", report.memory.peak_bytes);
+//! report.render(&mut std::io::stdout())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod info;
+mod profile;
+mod replay;
+mod report;
+mod table;
+mod units;
+
+pub use error::Error;
+pub use info::{info, Info};
+pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeTime, ThreadInfo};
+pub use pulse_format as format;
+pub use report::{report, Report, ReportOptions, ScopeRow, DEFAULT_TOP};
+pub use units::{Bytes, Nanos};

@@ -1,0 +1,267 @@
+//! The one-screen report: what the program did, where its time and memory went.
+
+use std::io::{self, Write};
+
+use crate::profile::{MemoryTotals, Profile};
+use crate::table::{Align, Table};
+use crate::units::{Bytes, Nanos};
+
+/// The default number of rows per table.
+pub const DEFAULT_TOP: usize = 20;
+
+/// What [`report`] includes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    /// Rows per table.
+    pub top: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { top: DEFAULT_TOP }
+    }
+}
+
+/// One scope's line in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRow {
+    /// The scope's name.
+    pub name: String,
+    /// Its category, or empty.
+    pub category: String,
+    /// Completed entries.
+    pub count: u64,
+    /// Time inside it, children included.
+    pub total_ns: u64,
+    /// Time inside it, children excluded.
+    pub self_ns: u64,
+    /// `total_ns / count`.
+    pub mean_ns: u64,
+    /// The shortest entry.
+    pub min_ns: u64,
+    /// The longest entry.
+    pub max_ns: u64,
+}
+
+/// The report of one session. Every figure the CLI prints is a field here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The profiled program.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The session's length.
+    pub duration_ns: u64,
+    /// Threads that produced events.
+    pub threads: usize,
+    /// Allocation totals and the live set.
+    pub memory: MemoryTotals,
+    /// Scopes by self time, longest first; at most `top`.
+    pub scopes: Vec<ScopeRow>,
+    /// Scopes left out by `top`.
+    pub scopes_omitted: usize,
+    /// Things the reader of the report must know: a truncated file, anomalies,
+    /// totals that do not cross-check.
+    pub warnings: Vec<String>,
+}
+
+/// Builds the report of `profile`.
+pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
+    let mut scopes: Vec<ScopeRow> = profile
+        .scope_times
+        .iter()
+        .map(|(id, t)| ScopeRow {
+            name: profile.scope_name(*id),
+            category: profile
+                .scopes
+                .get(id)
+                .map(|s| s.category.clone())
+                .unwrap_or_default(),
+            count: t.count,
+            total_ns: t.total_ns,
+            self_ns: t.self_ns,
+            mean_ns: t.total_ns.checked_div(t.count).unwrap_or(0),
+            min_ns: t.min_ns,
+            max_ns: t.max_ns,
+        })
+        .collect();
+    // Longest self time first; the name breaks ties so the order is stable.
+    scopes.sort_by(|a, b| b.self_ns.cmp(&a.self_ns).then_with(|| a.name.cmp(&b.name)));
+    let omitted = scopes.len().saturating_sub(opts.top);
+    scopes.truncate(opts.top);
+    Report {
+        program: profile.meta.program.clone(),
+        args: profile.meta.args.clone(),
+        duration_ns: profile.duration_ns,
+        threads: profile.threads.len(),
+        memory: profile.memory.clone(),
+        scopes,
+        scopes_omitted: omitted,
+        warnings: warnings(profile),
+    }
+}
+
+/// The warnings a profile deserves, one line each.
+pub(crate) fn warnings(p: &Profile) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(t) = &p.truncated {
+        w.push(format!(
+            "{t}; this report covers every whole chunk before the cut"
+        ));
+    }
+    let a = &p.anomalies;
+    if a.unknown_frees > 0 {
+        w.push(format!(
+            "{} frees of blocks allocated before the session began (not counted as live)",
+            a.unknown_frees
+        ));
+    }
+    if a.unmatched_exits > 0 {
+        w.push(format!(
+            "{} scope exits without a matching entry",
+            a.unmatched_exits
+        ));
+    }
+    if a.open_at_end > 0 {
+        w.push(format!(
+            "{} scopes were still open when the session ended; timed up to its end",
+            a.open_at_end
+        ));
+    }
+    if a.reused_live_addresses > 0 {
+        w.push(format!(
+            "{} allocations at an address that was still live",
+            a.reused_live_addresses
+        ));
+    }
+    if let Some(t) = &p.trailer {
+        let m = &p.memory;
+        let checks = [
+            ("allocs", m.allocs),
+            ("frees", m.frees),
+            ("reallocs", m.reallocs),
+            ("bytes_allocated", m.bytes_allocated),
+        ];
+        for (key, replayed) in checks {
+            if let Some(counted) = t.extra(key) {
+                if counted != replayed {
+                    w.push(format!(
+                        "the allocator counted {counted} {key} but the file holds {replayed}: events were lost"
+                    ));
+                }
+            }
+        }
+        if t.lost_events > 0 {
+            w.push(format!("{} events were lost while writing", t.lost_events));
+        }
+    }
+    w
+}
+
+impl Report {
+    /// Writes the report as text.
+    pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
+        let mut cmd = self.program.clone();
+        for a in &self.args {
+            cmd.push(' ');
+            cmd.push_str(a);
+        }
+        writeln!(w, "pulse report: {cmd}")?;
+        writeln!(
+            w,
+            "  duration {}, {} thread{}",
+            Nanos(self.duration_ns),
+            self.threads,
+            plural(self.threads)
+        )?;
+        for warning in &self.warnings {
+            writeln!(w, "  warning: {warning}")?;
+        }
+        writeln!(w)?;
+        let m = &self.memory;
+        writeln!(w, "Memory")?;
+        let mut t = Table::new(&[
+            ("", Align::Left),
+            ("blocks", Align::Right),
+            ("bytes", Align::Right),
+        ]);
+        t.row(vec![
+            "allocated".into(),
+            m.allocs.to_string(),
+            Bytes(m.bytes_allocated).to_string(),
+        ]);
+        t.row(vec![
+            "freed".into(),
+            m.frees.to_string(),
+            Bytes(m.bytes_freed).to_string(),
+        ]);
+        t.row(vec![
+            "reallocated".into(),
+            m.reallocs.to_string(),
+            String::new(),
+        ]);
+        t.row(vec![
+            format!("peak live (at {})", Nanos(m.peak_at_ns)),
+            m.peak_blocks.to_string(),
+            Bytes(m.peak_bytes).to_string(),
+        ]);
+        t.row(vec![
+            "live at end".into(),
+            m.live_blocks_at_end.to_string(),
+            Bytes(m.live_bytes_at_end).to_string(),
+        ]);
+        if m.failed > 0 {
+            t.row(vec![
+                "failed allocations".into(),
+                m.failed.to_string(),
+                String::new(),
+            ]);
+        }
+        t.write(w, 2)?;
+        writeln!(w)?;
+        writeln!(w, "Scopes by self time")?;
+        if self.scopes.is_empty() {
+            writeln!(w, "  (no scopes recorded)")?;
+        } else {
+            let mut t = Table::new(&[
+                ("scope", Align::Left),
+                ("count", Align::Right),
+                ("self", Align::Right),
+                ("total", Align::Right),
+                ("mean", Align::Right),
+                ("min", Align::Right),
+                ("max", Align::Right),
+            ]);
+            for s in &self.scopes {
+                let name = if s.category.is_empty() {
+                    s.name.clone()
+                } else {
+                    format!("{}::{}", s.category, s.name)
+                };
+                t.row(vec![
+                    name,
+                    s.count.to_string(),
+                    Nanos(s.self_ns).to_string(),
+                    Nanos(s.total_ns).to_string(),
+                    Nanos(s.mean_ns).to_string(),
+                    Nanos(s.min_ns).to_string(),
+                    Nanos(s.max_ns).to_string(),
+                ]);
+            }
+            t.write(w, 2)?;
+            if self.scopes_omitted > 0 {
+                writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,80 @@
+//! Human units for durations and sizes.
+
+use std::fmt;
+
+/// A duration in nanoseconds, shown as ns, µs, ms or s with three significant digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Nanos(pub u64);
+
+impl fmt::Display for Nanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0 as f64;
+        let s = if self.0 < 1_000 {
+            format!("{} ns", self.0)
+        } else if self.0 < 1_000_000 {
+            format!("{} µs", sig3(n / 1e3))
+        } else if self.0 < 1_000_000_000 {
+            format!("{} ms", sig3(n / 1e6))
+        } else {
+            format!("{} s", sig3(n / 1e9))
+        };
+        f.pad(&s)
+    }
+}
+
+/// A size in bytes, shown as B, KiB, MiB or GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0 as f64;
+        let s = if self.0 < 1024 {
+            format!("{} B", self.0)
+        } else if self.0 < 1 << 20 {
+            format!("{} KiB", sig3(n / 1024.0))
+        } else if self.0 < 1 << 30 {
+            format!("{} MiB", sig3(n / (1u64 << 20) as f64))
+        } else {
+            format!("{} GiB", sig3(n / (1u64 << 30) as f64))
+        };
+        f.pad(&s)
+    }
+}
+
+/// Three significant digits, without trailing zeros past the point.
+fn sig3(v: f64) -> String {
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_their_unit() {
+        assert_eq!(Nanos(999).to_string(), "999 ns");
+        assert_eq!(Nanos(1_500).to_string(), "1.5 µs");
+        assert_eq!(Nanos(12_340_000).to_string(), "12.3 ms");
+        assert_eq!(Nanos(2_000_000_000).to_string(), "2 s");
+    }
+
+    #[test]
+    fn sizes_pick_their_unit() {
+        assert_eq!(Bytes(0).to_string(), "0 B");
+        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
+        assert_eq!(Bytes(3 << 20).to_string(), "3 MiB");
+        assert_eq!(Bytes(5 << 30).to_string(), "5 GiB");
+    }
+}

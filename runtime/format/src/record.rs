@@ -1,0 +1,549 @@
+//! The records a chunk holds, and their encoding.
+//!
+//! Each record is a one-byte tag followed by its fields as varints. Within a
+//! chunk, timestamps are zigzag deltas against the previous timestamped
+//! record and block addresses are zigzag deltas against the previous
+//! address, both starting from zero at the top of the chunk. Tags `0x80` and
+//! above are extension records: a varint byte length follows the tag, so a
+//! reader that does not know the tag skips the body.
+
+use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError};
+
+/// Scope id 0 means "no scope": the root of a thread's call tree.
+pub const NO_SCOPE: u32 = 0;
+/// Site id 0 means "no stack was captured for this allocation".
+pub const NO_SITE: u32 = 0;
+
+/// One event or definition in a session.
+///
+/// Timestamps (`ts`) are clock ticks of the session's clock; the header's
+/// [`ClockInfo`](crate::ClockInfo) turns them into nanoseconds. The thread a
+/// record belongs to is the thread of the chunk that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A thread was first seen by the session.
+    ThreadStart {
+        /// When it was first seen.
+        ts: u64,
+        /// Its name, or empty.
+        name: String,
+    },
+    /// A thread exited while the session ran.
+    ThreadEnd {
+        /// When its thread-local state was torn down.
+        ts: u64,
+    },
+    /// A block was allocated (`alloc` or `alloc_zeroed`).
+    Alloc {
+        /// When.
+        ts: u64,
+        /// The block's address.
+        addr: u64,
+        /// Its size in bytes, as requested.
+        size: u64,
+        /// Its alignment in bytes.
+        align: u64,
+        /// Its allocation site, or [`NO_SITE`].
+        site: u32,
+        /// How many allocations this one stands for: 1, or the sampling weight.
+        weight: u64,
+    },
+    /// The inner allocator returned null.
+    AllocFailed {
+        /// When.
+        ts: u64,
+        /// The size asked for.
+        size: u64,
+        /// The alignment asked for.
+        align: u64,
+    },
+    /// A block was freed.
+    Free {
+        /// When.
+        ts: u64,
+        /// The block's address.
+        addr: u64,
+        /// Its size, from the layout passed to `dealloc`.
+        size: u64,
+    },
+    /// A block was resized; `old_addr == new_addr` when it grew or shrank in place.
+    Realloc {
+        /// When.
+        ts: u64,
+        /// The block before.
+        old_addr: u64,
+        /// Its size before.
+        old_size: u64,
+        /// The block after.
+        new_addr: u64,
+        /// Its size after.
+        new_size: u64,
+        /// Its alignment.
+        align: u64,
+        /// The site of the `realloc` call, or [`NO_SITE`].
+        site: u32,
+    },
+    /// A scope was entered on this thread.
+    ScopeEnter {
+        /// When.
+        ts: u64,
+        /// The scope's id, defined by a [`Record::ScopeDef`].
+        scope: u32,
+    },
+    /// A scope was left on this thread.
+    ScopeExit {
+        /// When.
+        ts: u64,
+        /// The scope's id.
+        scope: u32,
+    },
+    /// Recording was paused on this thread.
+    Pause {
+        /// When.
+        ts: u64,
+    },
+    /// Recording resumed on this thread.
+    Resume {
+        /// When.
+        ts: u64,
+    },
+    /// A reading of this thread's counters, in the order the header lists them.
+    Counters {
+        /// When.
+        ts: u64,
+        /// The scope whose boundary took the reading, or [`NO_SCOPE`] for a periodic sample.
+        scope: u32,
+        /// The counter values.
+        values: Vec<u64>,
+    },
+    /// An allocation site: the return addresses of its stack, innermost first.
+    SiteDef {
+        /// The site's id (never [`NO_SITE`]).
+        site: u32,
+        /// Raw instruction addresses.
+        frames: Vec<u64>,
+    },
+    /// A scope or typed operation.
+    ScopeDef {
+        /// The scope's id (never [`NO_SCOPE`]).
+        scope: u32,
+        /// Its name.
+        name: String,
+        /// Its category, or empty.
+        category: String,
+        /// The category's description, or empty.
+        description: String,
+        /// Its priority (higher first), 0 when none was given.
+        priority: i64,
+    },
+    /// One symbolized address.
+    Symbol {
+        /// The instruction address.
+        addr: u64,
+        /// The demangled function name.
+        function: String,
+        /// The source file, or empty.
+        file: String,
+        /// The source line, or 0.
+        line: u32,
+    },
+}
+
+/// The kinds of [`Record`], for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// [`Record::ThreadStart`]
+    ThreadStart = 1,
+    /// [`Record::ThreadEnd`]
+    ThreadEnd = 2,
+    /// [`Record::Alloc`]
+    Alloc = 3,
+    /// [`Record::AllocFailed`]
+    AllocFailed = 5,
+    /// [`Record::Free`]
+    Free = 6,
+    /// [`Record::Realloc`]
+    Realloc = 7,
+    /// [`Record::ScopeEnter`]
+    ScopeEnter = 8,
+    /// [`Record::ScopeExit`]
+    ScopeExit = 9,
+    /// [`Record::Pause`]
+    Pause = 10,
+    /// [`Record::Resume`]
+    Resume = 11,
+    /// [`Record::Counters`]
+    Counters = 12,
+    /// [`Record::SiteDef`]
+    SiteDef = 13,
+    /// [`Record::ScopeDef`]
+    ScopeDef = 14,
+    /// [`Record::Symbol`]
+    Symbol = 15,
+}
+
+impl RecordKind {
+    /// Every kind, in tag order.
+    pub const ALL: [RecordKind; 14] = [
+        RecordKind::ThreadStart,
+        RecordKind::ThreadEnd,
+        RecordKind::Alloc,
+        RecordKind::AllocFailed,
+        RecordKind::Free,
+        RecordKind::Realloc,
+        RecordKind::ScopeEnter,
+        RecordKind::ScopeExit,
+        RecordKind::Pause,
+        RecordKind::Resume,
+        RecordKind::Counters,
+        RecordKind::SiteDef,
+        RecordKind::ScopeDef,
+        RecordKind::Symbol,
+    ];
+
+    /// A stable lower-case name, as `pulse info` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::ThreadStart => "thread-start",
+            RecordKind::ThreadEnd => "thread-end",
+            RecordKind::Alloc => "alloc",
+            RecordKind::AllocFailed => "alloc-failed",
+            RecordKind::Free => "free",
+            RecordKind::Realloc => "realloc",
+            RecordKind::ScopeEnter => "scope-enter",
+            RecordKind::ScopeExit => "scope-exit",
+            RecordKind::Pause => "pause",
+            RecordKind::Resume => "resume",
+            RecordKind::Counters => "counters",
+            RecordKind::SiteDef => "site-def",
+            RecordKind::ScopeDef => "scope-def",
+            RecordKind::Symbol => "symbol",
+        }
+    }
+
+    /// The kind with this tag, if any.
+    pub fn from_tag(tag: u8) -> Option<RecordKind> {
+        RecordKind::ALL.iter().copied().find(|k| *k as u8 == tag)
+    }
+
+    /// The position of this kind in [`RecordKind::ALL`].
+    pub fn index(self) -> usize {
+        RecordKind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+const TAG_ALLOC_WEIGHTED: u8 = 4;
+/// The first tag of the skippable extension range.
+pub(crate) const TAG_EXTENSION: u8 = 0x80;
+
+impl Record {
+    /// This record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::ThreadStart { .. } => RecordKind::ThreadStart,
+            Record::ThreadEnd { .. } => RecordKind::ThreadEnd,
+            Record::Alloc { .. } => RecordKind::Alloc,
+            Record::AllocFailed { .. } => RecordKind::AllocFailed,
+            Record::Free { .. } => RecordKind::Free,
+            Record::Realloc { .. } => RecordKind::Realloc,
+            Record::ScopeEnter { .. } => RecordKind::ScopeEnter,
+            Record::ScopeExit { .. } => RecordKind::ScopeExit,
+            Record::Pause { .. } => RecordKind::Pause,
+            Record::Resume { .. } => RecordKind::Resume,
+            Record::Counters { .. } => RecordKind::Counters,
+            Record::SiteDef { .. } => RecordKind::SiteDef,
+            Record::ScopeDef { .. } => RecordKind::ScopeDef,
+            Record::Symbol { .. } => RecordKind::Symbol,
+        }
+    }
+
+    /// The record's timestamp, for the kinds that have one.
+    pub fn ts(&self) -> Option<u64> {
+        match *self {
+            Record::ThreadStart { ts, .. }
+            | Record::ThreadEnd { ts }
+            | Record::Alloc { ts, .. }
+            | Record::AllocFailed { ts, .. }
+            | Record::Free { ts, .. }
+            | Record::Realloc { ts, .. }
+            | Record::ScopeEnter { ts, .. }
+            | Record::ScopeExit { ts, .. }
+            | Record::Pause { ts }
+            | Record::Resume { ts }
+            | Record::Counters { ts, .. } => Some(ts),
+            Record::SiteDef { .. } | Record::ScopeDef { .. } | Record::Symbol { .. } => None,
+        }
+    }
+}
+
+/// The running state of delta encoding inside one chunk.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Deltas {
+    ts: u64,
+    addr: u64,
+}
+
+impl Deltas {
+    #[inline]
+    fn put_ts(&mut self, buf: &mut Vec<u8>, ts: u64) {
+        put_i64(buf, ts.wrapping_sub(self.ts) as i64);
+        self.ts = ts;
+    }
+
+    #[inline]
+    fn put_addr(&mut self, buf: &mut Vec<u8>, addr: u64) {
+        put_i64(buf, addr.wrapping_sub(self.addr) as i64);
+        self.addr = addr;
+    }
+
+    #[inline]
+    fn ts(&mut self, c: &mut Cursor<'_>) -> Result<u64, DecodeError> {
+        self.ts = self.ts.wrapping_add(c.i64("timestamp")? as u64);
+        Ok(self.ts)
+    }
+
+    #[inline]
+    fn addr(&mut self, c: &mut Cursor<'_>) -> Result<u64, DecodeError> {
+        self.addr = self.addr.wrapping_add(c.i64("address")? as u64);
+        Ok(self.addr)
+    }
+}
+
+/// Appends `r` to `buf`.
+pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
+    match r {
+        Record::ThreadStart { ts, name } => {
+            buf.push(RecordKind::ThreadStart as u8);
+            d.put_ts(buf, *ts);
+            put_str(buf, name);
+        }
+        Record::ThreadEnd { ts } => {
+            buf.push(RecordKind::ThreadEnd as u8);
+            d.put_ts(buf, *ts);
+        }
+        Record::Alloc {
+            ts,
+            addr,
+            size,
+            align,
+            site,
+            weight,
+        } => {
+            buf.push(if *weight == 1 {
+                RecordKind::Alloc as u8
+            } else {
+                TAG_ALLOC_WEIGHTED
+            });
+            d.put_ts(buf, *ts);
+            d.put_addr(buf, *addr);
+            put_u64(buf, *size);
+            put_u64(buf, *align);
+            put_u64(buf, u64::from(*site));
+            if *weight != 1 {
+                put_u64(buf, *weight);
+            }
+        }
+        Record::AllocFailed { ts, size, align } => {
+            buf.push(RecordKind::AllocFailed as u8);
+            d.put_ts(buf, *ts);
+            put_u64(buf, *size);
+            put_u64(buf, *align);
+        }
+        Record::Free { ts, addr, size } => {
+            buf.push(RecordKind::Free as u8);
+            d.put_ts(buf, *ts);
+            d.put_addr(buf, *addr);
+            put_u64(buf, *size);
+        }
+        Record::Realloc {
+            ts,
+            old_addr,
+            old_size,
+            new_addr,
+            new_size,
+            align,
+            site,
+        } => {
+            buf.push(RecordKind::Realloc as u8);
+            d.put_ts(buf, *ts);
+            d.put_addr(buf, *old_addr);
+            put_u64(buf, *old_size);
+            d.put_addr(buf, *new_addr);
+            put_u64(buf, *new_size);
+            put_u64(buf, *align);
+            put_u64(buf, u64::from(*site));
+        }
+        Record::ScopeEnter { ts, scope } | Record::ScopeExit { ts, scope } => {
+            buf.push(r.kind() as u8);
+            d.put_ts(buf, *ts);
+            put_u64(buf, u64::from(*scope));
+        }
+        Record::Pause { ts } | Record::Resume { ts } => {
+            buf.push(r.kind() as u8);
+            d.put_ts(buf, *ts);
+        }
+        Record::Counters { ts, scope, values } => {
+            buf.push(RecordKind::Counters as u8);
+            d.put_ts(buf, *ts);
+            put_u64(buf, u64::from(*scope));
+            put_u64(buf, values.len() as u64);
+            for v in values {
+                put_u64(buf, *v);
+            }
+        }
+        Record::SiteDef { site, frames } => {
+            buf.push(RecordKind::SiteDef as u8);
+            put_u64(buf, u64::from(*site));
+            put_u64(buf, frames.len() as u64);
+            let mut prev = 0u64;
+            for f in frames {
+                put_i64(buf, f.wrapping_sub(prev) as i64);
+                prev = *f;
+            }
+        }
+        Record::ScopeDef {
+            scope,
+            name,
+            category,
+            description,
+            priority,
+        } => {
+            buf.push(RecordKind::ScopeDef as u8);
+            put_u64(buf, u64::from(*scope));
+            put_str(buf, name);
+            put_str(buf, category);
+            put_str(buf, description);
+            put_i64(buf, *priority);
+        }
+        Record::Symbol {
+            addr,
+            function,
+            file,
+            line,
+        } => {
+            buf.push(RecordKind::Symbol as u8);
+            put_u64(buf, *addr);
+            put_str(buf, function);
+            put_str(buf, file);
+            put_u64(buf, u64::from(*line));
+        }
+    }
+}
+
+/// Decodes the next record, skipping extension records this reader does not
+/// know. Returns `Ok(None)` when the buffer is exhausted.
+pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record>, DecodeError> {
+    loop {
+        if c.is_empty() {
+            return Ok(None);
+        }
+        let tag = c.u8("record tag")?;
+        let r = match tag {
+            1 => Record::ThreadStart {
+                ts: d.ts(c)?,
+                name: c.str("thread name")?,
+            },
+            2 => Record::ThreadEnd { ts: d.ts(c)? },
+            3 | TAG_ALLOC_WEIGHTED => {
+                let ts = d.ts(c)?;
+                let addr = d.addr(c)?;
+                let size = c.u64("size")?;
+                let align = c.u64("align")?;
+                let site = c.u32("site")?;
+                let weight = if tag == TAG_ALLOC_WEIGHTED {
+                    c.u64("weight")?
+                } else {
+                    1
+                };
+                Record::Alloc {
+                    ts,
+                    addr,
+                    size,
+                    align,
+                    site,
+                    weight,
+                }
+            }
+            5 => Record::AllocFailed {
+                ts: d.ts(c)?,
+                size: c.u64("size")?,
+                align: c.u64("align")?,
+            },
+            6 => Record::Free {
+                ts: d.ts(c)?,
+                addr: d.addr(c)?,
+                size: c.u64("size")?,
+            },
+            7 => {
+                let ts = d.ts(c)?;
+                let old_addr = d.addr(c)?;
+                let old_size = c.u64("old size")?;
+                let new_addr = d.addr(c)?;
+                let new_size = c.u64("new size")?;
+                let align = c.u64("align")?;
+                let site = c.u32("site")?;
+                Record::Realloc {
+                    ts,
+                    old_addr,
+                    old_size,
+                    new_addr,
+                    new_size,
+                    align,
+                    site,
+                }
+            }
+            8 => Record::ScopeEnter {
+                ts: d.ts(c)?,
+                scope: c.u32("scope")?,
+            },
+            9 => Record::ScopeExit {
+                ts: d.ts(c)?,
+                scope: c.u32("scope")?,
+            },
+            10 => Record::Pause { ts: d.ts(c)? },
+            11 => Record::Resume { ts: d.ts(c)? },
+            12 => {
+                let ts = d.ts(c)?;
+                let scope = c.u32("scope")?;
+                let n = c.count("counter values")?;
+                let mut values = Vec::with_capacity(n);
+                for _ in 0..n {
+                    values.push(c.u64("counter value")?);
+                }
+                Record::Counters { ts, scope, values }
+            }
+            13 => {
+                let site = c.u32("site")?;
+                let n = c.count("frames")?;
+                let mut frames = Vec::with_capacity(n);
+                let mut prev = 0u64;
+                for _ in 0..n {
+                    prev = prev.wrapping_add(c.i64("frame")? as u64);
+                    frames.push(prev);
+                }
+                Record::SiteDef { site, frames }
+            }
+            14 => Record::ScopeDef {
+                scope: c.u32("scope")?,
+                name: c.str("scope name")?,
+                category: c.str("category")?,
+                description: c.str("description")?,
+                priority: c.i64("priority")?,
+            },
+            15 => Record::Symbol {
+                addr: c.u64("address")?,
+                function: c.str("function")?,
+                file: c.str("file")?,
+                line: c.u32("line")?,
+            },
+            t if t >= TAG_EXTENSION => {
+                let n = c.count("extension length")?;
+                c.bytes(n, "extension body")?;
+                continue;
+            }
+            t => return Err(DecodeError::Invalid(format!("unknown record tag {t}"))),
+        };
+        return Ok(Some(r));
+    }
+}

@@ -1,0 +1,198 @@
+//! The collector thread: drains the per-thread rings into chunks and writes them.
+//!
+//! One round every [`ROUND`] (or sooner, when a ring passes half full and its
+//! thread wakes the collector): drain every ring, encode each thread's events
+//! as one chunk, write the chunks. Rounds are numbered in the chunks so the
+//! analyzer can merge threads by timestamp with a window of two rounds.
+//!
+//! The collector marks itself as pulse's own thread, so nothing it allocates
+//! (compression buffers, the file writer) is recorded.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_alloc::{Event, EventKind};
+use pulse_format::{ChunkEncoder, Record, Trailer, Writer};
+
+/// How long the collector sleeps between rounds when no ring fills up.
+pub(crate) const ROUND: Duration = Duration::from_millis(10);
+/// Spare chunk encoders kept between rounds.
+const POOL: usize = 16;
+
+/// What the collector shares with the session handle.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    pub(crate) stop: AtomicBool,
+}
+
+/// The collector's state, owned by its thread.
+pub(crate) struct Collector {
+    writer: Writer<BufWriter<File>>,
+    encoders: HashMap<u64, ChunkEncoder>,
+    /// Spare encoders, so a round allocates only when threads multiply.
+    pool: Vec<ChunkEncoder>,
+    /// Threads that produced events this round, in first-seen order.
+    touched: Vec<u64>,
+    round: u64,
+    scopes_written: usize,
+    /// The first write error; after it, nothing more is written.
+    failed: Option<io::Error>,
+}
+
+/// Totals the session hands the collector when it stops.
+pub(crate) type Finish = Box<dyn FnOnce() -> Trailer + Send>;
+
+impl Collector {
+    pub(crate) fn new(writer: Writer<BufWriter<File>>) -> Self {
+        Collector {
+            writer,
+            encoders: HashMap::new(),
+            pool: Vec::new(),
+            touched: Vec::new(),
+            round: 0,
+            scopes_written: 0,
+            failed: None,
+        }
+    }
+
+    /// Runs rounds until `control.stop`, then a last round and the trailer.
+    pub(crate) fn run(
+        mut self,
+        control: Arc<Control>,
+        finish: Finish,
+        ready: std::sync::mpsc::SyncSender<()>,
+    ) -> io::Result<()> {
+        pulse_alloc::mark_internal_thread();
+        let _ = ready.send(());
+        loop {
+            let stopping = control.stop.load(Ordering::Acquire);
+            if stopping {
+                pulse_alloc::stop_recording();
+            }
+            self.round_once();
+            if stopping {
+                break;
+            }
+            std::thread::park_timeout(ROUND);
+        }
+        // A thread that was between its check of the recording flag and its
+        // append when recording stopped may have appended since.
+        self.round_once();
+        let trailer = finish();
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.writer.finish(trailer)?;
+        Ok(())
+    }
+
+    fn round_once(&mut self) {
+        for def in crate::scope::definitions_since(self.scopes_written) {
+            self.scopes_written += 1;
+            let enc = self.encoder(0);
+            enc.push(&Record::ScopeDef {
+                scope: def.id,
+                name: def.name.to_owned(),
+                category: def.category.to_owned(),
+                description: def.description.to_owned(),
+                priority: def.priority,
+            });
+        }
+        let mut sink = |tid: u64, events: &[Event]| {
+            let enc = self.encoder(tid);
+            for ev in events {
+                enc.push(&to_record(ev));
+            }
+        };
+        pulse_alloc::drain(&mut sink);
+        pulse_alloc::drain_orphans(&mut sink);
+        for tid in std::mem::take(&mut self.touched) {
+            let Some(enc) = self.encoders.get(&tid) else {
+                continue;
+            };
+            if self.failed.is_none() {
+                if let Err(e) = self.writer.write_chunk(enc) {
+                    eprintln!("pulse: cannot write the session file: {e}; the program continues unprofiled");
+                    self.failed = Some(e);
+                }
+            }
+        }
+        // Encoders go back to the pool; a few are kept for the next round.
+        for (_, e) in self.encoders.drain() {
+            self.pool.push(e);
+        }
+        self.pool.truncate(POOL);
+        self.round += 1;
+    }
+
+    fn encoder(&mut self, tid: u64) -> &mut ChunkEncoder {
+        let round = self.round;
+        let touched = &mut self.touched;
+        let pool = &mut self.pool;
+        self.encoders.entry(tid).or_insert_with(|| {
+            touched.push(tid);
+            let mut e = pool.pop().unwrap_or_default();
+            e.begin(tid, round);
+            e
+        })
+    }
+}
+
+/// The record for one ring event.
+fn to_record(ev: &Event) -> Record {
+    let align = 1u64 << (ev.align_log2 & 63);
+    match ev.kind {
+        EventKind::ThreadStart => {
+            let mut name = [0u8; 16];
+            name[..8].copy_from_slice(&ev.a.to_le_bytes());
+            name[8..].copy_from_slice(&ev.b.to_le_bytes());
+            let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+            Record::ThreadStart {
+                ts: ev.ts,
+                name: String::from_utf8_lossy(&name[..len]).into_owned(),
+            }
+        }
+        EventKind::ThreadEnd => Record::ThreadEnd { ts: ev.ts },
+        EventKind::Alloc => Record::Alloc {
+            ts: ev.ts,
+            addr: ev.a,
+            size: ev.b,
+            align,
+            site: ev.site,
+            weight: ev.d.max(1),
+        },
+        EventKind::AllocFailed => Record::AllocFailed {
+            ts: ev.ts,
+            size: ev.b,
+            align,
+        },
+        EventKind::Free => Record::Free {
+            ts: ev.ts,
+            addr: ev.a,
+            size: ev.b,
+        },
+        EventKind::Realloc => Record::Realloc {
+            ts: ev.ts,
+            old_addr: ev.c,
+            old_size: ev.d,
+            new_addr: ev.a,
+            new_size: ev.b,
+            align,
+            site: ev.site,
+        },
+        EventKind::ScopeEnter => Record::ScopeEnter {
+            ts: ev.ts,
+            scope: ev.a as u32,
+        },
+        EventKind::ScopeExit => Record::ScopeExit {
+            ts: ev.ts,
+            scope: ev.a as u32,
+        },
+        EventKind::Pause => Record::Pause { ts: ev.ts },
+        EventKind::Resume => Record::Resume { ts: ev.ts },
+    }
+}

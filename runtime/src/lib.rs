@@ -1,0 +1,42 @@
+//! pulse: a heap and time profiler that a Rust program links in.
+//!
+//! Swap in the allocator, wrap hot code in scopes, run with `PULSE_OUT` set
+//! (or start a [`Session`] in code), then read the session file with the
+//! `pulse` command line:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static ALLOC: pulse::Alloc = pulse::Alloc::system();
+//!
+//! fn main() {
+//!     let _session = pulse::Session::builder().output("run.pulse").start().unwrap();
+//!     pulse::scope!("main work");
+//!     let words: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+//!     println!("{}", words.len());
+//! }
+//! ```
+//!
+//! ```text
+//! $ pulse report run.pulse
+//! ```
+#![deny(missing_docs)]
+
+mod collector;
+mod scope;
+mod session;
+
+pub use pulse_alloc::{clock, Alloc};
+pub use scope::{ScopeGuard, ScopeSite};
+pub use session::{Error, Session, SessionBuilder, ENV_ALLOC, ENV_OUT};
+
+/// The program-load hook: starts a session when `PULSE_OUT` is set, so a
+/// program that only swapped in the allocator is profiled with no other change.
+#[used]
+#[link_section = ".init_array"]
+static START_FROM_ENV: extern "C" fn() = {
+    extern "C" fn start() {
+        // Nothing may unwind out of a loader constructor.
+        let _ = std::panic::catch_unwind(session::start_from_env);
+    }
+    start
+};

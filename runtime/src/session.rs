@@ -1,0 +1,433 @@
+//! Sessions: one recording of a program run into one `.pulse` file.
+//!
+//! ```text
+//!   Session::builder().start()  ─┐
+//!   PULSE_OUT=path (at load)    ─┴─► running ──► finished: trailer written
+//!                                     │  ▲           by whichever comes first:
+//!                                     │  └ collector rounds    drop of the handle,
+//!                                     ▼                        `finish()`, or process exit
+//! ```
+//!
+//! One session runs at a time in a process. Its state lives in a global so
+//! that an `atexit` handler can finish it when the program returns from
+//! `main`, calls `std::process::exit`, or panics out of `main`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+
+use pulse_alloc::clock::{self, Anchor};
+use pulse_format::{AllocMode, ClockInfo, ClockSource, Metadata, Trailer, Writer};
+
+use crate::collector::{Collector, Control};
+
+/// The environment variable that starts a session with no code change:
+/// `PULSE_OUT=run.pulse ./my-program`.
+pub const ENV_OUT: &str = "PULSE_OUT";
+/// The environment variable that chooses the allocation mode:
+/// `full` (the default) or `off`.
+pub const ENV_ALLOC: &str = "PULSE_ALLOC";
+
+/// The session running in this process, if any.
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+static AT_EXIT: Once = Once::new();
+
+struct Running {
+    path: PathBuf,
+    control: Arc<Control>,
+    collector: JoinHandle<io::Result<()>>,
+    /// Started from `PULSE_OUT` rather than by the program's own code.
+    from_env: bool,
+    /// The process that started it: a forked child has no collector and
+    /// leaves the parent's file alone.
+    pid: u32,
+}
+
+/// Why a session could not start or finish.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another session is already running in this process.
+    AlreadyRunning(PathBuf),
+    /// The output file could not be created or written.
+    Io {
+        /// The session file.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// `PULSE_ALLOC` holds a mode this version does not know.
+    BadMode(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::AlreadyRunning(p) => write!(
+                f,
+                "pulse: a session is already running (writing {})",
+                p.display()
+            ),
+            Error::Io { path, source } => {
+                write!(f, "pulse: cannot write {}: {source}", path.display())
+            }
+            Error::BadMode(m) => write!(f, "pulse: {ENV_ALLOC}={m} is not a mode; use full or off"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Configures a session. Made by [`Session::builder`].
+#[derive(Debug, Clone)]
+pub struct SessionBuilder {
+    output: PathBuf,
+    mode: AllocMode,
+    tsc: bool,
+}
+
+impl SessionBuilder {
+    /// Where the session file goes (default `pulse.pulse` in the working
+    /// directory). `PULSE_OUT`, when set, takes precedence.
+    pub fn output(mut self, path: impl AsRef<Path>) -> Self {
+        self.output = path.as_ref().to_path_buf();
+        self
+    }
+
+    /// Records allocations (`true`, the default) or only scopes (`false`).
+    pub fn allocations(mut self, on: bool) -> Self {
+        self.mode = if on { AllocMode::Full } else { AllocMode::Off };
+        self
+    }
+
+    /// Uses the invariant TSC where the processor has one (the default), or
+    /// always the monotonic clock.
+    pub fn tsc(mut self, on: bool) -> Self {
+        self.tsc = on;
+        self
+    }
+
+    /// Starts recording. If a session started from `PULSE_OUT` is already
+    /// running, the returned handle adopts it.
+    pub fn start(self) -> Result<Session, Error> {
+        let mut running = lock();
+        if let Some(r) = running.as_mut() {
+            if r.from_env {
+                r.from_env = false;
+                return Ok(Session {
+                    path: r.path.clone(),
+                });
+            }
+            return Err(Error::AlreadyRunning(r.path.clone()));
+        }
+        let env_out = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty());
+        let path = env_out.map(PathBuf::from).unwrap_or(self.output);
+        let mode = match std::env::var(ENV_ALLOC) {
+            Ok(m) => parse_mode(&m)?,
+            Err(_) => self.mode,
+        };
+        *running = Some(launch(path.clone(), mode, self.tsc, false)?);
+        Ok(Session { path })
+    }
+}
+
+fn parse_mode(m: &str) -> Result<AllocMode, Error> {
+    match m.trim() {
+        "" | "full" => Ok(AllocMode::Full),
+        "off" => Ok(AllocMode::Off),
+        other => Err(Error::BadMode(other.to_owned())),
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<Running>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running session. Dropping it (or calling [`Session::finish`]) stops
+/// recording and completes the file; so does the end of the process.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: pulse::Alloc = pulse::Alloc::system();
+///
+/// fn main() {
+///     let session = pulse::Session::builder().output("run.pulse").start().unwrap();
+///     {
+///         pulse::scope!("work");
+///         let v: Vec<u64> = (0..1000).collect();
+///         assert_eq!(v.len(), 1000);
+///     }
+///     session.finish().unwrap();
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "the session stops when this handle is dropped"]
+pub struct Session {
+    path: PathBuf,
+}
+
+impl Session {
+    /// A builder with the defaults.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder {
+            output: PathBuf::from("pulse.pulse"),
+            mode: AllocMode::Full,
+            tsc: true,
+        }
+    }
+
+    /// The session file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops recording and completes the file; returns its path.
+    pub fn finish(self) -> Result<PathBuf, Error> {
+        let path = self.path.clone();
+        std::mem::forget(self);
+        finish_running()?;
+        Ok(path)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Err(e) = finish_running() {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// Starts a session from `PULSE_OUT` if it is set. Called once when the
+/// program loads; an error is reported on stderr and the program runs on.
+pub(crate) fn start_from_env() {
+    let Some(out) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(out);
+    let result = std::env::var(ENV_ALLOC)
+        .map_or(Ok(AllocMode::Full), |m| parse_mode(&m))
+        .and_then(|mode| launch(path, mode, true, true));
+    match result {
+        Ok(r) => *lock() = Some(r),
+        Err(e) => eprintln!("{e}"),
+    }
+}
+
+fn launch(path: PathBuf, mode: AllocMode, tsc: bool, from_env: bool) -> Result<Running, Error> {
+    pulse_alloc::untracked(|| {
+        let io_err = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let source = clock::select(tsc);
+        let start = Anchor::take();
+        let ticks_per_ns = calibrate(source, start);
+        let meta = metadata(mode, source, ticks_per_ns);
+        let file = File::create(&path).map_err(io_err)?;
+        let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;
+        let control = Arc::new(Control::default());
+        let before = pulse_alloc::totals();
+        let collector = Collector::new(writer);
+        let c = Arc::clone(&control);
+        let finish = Box::new(move || trailer(start, before));
+        AT_EXIT.call_once(|| {
+            // SAFETY: `finish_at_exit` is an `extern "C" fn()` that does not unwind.
+            unsafe { libc::atexit(finish_at_exit) };
+            // SAFETY: `child_after_fork` is an `extern "C" fn()` that does not unwind.
+            unsafe { libc::pthread_atfork(None, None, Some(child_after_fork)) };
+        });
+        // Recording starts once the collector thread has marked itself as
+        // pulse's own, so that its start-up allocations are not the program's.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name(String::from("pulse-collector"))
+            .spawn(move || collector.run(c, finish, ready_tx))
+            .map_err(io_err)?;
+        let _ = ready_rx.recv();
+        if mode != AllocMode::Off {
+            pulse_alloc::start_recording();
+        }
+        COLLECTOR.with_thread(handle.thread().clone());
+        pulse_alloc::set_waker(wake_collector);
+        Ok(Running {
+            path,
+            control,
+            collector: handle,
+            from_env,
+            pid: std::process::id(),
+        })
+    })
+}
+
+/// Calibrates ticks per nanosecond over a short busy wait (the trailer
+/// carries the more precise figure measured over the whole session).
+fn calibrate(source: clock::Source, start: Anchor) -> f64 {
+    if source == clock::Source::Monotonic {
+        return 1.0;
+    }
+    while clock::monotonic_ns().saturating_sub(start.ns) < 2_000_000 {
+        std::hint::spin_loop();
+    }
+    start.ticks_per_ns(Anchor::take())
+}
+
+fn metadata(mode: AllocMode, source: clock::Source, ticks_per_ns: f64) -> Metadata {
+    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let arg0 = args.next().unwrap_or_default();
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or(arg0);
+    let clock = match source {
+        clock::Source::Tsc => ClockInfo {
+            source: ClockSource::Tsc,
+            ticks_per_ns,
+            calibration: String::from(
+                "invariant TSC against CLOCK_MONOTONIC over a 2 ms busy wait at start",
+            ),
+        },
+        clock::Source::Monotonic => ClockInfo::monotonic(),
+    };
+    Metadata {
+        writer: format!("pulse {}", env!("CARGO_PKG_VERSION")),
+        program,
+        args: args.collect(),
+        pid: std::process::id(),
+        host: hostname(),
+        start_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        clock,
+        alloc_mode: mode,
+        counters: Vec::new(),
+        extra: Vec::new(),
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for its whole length, which we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// The trailer: end calibration and the allocator's own totals, which the
+/// analyzer cross-checks against its replay.
+fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
+    let end = Anchor::take();
+    let t = pulse_alloc::totals().since(before);
+    let own = pulse_alloc::overhead();
+    let mut cpu = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `cpu` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut cpu) };
+    let collector_ns = cpu.tv_sec as u64 * 1_000_000_000 + cpu.tv_nsec as u64;
+    Trailer {
+        end_ts: end.ticks,
+        end_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        ticks_per_ns: start.ticks_per_ns(end),
+        lost_events: 0,
+        extra: vec![
+            (String::from("allocs"), t.allocs),
+            (String::from("frees"), t.frees),
+            (String::from("reallocs"), t.reallocs),
+            (String::from("alloc_failed"), t.failed),
+            (String::from("bytes_allocated"), t.bytes_allocated),
+            (String::from("bytes_freed"), t.bytes_freed),
+            (String::from("pulse_allocs"), own.allocs),
+            (String::from("pulse_bytes"), own.bytes),
+            (String::from("pulse_ring_bytes"), own.ring_bytes),
+            (String::from("collector_cpu_ns"), collector_ns),
+        ],
+        ..Trailer::default()
+    }
+}
+
+/// Stops the running session, if any, and waits for its file to be complete.
+fn finish_running() -> Result<(), Error> {
+    let Some(r) = lock().take() else {
+        return Ok(());
+    };
+    if r.pid != std::process::id() {
+        // A forked child: the collector thread exists only in the parent.
+        std::mem::forget(r);
+        return Ok(());
+    }
+    pulse_alloc::untracked(|| {
+        r.control.stop.store(true, Ordering::Release);
+        r.collector.thread().unpark();
+        let result = r.collector.join();
+        COLLECTOR.clear();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(Error::Io {
+                path: r.path,
+                source,
+            }),
+            Err(_) => Err(Error::Io {
+                path: r.path,
+                source: io::Error::other("the collector thread panicked"),
+            }),
+        }
+    })
+}
+
+extern "C" fn finish_at_exit() {
+    // Nothing may unwind out of an atexit handler.
+    let _ = std::panic::catch_unwind(|| {
+        if let Err(e) = finish_running() {
+            eprintln!("{e}");
+        }
+    });
+}
+
+/// In a forked child, recording stops: the child has no collector thread,
+/// and the session file belongs to the parent. (A child that wants its own
+/// session starts one.)
+extern "C" fn child_after_fork() {
+    pulse_alloc::stop_recording();
+}
+
+/// The collector's thread handle, for waking it from the allocator's full-ring path.
+struct CollectorThread(Mutex<Option<std::thread::Thread>>);
+
+static COLLECTOR: CollectorThread = CollectorThread(Mutex::new(None));
+
+impl CollectorThread {
+    fn with_thread(&self, t: std::thread::Thread) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+    }
+
+    fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+fn wake_collector() {
+    // `try_lock`: a thread that finds the handle being replaced just retries
+    // on its next append. Unparking neither allocates nor blocks.
+    if let Ok(t) = COLLECTOR.0.try_lock() {
+        if let Some(t) = t.as_ref() {
+            t.unpark();
+        }
+    }
+}
