@@ -23,9 +23,7 @@ struct Order {
     qty: u64,
 }
 
-const SYMBOLS: [&str; 8] = [
-    "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX",
-];
+const SYMBOLS: [&str; 8] = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX"];
 
 fn generate_feed(n: usize, rng: &mut Rng) -> String {
     pulse::scope!("generate feed");
@@ -93,11 +91,9 @@ fn serve(
         pulse::scope!("request");
         let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
         let response = match index.get(sym) {
-            Some(ids) => format!(
-                "{sym}: bid {} ask {}",
-                vwap(&orders, ids, true),
-                vwap(&orders, ids, false)
-            ),
+            Some(ids) => {
+                format!("{sym}: bid {} ask {}", vwap(&orders, ids, true), vwap(&orders, ids, false))
+            }
             None => format!("{sym}: unknown"),
         };
         checksum += response.len() as u64 + orders[rng.below(orders.len() as u64) as usize].id;
@@ -122,10 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect::<Result<_, _>>()?;
     let checksum: u64 = workers.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    println!(
-        "served 600 requests over {} orders (checksum {checksum})\n",
-        orders.len()
-    );
+    println!("served 600 requests over {} orders (checksum {checksum})\n", orders.len());
     drop((feed, orders, index));
 
     let path = session.finish()?;

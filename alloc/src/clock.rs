@@ -49,15 +49,10 @@ pub fn select(want_tsc: bool) -> Source {
 /// `CLOCK_MONOTONIC` in nanoseconds.
 #[inline]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// The raw time-stamp counter (or the monotonic clock where there is none).
@@ -108,10 +103,7 @@ impl Anchor {
     /// Reads both clocks, keeping the tightest of a few tries so a
     /// preemption between the two reads does not skew the pair.
     pub fn take() -> Anchor {
-        let mut best = Anchor {
-            ticks: now(),
-            ns: monotonic_ns(),
-        };
+        let mut best = Anchor { ticks: now(), ns: monotonic_ns() };
         let mut best_gap = u64::MAX;
         for _ in 0..16 {
             let a = monotonic_ns();
@@ -119,10 +111,7 @@ impl Anchor {
             let b = monotonic_ns();
             if b - a < best_gap {
                 best_gap = b - a;
-                best = Anchor {
-                    ticks: t,
-                    ns: a + (b - a) / 2,
-                };
+                best = Anchor { ticks: t, ns: a + (b - a) / 2 };
             }
         }
         best

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize,
 
 use crate::stats::ThreadCounters;
 
-/// Events a ring holds (768 KiB of 48-byte events). A thread that fills its
+/// Events a ring holds (896 KiB of 56-byte events). A thread that fills its
 /// ring before the collector drains it waits: see [`Ring::push`].
 pub const RING_CAPACITY: usize = 1 << 14;
 
@@ -84,6 +84,8 @@ pub struct Event {
     pub site: u32,
     /// The session clock when it happened.
     pub ts: u64,
+    /// For `Realloc`, the clock when the call began (the old block's release).
+    pub start: u64,
     /// Kind-specific, see [`EventKind`].
     pub a: u64,
     /// Kind-specific.
@@ -98,16 +100,7 @@ impl Event {
     /// An event of `kind` at `ts` with every other field zero.
     #[inline]
     pub const fn new(kind: EventKind, ts: u64) -> Self {
-        Event {
-            kind,
-            align_log2: 0,
-            site: 0,
-            ts,
-            a: 0,
-            b: 0,
-            c: 0,
-            d: 0,
-        }
+        Event { kind, align_log2: 0, site: 0, ts, start: ts, a: 0, b: 0, c: 0, d: 0 }
     }
 }
 

@@ -16,10 +16,7 @@ pub(crate) struct ThreadCounters {
 
 #[inline]
 fn bump(c: &AtomicU64, by: u64) {
-    c.store(
-        c.load(Ordering::Relaxed).wrapping_add(by),
-        Ordering::Relaxed,
-    );
+    c.store(c.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
 }
 
 impl ThreadCounters {
@@ -50,16 +47,11 @@ impl ThreadCounters {
     fn add_to(&self, t: &mut Totals) {
         t.allocs = t.allocs.wrapping_add(self.allocs.load(Ordering::Relaxed));
         t.frees = t.frees.wrapping_add(self.frees.load(Ordering::Relaxed));
-        t.reallocs = t
-            .reallocs
-            .wrapping_add(self.reallocs.load(Ordering::Relaxed));
+        t.reallocs = t.reallocs.wrapping_add(self.reallocs.load(Ordering::Relaxed));
         t.failed = t.failed.wrapping_add(self.failed.load(Ordering::Relaxed));
-        t.bytes_allocated = t
-            .bytes_allocated
-            .wrapping_add(self.bytes_allocated.load(Ordering::Relaxed));
-        t.bytes_freed = t
-            .bytes_freed
-            .wrapping_add(self.bytes_freed.load(Ordering::Relaxed));
+        t.bytes_allocated =
+            t.bytes_allocated.wrapping_add(self.bytes_allocated.load(Ordering::Relaxed));
+        t.bytes_freed = t.bytes_freed.wrapping_add(self.bytes_freed.load(Ordering::Relaxed));
     }
 }
 
@@ -110,9 +102,7 @@ pub(crate) struct ThreadCountersStatic {
 
 impl ThreadCountersStatic {
     const fn new() -> Self {
-        ThreadCountersStatic {
-            inner: [const { AtomicU64::new(0) }; 6],
-        }
+        ThreadCountersStatic { inner: [const { AtomicU64::new(0) }; 6] }
     }
 
     pub(crate) fn add(
@@ -124,11 +114,7 @@ impl ThreadCountersStatic {
         alloc_b: u64,
         free_b: u64,
     ) {
-        for (c, v) in self
-            .inner
-            .iter()
-            .zip([allocs, frees, reallocs, failed, alloc_b, free_b])
-        {
+        for (c, v) in self.inner.iter().zip([allocs, frees, reallocs, failed, alloc_b, free_b]) {
             if v != 0 {
                 c.fetch_add(v, Ordering::Relaxed);
             }

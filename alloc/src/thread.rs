@@ -119,15 +119,7 @@ fn thread_name() -> [u8; 16] {
         return buf;
     }
     // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `buf`.
-    unsafe {
-        libc::prctl(
-            libc::PR_GET_NAME,
-            buf.as_mut_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_GET_NAME, buf.as_mut_ptr() as libc::c_ulong, 0, 0, 0) };
     buf
 }
 
@@ -256,8 +248,9 @@ pub(crate) fn on_free(p: *mut u8, layout: Layout) {
     );
 }
 
-/// A `realloc` is recorded with the clock read before the inner call (see
-/// `tracking.rs`), so its timestamp is passed in.
+/// A `realloc` carries two timestamps: `ts`, read before the inner call
+/// (when the old block may be released), and the clock read here, after it
+/// (when the new block exists). See `tracking.rs`.
 #[inline]
 pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
     if !recording() {
@@ -281,8 +274,9 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
         return;
     }
     record(
-        |_| {
-            let mut e = Event::new(EventKind::Realloc, ts);
+        |now| {
+            let mut e = Event::new(EventKind::Realloc, now);
+            e.start = ts;
             e.a = new as u64;
             e.b = new_size64;
             e.c = old as u64;

@@ -74,8 +74,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // The clock is read before the call for the same reason as in `dealloc`:
-        // the old address may be reused by another thread as soon as it returns.
+        // The clock is read before the call for the same reason as in `dealloc`
+        // (the old block may be released inside it and reused by another
+        // thread), and again after it, for the new block, as in `alloc`.
         let ts = clock::now();
         // SAFETY: `ptr`, `layout` and `new_size` satisfy `realloc`'s contract, as our caller guarantees.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };

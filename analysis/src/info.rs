@@ -35,10 +35,7 @@ pub fn info(profile: &Profile) -> Info {
         version: profile.version,
         meta: profile.meta.clone(),
         chunks: profile.chunks,
-        record_counts: RecordKind::ALL
-            .iter()
-            .map(|k| (*k, profile.count(*k)))
-            .collect(),
+        record_counts: RecordKind::ALL.iter().map(|k| (*k, profile.count(*k))).collect(),
         trailer: profile.trailer.clone(),
         duration_ns: profile.duration_ns,
         threads: profile.threads.len(),
@@ -57,17 +54,12 @@ impl Info {
         }
         writeln!(w, "pid          {}", m.pid)?;
         writeln!(w, "host         {}", m.host)?;
-        writeln!(
-            w,
-            "started      {} ns after the Unix epoch",
-            m.start_unix_ns
-        )?;
+        writeln!(w, "started      {} ns after the Unix epoch", m.start_unix_ns)?;
         writeln!(w, "duration     {}", Nanos(self.duration_ns))?;
         let clock = match m.clock.source {
-            ClockSource::Tsc => format!(
-                "TSC, {:.4} ticks/ns ({})",
-                m.clock.ticks_per_ns, m.clock.calibration
-            ),
+            ClockSource::Tsc => {
+                format!("TSC, {:.4} ticks/ns ({})", m.clock.ticks_per_ns, m.clock.calibration)
+            }
             ClockSource::Monotonic => String::from("CLOCK_MONOTONIC (nanoseconds)"),
         };
         writeln!(w, "clock        {clock}")?;
@@ -76,11 +68,7 @@ impl Info {
             .as_ref()
             .filter(|t| t.ticks_per_ns > 0.0 && m.clock.source == ClockSource::Tsc)
         {
-            writeln!(
-                w,
-                "             {:.4} ticks/ns over the whole session",
-                t.ticks_per_ns
-            )?;
+            writeln!(w, "             {:.4} ticks/ns over the whole session", t.ticks_per_ns)?;
         }
         writeln!(w, "allocations  {} mode", m.alloc_mode.name())?;
         if m.counters.is_empty() {
@@ -106,11 +94,8 @@ impl Info {
             Some(tr) => {
                 writeln!(w, "trailer      present: the session finished")?;
                 for (k, v) in &tr.extra {
-                    let shown = if k.contains("bytes") {
-                        Bytes(*v).to_string()
-                    } else {
-                        v.to_string()
-                    };
+                    let shown =
+                        if k.contains("bytes") { Bytes(*v).to_string() } else { v.to_string() };
                     writeln!(w, "  {k:<20} {shown}")?;
                 }
             }

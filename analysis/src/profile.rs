@@ -126,19 +126,11 @@ impl Profile {
         if path.is_dir() {
             return Err(Error::IsDirectory(path.to_path_buf()));
         }
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file =
+            File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Profile::read(BufReader::with_capacity(1 << 20, file)).map_err(|source| match source {
-            pulse_format::Error::Io(source) => Error::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            source => Error::Format {
-                path: path.to_path_buf(),
-                source,
-            },
+            pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
+            source => Error::Format { path: path.to_path_buf(), source },
         })
     }
 
@@ -157,9 +149,7 @@ impl Profile {
 
     /// The name of scope `id`, or `scope #id` if the session never defined it.
     pub fn scope_name(&self, id: u32) -> String {
-        self.scopes
-            .get(&id)
-            .map_or_else(|| format!("scope #{id}"), |s| s.name.clone())
+        self.scopes.get(&id).map_or_else(|| format!("scope #{id}"), |s| s.name.clone())
     }
 }
 
@@ -182,6 +172,8 @@ struct Open {
 struct ThreadState {
     stack: Vec<Open>,
     paused_at: Option<u64>,
+    /// The old block of a moving realloc, released ahead of its record.
+    released: Option<u64>,
 }
 
 /// The replay's running state, in ticks.
@@ -202,21 +194,8 @@ struct State {
 
 impl Visitor for State {
     fn definition(&mut self, r: Record) {
-        if let Record::ScopeDef {
-            scope,
-            name,
-            category,
-            ..
-        } = r
-        {
-            self.scopes.insert(
-                scope,
-                ScopeInfo {
-                    id: scope,
-                    name,
-                    category,
-                },
-            );
+        if let Record::ScopeDef { scope, name, category, .. } = r {
+            self.scopes.insert(scope, ScopeInfo { id: scope, name, category });
         }
     }
 
@@ -224,20 +203,14 @@ impl Visitor for State {
         let ts = r.ts().unwrap_or(self.last_ts);
         self.first_ts.get_or_insert(ts);
         self.last_ts = self.last_ts.max(ts);
-        let info = self.threads.entry(thread).or_insert_with(|| ThreadInfo {
-            id: thread,
-            ..ThreadInfo::default()
-        });
+        let info = self
+            .threads
+            .entry(thread)
+            .or_insert_with(|| ThreadInfo { id: thread, ..ThreadInfo::default() });
         info.events += 1;
         match r {
             Record::ThreadStart { name, .. } => info.name = name,
-            Record::Alloc {
-                ts,
-                addr,
-                size,
-                weight,
-                ..
-            } => {
+            Record::Alloc { ts, addr, size, weight, .. } => {
                 self.memory.allocs += weight;
                 self.memory.bytes_allocated += size;
                 self.insert(addr, size, ts);
@@ -248,36 +221,23 @@ impl Visitor for State {
                 self.memory.bytes_freed += size;
                 self.remove(addr);
             }
-            Record::Realloc {
-                ts,
-                old_addr,
-                old_size,
-                new_addr,
-                new_size,
-                ..
-            } => {
+            Record::Realloc { ts, old_addr, old_size, new_addr, new_size, .. } => {
                 self.memory.reallocs += 1;
                 self.memory.bytes_freed += old_size;
                 self.memory.bytes_allocated += new_size;
-                self.remove(old_addr);
+                let released = self.thread_states.entry(thread).or_default().released.take();
+                if released != Some(old_addr) {
+                    self.remove(old_addr);
+                }
                 self.insert(new_addr, new_size, ts);
             }
             Record::ScopeEnter { ts, scope } => {
                 let st = self.thread_states.entry(thread).or_default();
-                st.stack.push(Open {
-                    scope,
-                    enter: ts,
-                    children: 0,
-                    paused: 0,
-                });
+                st.stack.push(Open { scope, enter: ts, children: 0, paused: 0 });
             }
             Record::ScopeExit { ts, scope } => self.exit(thread, scope, ts),
             Record::Pause { ts } => {
-                self.thread_states
-                    .entry(thread)
-                    .or_default()
-                    .paused_at
-                    .get_or_insert(ts);
+                self.thread_states.entry(thread).or_default().paused_at.get_or_insert(ts);
             }
             Record::Resume { ts } => {
                 let st = self.thread_states.entry(thread).or_default();
@@ -294,9 +254,17 @@ impl Visitor for State {
             }
         }
     }
-}
 
+    fn realloc_release(&mut self, thread: u64, _ts: u64, addr: u64) {
+        self.release_for_realloc(thread, addr);
+    }
+}
 impl State {
+    fn release_for_realloc(&mut self, thread: u64, addr: u64) {
+        self.remove(addr);
+        self.thread_states.entry(thread).or_default().released = Some(addr);
+    }
+
     fn insert(&mut self, addr: u64, size: u64, ts: u64) {
         if let Some(old) = self.live.insert(addr, Block { size }) {
             self.anomalies.reused_live_addresses += 1;
@@ -346,10 +314,7 @@ impl State {
     }
 
     fn finish(mut self, meta: Metadata, version: u16, end: replay::Ending) -> Profile {
-        let end_ts = end
-            .trailer
-            .as_ref()
-            .map_or(self.last_ts, |t| t.end_ts.max(self.last_ts));
+        let end_ts = end.trailer.as_ref().map_or(self.last_ts, |t| t.end_ts.max(self.last_ts));
         for st in self.thread_states.values_mut() {
             while let Some(o) = st.stack.pop() {
                 self.anomalies.open_at_end += 1;
@@ -405,10 +370,7 @@ impl State {
 /// Adds a finished entry of `o` (in ticks) and returns its active duration.
 fn close(times: &mut BTreeMap<u32, ScopeTime>, o: Open, ts: u64) -> u64 {
     let d = ts.saturating_sub(o.enter).saturating_sub(o.paused);
-    let t = times.entry(o.scope).or_insert(ScopeTime {
-        min_ns: u64::MAX,
-        ..ScopeTime::default()
-    });
+    let t = times.entry(o.scope).or_insert(ScopeTime { min_ns: u64::MAX, ..ScopeTime::default() });
     t.count += 1;
     t.total_ns += d;
     t.self_ns += d.saturating_sub(o.children);

@@ -22,6 +22,26 @@ pub(crate) trait Visitor {
     fn definition(&mut self, r: Record);
     /// A timed event on `thread`, in global timestamp order.
     fn event(&mut self, thread: u64, r: Record);
+    /// The first half of a moving [`Record::Realloc`] on `thread`: the old
+    /// block at `addr` was released at `ts`. The record itself follows, at
+    /// its own (later) timestamp.
+    fn realloc_release(&mut self, thread: u64, ts: u64, addr: u64);
+}
+
+/// A held event: a record, or the release half of a moving realloc.
+#[derive(Debug)]
+enum Item {
+    Record(Record),
+    Release { ts: u64, addr: u64 },
+}
+
+impl Item {
+    fn ts(&self) -> u64 {
+        match self {
+            Item::Record(r) => r.ts().unwrap_or(0),
+            Item::Release { ts, .. } => *ts,
+        }
+    }
 }
 
 /// How the reading ended.
@@ -69,7 +89,7 @@ pub(crate) fn replay<R: Read>(
 
 #[derive(Default)]
 struct Merger {
-    queues: HashMap<u64, VecDeque<Record>>,
+    queues: HashMap<u64, VecDeque<Item>>,
     /// The largest timestamp seen in each round still held.
     round_max: BTreeMap<u64, u64>,
     highest_round: Option<u64>,
@@ -84,7 +104,12 @@ impl Merger {
             match r.ts() {
                 Some(ts) => {
                     max = Some(max.map_or(ts, |m: u64| m.max(ts)));
-                    q.push_back(r);
+                    if let Record::Realloc { start_ts, old_addr, new_addr, .. } = r {
+                        if old_addr != new_addr {
+                            q.push_back(Item::Release { ts: start_ts.min(ts), addr: old_addr });
+                        }
+                    }
+                    q.push_back(Item::Record(r));
                 }
                 None => v.definition(r),
             }
@@ -96,17 +121,11 @@ impl Merger {
         if new_round {
             self.highest_round = Some(round);
             // Everything up to the last timestamp of round `round - 2` is complete.
-            let done: Vec<u64> = self
-                .round_max
-                .range(..round.saturating_sub(1))
-                .map(|(r, _)| *r)
-                .collect();
+            let done: Vec<u64> =
+                self.round_max.range(..round.saturating_sub(1)).map(|(r, _)| *r).collect();
             if round >= 2 && !done.is_empty() {
-                let threshold = done
-                    .iter()
-                    .filter_map(|r| self.round_max.remove(r))
-                    .max()
-                    .unwrap_or(0);
+                let threshold =
+                    done.iter().filter_map(|r| self.round_max.remove(r)).max().unwrap_or(0);
                 self.flush(threshold, v);
             }
         }
@@ -117,7 +136,7 @@ impl Merger {
         let mut heap: BinaryHeap<Reverse<(u64, u64)>> = self
             .queues
             .iter()
-            .filter_map(|(t, q)| q.front().and_then(Record::ts).map(|ts| Reverse((ts, *t))))
+            .filter_map(|(t, q)| q.front().map(|i| Reverse((i.ts(), *t))))
             .collect();
         while let Some(Reverse((ts, thread))) = heap.pop() {
             if ts > threshold {
@@ -126,10 +145,13 @@ impl Merger {
             let Some(q) = self.queues.get_mut(&thread) else {
                 continue;
             };
-            let Some(r) = q.pop_front() else { continue };
-            v.event(thread, r);
-            if let Some(next) = q.front().and_then(Record::ts) {
-                heap.push(Reverse((next, thread)));
+            match q.pop_front() {
+                Some(Item::Record(r)) => v.event(thread, r),
+                Some(Item::Release { ts, addr }) => v.realloc_release(thread, ts, addr),
+                None => continue,
+            }
+            if let Some(next) = q.front() {
+                heap.push(Reverse((next.ts(), thread)));
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
@@ -147,6 +169,9 @@ mod tests {
         fn definition(&mut self, _: Record) {}
         fn event(&mut self, thread: u64, r: Record) {
             self.0.push((thread, r.ts().unwrap()));
+        }
+        fn realloc_release(&mut self, thread: u64, ts: u64, _: u64) {
+            self.0.push((thread, ts));
         }
     }
 

@@ -73,11 +73,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         .iter()
         .map(|(id, t)| ScopeRow {
             name: profile.scope_name(*id),
-            category: profile
-                .scopes
-                .get(id)
-                .map(|s| s.category.clone())
-                .unwrap_or_default(),
+            category: profile.scopes.get(id).map(|s| s.category.clone()).unwrap_or_default(),
             count: t.count,
             total_ns: t.total_ns,
             self_ns: t.self_ns,
@@ -106,9 +102,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
 pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(t) = &p.truncated {
-        w.push(format!(
-            "{t}; this report covers every whole chunk before the cut"
-        ));
+        w.push(format!("{t}; this report covers every whole chunk before the cut"));
     }
     let a = &p.anomalies;
     if a.unknown_frees > 0 {
@@ -118,10 +112,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
         ));
     }
     if a.unmatched_exits > 0 {
-        w.push(format!(
-            "{} scope exits without a matching entry",
-            a.unmatched_exits
-        ));
+        w.push(format!("{} scope exits without a matching entry", a.unmatched_exits));
     }
     if a.open_at_end > 0 {
         w.push(format!(
@@ -181,26 +172,11 @@ impl Report {
         writeln!(w)?;
         let m = &self.memory;
         writeln!(w, "Memory")?;
-        let mut t = Table::new(&[
-            ("", Align::Left),
-            ("blocks", Align::Right),
-            ("bytes", Align::Right),
-        ]);
-        t.row(vec![
-            "allocated".into(),
-            m.allocs.to_string(),
-            Bytes(m.bytes_allocated).to_string(),
-        ]);
-        t.row(vec![
-            "freed".into(),
-            m.frees.to_string(),
-            Bytes(m.bytes_freed).to_string(),
-        ]);
-        t.row(vec![
-            "reallocated".into(),
-            m.reallocs.to_string(),
-            String::new(),
-        ]);
+        let mut t =
+            Table::new(&[("", Align::Left), ("blocks", Align::Right), ("bytes", Align::Right)]);
+        t.row(vec!["allocated".into(), m.allocs.to_string(), Bytes(m.bytes_allocated).to_string()]);
+        t.row(vec!["freed".into(), m.frees.to_string(), Bytes(m.bytes_freed).to_string()]);
+        t.row(vec!["reallocated".into(), m.reallocs.to_string(), String::new()]);
         t.row(vec![
             format!("peak live (at {})", Nanos(m.peak_at_ns)),
             m.peak_blocks.to_string(),
@@ -212,11 +188,7 @@ impl Report {
             Bytes(m.live_bytes_at_end).to_string(),
         ]);
         if m.failed > 0 {
-            t.row(vec![
-                "failed allocations".into(),
-                m.failed.to_string(),
-                String::new(),
-            ]);
+            t.row(vec!["failed allocations".into(), m.failed.to_string(), String::new()]);
         }
         t.write(w, 2)?;
         writeln!(w)?;

@@ -18,10 +18,7 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(header: &[(&'static str, Align)]) -> Self {
-        Table {
-            header: header.to_vec(),
-            rows: Vec::new(),
-        }
+        Table { header: header.to_vec(), rows: Vec::new() }
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
@@ -34,10 +31,7 @@ impl Table {
         let widths: Vec<usize> = (0..self.header.len())
             .map(|i| {
                 let cells = self.rows.iter().map(|r| r[i].chars().count());
-                cells
-                    .chain([self.header[i].0.chars().count()])
-                    .max()
-                    .unwrap_or(0)
+                cells.chain([self.header[i].0.chars().count()]).max().unwrap_or(0)
             })
             .collect();
         let line = |w: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {

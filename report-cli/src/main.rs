@@ -10,6 +10,7 @@ mod args;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 use clap::Parser;
 
 use args::{Cli, Command};
@@ -18,25 +19,72 @@ use args::{Cli, Command};
 mod exit {
     pub(crate) const OK: u8 = 0;
     pub(crate) const ERROR: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
     pub(crate) const PARTIAL: u8 = 3;
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help`, `--version`, and help shown for a bare `pulse`: as clap prints them.
+        Err(e) if !e.use_stderr() || e.kind() == DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("pulse: {}", usage_line(&e.to_string()));
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("pulse: {e:#}");
+            eprintln!("pulse: {}", one_line(&e));
             ExitCode::from(exit::ERROR)
         }
     }
 }
 
+/// The error and its causes on one line. A cause whose text the message
+/// already holds (errors that print their source themselves) is left out.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    flatten(&line)
+}
+
+/// clap's several-line usage error as one line: the problem, then the usage.
+fn usage_line(rendered: &str) -> String {
+    let mut problem = Vec::new();
+    let mut usage = None;
+    for l in rendered.lines().map(str::trim) {
+        if let Some(u) = l.strip_prefix("Usage:") {
+            usage = Some(u.trim().to_owned());
+        } else if !(l.is_empty() || l.starts_with("tip:") || l.starts_with("For more information"))
+        {
+            problem.push(l.strip_prefix("error:").unwrap_or(l).trim());
+        }
+    }
+    let hint = usage.map_or_else(|| String::from("try 'pulse --help'"), |u| format!("usage: {u}"));
+    flatten(&format!("{} ({hint})", problem.join(" ")))
+}
+
+/// Whatever a message holds, stderr gets one line per problem.
+fn flatten(s: &str) -> String {
+    s.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
 }
 

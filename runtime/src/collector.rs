@@ -165,18 +165,11 @@ fn to_record(ev: &Event) -> Record {
             site: ev.site,
             weight: ev.d.max(1),
         },
-        EventKind::AllocFailed => Record::AllocFailed {
-            ts: ev.ts,
-            size: ev.b,
-            align,
-        },
-        EventKind::Free => Record::Free {
-            ts: ev.ts,
-            addr: ev.a,
-            size: ev.b,
-        },
+        EventKind::AllocFailed => Record::AllocFailed { ts: ev.ts, size: ev.b, align },
+        EventKind::Free => Record::Free { ts: ev.ts, addr: ev.a, size: ev.b },
         EventKind::Realloc => Record::Realloc {
             ts: ev.ts,
+            start_ts: ev.start.min(ev.ts),
             old_addr: ev.c,
             old_size: ev.d,
             new_addr: ev.a,
@@ -184,14 +177,8 @@ fn to_record(ev: &Event) -> Record {
             align,
             site: ev.site,
         },
-        EventKind::ScopeEnter => Record::ScopeEnter {
-            ts: ev.ts,
-            scope: ev.a as u32,
-        },
-        EventKind::ScopeExit => Record::ScopeExit {
-            ts: ev.ts,
-            scope: ev.a as u32,
-        },
+        EventKind::ScopeEnter => Record::ScopeEnter { ts: ev.ts, scope: ev.a as u32 },
+        EventKind::ScopeExit => Record::ScopeExit { ts: ev.ts, scope: ev.a as u32 },
         EventKind::Pause => Record::Pause { ts: ev.ts },
         EventKind::Resume => Record::Resume { ts: ev.ts },
     }

@@ -32,12 +32,7 @@ pub struct ScopeSite {
 impl ScopeSite {
     /// A scope named `name`, with no category.
     pub const fn new(name: &'static str) -> Self {
-        ScopeSite {
-            name,
-            category: "",
-            description: "",
-            id: AtomicU32::new(0),
-        }
+        ScopeSite { name, category: "", description: "", id: AtomicU32::new(0) }
     }
 
     /// A scope in a category.
@@ -46,12 +41,7 @@ impl ScopeSite {
         category: &'static str,
         description: &'static str,
     ) -> Self {
-        ScopeSite {
-            name,
-            category,
-            description,
-            id: AtomicU32::new(0),
-        }
+        ScopeSite { name, category, description, id: AtomicU32::new(0) }
     }
 
     /// The scope's session-wide id, registering it on first use.
@@ -120,10 +110,7 @@ impl ScopeGuard {
     pub fn enter(site: &'static ScopeSite) -> Self {
         let id = site.id();
         pulse_alloc::record_marker(EventKind::ScopeEnter, id);
-        ScopeGuard {
-            id,
-            _not_send: PhantomData,
-        }
+        ScopeGuard { id, _not_send: PhantomData }
     }
 }
 

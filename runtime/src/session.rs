@@ -67,11 +67,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::AlreadyRunning(p) => write!(
-                f,
-                "pulse: a session is already running (writing {})",
-                p.display()
-            ),
+            Error::AlreadyRunning(p) => {
+                write!(f, "pulse: a session is already running (writing {})", p.display())
+            }
             Error::Io { path, source } => {
                 write!(f, "pulse: cannot write {}: {source}", path.display())
             }
@@ -125,9 +123,7 @@ impl SessionBuilder {
         if let Some(r) = running.as_mut() {
             if r.from_env {
                 r.from_env = false;
-                return Ok(Session {
-                    path: r.path.clone(),
-                });
+                return Ok(Session { path: r.path.clone() });
             }
             return Err(Error::AlreadyRunning(r.path.clone()));
         }
@@ -180,11 +176,7 @@ pub struct Session {
 impl Session {
     /// A builder with the defaults.
     pub fn builder() -> SessionBuilder {
-        SessionBuilder {
-            output: PathBuf::from("pulse.pulse"),
-            mode: AllocMode::Full,
-            tsc: true,
-        }
+        SessionBuilder { output: PathBuf::from("pulse.pulse"), mode: AllocMode::Full, tsc: true }
     }
 
     /// The session file being written.
@@ -194,8 +186,8 @@ impl Session {
 
     /// Stops recording and completes the file; returns its path.
     pub fn finish(self) -> Result<PathBuf, Error> {
-        let path = self.path.clone();
-        std::mem::forget(self);
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let path = std::mem::take(&mut this.path);
         finish_running()?;
         Ok(path)
     }
@@ -227,10 +219,7 @@ pub(crate) fn start_from_env() {
 
 fn launch(path: PathBuf, mode: AllocMode, tsc: bool, from_env: bool) -> Result<Running, Error> {
     pulse_alloc::untracked(|| {
-        let io_err = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
+        let io_err = |source| Error::Io { path: path.clone(), source };
         let source = clock::select(tsc);
         let start = Anchor::take();
         let ticks_per_ns = calibrate(source, start);
@@ -261,13 +250,7 @@ fn launch(path: PathBuf, mode: AllocMode, tsc: bool, from_env: bool) -> Result<R
         }
         COLLECTOR.with_thread(handle.thread().clone());
         pulse_alloc::set_waker(wake_collector);
-        Ok(Running {
-            path,
-            control,
-            collector: handle,
-            from_env,
-            pid: std::process::id(),
-        })
+        Ok(Running { path, control, collector: handle, from_env, pid: std::process::id() })
     })
 }
 
@@ -286,9 +269,7 @@ fn calibrate(source: clock::Source, start: Anchor) -> f64 {
 fn metadata(mode: AllocMode, source: clock::Source, ticks_per_ns: f64) -> Metadata {
     let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
     let arg0 = args.next().unwrap_or_default();
-    let program = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or(arg0);
+    let program = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or(arg0);
     let clock = match source {
         clock::Source::Tsc => ClockInfo {
             source: ClockSource::Tsc,
@@ -332,10 +313,7 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
     let end = Anchor::take();
     let t = pulse_alloc::totals().since(before);
     let own = pulse_alloc::overhead();
-    let mut cpu = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut cpu = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `cpu` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut cpu) };
     let collector_ns = cpu.tv_sec as u64 * 1_000_000_000 + cpu.tv_nsec as u64;
@@ -379,10 +357,7 @@ fn finish_running() -> Result<(), Error> {
         COLLECTOR.clear();
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(Error::Io {
-                path: r.path,
-                source,
-            }),
+            Ok(Err(source)) => Err(Error::Io { path: r.path, source }),
             Err(_) => Err(Error::Io {
                 path: r.path,
                 source: io::Error::other("the collector thread panicked"),

@@ -1,1 +1,26 @@
-//! placeholder
+//! Helpers for pulse's end-to-end tests.
+//!
+//! The tests in `tests/` run real programs with pulse as their global
+//! allocator — the test binaries themselves, or the programs in `src/bin/`
+//! run as child processes — and read their sessions back with
+//! `pulse-analysis`.
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+
+/// A fresh path for a session file under the system temp directory.
+pub fn temp_session(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pulse-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir.join(format!("{name}.pulse"))
+}
+
+/// Fails the calling test binary with `msg` unless `cond` holds; for
+/// harness-less tests, whose `main` must exit non-zero on failure.
+#[track_caller]
+pub fn check(cond: bool, msg: impl std::fmt::Display) {
+    if !cond {
+        eprintln!("FAILED at {}: {msg}", std::panic::Location::caller());
+        std::process::exit(1);
+    }
+}

@@ -89,9 +89,7 @@ impl<'a> Cursor<'a> {
         loop {
             let b = self.u8(what)?;
             if shift == 63 && b > 1 {
-                return Err(DecodeError::Invalid(format!(
-                    "{what}: varint overflows 64 bits"
-                )));
+                return Err(DecodeError::Invalid(format!("{what}: varint overflows 64 bits")));
             }
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
@@ -99,9 +97,7 @@ impl<'a> Cursor<'a> {
             }
             shift += 7;
             if shift > 63 {
-                return Err(DecodeError::Invalid(format!(
-                    "{what}: varint longer than 10 bytes"
-                )));
+                return Err(DecodeError::Invalid(format!("{what}: varint longer than 10 bytes")));
             }
         }
     }
@@ -167,18 +163,8 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_the_edges() {
-        for v in [
-            0,
-            1,
-            127,
-            128,
-            255,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
+        for v in [0, 1, 127, 128, 255, 16_383, 16_384, u64::from(u32::MAX), u64::MAX - 1, u64::MAX]
+        {
             let mut buf = Vec::new();
             put_u64(&mut buf, v);
             assert!(buf.len() <= 10);
@@ -200,28 +186,16 @@ mod tests {
     #[test]
     fn overlong_varints_are_rejected() {
         let buf = [0xffu8; 11];
-        assert!(matches!(
-            Cursor::new(&buf).u64("v"),
-            Err(DecodeError::Invalid(_))
-        ));
+        assert!(matches!(Cursor::new(&buf).u64("v"), Err(DecodeError::Invalid(_))));
         let buf = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert!(matches!(
-            Cursor::new(&buf).u64("v"),
-            Err(DecodeError::Invalid(_))
-        ));
-        assert!(matches!(
-            Cursor::new(&[0x80]).u64("v"),
-            Err(DecodeError::Short(_))
-        ));
+        assert!(matches!(Cursor::new(&buf).u64("v"), Err(DecodeError::Invalid(_))));
+        assert!(matches!(Cursor::new(&[0x80]).u64("v"), Err(DecodeError::Short(_))));
     }
 
     #[test]
     fn a_count_cannot_exceed_the_bytes_left() {
         let mut buf = Vec::new();
         put_u64(&mut buf, 1 << 40);
-        assert!(matches!(
-            Cursor::new(&buf).count("n"),
-            Err(DecodeError::Invalid(_))
-        ));
+        assert!(matches!(Cursor::new(&buf).count("n"), Err(DecodeError::Invalid(_))));
     }
 }

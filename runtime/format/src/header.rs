@@ -148,10 +148,7 @@ impl Metadata {
             buf.push(u8::from(c.available));
             put_str(buf, &c.reason);
         }
-        put_pairs(
-            buf,
-            self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        put_pairs(buf, self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
 
     pub(crate) fn decode(c: &mut Cursor<'_>) -> Result<Self, DecodeError> {
@@ -181,9 +178,7 @@ impl Metadata {
             0 => AllocMode::Off,
             1 => AllocMode::Count,
             2 => AllocMode::Full,
-            3 => AllocMode::Sample {
-                mean_bytes: c.u64("sampling interval")?,
-            },
+            3 => AllocMode::Sample { mean_bytes: c.u64("sampling interval")? },
             v => return Err(DecodeError::Invalid(format!("unknown allocation mode {v}"))),
         };
         let n = c.count("counters")?;
@@ -203,11 +198,7 @@ impl Metadata {
             pid,
             host,
             start_unix_ns,
-            clock: ClockInfo {
-                source,
-                ticks_per_ns,
-                calibration,
-            },
+            clock: ClockInfo { source, ticks_per_ns, calibration },
             alloc_mode,
             counters,
             extra,
@@ -239,10 +230,7 @@ pub struct Trailer {
 impl Trailer {
     /// Records written of `kind`.
     pub fn count(&self, kind: RecordKind) -> u64 {
-        self.record_counts
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(0, |(_, n)| *n)
+        self.record_counts.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
     }
 
     /// The value of an extra total, if present.
@@ -285,15 +273,7 @@ impl Trailer {
         }
         let lost_events = c.u64("lost events")?;
         let extra = get_pairs(c, |c| c.u64("value"))?;
-        Ok(Trailer {
-            end_ts,
-            end_unix_ns,
-            ticks_per_ns,
-            chunks,
-            record_counts,
-            lost_events,
-            extra,
-        })
+        Ok(Trailer { end_ts, end_unix_ns, ticks_per_ns, chunks, record_counts, lost_events, extra })
     }
 }
 

@@ -67,17 +67,11 @@ impl<R: Read> Reader<R> {
             return Err(Error::NotASession);
         }
         if n < head.len() {
-            return Err(Error::Truncated {
-                offset: 0,
-                what: "inside the file header",
-            });
+            return Err(Error::Truncated { offset: 0, what: "inside the file header" });
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
         if version > VERSION {
-            return Err(Error::NewerVersion {
-                found: version,
-                supported: VERSION,
-            });
+            return Err(Error::NewerVersion { found: version, supported: VERSION });
         }
         if version == 0 {
             return Err(Error::Corrupt {
@@ -97,10 +91,7 @@ impl<R: Read> Reader<R> {
         }
         let mut body = vec![0u8; meta_len as usize];
         if read_full(&mut inp, &mut body)? < body.len() {
-            return Err(Error::Truncated {
-                offset: 20,
-                what: "inside the session metadata",
-            });
+            return Err(Error::Truncated { offset: 20, what: "inside the session metadata" });
         }
         if crc32fast::hash(&body) != crc {
             return Err(Error::Checksum { offset: 0 });
@@ -152,10 +143,7 @@ impl<R: Read> Reader<R> {
             });
         }
         if n < head.len() {
-            return Err(Error::Truncated {
-                offset: start,
-                what: "inside a frame header",
-            });
+            return Err(Error::Truncated { offset: start, what: "inside a frame header" });
         }
         let kind = head[0];
         let codec = head[1];
@@ -173,10 +161,7 @@ impl<R: Read> Reader<R> {
         }
         self.stored.resize(stored_len as usize, 0);
         if read_full(&mut self.inp, &mut self.stored)? < self.stored.len() {
-            return Err(Error::Truncated {
-                offset: start,
-                what: "inside a frame",
-            });
+            return Err(Error::Truncated { offset: start, what: "inside a frame" });
         }
         self.offset += 16 + u64::from(stored_len);
         if frame_crc(&head[..12], &self.stored) != crc {
@@ -198,10 +183,7 @@ impl<R: Read> Reader<R> {
                 let n = self
                     .decompressor
                     .decompress_to_buffer(&self.stored[..], &mut self.raw)
-                    .map_err(|e| Error::Corrupt {
-                        offset: start,
-                        what: format!("zstd: {e}"),
-                    })?;
+                    .map_err(|e| Error::Corrupt { offset: start, what: format!("zstd: {e}") })?;
                 if n != raw_len as usize {
                     return Err(Error::Corrupt {
                         offset: start,
@@ -210,12 +192,7 @@ impl<R: Read> Reader<R> {
                 }
                 &self.raw
             }
-            c => {
-                return Err(Error::Corrupt {
-                    offset: start,
-                    what: format!("unknown codec {c}"),
-                })
-            }
+            c => return Err(Error::Corrupt { offset: start, what: format!("unknown codec {c}") }),
         };
         let mut c = Cursor::new(raw);
         match kind {
@@ -229,12 +206,7 @@ impl<R: Read> Reader<R> {
                 {
                     records.push(r);
                 }
-                Ok(Some(Frame::Chunk(Chunk {
-                    offset: start,
-                    thread,
-                    round,
-                    records,
-                })))
+                Ok(Some(Frame::Chunk(Chunk { offset: start, thread, round, records })))
             }
             k if k == FrameKind::Trailer as u8 => {
                 let t = Trailer::decode(&mut c).map_err(|e| corrupt(start, e))?;
@@ -248,10 +220,7 @@ impl<R: Read> Reader<R> {
                 }
                 Ok(Some(Frame::Trailer(t)))
             }
-            k => Err(Error::Corrupt {
-                offset: start,
-                what: format!("unknown frame kind {k}"),
-            }),
+            k => Err(Error::Corrupt { offset: start, what: format!("unknown frame kind {k}") }),
         }
     }
 }

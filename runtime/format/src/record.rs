@@ -67,9 +67,16 @@ pub enum Record {
         size: u64,
     },
     /// A block was resized; `old_addr == new_addr` when it grew or shrank in place.
+    ///
+    /// A reallocation that moves a block gives the old address back before
+    /// it returns the new one, and either may be reused by another thread in
+    /// between: the replay releases the old block at `start_ts` and places
+    /// the new one at `ts`.
     Realloc {
-        /// When.
+        /// When `realloc` returned.
         ts: u64,
+        /// When `realloc` was called (`<= ts`).
+        start_ts: u64,
         /// The block before.
         old_addr: u64,
         /// Its size before.
@@ -322,19 +329,8 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             buf.push(RecordKind::ThreadEnd as u8);
             d.put_ts(buf, *ts);
         }
-        Record::Alloc {
-            ts,
-            addr,
-            size,
-            align,
-            site,
-            weight,
-        } => {
-            buf.push(if *weight == 1 {
-                RecordKind::Alloc as u8
-            } else {
-                TAG_ALLOC_WEIGHTED
-            });
+        Record::Alloc { ts, addr, size, align, site, weight } => {
+            buf.push(if *weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
             d.put_ts(buf, *ts);
             d.put_addr(buf, *addr);
             put_u64(buf, *size);
@@ -356,17 +352,10 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             d.put_addr(buf, *addr);
             put_u64(buf, *size);
         }
-        Record::Realloc {
-            ts,
-            old_addr,
-            old_size,
-            new_addr,
-            new_size,
-            align,
-            site,
-        } => {
+        Record::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
             buf.push(RecordKind::Realloc as u8);
             d.put_ts(buf, *ts);
+            put_i64(buf, ts.wrapping_sub(*start_ts) as i64);
             d.put_addr(buf, *old_addr);
             put_u64(buf, *old_size);
             d.put_addr(buf, *new_addr);
@@ -402,13 +391,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
                 prev = *f;
             }
         }
-        Record::ScopeDef {
-            scope,
-            name,
-            category,
-            description,
-            priority,
-        } => {
+        Record::ScopeDef { scope, name, category, description, priority } => {
             buf.push(RecordKind::ScopeDef as u8);
             put_u64(buf, u64::from(*scope));
             put_str(buf, name);
@@ -416,12 +399,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_str(buf, description);
             put_i64(buf, *priority);
         }
-        Record::Symbol {
-            addr,
-            function,
-            file,
-            line,
-        } => {
+        Record::Symbol { addr, function, file, line } => {
             buf.push(RecordKind::Symbol as u8);
             put_u64(buf, *addr);
             put_str(buf, function);
@@ -440,10 +418,7 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
         }
         let tag = c.u8("record tag")?;
         let r = match tag {
-            1 => Record::ThreadStart {
-                ts: d.ts(c)?,
-                name: c.str("thread name")?,
-            },
+            1 => Record::ThreadStart { ts: d.ts(c)?, name: c.str("thread name")? },
             2 => Record::ThreadEnd { ts: d.ts(c)? },
             3 | TAG_ALLOC_WEIGHTED => {
                 let ts = d.ts(c)?;
@@ -451,32 +426,14 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 let size = c.u64("size")?;
                 let align = c.u64("align")?;
                 let site = c.u32("site")?;
-                let weight = if tag == TAG_ALLOC_WEIGHTED {
-                    c.u64("weight")?
-                } else {
-                    1
-                };
-                Record::Alloc {
-                    ts,
-                    addr,
-                    size,
-                    align,
-                    site,
-                    weight,
-                }
+                let weight = if tag == TAG_ALLOC_WEIGHTED { c.u64("weight")? } else { 1 };
+                Record::Alloc { ts, addr, size, align, site, weight }
             }
-            5 => Record::AllocFailed {
-                ts: d.ts(c)?,
-                size: c.u64("size")?,
-                align: c.u64("align")?,
-            },
-            6 => Record::Free {
-                ts: d.ts(c)?,
-                addr: d.addr(c)?,
-                size: c.u64("size")?,
-            },
+            5 => Record::AllocFailed { ts: d.ts(c)?, size: c.u64("size")?, align: c.u64("align")? },
+            6 => Record::Free { ts: d.ts(c)?, addr: d.addr(c)?, size: c.u64("size")? },
             7 => {
                 let ts = d.ts(c)?;
+                let start_ts = ts.wrapping_sub(c.i64("realloc start")? as u64);
                 let old_addr = d.addr(c)?;
                 let old_size = c.u64("old size")?;
                 let new_addr = d.addr(c)?;
@@ -485,6 +442,7 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 let site = c.u32("site")?;
                 Record::Realloc {
                     ts,
+                    start_ts,
                     old_addr,
                     old_size,
                     new_addr,
@@ -493,14 +451,8 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                     site,
                 }
             }
-            8 => Record::ScopeEnter {
-                ts: d.ts(c)?,
-                scope: c.u32("scope")?,
-            },
-            9 => Record::ScopeExit {
-                ts: d.ts(c)?,
-                scope: c.u32("scope")?,
-            },
+            8 => Record::ScopeEnter { ts: d.ts(c)?, scope: c.u32("scope")? },
+            9 => Record::ScopeExit { ts: d.ts(c)?, scope: c.u32("scope")? },
             10 => Record::Pause { ts: d.ts(c)? },
             11 => Record::Resume { ts: d.ts(c)? },
             12 => {

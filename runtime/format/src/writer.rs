@@ -152,14 +152,10 @@ impl<W: Write> Writer<W> {
             ));
         }
         self.stored.clear();
-        self.stored
-            .reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        self.stored.reserve(zstd::zstd_safe::compress_bound(raw.len()));
         let n = self.compressor.compress_to_buffer(raw, &mut self.stored)?;
-        let (codec, payload) = if n < raw.len() {
-            (CODEC_ZSTD, &self.stored[..])
-        } else {
-            (CODEC_RAW, raw)
-        };
+        let (codec, payload) =
+            if n < raw.len() { (CODEC_ZSTD, &self.stored[..]) } else { (CODEC_RAW, raw) };
         let mut head = [0u8; 16];
         head[0] = kind as u8;
         head[1] = codec;
