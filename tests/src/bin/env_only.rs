@@ -1,0 +1,17 @@
+//! A program that only swapped in the allocator: no session code at all.
+//! Run with `PULSE_OUT=path` it must still write a complete session, however
+//! it ends: `env_only return|exit|panic`.
+
+#[global_allocator]
+static ALLOC: pulse::Alloc = pulse::Alloc::system();
+
+fn main() {
+    let words: Vec<String> = (0..1000).map(|i| format!("word-{i}")).collect();
+    let total: usize = words.iter().map(String::len).sum();
+    std::hint::black_box(total);
+    match std::env::args().nth(1).as_deref() {
+        Some("exit") => std::process::exit(0),
+        Some("panic") => panic!("deliberate panic out of main"),
+        _ => {}
+    }
+}
