@@ -22,11 +22,16 @@
 pub mod clock;
 mod guard;
 mod ring;
+mod site;
 mod stats;
 mod thread;
 mod tracking;
 
 pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, RING_CAPACITY};
+pub use site::{
+    drain_sites, set_sample_interval, set_stack_mode, StackMode, DEFAULT_DEPTH,
+    DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,
+};
 pub use stats::{overhead, totals, Overhead, Totals};
 pub use thread::{
     current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread, record_marker,

@@ -25,6 +25,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
+use crate::site::SiteCache;
 use crate::stats::ThreadCounters;
 
 /// Events a ring holds (896 KiB of 56-byte events). A thread that fills its
@@ -120,6 +121,8 @@ pub(crate) struct Ring {
     next: AtomicPtr<Ring>,
     /// Exact per-thread totals, written only by the owner.
     pub(crate) counters: ThreadCounters,
+    /// The owner's stack bounds and site cache; only the owner touches it.
+    sites: UnsafeCell<SiteCache>,
     slots: [UnsafeCell<MaybeUninit<Event>>; RING_CAPACITY],
 }
 
@@ -212,6 +215,19 @@ impl Ring {
             used = head.wrapping_sub(self.tail.load(Ordering::Acquire));
         }
         true
+    }
+
+    /// The owner's site cache.
+    ///
+    /// # Safety
+    /// Only the thread that owns the ring may call this, and it may not hold
+    /// two of the returned references at once.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn sites(&self) -> &mut SiteCache {
+        // SAFETY: the caller is the owner and holds no other reference; no
+        // other thread ever touches `sites`.
+        unsafe { &mut *self.sites.get() }
     }
 
     /// Marks the ring retired: its owner will push nothing more.

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use crate::clock;
 use crate::guard::Guard;
 use crate::ring::{Event, EventKind, Ring, RECORDING};
+use crate::site::{self, SiteCache, StackMode};
 use crate::stats::{ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
 
 /// pulse's id for a thread: 1, 2, 3 … in order of first event.
@@ -97,6 +98,8 @@ impl ThreadState {
         let r = Ring::claim(tid);
         if !r.is_null() {
             self.ring.set(r);
+            // SAFETY: this thread just claimed the ring and holds no other reference to its cache.
+            unsafe { (*r).sites() }.init();
             let mut ev = Event::new(EventKind::ThreadStart, clock::now());
             let name = thread_name();
             ev.a = u64::from_le_bytes(name[..8].try_into().unwrap_or([0; 8]));
@@ -125,26 +128,60 @@ fn thread_name() -> [u8; 16] {
 
 /// Records `ev` on this thread, stamping the clock, then calls `count` with
 /// the thread's counters. Returns without recording when no session records
-/// or when called from inside pulse.
+/// or when called from inside pulse. `ev` gets the thread's site cache, or
+/// `None` on a thread that has no ring (during its teardown).
 #[inline]
-fn record(ev: impl FnOnce(u64) -> Event, count: impl FnOnce(&crate::stats::ThreadCounters)) {
+fn record(
+    ev: impl FnOnce(u64, Option<&mut SiteCache>) -> Event,
+    count: impl FnOnce(&crate::stats::ThreadCounters),
+) {
     STATE.with(|s| {
         let Some(_g) = Guard::enter(&s.busy) else {
             return;
         };
         let ring = s.ring();
-        let ev = ev(clock::now());
         if ring.is_null() {
+            let ev = ev(clock::now(), None);
             record_orphan(s.tid(), ev);
             return;
         }
         // SAFETY: rings are never freed, and this thread owns this one until
         // its exit notifier clears `s.ring`.
         let ring = unsafe { &*ring };
+        // SAFETY: this thread owns the ring; the reference ends with `ev`.
+        let ev = ev(clock::now(), Some(unsafe { ring.sites() }));
         if ring.push(ev) {
             count(&ring.counters);
         }
     });
+}
+
+/// The site of an allocation of `size` bytes, per the stack mode: always in
+/// `Full`, for a byte-weighted sample in `Sample`, never in `Off`.
+#[inline]
+fn site_for(cache: Option<&mut SiteCache>, size: u64) -> u32 {
+    let Some(cache) = cache else { return 0 };
+    match site::mode() {
+        StackMode::Off => 0,
+        StackMode::Full => cache.site(),
+        StackMode::Sample => {
+            if size < cache.sample_countdown {
+                cache.sample_countdown -= size;
+                return 0;
+            }
+            // Sampled: the next gap starts after this allocation's bytes.
+            let mut over = size - cache.sample_countdown;
+            loop {
+                let gap = cache.next_sample_gap();
+                if gap > over {
+                    cache.sample_countdown = gap - over;
+                    break;
+                }
+                over -= gap;
+            }
+            cache.site()
+        }
+    }
 }
 
 #[cold]
@@ -208,7 +245,7 @@ pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
     let size = layout.size() as u64;
     if p.is_null() {
         record(
-            |ts| {
+            |ts, _| {
                 let mut e = Event::new(EventKind::AllocFailed, ts);
                 e.b = size;
                 e.align_log2 = align_log2(layout);
@@ -219,8 +256,9 @@ pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
         return;
     }
     record(
-        |ts| {
+        |ts, sites| {
             let mut e = Event::new(EventKind::Alloc, ts);
+            e.site = site_for(sites, size);
             e.a = p as u64;
             e.b = size;
             e.d = 1;
@@ -238,7 +276,7 @@ pub(crate) fn on_free(p: *mut u8, layout: Layout) {
     }
     let size = layout.size() as u64;
     record(
-        |ts| {
+        |ts, _| {
             let mut e = Event::new(EventKind::Free, ts);
             e.a = p as u64;
             e.b = size;
@@ -263,7 +301,7 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
     let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
     if new.is_null() {
         record(
-            |_| {
+            |_, _| {
                 let mut e = Event::new(EventKind::AllocFailed, ts);
                 e.b = new_size64;
                 e.align_log2 = align_log2(layout);
@@ -274,8 +312,9 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
         return;
     }
     record(
-        |now| {
+        |now, sites| {
             let mut e = Event::new(EventKind::Realloc, now);
+            e.site = site_for(sites, new_size64.saturating_sub(old_size).max(1));
             e.start = ts;
             e.a = new as u64;
             e.b = new_size64;
@@ -296,7 +335,7 @@ pub fn record_marker(kind: EventKind, arg: u32) {
         return;
     }
     record(
-        |ts| {
+        |ts, _| {
             let mut e = Event::new(kind, ts);
             e.a = u64::from(arg);
             e

@@ -20,12 +20,14 @@ mod info;
 mod profile;
 mod replay;
 mod report;
+mod sites;
 mod table;
 mod units;
 
 pub use error::Error;
 pub use info::{info, Info};
-pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeTime, ThreadInfo};
+pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeTime, SiteStats, ThreadInfo};
 pub use pulse_format as format;
 pub use report::{report, Report, ReportOptions, ScopeRow, DEFAULT_TOP};
+pub use sites::{Frame, Symbols};
 pub use units::{Bytes, Nanos};

@@ -5,10 +5,11 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use pulse_format::{Metadata, Reader, Record, RecordKind, Trailer, NO_SCOPE};
+use pulse_format::{AllocMode, Metadata, Reader, Record, RecordKind, Trailer, NO_SCOPE, NO_SITE};
 
 use crate::error::Error;
 use crate::replay::{self, Visitor};
+use crate::sites::{Frame, Symbols};
 
 /// A scope or typed operation as the session defined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +108,10 @@ pub struct Profile {
     pub memory: MemoryTotals,
     /// Time per scope, by scope id.
     pub scope_times: BTreeMap<u32, ScopeTime>,
+    /// Allocations per site, by site id (0: no stack captured).
+    pub sites: BTreeMap<u32, SiteStats>,
+    /// Site stacks and their symbols.
+    pub symbols: Symbols,
     /// Scope definitions, by id.
     pub scopes: BTreeMap<u32, ScopeInfo>,
     /// Threads, by id.
@@ -138,6 +143,9 @@ impl Profile {
     pub fn read(input: impl Read) -> Result<Profile, pulse_format::Error> {
         let mut reader = Reader::new(input)?;
         let mut state = State::default();
+        if let AllocMode::Sample { mean_bytes } = reader.metadata().alloc_mode {
+            state.sample_bytes = Some(mean_bytes.max(1) as f64);
+        }
         let ending = replay::replay(&mut reader, &mut state)?;
         Ok(state.finish(reader.metadata().clone(), reader.version(), ending))
     }
@@ -156,6 +164,33 @@ impl Profile {
 #[derive(Debug, Clone, Copy)]
 struct Block {
     size: u64,
+    site: u32,
+}
+
+/// Allocations made at one site (one distinct stack).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteStats {
+    /// Blocks allocated here (in a sampled session: the unbiased estimate).
+    pub allocs: u64,
+    /// Bytes allocated here, reallocations' new sizes included.
+    pub bytes: u64,
+    /// Reallocations made here.
+    pub reallocs: u64,
+    /// The largest single request.
+    pub max_size: u64,
+    /// Blocks from here still live at the end.
+    pub live_blocks_at_end: u64,
+    /// Bytes from here still live at the end.
+    pub live_bytes_at_end: u64,
+}
+
+/// Running per-site sums; weights are fractional in a sampled session.
+#[derive(Debug, Clone, Default)]
+struct SiteSums {
+    allocs: f64,
+    bytes: f64,
+    reallocs: f64,
+    max_size: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +220,10 @@ struct State {
     live_bytes: u64,
     scope_ticks: BTreeMap<u32, ScopeTime>,
     scopes: BTreeMap<u32, ScopeInfo>,
+    site_sums: HashMap<u32, SiteSums>,
+    symbols: Symbols,
+    /// The mean sampling interval in bytes of a sampled session.
+    sample_bytes: Option<f64>,
     threads: BTreeMap<u64, ThreadInfo>,
     thread_states: HashMap<u64, ThreadState>,
     anomalies: Anomalies,
@@ -194,8 +233,15 @@ struct State {
 
 impl Visitor for State {
     fn definition(&mut self, r: Record) {
-        if let Record::ScopeDef { scope, name, category, .. } = r {
-            self.scopes.insert(scope, ScopeInfo { id: scope, name, category });
+        match r {
+            Record::ScopeDef { scope, name, category, .. } => {
+                self.scopes.insert(scope, ScopeInfo { id: scope, name, category });
+            }
+            Record::SiteDef { site, frames } => self.symbols.add_site(site, frames),
+            Record::Symbol { addr, function, file, line } => {
+                self.symbols.add_symbol(addr, Frame { function, file, line });
+            }
+            _ => {}
         }
     }
 
@@ -210,26 +256,36 @@ impl Visitor for State {
         info.events += 1;
         match r {
             Record::ThreadStart { name, .. } => info.name = name,
-            Record::Alloc { ts, addr, size, weight, .. } => {
-                self.memory.allocs += weight;
-                self.memory.bytes_allocated += size;
-                self.insert(addr, size, ts);
+            Record::Alloc { ts, addr, size, weight, site, .. } => {
+                self.memory.allocs = self.memory.allocs.saturating_add(weight);
+                self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(size);
+                let w = self.site_weight(site, size) * weight as f64;
+                let sums = self.site_sums.entry(site).or_default();
+                sums.allocs += w;
+                sums.bytes += w * size as f64;
+                sums.max_size = sums.max_size.max(size);
+                self.insert(addr, size, site, ts);
             }
             Record::AllocFailed { .. } => self.memory.failed += 1,
             Record::Free { addr, size, .. } => {
                 self.memory.frees += 1;
-                self.memory.bytes_freed += size;
+                self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
                 self.remove(addr);
             }
-            Record::Realloc { ts, old_addr, old_size, new_addr, new_size, .. } => {
+            Record::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
+                let w = self.site_weight(site, new_size.saturating_sub(old_size).max(1));
+                let sums = self.site_sums.entry(site).or_default();
+                sums.reallocs += w;
+                sums.bytes += w * new_size as f64;
+                sums.max_size = sums.max_size.max(new_size);
                 self.memory.reallocs += 1;
-                self.memory.bytes_freed += old_size;
-                self.memory.bytes_allocated += new_size;
+                self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
+                self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
                 let released = self.thread_states.entry(thread).or_default().released.take();
                 if released != Some(old_addr) {
                     self.remove(old_addr);
                 }
-                self.insert(new_addr, new_size, ts);
+                self.insert(new_addr, new_size, site, ts);
             }
             Record::ScopeEnter { ts, scope } => {
                 let st = self.thread_states.entry(thread).or_default();
@@ -244,7 +300,7 @@ impl Visitor for State {
                 if let Some(at) = st.paused_at.take() {
                     let d = ts.saturating_sub(at);
                     for o in &mut st.stack {
-                        o.paused += d;
+                        o.paused = o.paused.saturating_add(d);
                     }
                 }
             }
@@ -265,12 +321,25 @@ impl State {
         self.thread_states.entry(thread).or_default().released = Some(addr);
     }
 
-    fn insert(&mut self, addr: u64, size: u64, ts: u64) {
-        if let Some(old) = self.live.insert(addr, Block { size }) {
-            self.anomalies.reused_live_addresses += 1;
-            self.live_bytes -= old.size;
+    /// How many allocations one at `site` of `size` bytes stands for: 1, or
+    /// in a sampled session the inverse of its chance of being sampled
+    /// (a byte-rate Poisson sample: `1 - exp(-size / interval)`), which makes
+    /// the per-site sums unbiased.
+    fn site_weight(&self, site: u32, size: u64) -> f64 {
+        match self.sample_bytes {
+            Some(interval) if site != NO_SITE => {
+                1.0 / (1.0 - (-(size as f64) / interval).exp()).max(f64::MIN_POSITIVE)
+            }
+            _ => 1.0,
         }
-        self.live_bytes += size;
+    }
+
+    fn insert(&mut self, addr: u64, size: u64, site: u32, ts: u64) {
+        if let Some(old) = self.live.insert(addr, Block { size, site }) {
+            self.anomalies.reused_live_addresses += 1;
+            self.live_bytes = self.live_bytes.saturating_sub(old.size);
+        }
+        self.live_bytes = self.live_bytes.saturating_add(size);
         if self.live_bytes > self.memory.peak_bytes {
             self.memory.peak_bytes = self.live_bytes;
             self.memory.peak_blocks = self.live.len() as u64;
@@ -280,7 +349,7 @@ impl State {
 
     fn remove(&mut self, addr: u64) {
         match self.live.remove(&addr) {
-            Some(b) => self.live_bytes -= b.size,
+            Some(b) => self.live_bytes = self.live_bytes.saturating_sub(b.size),
             None => self.anomalies.unknown_frees += 1,
         }
     }
@@ -302,13 +371,13 @@ impl State {
             self.anomalies.unmatched_exits += 1;
             let d = close(&mut self.scope_ticks, inner, ts);
             if let Some(parent) = st.stack.last_mut() {
-                parent.children += d;
+                parent.children = parent.children.saturating_add(d);
             }
         }
         if let Some(o) = st.stack.pop() {
             let d = close(&mut self.scope_ticks, o, ts);
             if let Some(parent) = st.stack.last_mut() {
-                parent.children += d;
+                parent.children = parent.children.saturating_add(d);
             }
         }
     }
@@ -320,7 +389,7 @@ impl State {
                 self.anomalies.open_at_end += 1;
                 let d = close(&mut self.scope_ticks, o, end_ts);
                 if let Some(parent) = st.stack.last_mut() {
-                    parent.children += d;
+                    parent.children = parent.children.saturating_add(d);
                 }
             }
         }
@@ -333,6 +402,25 @@ impl State {
         let ns = |ticks: u64| (ticks as f64 / tpn).round() as u64;
         let first = self.first_ts.unwrap_or(end_ts);
         self.memory.peak_at_ns = ns(self.peak_ts.saturating_sub(first));
+        let mut sites: BTreeMap<u32, SiteStats> = self
+            .site_sums
+            .iter()
+            .map(|(id, t)| {
+                let stats = SiteStats {
+                    allocs: t.allocs.round() as u64,
+                    bytes: t.bytes.round() as u64,
+                    reallocs: t.reallocs.round() as u64,
+                    max_size: t.max_size,
+                    ..SiteStats::default()
+                };
+                (*id, stats)
+            })
+            .collect();
+        for b in self.live.values() {
+            let s = sites.entry(b.site).or_default();
+            s.live_blocks_at_end += 1;
+            s.live_bytes_at_end += b.size;
+        }
         self.memory.live_bytes_at_end = self.live_bytes;
         self.memory.live_blocks_at_end = self.live.len() as u64;
         let scope_times = self
@@ -358,6 +446,8 @@ impl State {
             record_counts: end.record_counts,
             memory: self.memory,
             scope_times,
+            sites,
+            symbols: self.symbols,
             scopes: self.scopes,
             threads: self.threads,
             anomalies: self.anomalies,
@@ -372,8 +462,8 @@ fn close(times: &mut BTreeMap<u32, ScopeTime>, o: Open, ts: u64) -> u64 {
     let d = ts.saturating_sub(o.enter).saturating_sub(o.paused);
     let t = times.entry(o.scope).or_insert(ScopeTime { min_ns: u64::MAX, ..ScopeTime::default() });
     t.count += 1;
-    t.total_ns += d;
-    t.self_ns += d.saturating_sub(o.children);
+    t.total_ns = t.total_ns.saturating_add(d);
+    t.self_ns = t.self_ns.saturating_add(d.saturating_sub(o.children));
     t.min_ns = t.min_ns.min(d);
     t.max_ns = t.max_ns.max(d);
     d

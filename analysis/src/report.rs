@@ -1,6 +1,9 @@
 //! The one-screen report: what the program did, where its time and memory went.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+
+use pulse_format::NO_SITE;
 
 use crate::profile::{MemoryTotals, Profile};
 use crate::table::{Align, Table};
@@ -44,6 +47,30 @@ pub struct ScopeRow {
     pub max_ns: u64,
 }
 
+/// One allocation location's line in the report: every site (distinct
+/// stack) whose innermost user frame is the same function, file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    /// The user's function, or what the stack ended in.
+    pub function: String,
+    /// `file:line`, the file relative to the project root where it is under it.
+    pub place: String,
+    /// Distinct stacks merged into this row.
+    pub stacks: usize,
+    /// Blocks allocated.
+    pub allocs: u64,
+    /// Bytes allocated, reallocations' new sizes included.
+    pub bytes: u64,
+    /// Reallocations.
+    pub reallocs: u64,
+    /// The largest single request.
+    pub max_size: u64,
+    /// Blocks still live at the end.
+    pub live_blocks_at_end: u64,
+    /// Bytes still live at the end.
+    pub live_bytes_at_end: u64,
+}
+
 /// The report of one session. Every figure the CLI prints is a field here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -61,6 +88,10 @@ pub struct Report {
     pub scopes: Vec<ScopeRow>,
     /// Scopes left out by `top`.
     pub scopes_omitted: usize,
+    /// Allocation locations by bytes, most first; at most `top`.
+    pub sites: Vec<SiteRow>,
+    /// Locations left out by `top`.
+    pub sites_omitted: usize,
     /// Things the reader of the report must know: a truncated file, anomalies,
     /// totals that do not cross-check.
     pub warnings: Vec<String>,
@@ -86,6 +117,9 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     scopes.sort_by(|a, b| b.self_ns.cmp(&a.self_ns).then_with(|| a.name.cmp(&b.name)));
     let omitted = scopes.len().saturating_sub(opts.top);
     scopes.truncate(opts.top);
+    let mut sites = site_rows(profile);
+    let sites_omitted = sites.len().saturating_sub(opts.top);
+    sites.truncate(opts.top);
     Report {
         program: profile.meta.program.clone(),
         args: profile.meta.args.clone(),
@@ -94,8 +128,44 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         memory: profile.memory.clone(),
         scopes,
         scopes_omitted: omitted,
+        sites,
+        sites_omitted,
         warnings: warnings(profile),
     }
+}
+
+/// Allocation sites grouped by their user location, most bytes first.
+pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
+    let root = crate::sites::project_root(&profile.meta.program);
+    let mut rows: BTreeMap<(String, String), SiteRow> = BTreeMap::new();
+    for (id, st) in &profile.sites {
+        let (function, place) = match profile.symbols.location(*id) {
+            Some(f) => (f.function.clone(), f.place(&root)),
+            None if *id == NO_SITE => (String::from("(no stack captured)"), String::new()),
+            None => (format!("site #{id}"), String::new()),
+        };
+        let row = rows.entry((function.clone(), place.clone())).or_insert_with(|| SiteRow {
+            function,
+            place,
+            stacks: 0,
+            allocs: 0,
+            bytes: 0,
+            reallocs: 0,
+            max_size: 0,
+            live_blocks_at_end: 0,
+            live_bytes_at_end: 0,
+        });
+        row.stacks += 1;
+        row.allocs += st.allocs;
+        row.bytes += st.bytes;
+        row.reallocs += st.reallocs;
+        row.max_size = row.max_size.max(st.max_size);
+        row.live_blocks_at_end += st.live_blocks_at_end;
+        row.live_bytes_at_end += st.live_bytes_at_end;
+    }
+    let mut rows: Vec<SiteRow> = rows.into_values().collect();
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.function.cmp(&b.function)));
+    rows
 }
 
 /// The warnings a profile deserves, one line each.
@@ -224,6 +294,36 @@ impl Report {
             t.write(w, 2)?;
             if self.scopes_omitted > 0 {
                 writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
+            }
+        }
+        writeln!(w)?;
+        writeln!(w, "Allocation sites by bytes")?;
+        if self.sites.is_empty() {
+            writeln!(w, "  (no allocations recorded)")?;
+        } else {
+            let mut t = Table::new(&[
+                ("function", Align::Left),
+                ("at", Align::Left),
+                ("allocs", Align::Right),
+                ("bytes", Align::Right),
+                ("reallocs", Align::Right),
+                ("largest", Align::Right),
+                ("live at end", Align::Right),
+            ]);
+            for s in &self.sites {
+                t.row(vec![
+                    s.function.clone(),
+                    s.place.clone(),
+                    s.allocs.to_string(),
+                    Bytes(s.bytes).to_string(),
+                    s.reallocs.to_string(),
+                    Bytes(s.max_size).to_string(),
+                    Bytes(s.live_bytes_at_end).to_string(),
+                ]);
+            }
+            t.write(w, 2)?;
+            if self.sites_omitted > 0 {
+                writeln!(w, "  … {} more (--top)", self.sites_omitted)?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! The collector marks itself as pulse's own thread, so nothing it allocates
 //! (compression buffers, the file writer) is recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +39,8 @@ pub(crate) struct Collector {
     touched: Vec<u64>,
     round: u64,
     scopes_written: usize,
+    /// Every frame address of every site, for symbolization at the end.
+    addresses: HashSet<u64>,
     /// The first write error; after it, nothing more is written.
     failed: Option<io::Error>,
 }
@@ -55,11 +57,59 @@ impl Collector {
             touched: Vec::new(),
             round: 0,
             scopes_written: 0,
+            addresses: HashSet::new(),
             failed: None,
         }
     }
 
     /// Runs rounds until `control.stop`, then a last round and the trailer.
+    /// Writes every site's frames' symbols: each unique address is resolved
+    /// once, into one record per inlined frame, innermost first. The file is
+    /// then self-contained: the analyzer never needs the binary.
+    fn write_symbols(&mut self) {
+        let mut addrs: Vec<u64> = self.addresses.iter().copied().collect();
+        addrs.sort_unstable();
+        let mut enc = self.pool.pop().unwrap_or_default();
+        enc.begin(0, self.round);
+        for addr in addrs {
+            let mut any = false;
+            // The return address points after the call; the call is one byte before.
+            backtrace::resolve(addr.saturating_sub(1) as usize as *mut std::ffi::c_void, |sym| {
+                any = true;
+                enc.push(&Record::Symbol {
+                    addr,
+                    function: sym.name().map(|n| format!("{n:#}")).unwrap_or_default(),
+                    file: sym.filename().map(|f| f.display().to_string()).unwrap_or_default(),
+                    line: sym.lineno().unwrap_or(0),
+                });
+            });
+            if !any {
+                enc.push(&Record::Symbol {
+                    addr,
+                    function: String::new(),
+                    file: String::new(),
+                    line: 0,
+                });
+            }
+            if enc.encoded_len() > 1 << 20 {
+                self.write(&enc);
+                enc.begin(0, self.round);
+            }
+        }
+        self.write(&enc);
+    }
+
+    fn write(&mut self, enc: &ChunkEncoder) {
+        if self.failed.is_none() {
+            if let Err(e) = self.writer.write_chunk(enc) {
+                eprintln!(
+                    "pulse: cannot write the session file: {e}; the program continues unprofiled"
+                );
+                self.failed = Some(e);
+            }
+        }
+    }
+
     pub(crate) fn run(
         mut self,
         control: Arc<Control>,
@@ -82,6 +132,7 @@ impl Collector {
         // A thread that was between its check of the recording flag and its
         // append when recording stopped may have appended since.
         self.round_once();
+        self.write_symbols();
         let trailer = finish();
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -102,6 +153,12 @@ impl Collector {
                 priority: def.priority,
             });
         }
+        let mut sites = Vec::new();
+        pulse_alloc::drain_sites(&mut |site, frames| sites.push((site, frames.to_vec())));
+        for (site, frames) in sites {
+            self.addresses.extend(frames.iter().copied());
+            self.encoder(0).push(&Record::SiteDef { site, frames });
+        }
         let mut sink = |tid: u64, events: &[Event]| {
             let enc = self.encoder(tid);
             for ev in events {
@@ -111,14 +168,9 @@ impl Collector {
         pulse_alloc::drain(&mut sink);
         pulse_alloc::drain_orphans(&mut sink);
         for tid in std::mem::take(&mut self.touched) {
-            let Some(enc) = self.encoders.get(&tid) else {
-                continue;
-            };
-            if self.failed.is_none() {
-                if let Err(e) = self.writer.write_chunk(enc) {
-                    eprintln!("pulse: cannot write the session file: {e}; the program continues unprofiled");
-                    self.failed = Some(e);
-                }
+            if let Some(enc) = self.encoders.remove(&tid) {
+                self.write(&enc);
+                self.encoders.insert(tid, enc);
             }
         }
         // Encoders go back to the pool; a few are kept for the next round.

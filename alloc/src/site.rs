@@ -1,0 +1,297 @@
+//! Allocation sites: the stack of an allocation, captured cheaply and
+//! interned into a small id.
+//!
+//! Capture walks the frame-pointer chain: each frame's saved `rbp` points at
+//! the caller's, and the return address sits just above it. That is a few
+//! loads per frame, takes no lock and calls nothing — unlike unwinding with
+//! DWARF tables, which goes through `dl_iterate_phdr` and its loader lock,
+//! and deadlocks inside an allocator when another thread panics (unwinds)
+//! at the same moment. Rust's prebuilt standard library keeps frame
+//! pointers; the program's own code needs `-C force-frame-pointers=yes`
+//! (see the README). A frame without one is skipped, not followed: `rbp` is
+//! callee-saved, so it still holds the nearest frame-pointer frame.
+//!
+//! Every step is bounds-checked against the thread's stack, so a chain that
+//! runs into a frame built without frame pointers ends the walk instead of
+//! reading wild memory.
+//!
+//! Interning: the frames are hashed; a per-thread direct-mapped cache maps
+//! the hash to the site id, so a site seen before costs no shared state. A
+//! new site takes the global table's lock once and queues its frames for
+//! the collector to write as a site definition.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The most frames a site keeps.
+pub const MAX_DEPTH: usize = 64;
+/// The default depth.
+pub const DEFAULT_DEPTH: usize = 32;
+/// Entries in each thread's site cache.
+pub(crate) const CACHE_SIZE: usize = 2048;
+
+static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
+static NEXT_SITE: AtomicU32 = AtomicU32::new(1);
+
+/// What the allocator captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StackMode {
+    /// No stacks: events carry no site.
+    Off = 0,
+    /// A stack on every allocation and reallocation.
+    Full = 1,
+    /// A stack on a sample chosen by bytes (see [`set_sample_interval`]).
+    Sample = 2,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(StackMode::Full as u8);
+static SAMPLE_INTERVAL: AtomicUsize = AtomicUsize::new(DEFAULT_SAMPLE_INTERVAL);
+
+/// The default mean number of bytes between two sampled allocations.
+pub const DEFAULT_SAMPLE_INTERVAL: usize = 512 * 1024;
+
+/// Chooses what the allocator captures and how deep.
+pub fn set_stack_mode(mode: StackMode, depth: usize) {
+    MODE.store(mode as u8, Ordering::Relaxed);
+    DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
+}
+
+/// Sets the mean bytes between sampled allocations in [`StackMode::Sample`].
+pub fn set_sample_interval(bytes: usize) {
+    SAMPLE_INTERVAL.store(bytes.max(1), Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn mode() -> StackMode {
+    match MODE.load(Ordering::Relaxed) {
+        1 => StackMode::Full,
+        2 => StackMode::Sample,
+        _ => StackMode::Off,
+    }
+}
+
+pub(crate) fn sample_interval() -> u64 {
+    SAMPLE_INTERVAL.load(Ordering::Relaxed) as u64
+}
+
+/// The sites defined since the collector last looked: id and frames.
+static NEW_SITES: Mutex<Vec<(u32, Vec<u64>)>> = Mutex::new(Vec::new());
+/// Every site so far, by hash of its frames.
+static SITES: Mutex<Option<HashMap<u64, u32>>> = Mutex::new(None);
+
+/// A thread's stack bounds and site cache. Lives in its ring; only the
+/// owning thread touches it.
+#[derive(Debug)]
+pub(crate) struct SiteCache {
+    stack_lo: usize,
+    stack_hi: usize,
+    entries: [(u64, u32); CACHE_SIZE],
+    /// Bytes left before the next sampled allocation.
+    pub(crate) sample_countdown: u64,
+    /// State of the sampler's random generator.
+    rng: u64,
+}
+
+impl SiteCache {
+    /// Reads the calling thread's stack bounds. Called by the owner when it
+    /// claims its ring.
+    pub(crate) fn init(&mut self) {
+        let (lo, hi) = stack_bounds();
+        self.stack_lo = lo;
+        self.stack_hi = hi;
+        self.entries = [(0, 0); CACHE_SIZE];
+        self.rng = (lo as u64 ^ 0x9e37_79b9_7f4a_7c15) | 1;
+        self.sample_countdown = self.next_sample_gap();
+    }
+
+    /// The id of the calling stack's site, or 0 if no frame could be read.
+    #[inline]
+    pub(crate) fn site(&mut self) -> u32 {
+        let mut frames = [0u64; MAX_DEPTH];
+        let depth = DEPTH.load(Ordering::Relaxed);
+        let n = capture(&mut frames[..depth], self.stack_lo, self.stack_hi);
+        if n == 0 {
+            return 0;
+        }
+        let frames = &frames[..n];
+        let h = hash(frames);
+        let slot = &mut self.entries[(h as usize) & (CACHE_SIZE - 1)];
+        if slot.0 == h && slot.1 != 0 {
+            return slot.1;
+        }
+        let id = intern(h, frames);
+        *slot = (h, id);
+        id
+    }
+
+    /// The number of bytes until the next sampled allocation: exponentially
+    /// distributed with the configured mean, so every byte has the same
+    /// chance of being sampled.
+    pub(crate) fn next_sample_gap(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        let u = ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        (-u.ln() * sample_interval() as f64).max(1.0) as u64
+    }
+}
+
+/// Captures the return addresses of the calling stack, innermost first.
+///
+/// There must be exactly one capture point, always reached through the same
+/// chain of pulse frames, so that the analyzer can trim those frames by name.
+#[inline(never)]
+fn capture(out: &mut [u64], lo: usize, hi: usize) -> usize {
+    let mut fp = frame_pointer();
+    let mut n = 0;
+    while n < out.len() {
+        if fp < lo || fp > hi.saturating_sub(16) || fp % 8 != 0 {
+            break;
+        }
+        // SAFETY: `fp` is 8-aligned and `[fp, fp + 16)` lies inside this
+        // thread's stack, which is mapped for the thread's whole life.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if ret == 0 {
+            break;
+        }
+        out[n] = ret as u64;
+        n += 1;
+        // The chain must go up the stack, or it has left the frame-pointer frames.
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}
+
+#[inline(always)]
+fn frame_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fp: usize;
+        // SAFETY: reading `rbp` has no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+        };
+        fp
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let fp: usize;
+        // SAFETY: reading `x29` has no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+        };
+        fp
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        0
+    }
+}
+
+/// FxHash-style mixing over the frames; 64 bits make a collision between
+/// two distinct stacks of one program vanishingly unlikely.
+#[inline]
+fn hash(frames: &[u64]) -> u64 {
+    let mut h = frames.len() as u64;
+    for &f in frames {
+        h = (h.rotate_left(5) ^ f).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h | 1
+}
+
+#[cold]
+fn intern(h: u64, frames: &[u64]) -> u32 {
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = sites.get_or_insert_with(HashMap::new);
+    if let Some(&id) = map.get(&h) {
+        return id;
+    }
+    let id = NEXT_SITE.fetch_add(1, Ordering::Relaxed);
+    map.insert(h, id);
+    NEW_SITES.lock().unwrap_or_else(|e| e.into_inner()).push((id, frames.to_vec()));
+    id
+}
+
+/// Hands the sites defined since the last call to `f`. Called by the collector.
+pub fn drain_sites(f: &mut dyn FnMut(u32, &[u64])) {
+    let new = std::mem::take(&mut *NEW_SITES.lock().unwrap_or_else(|e| e.into_inner()));
+    for (id, frames) in &new {
+        f(*id, frames);
+    }
+}
+
+/// The calling thread's stack as `[lo, hi)`, or an empty range if unknown.
+fn stack_bounds() -> (usize, usize) {
+    // SAFETY: `attr` is initialized by pthread_getattr_np before use and
+    // destroyed after; the out-pointers are valid locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return (0, 0);
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return (0, 0);
+        }
+        (addr as usize, addr as usize + size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn nested(depth: usize, out: &mut [u64], lo: usize, hi: usize) -> usize {
+        if depth == 0 {
+            capture(out, lo, hi)
+        } else {
+            let n = nested(depth - 1, out, lo, hi);
+            std::hint::black_box(n)
+        }
+    }
+
+    #[test]
+    fn the_walk_stays_inside_the_stack_and_sees_the_callers() {
+        let (lo, hi) = stack_bounds();
+        assert!(lo < hi, "stack bounds");
+        let mut out = [0u64; MAX_DEPTH];
+        let n = nested(5, &mut out, lo, hi);
+        // Test builds keep frame pointers (see .cargo/config.toml): at least
+        // the five nested frames and the test function.
+        assert!(n >= 6, "captured {n} frames");
+        assert!(out[..n].iter().all(|&a| a != 0));
+    }
+
+    #[test]
+    fn bad_bounds_capture_nothing() {
+        let mut out = [0u64; MAX_DEPTH];
+        assert_eq!(capture(&mut out, 0, 0), 0);
+    }
+
+    #[test]
+    fn sample_gaps_average_the_interval() {
+        let mut c = SiteCache {
+            stack_lo: 0,
+            stack_hi: 0,
+            entries: [(0, 0); CACHE_SIZE],
+            sample_countdown: 0,
+            rng: 7,
+        };
+        let n = 20_000;
+        let mean = (0..n).map(|_| c.next_sample_gap()).sum::<u64>() / n;
+        let want = sample_interval();
+        assert!(mean > want * 9 / 10 && mean < want * 11 / 10, "mean gap {mean}, want {want}");
+    }
+}
