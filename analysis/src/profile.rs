@@ -340,7 +340,8 @@ impl State {
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
         }
         self.live_bytes = self.live_bytes.saturating_add(size);
-        if self.live_bytes > self.memory.peak_bytes {
+        // `>=`: of several equal peaks, the latest is reported (as dhat does).
+        if self.live_bytes >= self.memory.peak_bytes {
             self.memory.peak_bytes = self.live_bytes;
             self.memory.peak_blocks = self.live.len() as u64;
             self.peak_ts = ts;

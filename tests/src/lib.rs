@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+pub mod workloads;
+
 /// A fresh path for a session file under the system temp directory.
 pub fn temp_session(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pulse-tests-{}", std::process::id()));

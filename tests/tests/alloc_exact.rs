@@ -81,10 +81,14 @@ fn main() {
         format!("{} != {} + {}", m.bytes_allocated, m.bytes_freed, m.live_bytes_at_end),
     );
     // The leak's site is the user's own line, not the allocator plumbing.
-    let (leak_site, _) = p.sites.iter().find(|(_, s)| s.live_bytes_at_end == 1 << 20).expect("leak site");
+    let (leak_site, _) =
+        p.sites.iter().find(|(_, s)| s.live_bytes_at_end == 1 << 20).expect("leak site");
     let at = p.symbols.location(*leak_site).expect("leak location");
     check(at.function == "alloc_exact::main", format!("leak in {at:?}"));
-    check(at.file.ends_with("alloc_exact.rs") && at.line == leak_line, format!("leak at {at:?}, want line {leak_line}"));
+    check(
+        at.file.ends_with("alloc_exact.rs") && at.line == leak_line,
+        format!("leak at {at:?}, want line {leak_line}"),
+    );
     let boxes = p.scopes.values().find(|s| s.name == "boxes").expect("scope boxes");
     check(p.scope_times[&boxes.id].count == 1, "scope boxes entered once");
     println!("alloc_exact: ok ({} allocations, peak {} bytes)", m.allocs, m.peak_bytes);
