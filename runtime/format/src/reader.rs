@@ -89,8 +89,8 @@ impl<R: Read> Reader<R> {
                 ),
             });
         }
-        let mut body = vec![0u8; meta_len as usize];
-        if read_full(&mut inp, &mut body)? < body.len() {
+        let mut body = Vec::new();
+        if (&mut inp).take(u64::from(meta_len)).read_to_end(&mut body)? < meta_len as usize {
             return Err(Error::Truncated { offset: 20, what: "inside the session metadata" });
         }
         if crc32fast::hash(&body) != crc {
@@ -159,8 +159,11 @@ impl<R: Read> Reader<R> {
                 ),
             });
         }
-        self.stored.resize(stored_len as usize, 0);
-        if read_full(&mut self.inp, &mut self.stored)? < self.stored.len() {
+        // Grow with the bytes actually read rather than allocating the claimed
+        // length up front: a damaged length in a short file costs nothing.
+        self.stored.clear();
+        let got = (&mut self.inp).take(u64::from(stored_len)).read_to_end(&mut self.stored)?;
+        if got < stored_len as usize {
             return Err(Error::Truncated { offset: start, what: "inside a frame" });
         }
         self.offset += 16 + u64::from(stored_len);

@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use crate::header::{Metadata, Trailer};
 use crate::record::{self, Deltas, Record, RecordKind};
-use crate::{frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, VERSION};
+use crate::{
+    frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
+};
 
 /// zstd level 1: on allocation-churn streams it is within a few percent of
 /// level 3's ratio at about twice the speed (see `docs/PERFORMANCE.md`).
@@ -78,9 +80,26 @@ impl<W: Write> std::fmt::Debug for Writer<W> {
 
 impl<W: Write> Writer<W> {
     /// Writes the magic, version and metadata.
+    ///
+    /// Metadata the reader would refuse — a clock rate that is not a
+    /// positive number, or more than [`MAX_META_LEN`] bytes of it — is an
+    /// `InvalidInput` error here rather than an unreadable file later.
     pub fn new(mut out: W, meta: &Metadata) -> io::Result<Self> {
+        let tpn = meta.clock.ticks_per_ns;
+        if !(tpn.is_finite() && tpn > 0.0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("clock calibration {tpn} ticks/ns is not a positive number"),
+            ));
+        }
         let mut body = Vec::new();
         meta.encode(&mut body);
+        if body.len() > MAX_META_LEN as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "session metadata larger than the format allows",
+            ));
+        }
         let mut head = Vec::with_capacity(20 + body.len());
         head.extend_from_slice(&MAGIC);
         head.extend_from_slice(&VERSION.to_le_bytes());
