@@ -420,7 +420,7 @@ impl State {
         for b in self.live.values() {
             let s = sites.entry(b.site).or_default();
             s.live_blocks_at_end += 1;
-            s.live_bytes_at_end += b.size;
+            s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
         }
         self.memory.live_bytes_at_end = self.live_bytes;
         self.memory.live_blocks_at_end = self.live.len() as u64;

@@ -156,12 +156,12 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
             live_bytes_at_end: 0,
         });
         row.stacks += 1;
-        row.allocs += st.allocs;
-        row.bytes += st.bytes;
-        row.reallocs += st.reallocs;
+        row.allocs = row.allocs.saturating_add(st.allocs);
+        row.bytes = row.bytes.saturating_add(st.bytes);
+        row.reallocs = row.reallocs.saturating_add(st.reallocs);
         row.max_size = row.max_size.max(st.max_size);
         row.live_blocks_at_end += st.live_blocks_at_end;
-        row.live_bytes_at_end += st.live_bytes_at_end;
+        row.live_bytes_at_end = row.live_bytes_at_end.saturating_add(st.live_bytes_at_end);
     }
     let mut rows: Vec<SiteRow> = rows.into_values().collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.function.cmp(&b.function)));
@@ -185,10 +185,9 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
         w.push(format!("{} scope exits without a matching entry", a.unmatched_exits));
     }
     if a.open_at_end > 0 {
-        w.push(format!(
-            "{} scopes were still open when the session ended; timed up to its end",
-            a.open_at_end
-        ));
+        let (n, was) = if a.open_at_end == 1 { ("1 scope", "was") } else { ("", "were") };
+        let n = if n.is_empty() { format!("{} scopes", a.open_at_end) } else { n.to_owned() };
+        w.push(format!("{n} {was} still open when the session ended; timed up to its end"));
     }
     if a.reused_live_addresses > 0 {
         w.push(format!(

@@ -1,0 +1,702 @@
+//! End-to-end tests of the `pulse` binary: a session written with
+//! `pulse-format`'s writer, read back by the real command line, and every kind
+//! of bad input it must refuse in one line with the documented exit status.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pulse_format::{AllocMode, ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer, MAGIC};
+
+// ---------------------------------------------------------------------------
+// The session under test
+// ---------------------------------------------------------------------------
+//
+// Timestamps are on the monotonic clock, so ticks are nanoseconds. In global
+// timestamp order the live set goes:
+//
+//   ts    event (thread)                       live bytes  blocks
+//   1100  alloc A 128 (1)                            128      1
+//   1200  alloc B 256 (1)                            384      2
+//   1250  realloc B 256 -> 512 called, B released    128      1
+//   1300  realloc returns, moved (1)                 640      2
+//   1400  free A (1)                                 512      1
+//   1600  alloc E 32 (2)                             544      2
+//   1700  free E (2)                                 512      1
+//   1900  alloc F 32 (2)                             544      2
+//   2100  alloc C 1024 (1)                          1568      3   <- peak
+//   2500  free C (1)                                 544      2
+//   2700  alloc D 64 (1)                             608      3   <- end
+//
+// allocs 6, frees 3, reallocs 1; bytes allocated 128+256+512+1024+64+32+32
+// = 2048 (2 KiB), freed 128+256+1024+32 = 1440 (1.41 KiB); peak 1568 B
+// (1.53 KiB) with 3 blocks, 1100 ns after the first event; 608 B in 3 blocks
+// live at the end.
+//
+// Scopes: parse 1000..2000 on thread 1 (self 1000); build::index 2000..3000
+// on thread 1 with serve::query 2600..2900 inside it (self 700); serve::query
+// also 1500..1850 on thread 2 (count 2, total 650, mean 325, min 300, max 350).
+
+const SCOPE_PARSE: u32 = 1;
+const SCOPE_INDEX: u32 = 2;
+const SCOPE_QUERY: u32 = 3;
+
+fn alloc(ts: u64, addr: u64, size: u64) -> Record {
+    Record::Alloc { ts, addr, size, align: 8, site: 0, weight: 1 }
+}
+
+fn free(ts: u64, addr: u64, size: u64) -> Record {
+    Record::Free { ts, addr, size }
+}
+
+fn enter(ts: u64, scope: u32) -> Record {
+    Record::ScopeEnter { ts, scope }
+}
+
+fn exit(ts: u64, scope: u32) -> Record {
+    Record::ScopeExit { ts, scope }
+}
+
+fn scope_def(scope: u32, name: &str, category: &str) -> Record {
+    Record::ScopeDef {
+        scope,
+        name: name.into(),
+        category: category.into(),
+        description: String::new(),
+        priority: 0,
+    }
+}
+
+/// The chunks of the session, in the order the collector writes them:
+/// `(thread, round, records)`.
+fn chunks() -> Vec<(u64, u64, Vec<Record>)> {
+    const HEAP: u64 = 0x5555_0000_0000;
+    vec![
+        (
+            0,
+            0,
+            vec![
+                scope_def(SCOPE_PARSE, "parse", ""),
+                scope_def(SCOPE_INDEX, "index", "build"),
+                scope_def(SCOPE_QUERY, "query", "serve"),
+            ],
+        ),
+        (
+            1,
+            0,
+            vec![
+                Record::ThreadStart { ts: 1000, name: "main".into() },
+                enter(1000, SCOPE_PARSE),
+                alloc(1100, HEAP + 0x1000, 128),
+                alloc(1200, HEAP + 0x2000, 256),
+                Record::Realloc {
+                    ts: 1300,
+                    start_ts: 1250,
+                    old_addr: HEAP + 0x2000,
+                    old_size: 256,
+                    new_addr: HEAP + 0x3000,
+                    new_size: 512,
+                    align: 8,
+                    site: 0,
+                },
+                free(1400, HEAP + 0x1000, 128),
+                exit(2000, SCOPE_PARSE),
+            ],
+        ),
+        (
+            1,
+            1,
+            vec![
+                enter(2000, SCOPE_INDEX),
+                alloc(2100, HEAP + 0x4000, 1024),
+                free(2500, HEAP + 0x4000, 1024),
+                enter(2600, SCOPE_QUERY),
+                alloc(2700, HEAP + 0x5000, 64),
+                exit(2900, SCOPE_QUERY),
+                exit(3000, SCOPE_INDEX),
+            ],
+        ),
+        (
+            2,
+            1,
+            vec![
+                Record::ThreadStart { ts: 1500, name: "worker".into() },
+                enter(1500, SCOPE_QUERY),
+                alloc(1600, HEAP + 0x9000, 32),
+                free(1700, HEAP + 0x9000, 32),
+                exit(1850, SCOPE_QUERY),
+                alloc(1900, HEAP + 0xa000, 32),
+                Record::ThreadEnd { ts: 1950 },
+            ],
+        ),
+    ]
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        writer: "pulse-cli tests".into(),
+        program: "/usr/local/bin/orderbook".into(),
+        args: vec!["--depth".into(), "3".into()],
+        pid: 4242,
+        host: "testhost".into(),
+        start_unix_ns: 1_700_000_000_000_000_000,
+        clock: ClockInfo::monotonic(),
+        alloc_mode: AllocMode::Count,
+        counters: Vec::new(),
+        extra: Vec::new(),
+    }
+}
+
+/// The trailer, with the allocator's own totals matching the records.
+fn trailer(extra: &[(&str, u64)]) -> Trailer {
+    Trailer {
+        end_ts: 4000,
+        end_unix_ns: 1_700_000_000_000_003_000,
+        ticks_per_ns: 1.0,
+        extra: extra.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        ..Trailer::default()
+    }
+}
+
+const TOTALS: [(&str, u64); 4] =
+    [("allocs", 6), ("frees", 3), ("reallocs", 1), ("bytes_allocated", 2048)];
+
+fn session_bytes_with(trailer: Trailer) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let mut enc = ChunkEncoder::new();
+    for (thread, round, records) in chunks() {
+        enc.begin(thread, round);
+        for r in &records {
+            enc.push(r);
+        }
+        w.write_chunk(&enc).expect("chunk");
+    }
+    w.finish(trailer).expect("trailer")
+}
+
+fn session_bytes() -> Vec<u8> {
+    session_bytes_with(trailer(&TOTALS))
+}
+
+/// Where each frame of a session file starts and ends, from its layout:
+/// a 20-byte header plus metadata, then frames of a 16-byte head and payload.
+fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let meta_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let mut at = 20 + meta_len;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let stored = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        out.push((at, at + 16 + stored));
+        at += 16 + stored;
+    }
+    assert_eq!(at, bytes.len(), "frames must tile the file");
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Running the binary
+// ---------------------------------------------------------------------------
+
+/// A directory of this test's own under cargo's scratch space.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pulse-cli-tests").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write test file");
+    p
+}
+
+#[derive(Debug)]
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// stdout, each line's runs of spaces squeezed to one, so table rows
+    /// compare without depending on column widths.
+    fn lines(&self) -> Vec<String> {
+        self.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    }
+
+    #[track_caller]
+    fn has_line(&self, want: &str) {
+        assert!(
+            self.lines().iter().any(|l| l == want),
+            "no line {want:?} in stdout:\n{}",
+            self.stdout
+        );
+    }
+
+    #[track_caller]
+    fn no_panic(&self) {
+        for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+            assert!(!self.stderr.contains(bad), "panic: {}", self.stderr);
+        }
+    }
+
+    /// Exit status `status` and exactly one line on stderr, starting with
+    /// `pulse: `, that contains every one of `needles`.
+    #[track_caller]
+    fn fails(&self, status: i32, needles: &[&str]) {
+        self.no_panic();
+        assert_eq!(self.status, status, "exit status of {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", self.stderr);
+        assert!(
+            lines[0].starts_with("pulse: "),
+            "stderr must start with `pulse: `: {:?}",
+            lines[0]
+        );
+        for n in needles {
+            assert!(lines[0].contains(n), "stderr {:?} should mention {n:?}", lines[0]);
+        }
+    }
+
+    #[track_caller]
+    fn succeeds(&self) {
+        self.no_panic();
+        assert_eq!(self.status, 0, "exit status of {self:#?}");
+        assert_eq!(self.stderr, "", "stderr of a clean run");
+    }
+}
+
+fn pulse<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("run pulse");
+    Run {
+        status: out.status.code().expect("pulse was killed by a signal"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn report(path: &Path) -> Run {
+    pulse(&[OsStr::new("report"), path.as_os_str()])
+}
+
+fn info(path: &Path) -> Run {
+    pulse(&[OsStr::new("info"), path.as_os_str()])
+}
+
+// ---------------------------------------------------------------------------
+// Good input
+// ---------------------------------------------------------------------------
+
+#[test]
+fn report_prints_exact_totals_peak_live_and_scopes() {
+    let dir = scratch("report");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = report(&path);
+    r.succeeds();
+    r.has_line("pulse report: /usr/local/bin/orderbook --depth 3");
+    r.has_line("duration 3 µs, 2 threads");
+    r.has_line("blocks bytes");
+    r.has_line("allocated 6 2 KiB");
+    r.has_line("freed 3 1.41 KiB");
+    r.has_line("reallocated 1");
+    r.has_line("peak live (at 1.1 µs) 3 1.53 KiB");
+    r.has_line("live at end 3 608 B");
+    r.has_line("scope count self total mean min max");
+    r.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs");
+    r.has_line("build::index 1 700 ns 1 µs 1 µs 1 µs 1 µs");
+    r.has_line("serve::query 2 650 ns 650 ns 325 ns 300 ns 350 ns");
+    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+    // Longest self time first.
+    let order: Vec<usize> = ["parse 1", "build::index 1", "serve::query 2"]
+        .iter()
+        .map(|s| r.lines().iter().position(|l| l.starts_with(s)).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", r.stdout);
+}
+
+#[test]
+fn report_top_limits_the_scope_table() {
+    let dir = scratch("top");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--top"), OsStr::new("1")]);
+    r.succeeds();
+    r.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs");
+    r.has_line("… 2 more (--top)");
+    assert!(!r.stdout.contains("serve::query"), "{}", r.stdout);
+}
+
+#[test]
+fn info_prints_metadata_record_counts_and_trailer() {
+    let dir = scratch("info");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = info(&path);
+    r.succeeds();
+    for line in [
+        "format v1 (pulse-cli tests)",
+        "program /usr/local/bin/orderbook",
+        "arguments --depth 3",
+        "pid 4242",
+        "host testhost",
+        "duration 3 µs",
+        "clock CLOCK_MONOTONIC (nanoseconds)",
+        "allocations count mode",
+        "threads 2",
+        "chunks 4",
+        "thread-start 2",
+        "thread-end 1",
+        "alloc 6",
+        "alloc-failed 0",
+        "free 3",
+        "realloc 1",
+        "scope-enter 4",
+        "scope-exit 4",
+        "scope-def 3",
+        "trailer present: the session finished",
+        "allocs 6",
+        "frees 3",
+        "reallocs 1",
+        "bytes_allocated 2 KiB",
+    ] {
+        r.has_line(line);
+    }
+    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+}
+
+#[test]
+fn a_path_with_spaces_works() {
+    let dir = scratch("spaces").join("my sessions");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = write(&dir, "run 1 of 2.pulse", &session_bytes());
+    let r = report(&path);
+    r.succeeds();
+    r.has_line("allocated 6 2 KiB");
+    info(&path).succeeds();
+}
+
+#[test]
+fn a_closed_stdout_pipe_is_not_an_error() {
+    let dir = scratch("pipe");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .arg("report")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pulse");
+    // Close the reading end before pulse gets to write (like `| head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for pulse");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn totals_that_do_not_cross_check_are_a_warning_not_an_error() {
+    let dir = scratch("lost");
+    let mut totals = TOTALS;
+    totals[0].1 = 9;
+    let path = write(&dir, "lost.pulse", &session_bytes_with(trailer(&totals)));
+    let r = report(&path);
+    r.succeeds();
+    assert!(
+        r.stdout.contains("warning: the allocator counted 9 allocs but the file holds 6"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn absurd_but_well_formed_values_do_not_panic() {
+    // Checksums and framing are right; the values are not what any program
+    // produces: sizes and weights at the top of u64, a clock that runs
+    // backwards, exits without entries, frees of unknown blocks, a live
+    // address allocated again.
+    let big = u64::MAX / 2 + 1;
+    let records = vec![
+        Record::ThreadStart { ts: u64::MAX - 10, name: String::new() },
+        Record::Alloc {
+            ts: u64::MAX - 5,
+            addr: 0x10,
+            size: big,
+            align: 8,
+            site: 7,
+            weight: u64::MAX,
+        },
+        Record::Alloc { ts: 3, addr: 0x20, size: big, align: 8, site: 0, weight: u64::MAX },
+        Record::Alloc { ts: 4, addr: 0x10, size: big, align: 8, site: 0, weight: 1 },
+        Record::Realloc {
+            ts: 2,
+            start_ts: u64::MAX,
+            old_addr: 0x20,
+            old_size: big,
+            new_addr: 0x30,
+            new_size: u64::MAX,
+            align: 1,
+            site: 0,
+        },
+        Record::Free { ts: 1, addr: 0x999, size: u64::MAX },
+        Record::ScopeExit { ts: 0, scope: 42 },
+        Record::ScopeEnter { ts: u64::MAX, scope: 42 },
+        Record::ScopeEnter { ts: 0, scope: 43 },
+        Record::ScopeExit { ts: u64::MAX, scope: 42 },
+        Record::Pause { ts: u64::MAX },
+        Record::Resume { ts: 0 },
+        Record::AllocFailed { ts: 9, size: u64::MAX, align: 1 << 40 },
+        Record::Counters { ts: 9, scope: 5, values: vec![u64::MAX] },
+    ];
+    let mut w = Writer::new(Vec::new(), &metadata()).unwrap();
+    let mut enc = ChunkEncoder::new();
+    for round in [0, 0, u64::MAX] {
+        enc.begin(u64::MAX, round);
+        for r in &records {
+            enc.push(r);
+        }
+        w.write_chunk(&enc).unwrap();
+    }
+    let t = Trailer { end_ts: 0, ticks_per_ns: f64::MIN_POSITIVE, ..trailer(&[("allocs", 1)]) };
+    let bytes = w.finish(t).unwrap();
+    let dir = scratch("absurd");
+    let path = write(&dir, "absurd.pulse", &bytes);
+    for r in [report(&path), info(&path)] {
+        r.no_panic();
+        assert_eq!(r.status, 0, "{r:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_empty_file_is_refused() {
+    let dir = scratch("empty");
+    let path = write(&dir, "empty.pulse", b"");
+    report(&path).fails(1, &["empty.pulse", "empty"]);
+    info(&path).fails(1, &["empty.pulse", "empty"]);
+}
+
+#[test]
+fn random_bytes_are_refused() {
+    let dir = scratch("random");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    bytes[0] = 0x17; // whatever the generator says, not the magic's first byte
+    let path = write(&dir, "random.bin", &bytes);
+    report(&path).fails(1, &["random.bin", "not a pulse session"]);
+    info(&path).fails(1, &["random.bin", "not a pulse session"]);
+
+    // The magic followed by garbage: past the magic, still refused in one line.
+    bytes[..8].copy_from_slice(&MAGIC);
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let path = write(&dir, "magic-then-random.pulse", &bytes);
+    report(&path).fails(1, &["magic-then-random.pulse"]);
+}
+
+#[test]
+fn files_of_other_kinds_are_refused() {
+    let dir = scratch("foreign");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let path = write(&dir, "picture.png", png);
+    report(&path).fails(1, &["picture.png", "not a pulse session"]);
+    info(&path).fails(1, &["picture.png", "not a pulse session"]);
+
+    let path = write(&dir, "notes.txt", b"these are my notes\nabout a run\n");
+    report(&path).fails(1, &["notes.txt", "not a pulse session"]);
+}
+
+#[test]
+fn a_file_cut_inside_the_header_is_an_error() {
+    let dir = scratch("cut-header");
+    let bytes = session_bytes();
+    for cut in [4, 8, 19, 30] {
+        let path = write(&dir, &format!("cut-{cut}.pulse"), &bytes[..cut]);
+        report(&path).fails(1, &["truncated"]);
+    }
+}
+
+#[test]
+fn a_truncated_session_reports_its_whole_chunks_and_exits_3() {
+    let dir = scratch("truncated");
+    let bytes = session_bytes();
+    let f = frames(&bytes);
+    assert_eq!(f.len(), 5, "4 chunks and a trailer");
+    let mid = |(a, b): (usize, usize)| a + 16 + (b - a - 16) / 2;
+    // (where to cut, allocations in the whole chunks before it)
+    let cuts = [
+        (f[0].0, 0),      // right after the header: no chunk at all
+        (f[0].0 + 7, 0),  // inside the first frame's head
+        (f[1].0 + 16, 0), // after the head of thread 1's first chunk, no payload
+        (mid(f[1]), 0),   // in the middle of thread 1's first chunk
+        (f[2].0, 2),      // between chunks: A and B
+        (mid(f[2]), 2),   // in the middle of a chunk
+        (f[2].1 - 1, 2),  // one byte short of a chunk's end
+        (mid(f[3]), 4),   // in the middle of the last chunk
+        (f[4].0, 6),      // everything but the trailer
+        (mid(f[4]), 6),   // in the middle of the trailer
+        (bytes.len() - 1, 6),
+    ];
+    for (cut, allocs) in cuts {
+        let path = write(&dir, &format!("cut-{cut}.pulse"), &bytes[..cut]);
+        let r = report(&path);
+        r.fails(3, &["warning: ", "truncated"]);
+        assert!(r.stderr.starts_with("pulse: warning: "), "cut at {cut}: {}", r.stderr);
+        assert!(
+            r.stdout.starts_with("pulse report: /usr/local/bin/orderbook"),
+            "cut at {cut}: the report is still printed:\n{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("warning: the session is truncated"),
+            "cut at {cut}: the report itself warns:\n{}",
+            r.stdout
+        );
+        let allocated =
+            r.lines().into_iter().find(|l| l.starts_with("allocated ")).unwrap_or_default();
+        assert!(
+            allocated.starts_with(&format!("allocated {allocs} ")),
+            "cut at {cut}: expected {allocs} allocations, got {allocated:?}\n{}",
+            r.stdout
+        );
+
+        let i = info(&path);
+        i.fails(3, &["warning: ", "truncated"]);
+        i.has_line("trailer missing: the session did not finish");
+        i.has_line(&format!("alloc {allocs}"));
+    }
+}
+
+#[test]
+fn every_cut_and_every_flipped_bit_ends_in_one_line() {
+    let dir = scratch("every-byte");
+    let bytes = session_bytes();
+    let f = frames(&bytes);
+    for cut in 0..bytes.len() {
+        let path = write(&dir, "cut.pulse", &bytes[..cut]);
+        let r = report(&path);
+        r.no_panic();
+        let want = if cut < f[0].0 { 1 } else { 3 };
+        assert_eq!(r.status, want, "cut at {cut}: {r:#?}");
+        assert_eq!(r.stderr.lines().count(), 1, "cut at {cut}: {r:#?}");
+    }
+    for at in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[at] ^= 1 << (at % 8);
+        let path = write(&dir, "flipped.pulse", &b);
+        let r = report(&path);
+        r.no_panic();
+        // Header flags (bytes 10 and 11) are not checked; a flip in a frame's
+        // stored length can make it run past the end, which reads as a cut.
+        assert!(matches!(r.status, 0 | 1 | 3), "bit flipped at {at}: {r:#?}");
+        assert!(r.stderr.lines().count() <= 1, "bit flipped at {at}: {r:#?}");
+        if r.status == 1 {
+            assert!(r.stderr.starts_with("pulse: "), "{r:#?}");
+        }
+        let in_payload = f.iter().any(|&(a, e)| at >= a + 16 && at < e);
+        if in_payload {
+            r.fails(1, &["flipped.pulse", "checksum mismatch", "corrupt"]);
+        }
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_a_chunk_is_corruption() {
+    let dir = scratch("flipped");
+    let bytes = session_bytes();
+    let f = frames(&bytes);
+    for frame in [f[1], f[2], f[3]] {
+        let mut b = bytes.clone();
+        let at = frame.0 + 16 + (frame.1 - frame.0 - 16) / 2;
+        b[at] ^= 0x10;
+        let path = write(&dir, &format!("flip-{at}.pulse"), &b);
+        report(&path).fails(1, &["checksum mismatch", &format!("byte {}", frame.0)]);
+        info(&path).fails(1, &["checksum mismatch"]);
+    }
+    // The kind byte of a frame's head is checksummed too.
+    let mut b = bytes.clone();
+    b[f[2].0] ^= 0x01;
+    let path = write(&dir, "flip-kind.pulse", &b);
+    report(&path).fails(1, &["checksum mismatch"]);
+    // So is the metadata.
+    let mut b = bytes;
+    b[24] ^= 0x04;
+    let path = write(&dir, "flip-meta.pulse", &b);
+    report(&path).fails(1, &["checksum mismatch"]);
+}
+
+#[test]
+fn data_after_the_trailer_is_corruption() {
+    let dir = scratch("after-trailer");
+    let mut bytes = session_bytes();
+    bytes.extend_from_slice(b"junk");
+    let path = write(&dir, "extra.pulse", &bytes);
+    report(&path).fails(1, &["data after the trailer"]);
+}
+
+#[test]
+fn a_newer_format_version_asks_for_an_upgrade() {
+    let dir = scratch("v2");
+    let mut bytes = session_bytes();
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let path = write(&dir, "v2.pulse", &bytes);
+    report(&path).fails(1, &["v2.pulse", "format v2", "upgrade pulse"]);
+    info(&path).fails(1, &["format v2", "upgrade pulse"]);
+}
+
+#[test]
+fn a_missing_path_is_an_error() {
+    let dir = scratch("missing");
+    let path = dir.join("no-such-session.pulse");
+    let r = report(&path);
+    r.fails(1, &["no-such-session.pulse", "No such file"]);
+    // The io error is not repeated after the message that already holds it.
+    assert_eq!(r.stderr.matches("No such file").count(), 1, "{}", r.stderr);
+    info(&path).fails(1, &["no-such-session.pulse", "No such file"]);
+}
+
+#[test]
+fn a_directory_is_an_error() {
+    let dir = scratch("directory");
+    report(&dir).fails(1, &["is a directory"]);
+    info(&dir).fails(1, &["is a directory"]);
+}
+
+#[test]
+fn usage_errors_exit_2_in_one_line() {
+    let dir = scratch("usage");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let p = path.to_str().unwrap();
+    pulse(&["report", p, "--bogus"]).fails(2, &["--bogus"]);
+    pulse(&["info", "--bogus", p]).fails(2, &["--bogus"]);
+    pulse(&["report", p, "--top", "many"]).fails(2, &["--top", "many"]);
+    pulse(&["report"]).fails(2, &["FILE"]);
+    pulse(&["frobnicate", p]).fails(2, &["frobnicate"]);
+}
+
+#[test]
+fn help_and_version_succeed_on_stdout() {
+    let r = pulse(&["--help"]);
+    r.succeeds();
+    assert!(r.stdout.contains("report") && r.stdout.contains("info"));
+    assert!(r.stdout.contains("Exit status"));
+    let r = pulse(&["report", "--help"]);
+    r.succeeds();
+    assert!(r.stdout.contains("--top"));
+    let r = pulse(&["--version"]);
+    r.succeeds();
+    assert!(r.stdout.starts_with("pulse "), "{}", r.stdout);
+}

@@ -1,0 +1,554 @@
+//! Throughput of the session format on a realistic allocation-churn stream.
+//!
+//! ```sh
+//! cargo bench -p pulse-format --bench throughput            # 3 million records
+//! cargo bench -p pulse-format --bench throughput -- --quick # 200 thousand, a few seconds
+//! cargo bench -p pulse-format --bench throughput -- --session target/pulse/tour.pulse
+//! ```
+//!
+//! `--session FILE` (relative to the workspace root, or absolute) also reads
+//! a real session file and compares the codecs on its chunks.
+//!
+//! It generates a deterministic event stream for two threads — allocations
+//! with size-class sizes from a simulated heap that reuses freed addresses,
+//! frees mostly in LIFO order with some long-lived blocks, reallocations of
+//! growing vectors (in place or moved), nested scope entries and exits,
+//! timestamps advancing 20 to 200 ticks — then:
+//!
+//! - writes it as the collector does: one chunk of 16384 records per thread
+//!   per round, through [`ChunkEncoder`] and [`Writer`] into a `Vec` (the
+//!   `Vec` is reserved up front, so the figure is encoding, compression and
+//!   checksums, not buffer growth);
+//! - reads it back with [`Reader`] on one core;
+//! - takes the raw (uncompressed) chunk bodies out of the written file —
+//!   decompressing its frames with zstd here, in the bench, so the crate
+//!   needs no accessor for them — and compresses each chunk alone with
+//!   each codec, as the writer would.
+//!
+//! Every figure is the median of 5 runs. MB are 10^6 bytes.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use pulse_format::{
+    AllocMode, ChunkEncoder, Frame, Metadata, Reader, Record, RecordKind, Trailer, Writer,
+};
+
+const THREADS: u64 = 2;
+const CHUNK_RECORDS: usize = 16_384;
+const RUNS: usize = 5;
+const SCOPES: u32 = 32;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and
+    // then this is a smoke test of a few thousand records.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let total: usize = match (smoke, quick) {
+        (true, _) => 20_000,
+        (false, true) => 200_000,
+        (false, false) => 3_000_000,
+    };
+
+    let defs = scope_defs();
+    let threads: Vec<Vec<Record>> =
+        (0..THREADS).map(|t| generate(t + 1, total / THREADS as usize)).collect();
+    let records: usize = defs.len() + threads.iter().map(Vec::len).sum::<usize>();
+
+    println!(
+        "pulse-format throughput: {records} records, {THREADS} threads, \
+         {CHUNK_RECORDS}-record chunks, median of {RUNS} runs{}",
+        match (smoke, quick) {
+            (true, _) => " (smoke test; `cargo bench` for figures)",
+            (false, true) => " (--quick)",
+            (false, false) => "",
+        }
+    );
+    print_mix(&threads);
+
+    // Write.
+    let mut file = write_session(&defs, &threads, 0);
+    check_round_trip(&file, &defs, &threads);
+    let write = median(|| {
+        let t = Instant::now();
+        file = write_session(&defs, &threads, file.len());
+        t.elapsed()
+    });
+
+    // Read.
+    let read = median(|| {
+        let t = Instant::now();
+        let n = read_session(black_box(&file));
+        let d = t.elapsed();
+        assert_eq!(n, records);
+        d
+    });
+
+    let raw = raw_chunks(&file);
+    let raw_bytes: usize = raw.iter().map(Vec::len).sum();
+    println!();
+    println!(
+        "file          {:.2} MB, {:.2} bytes/record ({:.2} bytes/record before compression)",
+        mb(file.len()),
+        file.len() as f64 / records as f64,
+        raw_bytes as f64 / records as f64,
+    );
+    println!(
+        "write         {:>6.2} M records/s  ({:.1} ms: encode, zstd -1, CRC-32, into a Vec)",
+        records as f64 / write.as_secs_f64() / 1e6,
+        ms(write)
+    );
+    println!(
+        "read          {:>6.2} M records/s  ({:.1} ms: CRC-32, zstd, decode into Records; one core)",
+        records as f64 / read.as_secs_f64() / 1e6,
+        ms(read)
+    );
+    println!();
+    print_codecs(&raw, records);
+
+    // The same read and comparison on a real session, if one is named.
+    if let Some(path) = args.iter().position(|a| a == "--session").and_then(|i| args.get(i + 1)) {
+        // cargo runs benches in the crate's directory: also try the workspace root.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let file = std::fs::read(path)
+            .or_else(|_| std::fs::read(root.join(path)))
+            .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let records = read_session(&file);
+        let read = median(|| {
+            let t = Instant::now();
+            black_box(read_session(black_box(&file)));
+            t.elapsed()
+        });
+        let raw = raw_chunks(&file);
+        let raw_bytes: usize = raw.iter().map(Vec::len).sum();
+        println!();
+        println!("session {path}: {records} records");
+        println!(
+            "file          {:.2} MB, {:.2} bytes/record ({:.2} bytes/record before compression)",
+            mb(file.len()),
+            file.len() as f64 / records as f64,
+            raw_bytes as f64 / records as f64,
+        );
+        println!(
+            "read          {:>6.2} M records/s  ({:.1} ms; one core)",
+            records as f64 / read.as_secs_f64() / 1e6,
+            ms(read)
+        );
+        println!();
+        print_codecs(&raw, records);
+    }
+}
+
+fn print_codecs(raw: &[Vec<u8>], records: usize) {
+    let raw_bytes: usize = raw.iter().map(Vec::len).sum();
+    println!(
+        "compression of the same {} raw chunks ({:.2} MB), each chunk alone:",
+        raw.len(),
+        mb(raw_bytes)
+    );
+    println!(
+        "  {:<10} {:>6} {:>14} {:>16} {:>13}",
+        "codec", "ratio", "compress MB/s", "decompress MB/s", "bytes/record"
+    );
+    for codec in [Codec::None, Codec::Zstd(1), Codec::Zstd(3), Codec::Lz4] {
+        let r = measure(codec, raw);
+        println!(
+            "  {:<10} {:>6.2} {:>14.0} {:>16.0} {:>13.2}",
+            codec.name(),
+            raw_bytes as f64 / r.compressed as f64,
+            mb(raw_bytes) / r.compress.as_secs_f64(),
+            mb(raw_bytes) / r.decompress.as_secs_f64(),
+            r.compressed as f64 / records as f64,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The event stream
+// ---------------------------------------------------------------------------
+
+/// SplitMix64: small, fast, and the same stream on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Size classes of a typical malloc, small ones far more common.
+const CLASSES: [u64; 18] =
+    [8, 16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 1024, 2048, 4096, 16384];
+
+/// A heap that hands out addresses by size class and reuses freed ones
+/// last-in first-out, as thread caches do.
+struct Heap {
+    next: u64,
+    free: Vec<Vec<u64>>,
+}
+
+impl Heap {
+    fn new(thread: u64) -> Self {
+        Heap { next: 0x7f3a_0000_0000 + (thread << 32), free: vec![Vec::new(); CLASSES.len() + 1] }
+    }
+
+    fn class(size: u64) -> usize {
+        CLASSES.iter().position(|c| size <= *c).unwrap_or(CLASSES.len())
+    }
+
+    fn alloc(&mut self, size: u64) -> u64 {
+        let c = Heap::class(size);
+        if let Some(a) = self.free[c].pop() {
+            return a;
+        }
+        let a = self.next;
+        self.next += CLASSES.get(c).copied().unwrap_or(size).next_multiple_of(16);
+        a
+    }
+
+    fn free(&mut self, addr: u64, size: u64) {
+        self.free[Heap::class(size)].push(addr);
+    }
+}
+
+fn scope_defs() -> Vec<Record> {
+    (1..=SCOPES)
+        .map(|i| Record::ScopeDef {
+            scope: i,
+            name: format!("stage_{i}"),
+            category: if i % 4 == 0 { "io".into() } else { String::new() },
+            description: String::new(),
+            priority: 0,
+        })
+        .collect()
+}
+
+/// `n` records of one thread's allocation churn.
+fn generate(thread: u64, n: usize) -> Vec<Record> {
+    let mut rng = Rng(0x5eed ^ thread.wrapping_mul(0x1234_5678_9abc_def1));
+    let mut heap = Heap::new(thread);
+    let mut out = Vec::with_capacity(n + 16);
+    let mut ts = 1_000_000 * thread;
+    let mut tick = |rng: &mut Rng| {
+        ts += 20 + rng.below(181);
+        ts
+    };
+    // Short-lived blocks, freed mostly last-in first-out.
+    let mut recent: Vec<(u64, u64)> = Vec::new();
+    // Long-lived blocks, freed rarely and in any order.
+    let mut long_lived: Vec<(u64, u64)> = Vec::new();
+    // Growing vectors: (address, capacity in bytes).
+    let mut vectors: Vec<(u64, u64)> = Vec::new();
+    let mut scopes: Vec<u32> = Vec::new();
+
+    out.push(Record::ThreadStart { ts: tick(&mut rng), name: format!("worker-{thread}") });
+    while out.len() < n {
+        let roll = rng.below(100);
+        if roll < 38 || (roll < 74 && recent.is_empty()) {
+            let c = (rng.below(8) * rng.below(8) * (CLASSES.len() as u64 - 1)) / 49;
+            let class = CLASSES[c as usize];
+            let size = if rng.chance(50) { class } else { class - rng.below(class / 4 + 1) };
+            let addr = heap.alloc(size);
+            let r = rng.below(1000);
+            let site = 1 + (r * r / 4000) as u32;
+            let align = if rng.chance(5) { 16 } else { 8 };
+            out.push(Record::Alloc { ts: tick(&mut rng), addr, size, align, site, weight: 1 });
+            if rng.chance(8) {
+                long_lived.push((addr, size));
+            } else {
+                recent.push((addr, size));
+            }
+        } else if roll < 74 {
+            // Mostly the newest block; sometimes one a few places down.
+            let back = if rng.chance(80) { 0 } else { rng.below(8) as usize };
+            let i = recent.len() - 1 - back.min(recent.len() - 1);
+            let (addr, size) = recent.remove(i);
+            heap.free(addr, size);
+            out.push(Record::Free { ts: tick(&mut rng), addr, size });
+        } else if roll < 84 {
+            if (vectors.len() < 4 && rng.chance(30)) || vectors.is_empty() {
+                let cap = 32;
+                let addr = heap.alloc(cap);
+                out.push(Record::Alloc {
+                    ts: tick(&mut rng),
+                    addr,
+                    size: cap,
+                    align: 8,
+                    site: 300 + rng.below(20) as u32,
+                    weight: 1,
+                });
+                vectors.push((addr, cap));
+            } else {
+                let i = rng.below(vectors.len() as u64) as usize;
+                let (old_addr, old_size) = vectors[i];
+                if old_size >= 1 << 20 {
+                    heap.free(old_addr, old_size);
+                    out.push(Record::Free { ts: tick(&mut rng), addr: old_addr, size: old_size });
+                    vectors.swap_remove(i);
+                } else {
+                    let new_size = old_size * 2;
+                    let start_ts = tick(&mut rng);
+                    let end_ts = tick(&mut rng);
+                    let new_addr = if old_size >= 4096 && rng.chance(30) {
+                        old_addr // grown in place
+                    } else {
+                        heap.free(old_addr, old_size);
+                        heap.alloc(new_size)
+                    };
+                    out.push(Record::Realloc {
+                        ts: end_ts,
+                        start_ts,
+                        old_addr,
+                        old_size,
+                        new_addr,
+                        new_size,
+                        align: 8,
+                        site: 320 + rng.below(10) as u32,
+                    });
+                    vectors[i] = (new_addr, new_size);
+                }
+            }
+        } else if (roll < 92 && scopes.len() < 6) || (roll < 99 && scopes.is_empty()) {
+            let scope =
+                1 + (rng.below(SCOPES as u64) * rng.below(SCOPES as u64) / SCOPES as u64) as u32;
+            scopes.push(scope);
+            out.push(Record::ScopeEnter { ts: tick(&mut rng), scope });
+        } else if roll < 99 {
+            let scope = scopes.pop().unwrap_or(1);
+            out.push(Record::ScopeExit { ts: tick(&mut rng), scope });
+        } else if !long_lived.is_empty() {
+            let i = rng.below(long_lived.len() as u64) as usize;
+            let (addr, size) = long_lived.swap_remove(i);
+            heap.free(addr, size);
+            out.push(Record::Free { ts: tick(&mut rng), addr, size });
+        }
+    }
+    while let Some(scope) = scopes.pop() {
+        out.push(Record::ScopeExit { ts: tick(&mut rng), scope });
+    }
+    out.push(Record::ThreadEnd { ts: tick(&mut rng) });
+    out
+}
+
+fn print_mix(threads: &[Vec<Record>]) {
+    let mut counts = [0usize; RecordKind::ALL.len()];
+    let mut n = 0;
+    for r in threads.iter().flatten() {
+        counts[r.kind().index()] += 1;
+        n += 1;
+    }
+    let pct = |k: RecordKind| 100.0 * counts[k.index()] as f64 / n as f64;
+    println!(
+        "mix: alloc {:.1}%, free {:.1}%, realloc {:.1}%, scope enter/exit {:.1}%",
+        pct(RecordKind::Alloc),
+        pct(RecordKind::Free),
+        pct(RecordKind::Realloc),
+        pct(RecordKind::ScopeEnter) + pct(RecordKind::ScopeExit),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Writing and reading
+// ---------------------------------------------------------------------------
+
+fn write_session(defs: &[Record], threads: &[Vec<Record>], reserve: usize) -> Vec<u8> {
+    let meta = Metadata {
+        writer: "pulse-format throughput bench".into(),
+        program: "churn".into(),
+        alloc_mode: AllocMode::Full,
+        ..Metadata::default()
+    };
+    let mut w = Writer::new(Vec::with_capacity(reserve), &meta).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    for r in defs {
+        enc.push(r);
+    }
+    w.write_chunk(&enc).expect("chunk");
+    let rounds = threads.iter().map(|t| t.len().div_ceil(CHUNK_RECORDS)).max().unwrap_or(0);
+    for round in 0..rounds {
+        for (t, records) in threads.iter().enumerate() {
+            let Some(part) = records.chunks(CHUNK_RECORDS).nth(round) else { continue };
+            enc.begin(t as u64 + 1, round as u64);
+            for r in part {
+                enc.push(r);
+            }
+            w.write_chunk(&enc).expect("chunk");
+        }
+    }
+    w.finish(Trailer::default()).expect("trailer")
+}
+
+/// Reads every frame; returns the number of records.
+fn read_session(file: &[u8]) -> usize {
+    let mut r = Reader::new(file).expect("header");
+    let mut n = 0;
+    while let Some(frame) = r.next_frame().expect("frame") {
+        if let Frame::Chunk(c) = frame {
+            n += black_box(c.records).len();
+        }
+    }
+    n
+}
+
+/// Once, outside the timings: the file reads back to exactly what was written.
+fn check_round_trip(file: &[u8], defs: &[Record], threads: &[Vec<Record>]) {
+    let mut r = Reader::new(file).expect("header");
+    let mut got: Vec<Vec<Record>> = vec![Vec::new(); threads.len() + 1];
+    while let Some(frame) = r.next_frame().expect("frame") {
+        if let Frame::Chunk(c) = frame {
+            got[c.thread as usize].extend(c.records);
+        }
+    }
+    assert_eq!(got[0], defs);
+    for (t, want) in threads.iter().enumerate() {
+        assert!(got[t + 1] == *want, "thread {} does not round-trip", t + 1);
+    }
+}
+
+/// The raw bodies of the file's chunks, taken from its frames: a 20-byte
+/// header and the metadata, then frames of a 16-byte head (kind, codec,
+/// reserved, stored length, raw length, CRC) and the payload.
+fn raw_chunks(file: &[u8]) -> Vec<Vec<u8>> {
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+    let mut at = 20 + u32_at(12);
+    let mut out = Vec::new();
+    while at < file.len() {
+        let (kind, codec) = (file[at], file[at + 1]);
+        let (stored, raw) = (u32_at(at + 4), u32_at(at + 8));
+        let payload = &file[at + 16..at + 16 + stored];
+        if kind == 1 {
+            out.push(match codec {
+                0 => payload.to_vec(),
+                1 => zstd::bulk::decompress(payload, raw).expect("zstd frame"),
+                c => panic!("unknown codec {c}"),
+            });
+        }
+        at += 16 + stored;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Compression alternatives
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Codec {
+    None,
+    Zstd(i32),
+    Lz4,
+}
+
+impl Codec {
+    fn name(self) -> String {
+        match self {
+            Codec::None => "none".into(),
+            Codec::Zstd(l) => format!("zstd -{l}"),
+            Codec::Lz4 => "lz4_flex".into(),
+        }
+    }
+}
+
+struct Measured {
+    compressed: usize,
+    compress: Duration,
+    decompress: Duration,
+}
+
+fn measure(codec: Codec, raw: &[Vec<u8>]) -> Measured {
+    let max_raw = raw.iter().map(Vec::len).max().unwrap_or(0);
+    let mut packed: Vec<Vec<u8>> = raw
+        .iter()
+        .map(|r| {
+            Vec::with_capacity(
+                zstd::zstd_safe::compress_bound(r.len())
+                    .max(lz4_flex::block::get_maximum_output_size(r.len())),
+            )
+        })
+        .collect();
+    let mut zc = match codec {
+        Codec::Zstd(level) => Some(zstd::bulk::Compressor::new(level).expect("zstd")),
+        _ => None,
+    };
+    let compress = median(|| {
+        let t = Instant::now();
+        for (src, dst) in raw.iter().zip(&mut packed) {
+            dst.clear();
+            match codec {
+                Codec::None => dst.extend_from_slice(src),
+                Codec::Zstd(_) => {
+                    let c = zc.as_mut().expect("compressor");
+                    c.compress_to_buffer(src.as_slice(), dst).expect("zstd");
+                }
+                Codec::Lz4 => {
+                    dst.resize(lz4_flex::block::get_maximum_output_size(src.len()), 0);
+                    let n = lz4_flex::block::compress_into(src, dst).expect("lz4");
+                    dst.truncate(n);
+                }
+            }
+            black_box(&dst);
+        }
+        t.elapsed()
+    });
+    let compressed = packed.iter().map(Vec::len).sum();
+
+    let mut zd = zstd::bulk::Decompressor::new().expect("zstd");
+    let mut out: Vec<u8> = Vec::with_capacity(max_raw);
+    let mut unpack = |src: &[u8], len: usize, out: &mut Vec<u8>| {
+        out.clear();
+        match codec {
+            Codec::None => out.extend_from_slice(src),
+            Codec::Zstd(_) => {
+                zd.decompress_to_buffer(src, out).expect("zstd");
+            }
+            Codec::Lz4 => {
+                out.resize(len, 0);
+                let n = lz4_flex::block::decompress_into(src, out).expect("lz4");
+                assert_eq!(n, len);
+            }
+        }
+    };
+    for (src, want) in packed.iter().zip(raw) {
+        unpack(src, want.len(), &mut out);
+        assert!(out == *want, "{} does not round-trip", codec.name());
+    }
+    let decompress = median(|| {
+        let t = Instant::now();
+        for (src, want) in packed.iter().zip(raw) {
+            unpack(src, want.len(), &mut out);
+            black_box(&out);
+        }
+        t.elapsed()
+    });
+    Measured { compressed, compress, decompress }
+}
+
+// ---------------------------------------------------------------------------
+
+fn median(mut run: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..RUNS).map(|_| run()).collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
