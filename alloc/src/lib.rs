@@ -32,9 +32,9 @@ pub use site::{
     drain_sites, set_sample_interval, set_stack_mode, StackMode, DEFAULT_DEPTH,
     DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,
 };
-pub use stats::{overhead, totals, Overhead, Totals};
+pub use stats::{heap_stats, overhead, totals, HeapStats, Overhead, ThreadStats, Totals};
 pub use thread::{
     current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread, record_marker,
-    start_recording, stop_recording, untracked,
+    start_recording, stop_recording, thread_totals, untracked, Tracking,
 };
 pub use tracking::Alloc;

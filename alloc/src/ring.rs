@@ -297,13 +297,14 @@ pub fn drain(f: &mut dyn FnMut(u64, &[Event])) {
     }
 }
 
-/// Calls `f` with the counters of every ring, live or not.
-pub(crate) fn for_each_counters(mut f: impl FnMut(&ThreadCounters)) {
+/// Calls `f` with every ring's owner, counters, and whether a thread owns it now.
+pub(crate) fn for_each_ring(mut f: impl FnMut(u64, &ThreadCounters, bool)) {
     let mut r = RINGS.load(Ordering::Acquire);
     while !r.is_null() {
         // SAFETY: rings are never freed.
         let ring = unsafe { &*r };
-        f(&ring.counters);
+        let active = ring.state.load(Ordering::Acquire) == ACTIVE;
+        f(ring.tid.load(Ordering::Relaxed), &ring.counters, active);
         r = ring.next.load(Ordering::Relaxed);
     }
 }

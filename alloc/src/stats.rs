@@ -1,17 +1,31 @@
 //! Exact allocation totals, kept per thread and summed on demand.
+//!
+//! Each thread's counters live in its ring and are written only by that
+//! thread, with a relaxed load and store (no read-modify-write on the hot
+//! path); anyone may read them. They only ever grow, so the global totals
+//! are the sum over every ring ever created. A ring reused by a new thread
+//! keeps counting; the new thread's own figures are measured from a
+//! baseline it takes when it claims the ring.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One thread's totals. Only the owning thread writes them, with a relaxed
-/// load and store (no read-modify-write on the hot path); anyone may read.
+const ALLOCS: usize = 0;
+const FREES: usize = 1;
+const REALLOCS: usize = 2;
+const FAILED: usize = 3;
+const BYTES_ALLOCATED: usize = 4;
+const BYTES_FREED: usize = 5;
+const N: usize = 6;
+
+/// One thread's counters.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCounters {
-    allocs: AtomicU64,
-    frees: AtomicU64,
-    reallocs: AtomicU64,
-    failed: AtomicU64,
-    bytes_allocated: AtomicU64,
-    bytes_freed: AtomicU64,
+    c: [AtomicU64; N],
+    /// The counters when the current owner claimed the ring.
+    base: [AtomicU64; N],
+    /// The current owner's highest live bytes, and the blocks live then.
+    peak_bytes: AtomicU64,
+    peak_blocks: AtomicU64,
 }
 
 #[inline]
@@ -22,40 +36,79 @@ fn bump(c: &AtomicU64, by: u64) {
 impl ThreadCounters {
     #[inline]
     pub(crate) fn alloc(&self, size: u64) {
-        bump(&self.allocs, 1);
-        bump(&self.bytes_allocated, size);
+        bump(&self.c[ALLOCS], 1);
+        bump(&self.c[BYTES_ALLOCATED], size);
+        self.check_peak();
     }
 
     #[inline]
     pub(crate) fn free(&self, size: u64) {
-        bump(&self.frees, 1);
-        bump(&self.bytes_freed, size);
+        bump(&self.c[FREES], 1);
+        bump(&self.c[BYTES_FREED], size);
     }
 
     #[inline]
     pub(crate) fn realloc(&self, old: u64, new: u64) {
-        bump(&self.reallocs, 1);
-        bump(&self.bytes_freed, old);
-        bump(&self.bytes_allocated, new);
+        bump(&self.c[REALLOCS], 1);
+        bump(&self.c[BYTES_FREED], old);
+        bump(&self.c[BYTES_ALLOCATED], new);
+        if new > old {
+            self.check_peak();
+        }
     }
 
     #[inline]
     pub(crate) fn failed(&self) {
-        bump(&self.failed, 1);
+        bump(&self.c[FAILED], 1);
     }
 
-    fn add_to(&self, t: &mut Totals) {
-        t.allocs = t.allocs.wrapping_add(self.allocs.load(Ordering::Relaxed));
-        t.frees = t.frees.wrapping_add(self.frees.load(Ordering::Relaxed));
-        t.reallocs = t.reallocs.wrapping_add(self.reallocs.load(Ordering::Relaxed));
-        t.failed = t.failed.wrapping_add(self.failed.load(Ordering::Relaxed));
-        t.bytes_allocated =
-            t.bytes_allocated.wrapping_add(self.bytes_allocated.load(Ordering::Relaxed));
-        t.bytes_freed = t.bytes_freed.wrapping_add(self.bytes_freed.load(Ordering::Relaxed));
+    #[inline]
+    fn check_peak(&self) {
+        let t = self.own();
+        let live = t.live_bytes();
+        if live > 0 && live as u64 > self.peak_bytes.load(Ordering::Relaxed) {
+            self.peak_bytes.store(live as u64, Ordering::Relaxed);
+            self.peak_blocks.store(t.live_blocks().max(0) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Called by a thread that claims the ring: its figures start here.
+    pub(crate) fn rebase(&self) {
+        for (b, c) in self.base.iter().zip(&self.c) {
+            b.store(c.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.peak_bytes.store(0, Ordering::Relaxed);
+        self.peak_blocks.store(0, Ordering::Relaxed);
+    }
+
+    fn load(a: &[AtomicU64; N]) -> Totals {
+        let v = |i: usize| a[i].load(Ordering::Relaxed);
+        Totals {
+            allocs: v(ALLOCS),
+            frees: v(FREES),
+            reallocs: v(REALLOCS),
+            failed: v(FAILED),
+            bytes_allocated: v(BYTES_ALLOCATED),
+            bytes_freed: v(BYTES_FREED),
+        }
+    }
+
+    /// Everything counted in this ring, by every owner it had.
+    fn all(&self) -> Totals {
+        Self::load(&self.c)
+    }
+
+    /// What the current owner counted.
+    pub(crate) fn own(&self) -> Totals {
+        Self::load(&self.c).since(Self::load(&self.base))
+    }
+
+    pub(crate) fn peak(&self) -> (u64, u64) {
+        (self.peak_bytes.load(Ordering::Relaxed), self.peak_blocks.load(Ordering::Relaxed))
     }
 }
 
-/// Allocation totals of the program (pulse's own allocations excluded).
+/// Allocation totals (pulse's own allocations excluded).
 ///
 /// A `realloc` counts once in `reallocs` and moves its old size to
 /// `bytes_freed` and its new size to `bytes_allocated`.
@@ -87,58 +140,104 @@ impl Totals {
             bytes_freed: self.bytes_freed.wrapping_sub(earlier.bytes_freed),
         }
     }
-}
 
-/// Counts of threads that exited before they could own a ring, or that
-/// allocate during their own teardown, go here.
-pub(crate) static ORPHAN_COUNTERS: ThreadCountersStatic = ThreadCountersStatic::new();
-
-/// A `ThreadCounters` usable from any thread (read-modify-write atomics),
-/// for the rare paths that have no ring.
-#[derive(Debug)]
-pub(crate) struct ThreadCountersStatic {
-    inner: [AtomicU64; 6],
-}
-
-impl ThreadCountersStatic {
-    const fn new() -> Self {
-        ThreadCountersStatic { inner: [const { AtomicU64::new(0) }; 6] }
+    fn add(&mut self, o: Totals) {
+        self.allocs = self.allocs.wrapping_add(o.allocs);
+        self.frees = self.frees.wrapping_add(o.frees);
+        self.reallocs = self.reallocs.wrapping_add(o.reallocs);
+        self.failed = self.failed.wrapping_add(o.failed);
+        self.bytes_allocated = self.bytes_allocated.wrapping_add(o.bytes_allocated);
+        self.bytes_freed = self.bytes_freed.wrapping_add(o.bytes_freed);
     }
 
-    pub(crate) fn add(
-        &self,
-        allocs: u64,
-        frees: u64,
-        reallocs: u64,
-        failed: u64,
-        alloc_b: u64,
-        free_b: u64,
-    ) {
-        for (c, v) in self.inner.iter().zip([allocs, frees, reallocs, failed, alloc_b, free_b]) {
+    /// Bytes allocated minus bytes freed. Negative on a thread that freed
+    /// more than it allocated (blocks handed over from other threads).
+    pub fn live_bytes(&self) -> i64 {
+        self.bytes_allocated.wrapping_sub(self.bytes_freed) as i64
+    }
+
+    /// Blocks allocated minus blocks freed; may be negative like `live_bytes`.
+    pub fn live_blocks(&self) -> i64 {
+        self.allocs.wrapping_sub(self.frees) as i64
+    }
+}
+
+/// One thread's figures, counted while a session recorded.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadStats {
+    /// pulse's id for the thread.
+    pub thread: u64,
+    /// Its totals.
+    pub totals: Totals,
+    /// The most bytes live at once, counting what this thread allocated
+    /// minus what it freed.
+    pub peak_bytes: u64,
+    /// Blocks live at that moment.
+    pub peak_blocks: u64,
+}
+
+/// The program's heap, as counted so far.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Every thread together, exact.
+    pub totals: Totals,
+    /// Threads that are running now.
+    pub threads: Vec<ThreadStats>,
+}
+
+/// Counts of threads that allocate during their own teardown, after their
+/// ring was retired, go here.
+pub(crate) static ORPHAN_COUNTERS: OrphanCounters = OrphanCounters::new();
+
+/// Counters updatable from any thread (read-modify-write atomics), for the
+/// rare path that has no ring.
+#[derive(Debug)]
+pub(crate) struct OrphanCounters {
+    c: [AtomicU64; N],
+}
+
+impl OrphanCounters {
+    const fn new() -> Self {
+        OrphanCounters { c: [const { AtomicU64::new(0) }; N] }
+    }
+
+    pub(crate) fn add(&self, t: Totals) {
+        let v = [t.allocs, t.frees, t.reallocs, t.failed, t.bytes_allocated, t.bytes_freed];
+        for (c, v) in self.c.iter().zip(v) {
             if v != 0 {
                 c.fetch_add(v, Ordering::Relaxed);
             }
         }
-    }
-
-    fn add_to(&self, t: &mut Totals) {
-        let [a, f, r, x, ab, fb] = &self.inner;
-        t.allocs = t.allocs.wrapping_add(a.load(Ordering::Relaxed));
-        t.frees = t.frees.wrapping_add(f.load(Ordering::Relaxed));
-        t.reallocs = t.reallocs.wrapping_add(r.load(Ordering::Relaxed));
-        t.failed = t.failed.wrapping_add(x.load(Ordering::Relaxed));
-        t.bytes_allocated = t.bytes_allocated.wrapping_add(ab.load(Ordering::Relaxed));
-        t.bytes_freed = t.bytes_freed.wrapping_add(fb.load(Ordering::Relaxed));
     }
 }
 
 /// The program's totals so far, across every thread, counted while a
 /// session was recording.
 pub fn totals() -> Totals {
-    let mut t = Totals::default();
-    crate::ring::for_each_counters(|c| c.add_to(&mut t));
-    ORPHAN_COUNTERS.add_to(&mut t);
+    let mut t = ThreadCounters::load(&ORPHAN_COUNTERS.c);
+    crate::ring::for_each_ring(|_, c, _| t.add(c.all()));
     t
+}
+
+/// The program's heap now: global totals and each running thread's figures.
+/// Allocates the result; pulse's own allocation is not counted.
+pub fn heap_stats() -> HeapStats {
+    crate::thread::untracked(|| {
+        let mut s = HeapStats { totals: totals(), threads: Vec::new() };
+        crate::ring::for_each_ring(|tid, c, active| {
+            if active {
+                let (peak_bytes, peak_blocks) = c.peak();
+                s.threads.push(ThreadStats {
+                    thread: tid,
+                    totals: c.own(),
+                    peak_bytes,
+                    peak_blocks,
+                });
+            }
+        });
+        s.threads.sort_by_key(|t| t.thread);
+        s
+    })
 }
 
 /// Allocations pulse made for itself (its buffers, the collector's work),

@@ -8,14 +8,14 @@
 use std::alloc::Layout;
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use crate::clock;
 use crate::guard::Guard;
 use crate::ring::{Event, EventKind, Ring, RECORDING};
 use crate::site::{self, SiteCache, StackMode};
-use crate::stats::{ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
+use crate::stats::{Totals, ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
 
 /// pulse's id for a thread: 1, 2, 3 … in order of first event.
 static NEXT_TID: AtomicU64 = AtomicU64::new(1);
@@ -100,6 +100,8 @@ impl ThreadState {
             self.ring.set(r);
             // SAFETY: this thread just claimed the ring and holds no other reference to its cache.
             unsafe { (*r).sites() }.init();
+            // SAFETY: rings are never freed.
+            unsafe { &*r }.counters.rebase();
             let mut ev = Event::new(EventKind::ThreadStart, clock::now());
             let name = thread_name();
             ev.a = u64::from_le_bytes(name[..8].try_into().unwrap_or([0; 8]));
@@ -127,16 +129,20 @@ fn thread_name() -> [u8; 16] {
 }
 
 /// Records `ev` on this thread, stamping the clock, then calls `count` with
-/// the thread's counters. Returns without recording when no session records
-/// or when called from inside pulse. `ev` gets the thread's site cache, or
+/// the thread's counters. Called from inside pulse (the guard is taken), it
+/// records nothing and counts `own_size` bytes as pulse's own. `ev` gets the thread's site cache, or
 /// `None` on a thread that has no ring (during its teardown).
 #[inline]
 fn record(
+    own_size: usize,
     ev: impl FnOnce(u64, Option<&mut SiteCache>) -> Event,
     count: impl FnOnce(&crate::stats::ThreadCounters),
 ) {
     STATE.with(|s| {
         let Some(_g) = Guard::enter(&s.busy) else {
+            if own_size > 0 {
+                own(own_size);
+            }
             return;
         };
         let ring = s.ring();
@@ -186,15 +192,15 @@ fn site_for(cache: Option<&mut SiteCache>, size: u64) -> u32 {
 
 #[cold]
 fn record_orphan(tid: u64, ev: Event) {
-    let (mut a, mut f, mut r, mut x, mut ab, mut fb) = (0, 0, 0, 0, 0, 0);
+    let mut t = Totals::default();
     match ev.kind {
-        EventKind::Alloc => (a, ab) = (1, ev.b),
-        EventKind::Free => (f, fb) = (1, ev.b),
-        EventKind::Realloc => (r, ab, fb) = (1, ev.b, ev.d),
-        EventKind::AllocFailed => x = 1,
+        EventKind::Alloc => (t.allocs, t.bytes_allocated) = (1, ev.b),
+        EventKind::Free => (t.frees, t.bytes_freed) = (1, ev.b),
+        EventKind::Realloc => (t.reallocs, t.bytes_allocated, t.bytes_freed) = (1, ev.b, ev.d),
+        EventKind::AllocFailed => t.failed = 1,
         _ => {}
     }
-    ORPHAN_COUNTERS.add(a, f, r, x, ab, fb);
+    ORPHAN_COUNTERS.add(t);
     let mut o = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
     o.push((tid, ev));
 }
@@ -221,30 +227,77 @@ fn recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
 
+/// What a session records of allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tracking {
+    /// Nothing: only scope and thread events are recorded.
+    Off = 0,
+    /// Exact counts per thread, no events.
+    Count = 1,
+    /// An event per allocation, free and reallocation.
+    Events = 2,
+}
+
+static TRACKING: AtomicU8 = AtomicU8::new(Tracking::Events as u8);
+
+/// Whether allocations are recorded as events (else only counted).
+#[inline]
+fn events() -> bool {
+    TRACKING.load(Ordering::Relaxed) == Tracking::Events as u8
+}
+
+/// Whether allocations are tracked at all (recording, and not `Off`).
+#[inline]
+fn tracking_allocs() -> bool {
+    recording() && TRACKING.load(Ordering::Relaxed) != Tracking::Off as u8
+}
+
 #[inline]
 fn align_log2(layout: Layout) -> u8 {
     layout.align().trailing_zeros() as u8
 }
 
 /// Counts an allocation made by pulse's own code (the guard was taken).
-#[inline]
+#[cold]
 fn own(size: usize) {
     OWN_ALLOCS.fetch_add(1, Ordering::Relaxed);
     OWN_BYTES.fetch_add(size as u64, Ordering::Relaxed);
 }
 
+/// The counting-only path: bumps this thread's counters, no clock, no event.
+/// `orphan` is what to add to the global counters on a thread with no ring.
+#[inline]
+fn count(own_size: usize, orphan: Totals, f: impl FnOnce(&crate::stats::ThreadCounters)) {
+    STATE.with(|s| {
+        let Some(_g) = Guard::enter(&s.busy) else {
+            if own_size > 0 {
+                own(own_size);
+            }
+            return;
+        };
+        let ring = s.ring();
+        if ring.is_null() {
+            ORPHAN_COUNTERS.add(orphan);
+        } else {
+            // SAFETY: rings are never freed; this thread owns this one.
+            f(&unsafe { &*ring }.counters);
+        }
+    });
+}
+
 #[inline]
 pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
-    if !recording() {
-        return;
-    }
-    if STATE.with(|s| s.busy.get()) {
-        own(layout.size());
+    if !tracking_allocs() {
         return;
     }
     let size = layout.size() as u64;
     if p.is_null() {
-        record(
+        if !events() {
+            return count(layout.size(), Totals { failed: 1, ..Totals::default() }, |c| c.failed());
+        }
+        return record(
+            layout.size(),
             |ts, _| {
                 let mut e = Event::new(EventKind::AllocFailed, ts);
                 e.b = size;
@@ -253,9 +306,13 @@ pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
             },
             |c| c.failed(),
         );
-        return;
+    }
+    if !events() {
+        let t = Totals { allocs: 1, bytes_allocated: size, ..Totals::default() };
+        return count(layout.size(), t, |c| c.alloc(size));
     }
     record(
+        layout.size(),
         |ts, sites| {
             let mut e = Event::new(EventKind::Alloc, ts);
             e.site = site_for(sites, size);
@@ -271,11 +328,17 @@ pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
 
 #[inline]
 pub(crate) fn on_free(p: *mut u8, layout: Layout) {
-    if !recording() {
+    if !tracking_allocs() {
         return;
     }
     let size = layout.size() as u64;
+    if !events() {
+        return count(0, Totals { frees: 1, bytes_freed: size, ..Totals::default() }, |c| {
+            c.free(size)
+        });
+    }
     record(
+        0,
         |ts, _| {
             let mut e = Event::new(EventKind::Free, ts);
             e.a = p as u64;
@@ -291,16 +354,16 @@ pub(crate) fn on_free(p: *mut u8, layout: Layout) {
 /// (when the new block exists). See `tracking.rs`.
 #[inline]
 pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
-    if !recording() {
-        return;
-    }
-    if STATE.with(|s| s.busy.get()) {
-        own(new_size);
+    if !tracking_allocs() {
         return;
     }
     let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
     if new.is_null() {
-        record(
+        if !events() {
+            return count(new_size, Totals { failed: 1, ..Totals::default() }, |c| c.failed());
+        }
+        return record(
+            new_size,
             |_, _| {
                 let mut e = Event::new(EventKind::AllocFailed, ts);
                 e.b = new_size64;
@@ -309,9 +372,18 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
             },
             |c| c.failed(),
         );
-        return;
+    }
+    if !events() {
+        let t = Totals {
+            reallocs: 1,
+            bytes_allocated: new_size64,
+            bytes_freed: old_size,
+            ..Totals::default()
+        };
+        return count(new_size, t, |c| c.realloc(old_size, new_size64));
     }
     record(
+        new_size,
         |now, sites| {
             let mut e = Event::new(EventKind::Realloc, now);
             e.site = site_for(sites, new_size64.saturating_sub(old_size).max(1));
@@ -335,6 +407,7 @@ pub fn record_marker(kind: EventKind, arg: u32) {
         return;
     }
     record(
+        0,
         |ts, _| {
             let mut e = Event::new(kind, ts);
             e.a = u64::from(arg);
@@ -350,11 +423,13 @@ pub fn mark_internal_thread() {
     STATE.with(|s| s.busy.set(true));
 }
 
-/// Starts recording events. Events left in the rings from an earlier session
-/// are discarded first.
-pub fn start_recording() {
+/// Starts recording: scope and thread events always, allocations as
+/// `tracking` says (with a site per the stack mode when they are events).
+/// Events left in the rings from an earlier session are discarded.
+pub fn start_recording(tracking: Tracking) {
     crate::ring::drain(&mut |_, _| {});
     drain_orphans(&mut |_, _| {});
+    TRACKING.store(tracking as u8, Ordering::Relaxed);
     RECORDING.store(true, Ordering::SeqCst);
 }
 
@@ -384,5 +459,19 @@ pub fn untracked<R>(f: impl FnOnce() -> R) -> R {
     STATE.with(|s| {
         let _g = Guard::enter(&s.busy);
         f()
+    })
+}
+
+/// The calling thread's totals so far in this session (all zero before its
+/// first counted allocation). Never allocates.
+pub fn thread_totals() -> Totals {
+    STATE.with(|s| {
+        let r = s.ring.get();
+        if r.is_null() {
+            Totals::default()
+        } else {
+            // SAFETY: rings are never freed; this thread owns this one.
+            unsafe { &*r }.counters.own()
+        }
     })
 }

@@ -47,6 +47,9 @@ pub struct MemoryTotals {
     pub live_bytes_at_end: u64,
     /// Blocks still live when the session ended.
     pub live_blocks_at_end: u64,
+    /// Set for a session in `count` mode: the totals are the allocator's
+    /// counters, and there is no peak (it needs the events).
+    pub counted_only: bool,
 }
 
 /// Time spent in one scope, all threads together.
@@ -424,6 +427,9 @@ impl State {
         }
         self.memory.live_bytes_at_end = self.live_bytes;
         self.memory.live_blocks_at_end = self.live.len() as u64;
+        if meta.alloc_mode == AllocMode::Count {
+            self.memory = counted_totals(end.trailer.as_ref());
+        }
         let scope_times = self
             .scope_ticks
             .into_iter()
@@ -455,6 +461,27 @@ impl State {
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
         }
+    }
+}
+
+/// The totals of a `count`-mode session: the allocator's own counters, from
+/// the trailer (all zero if the file was cut before it).
+fn counted_totals(t: Option<&Trailer>) -> MemoryTotals {
+    let get = |k: &str| t.and_then(|t| t.extra(k)).unwrap_or(0);
+    let m = MemoryTotals {
+        allocs: get("allocs"),
+        frees: get("frees"),
+        reallocs: get("reallocs"),
+        failed: get("alloc_failed"),
+        bytes_allocated: get("bytes_allocated"),
+        bytes_freed: get("bytes_freed"),
+        counted_only: true,
+        ..MemoryTotals::default()
+    };
+    MemoryTotals {
+        live_bytes_at_end: m.bytes_allocated.saturating_sub(m.bytes_freed),
+        live_blocks_at_end: m.allocs.saturating_sub(m.frees),
+        ..m
     }
 }
 

@@ -195,7 +195,12 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             a.reused_live_addresses
         ));
     }
-    if let Some(t) = &p.trailer {
+    if p.memory.counted_only {
+        w.push(String::from(
+            "allocations were counted, not recorded (count mode): no peak, no sites; run with PULSE_ALLOC=full for them",
+        ));
+    }
+    if let Some(t) = p.trailer.as_ref().filter(|_| !p.memory.counted_only) {
         let m = &p.memory;
         let checks = [
             ("allocs", m.allocs),
@@ -246,11 +251,13 @@ impl Report {
         t.row(vec!["allocated".into(), m.allocs.to_string(), Bytes(m.bytes_allocated).to_string()]);
         t.row(vec!["freed".into(), m.frees.to_string(), Bytes(m.bytes_freed).to_string()]);
         t.row(vec!["reallocated".into(), m.reallocs.to_string(), String::new()]);
-        t.row(vec![
-            format!("peak live (at {})", Nanos(m.peak_at_ns)),
-            m.peak_blocks.to_string(),
-            Bytes(m.peak_bytes).to_string(),
-        ]);
+        if !m.counted_only {
+            t.row(vec![
+                format!("peak live (at {})", Nanos(m.peak_at_ns)),
+                m.peak_blocks.to_string(),
+                Bytes(m.peak_bytes).to_string(),
+            ]);
+        }
         t.row(vec![
             "live at end".into(),
             m.live_blocks_at_end.to_string(),

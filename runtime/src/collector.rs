@@ -132,8 +132,9 @@ impl Collector {
         // A thread that was between its check of the recording flag and its
         // append when recording stopped may have appended since.
         self.round_once();
-        self.write_symbols();
+        // The session ends here; symbolizing is pulse's own work after it.
         let trailer = finish();
+        self.write_symbols();
         if let Some(e) = self.failed.take() {
             return Err(e);
         }

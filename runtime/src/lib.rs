@@ -22,12 +22,17 @@
 #![deny(missing_docs)]
 
 mod collector;
+mod meter;
 mod scope;
 mod session;
 
-pub use pulse_alloc::{clock, Alloc};
+pub use meter::{heap_stats, AllocMeter};
+pub use pulse_alloc::{clock, current_thread_id, Alloc, HeapStats, ThreadStats, Totals};
+pub use pulse_format::AllocMode;
 pub use scope::{ScopeGuard, ScopeSite};
-pub use session::{Error, Session, SessionBuilder, ENV_ALLOC, ENV_OUT};
+pub use session::{
+    Error, Session, SessionBuilder, ENV_ALLOC, ENV_OUT, ENV_SAMPLE_BYTES, ENV_STACK_DEPTH,
+};
 
 /// The program-load hook: starts a session when `PULSE_OUT` is set, so a
 /// program that only swapped in the allocator is profiled with no other change.

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 
 use pulse_alloc::clock::{self, Anchor};
+use pulse_alloc::{StackMode, Tracking};
 use pulse_format::{AllocMode, ClockInfo, ClockSource, Metadata, Trailer, Writer};
 
 use crate::collector::{Collector, Control};
@@ -29,8 +30,12 @@ use crate::collector::{Collector, Control};
 /// `PULSE_OUT=run.pulse ./my-program`.
 pub const ENV_OUT: &str = "PULSE_OUT";
 /// The environment variable that chooses the allocation mode:
-/// `full` (the default) or `off`.
+/// `full` (the default), `count`, `sample` or `off`.
 pub const ENV_ALLOC: &str = "PULSE_ALLOC";
+/// The mean bytes between sampled stacks in `sample` mode (default 512 KiB).
+pub const ENV_SAMPLE_BYTES: &str = "PULSE_SAMPLE_BYTES";
+/// How many frames a stack keeps (default 32, at most 64).
+pub const ENV_STACK_DEPTH: &str = "PULSE_STACK_DEPTH";
 
 /// The session running in this process, if any.
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
@@ -60,8 +65,15 @@ pub enum Error {
         /// What failed.
         source: io::Error,
     },
-    /// `PULSE_ALLOC` holds a mode this version does not know.
-    BadMode(String),
+    /// An environment variable holds a value pulse does not understand.
+    BadSetting {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should hold.
+        want: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -73,7 +85,9 @@ impl fmt::Display for Error {
             Error::Io { path, source } => {
                 write!(f, "pulse: cannot write {}: {source}", path.display())
             }
-            Error::BadMode(m) => write!(f, "pulse: {ENV_ALLOC}={m} is not a mode; use full or off"),
+            Error::BadSetting { var, value, want } => {
+                write!(f, "pulse: {var}={value} is not valid; use {want}")
+            }
         }
     }
 }
@@ -87,25 +101,36 @@ impl std::error::Error for Error {
     }
 }
 
-/// Configures a session. Made by [`Session::builder`].
+/// Configures a session. Made by [`Session::builder`]; every setting can
+/// also be given by an environment variable, which takes precedence.
 #[derive(Debug, Clone)]
 pub struct SessionBuilder {
     output: PathBuf,
     mode: AllocMode,
+    depth: usize,
     tsc: bool,
 }
 
 impl SessionBuilder {
     /// Where the session file goes (default `pulse.pulse` in the working
-    /// directory). `PULSE_OUT`, when set, takes precedence.
+    /// directory). `PULSE_OUT` takes precedence.
     pub fn output(mut self, path: impl AsRef<Path>) -> Self {
         self.output = path.as_ref().to_path_buf();
         self
     }
 
-    /// Records allocations (`true`, the default) or only scopes (`false`).
-    pub fn allocations(mut self, on: bool) -> Self {
-        self.mode = if on { AllocMode::Full } else { AllocMode::Off };
+    /// What is recorded of allocations (default [`AllocMode::Full`]).
+    /// `PULSE_ALLOC=full|count|sample|off` takes precedence, with
+    /// `PULSE_SAMPLE_BYTES` for the sampling interval.
+    pub fn mode(mut self, mode: AllocMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many frames an allocation's stack keeps (default 32, at most 64).
+    /// `PULSE_STACK_DEPTH` takes precedence.
+    pub fn stack_depth(mut self, depth: usize) -> Self {
+        self.depth = depth.clamp(1, pulse_alloc::MAX_DEPTH);
         self
     }
 
@@ -114,6 +139,27 @@ impl SessionBuilder {
     pub fn tsc(mut self, on: bool) -> Self {
         self.tsc = on;
         self
+    }
+
+    /// Applies the environment variables over the builder's settings.
+    fn with_env(mut self) -> Result<Self, Error> {
+        if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
+            self.output = PathBuf::from(p);
+        }
+        let sample = match std::env::var(ENV_SAMPLE_BYTES) {
+            Ok(v) => Some(parse_number(ENV_SAMPLE_BYTES, &v)?),
+            Err(_) => None,
+        };
+        if let Ok(m) = std::env::var(ENV_ALLOC) {
+            self.mode = parse_mode(&m, sample)?;
+        } else if let (AllocMode::Sample { .. }, Some(mean_bytes)) = (self.mode, sample) {
+            self.mode = AllocMode::Sample { mean_bytes };
+        }
+        if let Ok(v) = std::env::var(ENV_STACK_DEPTH) {
+            self.depth =
+                (parse_number(ENV_STACK_DEPTH, &v)? as usize).clamp(1, pulse_alloc::MAX_DEPTH);
+        }
+        Ok(self)
     }
 
     /// Starts recording. If a session started from `PULSE_OUT` is already
@@ -127,23 +173,36 @@ impl SessionBuilder {
             }
             return Err(Error::AlreadyRunning(r.path.clone()));
         }
-        let env_out = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty());
-        let path = env_out.map(PathBuf::from).unwrap_or(self.output);
-        let mode = match std::env::var(ENV_ALLOC) {
-            Ok(m) => parse_mode(&m)?,
-            Err(_) => self.mode,
-        };
-        *running = Some(launch(path.clone(), mode, self.tsc, false)?);
+        let cfg = self.with_env()?;
+        let path = cfg.output.clone();
+        *running = Some(launch(cfg, false)?);
         Ok(Session { path })
     }
 }
 
-fn parse_mode(m: &str) -> Result<AllocMode, Error> {
+/// `PULSE_ALLOC`'s value as a mode.
+fn parse_mode(m: &str, sample_bytes: Option<u64>) -> Result<AllocMode, Error> {
     match m.trim() {
         "" | "full" => Ok(AllocMode::Full),
+        "count" => Ok(AllocMode::Count),
+        "sample" => Ok(AllocMode::Sample {
+            mean_bytes: sample_bytes.unwrap_or(pulse_alloc::DEFAULT_SAMPLE_INTERVAL as u64),
+        }),
         "off" => Ok(AllocMode::Off),
-        other => Err(Error::BadMode(other.to_owned())),
+        other => Err(Error::BadSetting {
+            var: ENV_ALLOC,
+            value: other.to_owned(),
+            want: "full, count, sample or off",
+        }),
     }
+}
+
+fn parse_number(var: &'static str, v: &str) -> Result<u64, Error> {
+    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| Error::BadSetting {
+        var,
+        value: v.to_owned(),
+        want: "a positive whole number",
+    })
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<Running>> {
@@ -176,7 +235,12 @@ pub struct Session {
 impl Session {
     /// A builder with the defaults.
     pub fn builder() -> SessionBuilder {
-        SessionBuilder { output: PathBuf::from("pulse.pulse"), mode: AllocMode::Full, tsc: true }
+        SessionBuilder {
+            output: PathBuf::from("pulse.pulse"),
+            mode: AllocMode::Full,
+            depth: pulse_alloc::DEFAULT_DEPTH,
+            tsc: true,
+        }
     }
 
     /// The session file being written.
@@ -204,20 +268,17 @@ impl Drop for Session {
 /// Starts a session from `PULSE_OUT` if it is set. Called once when the
 /// program loads; an error is reported on stderr and the program runs on.
 pub(crate) fn start_from_env() {
-    let Some(out) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) else {
+    if std::env::var_os(ENV_OUT).is_none_or(|v| v.is_empty()) {
         return;
-    };
-    let path = PathBuf::from(out);
-    let result = std::env::var(ENV_ALLOC)
-        .map_or(Ok(AllocMode::Full), |m| parse_mode(&m))
-        .and_then(|mode| launch(path, mode, true, true));
-    match result {
+    }
+    match Session::builder().with_env().and_then(|cfg| launch(cfg, true)) {
         Ok(r) => *lock() = Some(r),
         Err(e) => eprintln!("{e}"),
     }
 }
 
-fn launch(path: PathBuf, mode: AllocMode, tsc: bool, from_env: bool) -> Result<Running, Error> {
+fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
+    let SessionBuilder { output: path, mode, depth, tsc } = cfg;
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
         let source = clock::select(tsc);
@@ -245,9 +306,20 @@ fn launch(path: PathBuf, mode: AllocMode, tsc: bool, from_env: bool) -> Result<R
             .spawn(move || collector.run(c, finish, ready_tx))
             .map_err(io_err)?;
         let _ = ready_rx.recv();
-        if mode != AllocMode::Off {
-            pulse_alloc::start_recording();
-        }
+        let tracking = match mode {
+            AllocMode::Off => Tracking::Off,
+            AllocMode::Count => Tracking::Count,
+            AllocMode::Full => {
+                pulse_alloc::set_stack_mode(StackMode::Full, depth);
+                Tracking::Events
+            }
+            AllocMode::Sample { mean_bytes } => {
+                pulse_alloc::set_sample_interval(mean_bytes as usize);
+                pulse_alloc::set_stack_mode(StackMode::Sample, depth);
+                Tracking::Events
+            }
+        };
+        pulse_alloc::start_recording(tracking);
         COLLECTOR.with_thread(handle.thread().clone());
         pulse_alloc::set_waker(wake_collector);
         Ok(Running { path, control, collector: handle, from_env, pid: std::process::id() })
