@@ -7,14 +7,17 @@
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod workloads;
 
-/// A fresh path for a session file under the system temp directory.
+/// A fresh path for a session file under the system temp directory: unique
+/// per call, so tests running in parallel never share a file.
 pub fn temp_session(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("pulse-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir.join(format!("{name}.pulse"))
+    dir.join(format!("{name}-{}.pulse", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// Fails the calling test binary with `msg` unless `cond` holds; for
