@@ -191,8 +191,14 @@ impl Ring {
     pub(crate) fn push(&self, ev: Event) -> bool {
         let head = self.head.load(Ordering::Relaxed);
         let used = head.wrapping_sub(self.tail.load(Ordering::Acquire));
-        if used >= RING_CAPACITY / 2 && !self.wait_for_room(head, used) {
-            return false;
+        if used >= RING_CAPACITY / 2 {
+            // Half full: wake the collector once, as the ring crosses the mark.
+            if used == RING_CAPACITY / 2 {
+                wake_collector();
+            }
+            if used >= RING_CAPACITY && !self.wait_for_room(head, used) {
+                return false;
+            }
         }
         let slot = &self.slots[head % RING_CAPACITY];
         // SAFETY: the slot at `head` is outside `[tail, head)`, the range the

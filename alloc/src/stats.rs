@@ -23,6 +23,10 @@ pub(crate) struct ThreadCounters {
     c: [AtomicU64; N],
     /// The counters when the current owner claimed the ring.
     base: [AtomicU64; N],
+    /// The current owner's live bytes and blocks (two's complement: a thread
+    /// that frees blocks from other threads goes below zero).
+    live_bytes: AtomicU64,
+    live_blocks: AtomicU64,
     /// The current owner's highest live bytes, and the blocks live then.
     peak_bytes: AtomicU64,
     peak_blocks: AtomicU64,
@@ -38,13 +42,16 @@ impl ThreadCounters {
     pub(crate) fn alloc(&self, size: u64) {
         bump(&self.c[ALLOCS], 1);
         bump(&self.c[BYTES_ALLOCATED], size);
-        self.check_peak();
+        bump(&self.live_blocks, 1);
+        self.grow(size);
     }
 
     #[inline]
     pub(crate) fn free(&self, size: u64) {
         bump(&self.c[FREES], 1);
         bump(&self.c[BYTES_FREED], size);
+        bump(&self.live_blocks, u64::MAX);
+        bump(&self.live_bytes, size.wrapping_neg());
     }
 
     #[inline]
@@ -52,9 +59,7 @@ impl ThreadCounters {
         bump(&self.c[REALLOCS], 1);
         bump(&self.c[BYTES_FREED], old);
         bump(&self.c[BYTES_ALLOCATED], new);
-        if new > old {
-            self.check_peak();
-        }
+        self.grow(new.wrapping_sub(old));
     }
 
     #[inline]
@@ -62,13 +67,14 @@ impl ThreadCounters {
         bump(&self.c[FAILED], 1);
     }
 
+    /// Adds `delta` (two's complement) to the live bytes and keeps the peak.
     #[inline]
-    fn check_peak(&self) {
-        let t = self.own();
-        let live = t.live_bytes();
-        if live > 0 && live as u64 > self.peak_bytes.load(Ordering::Relaxed) {
-            self.peak_bytes.store(live as u64, Ordering::Relaxed);
-            self.peak_blocks.store(t.live_blocks().max(0) as u64, Ordering::Relaxed);
+    fn grow(&self, delta: u64) {
+        let live = self.live_bytes.load(Ordering::Relaxed).wrapping_add(delta);
+        self.live_bytes.store(live, Ordering::Relaxed);
+        if (live as i64) > self.peak_bytes.load(Ordering::Relaxed) as i64 {
+            self.peak_bytes.store(live, Ordering::Relaxed);
+            self.peak_blocks.store(self.live_blocks.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 
@@ -77,8 +83,9 @@ impl ThreadCounters {
         for (b, c) in self.base.iter().zip(&self.c) {
             b.store(c.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        self.peak_bytes.store(0, Ordering::Relaxed);
-        self.peak_blocks.store(0, Ordering::Relaxed);
+        for c in [&self.live_bytes, &self.live_blocks, &self.peak_bytes, &self.peak_blocks] {
+            c.store(0, Ordering::Relaxed);
+        }
     }
 
     fn load(a: &[AtomicU64; N]) -> Totals {

@@ -1,0 +1,4 @@
+//! A benchmark target with the system allocator: the baseline.
+fn main() {
+    pulse_bench::target_main();
+}
