@@ -5,11 +5,12 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use pulse_format::{AllocMode, Metadata, Reader, Record, RecordKind, Trailer, NO_SCOPE, NO_SITE};
+use pulse_format::{AllocMode, Metadata, Reader, Record, RecordKind, Trailer, NO_SITE};
 
 use crate::error::Error;
 use crate::replay::{self, Visitor};
 use crate::sites::{Frame, Symbols};
+use crate::time::{CallTree, ScopeTime, TimeState};
 
 /// A scope or typed operation as the session defined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub struct ScopeInfo {
     pub name: String,
     /// Its category, or empty.
     pub category: String,
+    /// The category's description, or empty.
+    pub description: String,
+    /// Its priority (higher first), 0 when none was given.
+    pub priority: i64,
 }
 
 /// Allocation totals and the live set over the whole session, exact.
@@ -50,21 +55,6 @@ pub struct MemoryTotals {
     /// Set for a session in `count` mode: the totals are the allocator's
     /// counters, and there is no peak (it needs the events).
     pub counted_only: bool,
-}
-
-/// Time spent in one scope, all threads together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopeTime {
-    /// Completed entries.
-    pub count: u64,
-    /// Time inside the scope, children included, pauses excluded.
-    pub total_ns: u64,
-    /// Time inside the scope minus its children.
-    pub self_ns: u64,
-    /// The shortest entry.
-    pub min_ns: u64,
-    /// The longest entry.
-    pub max_ns: u64,
 }
 
 /// Things in the event stream that should not happen in a well-formed
@@ -111,6 +101,8 @@ pub struct Profile {
     pub memory: MemoryTotals,
     /// Time per scope, by scope id.
     pub scope_times: BTreeMap<u32, ScopeTime>,
+    /// The call tree, every thread merged.
+    pub call_tree: CallTree,
     /// Allocations per site, by site id (0: no stack captured).
     pub sites: BTreeMap<u32, SiteStats>,
     /// Site stacks and their symbols.
@@ -158,6 +150,14 @@ impl Profile {
         self.record_counts[kind.index()]
     }
 
+    /// `category::name` of scope `id`, or its name alone when it has no category.
+    pub fn display_name(&self, id: u32) -> String {
+        match self.scopes.get(&id) {
+            Some(s) if !s.category.is_empty() => format!("{}::{}", s.category, s.name),
+            _ => self.scope_name(id),
+        }
+    }
+
     /// The name of scope `id`, or `scope #id` if the session never defined it.
     pub fn scope_name(&self, id: u32) -> String {
         self.scopes.get(&id).map_or_else(|| format!("scope #{id}"), |s| s.name.clone())
@@ -196,24 +196,6 @@ struct SiteSums {
     max_size: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Open {
-    scope: u32,
-    enter: u64,
-    /// Ticks spent in completed children.
-    children: u64,
-    /// Ticks spent paused while this scope was open.
-    paused: u64,
-}
-
-#[derive(Debug, Default)]
-struct ThreadState {
-    stack: Vec<Open>,
-    paused_at: Option<u64>,
-    /// The old block of a moving realloc, released ahead of its record.
-    released: Option<u64>,
-}
-
 /// The replay's running state, in ticks.
 #[derive(Debug, Default)]
 struct State {
@@ -221,14 +203,15 @@ struct State {
     peak_ts: u64,
     live: HashMap<u64, Block>,
     live_bytes: u64,
-    scope_ticks: BTreeMap<u32, ScopeTime>,
+    time: TimeState,
     scopes: BTreeMap<u32, ScopeInfo>,
     site_sums: HashMap<u32, SiteSums>,
     symbols: Symbols,
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
     threads: BTreeMap<u64, ThreadInfo>,
-    thread_states: HashMap<u64, ThreadState>,
+    /// Per thread: the old block of a moving realloc, released ahead of its record.
+    released: HashMap<u64, u64>,
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
@@ -237,9 +220,11 @@ struct State {
 impl Visitor for State {
     fn definition(&mut self, r: Record) {
         match r {
-            Record::ScopeDef { scope, name, category, .. } => {
-                self.scopes.insert(scope, ScopeInfo { id: scope, name, category });
+            Record::ScopeDef { scope, name, category, description, priority } => {
+                self.scopes
+                    .insert(scope, ScopeInfo { id: scope, name, category, description, priority });
             }
+            Record::Span { ts, start_ts, scope } => self.time.span(scope, start_ts, ts),
             Record::SiteDef { site, frames } => self.symbols.add_site(site, frames),
             Record::Symbol { addr, function, file, line } => {
                 self.symbols.add_symbol(addr, Frame { function, file, line });
@@ -262,6 +247,7 @@ impl Visitor for State {
             Record::Alloc { ts, addr, size, weight, site, .. } => {
                 self.memory.allocs = self.memory.allocs.saturating_add(weight);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(size);
+                self.time.alloc(thread, size);
                 let w = self.site_weight(site, size) * weight as f64;
                 let sums = self.site_sums.entry(site).or_default();
                 sums.allocs += w;
@@ -284,33 +270,21 @@ impl Visitor for State {
                 self.memory.reallocs += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
-                let released = self.thread_states.entry(thread).or_default().released.take();
+                let released = self.released.remove(&thread);
                 if released != Some(old_addr) {
                     self.remove(old_addr);
                 }
                 self.insert(new_addr, new_size, site, ts);
             }
-            Record::ScopeEnter { ts, scope } => {
-                let st = self.thread_states.entry(thread).or_default();
-                st.stack.push(Open { scope, enter: ts, children: 0, paused: 0 });
-            }
-            Record::ScopeExit { ts, scope } => self.exit(thread, scope, ts),
-            Record::Pause { ts } => {
-                self.thread_states.entry(thread).or_default().paused_at.get_or_insert(ts);
-            }
-            Record::Resume { ts } => {
-                let st = self.thread_states.entry(thread).or_default();
-                if let Some(at) = st.paused_at.take() {
-                    let d = ts.saturating_sub(at);
-                    for o in &mut st.stack {
-                        o.paused = o.paused.saturating_add(d);
-                    }
-                }
-            }
+            Record::ScopeEnter { ts, scope } => self.time.enter(thread, scope, ts),
+            Record::ScopeExit { ts, scope } => self.time.exit(thread, scope, ts),
+            Record::Pause { ts } => self.time.pause(thread, ts),
+            Record::Resume { ts } => self.time.resume(thread, ts),
             Record::ThreadEnd { .. } | Record::Counters { .. } => {}
-            Record::SiteDef { .. } | Record::ScopeDef { .. } | Record::Symbol { .. } => {
-                self.definition(r)
-            }
+            Record::SiteDef { .. }
+            | Record::ScopeDef { .. }
+            | Record::Symbol { .. }
+            | Record::Span { .. } => self.definition(r),
         }
     }
 
@@ -321,7 +295,7 @@ impl Visitor for State {
 impl State {
     fn release_for_realloc(&mut self, thread: u64, addr: u64) {
         self.remove(addr);
-        self.thread_states.entry(thread).or_default().released = Some(addr);
+        self.released.insert(thread, addr);
     }
 
     /// How many allocations one at `site` of `size` bytes stands for: 1, or
@@ -358,45 +332,11 @@ impl State {
         }
     }
 
-    fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
-        let st = self.thread_states.entry(thread).or_default();
-        let Some(pos) = st.stack.iter().rposition(|o| o.scope == scope) else {
-            self.anomalies.unmatched_exits += 1;
-            return;
-        };
-        // Scopes above the one being left were never closed: close them here.
-        while st.stack.len() > pos + 1 {
-            let inner = st.stack.pop().unwrap_or(Open {
-                scope: NO_SCOPE,
-                enter: ts,
-                children: 0,
-                paused: 0,
-            });
-            self.anomalies.unmatched_exits += 1;
-            let d = close(&mut self.scope_ticks, inner, ts);
-            if let Some(parent) = st.stack.last_mut() {
-                parent.children = parent.children.saturating_add(d);
-            }
-        }
-        if let Some(o) = st.stack.pop() {
-            let d = close(&mut self.scope_ticks, o, ts);
-            if let Some(parent) = st.stack.last_mut() {
-                parent.children = parent.children.saturating_add(d);
-            }
-        }
-    }
-
     fn finish(mut self, meta: Metadata, version: u16, end: replay::Ending) -> Profile {
         let end_ts = end.trailer.as_ref().map_or(self.last_ts, |t| t.end_ts.max(self.last_ts));
-        for st in self.thread_states.values_mut() {
-            while let Some(o) = st.stack.pop() {
-                self.anomalies.open_at_end += 1;
-                let d = close(&mut self.scope_ticks, o, end_ts);
-                if let Some(parent) = st.stack.last_mut() {
-                    parent.children = parent.children.saturating_add(d);
-                }
-            }
-        }
+        self.time.close_all(end_ts);
+        self.anomalies.open_at_end = self.time.open_at_end;
+        self.anomalies.unmatched_exits = self.time.unmatched_exits;
         let tpn = end
             .trailer
             .as_ref()
@@ -430,20 +370,7 @@ impl State {
         if meta.alloc_mode == AllocMode::Count {
             self.memory = counted_totals(end.trailer.as_ref());
         }
-        let scope_times = self
-            .scope_ticks
-            .into_iter()
-            .map(|(id, t)| {
-                let t = ScopeTime {
-                    count: t.count,
-                    total_ns: ns(t.total_ns),
-                    self_ns: ns(t.self_ns),
-                    min_ns: ns(t.min_ns),
-                    max_ns: ns(t.max_ns),
-                };
-                (id, t)
-            })
-            .collect();
+        let (scope_times, call_tree) = self.time.finish(ns);
         Profile {
             meta,
             version,
@@ -453,6 +380,7 @@ impl State {
             record_counts: end.record_counts,
             memory: self.memory,
             scope_times,
+            call_tree,
             sites,
             symbols: self.symbols,
             scopes: self.scopes,
@@ -483,16 +411,4 @@ fn counted_totals(t: Option<&Trailer>) -> MemoryTotals {
         live_blocks_at_end: m.allocs.saturating_sub(m.frees),
         ..m
     }
-}
-
-/// Adds a finished entry of `o` (in ticks) and returns its active duration.
-fn close(times: &mut BTreeMap<u32, ScopeTime>, o: Open, ts: u64) -> u64 {
-    let d = ts.saturating_sub(o.enter).saturating_sub(o.paused);
-    let t = times.entry(o.scope).or_insert(ScopeTime { min_ns: u64::MAX, ..ScopeTime::default() });
-    t.count += 1;
-    t.total_ns = t.total_ns.saturating_add(d);
-    t.self_ns = t.self_ns.saturating_add(d.saturating_sub(o.children));
-    t.min_ns = t.min_ns.min(d);
-    t.max_ns = t.max_ns.max(d);
-    d
 }

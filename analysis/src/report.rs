@@ -7,10 +7,27 @@ use pulse_format::NO_SITE;
 
 use crate::profile::{MemoryTotals, Profile};
 use crate::table::{Align, Table};
+use crate::time::ScopeTime;
 use crate::units::{Bytes, Nanos};
 
 /// The default number of rows per table.
 pub const DEFAULT_TOP: usize = 20;
+
+/// How the scope table is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    /// Self time, most first (the default).
+    #[default]
+    SelfTime,
+    /// Total time, most first.
+    Total,
+    /// Mean time per entry, most first.
+    Mean,
+    /// Entries, most first.
+    Count,
+    /// The operation's priority, highest first, then self time.
+    Priority,
+}
 
 /// What [`report`] includes.
 #[derive(Debug, Clone)]
@@ -18,11 +35,22 @@ pub const DEFAULT_TOP: usize = 20;
 pub struct ReportOptions {
     /// Rows per table.
     pub top: usize,
+    /// The order of the scope table.
+    pub sort: SortBy,
+    /// Only scopes of this category.
+    pub category: Option<String>,
+    /// Call-tree nodes below this share of the session's scoped time are left out.
+    pub tree_min_share: f64,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { top: DEFAULT_TOP }
+        ReportOptions {
+            top: DEFAULT_TOP,
+            sort: SortBy::SelfTime,
+            category: None,
+            tree_min_share: 0.01,
+        }
     }
 }
 
@@ -33,18 +61,25 @@ pub struct ScopeRow {
     pub name: String,
     /// Its category, or empty.
     pub category: String,
-    /// Completed entries.
+    /// Its priority (higher first).
+    pub priority: i64,
+    /// Its figures.
+    pub time: ScopeTime,
+}
+
+/// One line of the call tree: a scope under one path of enclosing scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeRow {
+    /// Nesting depth, 0 for the outermost scopes.
+    pub depth: usize,
+    /// The scope's name.
+    pub name: String,
+    /// Completed entries on this path.
     pub count: u64,
-    /// Time inside it, children included.
+    /// Time inside, children included.
     pub total_ns: u64,
-    /// Time inside it, children excluded.
+    /// Time inside, children excluded.
     pub self_ns: u64,
-    /// `total_ns / count`.
-    pub mean_ns: u64,
-    /// The shortest entry.
-    pub min_ns: u64,
-    /// The longest entry.
-    pub max_ns: u64,
 }
 
 /// One allocation location's line in the report: every site (distinct
@@ -88,6 +123,10 @@ pub struct Report {
     pub scopes: Vec<ScopeRow>,
     /// Scopes left out by `top`.
     pub scopes_omitted: usize,
+    /// The order of `scopes`.
+    pub sorted_by: SortBy,
+    /// The call tree, depth first, heaviest child first.
+    pub tree: Vec<TreeRow>,
     /// Allocation locations by bytes, most first; at most `top`.
     pub sites: Vec<SiteRow>,
     /// Locations left out by `top`.
@@ -102,21 +141,29 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     let mut scopes: Vec<ScopeRow> = profile
         .scope_times
         .iter()
-        .map(|(id, t)| ScopeRow {
-            name: profile.scope_name(*id),
-            category: profile.scopes.get(id).map(|s| s.category.clone()).unwrap_or_default(),
-            count: t.count,
-            total_ns: t.total_ns,
-            self_ns: t.self_ns,
-            mean_ns: t.total_ns.checked_div(t.count).unwrap_or(0),
-            min_ns: t.min_ns,
-            max_ns: t.max_ns,
+        .map(|(id, t)| {
+            let info = profile.scopes.get(id);
+            ScopeRow {
+                name: profile.scope_name(*id),
+                category: info.map(|s| s.category.clone()).unwrap_or_default(),
+                priority: info.map_or(0, |s| s.priority),
+                time: t.clone(),
+            }
         })
+        .filter(|r| opts.category.as_ref().is_none_or(|c| *c == r.category))
         .collect();
-    // Longest self time first; the name breaks ties so the order is stable.
-    scopes.sort_by(|a, b| b.self_ns.cmp(&a.self_ns).then_with(|| a.name.cmp(&b.name)));
+    // The chosen key, most first; the name breaks ties so the order is stable.
+    let key = |r: &ScopeRow| match opts.sort {
+        SortBy::SelfTime => (0, r.time.self_ns),
+        SortBy::Total => (0, r.time.total_ns),
+        SortBy::Mean => (0, r.time.mean_ns),
+        SortBy::Count => (0, r.time.count),
+        SortBy::Priority => (r.priority, r.time.self_ns),
+    };
+    scopes.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
     let omitted = scopes.len().saturating_sub(opts.top);
     scopes.truncate(opts.top);
+    let tree = tree_rows(profile, opts.tree_min_share);
     let mut sites = site_rows(profile);
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
@@ -128,10 +175,44 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         memory: profile.memory.clone(),
         scopes,
         scopes_omitted: omitted,
+        sorted_by: opts.sort,
+        tree,
         sites,
         sites_omitted,
         warnings: warnings(profile),
     }
+}
+
+/// The call tree depth first, children by total time, leaving out nodes
+/// below `min_share` of the outermost scopes' total.
+pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
+    let nodes = &p.call_tree.nodes;
+    let all: u64 = p.call_tree.roots().iter().map(|&n| nodes[n].total_ns).sum();
+    let floor = (all as f64 * min_share) as u64;
+    let mut rows = Vec::new();
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let push_children = |stack: &mut Vec<(usize, usize)>, children: &[usize], depth: usize| {
+        let mut c: Vec<usize> = children.to_vec();
+        // Heaviest last, so it is popped first.
+        c.sort_by(|a, b| nodes[*a].total_ns.cmp(&nodes[*b].total_ns).then_with(|| b.cmp(a)));
+        stack.extend(c.into_iter().map(|n| (n, depth)));
+    };
+    push_children(&mut stack, p.call_tree.roots(), 0);
+    while let Some((n, depth)) = stack.pop() {
+        let node = &nodes[n];
+        if node.total_ns < floor {
+            continue;
+        }
+        rows.push(TreeRow {
+            depth,
+            name: p.display_name(node.scope),
+            count: node.count,
+            total_ns: node.total_ns,
+            self_ns: node.self_ns,
+        });
+        push_children(&mut stack, &node.children, depth + 1);
+    }
+    rows
 }
 
 /// Allocation sites grouped by their user location, most bytes first.
@@ -268,39 +349,85 @@ impl Report {
         }
         t.write(w, 2)?;
         writeln!(w)?;
-        writeln!(w, "Scopes by self time")?;
+        let by = match self.sorted_by {
+            SortBy::SelfTime => "self time",
+            SortBy::Total => "total time",
+            SortBy::Mean => "mean time",
+            SortBy::Count => "count",
+            SortBy::Priority => "priority",
+        };
+        writeln!(w, "Scopes by {by}")?;
         if self.scopes.is_empty() {
             writeln!(w, "  (no scopes recorded)")?;
         } else {
-            let mut t = Table::new(&[
+            let asynchronous = self.scopes.iter().any(|s| s.time.runs > 0);
+            let mut cols = vec![
                 ("scope", Align::Left),
                 ("count", Align::Right),
                 ("self", Align::Right),
                 ("total", Align::Right),
                 ("mean", Align::Right),
-                ("min", Align::Right),
+                ("p50", Align::Right),
+                ("p99", Align::Right),
+                ("p99.9", Align::Right),
                 ("max", Align::Right),
-            ]);
+                ("allocs", Align::Right),
+            ];
+            if asynchronous {
+                cols.push(("wall (async)", Align::Right));
+            }
+            let mut t = Table::new(&cols);
             for s in &self.scopes {
                 let name = if s.category.is_empty() {
                     s.name.clone()
                 } else {
                     format!("{}::{}", s.category, s.name)
                 };
-                t.row(vec![
+                let st = &s.time;
+                let mut row = vec![
                     name,
-                    s.count.to_string(),
-                    Nanos(s.self_ns).to_string(),
-                    Nanos(s.total_ns).to_string(),
-                    Nanos(s.mean_ns).to_string(),
-                    Nanos(s.min_ns).to_string(),
-                    Nanos(s.max_ns).to_string(),
-                ]);
+                    st.count.to_string(),
+                    Nanos(st.self_ns).to_string(),
+                    Nanos(st.total_ns).to_string(),
+                    Nanos(st.mean_ns).to_string(),
+                    Nanos(st.p50_ns).to_string(),
+                    Nanos(st.p99_ns).to_string(),
+                    Nanos(st.p999_ns).to_string(),
+                    Nanos(st.max_ns).to_string(),
+                    st.allocs.to_string(),
+                ];
+                if asynchronous {
+                    row.push(if st.runs > 0 {
+                        format!("{} in {} runs", Nanos(st.wall_ns), st.runs)
+                    } else {
+                        String::new()
+                    });
+                }
+                t.row(row);
             }
             t.write(w, 2)?;
             if self.scopes_omitted > 0 {
                 writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
             }
+        }
+        if !self.tree.is_empty() {
+            writeln!(w)?;
+            writeln!(w, "Call tree")?;
+            let mut t = Table::new(&[
+                ("scope", Align::Left),
+                ("count", Align::Right),
+                ("total", Align::Right),
+                ("self", Align::Right),
+            ]);
+            for r in &self.tree {
+                t.row(vec![
+                    format!("{}{}", "  ".repeat(r.depth), r.name),
+                    r.count.to_string(),
+                    Nanos(r.total_ns).to_string(),
+                    Nanos(r.self_ns).to_string(),
+                ]);
+            }
+            t.write(w, 2)?;
         }
         writeln!(w)?;
         writeln!(w, "Allocation sites by bytes")?;

@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// The one-screen answer: totals, memory, and scopes by self time.
-    #[command(after_help = concat!("Example:\n  pulse report run.pulse --top 10\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
+    #[command(after_help = concat!("Example:\n  pulse report run.pulse --top 10 --sort total\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
     /// The header, metadata and a count of every record kind.
     #[command(
@@ -38,12 +38,42 @@ pub(crate) struct ReportArgs {
     /// Rows per table.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
+    /// The order of the scope table.
+    #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
+    pub(crate) sort: Sort,
+    /// Only the scopes of this category.
+    #[arg(long)]
+    pub(crate) category: Option<String>,
+}
+
+/// `--sort` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Sort {
+    /// Self time, most first.
+    #[value(name = "self")]
+    SelfTime,
+    /// Total time, most first.
+    Total,
+    /// Mean time per entry, most first.
+    Mean,
+    /// Entries, most first.
+    Count,
+    /// The operation's priority, highest first.
+    Priority,
 }
 
 impl ReportArgs {
     pub(crate) fn options(&self) -> pulse_analysis::ReportOptions {
         let mut o = pulse_analysis::ReportOptions::default();
         o.top = self.top;
+        o.category = self.category.clone();
+        o.sort = match self.sort {
+            Sort::SelfTime => pulse_analysis::SortBy::SelfTime,
+            Sort::Total => pulse_analysis::SortBy::Total,
+            Sort::Mean => pulse_analysis::SortBy::Mean,
+            Sort::Count => pulse_analysis::SortBy::Count,
+            Sort::Priority => pulse_analysis::SortBy::Priority,
+        };
         o
     }
 }

@@ -52,14 +52,18 @@
 mod codec;
 mod error;
 mod header;
+mod hist;
 mod reader;
 mod record;
+mod scopes;
 mod writer;
 
 pub use error::Error;
 pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
+pub use hist::Histogram;
 pub use reader::{Chunk, Frame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};
+pub use scopes::{Completed, ThreadScopes};
 pub use writer::{ChunkEncoder, Writer};
 
 /// The bytes every session file starts with.

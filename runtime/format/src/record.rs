@@ -143,6 +143,18 @@ pub enum Record {
         /// Its priority (higher first), 0 when none was given.
         priority: i64,
     },
+    /// The wall time of one run of an asynchronous operation, from its first
+    /// poll to its completion, recorded on the thread that completed it. Its
+    /// busy time is in the [`Record::ScopeEnter`]/[`Record::ScopeExit`] pairs
+    /// of the same scope around each poll.
+    Span {
+        /// When it completed.
+        ts: u64,
+        /// When it was first polled (`<= ts`).
+        start_ts: u64,
+        /// The operation's scope.
+        scope: u32,
+    },
     /// One symbolized address.
     Symbol {
         /// The instruction address.
@@ -188,11 +200,13 @@ pub enum RecordKind {
     ScopeDef = 14,
     /// [`Record::Symbol`]
     Symbol = 15,
+    /// [`Record::Span`]
+    Span = 16,
 }
 
 impl RecordKind {
     /// Every kind, in tag order.
-    pub const ALL: [RecordKind; 14] = [
+    pub const ALL: [RecordKind; 15] = [
         RecordKind::ThreadStart,
         RecordKind::ThreadEnd,
         RecordKind::Alloc,
@@ -207,6 +221,7 @@ impl RecordKind {
         RecordKind::SiteDef,
         RecordKind::ScopeDef,
         RecordKind::Symbol,
+        RecordKind::Span,
     ];
 
     /// A stable lower-case name, as `pulse info` prints it.
@@ -226,6 +241,7 @@ impl RecordKind {
             RecordKind::SiteDef => "site-def",
             RecordKind::ScopeDef => "scope-def",
             RecordKind::Symbol => "symbol",
+            RecordKind::Span => "span",
         }
     }
 
@@ -238,7 +254,7 @@ impl RecordKind {
     /// The position of this kind in [`RecordKind::ALL`].
     #[inline]
     pub fn index(self) -> usize {
-        // Tags are 1..=15 with 4 (the weighted alloc's tag) unused.
+        // Tags are 1..=16 with 4 (the weighted alloc's tag) not a kind of its own.
         let t = self as usize;
         if t < 4 {
             t - 1
@@ -270,6 +286,7 @@ impl Record {
             Record::SiteDef { .. } => RecordKind::SiteDef,
             Record::ScopeDef { .. } => RecordKind::ScopeDef,
             Record::Symbol { .. } => RecordKind::Symbol,
+            Record::Span { .. } => RecordKind::Span,
         }
     }
 
@@ -286,7 +303,8 @@ impl Record {
             | Record::ScopeExit { ts, .. }
             | Record::Pause { ts }
             | Record::Resume { ts }
-            | Record::Counters { ts, .. } => Some(ts),
+            | Record::Counters { ts, .. }
+            | Record::Span { ts, .. } => Some(ts),
             Record::SiteDef { .. } | Record::ScopeDef { .. } | Record::Symbol { .. } => None,
         }
     }
@@ -407,6 +425,12 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_str(buf, description);
             put_i64(buf, *priority);
         }
+        Record::Span { ts, start_ts, scope } => {
+            buf.push(RecordKind::Span as u8);
+            d.put_ts(buf, *ts);
+            put_i64(buf, ts.wrapping_sub(*start_ts) as i64);
+            put_u64(buf, u64::from(*scope));
+        }
         Record::Symbol { addr, function, file, line } => {
             buf.push(RecordKind::Symbol as u8);
             put_u64(buf, *addr);
@@ -497,6 +521,11 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 file: c.str("file")?,
                 line: c.u32("line")?,
             },
+            16 => {
+                let ts = d.ts(c)?;
+                let start_ts = ts.wrapping_sub(c.i64("span start")? as u64);
+                Record::Span { ts, start_ts, scope: c.u32("scope")? }
+            }
             t if t >= TAG_EXTENSION => {
                 let n = c.count("extension length")?;
                 c.bytes(n, "extension body")?;

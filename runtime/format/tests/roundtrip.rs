@@ -236,6 +236,11 @@ fn record() -> impl Strategy<Value = Record> {
         (u64_edge(), string(), string(), u32_edge()).prop_map(|(addr, function, file, line)| {
             Record::Symbol { addr, function, file, line }
         }),
+        (u64_edge(), u64_edge(), u32_edge()).prop_map(|(ts, start_ts, scope)| Record::Span {
+            ts,
+            start_ts,
+            scope
+        }),
     ]
 }
 
@@ -432,6 +437,7 @@ fn every_variant_at(v: u64, s: &str) -> Vec<Record> {
             priority: v as i64,
         },
         Record::Symbol { addr: v, function: s.to_owned(), file: s.to_owned(), line: v32 },
+        Record::Span { ts: v, start_ts: v / 2, scope: v32 },
     ]
 }
 
@@ -950,7 +956,7 @@ fn an_extension_longer_than_its_frame_is_corrupt() {
 
 #[test]
 fn unknown_record_tags_below_the_extension_range_are_corrupt() {
-    for tag in [0u8, 16, 17, 0x40, 0x7f] {
+    for tag in [0u8, 17, 18, 0x40, 0x7f] {
         let mut body = Vec::new();
         spec::varint(&mut body, 1);
         spec::varint(&mut body, 0);

@@ -1,0 +1,223 @@
+//! Time per scope and the call tree, from the scope records of every thread.
+
+use std::collections::{BTreeMap, HashMap};
+
+use pulse_format::{Completed, Histogram, ThreadScopes, NO_SCOPE};
+
+/// Time spent in one scope or operation, all threads together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeTime {
+    /// Completed entries (for an asynchronous operation: polls).
+    pub count: u64,
+    /// Time inside the scope, children included, pauses excluded.
+    pub total_ns: u64,
+    /// Time inside the scope minus its children.
+    pub self_ns: u64,
+    /// `total_ns / count`.
+    pub mean_ns: u64,
+    /// The shortest entry.
+    pub min_ns: u64,
+    /// The longest entry.
+    pub max_ns: u64,
+    /// Median entry, within 0.8 % (see [`Histogram`]).
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Allocations made while this scope was the innermost one.
+    pub allocs: u64,
+    /// Bytes those allocations asked for.
+    pub bytes: u64,
+    /// Completed runs of an asynchronous operation (0 for ordinary scopes).
+    pub runs: u64,
+    /// Their wall time, first poll to completion, added up: the time they
+    /// took, waiting included, where `total_ns` is only the time they ran.
+    pub wall_ns: u64,
+    /// The longest run's wall time.
+    pub wall_max_ns: u64,
+}
+
+/// One node of the call tree: a scope reached by one path of enclosing scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallNode {
+    /// The scope ([`NO_SCOPE`] for the root).
+    pub scope: u32,
+    /// The enclosing node (the root has none).
+    pub parent: Option<usize>,
+    /// Nodes entered inside this one, in first-seen order.
+    pub children: Vec<usize>,
+    /// Completed entries.
+    pub count: u64,
+    /// Time inside, children included.
+    pub total_ns: u64,
+    /// Time inside, children excluded.
+    pub self_ns: u64,
+}
+
+/// The call tree of every thread merged: node 0 is the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallTree {
+    /// The nodes; a node's children come after it.
+    pub nodes: Vec<CallNode>,
+}
+
+impl CallTree {
+    /// The root's children: the outermost scopes.
+    pub fn roots(&self) -> &[usize] {
+        self.nodes.first().map_or(&[], |n| &n.children)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ScopeAcc {
+    entries: Histogram,
+    self_ticks: u64,
+    allocs: u64,
+    bytes: u64,
+    runs: Histogram,
+}
+
+#[derive(Debug, Default)]
+struct ThreadTime {
+    scopes: ThreadScopes,
+    /// The call-tree node of each open entry, innermost last.
+    nodes: Vec<usize>,
+}
+
+/// The running state, in ticks.
+#[derive(Debug)]
+pub(crate) struct TimeState {
+    threads: HashMap<u64, ThreadTime>,
+    scopes: BTreeMap<u32, ScopeAcc>,
+    tree: Vec<CallNode>,
+    children: HashMap<(usize, u32), usize>,
+    pub(crate) unmatched_exits: u64,
+    pub(crate) open_at_end: u64,
+}
+
+impl Default for TimeState {
+    fn default() -> Self {
+        TimeState {
+            threads: HashMap::new(),
+            scopes: BTreeMap::new(),
+            tree: vec![CallNode::default()],
+            children: HashMap::new(),
+            unmatched_exits: 0,
+            open_at_end: 0,
+        }
+    }
+}
+
+impl TimeState {
+    pub(crate) fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
+        let t = self.threads.entry(thread).or_default();
+        let parent = t.nodes.last().copied().unwrap_or(0);
+        let next = self.tree.len();
+        let node = *self.children.entry((parent, scope)).or_insert(next);
+        if node == next {
+            self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
+            self.tree[parent].children.push(node);
+        }
+        t.nodes.push(node);
+        t.scopes.enter(scope, ts);
+    }
+
+    pub(crate) fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
+        let t = self.threads.entry(thread).or_default();
+        let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
+        let mut forced = 0;
+        let matched = t.scopes.exit(scope, ts, |c| {
+            forced += u64::from(c.forced);
+            record(scopes, tree, nodes, c);
+        });
+        self.unmatched_exits += forced + u64::from(!matched);
+    }
+
+    pub(crate) fn pause(&mut self, thread: u64, ts: u64) {
+        self.threads.entry(thread).or_default().scopes.pause(ts);
+    }
+
+    pub(crate) fn resume(&mut self, thread: u64, ts: u64) {
+        self.threads.entry(thread).or_default().scopes.resume(ts);
+    }
+
+    /// One completed run of an asynchronous operation.
+    pub(crate) fn span(&mut self, scope: u32, start_ts: u64, ts: u64) {
+        self.scopes.entry(scope).or_default().runs.record(ts.saturating_sub(start_ts));
+    }
+
+    /// An allocation on `thread`, charged to its innermost open scope.
+    pub(crate) fn alloc(&mut self, thread: u64, size: u64) {
+        let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
+        if scope != NO_SCOPE {
+            let s = self.scopes.entry(scope).or_default();
+            s.allocs += 1;
+            s.bytes = s.bytes.saturating_add(size);
+        }
+    }
+
+    /// Closes what is still open at the end of the session.
+    pub(crate) fn close_all(&mut self, end_ts: u64) {
+        for t in self.threads.values_mut() {
+            let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
+            self.open_at_end +=
+                t.scopes.close_all(end_ts, |c| record(scopes, tree, nodes, c)) as u64;
+        }
+    }
+
+    /// The figures in nanoseconds, given ticks per nanosecond.
+    pub(crate) fn finish(self, ns: impl Fn(u64) -> u64) -> (BTreeMap<u32, ScopeTime>, CallTree) {
+        let times = self
+            .scopes
+            .into_iter()
+            .map(|(id, a)| {
+                let h = &a.entries;
+                let t = ScopeTime {
+                    count: h.count(),
+                    total_ns: ns(h.sum()),
+                    self_ns: ns(a.self_ticks),
+                    mean_ns: ns(h.mean()),
+                    min_ns: ns(h.min()),
+                    max_ns: ns(h.max()),
+                    p50_ns: ns(h.quantile(0.5)),
+                    p90_ns: ns(h.quantile(0.9)),
+                    p99_ns: ns(h.quantile(0.99)),
+                    p999_ns: ns(h.quantile(0.999)),
+                    allocs: a.allocs,
+                    bytes: a.bytes,
+                    runs: a.runs.count(),
+                    wall_ns: ns(a.runs.sum()),
+                    wall_max_ns: ns(a.runs.max()),
+                };
+                (id, t)
+            })
+            .collect();
+        let nodes = self
+            .tree
+            .into_iter()
+            .map(|n| CallNode { total_ns: ns(n.total_ns), self_ns: ns(n.self_ns), ..n })
+            .collect();
+        (times, CallTree { nodes })
+    }
+}
+
+/// Adds a completed entry to its scope and its call-tree node (in ticks).
+fn record(
+    scopes: &mut BTreeMap<u32, ScopeAcc>,
+    tree: &mut [CallNode],
+    nodes: &mut Vec<usize>,
+    c: Completed,
+) {
+    let s = scopes.entry(c.scope).or_default();
+    s.entries.record(c.total);
+    s.self_ticks = s.self_ticks.saturating_add(c.self_time);
+    if let Some(node) = nodes.pop() {
+        let n = &mut tree[node];
+        n.count += 1;
+        n.total_ns = n.total_ns.saturating_add(c.total);
+        n.self_ns = n.self_ns.saturating_add(c.self_time);
+    }
+}

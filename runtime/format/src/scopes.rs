@@ -1,0 +1,197 @@
+//! The meaning of a thread's scope records: which entries they complete,
+//! and how long each took, children and pauses accounted for.
+//!
+//! Both the runtime (for in-process statistics) and the analyzer (for the
+//! report) interpret scope records with this one machine, so the two always
+//! print the same numbers.
+//!
+//! Rules, per thread:
+//! - an exit closes the innermost open entry of the same scope; entries
+//!   above it that were never closed are closed at the same moment and
+//!   counted as unmatched;
+//! - an exit with no open entry of its scope is ignored and counted;
+//! - time between `Pause` and `Resume` is excluded from every entry open
+//!   across it (it is neither silently counted nor silently dropped: the
+//!   entry's total is its active time);
+//! - an entry's self time is its total minus its children's totals.
+
+use crate::record::NO_SCOPE;
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    scope: u32,
+    enter: u64,
+    children: u64,
+    paused: u64,
+}
+
+/// One finished scope entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completed {
+    /// The scope.
+    pub scope: u32,
+    /// Its enclosing scope on the thread, or [`NO_SCOPE`].
+    pub parent: u32,
+    /// Active time in ticks, children included, pauses excluded.
+    pub total: u64,
+    /// `total` minus the children's totals.
+    pub self_time: u64,
+    /// Closed by an exit of another scope, or by the end of the session.
+    pub forced: bool,
+}
+
+/// One thread's open scopes.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadScopes {
+    stack: Vec<Open>,
+    paused_at: Option<u64>,
+}
+
+impl ThreadScopes {
+    /// No open scope.
+    pub fn new() -> Self {
+        ThreadScopes::default()
+    }
+
+    /// The innermost open scope, or [`NO_SCOPE`].
+    pub fn current(&self) -> u32 {
+        self.stack.last().map_or(NO_SCOPE, |o| o.scope)
+    }
+
+    /// The open scopes, outermost first.
+    pub fn path(&self) -> impl Iterator<Item = u32> + '_ {
+        self.stack.iter().map(|o| o.scope)
+    }
+
+    /// Open scopes.
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// An entry of `scope` at `ts`.
+    pub fn enter(&mut self, scope: u32, ts: u64) {
+        self.stack.push(Open { scope, enter: ts, children: 0, paused: 0 });
+    }
+
+    /// An exit of `scope` at `ts`; calls `done` for every entry it closes.
+    /// Returns false if no entry of `scope` was open (the exit is ignored).
+    pub fn exit(&mut self, scope: u32, ts: u64, mut done: impl FnMut(Completed)) -> bool {
+        let Some(pos) = self.stack.iter().rposition(|o| o.scope == scope) else {
+            return false;
+        };
+        while self.stack.len() > pos + 1 {
+            self.close(ts, true, &mut done);
+        }
+        self.close(ts, false, &mut done);
+        true
+    }
+
+    /// Recording paused at `ts`.
+    pub fn pause(&mut self, ts: u64) {
+        self.paused_at.get_or_insert(ts);
+    }
+
+    /// Recording resumed at `ts`: the pause is excluded from every open entry.
+    pub fn resume(&mut self, ts: u64) {
+        if let Some(at) = self.paused_at.take() {
+            let d = ts.saturating_sub(at);
+            for o in &mut self.stack {
+                o.paused = o.paused.saturating_add(d);
+            }
+        }
+    }
+
+    /// Closes every open entry at `ts` (the end of the session); returns how many.
+    pub fn close_all(&mut self, ts: u64, mut done: impl FnMut(Completed)) -> usize {
+        if self.paused_at.is_some() {
+            self.resume(ts);
+        }
+        let n = self.stack.len();
+        while !self.stack.is_empty() {
+            self.close(ts, true, &mut done);
+        }
+        n
+    }
+
+    fn close(&mut self, ts: u64, forced: bool, done: &mut impl FnMut(Completed)) {
+        let Some(o) = self.stack.pop() else { return };
+        let total = ts.saturating_sub(o.enter).saturating_sub(o.paused);
+        let parent = self.stack.last_mut();
+        let parent_scope = parent.as_ref().map_or(NO_SCOPE, |p| p.scope);
+        if let Some(p) = parent {
+            p.children = p.children.saturating_add(total);
+        }
+        done(Completed {
+            scope: o.scope,
+            parent: parent_scope,
+            total,
+            self_time: total.saturating_sub(o.children),
+            forced,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(events: &[(char, u32, u64)]) -> Vec<Completed> {
+        let mut t = ThreadScopes::new();
+        let mut out = Vec::new();
+        for &(kind, scope, ts) in events {
+            match kind {
+                'e' => t.enter(scope, ts),
+                'x' => {
+                    t.exit(scope, ts, |c| out.push(c));
+                }
+                'p' => t.pause(ts),
+                'r' => t.resume(ts),
+                _ => unreachable!(),
+            }
+        }
+        t.close_all(1000, |c| out.push(c));
+        out
+    }
+
+    #[test]
+    fn self_time_excludes_children_and_total_excludes_pauses() {
+        let out = run(&[
+            ('e', 1, 0),
+            ('e', 2, 10),
+            ('p', 0, 20),
+            ('r', 0, 50),
+            ('x', 2, 60),
+            ('x', 1, 100),
+        ]);
+        assert_eq!(
+            out[0],
+            Completed { scope: 2, parent: 1, total: 20, self_time: 20, forced: false }
+        );
+        assert_eq!(
+            out[1],
+            Completed { scope: 1, parent: 0, total: 70, self_time: 50, forced: false }
+        );
+    }
+
+    #[test]
+    fn a_missing_exit_is_closed_by_its_parents_and_at_the_end() {
+        let out = run(&[('e', 1, 0), ('e', 2, 10), ('x', 1, 30), ('e', 3, 40), ('x', 9, 45)]);
+        assert_eq!(
+            out[0],
+            Completed { scope: 2, parent: 1, total: 20, self_time: 20, forced: true }
+        );
+        assert_eq!(out[1].scope, 1);
+        assert!(!out[1].forced);
+        assert_eq!(
+            out[2],
+            Completed { scope: 3, parent: 0, total: 960, self_time: 960, forced: true }
+        );
+    }
+
+    #[test]
+    fn recursion_closes_the_innermost_entry() {
+        let out = run(&[('e', 1, 0), ('e', 1, 10), ('x', 1, 20), ('x', 1, 40)]);
+        assert_eq!((out[0].total, out[0].parent), (10, 1));
+        assert_eq!((out[1].total, out[1].self_time), (40, 30));
+    }
+}
