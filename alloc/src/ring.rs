@@ -47,6 +47,9 @@ const CLAIMING: u8 = 4;
 /// | `Free` | address | size | | |
 /// | `Realloc` | new address | new size | old address | old size |
 /// | `ScopeEnter`, `ScopeExit` | scope id | | | |
+/// | `Span` | scope id | | | |
+///
+/// `start` is the clock when a `Realloc` call began or a `Span`'s first poll happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum EventKind {
@@ -70,6 +73,8 @@ pub enum EventKind {
     Pause,
     /// Recording resumed on the thread.
     Resume,
+    /// A run of an asynchronous operation completed.
+    Span,
 }
 
 /// One fixed-size event as the hot path writes it. The collector turns it

@@ -417,6 +417,24 @@ pub fn record_marker(kind: EventKind, arg: u32) {
     );
 }
 
+/// Records that one run of an asynchronous operation `scope`, first polled
+/// at `start` (a reading of [`crate::clock::now`]), completed now.
+pub fn record_span(scope: u32, start: u64) {
+    if !recording() {
+        return;
+    }
+    record(
+        0,
+        |ts, _| {
+            let mut e = Event::new(EventKind::Span, ts);
+            e.a = u64::from(scope);
+            e.start = start.min(ts);
+            e
+        },
+        |_| {},
+    );
+}
+
 /// Marks the calling thread as pulse's own (the collector): nothing it
 /// allocates is ever recorded, and it records no events.
 pub fn mark_internal_thread() {

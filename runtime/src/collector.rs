@@ -234,5 +234,6 @@ fn to_record(ev: &Event) -> Record {
         EventKind::ScopeExit => Record::ScopeExit { ts: ev.ts, scope: ev.a as u32 },
         EventKind::Pause => Record::Pause { ts: ev.ts },
         EventKind::Resume => Record::Resume { ts: ev.ts },
+        EventKind::Span => Record::Span { ts: ev.ts, start_ts: ev.start, scope: ev.a as u32 },
     }
 }

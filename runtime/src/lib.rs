@@ -22,14 +22,32 @@
 #![deny(missing_docs)]
 
 mod collector;
+mod future;
+mod macros;
 mod meter;
+mod op;
 mod scope;
 mod session;
+mod timer;
 
+pub use future::Instrumented;
 pub use meter::{heap_stats, AllocMeter};
+pub use op::Operation;
 pub use pulse_alloc::{clock, current_thread_id, Alloc, HeapStats, ThreadStats, Totals};
 pub use pulse_format::AllocMode;
-pub use scope::{ScopeGuard, ScopeSite};
+pub use scope::{is_paused, pause, resume, ScopeGuard, ScopeSite};
+pub use timer::PausableTimer;
+
+/// `#[pulse::profile_fn]`: times a function (sync or async) as a scope
+/// named after it. With the `enabled` feature off, it leaves the function as
+/// it is. (It cannot be called `profile`: Rust keeps attribute and `!`
+/// macros in one namespace, and `profile!` is the typed-operation macro.)
+#[cfg(feature = "enabled")]
+pub use pulse_macros::profile_fn;
+#[cfg(not(feature = "enabled"))]
+pub use pulse_macros::profile_fn_disabled as profile_fn;
+/// `#[derive(pulse::Operation)]`: see [`Operation`].
+pub use pulse_macros::Operation;
 pub use session::{
     Error, Session, SessionBuilder, ENV_ALLOC, ENV_OUT, ENV_SAMPLE_BYTES, ENV_STACK_DEPTH,
 };

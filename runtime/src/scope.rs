@@ -1,5 +1,6 @@
-//! Scope guards and the registry of scope names.
+//! Scope guards, the registry of scope names, and pausing.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -19,29 +20,43 @@ pub(crate) struct ScopeDefinition {
 /// Every scope registered in this process, in id order (id = index + 1).
 static REGISTRY: Mutex<Vec<ScopeDefinition>> = Mutex::new(Vec::new());
 
-/// The static half of a scope: its name and, once first entered, its id.
-/// [`scope!`](crate::scope!) makes one per call site.
+/// The static half of a scope: its name, category and, once first entered,
+/// its session-wide id. [`scope!`](crate::scope!) makes one per call site;
+/// `#[derive(Operation)]` one per variant.
 #[derive(Debug)]
 pub struct ScopeSite {
     name: &'static str,
     category: &'static str,
     description: &'static str,
+    priority: i64,
     id: AtomicU32,
 }
 
 impl ScopeSite {
     /// A scope named `name`, with no category.
     pub const fn new(name: &'static str) -> Self {
-        ScopeSite { name, category: "", description: "", id: AtomicU32::new(0) }
+        ScopeSite::operation(name, "", "", 0)
     }
 
-    /// A scope in a category.
-    pub const fn with_category(
+    /// A typed operation: a name in a category (empty for none) with the
+    /// category's description and a priority (higher sorts first).
+    pub const fn operation(
         name: &'static str,
         category: &'static str,
         description: &'static str,
+        priority: i64,
     ) -> Self {
-        ScopeSite { name, category, description, id: AtomicU32::new(0) }
+        ScopeSite { name, category, description, priority, id: AtomicU32::new(0) }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its category, or empty.
+    pub fn category(&self) -> &'static str {
+        self.category
     }
 
     /// The scope's session-wide id, registering it on first use.
@@ -63,7 +78,7 @@ impl ScopeSite {
             if id != 0 {
                 return id;
             }
-            // The same name at two call sites is one scope.
+            // The same name in the same category at two call sites is one scope.
             let found = reg
                 .iter()
                 .find(|d| d.name == self.name && d.category == self.category)
@@ -75,7 +90,7 @@ impl ScopeSite {
                     name: self.name,
                     category: self.category,
                     description: self.description,
-                    priority: 0,
+                    priority: self.priority,
                 });
                 id
             });
@@ -91,15 +106,44 @@ pub(crate) fn definitions_since(from: usize) -> Vec<ScopeDefinition> {
     reg.get(from..).map(<[_]>::to_vec).unwrap_or_default()
 }
 
+thread_local! {
+    /// Whether this thread is paused: `const`, no destructor.
+    static PAUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Pauses recording on this thread: until [`resume`], the time is excluded
+/// from every open scope's time, and scopes entered are not recorded.
+/// Allocations are still recorded (memory is not time). Pausing twice is
+/// the same as once.
+pub fn pause() {
+    if !PAUSED.with(|p| p.replace(true)) {
+        pulse_alloc::record_marker(EventKind::Pause, 0);
+    }
+}
+
+/// Resumes recording on this thread after [`pause`].
+pub fn resume() {
+    if PAUSED.with(|p| p.replace(false)) {
+        pulse_alloc::record_marker(EventKind::Resume, 0);
+    }
+}
+
+/// Whether this thread is paused.
+pub fn is_paused() -> bool {
+    PAUSED.with(Cell::get)
+}
+
 /// Times the enclosing block on this thread: the scope is entered when the
 /// guard is made and left when it is dropped, also by `?`, `return` or a panic.
 ///
-/// Cost: one clock read and one 48-byte append to the thread's ring at each
-/// end while a session records; one relaxed atomic load at each end when
-/// none does.
+/// Cost: one clock read and one 56-byte append to the thread's ring at each
+/// end while a session records (see `docs/PERFORMANCE.md`); one relaxed
+/// atomic load at each end when none does; nothing at all with the
+/// `enabled` feature off (the macros expand to the bare block).
 #[must_use = "the scope ends when this guard is dropped"]
 #[derive(Debug)]
 pub struct ScopeGuard {
+    /// 0 when the scope was entered while paused: nothing to close.
     id: u32,
     _not_send: PhantomData<*const ()>,
 }
@@ -108,6 +152,9 @@ impl ScopeGuard {
     /// Enters the scope `site`.
     #[inline]
     pub fn enter(site: &'static ScopeSite) -> Self {
+        if !pulse_alloc::is_recording() || is_paused() {
+            return ScopeGuard { id: 0, _not_send: PhantomData };
+        }
         let id = site.id();
         pulse_alloc::record_marker(EventKind::ScopeEnter, id);
         ScopeGuard { id, _not_send: PhantomData }
@@ -117,33 +164,8 @@ impl ScopeGuard {
 impl Drop for ScopeGuard {
     #[inline]
     fn drop(&mut self) {
-        pulse_alloc::record_marker(EventKind::ScopeExit, self.id);
+        if self.id != 0 {
+            pulse_alloc::record_marker(EventKind::ScopeExit, self.id);
+        }
     }
-}
-
-/// Times the rest of the enclosing block as a scope named by a string literal.
-///
-/// ```
-/// fn parse(input: &str) -> usize {
-///     pulse::scope!("parse");
-///     input.split(',').count()
-/// }
-/// # assert_eq!(parse("a,b"), 2);
-/// ```
-#[cfg(feature = "enabled")]
-#[macro_export]
-macro_rules! scope {
-    ($name:expr) => {
-        let _pulse_scope = {
-            static SITE: $crate::ScopeSite = $crate::ScopeSite::new($name);
-            $crate::ScopeGuard::enter(&SITE)
-        };
-    };
-}
-
-/// With the `enabled` feature off, `scope!` expands to nothing.
-#[cfg(not(feature = "enabled"))]
-#[macro_export]
-macro_rules! scope {
-    ($($t:tt)*) => {};
 }

@@ -1,0 +1,230 @@
+//! The instrumentation API end to end: typed operations, nested scopes,
+//! `profile!` with `?` and panics, `#[profile_fn]` on sync and async
+//! functions, `profile_async!` (busy versus wall time), pause/unpause and
+//! `PausableTimer`, read back from the session.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pulse_tests::{check, temp_session};
+
+#[global_allocator]
+static ALLOC: pulse::Alloc = pulse::Alloc::system();
+
+#[derive(pulse::Operation)]
+#[allow(dead_code)]
+enum Op {
+    #[category(name = "Feed", description = "Market data in")]
+    Parse,
+    #[category(name = "Feed")]
+    Validate(u32),
+    #[category(name = "Orders", description = "Order handling")]
+    #[priority(10)]
+    Submit {
+        venue: &'static str,
+    },
+    Fetch,
+    Download,
+}
+
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+fn parse_all(input: &str) -> Result<u64, std::num::ParseIntError> {
+    let n = pulse::profile!(Op::Parse, {
+        input.split(',').map(|x| x.parse::<u64>()).sum::<Result<u64, _>>()?
+    });
+    Ok(n)
+}
+
+#[pulse::profile_fn]
+fn outer() {
+    spin(Duration::from_millis(2));
+    inner();
+}
+
+#[pulse::profile_fn(name = "inner work")]
+fn inner() {
+    spin(Duration::from_millis(3));
+}
+
+#[pulse::profile_fn]
+async fn async_fn() -> u32 {
+    Sleep::new(Duration::from_millis(30)).await;
+    7
+}
+
+/// A future that is pending until a timer thread wakes it: I/O-like waiting.
+struct Sleep {
+    until: Instant,
+    started: bool,
+}
+
+impl Sleep {
+    fn new(d: Duration) -> Self {
+        Sleep { until: Instant::now() + d, started: false }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.until {
+            return Poll::Ready(());
+        }
+        if !self.started {
+            self.started = true;
+            let (waker, until) = (cx.waker().clone(), self.until);
+            std::thread::spawn(move || {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                waker.wake();
+            });
+        }
+        Poll::Pending
+    }
+}
+
+fn main() {
+    let path = temp_session("runtime_api");
+    let session = pulse::Session::builder().output(&path).start().expect("start");
+
+    check(parse_all("1,2,3") == Ok(6), "parse ok");
+    check(parse_all("1,x").is_err(), "parse error returns early");
+    pulse::profile!(Op::Validate(3), { spin(Duration::from_millis(1)) });
+    pulse::profile!(Op::Submit { venue: "XNYS" }, { spin(Duration::from_millis(1)) });
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught =
+        std::panic::catch_unwind(|| pulse::profile!(Op::Validate(4), { panic!("inside a scope") }));
+    std::panic::set_hook(hook);
+    check(caught.is_err(), "the panic propagated");
+    outer();
+    let v = futures_lite_block_on(async_fn());
+    check(v == 7, "async fn value");
+    let busy_wall = futures_lite_block_on(pulse::profile_async!(Op::Fetch, async {
+        spin(Duration::from_millis(2));
+        Sleep::new(Duration::from_millis(40)).await;
+        spin(Duration::from_millis(2));
+        5
+    }));
+    check(busy_wall == 5, "profile_async value");
+    {
+        pulse::scope!("paused parent");
+        spin(Duration::from_millis(2));
+        pulse::pause!();
+        spin(Duration::from_millis(20));
+        {
+            pulse::scope!("never recorded");
+        }
+        pulse::unpause!();
+        spin(Duration::from_millis(2));
+    }
+    let mut t = pulse::PausableTimer::start(&Op::Download);
+    spin(Duration::from_millis(2));
+    t.pause();
+    spin(Duration::from_millis(20));
+    t.resume();
+    spin(Duration::from_millis(2));
+    let active = t.finish();
+    check(
+        active >= Duration::from_millis(4) && active < Duration::from_millis(15),
+        format!("active {active:?}"),
+    );
+
+    let path = session.finish().expect("finish");
+    let p = pulse_analysis::Profile::load(&path).expect("load");
+    let find = |name: &str| {
+        let (id, info) = p
+            .scopes
+            .iter()
+            .find(|(_, s)| s.name == name)
+            .unwrap_or_else(|| panic!("no scope {name}"));
+        (info.clone(), p.scope_times.get(id).cloned().unwrap_or_default())
+    };
+    let ms = |ns: u64| ns as f64 / 1e6;
+
+    let (parse, t) = find("Parse");
+    check(parse.category == "Feed" && parse.description == "Market data in", format!("{parse:?}"));
+    check(t.count == 2, format!("Parse entered twice, the `?` exit closed it: {t:?}"));
+    let (validate, t) = find("Validate");
+    check(validate.description == "Market data in", "a category's description is reused");
+    check(t.count == 2, format!("the panic closed Validate: {t:?}"));
+    let (submit, _) = find("Submit");
+    check(submit.priority == 10 && submit.category == "Orders", format!("{submit:?}"));
+
+    let (_, o) = find("runtime_api::outer");
+    let (_, i) = find("inner work");
+    check(o.count == 1 && i.count == 1, "profile_fn entries");
+    check(
+        ms(o.total_ns) >= 4.5 && ms(o.self_ns) >= 1.5 && ms(o.self_ns) < ms(o.total_ns),
+        format!("outer {o:?}"),
+    );
+    let tree = &p.call_tree;
+    let outer_node =
+        tree.roots().iter().find(|&&n| p.scope_name(tree.nodes[n].scope) == "runtime_api::outer");
+    let outer_node = outer_node.copied().expect("outer is a root");
+    check(
+        tree.nodes[outer_node]
+            .children
+            .iter()
+            .any(|&c| p.scope_name(tree.nodes[c].scope) == "inner work"),
+        "inner is under outer in the call tree",
+    );
+
+    let (_, f) = find("Fetch");
+    check(f.runs == 1, format!("one async run: {f:?}"));
+    check(
+        ms(f.total_ns) >= 3.5 && ms(f.total_ns) < 20.0,
+        format!("busy time excludes the wait: {f:?}"),
+    );
+    check(ms(f.wall_ns) >= 40.0, format!("wall time includes the wait: {f:?}"));
+    let (_, a) = find("runtime_api::async_fn");
+    check(
+        a.runs == 1 && ms(a.wall_ns) >= 30.0 && ms(a.total_ns) < 10.0,
+        format!("async fn: {a:?}"),
+    );
+
+    let (_, pp) = find("paused parent");
+    check(
+        ms(pp.total_ns) >= 3.5 && ms(pp.total_ns) < 15.0,
+        format!("the pause is excluded: {pp:?}"),
+    );
+    check(
+        !p.scopes.values().any(|s| s.name == "never recorded"),
+        "a scope entered while paused is not recorded",
+    );
+    let (_, d) = find("Download");
+    check(d.count == 2 && ms(d.total_ns) < 15.0, format!("two active segments: {d:?}"));
+    check(
+        p.anomalies.unmatched_exits == 0 && p.anomalies.open_at_end == 0,
+        format!("{:?}", p.anomalies),
+    );
+    println!("runtime_api: ok");
+}
+
+/// A minimal single-future executor: parks the thread until woken.
+fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
