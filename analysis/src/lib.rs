@@ -22,14 +22,13 @@ mod replay;
 mod report;
 mod sites;
 mod table;
-mod time;
 mod units;
 
 pub use error::Error;
 pub use info::{info, Info};
 pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadInfo};
 pub use pulse_format as format;
+pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use report::{report, Report, ReportOptions, ScopeRow, SiteRow, SortBy, TreeRow, DEFAULT_TOP};
 pub use sites::{Frame, Symbols};
-pub use time::{CallNode, CallTree, ScopeTime};
 pub use units::{Bytes, Nanos};

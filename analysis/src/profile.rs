@@ -5,12 +5,13 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use pulse_format::{AllocMode, Metadata, Reader, Record, RecordKind, Trailer, NO_SITE};
+use pulse_format::{
+    AllocMode, CallTree, Metadata, Reader, Record, RecordKind, ScopeTime, Timing, Trailer, NO_SITE,
+};
 
 use crate::error::Error;
 use crate::replay::{self, Visitor};
 use crate::sites::{Frame, Symbols};
-use crate::time::{CallTree, ScopeTime, TimeState};
 
 /// A scope or typed operation as the session defined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +204,7 @@ struct State {
     peak_ts: u64,
     live: HashMap<u64, Block>,
     live_bytes: u64,
-    time: TimeState,
+    time: Timing,
     scopes: BTreeMap<u32, ScopeInfo>,
     site_sums: HashMap<u32, SiteSums>,
     symbols: Symbols,
@@ -370,7 +371,7 @@ impl State {
         if meta.alloc_mode == AllocMode::Count {
             self.memory = counted_totals(end.trailer.as_ref());
         }
-        let (scope_times, call_tree) = self.time.finish(ns);
+        let (scope_times, call_tree) = self.time.snapshot(ns);
         Profile {
             meta,
             version,

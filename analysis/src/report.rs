@@ -7,8 +7,8 @@ use pulse_format::NO_SITE;
 
 use crate::profile::{MemoryTotals, Profile};
 use crate::table::{Align, Table};
-use crate::time::ScopeTime;
 use crate::units::{Bytes, Nanos};
+use pulse_format::ScopeTime;
 
 /// The default number of rows per table.
 pub const DEFAULT_TOP: usize = 20;

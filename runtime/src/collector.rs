@@ -134,6 +134,9 @@ impl Collector {
         self.round_once();
         // The session ends here; symbolizing is pulse's own work after it.
         let trailer = finish();
+        if trailer.ticks_per_ns > 0.0 {
+            crate::stats::with_aggregates(|a| a.set_ticks_per_ns(trailer.ticks_per_ns));
+        }
         self.write_symbols();
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -160,14 +163,19 @@ impl Collector {
             self.addresses.extend(frames.iter().copied());
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
+        let mut aggregates = crate::stats::AGGREGATES.lock().unwrap_or_else(|e| e.into_inner());
         let mut sink = |tid: u64, events: &[Event]| {
             let enc = self.encoder(tid);
             for ev in events {
                 enc.push(&to_record(ev));
             }
+            if let Some(a) = aggregates.as_mut() {
+                crate::stats::feed(a, tid, events);
+            }
         };
         pulse_alloc::drain(&mut sink);
         pulse_alloc::drain_orphans(&mut sink);
+        drop(aggregates);
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);
@@ -180,6 +188,7 @@ impl Collector {
         }
         self.pool.truncate(POOL);
         self.round += 1;
+        crate::stats::round_done();
     }
 
     fn encoder(&mut self, tid: u64) -> &mut ChunkEncoder {

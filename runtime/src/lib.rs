@@ -26,8 +26,10 @@ mod future;
 mod macros;
 mod meter;
 mod op;
+mod report;
 mod scope;
 mod session;
+mod stats;
 mod timer;
 
 pub use future::Instrumented;
@@ -35,7 +37,9 @@ pub use meter::{heap_stats, AllocMeter};
 pub use op::Operation;
 pub use pulse_alloc::{clock, current_thread_id, Alloc, HeapStats, ThreadStats, Totals};
 pub use pulse_format::AllocMode;
+pub use report::{Report, ReportBuilder, SortKey, TimeUnit};
 pub use scope::{is_paused, pause, resume, ScopeGuard, ScopeSite};
+pub use stats::{stats, OpStats};
 pub use timer::PausableTimer;
 
 /// `#[pulse::profile_fn]`: times a function (sync or async) as a scope

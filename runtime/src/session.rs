@@ -285,6 +285,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         let start = Anchor::take();
         let ticks_per_ns = calibrate(source, start);
         let meta = metadata(mode, source, ticks_per_ns);
+        crate::stats::reset(ticks_per_ns);
         let file = File::create(&path).map_err(io_err)?;
         let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;
         let control = Arc::new(Control::default());
@@ -466,6 +467,17 @@ impl CollectorThread {
 
     fn clear(&self) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Wakes the collector for an early round; false if no session runs.
+pub(crate) fn wake_for_stats() -> bool {
+    match COLLECTOR.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        Some(t) => {
+            t.unpark();
+            true
+        }
+        None => false,
     }
 }
 

@@ -205,6 +205,30 @@ fn main() {
         p.anomalies.unmatched_exits == 0 && p.anomalies.open_at_end == 0,
         format!("{:?}", p.anomalies),
     );
+
+    // The in-process statistics are the file's numbers, exactly.
+    let live = pulse::stats();
+    check(
+        live.len() == p.scope_times.len(),
+        format!("{} ops in process, {} in the file", live.len(), p.scope_times.len()),
+    );
+    for op in &live {
+        let (id, _) = p
+            .scopes
+            .iter()
+            .find(|(_, s)| s.name == op.name && s.category == op.category)
+            .expect("op in file");
+        check(
+            p.scope_times[id] == op.time,
+            format!("{}: in process {:?}, file {:?}", op.name, op.time, p.scope_times[id]),
+        );
+    }
+    let text = pulse::ReportBuilder::new()
+        .group_by_category(true)
+        .include_percentiles(true)
+        .build()
+        .to_string();
+    check(text.contains("Feed — Market data in") && text.contains("Validate"), text);
     println!("runtime_api: ok");
 }
 

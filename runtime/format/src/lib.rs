@@ -56,6 +56,7 @@ mod hist;
 mod reader;
 mod record;
 mod scopes;
+mod timing;
 mod writer;
 
 pub use error::Error;
@@ -64,6 +65,7 @@ pub use hist::Histogram;
 pub use reader::{Chunk, Frame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};
 pub use scopes::{Completed, ThreadScopes};
+pub use timing::{CallNode, CallTree, ScopeTime, Timing};
 pub use writer::{ChunkEncoder, Writer};
 
 /// The bytes every session file starts with.

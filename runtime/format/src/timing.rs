@@ -1,8 +1,16 @@
 //! Time per scope and the call tree, from the scope records of every thread.
+//!
+//! [`Timing`] is fed a session's scope records in order (per thread; the
+//! threads merged by time) and keeps, per scope, a histogram of entry
+//! durations, the self time, the allocations made inside and the runs of
+//! asynchronous operations, plus the call tree. The runtime feeds it from
+//! its collector for in-process statistics; the analyzer from the file.
 
 use std::collections::{BTreeMap, HashMap};
 
-use pulse_format::{Completed, Histogram, ThreadScopes, NO_SCOPE};
+use crate::hist::Histogram;
+use crate::record::NO_SCOPE;
+use crate::scopes::{Completed, ThreadScopes};
 
 /// Time spent in one scope or operation, all threads together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,18 +97,21 @@ struct ThreadTime {
 
 /// The running state, in ticks.
 #[derive(Debug)]
-pub(crate) struct TimeState {
+pub struct Timing {
     threads: HashMap<u64, ThreadTime>,
     scopes: BTreeMap<u32, ScopeAcc>,
     tree: Vec<CallNode>,
     children: HashMap<(usize, u32), usize>,
-    pub(crate) unmatched_exits: u64,
-    pub(crate) open_at_end: u64,
+    /// Exits that matched no open entry, and entries closed by an exit of
+    /// an enclosing scope.
+    pub unmatched_exits: u64,
+    /// Entries still open when [`Timing::close_all`] ran.
+    pub open_at_end: u64,
 }
 
-impl Default for TimeState {
+impl Default for Timing {
     fn default() -> Self {
-        TimeState {
+        Timing {
             threads: HashMap::new(),
             scopes: BTreeMap::new(),
             tree: vec![CallNode::default()],
@@ -111,8 +122,9 @@ impl Default for TimeState {
     }
 }
 
-impl TimeState {
-    pub(crate) fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
+impl Timing {
+    /// `thread` entered `scope` at `ts`.
+    pub fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
         let parent = t.nodes.last().copied().unwrap_or(0);
         let next = self.tree.len();
@@ -125,7 +137,8 @@ impl TimeState {
         t.scopes.enter(scope, ts);
     }
 
-    pub(crate) fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
+    /// `thread` left `scope` at `ts`.
+    pub fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
         let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
         let mut forced = 0;
@@ -136,21 +149,23 @@ impl TimeState {
         self.unmatched_exits += forced + u64::from(!matched);
     }
 
-    pub(crate) fn pause(&mut self, thread: u64, ts: u64) {
+    /// `thread` paused at `ts`.
+    pub fn pause(&mut self, thread: u64, ts: u64) {
         self.threads.entry(thread).or_default().scopes.pause(ts);
     }
 
-    pub(crate) fn resume(&mut self, thread: u64, ts: u64) {
+    /// `thread` resumed at `ts`.
+    pub fn resume(&mut self, thread: u64, ts: u64) {
         self.threads.entry(thread).or_default().scopes.resume(ts);
     }
 
     /// One completed run of an asynchronous operation.
-    pub(crate) fn span(&mut self, scope: u32, start_ts: u64, ts: u64) {
+    pub fn span(&mut self, scope: u32, start_ts: u64, ts: u64) {
         self.scopes.entry(scope).or_default().runs.record(ts.saturating_sub(start_ts));
     }
 
     /// An allocation on `thread`, charged to its innermost open scope.
-    pub(crate) fn alloc(&mut self, thread: u64, size: u64) {
+    pub fn alloc(&mut self, thread: u64, size: u64) {
         let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
         if scope != NO_SCOPE {
             let s = self.scopes.entry(scope).or_default();
@@ -160,7 +175,7 @@ impl TimeState {
     }
 
     /// Closes what is still open at the end of the session.
-    pub(crate) fn close_all(&mut self, end_ts: u64) {
+    pub fn close_all(&mut self, end_ts: u64) {
         for t in self.threads.values_mut() {
             let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
             self.open_at_end +=
@@ -168,11 +183,12 @@ impl TimeState {
         }
     }
 
-    /// The figures in nanoseconds, given ticks per nanosecond.
-    pub(crate) fn finish(self, ns: impl Fn(u64) -> u64) -> (BTreeMap<u32, ScopeTime>, CallTree) {
+    /// The figures so far in nanoseconds (`ns` converts ticks), per scope,
+    /// and the call tree. Entries still open are not included.
+    pub fn snapshot(&self, ns: impl Fn(u64) -> u64) -> (BTreeMap<u32, ScopeTime>, CallTree) {
         let times = self
             .scopes
-            .into_iter()
+            .iter()
             .map(|(id, a)| {
                 let h = &a.entries;
                 let t = ScopeTime {
@@ -192,13 +208,13 @@ impl TimeState {
                     wall_ns: ns(a.runs.sum()),
                     wall_max_ns: ns(a.runs.max()),
                 };
-                (id, t)
+                (*id, t)
             })
             .collect();
         let nodes = self
             .tree
-            .into_iter()
-            .map(|n| CallNode { total_ns: ns(n.total_ns), self_ns: ns(n.self_ns), ..n })
+            .iter()
+            .map(|n| CallNode { total_ns: ns(n.total_ns), self_ns: ns(n.self_ns), ..n.clone() })
             .collect();
         (times, CallTree { nodes })
     }

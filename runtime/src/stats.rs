@@ -1,0 +1,144 @@
+//! In-process statistics: the collector feeds every scope event it drains
+//! into the same [`Timing`] the analyzer uses, so [`stats`] returns, while
+//! the program runs, the numbers `pulse report` will print.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use pulse_alloc::{Event, EventKind};
+use pulse_format::{ScopeTime, Timing};
+
+/// One operation's or scope's figures so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpStats {
+    /// Its name.
+    pub name: &'static str,
+    /// Its category, or empty.
+    pub category: &'static str,
+    /// The category's description, or empty.
+    pub description: &'static str,
+    /// Its priority (higher first).
+    pub priority: i64,
+    /// Count, total, self, mean, min, max and percentiles in nanoseconds,
+    /// allocations inside it, and the wall time of asynchronous runs.
+    pub time: ScopeTime,
+}
+
+impl OpStats {
+    /// The mean as a `Duration`.
+    pub fn mean(&self) -> Duration {
+        Duration::from_nanos(self.time.mean_ns)
+    }
+
+    /// The total as a `Duration`.
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.time.total_ns)
+    }
+}
+
+pub(crate) struct Aggregates {
+    timing: Timing,
+    ticks_per_ns: f64,
+}
+
+impl Aggregates {
+    /// The session's final calibration, once it is measured.
+    pub(crate) fn set_ticks_per_ns(&mut self, t: f64) {
+        self.ticks_per_ns = t;
+    }
+}
+
+/// The aggregates of the running (or last) session, and the collector's
+/// count of finished rounds for [`stats`] to wait on.
+pub(crate) static AGGREGATES: Mutex<Option<Aggregates>> = Mutex::new(None);
+static ROUNDS: Mutex<u64> = Mutex::new(0);
+static ROUND_DONE: Condvar = Condvar::new();
+
+/// Starts fresh aggregates for a new session.
+pub(crate) fn reset(ticks_per_ns: f64) {
+    *lock() = Some(Aggregates { timing: Timing::default(), ticks_per_ns });
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<Aggregates>> {
+    AGGREGATES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Feeds a drained slice of one thread's events. Called by the collector.
+pub(crate) fn feed(agg: &mut Aggregates, tid: u64, events: &[Event]) {
+    let t = &mut agg.timing;
+    for ev in events {
+        match ev.kind {
+            EventKind::ScopeEnter => t.enter(tid, ev.a as u32, ev.ts),
+            EventKind::ScopeExit => t.exit(tid, ev.a as u32, ev.ts),
+            EventKind::Pause => t.pause(tid, ev.ts),
+            EventKind::Resume => t.resume(tid, ev.ts),
+            EventKind::Span => t.span(ev.a as u32, ev.start, ev.ts),
+            EventKind::Alloc => t.alloc(tid, ev.b),
+            _ => {}
+        }
+    }
+}
+
+/// Runs `f` on the aggregates, if a session has started.
+pub(crate) fn with_aggregates(f: impl FnOnce(&mut Aggregates)) {
+    if let Some(a) = lock().as_mut() {
+        f(a);
+    }
+}
+
+/// Called by the collector at the end of every round.
+pub(crate) fn round_done() {
+    *ROUNDS.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    ROUND_DONE.notify_all();
+}
+
+/// Every operation and scope recorded so far in the running session (or the
+/// last one, after it finished), most total time first. Events are counted
+/// up to the call: it waits (at most a second) for the collector to drain
+/// every thread once more.
+///
+/// ```no_run
+/// for op in pulse::stats() {
+///     println!("{}: {:?} mean over {} calls", op.name, op.mean(), op.time.count);
+/// }
+/// ```
+pub fn stats() -> Vec<OpStats> {
+    pulse_alloc::untracked(|| {
+        if crate::session::wake_for_stats() {
+            let mut rounds = ROUNDS.lock().unwrap_or_else(|e| e.into_inner());
+            // Two rounds: the one under way may have drained before the call.
+            let target = *rounds + 2;
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while *rounds < target {
+                crate::session::wake_for_stats();
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                rounds = ROUND_DONE
+                    .wait_timeout(rounds, left.min(Duration::from_millis(5)))
+                    .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+            }
+        }
+        let guard = lock();
+        let Some(agg) = guard.as_ref() else { return Vec::new() };
+        let tpn = agg.ticks_per_ns;
+        let (times, _) = agg.timing.snapshot(|t| (t as f64 / tpn).round() as u64);
+        let defs = crate::scope::definitions_since(0);
+        let mut out: Vec<OpStats> = times
+            .into_iter()
+            .filter_map(|(id, time)| {
+                let d = defs.get((id as usize).checked_sub(1)?)?;
+                Some(OpStats {
+                    name: d.name,
+                    category: d.category,
+                    description: d.description,
+                    priority: d.priority,
+                    time,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.time.total_ns.cmp(&a.time.total_ns).then_with(|| a.name.cmp(b.name)));
+        out
+    })
+}
