@@ -48,6 +48,10 @@ const CLAIMING: u8 = 4;
 /// | `Realloc` | new address | new size | old address | old size |
 /// | `ScopeEnter`, `ScopeExit` | scope id | | | |
 /// | `Span` | scope id | | | |
+/// | `Counters` | value 0 | value 1 | value 2 | value 3 |
+///
+/// A `Counters` event keeps its fifth value in `start`, the number of values
+/// in `align_log2`, and its scope (0: a periodic sample) in `site`.
 ///
 /// `start` is the clock when a `Realloc` call began or a `Span`'s first poll happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,8 @@ pub enum EventKind {
     Resume,
     /// A run of an asynchronous operation completed.
     Span,
+    /// A reading of the thread's counters.
+    Counters,
 }
 
 /// One fixed-size event as the hot path writes it. The collector turns it

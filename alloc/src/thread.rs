@@ -435,6 +435,25 @@ pub fn record_span(scope: u32, start: u64) {
     );
 }
 
+/// Records a reading of the calling thread's counters, taken at a boundary
+/// of `scope`: the first `n` (at most 5) of `values`.
+pub fn record_counters(scope: u32, values: &[u64; 5], n: usize) {
+    if !recording() {
+        return;
+    }
+    record(
+        0,
+        |ts, _| {
+            let mut e = Event::new(EventKind::Counters, ts);
+            [e.a, e.b, e.c, e.d, e.start] = *values;
+            e.align_log2 = n.min(5) as u8;
+            e.site = scope;
+            e
+        },
+        |_| {},
+    );
+}
+
 /// Marks the calling thread as pulse's own (the collector): nothing it
 /// allocates is ever recorded, and it records no events.
 pub fn mark_internal_thread() {

@@ -29,6 +29,9 @@ pub use info::{info, Info};
 pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadInfo};
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
-pub use report::{report, Report, ReportOptions, ScopeRow, SiteRow, SortBy, TreeRow, DEFAULT_TOP};
+pub use report::{
+    report, CounterRow, Counters, Report, ReportOptions, ScopeRow, SiteRow, SortBy, TreeRow,
+    DEFAULT_TOP,
+};
 pub use sites::{Frame, Symbols};
 pub use units::{Bytes, Nanos};

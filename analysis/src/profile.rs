@@ -281,7 +281,8 @@ impl Visitor for State {
             Record::ScopeExit { ts, scope } => self.time.exit(thread, scope, ts),
             Record::Pause { ts } => self.time.pause(thread, ts),
             Record::Resume { ts } => self.time.resume(thread, ts),
-            Record::ThreadEnd { .. } | Record::Counters { .. } => {}
+            Record::Counters { scope, values, .. } => self.time.counters(thread, scope, &values),
+            Record::ThreadEnd { .. } => {}
             Record::SiteDef { .. }
             | Record::ScopeDef { .. }
             | Record::Symbol { .. }

@@ -82,6 +82,32 @@ pub struct TreeRow {
     pub self_ns: u64,
 }
 
+/// Counter figures of one scope read with `scope!(…, counters)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterRow {
+    /// `category::name` of the scope.
+    pub name: String,
+    /// Entries whose counters were read at both ends.
+    pub entries: u64,
+    /// Each counter's mean increase per entry, in [`Counters::names`] order.
+    pub per_entry: Vec<f64>,
+    /// Derived ratios: instructions per cycle, cache-miss rate, branch misses
+    /// per thousand instructions, where their counters were read.
+    pub ratios: Vec<(&'static str, f64)>,
+}
+
+/// The counters of a session: which were read, why others were not, and
+/// the scopes that read them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Counters {
+    /// The counters read, in the order of each row's values.
+    pub names: Vec<String>,
+    /// Counters that could not be opened, with the reason.
+    pub unavailable: Vec<(String, String)>,
+    /// Scopes with counter readings, most entries first.
+    pub rows: Vec<CounterRow>,
+}
+
 /// One allocation location's line in the report: every site (distinct
 /// stack) whose innermost user frame is the same function, file and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +133,7 @@ pub struct SiteRow {
 }
 
 /// The report of one session. Every figure the CLI prints is a field here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The profiled program.
     pub program: String,
@@ -127,6 +153,8 @@ pub struct Report {
     pub sorted_by: SortBy,
     /// The call tree, depth first, heaviest child first.
     pub tree: Vec<TreeRow>,
+    /// Counters per scope, or why there are none.
+    pub counters: Counters,
     /// Allocation locations by bytes, most first; at most `top`.
     pub sites: Vec<SiteRow>,
     /// Locations left out by `top`.
@@ -177,10 +205,54 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         scopes_omitted: omitted,
         sorted_by: opts.sort,
         tree,
+        counters: counter_rows(profile),
         sites,
         sites_omitted,
         warnings: warnings(profile),
     }
+}
+
+/// Counter figures per scope, with the ratios a reader looks for.
+pub(crate) fn counter_rows(p: &Profile) -> Counters {
+    let names: Vec<String> =
+        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.clone()).collect();
+    let unavailable = p
+        .meta
+        .counters
+        .iter()
+        .filter(|c| !c.available)
+        .map(|c| (c.name.clone(), c.reason.clone()))
+        .collect();
+    let idx = |n: &str| names.iter().position(|x| x == n);
+    let mut rows: Vec<CounterRow> = p
+        .scope_times
+        .iter()
+        .filter(|(_, t)| t.counted > 0)
+        .map(|(id, t)| {
+            let per_entry: Vec<f64> =
+                t.counters.iter().map(|v| *v as f64 / t.counted as f64).collect();
+            let get = |n: &str| idx(n).and_then(|i| t.counters.get(i)).map(|v| *v as f64);
+            let mut ratios = Vec::new();
+            if let (Some(i), Some(c)) = (get("instructions"), get("cycles")) {
+                if c > 0.0 {
+                    ratios.push(("IPC", i / c));
+                }
+            }
+            if let (Some(m), Some(r)) = (get("cache-misses"), get("cache-references")) {
+                if r > 0.0 {
+                    ratios.push(("cache-miss %", 100.0 * m / r));
+                }
+            }
+            if let (Some(b), Some(i)) = (get("branch-misses"), get("instructions")) {
+                if i > 0.0 {
+                    ratios.push(("branch-miss/1k instr", 1000.0 * b / i));
+                }
+            }
+            CounterRow { name: p.display_name(*id), entries: t.counted, per_entry, ratios }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.entries.cmp(&a.entries).then_with(|| a.name.cmp(&b.name)));
+    Counters { names, unavailable, rows }
 }
 
 /// The call tree depth first, children by total time, leaving out nodes
@@ -429,6 +501,7 @@ impl Report {
             }
             t.write(w, 2)?;
         }
+        self.render_counters(w)?;
         writeln!(w)?;
         writeln!(w, "Allocation sites by bytes")?;
         if self.sites.is_empty() {
@@ -460,6 +533,62 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+impl Report {
+    fn render_counters(&self, w: &mut dyn Write) -> io::Result<()> {
+        let c = &self.counters;
+        if c.rows.is_empty() && c.names.is_empty() && c.unavailable.is_empty() {
+            return Ok(());
+        }
+        writeln!(w)?;
+        writeln!(w, "Counters (mean per entry)")?;
+        if !c.unavailable.is_empty() && c.names.is_empty() {
+            writeln!(w, "  none could be opened: {}", c.unavailable[0].1)?;
+        } else if !c.unavailable.is_empty() {
+            let names: Vec<&str> = c.unavailable.iter().map(|(n, _)| n.as_str()).collect();
+            writeln!(w, "  unavailable here: {} ({})", names.join(", "), c.unavailable[0].1)?;
+        }
+        if c.rows.is_empty() {
+            writeln!(w, "  no scope read them (use scope!(\"name\", counters))")?;
+            return Ok(());
+        }
+        let ratio_names: Vec<&str> = c
+            .rows
+            .iter()
+            .flat_map(|r| r.ratios.iter().map(|(n, _)| *n))
+            .fold(Vec::new(), |mut v, n| {
+                if !v.contains(&n) {
+                    v.push(n);
+                }
+                v
+            });
+        let mut cols: Vec<(String, Align)> =
+            vec![("scope".into(), Align::Left), ("entries".into(), Align::Right)];
+        cols.extend(c.names.iter().map(|n| (n.clone(), Align::Right)));
+        cols.extend(ratio_names.iter().map(|n| (n.to_string(), Align::Right)));
+        let header: Vec<(&str, Align)> = cols.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+        let mut t = Table::new(&header);
+        for r in &c.rows {
+            let mut row = vec![r.name.clone(), r.entries.to_string()];
+            row.extend(c.names.iter().enumerate().map(|(i, n)| {
+                let v = r.per_entry.get(i).copied().unwrap_or(0.0);
+                if n == "task-clock" {
+                    Nanos(v as u64).to_string()
+                } else {
+                    format!("{v:.1}")
+                }
+            }));
+            row.extend(ratio_names.iter().map(|n| {
+                r.ratios
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map_or(String::new(), |(_, v)| format!("{v:.2}"))
+            }));
+            t.row(row);
+        }
+        t.write(w, 2)
     }
 }
 

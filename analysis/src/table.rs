@@ -12,13 +12,16 @@ pub(crate) enum Align {
 /// A table of text cells, printed with every column as wide as its widest cell.
 #[derive(Debug)]
 pub(crate) struct Table {
-    header: Vec<(&'static str, Align)>,
+    header: Vec<(String, Align)>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub(crate) fn new(header: &[(&'static str, Align)]) -> Self {
-        Table { header: header.to_vec(), rows: Vec::new() }
+    pub(crate) fn new(header: &[(&str, Align)]) -> Self {
+        Table {
+            header: header.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
@@ -54,7 +57,7 @@ impl Table {
             }
             writeln!(w, "{}", out.trim_end())
         };
-        line(w, &mut self.header.iter().map(|h| h.0))?;
+        line(w, &mut self.header.iter().map(|h| h.0.as_str()))?;
         for r in &self.rows {
             line(w, &mut r.iter().map(String::as_str))?;
         }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_alloc::{Event, EventKind};
-use pulse_format::{ChunkEncoder, Record, Trailer, Writer};
+use pulse_format::{ChunkEncoder, Record, Trailer, Writer, NO_SCOPE};
 
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
@@ -176,6 +176,15 @@ impl Collector {
         pulse_alloc::drain(&mut sink);
         pulse_alloc::drain_orphans(&mut sink);
         drop(aggregates);
+        // Periodic counter samples of every thread that opened its group.
+        let now = pulse_alloc::clock::now();
+        for (tid, values, n) in crate::counters::sample_all() {
+            self.encoder(tid).push(&Record::Counters {
+                ts: now,
+                scope: NO_SCOPE,
+                values: values[..n].to_vec(),
+            });
+        }
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);
@@ -244,5 +253,13 @@ fn to_record(ev: &Event) -> Record {
         EventKind::Pause => Record::Pause { ts: ev.ts },
         EventKind::Resume => Record::Resume { ts: ev.ts },
         EventKind::Span => Record::Span { ts: ev.ts, start_ts: ev.start, scope: ev.a as u32 },
+        EventKind::Counters => {
+            let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
+            Record::Counters {
+                ts: ev.ts,
+                scope: ev.site,
+                values: all[..usize::from(ev.align_log2).min(5)].to_vec(),
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod collector;
+mod counters;
 mod future;
 mod macros;
 mod meter;

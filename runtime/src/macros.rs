@@ -10,6 +10,9 @@
 /// }
 /// # assert_eq!(parse("a,b"), 2);
 /// ```
+///
+/// `scope!("name", counters)` also reads the thread's hardware counters (or
+/// their software fallback) at both ends of the scope.
 #[cfg(feature = "enabled")]
 #[macro_export]
 macro_rules! scope {
@@ -19,6 +22,12 @@ macro_rules! scope {
             $crate::ScopeGuard::enter(&SITE)
         };
     };
+    ($name:expr, counters) => {
+        let _pulse_scope = {
+            static SITE: $crate::ScopeSite = $crate::ScopeSite::new($name);
+            $crate::ScopeGuard::enter_counted(&SITE)
+        };
+    };
 }
 
 /// Times the rest of the enclosing block as a scope named by a string.
@@ -26,6 +35,7 @@ macro_rules! scope {
 #[macro_export]
 macro_rules! scope {
     ($name:expr) => {};
+    ($name:expr, counters) => {};
 }
 
 /// Times a block as a typed operation and returns the block's value; `?`,

@@ -109,6 +109,7 @@ pub struct SessionBuilder {
     mode: AllocMode,
     depth: usize,
     tsc: bool,
+    counters: bool,
 }
 
 impl SessionBuilder {
@@ -138,6 +139,14 @@ impl SessionBuilder {
     /// always the monotonic clock.
     pub fn tsc(mut self, on: bool) -> Self {
         self.tsc = on;
+        self
+    }
+
+    /// Opens performance counters for `scope!(…, counters)` and periodic
+    /// samples (default on): the hardware group where the processor exposes
+    /// one, software counters otherwise.
+    pub fn counters(mut self, on: bool) -> Self {
+        self.counters = on;
         self
     }
 
@@ -240,6 +249,7 @@ impl Session {
             mode: AllocMode::Full,
             depth: pulse_alloc::DEFAULT_DEPTH,
             tsc: true,
+            counters: true,
         }
     }
 
@@ -278,13 +288,20 @@ pub(crate) fn start_from_env() {
 }
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
-    let SessionBuilder { output: path, mode, depth, tsc } = cfg;
+    let SessionBuilder { output: path, mode, depth, tsc, counters } = cfg;
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
         let source = clock::select(tsc);
         let start = Anchor::take();
         let ticks_per_ns = calibrate(source, start);
-        let meta = metadata(mode, source, ticks_per_ns);
+        let (set, counter_infos) = if counters {
+            crate::counters::probe()
+        } else {
+            (crate::counters::Set::None, Vec::new())
+        };
+        crate::counters::configure(set);
+        let mut meta = metadata(mode, source, ticks_per_ns);
+        meta.counters = counter_infos;
         crate::stats::reset(ticks_per_ns);
         let file = File::create(&path).map_err(io_err)?;
         let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;

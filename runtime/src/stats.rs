@@ -74,6 +74,10 @@ pub(crate) fn feed(agg: &mut Aggregates, tid: u64, events: &[Event]) {
             EventKind::Resume => t.resume(tid, ev.ts),
             EventKind::Span => t.span(ev.a as u32, ev.start, ev.ts),
             EventKind::Alloc => t.alloc(tid, ev.b),
+            EventKind::Counters => {
+                let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
+                t.counters(tid, ev.site, &all[..usize::from(ev.align_log2).min(5)]);
+            }
             _ => {}
         }
     }

@@ -92,23 +92,20 @@ fn leak() {
     black_box(kept);
 }
 
-/// Producers hand owned buffers to a consumer that frees them.
+/// Producers allocate owned buffers; a consumer thread frees them all.
+/// (Handed over through `join`, not a blocking channel: a channel that
+/// blocks allocates its waiter state only when threads happen to wait, which
+/// would make the allocation count depend on scheduling.)
 fn threads() {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
-    let consumer = std::thread::spawn(move || rx.into_iter().map(|b| b.len()).sum::<usize>());
     let producers: Vec<_> = (0..3)
         .map(|t| {
-            let tx = tx.clone();
             std::thread::spawn(move || {
-                for i in 0..5_000usize {
-                    tx.send(vec![t as u8; 16 + i % 300]).unwrap();
-                }
+                (0..5_000usize).map(|i| vec![t as u8; 16 + i % 300]).collect::<Vec<_>>()
             })
         })
         .collect();
-    drop(tx);
-    for p in producers {
-        p.join().unwrap();
-    }
+    let buffers: Vec<Vec<Vec<u8>>> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+    let consumer =
+        std::thread::spawn(move || buffers.into_iter().flatten().map(|b| b.len()).sum::<usize>());
     black_box(consumer.join().unwrap());
 }

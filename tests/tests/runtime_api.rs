@@ -125,6 +125,10 @@ fn main() {
         pulse::unpause!();
         spin(Duration::from_millis(2));
     }
+    {
+        pulse::scope!("counted", counters);
+        spin(Duration::from_millis(3));
+    }
     let mut t = pulse::PausableTimer::start(&Op::Download);
     spin(Duration::from_millis(2));
     t.pause();
@@ -204,6 +208,32 @@ fn main() {
     check(
         p.anomalies.unmatched_exits == 0 && p.anomalies.open_at_end == 0,
         format!("{:?}", p.anomalies),
+    );
+
+    // Counters: the hardware group where there is a PMU, else the software
+    // fallback, with the reason recorded; read at both ends of `counted`.
+    let counters = &p.meta.counters;
+    let hw = counters.iter().any(|c| c.name == "cycles" && c.available);
+    let sw = counters.iter().any(|c| c.name == "task-clock" && c.available);
+    check(hw || sw, format!("no counters: {counters:?}"));
+    if !hw {
+        let why = counters
+            .iter()
+            .find(|c| c.name == "cycles")
+            .map(|c| c.reason.clone())
+            .unwrap_or_default();
+        check(why.contains("perf_event_open"), format!("the fallback's reason is recorded: {why}"));
+    }
+    let (_, c) = find("counted");
+    check(c.counted == 1 && c.counters.len() == if hw { 5 } else { 4 }, format!("counted: {c:?}"));
+    if !hw {
+        // task-clock, in nanoseconds, covers the 3 ms spin.
+        check(c.counters[0] >= 2_000_000, format!("task-clock {:?}", c.counters));
+    }
+    let report = pulse_analysis::report(&p, &Default::default());
+    check(
+        report.counters.rows.iter().any(|r| r.name == "counted"),
+        format!("{:?}", report.counters),
     );
 
     // The in-process statistics are the file's numbers, exactly.

@@ -46,6 +46,11 @@ pub struct ScopeTime {
     pub wall_ns: u64,
     /// The longest run's wall time.
     pub wall_max_ns: u64,
+    /// Entries whose counters were read at both ends.
+    pub counted: u64,
+    /// The counters' increase over those entries, summed, in the order the
+    /// session's metadata lists the available counters.
+    pub counters: Vec<u64>,
 }
 
 /// One node of the call tree: a scope reached by one path of enclosing scopes.
@@ -86,13 +91,22 @@ struct ScopeAcc {
     allocs: u64,
     bytes: u64,
     runs: Histogram,
+    counted: u64,
+    counters: Vec<u64>,
+}
+
+/// An open entry's call-tree node and its counter reading at entry.
+#[derive(Debug)]
+struct OpenEntry {
+    node: usize,
+    reading: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Default)]
 struct ThreadTime {
     scopes: ThreadScopes,
-    /// The call-tree node of each open entry, innermost last.
-    nodes: Vec<usize>,
+    /// One per open entry, innermost last.
+    open: Vec<OpenEntry>,
 }
 
 /// The running state, in ticks.
@@ -126,21 +140,21 @@ impl Timing {
     /// `thread` entered `scope` at `ts`.
     pub fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
-        let parent = t.nodes.last().copied().unwrap_or(0);
+        let parent = t.open.last().map_or(0, |o| o.node);
         let next = self.tree.len();
         let node = *self.children.entry((parent, scope)).or_insert(next);
         if node == next {
             self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
             self.tree[parent].children.push(node);
         }
-        t.nodes.push(node);
+        t.open.push(OpenEntry { node, reading: None });
         t.scopes.enter(scope, ts);
     }
 
     /// `thread` left `scope` at `ts`.
     pub fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
-        let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
+        let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.open);
         let mut forced = 0;
         let matched = t.scopes.exit(scope, ts, |c| {
             forced += u64::from(c.forced);
@@ -174,10 +188,35 @@ impl Timing {
         }
     }
 
+    /// A reading of `thread`'s counters at a boundary of `scope`: the first
+    /// after the entry is its start, the next (before the exit) its end, and
+    /// the increase between them is added to the scope. Periodic samples
+    /// (scope [`NO_SCOPE`]) are not tied to an entry and are ignored here.
+    pub fn counters(&mut self, thread: u64, scope: u32, values: &[u64]) {
+        let Some(t) = self.threads.get_mut(&thread) else { return };
+        if scope == NO_SCOPE || t.scopes.current() != scope {
+            return;
+        }
+        let Some(top) = t.open.last_mut() else { return };
+        match top.reading.take() {
+            None => top.reading = Some(values.to_vec()),
+            Some(start) => {
+                let s = self.scopes.entry(scope).or_default();
+                if s.counters.len() < values.len() {
+                    s.counters.resize(values.len(), 0);
+                }
+                for (sum, (end, start)) in s.counters.iter_mut().zip(values.iter().zip(&start)) {
+                    *sum = sum.saturating_add(end.saturating_sub(*start));
+                }
+                s.counted += 1;
+            }
+        }
+    }
+
     /// Closes what is still open at the end of the session.
     pub fn close_all(&mut self, end_ts: u64) {
         for t in self.threads.values_mut() {
-            let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.nodes);
+            let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.open);
             self.open_at_end +=
                 t.scopes.close_all(end_ts, |c| record(scopes, tree, nodes, c)) as u64;
         }
@@ -207,6 +246,8 @@ impl Timing {
                     runs: a.runs.count(),
                     wall_ns: ns(a.runs.sum()),
                     wall_max_ns: ns(a.runs.max()),
+                    counted: a.counted,
+                    counters: a.counters.clone(),
                 };
                 (*id, t)
             })
@@ -224,13 +265,13 @@ impl Timing {
 fn record(
     scopes: &mut BTreeMap<u32, ScopeAcc>,
     tree: &mut [CallNode],
-    nodes: &mut Vec<usize>,
+    open: &mut Vec<OpenEntry>,
     c: Completed,
 ) {
     let s = scopes.entry(c.scope).or_default();
     s.entries.record(c.total);
     s.self_ticks = s.self_ticks.saturating_add(c.self_time);
-    if let Some(node) = nodes.pop() {
+    if let Some(OpenEntry { node, .. }) = open.pop() {
         let n = &mut tree[node];
         n.count += 1;
         n.total_ns = n.total_ns.saturating_add(c.total);

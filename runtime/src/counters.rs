@@ -1,0 +1,235 @@
+//! Hardware and software counters, through Linux's `perf_event_open`.
+//!
+//! At session start pulse tries to open the hardware group (cycles,
+//! instructions, cache references and misses, branch misses) on the
+//! starting thread. Where the processor or the hypervisor exposes no
+//! performance monitoring unit, it falls back to software counters (task
+//! clock, page faults, context switches, CPU migrations), and records in the
+//! session which counters were opened and why the others were not.
+//!
+//! Counters are read only where asked — at the boundaries of scopes made
+//! with `scope!("name", counters)`, and by the collector, once a round, for
+//! every thread that has opened its group — so ordinary scopes pay nothing.
+
+use std::sync::{Arc, Mutex};
+
+use pulse_format::CounterInfo;
+
+/// At most this many counters are read together (they travel in one event).
+pub(crate) const MAX: usize = 5;
+
+/// Which set of counters a session reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Set {
+    Hardware,
+    Software,
+    None,
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use super::*;
+    use perf_event::events::{Event, Hardware, Software};
+    use perf_event::{Builder, Counter, Group};
+
+    pub(crate) const HARDWARE: [(&str, Hardware); MAX] = [
+        ("cycles", Hardware::CPU_CYCLES),
+        ("instructions", Hardware::INSTRUCTIONS),
+        ("cache-references", Hardware::CACHE_REFERENCES),
+        ("cache-misses", Hardware::CACHE_MISSES),
+        ("branch-misses", Hardware::BRANCH_MISSES),
+    ];
+    pub(crate) const SOFTWARE: [(&str, Software); 4] = [
+        ("task-clock", Software::TASK_CLOCK),
+        ("page-faults", Software::PAGE_FAULTS),
+        ("context-switches", Software::CONTEXT_SWITCHES),
+        ("cpu-migrations", Software::CPU_MIGRATIONS),
+    ];
+
+    /// One thread's open group.
+    pub(crate) struct ThreadGroup {
+        group: Group,
+        counters: Vec<Counter>,
+    }
+
+    impl ThreadGroup {
+        /// Opens the group `set` on the calling thread.
+        pub(crate) fn open(set: Set) -> std::io::Result<ThreadGroup> {
+            let events: Vec<Event> = match set {
+                Set::Hardware => HARDWARE.iter().map(|(_, e)| (*e).into()).collect(),
+                Set::Software => SOFTWARE.iter().map(|(_, e)| (*e).into()).collect(),
+                Set::None => return Err(std::io::Error::other("no counters")),
+            };
+            let mut group = Group::new()?;
+            let mut counters = Vec::with_capacity(events.len());
+            for e in events {
+                counters.push(Builder::new().group(&mut group).kind(e).build()?);
+            }
+            group.enable()?;
+            Ok(ThreadGroup { group, counters })
+        }
+
+        /// The current values, in the set's order.
+        pub(crate) fn read(&mut self) -> std::io::Result<[u64; MAX]> {
+            let counts = self.group.read()?;
+            let mut out = [0u64; MAX];
+            for (o, c) in out.iter_mut().zip(&self.counters) {
+                *o = counts.get(c).copied().unwrap_or(0);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Tries the hardware group, then the software one, on the calling
+    /// thread; returns the set to use and what to record about each counter.
+    pub(crate) fn probe() -> (Set, Vec<CounterInfo>) {
+        let mut infos = Vec::new();
+        match ThreadGroup::open(Set::Hardware) {
+            Ok(_) => {
+                for (name, _) in HARDWARE {
+                    infos.push(CounterInfo {
+                        name: name.into(),
+                        available: true,
+                        reason: "hardware counter".into(),
+                    });
+                }
+                return (Set::Hardware, infos);
+            }
+            Err(e) => {
+                for (name, _) in HARDWARE {
+                    infos.push(CounterInfo {
+                        name: name.into(),
+                        available: false,
+                        reason: format!("perf_event_open: {e}: no hardware counters exposed here; software counters used instead"),
+                    });
+                }
+            }
+        }
+        match ThreadGroup::open(Set::Software) {
+            Ok(_) => {
+                for (name, _) in SOFTWARE {
+                    infos.push(CounterInfo {
+                        name: name.into(),
+                        available: true,
+                        reason: "software counter".into(),
+                    });
+                }
+                (Set::Software, infos)
+            }
+            Err(e) => {
+                for (name, _) in SOFTWARE {
+                    infos.push(CounterInfo {
+                        name: name.into(),
+                        available: false,
+                        reason: format!("perf_event_open: {e}"),
+                    });
+                }
+                (Set::None, infos)
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use super::*;
+
+    pub(crate) struct ThreadGroup;
+
+    impl ThreadGroup {
+        pub(crate) fn open(_: Set) -> std::io::Result<ThreadGroup> {
+            Err(std::io::Error::other("perf_event_open is Linux-only"))
+        }
+        pub(crate) fn read(&mut self) -> std::io::Result<[u64; MAX]> {
+            Err(std::io::Error::other("perf_event_open is Linux-only"))
+        }
+    }
+
+    pub(crate) fn probe() -> (Set, Vec<CounterInfo>) {
+        (Set::None, Vec::new())
+    }
+}
+
+pub(crate) use imp::{probe, ThreadGroup};
+
+/// The session's counter set, and every thread group opened in it (for the
+/// collector's periodic samples), with each owner's pulse thread id.
+struct State {
+    set: Set,
+    groups: Vec<(u64, Arc<Mutex<ThreadGroup>>)>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { set: Set::None, groups: Vec::new() });
+
+/// Sets the session's counter set; forgets the groups of an earlier session.
+pub(crate) fn configure(set: Set) {
+    let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    s.set = set;
+    s.groups.clear();
+}
+
+thread_local! {
+    /// This thread's group: opened on its first counter scope, or `None`
+    /// when opening failed (the reason is in the session's metadata).
+    static GROUP: std::cell::RefCell<Option<Option<Arc<Mutex<ThreadGroup>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Reads the calling thread's counters, opening its group on first use.
+/// `None` when the session has no counters or they cannot be read.
+pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
+    pulse_alloc::untracked(|| {
+        let group = GROUP
+            .try_with(|g| {
+                g.borrow_mut()
+                    .get_or_insert_with(|| {
+                        let set = STATE.lock().unwrap_or_else(|e| e.into_inner()).set;
+                        let group = Arc::new(Mutex::new(ThreadGroup::open(set).ok()?));
+                        let tid = pulse_alloc::current_thread_id();
+                        STATE
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .groups
+                            .push((tid, Arc::clone(&group)));
+                        Some(group)
+                    })
+                    .clone()
+            })
+            .ok()
+            .flatten()?;
+        let values = group.lock().unwrap_or_else(|e| e.into_inner()).read().ok()?;
+        Some((values, width()))
+    })
+}
+
+/// How many values the session's set has.
+fn width() -> usize {
+    match STATE.lock().unwrap_or_else(|e| e.into_inner()).set {
+        Set::Hardware => MAX,
+        Set::Software => 4,
+        Set::None => 0,
+    }
+}
+
+/// Reads every opened thread group: `(thread id, values, width)`. For the
+/// collector's periodic samples; a group that fails to read is skipped.
+pub(crate) fn sample_all() -> Vec<(u64, [u64; MAX], usize)> {
+    let (groups, n) = {
+        let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            s.groups.clone(),
+            match s.set {
+                Set::Hardware => MAX,
+                Set::Software => 4,
+                Set::None => 0,
+            },
+        )
+    };
+    groups
+        .into_iter()
+        .filter_map(|(tid, g)| {
+            let v = g.lock().unwrap_or_else(|e| e.into_inner()).read().ok()?;
+            Some((tid, v, n))
+        })
+        .collect()
+}
