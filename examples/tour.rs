@@ -1,24 +1,52 @@
-//! The tour: a small order-book service, profiled end to end.
+//! The tour: a small market-data service, profiled end to end.
 //!
-//! It generates a feed of orders as text, parses it, builds indexes, then
-//! serves simulated queries on two threads. When it ends it prints the
-//! session's report.
+//! It generates a feed of orders as text, parses it, builds an index, then
+//! serves quote requests on two threads, one of them through an async
+//! operation that waits on a simulated upstream. When it ends it prints the
+//! in-process summary, then the session's report.
 //!
 //!     cargo run --release --example tour
+//!
+//! Planted on purpose, for the report to find: one dominant hotspot (the
+//! VWAP scan), a vector grown without reserving in a loop, short-lived
+//! allocations churned in the hot loop, a small steady leak, and a
+//! long-lived cache that is not a leak.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use pulse_examples::{print_report, session_path, Rng};
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
 
+/// The operations the tour times.
+#[derive(pulse::Operation)]
+enum Op {
+    #[category(name = "Data", description = "Loading the feed")]
+    Generate,
+    #[category(name = "Data")]
+    Parse,
+    #[category(name = "Data")]
+    BuildIndex,
+    #[category(name = "Serve", description = "Answering quote requests")]
+    Request,
+    #[category(name = "Serve")]
+    Vwap,
+    #[category(name = "Serve")]
+    #[priority(5)]
+    FetchUpstream,
+}
+
 #[derive(Debug, Clone)]
 struct Order {
     id: u64,
     symbol: String,
-    side: bool,
+    buy: bool,
     price: u64,
     qty: u64,
 }
@@ -26,101 +54,204 @@ struct Order {
 const SYMBOLS: [&str; 8] = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX"];
 
 fn generate_feed(n: usize, rng: &mut Rng) -> String {
-    pulse::scope!("generate feed");
-    let mut feed = String::new();
-    for id in 0..n {
-        let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
-        let side = if rng.below(2) == 0 { "B" } else { "S" };
-        feed.push_str(&format!(
-            "{id},{sym},{side},{},{}\n",
-            10_000 + rng.below(5_000),
-            1 + rng.below(500)
-        ));
-    }
-    feed
+    pulse::profile!(Op::Generate, {
+        let mut feed = String::new();
+        for id in 0..n {
+            let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
+            let side = if rng.below(2) == 0 { "B" } else { "S" };
+            feed.push_str(&format!(
+                "{id},{sym},{side},{},{}\n",
+                10_000 + rng.below(5_000),
+                1 + rng.below(500)
+            ));
+        }
+        feed
+    })
 }
 
 fn parse_feed(feed: &str) -> Vec<Order> {
-    pulse::scope!("parse feed");
-    feed.lines()
-        .filter_map(|line| {
+    pulse::profile!(Op::Parse, {
+        // Planted: grown one push at a time, never reserved.
+        let mut orders = Vec::new();
+        for line in feed.lines() {
             let f: Vec<&str> = line.split(',').collect();
-            Some(Order {
-                id: f.first()?.parse().ok()?,
-                symbol: f.get(1)?.to_string(),
-                side: *f.get(2)? == "B",
-                price: f.get(3)?.parse().ok()?,
-                qty: f.get(4)?.parse().ok()?,
-            })
-        })
-        .collect()
+            if let [id, sym, side, price, qty] = f[..] {
+                if let (Ok(id), Ok(price), Ok(qty)) = (id.parse(), price.parse(), qty.parse()) {
+                    orders.push(Order {
+                        id,
+                        symbol: sym.to_string(),
+                        buy: side == "B",
+                        price,
+                        qty,
+                    });
+                }
+            }
+        }
+        orders
+    })
 }
 
 fn build_index(orders: &[Order]) -> HashMap<String, Vec<usize>> {
-    pulse::scope!("build index");
-    let mut by_symbol: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, o) in orders.iter().enumerate() {
-        by_symbol.entry(o.symbol.clone()).or_default().push(i);
-    }
-    by_symbol
+    pulse::profile!(Op::BuildIndex, {
+        let mut by_symbol: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, o) in orders.iter().enumerate() {
+            by_symbol.entry(o.symbol.clone()).or_default().push(i);
+        }
+        by_symbol
+    })
 }
 
+/// Planted: the dominant hotspot, a full scan per request.
 fn vwap(orders: &[Order], ids: &[usize], buy: bool) -> u64 {
-    pulse::scope!("vwap");
-    let (mut notional, mut qty) = (0u64, 0u64);
-    for &i in ids {
-        let o = &orders[i];
-        if o.side == buy {
-            notional += o.price * o.qty;
-            qty += o.qty;
+    pulse::profile!(Op::Vwap, {
+        let (mut notional, mut qty) = (0u64, 0u64);
+        for &i in ids {
+            let o = &orders[i];
+            if o.buy == buy {
+                notional += o.price * o.qty;
+                qty += o.qty;
+            }
         }
-    }
-    notional.checked_div(qty).unwrap_or(0)
+        notional.checked_div(qty).unwrap_or(0)
+    })
+}
+
+/// A long-lived cache, bounded: not a leak, though it lives to the end.
+struct QuoteCache {
+    quotes: Mutex<HashMap<&'static str, String>>,
 }
 
 fn serve(
     worker: u64,
     orders: Arc<Vec<Order>>,
     index: Arc<HashMap<String, Vec<usize>>>,
+    cache: Arc<QuoteCache>,
     requests: usize,
 ) -> u64 {
-    pulse::scope!("serve requests");
+    pulse::scope!("serve requests", counters);
     let mut rng = Rng::new(worker + 7);
     let mut checksum = 0;
-    for _ in 0..requests {
-        pulse::scope!("request");
-        let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
-        let response = match index.get(sym) {
-            Some(ids) => {
-                format!("{sym}: bid {} ask {}", vwap(&orders, ids, true), vwap(&orders, ids, false))
+    for n in 0..requests {
+        pulse::profile!(Op::Request, {
+            let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
+            // Planted: short-lived strings churned in the hot loop.
+            let response = match index.get(sym) {
+                Some(ids) => format!(
+                    "{sym}: bid {} ask {}",
+                    vwap(&orders, ids, true),
+                    vwap(&orders, ids, false)
+                ),
+                None => format!("{sym}: unknown"),
+            };
+            cache.quotes.lock().unwrap_or_else(|e| e.into_inner()).insert(sym, response.clone());
+            // Planted: a small steady leak, one audit record every 50 requests.
+            if n % 50 == 0 {
+                Box::leak(format!("audit {worker}/{n}: {response}").into_boxed_str());
             }
-            None => format!("{sym}: unknown"),
-        };
-        checksum += response.len() as u64 + orders[rng.below(orders.len() as u64) as usize].id;
+            checksum += response.len() as u64 + orders[rng.below(orders.len() as u64) as usize].id;
+        });
     }
     checksum
+}
+
+/// An async request: a little CPU, then a wait on a simulated upstream.
+async fn fetch_upstream(symbol: &'static str) -> String {
+    pulse::profile_async!(Op::FetchUpstream, async move {
+        let key = format!("upstream:{symbol}");
+        Delay::new(Duration::from_millis(15)).await;
+        key
+    })
+    .await
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = session_path("tour");
     let session = pulse::Session::builder().output(&path).start()?;
 
+    // Set-up that is not the subject: paused, so it counts in no scope.
+    pulse::pause!();
     let mut rng = Rng::new(42);
+    let warmup: Vec<u64> = (0..1000).map(|_| rng.next_u64()).collect();
+    pulse::unpause!();
+
     let feed = generate_feed(200_000, &mut rng);
     let orders = Arc::new(parse_feed(&feed));
     let index = Arc::new(build_index(&orders));
+    let cache = Arc::new(QuoteCache { quotes: Mutex::new(HashMap::new()) });
     let workers: Vec<_> = (0..2)
         .map(|w| {
-            let (orders, index) = (Arc::clone(&orders), Arc::clone(&index));
+            let (orders, index, cache) =
+                (Arc::clone(&orders), Arc::clone(&index), Arc::clone(&cache));
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
-                .spawn(move || serve(w, orders, index, 300))
+                .spawn(move || serve(w, orders, index, cache, 300))
         })
         .collect::<Result<_, _>>()?;
+    let upstream: Vec<String> =
+        SYMBOLS.iter().take(4).map(|s| block_on(fetch_upstream(s))).collect();
     let checksum: u64 = workers.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    println!("served 600 requests over {} orders (checksum {checksum})\n", orders.len());
+    println!(
+        "served 600 requests over {} orders, {} upstream quotes (checksum {checksum}, warm-up {})",
+        orders.len(),
+        upstream.len(),
+        warmup.len()
+    );
     drop((feed, orders, index));
 
     let path = session.finish()?;
+    println!();
+    println!("In-process summary (pulse::ReportBuilder):");
+    print!("{}", pulse::ReportBuilder::new().group_by_category(true).build());
+    println!();
+    drop(cache);
     print_report(&path)
+}
+
+/// A timer future: pending until a helper thread wakes it, like I/O.
+struct Delay {
+    until: Instant,
+    armed: bool,
+}
+
+impl Delay {
+    fn new(d: Duration) -> Self {
+        Delay { until: Instant::now() + d, armed: false }
+    }
+}
+
+impl Future for Delay {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.until {
+            return Poll::Ready(());
+        }
+        if !self.armed {
+            self.armed = true;
+            let (waker, until) = (cx.waker().clone(), self.until);
+            std::thread::spawn(move || {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                waker.wake();
+            });
+        }
+        Poll::Pending
+    }
+}
+
+/// Runs one future to completion on this thread.
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }

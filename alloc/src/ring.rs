@@ -121,7 +121,11 @@ impl Event {
 pub(crate) struct Ring {
     /// Next slot the owner writes; only the owner stores it.
     head: AtomicUsize,
-    _pad_head: [u8; 56],
+    /// The owner's last reading of `tail`: it reloads the real one only when
+    /// this says the ring may be half full, so the hot path does not touch
+    /// the cache line the collector writes.
+    tail_seen: AtomicUsize,
+    _pad_head: [u8; 48],
     /// Next slot the collector reads; only the collector stores it.
     tail: AtomicUsize,
     _pad_tail: [u8; 56],
@@ -201,7 +205,12 @@ impl Ring {
     #[inline]
     pub(crate) fn push(&self, ev: Event) -> bool {
         let head = self.head.load(Ordering::Relaxed);
-        let used = head.wrapping_sub(self.tail.load(Ordering::Acquire));
+        let mut used = head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed));
+        if used >= RING_CAPACITY / 2 {
+            let tail = self.tail.load(Ordering::Acquire);
+            self.tail_seen.store(tail, Ordering::Relaxed);
+            used = head.wrapping_sub(tail);
+        }
         if used >= RING_CAPACITY / 2 {
             // Half full: wake the collector once, as the ring crosses the mark.
             if used == RING_CAPACITY / 2 {

@@ -26,7 +26,7 @@ mod units;
 
 pub use error::Error;
 pub use info::{info, Info};
-pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadInfo};
+pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadFlow, ThreadInfo};
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use report::{

@@ -81,6 +81,27 @@ pub struct ThreadInfo {
     pub name: String,
     /// Timed events it produced.
     pub events: u64,
+    /// Bytes it allocated (reallocations' new sizes included).
+    pub bytes_allocated: u64,
+    /// The most bytes live at once among blocks it allocated, wherever freed.
+    pub peak_live_bytes: u64,
+    /// Bytes it allocated still live at the end.
+    pub live_bytes_at_end: u64,
+    /// Blocks it allocated still live at the end.
+    pub live_blocks_at_end: u64,
+}
+
+/// Blocks allocated on one thread and freed on another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadFlow {
+    /// The allocating thread.
+    pub from: u64,
+    /// The freeing thread.
+    pub to: u64,
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes.
+    pub bytes: u64,
 }
 
 /// A session replayed from its file.
@@ -112,6 +133,8 @@ pub struct Profile {
     pub scopes: BTreeMap<u32, ScopeInfo>,
     /// Threads, by id.
     pub threads: BTreeMap<u64, ThreadInfo>,
+    /// Bytes allocated on one thread and freed on another, by pair of threads.
+    pub flows: Vec<ThreadFlow>,
     /// What was odd in the stream.
     pub anomalies: Anomalies,
     /// The session's length in nanoseconds.
@@ -169,6 +192,9 @@ impl Profile {
 struct Block {
     size: u64,
     site: u32,
+    /// The thread that allocated it: the block counts in its live set
+    /// whichever thread frees it.
+    thread: u64,
 }
 
 /// Allocations made at one site (one distinct stack).
@@ -213,6 +239,10 @@ struct State {
     threads: BTreeMap<u64, ThreadInfo>,
     /// Per thread: the old block of a moving realloc, released ahead of its record.
     released: HashMap<u64, u64>,
+    /// Per allocating thread: live bytes and blocks now, and the peak bytes.
+    thread_live: HashMap<u64, (u64, u64, u64)>,
+    /// (allocating, freeing) thread → (blocks, bytes) freed across threads.
+    flows: BTreeMap<(u64, u64), (u64, u64)>,
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
@@ -254,13 +284,13 @@ impl Visitor for State {
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
                 sums.max_size = sums.max_size.max(size);
-                self.insert(addr, size, site, ts);
+                self.insert(thread, addr, size, site, ts);
             }
             Record::AllocFailed { .. } => self.memory.failed += 1,
             Record::Free { addr, size, .. } => {
                 self.memory.frees += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
-                self.remove(addr);
+                self.remove(thread, addr);
             }
             Record::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
                 let w = self.site_weight(site, new_size.saturating_sub(old_size).max(1));
@@ -273,9 +303,9 @@ impl Visitor for State {
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
                 let released = self.released.remove(&thread);
                 if released != Some(old_addr) {
-                    self.remove(old_addr);
+                    self.remove(thread, old_addr);
                 }
-                self.insert(new_addr, new_size, site, ts);
+                self.insert(thread, new_addr, new_size, site, ts);
             }
             Record::ScopeEnter { ts, scope } => self.time.enter(thread, scope, ts),
             Record::ScopeExit { ts, scope } => self.time.exit(thread, scope, ts),
@@ -296,7 +326,7 @@ impl Visitor for State {
 }
 impl State {
     fn release_for_realloc(&mut self, thread: u64, addr: u64) {
-        self.remove(addr);
+        self.remove(thread, addr);
         self.released.insert(thread, addr);
     }
 
@@ -313,11 +343,21 @@ impl State {
         }
     }
 
-    fn insert(&mut self, addr: u64, size: u64, site: u32, ts: u64) {
-        if let Some(old) = self.live.insert(addr, Block { size, site }) {
+    fn insert(&mut self, thread: u64, addr: u64, size: u64, site: u32, ts: u64) {
+        if let Some(old) = self.live.insert(addr, Block { size, site, thread }) {
             self.anomalies.reused_live_addresses += 1;
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
+            let t = self.thread_live.entry(old.thread).or_default();
+            t.0 = t.0.saturating_sub(old.size);
+            t.1 = t.1.saturating_sub(1);
         }
+        if let Some(info) = self.threads.get_mut(&thread) {
+            info.bytes_allocated = info.bytes_allocated.saturating_add(size);
+        }
+        let t = self.thread_live.entry(thread).or_default();
+        t.0 = t.0.saturating_add(size);
+        t.1 += 1;
+        t.2 = t.2.max(t.0);
         self.live_bytes = self.live_bytes.saturating_add(size);
         // `>=`: of several equal peaks, the latest is reported (as dhat does).
         if self.live_bytes >= self.memory.peak_bytes {
@@ -327,10 +367,20 @@ impl State {
         }
     }
 
-    fn remove(&mut self, addr: u64) {
-        match self.live.remove(&addr) {
-            Some(b) => self.live_bytes = self.live_bytes.saturating_sub(b.size),
-            None => self.anomalies.unknown_frees += 1,
+    /// `thread` frees the block at `addr`.
+    fn remove(&mut self, thread: u64, addr: u64) {
+        let Some(b) = self.live.remove(&addr) else {
+            self.anomalies.unknown_frees += 1;
+            return;
+        };
+        self.live_bytes = self.live_bytes.saturating_sub(b.size);
+        let t = self.thread_live.entry(b.thread).or_default();
+        t.0 = t.0.saturating_sub(b.size);
+        t.1 = t.1.saturating_sub(1);
+        if b.thread != thread {
+            let f = self.flows.entry((b.thread, thread)).or_default();
+            f.0 += 1;
+            f.1 = f.1.saturating_add(b.size);
         }
     }
 
@@ -368,6 +418,20 @@ impl State {
             s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
         }
         self.memory.live_bytes_at_end = self.live_bytes;
+        for (tid, (bytes, blocks, peak)) in &self.thread_live {
+            let info = self
+                .threads
+                .entry(*tid)
+                .or_insert_with(|| ThreadInfo { id: *tid, ..ThreadInfo::default() });
+            info.live_bytes_at_end = *bytes;
+            info.live_blocks_at_end = *blocks;
+            info.peak_live_bytes = *peak;
+        }
+        let flows = self
+            .flows
+            .iter()
+            .map(|(&(from, to), &(blocks, bytes))| ThreadFlow { from, to, blocks, bytes })
+            .collect();
         self.memory.live_blocks_at_end = self.live.len() as u64;
         if meta.alloc_mode == AllocMode::Count {
             self.memory = counted_totals(end.trailer.as_ref());
@@ -387,6 +451,7 @@ impl State {
             symbols: self.symbols,
             scopes: self.scopes,
             threads: self.threads,
+            flows,
             anomalies: self.anomalies,
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,

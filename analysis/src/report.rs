@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use pulse_format::NO_SITE;
 
-use crate::profile::{MemoryTotals, Profile};
+use crate::profile::{MemoryTotals, Profile, ThreadFlow, ThreadInfo};
 use crate::table::{Align, Table};
 use crate::units::{Bytes, Nanos};
 use pulse_format::ScopeTime;
@@ -155,6 +155,11 @@ pub struct Report {
     pub tree: Vec<TreeRow>,
     /// Counters per scope, or why there are none.
     pub counters: Counters,
+    /// Threads that allocated, by bytes allocated: each thread's live set
+    /// counts the blocks it allocated, whichever thread frees them.
+    pub thread_memory: Vec<ThreadInfo>,
+    /// Bytes allocated on one thread and freed on another, most first.
+    pub flows: Vec<ThreadFlow>,
     /// Allocation locations by bytes, most first; at most `top`.
     pub sites: Vec<SiteRow>,
     /// Locations left out by `top`.
@@ -206,6 +211,17 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         sorted_by: opts.sort,
         tree,
         counters: counter_rows(profile),
+        thread_memory: {
+            let mut t: Vec<ThreadInfo> =
+                profile.threads.values().filter(|t| t.bytes_allocated > 0).cloned().collect();
+            t.sort_by(|a, b| b.bytes_allocated.cmp(&a.bytes_allocated).then(a.id.cmp(&b.id)));
+            t
+        },
+        flows: {
+            let mut f = profile.flows.clone();
+            f.sort_by(|a, b| b.bytes.cmp(&a.bytes).then((a.from, a.to).cmp(&(b.from, b.to))));
+            f
+        },
         sites,
         sites_omitted,
         warnings: warnings(profile),
@@ -502,6 +518,40 @@ impl Report {
             t.write(w, 2)?;
         }
         self.render_counters(w)?;
+        if self.thread_memory.len() > 1 {
+            writeln!(w)?;
+            writeln!(w, "Threads (live sets count the blocks each allocated)")?;
+            let mut t = Table::new(&[
+                ("thread", Align::Left),
+                ("allocated", Align::Right),
+                ("peak live", Align::Right),
+                ("live at end", Align::Right),
+            ]);
+            for th in &self.thread_memory {
+                let name = if th.name.is_empty() {
+                    format!("#{}", th.id)
+                } else {
+                    format!("#{} {}", th.id, th.name)
+                };
+                t.row(vec![
+                    name,
+                    Bytes(th.bytes_allocated).to_string(),
+                    Bytes(th.peak_live_bytes).to_string(),
+                    Bytes(th.live_bytes_at_end).to_string(),
+                ]);
+            }
+            t.write(w, 2)?;
+            for f in self.flows.iter().take(5) {
+                writeln!(
+                    w,
+                    "  #{} → #{}: {} blocks, {} freed on another thread",
+                    f.from,
+                    f.to,
+                    f.blocks,
+                    Bytes(f.bytes)
+                )?;
+            }
+        }
         writeln!(w)?;
         writeln!(w, "Allocation sites by bytes")?;
         if self.sites.is_empty() {

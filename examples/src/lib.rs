@@ -27,7 +27,10 @@ pub fn print_report(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     report.render(&mut out)?;
     println!();
     println!("Session written to {}", path.display());
-    println!("Go deeper:  cargo run --release -p pulse-cli -- info {}", path.display());
+    println!(
+        "Go deeper:  cargo run --release -p pulse-cli -- report {} --sort total",
+        path.display()
+    );
     Ok(())
 }
 
