@@ -3,7 +3,7 @@
 //! puffin's `profile_scope!`, each with an empty body and a ~50 ns body, on
 //! one thread and on two, all in one run.
 //!
-//!     cargo bench -p pulse-bench --bench scopes            # the full run
+//!     cargo bench -p pulse-bench --bench scopes            # the full run, ~3 minutes
 //!     cargo bench -p pulse-bench --bench scopes -- --quick # seconds
 //!
 //! Figures are nanoseconds per iteration, the median of repeated runs, with
@@ -147,7 +147,7 @@ fn main() {
     } else if quick {
         (200_000, 3)
     } else {
-        (2_000_000, 7)
+        (600_000, 7)
     };
     puffin::set_scopes_on(true);
     let dir = std::env::temp_dir().join(format!("pulse-bench-scopes-{}", std::process::id()));
