@@ -13,13 +13,10 @@
 //! long-lived cache that is not a leak.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pulse_examples::{print_report, session_path, Rng};
+use pulse_examples::{block_on, print_report, session_path, Delay, Rng};
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -205,53 +202,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     drop(cache);
     print_report(&path)
-}
-
-/// A timer future: pending until a helper thread wakes it, like I/O.
-struct Delay {
-    until: Instant,
-    armed: bool,
-}
-
-impl Delay {
-    fn new(d: Duration) -> Self {
-        Delay { until: Instant::now() + d, armed: false }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.until {
-            return Poll::Ready(());
-        }
-        if !self.armed {
-            self.armed = true;
-            let (waker, until) = (cx.waker().clone(), self.until);
-            std::thread::spawn(move || {
-                std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                waker.wake();
-            });
-        }
-        Poll::Pending
-    }
-}
-
-/// Runs one future to completion on this thread.
-fn block_on<F: Future>(f: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }

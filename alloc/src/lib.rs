@@ -19,6 +19,7 @@
 //! lowest layer and has no dependency beyond `libc`.
 #![deny(missing_docs)]
 
+mod calibrate;
 pub mod clock;
 mod guard;
 mod ring;
@@ -27,6 +28,7 @@ mod stats;
 mod thread;
 mod tracking;
 
+pub use calibrate::{calibrate, Calibration};
 pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, RING_CAPACITY};
 pub use site::{
     drain_sites, set_sample_interval, set_stack_mode, StackMode, DEFAULT_DEPTH,

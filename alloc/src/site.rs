@@ -274,6 +274,25 @@ fn stack_bounds() -> (usize, usize) {
     }
 }
 
+/// Nanoseconds one stack capture and hash of the calling stack take (at the
+/// configured depth), averaged over `n` runs. For the session's record of
+/// pulse's own cost; interns nothing.
+pub(crate) fn time_capture(n: u32) -> f64 {
+    let (lo, hi) = stack_bounds();
+    let depth = DEPTH.load(Ordering::Relaxed);
+    let start = crate::clock::monotonic_ns();
+    let mut acc = 0u64;
+    for _ in 0..n {
+        let mut buf = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+        let k = capture(&mut buf[..depth], lo, hi);
+        // SAFETY: `capture` initialized exactly the first `k` elements.
+        let frames = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u64, k) };
+        acc = acc.wrapping_add(hash(std::hint::black_box(frames)));
+    }
+    std::hint::black_box(acc);
+    (crate::clock::monotonic_ns() - start) as f64 / f64::from(n.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

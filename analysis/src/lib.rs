@@ -30,8 +30,8 @@ pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, Thread
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use report::{
-    report, CounterRow, Counters, Report, ReportOptions, ScopeRow, SiteRow, SortBy, TreeRow,
-    DEFAULT_TOP,
+    report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, SiteRow, SortBy,
+    TreeRow, DEFAULT_TOP,
 };
 pub use sites::{Frame, Symbols};
-pub use units::{Bytes, Nanos};
+pub use units::{Bytes, Count, Nanos};

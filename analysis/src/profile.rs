@@ -141,6 +141,8 @@ pub struct Profile {
     pub duration_ns: u64,
     /// Ticks per nanosecond used for every conversion.
     pub ticks_per_ns: f64,
+    /// Allocations and reallocations recorded with a stack.
+    pub stacked_events: u64,
 }
 
 impl Profile {
@@ -236,6 +238,7 @@ struct State {
     symbols: Symbols,
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
+    stacked_events: u64,
     threads: BTreeMap<u64, ThreadInfo>,
     /// Per thread: the old block of a moving realloc, released ahead of its record.
     released: HashMap<u64, u64>,
@@ -279,6 +282,7 @@ impl Visitor for State {
                 self.memory.allocs = self.memory.allocs.saturating_add(weight);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(size);
                 self.time.alloc(thread, size);
+                self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, size) * weight as f64;
                 let sums = self.site_sums.entry(site).or_default();
                 sums.allocs += w;
@@ -293,6 +297,7 @@ impl Visitor for State {
                 self.remove(thread, addr);
             }
             Record::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
+                self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, new_size.saturating_sub(old_size).max(1));
                 let sums = self.site_sums.entry(site).or_default();
                 sums.reallocs += w;
@@ -455,6 +460,7 @@ impl State {
             anomalies: self.anomalies,
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
+            stacked_events: self.stacked_events,
         }
     }
 }

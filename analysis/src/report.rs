@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use pulse_format::NO_SITE;
+use pulse_format::{RecordKind, NO_SITE};
 
 use crate::profile::{MemoryTotals, Profile, ThreadFlow, ThreadInfo};
 use crate::table::{Align, Table};
-use crate::units::{Bytes, Nanos};
+use crate::units::{Bytes, Count, Nanos};
 use pulse_format::ScopeTime;
 
 /// The default number of rows per table.
@@ -80,6 +80,54 @@ pub struct TreeRow {
     pub total_ns: u64,
     /// Time inside, children excluded.
     pub self_ns: u64,
+}
+
+/// What pulse itself cost in the session, from its calibration at start
+/// and its own counts at the end.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Overhead {
+    /// Events recorded on the program's threads.
+    pub events: u64,
+    /// Of which allocations recorded with a stack.
+    pub stacked_events: u64,
+    /// Measured cost of one event (clock reading and append), in ns.
+    pub event_ns: f64,
+    /// Measured cost of one stack capture, in ns.
+    pub stack_ns: f64,
+    /// Estimated time pulse added on the program's threads, in ns.
+    pub on_threads_ns: u64,
+    /// CPU time of the collector thread, in ns.
+    pub collector_ns: u64,
+    /// pulse's own allocations, kept apart from the program's.
+    pub own_allocs: u64,
+    /// Their bytes.
+    pub own_bytes: u64,
+    /// Bytes of per-thread rings.
+    pub ring_bytes: u64,
+}
+
+/// The overhead of this session, if it recorded its calibration.
+pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
+    let cost = |k: &str| {
+        p.meta.extra.iter().find(|(key, _)| key == k).and_then(|(_, v)| v.parse::<f64>().ok())
+    };
+    let (event_ns, stack_ns) = (cost("cost.event_ns")?, cost("cost.stack_ns")?);
+    let t = p.trailer.as_ref();
+    let get = |k: &str| t.and_then(|t| t.extra(k)).unwrap_or(0);
+    let defs = [RecordKind::SiteDef, RecordKind::ScopeDef, RecordKind::Symbol];
+    let events: u64 =
+        RecordKind::ALL.iter().filter(|k| !defs.contains(k)).map(|k| p.count(*k)).sum();
+    Some(Overhead {
+        events,
+        stacked_events: p.stacked_events,
+        event_ns,
+        stack_ns,
+        on_threads_ns: (events as f64 * event_ns + p.stacked_events as f64 * stack_ns) as u64,
+        collector_ns: get("collector_cpu_ns"),
+        own_allocs: get("pulse_allocs"),
+        own_bytes: get("pulse_bytes"),
+        ring_bytes: get("pulse_ring_bytes"),
+    })
 }
 
 /// Counter figures of one scope read with `scope!(…, counters)`.
@@ -155,6 +203,8 @@ pub struct Report {
     pub tree: Vec<TreeRow>,
     /// Counters per scope, or why there are none.
     pub counters: Counters,
+    /// What pulse itself cost in this run.
+    pub overhead: Option<Overhead>,
     /// Threads that allocated, by bytes allocated: each thread's live set
     /// counts the blocks it allocated, whichever thread frees them.
     pub thread_memory: Vec<ThreadInfo>,
@@ -211,6 +261,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         sorted_by: opts.sort,
         tree,
         counters: counter_rows(profile),
+        overhead: overhead(profile),
         thread_memory: {
             let mut t: Vec<ThreadInfo> =
                 profile.threads.values().filter(|t| t.bytes_allocated > 0).cloned().collect();
@@ -409,6 +460,25 @@ impl Report {
             self.threads,
             plural(self.threads)
         )?;
+        if let Some(o) = &self.overhead {
+            writeln!(
+                w,
+                "  pulse's own cost: ~{} on the program's threads ({} events × {:.0} ns, {} stacks × {:.0} ns, estimated)",
+                Nanos(o.on_threads_ns),
+                Count(o.events),
+                o.event_ns,
+                Count(o.stacked_events),
+                o.stack_ns,
+            )?;
+            writeln!(
+                w,
+                "                    collector {} of CPU; {} allocations ({}) and {} of rings of its own",
+                Nanos(o.collector_ns),
+                o.own_allocs,
+                Bytes(o.own_bytes),
+                Bytes(o.ring_bytes),
+            )?;
+        }
         for warning in &self.warnings {
             writeln!(w, "  warning: {warning}")?;
         }

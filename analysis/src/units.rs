@@ -42,6 +42,24 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// A count, shown as is below ten thousand and as k or M above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Count(pub u64);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0 as f64;
+        let s = if self.0 < 10_000 {
+            self.0.to_string()
+        } else if self.0 < 1_000_000 {
+            format!("{}k", sig3(n / 1e3))
+        } else {
+            format!("{}M", sig3(n / 1e6))
+        };
+        f.pad(&s)
+    }
+}
+
 /// Three significant digits, without trailing zeros past the point.
 fn sig3(v: f64) -> String {
     let s = if v >= 100.0 {
@@ -68,6 +86,13 @@ mod tests {
         assert_eq!(Nanos(1_500).to_string(), "1.5 µs");
         assert_eq!(Nanos(12_340_000).to_string(), "12.3 ms");
         assert_eq!(Nanos(2_000_000_000).to_string(), "2 s");
+    }
+
+    #[test]
+    fn counts_abbreviate_above_ten_thousand() {
+        assert_eq!(Count(9_999).to_string(), "9999");
+        assert_eq!(Count(12_345).to_string(), "12.3k");
+        assert_eq!(Count(2_207_582).to_string(), "2.21M");
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //! interesting code, a session, and the report at the end.
 #![deny(missing_docs)]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 /// The session file an example writes: `PULSE_OUT` if set, else
 /// `target/pulse/<name>.pulse` under the current directory.
@@ -58,5 +63,58 @@ impl Rng {
     /// A number in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+}
+
+/// A timer future: pending until a helper thread wakes it, as a future
+/// waiting on I/O is. Stands in for a network or database call.
+#[derive(Debug)]
+pub struct Delay {
+    until: Instant,
+    armed: bool,
+}
+
+impl Delay {
+    /// Ready after `d`.
+    pub fn new(d: Duration) -> Self {
+        Delay { until: Instant::now() + d, armed: false }
+    }
+}
+
+impl Future for Delay {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.until {
+            return Poll::Ready(());
+        }
+        if !self.armed {
+            self.armed = true;
+            let (waker, until) = (cx.waker().clone(), self.until);
+            std::thread::spawn(move || {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                waker.wake();
+            });
+        }
+        Poll::Pending
+    }
+}
+
+/// Runs one future to completion on the calling thread, parking it while
+/// the future waits.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
 }

@@ -302,6 +302,15 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         crate::counters::configure(set);
         let mut meta = metadata(mode, source, ticks_per_ns);
         meta.counters = counter_infos;
+        if matches!(mode, AllocMode::Full | AllocMode::Sample { .. }) {
+            pulse_alloc::set_stack_mode(StackMode::Full, depth);
+        }
+        let cost = pulse_alloc::calibrate();
+        meta.extra.extend([
+            (String::from("cost.clock_ns"), format!("{:.1}", cost.clock_ns)),
+            (String::from("cost.event_ns"), format!("{:.1}", cost.event_ns)),
+            (String::from("cost.stack_ns"), format!("{:.1}", cost.stack_ns)),
+        ]);
         crate::stats::reset(ticks_per_ns);
         let file = File::create(&path).map_err(io_err)?;
         let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;
