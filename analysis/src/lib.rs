@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod history;
 mod info;
+mod leaks;
 mod profile;
 mod replay;
 mod report;
@@ -25,7 +27,9 @@ mod table;
 mod units;
 
 pub use error::Error;
+pub use history::{trend, Trend};
 pub use info::{info, Info};
+pub use leaks::{leaks, Leak};
 pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadFlow, ThreadInfo};
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};

@@ -10,6 +10,7 @@ use pulse_format::{
 };
 
 use crate::error::Error;
+use crate::history::History;
 use crate::replay::{self, Visitor};
 use crate::sites::{Frame, Symbols};
 
@@ -143,6 +144,8 @@ pub struct Profile {
     pub ticks_per_ns: f64,
     /// Allocations and reallocations recorded with a stack.
     pub stacked_events: u64,
+    /// Each site's live blocks at evenly spaced moments, the end last.
+    pub site_history: HashMap<u32, Vec<u32>>,
 }
 
 impl Profile {
@@ -239,6 +242,7 @@ struct State {
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
     stacked_events: u64,
+    history: History,
     threads: BTreeMap<u64, ThreadInfo>,
     /// Per thread: the old block of a moving realloc, released ahead of its record.
     released: HashMap<u64, u64>,
@@ -276,6 +280,7 @@ impl Visitor for State {
             .entry(thread)
             .or_insert_with(|| ThreadInfo { id: thread, ..ThreadInfo::default() });
         info.events += 1;
+        self.history.tick(ts);
         match r {
             Record::ThreadStart { name, .. } => info.name = name,
             Record::Alloc { ts, addr, size, weight, site, .. } => {
@@ -359,6 +364,7 @@ impl State {
         if let Some(info) = self.threads.get_mut(&thread) {
             info.bytes_allocated = info.bytes_allocated.saturating_add(size);
         }
+        self.history.alloc(site);
         let t = self.thread_live.entry(thread).or_default();
         t.0 = t.0.saturating_add(size);
         t.1 += 1;
@@ -379,6 +385,7 @@ impl State {
             return;
         };
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
+        self.history.free(b.site);
         let t = self.thread_live.entry(b.thread).or_default();
         t.0 = t.0.saturating_sub(b.size);
         t.1 = t.1.saturating_sub(1);
@@ -461,6 +468,7 @@ impl State {
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
             stacked_events: self.stacked_events,
+            site_history: self.history.finish(),
         }
     }
 }

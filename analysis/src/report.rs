@@ -5,6 +5,8 @@ use std::io::{self, Write};
 
 use pulse_format::{RecordKind, NO_SITE};
 
+use crate::history::Trend;
+use crate::leaks::Leak;
 use crate::profile::{MemoryTotals, Profile, ThreadFlow, ThreadInfo};
 use crate::table::{Align, Table};
 use crate::units::{Bytes, Count, Nanos};
@@ -205,6 +207,8 @@ pub struct Report {
     pub counters: Counters,
     /// What pulse itself cost in this run.
     pub overhead: Option<Overhead>,
+    /// Sites with blocks live at the end, most bytes first; at most `top`.
+    pub live_at_end: Vec<Leak>,
     /// Threads that allocated, by bytes allocated: each thread's live set
     /// counts the blocks it allocated, whichever thread frees them.
     pub thread_memory: Vec<ThreadInfo>,
@@ -262,6 +266,11 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         tree,
         counters: counter_rows(profile),
         overhead: overhead(profile),
+        live_at_end: {
+            let mut l = crate::leaks::leaks(profile);
+            l.truncate(opts.top);
+            l
+        },
         thread_memory: {
             let mut t: Vec<ThreadInfo> =
                 profile.threads.values().filter(|t| t.bytes_allocated > 0).cloned().collect();
@@ -621,6 +630,32 @@ impl Report {
                     Bytes(f.bytes)
                 )?;
             }
+        }
+        if !self.live_at_end.is_empty() {
+            writeln!(w)?;
+            writeln!(w, "Live at end (leak: still growing when the session ended; cache: flat since it filled)")?;
+            let mut t = Table::new(&[
+                ("function", Align::Left),
+                ("at", Align::Left),
+                ("blocks", Align::Right),
+                ("bytes", Align::Right),
+                ("verdict", Align::Left),
+            ]);
+            for l in &self.live_at_end {
+                let verdict = match l.trend {
+                    Trend::Growing => "LEAK",
+                    Trend::Flat => "cache/long-lived",
+                    Trend::Unknown => "?",
+                };
+                t.row(vec![
+                    l.function.clone(),
+                    l.place.clone(),
+                    l.blocks.to_string(),
+                    Bytes(l.bytes).to_string(),
+                    verdict.to_owned(),
+                ]);
+            }
+            t.write(w, 2)?;
         }
         writeln!(w)?;
         writeln!(w, "Allocation sites by bytes")?;

@@ -9,7 +9,8 @@ Exit status:
   0  success
   1  error (unreadable, corrupt or foreign file; unwritable output)
   2  usage error (unknown flag or command)
-  3  partial input: the session was truncated; the report covers what was read";
+  3  partial input: the session was truncated; the report covers what was read
+  5  leaks found (pulse leaks only)";
 
 /// Reports from pulse session files.
 #[derive(Debug, Parser)]
@@ -24,6 +25,12 @@ pub(crate) enum Command {
     /// The one-screen answer: totals, memory, and scopes by self time.
     #[command(after_help = concat!("Example:\n  pulse report run.pulse --top 10 --sort total\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
+    /// Blocks live at the end, by site with full stacks: leaks (still
+    /// growing when the session ended) told apart from long-lived caches.
+    #[command(
+        after_help = "Example:\n  pulse leaks run.pulse --json > leaks.json\n\nExit status: 0 no leak, 1 error, 2 usage, 3 truncated input, 5 leaks found"
+    )]
+    Leaks(LeaksArgs),
     /// The header, metadata and a count of every record kind.
     #[command(
         after_help = "Example:\n  pulse info run.pulse\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
@@ -76,6 +83,18 @@ impl ReportArgs {
         };
         o
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LeaksArgs {
+    /// The session file.
+    pub(crate) file: PathBuf,
+    /// Sites to list.
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    pub(crate) top: usize,
+    /// Print JSON (an array of sites; schema in docs/CLI.md).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ mod exit {
     pub(crate) const ERROR: u8 = 1;
     pub(crate) const USAGE: u8 = 2;
     pub(crate) const PARTIAL: u8 = 3;
+    pub(crate) const LEAKS: u8 = 5;
 }
 
 fn main() -> ExitCode {
@@ -102,6 +103,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             report.render(&mut out)?;
             partial(&profile)
         }
+        Command::Leaks(a) => {
+            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let mut leaks = pulse_analysis::leaks(&profile);
+            let found = leaks.iter().any(pulse_analysis::Leak::is_leak);
+            leaks.truncate(a.top);
+            if a.json {
+                serde_json::to_writer_pretty(&mut out, &leaks)?;
+                writeln!(out)?;
+            } else {
+                render_leaks(&leaks, &mut out)?;
+            }
+            match partial(&profile) {
+                exit::OK if found => exit::LEAKS,
+                code => code,
+            }
+        }
         Command::Info(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             pulse_analysis::info(&profile).render(&mut out)?;
@@ -110,6 +127,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     out.flush()?;
     Ok(code)
+}
+
+fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Result<()> {
+    if leaks.is_empty() {
+        return writeln!(out, "no block was live at the end of the session");
+    }
+    for l in leaks {
+        let verdict = match l.trend {
+            pulse_analysis::Trend::Growing => "LEAK: still growing when the session ended",
+            pulse_analysis::Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
+            pulse_analysis::Trend::Unknown => "too short-lived a session to tell",
+        };
+        writeln!(
+            out,
+            "{} blocks, {} live at end — {verdict}",
+            l.blocks,
+            pulse_analysis::Bytes(l.bytes)
+        )?;
+        for frame in &l.stack {
+            writeln!(out, "    {frame}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// A truncated session is reported (with a warning in the output) but exits

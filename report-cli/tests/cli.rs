@@ -730,3 +730,75 @@ fn help_and_version_succeed_on_stdout() {
     r.succeeds();
     assert!(r.stdout.starts_with("pulse "), "{}", r.stdout);
 }
+
+/// A session whose site 1 leaks a block every 10 ms for two seconds, and
+/// whose site 2 fills a 20-block cache in the first tenth and then holds.
+fn leaky_session() -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    enc.push(&Record::SiteDef { site: 1, frames: vec![0x1000] });
+    enc.push(&Record::SiteDef { site: 2, frames: vec![0x2000] });
+    enc.push(&Record::Symbol {
+        addr: 0x1000,
+        function: "app::remember".into(),
+        file: "/src/app.rs".into(),
+        line: 7,
+    });
+    enc.push(&Record::Symbol {
+        addr: 0x2000,
+        function: "app::cache".into(),
+        file: "/src/app.rs".into(),
+        line: 9,
+    });
+    w.write_chunk(&enc).expect("defs");
+    enc.begin(1, 0);
+    enc.push(&Record::ThreadStart { ts: 0, name: "main".into() });
+    for i in 0..200u64 {
+        let ts = i * 10_000_000;
+        enc.push(&Record::Alloc {
+            ts,
+            addr: 0x10_0000 + i * 64,
+            size: 64,
+            align: 8,
+            site: 1,
+            weight: 1,
+        });
+        if i < 20 {
+            enc.push(&Record::Alloc {
+                ts: ts + 1,
+                addr: 0x20_0000 + i * 32,
+                size: 32,
+                align: 8,
+                site: 2,
+                weight: 1,
+            });
+        }
+    }
+    w.write_chunk(&enc).expect("chunk");
+    w.finish(Trailer::default()).expect("trailer")
+}
+
+#[test]
+fn leaks_exits_5_when_a_site_is_still_growing_and_prints_json() {
+    let dir = scratch("leaks");
+    let path = write(&dir, "leaky.pulse", &leaky_session());
+    let r = pulse(&[OsStr::new("leaks"), path.as_os_str()]);
+    assert_eq!(r.status, 5, "{}", r.stderr);
+    r.has_line("200 blocks, 12.5 KiB live at end — LEAK: still growing when the session ended");
+    r.has_line("app::remember (/src/app.rs:7)");
+    r.has_line(
+        "20 blocks, 640 B live at end — long-lived: flat since it filled (a cache or pool?)",
+    );
+    let j = pulse(&[OsStr::new("leaks"), path.as_os_str(), OsStr::new("--json")]);
+    assert_eq!(j.status, 5);
+    assert!(
+        j.stdout.contains("\"trend\": \"growing\"") && j.stdout.contains("\"trend\": \"flat\""),
+        "{}",
+        j.stdout
+    );
+    golden("leaks.json", &j.stdout);
+    // The good session has nothing growing: exit 0.
+    let good = write(&dir, "good.pulse", &session_bytes());
+    assert_eq!(pulse(&[OsStr::new("leaks"), good.as_os_str()]).status, 0);
+}

@@ -1,0 +1,182 @@
+//! Each site's live block count over the session, at up to [`SAMPLES`]
+//! evenly spaced moments, for telling a leak (still growing at the end) from
+//! a long-lived cache (flat since it filled).
+//!
+//! The replay calls [`History::tick`] with every event's timestamp; every
+//! `interval` ticks of the clock it takes a sample of every site's live
+//! count. Sampling by time, not by event, keeps a quiet phase of the
+//! program (few allocations, much time) as visible as a busy one. When the
+//! samples fill up, every other one is dropped and the interval doubles, so
+//! memory stays at `SAMPLES` counts per site however long the session.
+
+use std::collections::HashMap;
+
+/// Samples kept per site.
+pub(crate) const SAMPLES: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct History {
+    /// Ticks between samples.
+    interval: u64,
+    /// The timestamp of the next sample; `None` before the first event.
+    next: Option<u64>,
+    taken: usize,
+    live: HashMap<u32, u64>,
+    series: HashMap<u32, Vec<u32>>,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        // About a quarter of a millisecond at a few GHz to start with.
+        History {
+            interval: 1 << 20,
+            next: None,
+            taken: 0,
+            live: HashMap::new(),
+            series: HashMap::new(),
+        }
+    }
+}
+
+impl History {
+    pub(crate) fn alloc(&mut self, site: u32) {
+        *self.live.entry(site).or_default() += 1;
+    }
+
+    pub(crate) fn free(&mut self, site: u32) {
+        if let Some(n) = self.live.get_mut(&site) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// The replay reached `ts`: takes the samples due before it.
+    #[inline]
+    pub(crate) fn tick(&mut self, ts: u64) {
+        let next = *self.next.get_or_insert(ts.saturating_add(self.interval));
+        if ts >= next {
+            self.catch_up(ts);
+        }
+    }
+
+    #[cold]
+    fn catch_up(&mut self, ts: u64) {
+        while let Some(next) = self.next.filter(|&n| ts >= n) {
+            self.sample();
+            self.next = Some(next.saturating_add(self.interval));
+            if next == u64::MAX {
+                break;
+            }
+        }
+    }
+
+    fn sample(&mut self) {
+        if self.taken == SAMPLES {
+            for s in self.series.values_mut() {
+                let kept: Vec<u32> = s.iter().step_by(2).copied().collect();
+                *s = kept;
+            }
+            self.taken = SAMPLES / 2;
+            self.interval *= 2;
+        }
+        for (site, n) in &self.live {
+            let s = self.series.entry(*site).or_default();
+            s.resize(self.taken, 0);
+            s.push(u32::try_from(*n).unwrap_or(u32::MAX));
+        }
+        self.taken += 1;
+    }
+
+    /// Each site's samples, all of the same length, the count at the end last.
+    pub(crate) fn finish(mut self) -> HashMap<u32, Vec<u32>> {
+        self.sample();
+        let n = self.taken;
+        for s in self.series.values_mut() {
+            s.resize(n, 0);
+        }
+        self.series
+    }
+}
+
+/// How a site's live count moved over the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trend {
+    /// Still rising through the second half of the time it had blocks live:
+    /// memory that is never given back — a leak.
+    Growing,
+    /// Reached its level early and held it: a long-lived cache or pool.
+    Flat,
+    /// Too few samples to tell.
+    Unknown,
+}
+
+/// Classifies a series of live counts (the last one at the end).
+pub fn trend(samples: &[u32]) -> Trend {
+    let Some(&end) = samples.last() else { return Trend::Unknown };
+    if end == 0 {
+        return Trend::Flat;
+    }
+    // Look only at the time the site had blocks live.
+    let Some(first) = samples.iter().position(|&n| n > 0) else { return Trend::Unknown };
+    let active = &samples[first..];
+    if active.len() < 3 {
+        return Trend::Unknown;
+    }
+    let half = active.len() / 2;
+    let first_half_max = active[..half].iter().copied().max().unwrap_or(0);
+    let second_half = &active[half..];
+    // Growing: the end is above anything seen in the first half, and the
+    // second half climbs (its later samples are not below its earlier ones).
+    let climbs =
+        second_half.windows(2).filter(|w| w[1] >= w[0]).count() * 4 >= (second_half.len() - 1) * 3;
+    if end > first_half_max && climbs {
+        Trend::Growing
+    } else {
+        Trend::Flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_rise_is_a_leak_and_a_plateau_is_a_cache() {
+        let rise: Vec<u32> = (0..40).map(|i| if i < 10 { 0 } else { i - 9 }).collect();
+        assert_eq!(trend(&rise), Trend::Growing);
+        let plateau: Vec<u32> = (0..40).map(|i| if i < 10 { 0 } else { 8 }).collect();
+        assert_eq!(trend(&plateau), Trend::Flat);
+        let early: Vec<u32> = std::iter::repeat_n(1, 40).collect();
+        assert_eq!(trend(&early), Trend::Flat);
+        assert_eq!(trend(&[0, 0, 0]), Trend::Flat);
+        assert_eq!(trend(&[0, 1]), Trend::Unknown);
+    }
+
+    #[test]
+    fn samples_stay_bounded_and_aligned() {
+        let mut h = History::default();
+        for i in 0..1_000_000u32 {
+            if i % 1000 == 0 {
+                h.alloc(1);
+            }
+            if i == 500_000 {
+                h.alloc(2);
+            }
+            h.tick(u64::from(i) << 12);
+        }
+        let s = h.finish();
+        assert!(s[&1].len() <= SAMPLES + 1);
+        assert_eq!(s[&1].len(), s[&2].len());
+        assert_eq!(trend(&s[&1]), Trend::Growing);
+        assert_eq!(trend(&s[&2]), Trend::Flat);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_to_the_end_of_time_costs_bounded_work() {
+        let mut h = History::default();
+        h.alloc(1);
+        h.tick(0);
+        h.tick(u64::MAX);
+        assert!(h.finish()[&1].len() <= SAMPLES + 1);
+    }
+}
