@@ -20,6 +20,7 @@ mod history;
 mod info;
 mod leaks;
 mod profile;
+mod recommend;
 mod replay;
 mod report;
 mod sites;
@@ -33,6 +34,7 @@ pub use leaks::{leaks, Leak};
 pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadFlow, ThreadInfo};
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
+pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
 pub use report::{
     report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, SiteRow, SortBy,
     TreeRow, DEFAULT_TOP,

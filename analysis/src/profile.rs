@@ -6,7 +6,8 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use pulse_format::{
-    AllocMode, CallTree, Metadata, Reader, Record, RecordKind, ScopeTime, Timing, Trailer, NO_SITE,
+    AllocMode, CallTree, Histogram, Metadata, Reader, Record, RecordKind, ScopeTime, Timing,
+    Trailer, NO_SITE,
 };
 
 use crate::error::Error;
@@ -200,6 +201,8 @@ struct Block {
     /// The thread that allocated it: the block counts in its live set
     /// whichever thread frees it.
     thread: u64,
+    /// When it was allocated.
+    ts: u64,
 }
 
 /// Allocations made at one site (one distinct stack).
@@ -217,6 +220,19 @@ pub struct SiteStats {
     pub live_blocks_at_end: u64,
     /// Bytes from here still live at the end.
     pub live_bytes_at_end: u64,
+    /// Lifetimes of the blocks from here that were freed, in clock ticks
+    /// (see [`Profile::ticks_per_ns`]; [`SiteStats::freed_within`] converts).
+    pub lifetimes: Histogram,
+    /// Blocks freed by their thread before it allocated anything else
+    /// (heaptrack's "temporary" allocations).
+    pub temporary: u64,
+}
+
+impl SiteStats {
+    /// Blocks from here freed within `ns` nanoseconds of their allocation.
+    pub fn freed_within(&self, ns: u64, ticks_per_ns: f64) -> u64 {
+        self.lifetimes.count_at_most((ns as f64 * ticks_per_ns) as u64)
+    }
 }
 
 /// Running per-site sums; weights are fractional in a sampled session.
@@ -226,6 +242,8 @@ struct SiteSums {
     bytes: f64,
     reallocs: f64,
     max_size: u64,
+    lifetimes: Histogram,
+    temporary: u64,
 }
 
 /// The replay's running state, in ticks.
@@ -244,12 +262,15 @@ struct State {
     stacked_events: u64,
     history: History,
     threads: BTreeMap<u64, ThreadInfo>,
-    /// Per thread: the old block of a moving realloc, released ahead of its record.
-    released: HashMap<u64, u64>,
+    /// Per thread: the old block of a moving realloc, released ahead of its
+    /// record, with its birth.
+    released: HashMap<u64, (u64, u64)>,
     /// Per allocating thread: live bytes and blocks now, and the peak bytes.
     thread_live: HashMap<u64, (u64, u64, u64)>,
     /// (allocating, freeing) thread → (blocks, bytes) freed across threads.
     flows: BTreeMap<(u64, u64), (u64, u64)>,
+    /// Per thread: its last allocation, until it allocates again or frees it.
+    last_alloc: HashMap<u64, u64>,
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
@@ -293,13 +314,14 @@ impl Visitor for State {
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
                 sums.max_size = sums.max_size.max(size);
-                self.insert(thread, addr, size, site, ts);
+                self.insert(thread, addr, size, site, ts, ts);
+                self.last_alloc.insert(thread, addr);
             }
             Record::AllocFailed { .. } => self.memory.failed += 1,
             Record::Free { addr, size, .. } => {
                 self.memory.frees += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
-                self.remove(thread, addr);
+                self.remove(thread, addr, Some(ts));
             }
             Record::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
                 self.stacked_events += u64::from(site != NO_SITE);
@@ -311,11 +333,13 @@ impl Visitor for State {
                 self.memory.reallocs += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
-                let released = self.released.remove(&thread);
-                if released != Some(old_addr) {
-                    self.remove(thread, old_addr);
-                }
-                self.insert(thread, new_addr, new_size, site, ts);
+                // The block lives on at its new address: it keeps its birth.
+                let birth = match self.released.remove(&thread) {
+                    Some((addr, birth)) if addr == old_addr => birth,
+                    _ => self.remove(thread, old_addr, None).map_or(ts, |b| b.ts),
+                };
+                self.last_alloc.remove(&thread);
+                self.insert(thread, new_addr, new_size, site, ts, birth);
             }
             Record::ScopeEnter { ts, scope } => self.time.enter(thread, scope, ts),
             Record::ScopeExit { ts, scope } => self.time.exit(thread, scope, ts),
@@ -336,8 +360,8 @@ impl Visitor for State {
 }
 impl State {
     fn release_for_realloc(&mut self, thread: u64, addr: u64) {
-        self.remove(thread, addr);
-        self.released.insert(thread, addr);
+        let birth = self.remove(thread, addr, None).map_or(self.last_ts, |b| b.ts);
+        self.released.insert(thread, (addr, birth));
     }
 
     /// How many allocations one at `site` of `size` bytes stands for: 1, or
@@ -353,8 +377,10 @@ impl State {
         }
     }
 
-    fn insert(&mut self, thread: u64, addr: u64, size: u64, site: u32, ts: u64) {
-        if let Some(old) = self.live.insert(addr, Block { size, site, thread }) {
+    /// `thread` has the block at `addr` from `ts` on (born at `birth`, earlier
+    /// for a reallocated block).
+    fn insert(&mut self, thread: u64, addr: u64, size: u64, site: u32, ts: u64, birth: u64) {
+        if let Some(old) = self.live.insert(addr, Block { size, site, thread, ts: birth }) {
             self.anomalies.reused_live_addresses += 1;
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
             let t = self.thread_live.entry(old.thread).or_default();
@@ -378,12 +404,20 @@ impl State {
         }
     }
 
-    /// `thread` frees the block at `addr`.
-    fn remove(&mut self, thread: u64, addr: u64) {
+    /// `thread` gives up the block at `addr`: freed at `freed_at`, or moved
+    /// by a reallocation (`None`), which does not end its life.
+    fn remove(&mut self, thread: u64, addr: u64, freed_at: Option<u64>) -> Option<Block> {
         let Some(b) = self.live.remove(&addr) else {
             self.anomalies.unknown_frees += 1;
-            return;
+            return None;
         };
+        if let Some(ts) = freed_at {
+            let sums = self.site_sums.entry(b.site).or_default();
+            sums.lifetimes.record(ts.saturating_sub(b.ts));
+            if self.last_alloc.remove(&thread) == Some(addr) {
+                sums.temporary += 1;
+            }
+        }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
         self.history.free(b.site);
         let t = self.thread_live.entry(b.thread).or_default();
@@ -394,6 +428,7 @@ impl State {
             f.0 += 1;
             f.1 = f.1.saturating_add(b.size);
         }
+        Some(b)
     }
 
     fn finish(mut self, meta: Metadata, version: u16, end: replay::Ending) -> Profile {
@@ -419,6 +454,8 @@ impl State {
                     bytes: t.bytes.round() as u64,
                     reallocs: t.reallocs.round() as u64,
                     max_size: t.max_size,
+                    lifetimes: t.lifetimes.clone(),
+                    temporary: t.temporary,
                     ..SiteStats::default()
                 };
                 (*id, stats)

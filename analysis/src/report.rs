@@ -8,6 +8,7 @@ use pulse_format::{RecordKind, NO_SITE};
 use crate::history::Trend;
 use crate::leaks::Leak;
 use crate::profile::{MemoryTotals, Profile, ThreadFlow, ThreadInfo};
+use crate::recommend::{RecommendOptions, Recommendation};
 use crate::table::{Align, Table};
 use crate::units::{Bytes, Count, Nanos};
 use pulse_format::ScopeTime;
@@ -43,6 +44,8 @@ pub struct ReportOptions {
     pub category: Option<String>,
     /// Call-tree nodes below this share of the session's scoped time are left out.
     pub tree_min_share: f64,
+    /// The recommendation rules' thresholds.
+    pub recommend: RecommendOptions,
 }
 
 impl Default for ReportOptions {
@@ -52,6 +55,7 @@ impl Default for ReportOptions {
             sort: SortBy::SelfTime,
             category: None,
             tree_min_share: 0.01,
+            recommend: RecommendOptions::default(),
         }
     }
 }
@@ -117,8 +121,10 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
     let t = p.trailer.as_ref();
     let get = |k: &str| t.and_then(|t| t.extra(k)).unwrap_or(0);
     let defs = [RecordKind::SiteDef, RecordKind::ScopeDef, RecordKind::Symbol];
-    let events: u64 =
-        RecordKind::ALL.iter().filter(|k| !defs.contains(k)).map(|k| p.count(*k)).sum();
+    let events: u64 = RecordKind::ALL
+        .iter()
+        .filter(|k| !defs.contains(k))
+        .fold(0u64, |a, k| a.saturating_add(p.count(*k)));
     Some(Overhead {
         events,
         stacked_events: p.stacked_events,
@@ -209,6 +215,8 @@ pub struct Report {
     pub overhead: Option<Overhead>,
     /// Sites with blocks live at the end, most bytes first; at most `top`.
     pub live_at_end: Vec<Leak>,
+    /// What to change, most at stake first.
+    pub recommendations: Vec<Recommendation>,
     /// Threads that allocated, by bytes allocated: each thread's live set
     /// counts the blocks it allocated, whichever thread frees them.
     pub thread_memory: Vec<ThreadInfo>,
@@ -266,6 +274,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         tree,
         counters: counter_rows(profile),
         overhead: overhead(profile),
+        recommendations: crate::recommend::recommend(profile, &opts.recommend),
         live_at_end: {
             let mut l = crate::leaks::leaks(profile);
             l.truncate(opts.top);
@@ -335,7 +344,8 @@ pub(crate) fn counter_rows(p: &Profile) -> Counters {
 /// below `min_share` of the outermost scopes' total.
 pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
     let nodes = &p.call_tree.nodes;
-    let all: u64 = p.call_tree.roots().iter().map(|&n| nodes[n].total_ns).sum();
+    let all: u64 =
+        p.call_tree.roots().iter().fold(0u64, |a, &n| a.saturating_add(nodes[n].total_ns));
     let floor = (all as f64 * min_share) as u64;
     let mut rows = Vec::new();
     let mut stack: Vec<(usize, usize)> = Vec::new();
@@ -389,7 +399,7 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
         row.bytes = row.bytes.saturating_add(st.bytes);
         row.reallocs = row.reallocs.saturating_add(st.reallocs);
         row.max_size = row.max_size.max(st.max_size);
-        row.live_blocks_at_end += st.live_blocks_at_end;
+        row.live_blocks_at_end = row.live_blocks_at_end.saturating_add(st.live_blocks_at_end);
         row.live_bytes_at_end = row.live_bytes_at_end.saturating_add(st.live_bytes_at_end);
     }
     let mut rows: Vec<SiteRow> = rows.into_values().collect();
@@ -490,6 +500,16 @@ impl Report {
         }
         for warning in &self.warnings {
             writeln!(w, "  warning: {warning}")?;
+        }
+        writeln!(w)?;
+        writeln!(w, "Recommendations")?;
+        if self.recommendations.is_empty() {
+            writeln!(w, "  none: nothing in this session stands out")?;
+        }
+        for (i, r) in self.recommendations.iter().enumerate() {
+            writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), r.location)?;
+            writeln!(w, "     {}", r.evidence)?;
+            writeln!(w, "     fix: {}", r.fix)?;
         }
         writeln!(w)?;
         let m = &self.memory;

@@ -113,6 +113,12 @@ impl Histogram {
         }
     }
 
+    /// How many values are at most `v` (to the bucket: within 1.6 %).
+    pub fn count_at_most(&self, v: u64) -> u64 {
+        let last = bucket(v);
+        self.counts.iter().take(last + 1).sum()
+    }
+
     /// The value below which a fraction `q` (0..=1) of the values fall:
     /// the midpoint of the bucket holding the value of rank `ceil(q·n)`,
     /// clamped to the exact minimum and maximum. 0 when empty.
@@ -183,6 +189,8 @@ mod tests {
         assert_eq!(a.min(), 0);
         assert_eq!(a.max(), 19);
         assert_eq!(a.mean(), 9);
+        assert_eq!(a.count_at_most(4), 5);
+        assert_eq!(a.count_at_most(1000), 20);
         assert_eq!(Histogram::new().quantile(0.5), 0);
     }
 }

@@ -1,0 +1,329 @@
+//! Recommendations: rules that turn the figures into advice a developer can
+//! act on, each with the evidence, the place, and what to change.
+//!
+//! A rule fires only where the numbers support it: every threshold below is
+//! a field of [`RecommendOptions`], and a program with no problem gets no
+//! advice. What is at stake — the share of the session's scoped time, or of
+//! its allocated bytes or allocations — sets the severity and the order.
+
+use std::collections::BTreeMap;
+
+use crate::history::Trend;
+use crate::profile::Profile;
+use crate::sites::project_root;
+use crate::units::{Bytes, Nanos};
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Under 5 % at stake.
+    Low,
+    /// 5 % or more.
+    Medium,
+    /// 20 % or more.
+    High,
+    /// 50 % or more, or a leak that grows to the end.
+    Critical,
+}
+
+impl Severity {
+    fn of(share: f64) -> Severity {
+        match share {
+            s if s >= 0.5 => Severity::Critical,
+            s if s >= 0.2 => Severity::High,
+            s if s >= 0.05 => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What kind of problem a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// One scope takes much of the time in few, long entries.
+    SlowFunction,
+    /// A scope entered very often takes much of the time.
+    HotLoop,
+    /// Many small allocations freed almost at once.
+    ShortLivedAllocation,
+    /// A vector or string grown step by step.
+    ReallocChurn,
+    /// Memory never given back, still growing at the end.
+    Leak,
+    /// Single allocations large enough to matter on their own.
+    LargeAllocation,
+    /// A scope allocates on almost every entry.
+    FrequentAllocation,
+    /// Few instructions per cycle where counters were read.
+    LowIpc,
+}
+
+/// One piece of advice.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    /// How much it matters.
+    pub severity: Severity,
+    /// What kind of problem it is.
+    pub category: Category,
+    /// Where: a scope, or a function with its `file:line`.
+    pub location: String,
+    /// The figures that support it.
+    pub evidence: String,
+    /// What to change.
+    pub fix: String,
+    /// The share of time, bytes or allocations at stake (0..1).
+    pub stake: f64,
+}
+
+/// Thresholds; every rule reads its own.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecommendOptions {
+    /// A scope is a hotspot from this share of all the scoped self time:
+    /// the majority, by default — among several scopes one always leads,
+    /// and leading is not yet a problem.
+    pub hotspot_share: f64,
+    /// A hotspot is a hot loop from this many entries.
+    pub hot_loop_count: u64,
+    /// An allocation is short-lived when freed within this many nanoseconds.
+    pub short_lived_ns: u64,
+    /// A site is flagged from this many short-lived allocations…
+    pub short_lived_min: u64,
+    /// …making up at least this share of its allocations.
+    pub short_lived_share: f64,
+    /// A site churns reallocations from this many…
+    pub realloc_min: u64,
+    /// …or from a few (8) when its buffer ends this large: amortized growth
+    /// of a big vector copies about twice its final size.
+    pub realloc_large_bytes: u64,
+    /// Time rules compare scopes: they need at least this many.
+    pub min_scopes: usize,
+    /// An allocation is large from this many bytes.
+    pub large_bytes: u64,
+    /// A scope allocates frequently from this many allocations per entry…
+    pub frequent_per_entry: f64,
+    /// …over at least this many entries.
+    pub frequent_min_entries: u64,
+    /// Instructions per cycle below this are low.
+    pub low_ipc: f64,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            hotspot_share: 0.5,
+            hot_loop_count: 1000,
+            short_lived_ns: 10_000,
+            short_lived_min: 10_000,
+            short_lived_share: 0.5,
+            realloc_min: 1_000,
+            realloc_large_bytes: 1 << 20,
+            min_scopes: 3,
+            large_bytes: 64 << 20,
+            frequent_per_entry: 1.0,
+            frequent_min_entries: 1_000,
+            low_ipc: 0.5,
+        }
+    }
+}
+
+/// The recommendations for `profile`, most at stake first.
+pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    time_rules(p, o, &mut out);
+    memory_rules(p, o, &mut out);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.stake.total_cmp(&a.stake))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    out
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
+    let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
+    // One scope, or two, always take most of the scoped time: that is no
+    // finding. A hotspot stands out among several.
+    if scoped == 0 || p.scope_times.len() < o.min_scopes {
+        return;
+    }
+    for (id, t) in &p.scope_times {
+        let share = t.self_ns as f64 / scoped as f64;
+        let name = p.display_name(*id);
+        if share >= o.hotspot_share {
+            let hot_loop = t.count >= o.hot_loop_count;
+            out.push(Recommendation {
+                severity: Severity::of(share),
+                category: if hot_loop { Category::HotLoop } else { Category::SlowFunction },
+                location: name.clone(),
+                evidence: format!(
+                    "{} of the scoped time in its own code: {} over {} entries, {} each (p99 {})",
+                    pct(share),
+                    Nanos(t.self_ns),
+                    t.count,
+                    Nanos(t.mean_ns),
+                    Nanos(t.p99_ns)
+                ),
+                fix: if hot_loop {
+                    String::from("it runs very often: hoist work that does not change out of the loop, cache results, or batch the calls")
+                } else {
+                    String::from("look at the algorithm: a better data structure or fewer passes over the data")
+                },
+                stake: share,
+            });
+        }
+        if t.count >= o.frequent_min_entries
+            && t.allocs as f64 / t.count as f64 >= o.frequent_per_entry
+        {
+            let total_allocs = p.memory.allocs.max(1);
+            let share = t.allocs as f64 / total_allocs as f64;
+            out.push(Recommendation {
+                severity: Severity::of(share),
+                category: Category::FrequentAllocation,
+                location: name.clone(),
+                evidence: format!(
+                    "{:.1} allocations per entry over {} entries ({} of all allocations)",
+                    t.allocs as f64 / t.count as f64,
+                    t.count,
+                    pct(share)
+                ),
+                fix: String::from("reuse a buffer across entries (clear it instead of building a new one), or write into the caller's"),
+                stake: share,
+            });
+        }
+        if let Some(ipc) = ipc(p, *id) {
+            if ipc < o.low_ipc && share >= 0.05 {
+                out.push(Recommendation {
+                    severity: Severity::of(share),
+                    category: Category::LowIpc,
+                    location: name,
+                    evidence: format!("{ipc:.2} instructions per cycle over {} of the scoped time", pct(share)),
+                    fix: String::from("the processor mostly waits on memory here: improve locality (contiguous data, fewer pointers to chase)"),
+                    stake: share,
+                });
+            }
+        }
+    }
+}
+
+fn ipc(p: &Profile, scope: u32) -> Option<f64> {
+    let t = p.scope_times.get(&scope)?;
+    let names: Vec<&str> =
+        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
+    let i = *t.counters.get(names.iter().position(|n| *n == "instructions")?)?;
+    let c = *t.counters.get(names.iter().position(|n| *n == "cycles")?)?;
+    (c > 0).then(|| i as f64 / c as f64)
+}
+
+fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
+    let m = &p.memory;
+    if m.counted_only || m.allocs == 0 {
+        return;
+    }
+    let root = project_root(&p.meta.program);
+    // Sites grouped by the user's line: advice is about a line of code.
+    #[derive(Default)]
+    struct Line {
+        allocs: u64,
+        bytes: u64,
+        reallocs: u64,
+        max_size: u64,
+        short: u64,
+        temporary: u64,
+    }
+    let mut lines: BTreeMap<String, Line> = BTreeMap::new();
+    for (id, s) in &p.sites {
+        let place = match p.symbols.location(*id) {
+            Some(f) => f.display(&root),
+            None => continue,
+        };
+        let l = lines.entry(place).or_default();
+        l.allocs = l.allocs.saturating_add(s.allocs);
+        l.bytes = l.bytes.saturating_add(s.bytes);
+        l.reallocs = l.reallocs.saturating_add(s.reallocs);
+        l.max_size = l.max_size.max(s.max_size);
+        l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
+        l.temporary = l.temporary.saturating_add(s.temporary);
+    }
+    let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
+    let total_bytes = m.bytes_allocated.max(1) as f64;
+    for (place, l) in &lines {
+        if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * l.allocs as f64 {
+            let share = l.short as f64 / total_allocs;
+            out.push(Recommendation {
+                severity: Severity::of(share),
+                category: Category::ShortLivedAllocation,
+                location: place.clone(),
+                evidence: format!(
+                    "{} of its {} allocations freed within {} ({} of them before the thread allocated anything else)",
+                    l.short,
+                    l.allocs,
+                    Nanos(o.short_lived_ns),
+                    l.temporary
+                ),
+                fix: String::from("allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"),
+                stake: share,
+            });
+        }
+        let many = l.reallocs >= o.realloc_min && l.reallocs >= l.allocs;
+        let big = l.reallocs >= 8 && l.max_size >= o.realloc_large_bytes;
+        if many || big {
+            let share = (l.reallocs as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
+            out.push(Recommendation {
+                severity: Severity::of(share),
+                category: Category::ReallocChurn,
+                location: place.clone(),
+                evidence: format!(
+                    "{} reallocations for {} allocations: a buffer grown step by step to {} ({} allocated, copies included)",
+                    l.reallocs,
+                    l.allocs,
+                    Bytes(l.max_size),
+                    Bytes(l.bytes)
+                ),
+                fix: String::from("reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop"),
+                stake: share,
+            });
+        }
+        if l.max_size >= o.large_bytes {
+            let share = l.bytes as f64 / total_bytes;
+            out.push(Recommendation {
+                severity: Severity::of(share).min(Severity::Medium),
+                category: Category::LargeAllocation,
+                location: place.clone(),
+                evidence: format!("a single allocation of {}", Bytes(l.max_size)),
+                fix: String::from(
+                    "stream or process in chunks rather than holding it whole, or reuse one buffer",
+                ),
+                stake: share,
+            });
+        }
+    }
+    for leak in crate::leaks::leaks(p).into_iter().filter(|l| l.trend == Trend::Growing) {
+        let share = leak.bytes as f64 / m.peak_bytes.max(1) as f64;
+        out.push(Recommendation {
+            severity: Severity::Critical.min(Severity::of(share).max(Severity::High)),
+            category: Category::Leak,
+            location: format!("{} ({})", leak.function, leak.place),
+            evidence: format!("{} blocks, {} live at the end and still growing", leak.blocks, Bytes(leak.bytes)),
+            fix: String::from("something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak"),
+            stake: share,
+        });
+    }
+}
