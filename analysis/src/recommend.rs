@@ -153,6 +153,15 @@ pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
     out
 }
 
+/// `n thing` or `n things`.
+fn n(count: u64, thing: &str) -> String {
+    if count == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{count} {thing}s")
+    }
+}
+
 fn pct(share: f64) -> String {
     format!("{:.0} %", share * 100.0)
 }
@@ -291,9 +300,9 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
                 category: Category::ReallocChurn,
                 location: place.clone(),
                 evidence: format!(
-                    "{} reallocations for {} allocations: a buffer grown step by step to {} ({} allocated, copies included)",
-                    l.reallocs,
-                    l.allocs,
+                    "{} for {}: a buffer grown step by step to {} ({} allocated, copies included)",
+                    n(l.reallocs, "reallocation"),
+                    n(l.allocs, "allocation"),
                     Bytes(l.max_size),
                     Bytes(l.bytes)
                 ),
