@@ -9,7 +9,7 @@ use crate::table::{Align, Table};
 use crate::units::{Bytes, Nanos};
 
 /// The header, metadata and record counts of a session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Info {
     /// The file's format version.
     pub version: u16,

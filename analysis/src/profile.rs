@@ -31,7 +31,7 @@ pub struct ScopeInfo {
 }
 
 /// Allocation totals and the live set over the whole session, exact.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryTotals {
     /// Blocks allocated (`alloc`, `alloc_zeroed`), weights applied.
     pub allocs: u64,
@@ -75,7 +75,7 @@ pub struct Anomalies {
 }
 
 /// A thread the session saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ThreadInfo {
     /// pulse's id for it.
     pub id: u64,
@@ -94,7 +94,7 @@ pub struct ThreadInfo {
 }
 
 /// Blocks allocated on one thread and freed on another.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ThreadFlow {
     /// The allocating thread.
     pub from: u64,

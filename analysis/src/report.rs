@@ -17,7 +17,8 @@ use pulse_format::ScopeTime;
 pub const DEFAULT_TOP: usize = 20;
 
 /// How the scope table is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SortBy {
     /// Self time, most first (the default).
     #[default]
@@ -61,7 +62,7 @@ impl Default for ReportOptions {
 }
 
 /// One scope's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ScopeRow {
     /// The scope's name.
     pub name: String,
@@ -74,7 +75,7 @@ pub struct ScopeRow {
 }
 
 /// One line of the call tree: a scope under one path of enclosing scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TreeRow {
     /// Nesting depth, 0 for the outermost scopes.
     pub depth: usize,
@@ -90,7 +91,7 @@ pub struct TreeRow {
 
 /// What pulse itself cost in the session, from its calibration at start
 /// and its own counts at the end.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct Overhead {
     /// Events recorded on the program's threads.
     pub events: u64,
@@ -139,7 +140,7 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
 }
 
 /// Counter figures of one scope read with `scope!(…, counters)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CounterRow {
     /// `category::name` of the scope.
     pub name: String,
@@ -154,7 +155,7 @@ pub struct CounterRow {
 
 /// The counters of a session: which were read, why others were not, and
 /// the scopes that read them.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct Counters {
     /// The counters read, in the order of each row's values.
     pub names: Vec<String>,
@@ -166,7 +167,7 @@ pub struct Counters {
 
 /// One allocation location's line in the report: every site (distinct
 /// stack) whose innermost user frame is the same function, file and line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SiteRow {
     /// The user's function, or what the stack ended in.
     pub function: String,
@@ -189,7 +190,7 @@ pub struct SiteRow {
 }
 
 /// The report of one session. Every figure the CLI prints is a field here.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Report {
     /// The profiled program.
     pub program: String,

@@ -51,6 +51,9 @@ pub(crate) struct ReportArgs {
     /// Only the scopes of this category.
     #[arg(long)]
     pub(crate) category: Option<String>,
+    /// Print JSON (every figure of the report; schema in docs/CLI.md).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `--sort` values.
@@ -101,4 +104,7 @@ pub(crate) struct LeaksArgs {
 pub(crate) struct InfoArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

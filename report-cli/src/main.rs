@@ -100,7 +100,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let report = pulse_analysis::report(&profile, &a.options());
-            report.render(&mut out)?;
+            if a.json {
+                json(&report, &mut out)?;
+            } else {
+                report.render(&mut out)?;
+            }
             partial(&profile)
         }
         Command::Leaks(a) => {
@@ -109,8 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let found = leaks.iter().any(pulse_analysis::Leak::is_leak);
             leaks.truncate(a.top);
             if a.json {
-                serde_json::to_writer_pretty(&mut out, &leaks)?;
-                writeln!(out)?;
+                json(&leaks, &mut out)?;
             } else {
                 render_leaks(&leaks, &mut out)?;
             }
@@ -121,12 +124,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Info(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
-            pulse_analysis::info(&profile).render(&mut out)?;
+            let info = pulse_analysis::info(&profile);
+            if a.json {
+                json(&info, &mut out)?;
+            } else {
+                info.render(&mut out)?;
+            }
             partial(&profile)
         }
     };
     out.flush()?;
     Ok(code)
+}
+
+fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Result<()> {

@@ -802,3 +802,23 @@ fn leaks_exits_5_when_a_site_is_still_growing_and_prints_json() {
     let good = write(&dir, "good.pulse", &session_bytes());
     assert_eq!(pulse(&[OsStr::new("leaks"), good.as_os_str()]).status, 0);
 }
+
+#[test]
+fn report_and_info_print_json_with_every_figure() {
+    let dir = scratch("json");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--json")]);
+    r.succeeds();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("report JSON parses");
+    assert_eq!(v["memory"]["allocs"], 6);
+    assert_eq!(v["memory"]["live_bytes_at_end"], 608);
+    assert_eq!(v["scopes"][0]["name"], "parse");
+    assert_eq!(v["scopes"][0]["time"]["count"], 1);
+    golden("report.json", &r.stdout);
+    let i = pulse(&[OsStr::new("info"), path.as_os_str(), OsStr::new("--json")]);
+    i.succeeds();
+    let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("info JSON parses");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["meta"]["pid"], 4242);
+    golden("info.json", &i.stdout);
+}
