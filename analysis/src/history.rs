@@ -9,7 +9,7 @@
 //! samples fill up, every other one is dropped and the interval doubles, so
 //! memory stays at `SAMPLES` counts per site however long the session.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Samples kept per site.
 pub(crate) const SAMPLES: usize = 64;
@@ -32,8 +32,8 @@ impl Default for History {
             interval: 1 << 20,
             next: None,
             taken: 0,
-            live: HashMap::new(),
-            series: HashMap::new(),
+            live: HashMap::default(),
+            series: HashMap::default(),
         }
     }
 }

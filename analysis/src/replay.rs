@@ -11,8 +11,10 @@
 //! timestamp order, each thread's own order kept.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::Read;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use pulse_format::{Frame, Reader, Record, RecordKind, Trailer};
 

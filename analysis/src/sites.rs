@@ -7,7 +7,7 @@
 //! *location* of a site is its innermost frame that is neither: the line of
 //! the user's code that asked for the memory.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// One symbolized frame. An address inlined into its caller yields several,
 /// innermost first.

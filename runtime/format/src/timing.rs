@@ -6,7 +6,9 @@
 //! asynchronous operations, plus the call tree. The runtime feeds it from
 //! its collector for in-process statistics; the analyzer from the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::hist::Histogram;
 use crate::record::NO_SCOPE;
@@ -129,10 +131,10 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            threads: HashMap::new(),
+            threads: HashMap::default(),
             scopes: BTreeMap::new(),
             tree: vec![CallNode::default()],
-            children: HashMap::new(),
+            children: HashMap::default(),
             unmatched_exits: 0,
             open_at_end: 0,
         }

@@ -1,0 +1,170 @@
+//! Analyzer replay: events per second and peak memory of `Profile::load` on
+//! generated sessions of 1 and 10 million events (`--quick`: 1 million).
+//!
+//!     cargo bench -p pulse-analysis --bench replay
+//!
+//! The sessions mix allocations with stacks (a few hundred sites), frees
+//! (mostly soon, some late, some never), reallocations and scopes on four
+//! threads, written with the real writer in collector-sized chunks.
+
+use std::time::Instant;
+
+use pulse_format::{ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Writes a session of about `events` events to `path`.
+fn generate(path: &std::path::Path, events: u64) {
+    let meta =
+        Metadata { writer: "bench".into(), clock: ClockInfo::monotonic(), ..Metadata::default() };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut w = Writer::new(file, &meta).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    for site in 1..=300u32 {
+        enc.push(&Record::SiteDef {
+            site,
+            frames: (0..12).map(|i| 0x40_0000 + u64::from(site) * 64 + i * 4096).collect(),
+        });
+    }
+    for scope in 1..=20u32 {
+        enc.push(&Record::ScopeDef {
+            scope,
+            name: format!("scope {scope}"),
+            category: String::new(),
+            description: String::new(),
+            priority: 0,
+        });
+    }
+    w.write_chunk(&enc).expect("defs");
+    let threads = 4u64;
+    let per_round = 16_384u64;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut live: Vec<Vec<(u64, u64)>> = vec![Vec::new(); threads as usize];
+    let mut next_addr = 0x1000_0000u64;
+    let mut ts = 0u64;
+    let mut written = 0u64;
+    let mut round = 1u64;
+    while written < events {
+        for t in 0..threads {
+            enc.begin(t + 1, round);
+            let mut depth = 0u32;
+            for _ in 0..per_round / threads {
+                ts += 20 + rng.next() % 200;
+                let r = rng.next() % 100;
+                let l = &mut live[t as usize];
+                if r < 45 || l.is_empty() {
+                    let size = 8 + rng.next() % 512;
+                    next_addr += 64;
+                    l.push((next_addr, size));
+                    enc.push(&Record::Alloc {
+                        ts,
+                        addr: next_addr,
+                        size,
+                        align: 8,
+                        site: 1 + (rng.next() % 300) as u32,
+                        weight: 1,
+                    });
+                } else if r < 88 {
+                    // Mostly the newest block, now and then an old one.
+                    let i = if rng.next() % 8 == 0 {
+                        (rng.next() as usize) % l.len()
+                    } else {
+                        l.len() - 1
+                    };
+                    let (addr, size) = l.swap_remove(i);
+                    enc.push(&Record::Free { ts, addr, size });
+                } else if r < 94 {
+                    let (addr, size) = l.pop().unwrap_or((0, 0));
+                    next_addr += 64;
+                    l.push((next_addr, size * 2));
+                    enc.push(&Record::Realloc {
+                        ts,
+                        start_ts: ts,
+                        old_addr: addr,
+                        old_size: size,
+                        new_addr: next_addr,
+                        new_size: size * 2,
+                        align: 8,
+                        site: 1 + (rng.next() % 300) as u32,
+                    });
+                } else if r < 97 || depth == 0 {
+                    depth += 1;
+                    enc.push(&Record::ScopeEnter { ts, scope: 1 + (rng.next() % 20) as u32 });
+                } else {
+                    depth -= 1;
+                    // Closes the innermost open scope (its id is not tracked here:
+                    // an unmatched exit costs the analyzer the same).
+                    enc.push(&Record::ScopeExit { ts, scope: 1 + (rng.next() % 20) as u32 });
+                }
+                written += 1;
+            }
+            w.write_chunk(&enc).expect("chunk");
+        }
+        round += 1;
+    }
+    w.finish(Trailer { end_ts: ts, ..Trailer::default() }).expect("trailer");
+}
+
+fn max_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let smoke = !std::env::args().any(|a| a == "--bench") && !quick;
+    let sizes: &[u64] = if smoke {
+        &[50_000]
+    } else if quick {
+        &[1_000_000]
+    } else {
+        &[1_000_000, 10_000_000]
+    };
+    let dir = std::env::temp_dir().join(format!("pulse-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    println!("analyzer replay (Profile::load), one core, median of 3");
+    println!(
+        "{:>12} {:>10} {:>10} {:>14} {:>12}",
+        "events", "file", "time", "events/s", "peak RSS"
+    );
+    for &n in sizes {
+        let path = dir.join(format!("{n}.pulse"));
+        generate(&path, n);
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let mut times: Vec<f64> = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                let p = pulse_analysis::Profile::load(&path).expect("load");
+                std::hint::black_box(p.memory.allocs);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let t = times[1];
+        println!(
+            "{:>12} {:>8.1}MB {:>8.0}ms {:>12.1} M {:>10.0}MB",
+            n,
+            size as f64 / 1e6,
+            t * 1e3,
+            n as f64 / t / 1e6,
+            max_rss() as f64 / 1e6
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
