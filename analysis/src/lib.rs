@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod diff;
 mod error;
 mod history;
 mod info;
@@ -27,6 +28,7 @@ mod sites;
 mod table;
 mod units;
 
+pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
 pub use error::Error;
 pub use history::{trend, Trend};
 pub use info::{info, Info};

@@ -95,6 +95,9 @@ pub struct RecommendOptions {
     /// the majority, by default — among several scopes one always leads,
     /// and leading is not yet a problem.
     pub hotspot_share: f64,
+    /// …and spends at least this many nanoseconds in its own code: a few
+    /// milliseconds are not worth a developer's time, whatever their share.
+    pub hotspot_min_ns: u64,
     /// A hotspot is a hot loop from this many entries.
     pub hot_loop_count: u64,
     /// An allocation is short-lived when freed within this many nanoseconds.
@@ -124,6 +127,7 @@ impl Default for RecommendOptions {
     fn default() -> Self {
         RecommendOptions {
             hotspot_share: 0.5,
+            hotspot_min_ns: 10_000_000,
             hot_loop_count: 1000,
             short_lived_ns: 10_000,
             short_lived_min: 10_000,
@@ -176,7 +180,7 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
     for (id, t) in &p.scope_times {
         let share = t.self_ns as f64 / scoped as f64;
         let name = p.display_name(*id);
-        if share >= o.hotspot_share {
+        if share >= o.hotspot_share && t.self_ns >= o.hotspot_min_ns {
             let hot_loop = t.count >= o.hot_loop_count;
             out.push(Recommendation {
                 severity: Severity::of(share),

@@ -10,6 +10,7 @@ Exit status:
   1  error (unreadable, corrupt or foreign file; unwritable output)
   2  usage error (unknown flag or command)
   3  partial input: the session was truncated; the report covers what was read
+  4  a regression beyond the threshold (pulse diff --fail-on-regression only)
   5  leaks found (pulse leaks only)";
 
 /// Reports from pulse session files.
@@ -31,6 +32,12 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse leaks run.pulse --json > leaks.json\n\nExit status: 0 no leak, 1 error, 2 usage, 3 truncated input, 5 leaks found"
     )]
     Leaks(LeaksArgs),
+    /// Before and after: the speedup, and each scope's and allocation
+    /// site's change classified as improvement, regression or noise.
+    #[command(
+        after_help = "Example:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
+    )]
+    Diff(DiffArgs),
     /// The header, metadata and a count of every record kind.
     #[command(
         after_help = "Example:\n  pulse info run.pulse\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
@@ -98,6 +105,39 @@ pub(crate) struct LeaksArgs {
     /// Print JSON (an array of sites; schema in docs/CLI.md).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The session before the change.
+    pub(crate) before: PathBuf,
+    /// The session after it.
+    pub(crate) after: PathBuf,
+    /// The smallest change that counts: `5%` or `0.05`.
+    #[arg(long, default_value = "5%", value_parser = parse_share)]
+    pub(crate) threshold: f64,
+    /// Exit with status 4 when anything regressed beyond the threshold.
+    #[arg(long)]
+    pub(crate) fail_on_regression: bool,
+    /// Rows per table.
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    pub(crate) top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `5%` or `0.05` as 0.05.
+fn parse_share(s: &str) -> Result<f64, String> {
+    let (v, scale) = match s.strip_suffix('%') {
+        Some(p) => (p, 100.0),
+        None => (s, 1.0),
+    };
+    let v: f64 = v.trim().parse().map_err(|_| format!("{s:?} is not a share like 5% or 0.05"))?;
+    if !(0.0..=10.0).contains(&(v / scale)) {
+        return Err(format!("{s} is out of range"));
+    }
+    Ok(v / scale)
 }
 
 #[derive(Debug, Args)]

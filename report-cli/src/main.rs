@@ -21,6 +21,7 @@ mod exit {
     pub(crate) const ERROR: u8 = 1;
     pub(crate) const USAGE: u8 = 2;
     pub(crate) const PARTIAL: u8 = 3;
+    pub(crate) const REGRESSION: u8 = 4;
     pub(crate) const LEAKS: u8 = 5;
 }
 
@@ -120,6 +121,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             match partial(&profile) {
                 exit::OK if found => exit::LEAKS,
                 code => code,
+            }
+        }
+        Command::Diff(a) => {
+            let before = pulse_analysis::Profile::load(&a.before)?;
+            let after = pulse_analysis::Profile::load(&a.after)?;
+            let mut o = pulse_analysis::DiffOptions::default();
+            o.threshold = a.threshold;
+            let d = pulse_analysis::diff(&before, &after, &o);
+            for w in &d.warnings {
+                eprintln!("pulse: warning: {w}");
+            }
+            if a.json {
+                json(&d, &mut out)?;
+            } else {
+                d.render(&mut out, a.top)?;
+            }
+            match (partial(&before), partial(&after)) {
+                (exit::OK, exit::OK) if a.fail_on_regression && d.regressions > 0 => {
+                    exit::REGRESSION
+                }
+                (exit::OK, exit::OK) => exit::OK,
+                _ => exit::PARTIAL,
             }
         }
         Command::Info(a) => {

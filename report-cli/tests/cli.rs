@@ -822,3 +822,71 @@ fn report_and_info_print_json_with_every_figure() {
     assert_eq!(v["meta"]["pid"], 4242);
     golden("info.json", &i.stdout);
 }
+
+/// A session with 200 entries of scope `work`, each `ns` long.
+fn work_session(ns: u64) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    enc.push(&Record::ScopeDef {
+        scope: 1,
+        name: "work".into(),
+        category: String::new(),
+        description: String::new(),
+        priority: 0,
+    });
+    w.write_chunk(&enc).expect("defs");
+    enc.begin(1, 0);
+    for i in 0..200u64 {
+        let t = i * 10 * ns;
+        enc.push(&Record::ScopeEnter { ts: t, scope: 1 });
+        enc.push(&Record::ScopeExit { ts: t + ns + i % 7, scope: 1 });
+    }
+    w.write_chunk(&enc).expect("chunk");
+    w.finish(Trailer::default()).expect("trailer")
+}
+
+#[test]
+fn diff_classifies_and_gates_regressions() {
+    let dir = scratch("diff");
+    let fast = write(&dir, "fast.pulse", &work_session(1_000));
+    let slow = write(&dir, "slow.pulse", &work_session(2_000));
+    let r = pulse(&[
+        OsStr::new("diff"),
+        slow.as_os_str(),
+        fast.as_os_str(),
+        OsStr::new("--fail-on-regression"),
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    r.has_line("0 regressions, 1 improvements");
+    let r = pulse(&[
+        OsStr::new("diff"),
+        fast.as_os_str(),
+        slow.as_os_str(),
+        OsStr::new("--fail-on-regression"),
+    ]);
+    assert_eq!(r.status, 4, "{}", r.stderr);
+    assert!(r.stdout.contains("REGRESSION"), "{}", r.stdout);
+    golden("diff.txt", &r.stdout);
+    // Without the gate a regression is reported, not an error.
+    let r = pulse(&[OsStr::new("diff"), fast.as_os_str(), slow.as_os_str()]);
+    assert_eq!(r.status, 0);
+    // A 150 % threshold makes the doubling noise.
+    let r = pulse(&[
+        OsStr::new("diff"),
+        fast.as_os_str(),
+        slow.as_os_str(),
+        OsStr::new("--threshold"),
+        OsStr::new("150%"),
+        OsStr::new("--fail-on-regression"),
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stdout);
+    let r = pulse(&[
+        OsStr::new("diff"),
+        fast.as_os_str(),
+        slow.as_os_str(),
+        OsStr::new("--threshold"),
+        OsStr::new("lots"),
+    ]);
+    assert_eq!(r.status, 2);
+}
