@@ -171,16 +171,23 @@ fn pct(share: f64) -> String {
 }
 
 fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
-    let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
+    // Self time discounted for outliers: an entry that was preempted for
+    // milliseconds inflates a scope's total but not its median, so the
+    // self time is scaled by (median × entries) / total where that is below 1.
+    let robust = |t: &pulse_format::ScopeTime| -> u64 {
+        let typical = (t.p50_ns as f64 * t.count as f64).min(t.total_ns as f64);
+        (t.self_ns as f64 * typical / t.total_ns.max(1) as f64) as u64
+    };
+    let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(robust(t)));
     // One scope, or two, always take most of the scoped time: that is no
     // finding. A hotspot stands out among several.
     if scoped == 0 || p.scope_times.len() < o.min_scopes {
         return;
     }
     for (id, t) in &p.scope_times {
-        let share = t.self_ns as f64 / scoped as f64;
+        let share = robust(t) as f64 / scoped as f64;
         let name = p.display_name(*id);
-        if share >= o.hotspot_share && t.self_ns >= o.hotspot_min_ns {
+        if share >= o.hotspot_share && robust(t) >= o.hotspot_min_ns {
             let hot_loop = t.count >= o.hot_loop_count;
             out.push(Recommendation {
                 severity: Severity::of(share),
