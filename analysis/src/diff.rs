@@ -6,8 +6,11 @@
 //! p90 − p50; with `n` the smaller entry count, a shift is real when it is
 //! both at least `threshold` of the old median and more than twice
 //! `spread / √n` — so a scope entered once, or one whose entries scatter
-//! widely, needs a larger move to count. Allocation counts and bytes are
-//! exact, so for memory the threshold alone decides.
+//! widely, needs a larger move to count. With fewer than three entries on
+//! either side there is no spread to go by: the median must move by half.
+//! A change of less than `min_ns` of total time is noise whatever its
+//! share: microseconds do not make a regression. Allocation counts and
+//! bytes are exact, so for memory the threshold alone decides.
 
 use std::collections::BTreeMap;
 
@@ -36,11 +39,13 @@ pub enum Verdict {
 pub struct DiffOptions {
     /// The smallest relative change that counts (0.05: 5 %).
     pub threshold: f64,
+    /// The smallest change of a scope's total time that counts, in ns.
+    pub min_ns: u64,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { threshold: 0.05 }
+        DiffOptions { threshold: 0.05, min_ns: 100_000 }
     }
 }
 
@@ -179,7 +184,9 @@ fn scope_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<Scop
                     .max(y.p90_ns.saturating_sub(y.p50_ns)) as f64;
                 let n = x.count.min(y.count).max(1) as f64;
                 let noise = 2.0 * spread / n.sqrt();
-                if change.abs() < o.threshold || shift.abs() <= noise {
+                let needed = if n < 3.0 { o.threshold.max(0.5) } else { o.threshold };
+                let moved = (y.total_ns as f64 - x.total_ns as f64).abs();
+                if change.abs() < needed || shift.abs() <= noise || moved < o.min_ns as f64 {
                     Verdict::Noise
                 } else if shift > 0.0 {
                     Verdict::Regression

@@ -17,6 +17,7 @@
 
 mod diff;
 mod error;
+mod export;
 mod history;
 mod info;
 mod leaks;
@@ -30,6 +31,7 @@ mod units;
 
 pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
 pub use error::Error;
+pub use export::{chrome, folded, FoldedKind};
 pub use history::{trend, Trend};
 pub use info::{info, Info};
 pub use leaks::{leaks, Leak};

@@ -38,6 +38,12 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
     )]
     Diff(DiffArgs),
+    /// Folded stacks (for inferno or flamegraph.pl) or a Chrome trace (for
+    /// Perfetto).
+    #[command(
+        after_help = "Examples:\n  pulse export run.pulse --format folded --kind alloc-bytes -o - | inferno-flamegraph > alloc.svg\n  pulse export run.pulse --format chrome -o trace.json\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
+    )]
+    Export(ExportArgs),
     /// The header, metadata and a count of every record kind.
     #[command(
         after_help = "Example:\n  pulse info run.pulse\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
@@ -138,6 +144,54 @@ fn parse_share(s: &str) -> Result<f64, String> {
         return Err(format!("{s} is out of range"));
     }
     Ok(v / scale)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The session file.
+    pub(crate) file: PathBuf,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub(crate) format: ExportFormat,
+    /// For folded stacks: what they weigh.
+    #[arg(long, value_enum, default_value_t = FoldedKind::Time)]
+    pub(crate) kind: FoldedKind,
+    /// Where to write; `-` for standard output.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// `frame;frame weight` lines.
+    Folded,
+    /// Chrome Trace Event JSON.
+    Chrome,
+}
+
+/// `--kind` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FoldedKind {
+    /// Self time of each scope path, ns.
+    Time,
+    /// Bytes allocated at each stack.
+    AllocBytes,
+    /// Allocations at each stack.
+    AllocCount,
+    /// Bytes live at the end at each stack.
+    Leaks,
+}
+
+impl FoldedKind {
+    pub(crate) fn to_lib(self) -> pulse_analysis::FoldedKind {
+        match self {
+            FoldedKind::Time => pulse_analysis::FoldedKind::Time,
+            FoldedKind::AllocBytes => pulse_analysis::FoldedKind::AllocBytes,
+            FoldedKind::AllocCount => pulse_analysis::FoldedKind::AllocCount,
+            FoldedKind::Leaks => pulse_analysis::FoldedKind::Leaks,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

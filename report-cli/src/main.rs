@@ -10,6 +10,7 @@ mod args;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 use clap::Parser;
 
@@ -145,6 +146,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 _ => exit::PARTIAL,
             }
         }
+        Command::Export(a) => {
+            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let mut sink = output(&a.output)?;
+            match a.format {
+                args::ExportFormat::Folded => {
+                    pulse_analysis::folded(&profile, a.kind.to_lib(), &mut sink)?
+                }
+                args::ExportFormat::Chrome => {
+                    let file = std::fs::File::open(&a.file)
+                        .with_context(|| format!("{}", a.file.display()))?;
+                    pulse_analysis::chrome(io::BufReader::new(file), &mut sink)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+                }
+            }
+            sink.flush().with_context(|| format!("writing {}", a.output.display()))?;
+            partial(&profile)
+        }
         Command::Info(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let info = pulse_analysis::info(&profile);
@@ -158,6 +176,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// The file to write to, or standard output for `-`.
+fn output(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufWriter::new(io::stdout())));
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Box::new(BufWriter::new(file)))
 }
 
 fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -890,3 +890,60 @@ fn diff_classifies_and_gates_regressions() {
     ]);
     assert_eq!(r.status, 2);
 }
+
+#[test]
+fn export_writes_folded_stacks_and_a_chrome_trace() {
+    let dir = scratch("export");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("folded"),
+        OsStr::new("-o"),
+        OsStr::new("-"),
+    ]);
+    r.succeeds();
+    // Every line is `frames weight`, frames separated by `;`.
+    for line in r.lines() {
+        let (stack, weight) = line.rsplit_once(' ').expect("stack and weight");
+        assert!(!stack.is_empty() && weight.parse::<u64>().is_ok(), "{line}");
+    }
+    golden("folded-time.txt", &r.stdout);
+    let trace = dir.join("trace.json");
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("chrome"),
+        OsStr::new("-o"),
+        trace.as_os_str(),
+    ]);
+    r.succeeds();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).expect("trace parses");
+    let events = v["traceEvents"].as_array().expect("events");
+    let complete: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(complete.len(), 4, "one complete event per scope entry: {events:#?}");
+    assert!(events.iter().any(|e| e["ph"] == "C" && e["name"] == "live heap"));
+    assert!(events.iter().any(|e| e["ph"] == "M" && e["args"]["name"] == "main"));
+    // An unwritable output is one line and status 1.
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("chrome"),
+        OsStr::new("-o"),
+        OsStr::new("/nonexistent/dir/trace.json"),
+    ]);
+    r.fails(1, &["cannot write /nonexistent/dir/trace.json"]);
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("pdf"),
+        OsStr::new("-o"),
+        OsStr::new("-"),
+    ]);
+    assert_eq!(r.status, 2);
+}

@@ -1,0 +1,225 @@
+//! Exports to other tools' formats.
+//!
+//! - **Folded stacks** (`frame;frame;frame weight` per line, outermost
+//!   first), which `inferno-flamegraph` and Brendan Gregg's `flamegraph.pl`
+//!   turn into flamegraphs: by time (the call tree of scopes, self time in
+//!   nanoseconds), by allocated bytes, by allocation count, or by bytes
+//!   still live at the end (the allocation stacks, user frames only).
+//! - **Chrome Trace Event JSON**, which Perfetto and `chrome://tracing`
+//!   open: every scope entry as a complete event on its thread, and the
+//!   live heap as a counter track.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+use pulse_format::{Reader, Record, ThreadScopes};
+
+use crate::profile::Profile;
+use crate::replay::{self, Visitor};
+
+/// What a folded-stack export weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldedKind {
+    /// Self time of each call-tree path, in nanoseconds.
+    Time,
+    /// Bytes allocated at each allocation stack.
+    AllocBytes,
+    /// Allocations (and reallocations) at each allocation stack.
+    AllocCount,
+    /// Bytes still live at the end, by allocation stack.
+    Leaks,
+}
+
+/// Writes `profile` as folded stacks, one `stack weight` line per distinct
+/// stack, sorted, zero weights left out.
+pub fn folded(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
+    let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+    match kind {
+        FoldedKind::Time => {
+            let nodes = &profile.call_tree.nodes;
+            for (i, n) in nodes.iter().enumerate().skip(1) {
+                let mut path = Vec::new();
+                let mut at = Some(i);
+                while let Some(j) = at.filter(|&j| j != 0) {
+                    path.push(profile.display_name(nodes[j].scope));
+                    at = nodes[j].parent;
+                }
+                path.reverse();
+                *lines.entry(path.join(";")).or_default() += n.self_ns;
+            }
+        }
+        _ => {
+            for (id, s) in &profile.sites {
+                let weight = match kind {
+                    FoldedKind::AllocBytes => s.bytes,
+                    FoldedKind::AllocCount => s.allocs.saturating_add(s.reallocs),
+                    _ => s.live_bytes_at_end,
+                };
+                let mut stack: Vec<String> =
+                    profile.symbols.user_stack(*id).into_iter().map(|f| f.function).collect();
+                if stack.is_empty() {
+                    stack.push(String::from("(no stack)"));
+                }
+                stack.reverse();
+                let e = lines.entry(stack.join(";")).or_default();
+                *e = e.saturating_add(weight);
+            }
+        }
+    }
+    for (stack, weight) in lines.into_iter().filter(|(_, w)| *w > 0) {
+        // A frame name may not contain the separators of the format.
+        writeln!(out, "{} {weight}", stack.replace(['\n', '\r'], " "))?;
+    }
+    Ok(())
+}
+
+/// Writes the session in `input` as Chrome Trace Event JSON: replays it
+/// once more, writing each scope entry when it closes. Memory stays bounded
+/// by the open scopes and the live set.
+pub fn chrome(input: impl Read, out: &mut dyn Write) -> Result<(), pulse_format::Error> {
+    let mut reader = Reader::new(input)?;
+    let tpn = reader.metadata().clock.ticks_per_ns;
+    let mut w = ChromeWriter {
+        out,
+        tpn,
+        first: None,
+        names: BTreeMap::new(),
+        threads: BTreeMap::new(),
+        live: rustc_hash::FxHashMap::default(),
+        live_bytes: 0,
+        last_counter: None,
+        wrote_any: false,
+        err: None,
+    };
+    w.raw("{\"traceEvents\":[\n");
+    let end = replay::replay(&mut reader, &mut w)?;
+    let _ = end;
+    w.raw("\n],\"displayTimeUnit\":\"ns\"}\n");
+    match w.err {
+        Some(e) => Err(pulse_format::Error::Io(e)),
+        None => Ok(()),
+    }
+}
+
+struct ChromeWriter<'a> {
+    out: &'a mut dyn Write,
+    tpn: f64,
+    first: Option<u64>,
+    names: BTreeMap<u32, String>,
+    threads: BTreeMap<u64, (ThreadScopes, Vec<(u32, u64)>)>,
+    live: rustc_hash::FxHashMap<u64, u64>,
+    live_bytes: u64,
+    last_counter: Option<u64>,
+    wrote_any: bool,
+    err: Option<io::Error>,
+}
+
+impl ChromeWriter<'_> {
+    fn raw(&mut self, s: &str) {
+        if self.err.is_none() {
+            if let Err(e) = self.out.write_all(s.as_bytes()) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    fn event(&mut self, json: String) {
+        if self.wrote_any {
+            self.raw(",\n");
+        }
+        self.wrote_any = true;
+        self.raw(&json);
+    }
+
+    /// Microseconds since the first event.
+    fn us(&self, ts: u64) -> f64 {
+        ts.saturating_sub(self.first.unwrap_or(ts)) as f64 / self.tpn / 1000.0
+    }
+
+    fn counter(&mut self, ts: u64) {
+        // At most one sample per microsecond of trace: enough to see the shape.
+        let us = self.us(ts) as u64;
+        if self.last_counter != Some(us) {
+            self.last_counter = Some(us);
+            let e = format!("{{\"name\":\"live heap\",\"ph\":\"C\",\"pid\":1,\"ts\":{us},\"args\":{{\"bytes\":{}}}}}", self.live_bytes);
+            self.event(e);
+        }
+    }
+}
+
+impl Visitor for ChromeWriter<'_> {
+    fn definition(&mut self, r: Record) {
+        if let Record::ScopeDef { scope, name, category, .. } = r {
+            let full = if category.is_empty() { name } else { format!("{category}::{name}") };
+            self.names.insert(scope, full);
+        }
+    }
+
+    fn event(&mut self, thread: u64, r: Record) {
+        let Some(ts) = r.ts() else { return self.definition(r) };
+        self.first.get_or_insert(ts);
+        match r {
+            Record::ThreadStart { name, .. } => {
+                let e = format!(
+                    "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{thread},\"args\":{{\"name\":{}}}}}",
+                    json_string(&name)
+                );
+                self.event(e);
+            }
+            Record::ScopeEnter { scope, .. } => {
+                let t = self.threads.entry(thread).or_default();
+                t.0.enter(scope, ts);
+                t.1.push((scope, ts));
+            }
+            Record::ScopeExit { scope, .. } => {
+                let t = self.threads.entry(thread).or_default();
+                let mut closed = Vec::new();
+                let open = &mut t.1;
+                t.0.exit(scope, ts, |_| {
+                    if let Some(e) = open.pop() {
+                        closed.push(e);
+                    }
+                });
+                for (s, start) in closed {
+                    let name = self.names.get(&s).cloned().unwrap_or_else(|| format!("scope #{s}"));
+                    let e = format!(
+                        "{{\"name\":{},\"ph\":\"X\",\"pid\":1,\"tid\":{thread},\"ts\":{:.3},\"dur\":{:.3}}}",
+                        json_string(&name),
+                        self.us(start),
+                        (ts.saturating_sub(start)) as f64 / self.tpn / 1000.0
+                    );
+                    self.event(e);
+                }
+            }
+            Record::Alloc { addr, size, .. } => {
+                if let Some(old) = self.live.insert(addr, size) {
+                    self.live_bytes = self.live_bytes.saturating_sub(old);
+                }
+                self.live_bytes = self.live_bytes.saturating_add(size);
+                self.counter(ts);
+            }
+            Record::Free { addr, .. } => {
+                if let Some(size) = self.live.remove(&addr) {
+                    self.live_bytes = self.live_bytes.saturating_sub(size);
+                    self.counter(ts);
+                }
+            }
+            Record::Realloc { old_addr, new_addr, new_size, .. } => {
+                if let Some(size) = self.live.remove(&old_addr) {
+                    self.live_bytes = self.live_bytes.saturating_sub(size);
+                }
+                self.live.insert(new_addr, new_size);
+                self.live_bytes = self.live_bytes.saturating_add(new_size);
+                self.counter(ts);
+            }
+            _ => {}
+        }
+    }
+
+    fn realloc_release(&mut self, _thread: u64, _ts: u64, _addr: u64) {}
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"?\""))
+}
