@@ -40,8 +40,8 @@ pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
 pub use report::{
-    report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, SiteRow, SortBy,
-    TreeRow, DEFAULT_TOP,
+    report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, Sections, SiteRow,
+    SortBy, TreeRow, DEFAULT_TOP,
 };
 pub use sites::{Frame, Symbols};
 pub use units::{Bytes, Count, Nanos};

@@ -47,6 +47,48 @@ pub struct ReportOptions {
     pub tree_min_share: f64,
     /// The recommendation rules' thresholds.
     pub recommend: RecommendOptions,
+    /// Order allocation sites by allocations (else by bytes).
+    pub sites_by_allocs: bool,
+    /// The sections to render.
+    pub sections: Sections,
+}
+
+/// Which sections [`Report::render`] writes; all by default. `pulse
+/// hotspots` keeps the scopes, the call tree and the sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Sections {
+    /// What to change.
+    pub recommendations: bool,
+    /// Allocation totals.
+    pub memory: bool,
+    /// The scope table.
+    pub scopes: bool,
+    /// The call tree.
+    pub tree: bool,
+    /// Counters per scope.
+    pub counters: bool,
+    /// Threads' live sets.
+    pub threads: bool,
+    /// Leaks versus caches.
+    pub live_at_end: bool,
+    /// Allocation sites.
+    pub sites: bool,
+}
+
+impl Default for Sections {
+    fn default() -> Self {
+        Sections {
+            recommendations: true,
+            memory: true,
+            scopes: true,
+            tree: true,
+            counters: true,
+            threads: true,
+            live_at_end: true,
+            sites: true,
+        }
+    }
 }
 
 impl Default for ReportOptions {
@@ -57,6 +99,8 @@ impl Default for ReportOptions {
             category: None,
             tree_min_share: 0.01,
             recommend: RecommendOptions::default(),
+            sites_by_allocs: false,
+            sections: Sections::default(),
         }
     }
 }
@@ -208,6 +252,10 @@ pub struct Report {
     pub scopes_omitted: usize,
     /// The order of `scopes`.
     pub sorted_by: SortBy,
+    /// `sites` are ordered by allocations rather than bytes.
+    pub sites_by_allocs: bool,
+    /// The sections `render` writes.
+    pub sections: Sections,
     /// The call tree, depth first, heaviest child first.
     pub tree: Vec<TreeRow>,
     /// Counters per scope, or why there are none.
@@ -261,6 +309,13 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     scopes.truncate(opts.top);
     let tree = tree_rows(profile, opts.tree_min_share);
     let mut sites = site_rows(profile);
+    if opts.sites_by_allocs {
+        sites.sort_by(|a, b| {
+            (b.allocs + b.reallocs)
+                .cmp(&(a.allocs + a.reallocs))
+                .then_with(|| a.function.cmp(&b.function))
+        });
+    }
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
     Report {
@@ -272,6 +327,8 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         scopes,
         scopes_omitted: omitted,
         sorted_by: opts.sort,
+        sites_by_allocs: opts.sites_by_allocs,
+        sections: opts.sections,
         tree,
         counters: counter_rows(profile),
         overhead: overhead(profile),
@@ -502,103 +559,113 @@ impl Report {
         for warning in &self.warnings {
             writeln!(w, "  warning: {warning}")?;
         }
-        writeln!(w)?;
-        writeln!(w, "Recommendations")?;
-        if self.recommendations.is_empty() {
-            writeln!(w, "  none: nothing in this session stands out")?;
-        }
-        for (i, r) in self.recommendations.iter().enumerate() {
-            writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), r.location)?;
-            writeln!(w, "     {}", r.evidence)?;
-            writeln!(w, "     fix: {}", r.fix)?;
-        }
-        writeln!(w)?;
-        let m = &self.memory;
-        writeln!(w, "Memory")?;
-        let mut t =
-            Table::new(&[("", Align::Left), ("blocks", Align::Right), ("bytes", Align::Right)]);
-        t.row(vec!["allocated".into(), m.allocs.to_string(), Bytes(m.bytes_allocated).to_string()]);
-        t.row(vec!["freed".into(), m.frees.to_string(), Bytes(m.bytes_freed).to_string()]);
-        t.row(vec!["reallocated".into(), m.reallocs.to_string(), String::new()]);
-        if !m.counted_only {
-            t.row(vec![
-                format!("peak live (at {})", Nanos(m.peak_at_ns)),
-                m.peak_blocks.to_string(),
-                Bytes(m.peak_bytes).to_string(),
-            ]);
-        }
-        t.row(vec![
-            "live at end".into(),
-            m.live_blocks_at_end.to_string(),
-            Bytes(m.live_bytes_at_end).to_string(),
-        ]);
-        if m.failed > 0 {
-            t.row(vec!["failed allocations".into(), m.failed.to_string(), String::new()]);
-        }
-        t.write(w, 2)?;
-        writeln!(w)?;
-        let by = match self.sorted_by {
-            SortBy::SelfTime => "self time",
-            SortBy::Total => "total time",
-            SortBy::Mean => "mean time",
-            SortBy::Count => "count",
-            SortBy::Priority => "priority",
-        };
-        writeln!(w, "Scopes by {by}")?;
-        if self.scopes.is_empty() {
-            writeln!(w, "  (no scopes recorded)")?;
-        } else {
-            let asynchronous = self.scopes.iter().any(|s| s.time.runs > 0);
-            let mut cols = vec![
-                ("scope", Align::Left),
-                ("count", Align::Right),
-                ("self", Align::Right),
-                ("total", Align::Right),
-                ("mean", Align::Right),
-                ("p50", Align::Right),
-                ("p99", Align::Right),
-                ("p99.9", Align::Right),
-                ("max", Align::Right),
-                ("allocs", Align::Right),
-            ];
-            if asynchronous {
-                cols.push(("wall (async)", Align::Right));
+        if self.sections.recommendations {
+            writeln!(w)?;
+            writeln!(w, "Recommendations")?;
+            if self.recommendations.is_empty() {
+                writeln!(w, "  none: nothing in this session stands out")?;
             }
-            let mut t = Table::new(&cols);
-            for s in &self.scopes {
-                let name = if s.category.is_empty() {
-                    s.name.clone()
-                } else {
-                    format!("{}::{}", s.category, s.name)
-                };
-                let st = &s.time;
-                let mut row = vec![
-                    name,
-                    st.count.to_string(),
-                    Nanos(st.self_ns).to_string(),
-                    Nanos(st.total_ns).to_string(),
-                    Nanos(st.mean_ns).to_string(),
-                    Nanos(st.p50_ns).to_string(),
-                    Nanos(st.p99_ns).to_string(),
-                    Nanos(st.p999_ns).to_string(),
-                    Nanos(st.max_ns).to_string(),
-                    st.allocs.to_string(),
-                ];
-                if asynchronous {
-                    row.push(if st.runs > 0 {
-                        format!("{} in {} runs", Nanos(st.wall_ns), st.runs)
-                    } else {
-                        String::new()
-                    });
-                }
-                t.row(row);
+            for (i, r) in self.recommendations.iter().enumerate() {
+                writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), r.location)?;
+                writeln!(w, "     {}", r.evidence)?;
+                writeln!(w, "     fix: {}", r.fix)?;
+            }
+        }
+        if self.sections.memory {
+            writeln!(w)?;
+            let m = &self.memory;
+            writeln!(w, "Memory")?;
+            let mut t =
+                Table::new(&[("", Align::Left), ("blocks", Align::Right), ("bytes", Align::Right)]);
+            t.row(vec![
+                "allocated".into(),
+                m.allocs.to_string(),
+                Bytes(m.bytes_allocated).to_string(),
+            ]);
+            t.row(vec!["freed".into(), m.frees.to_string(), Bytes(m.bytes_freed).to_string()]);
+            t.row(vec!["reallocated".into(), m.reallocs.to_string(), String::new()]);
+            if !m.counted_only {
+                t.row(vec![
+                    format!("peak live (at {})", Nanos(m.peak_at_ns)),
+                    m.peak_blocks.to_string(),
+                    Bytes(m.peak_bytes).to_string(),
+                ]);
+            }
+            t.row(vec![
+                "live at end".into(),
+                m.live_blocks_at_end.to_string(),
+                Bytes(m.live_bytes_at_end).to_string(),
+            ]);
+            if m.failed > 0 {
+                t.row(vec!["failed allocations".into(), m.failed.to_string(), String::new()]);
             }
             t.write(w, 2)?;
-            if self.scopes_omitted > 0 {
-                writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
+        }
+        if self.sections.scopes {
+            writeln!(w)?;
+            let by = match self.sorted_by {
+                SortBy::SelfTime => "self time",
+                SortBy::Total => "total time",
+                SortBy::Mean => "mean time",
+                SortBy::Count => "count",
+                SortBy::Priority => "priority",
+            };
+            writeln!(w, "Scopes by {by}")?;
+            if self.scopes.is_empty() {
+                writeln!(w, "  (no scopes recorded)")?;
+            } else {
+                let asynchronous = self.scopes.iter().any(|s| s.time.runs > 0);
+                let mut cols = vec![
+                    ("scope", Align::Left),
+                    ("count", Align::Right),
+                    ("self", Align::Right),
+                    ("total", Align::Right),
+                    ("mean", Align::Right),
+                    ("p50", Align::Right),
+                    ("p99", Align::Right),
+                    ("p99.9", Align::Right),
+                    ("max", Align::Right),
+                    ("allocs", Align::Right),
+                ];
+                if asynchronous {
+                    cols.push(("wall (async)", Align::Right));
+                }
+                let mut t = Table::new(&cols);
+                for s in &self.scopes {
+                    let name = if s.category.is_empty() {
+                        s.name.clone()
+                    } else {
+                        format!("{}::{}", s.category, s.name)
+                    };
+                    let st = &s.time;
+                    let mut row = vec![
+                        name,
+                        st.count.to_string(),
+                        Nanos(st.self_ns).to_string(),
+                        Nanos(st.total_ns).to_string(),
+                        Nanos(st.mean_ns).to_string(),
+                        Nanos(st.p50_ns).to_string(),
+                        Nanos(st.p99_ns).to_string(),
+                        Nanos(st.p999_ns).to_string(),
+                        Nanos(st.max_ns).to_string(),
+                        st.allocs.to_string(),
+                    ];
+                    if asynchronous {
+                        row.push(if st.runs > 0 {
+                            format!("{} in {} runs", Nanos(st.wall_ns), st.runs)
+                        } else {
+                            String::new()
+                        });
+                    }
+                    t.row(row);
+                }
+                t.write(w, 2)?;
+                if self.scopes_omitted > 0 {
+                    writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
+                }
             }
         }
-        if !self.tree.is_empty() {
+        if self.sections.tree && !self.tree.is_empty() {
             writeln!(w)?;
             writeln!(w, "Call tree")?;
             let mut t = Table::new(&[
@@ -617,8 +684,10 @@ impl Report {
             }
             t.write(w, 2)?;
         }
-        self.render_counters(w)?;
-        if self.thread_memory.len() > 1 {
+        if self.sections.counters {
+            self.render_counters(w)?;
+        }
+        if self.sections.threads && self.thread_memory.len() > 1 {
             writeln!(w)?;
             writeln!(w, "Threads (live sets count the blocks each allocated)")?;
             let mut t = Table::new(&[
@@ -652,7 +721,7 @@ impl Report {
                 )?;
             }
         }
-        if !self.live_at_end.is_empty() {
+        if self.sections.live_at_end && !self.live_at_end.is_empty() {
             writeln!(w)?;
             writeln!(w, "Live at end (leak: still growing when the session ended; cache: flat since it filled)")?;
             let mut t = Table::new(&[
@@ -678,34 +747,40 @@ impl Report {
             }
             t.write(w, 2)?;
         }
-        writeln!(w)?;
-        writeln!(w, "Allocation sites by bytes")?;
-        if self.sites.is_empty() {
-            writeln!(w, "  (no allocations recorded)")?;
-        } else {
-            let mut t = Table::new(&[
-                ("function", Align::Left),
-                ("at", Align::Left),
-                ("allocs", Align::Right),
-                ("bytes", Align::Right),
-                ("reallocs", Align::Right),
-                ("largest", Align::Right),
-                ("live at end", Align::Right),
-            ]);
-            for s in &self.sites {
-                t.row(vec![
-                    s.function.clone(),
-                    s.place.clone(),
-                    s.allocs.to_string(),
-                    Bytes(s.bytes).to_string(),
-                    s.reallocs.to_string(),
-                    Bytes(s.max_size).to_string(),
-                    Bytes(s.live_bytes_at_end).to_string(),
+        if self.sections.sites {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "Allocation sites by {}",
+                if self.sites_by_allocs { "allocations" } else { "bytes" }
+            )?;
+            if self.sites.is_empty() {
+                writeln!(w, "  (no allocations recorded)")?;
+            } else {
+                let mut t = Table::new(&[
+                    ("function", Align::Left),
+                    ("at", Align::Left),
+                    ("allocs", Align::Right),
+                    ("bytes", Align::Right),
+                    ("reallocs", Align::Right),
+                    ("largest", Align::Right),
+                    ("live at end", Align::Right),
                 ]);
-            }
-            t.write(w, 2)?;
-            if self.sites_omitted > 0 {
-                writeln!(w, "  … {} more (--top)", self.sites_omitted)?;
+                for s in &self.sites {
+                    t.row(vec![
+                        s.function.clone(),
+                        s.place.clone(),
+                        s.allocs.to_string(),
+                        Bytes(s.bytes).to_string(),
+                        s.reallocs.to_string(),
+                        Bytes(s.max_size).to_string(),
+                        Bytes(s.live_bytes_at_end).to_string(),
+                    ]);
+                }
+                t.write(w, 2)?;
+                if self.sites_omitted > 0 {
+                    writeln!(w, "  … {} more (--top)", self.sites_omitted)?;
+                }
             }
         }
         Ok(())

@@ -26,6 +26,12 @@ pub(crate) enum Command {
     /// The one-screen answer: totals, memory, and scopes by self time.
     #[command(after_help = concat!("Example:\n  pulse report run.pulse --top 10 --sort total\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
+    /// Time and allocation hotspots in depth: scopes with percentiles,
+    /// allocation sites, and with --tree the whole call tree.
+    #[command(
+        after_help = "Example:\n  pulse hotspots run.pulse --by allocs --tree\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
+    )]
+    Hotspots(HotspotsArgs),
     /// Blocks live at the end, by site with full stacks: leaks (still
     /// growing when the session ended) told apart from long-lived caches.
     #[command(
@@ -96,6 +102,65 @@ impl ReportArgs {
             Sort::Mean => pulse_analysis::SortBy::Mean,
             Sort::Count => pulse_analysis::SortBy::Count,
             Sort::Priority => pulse_analysis::SortBy::Priority,
+        };
+        o
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HotspotsArgs {
+    /// The session file.
+    pub(crate) file: PathBuf,
+    /// Order scopes by total or self time, or sites by allocations or bytes.
+    #[arg(long, value_enum, default_value_t = By::Self_)]
+    pub(crate) by: By,
+    /// Show the whole call tree.
+    #[arg(long)]
+    pub(crate) tree: bool,
+    /// Rows per table.
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    pub(crate) top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--by` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum By {
+    /// Scopes by total time.
+    Time,
+    /// Scopes by self time.
+    #[value(name = "self")]
+    Self_,
+    /// Sites by allocations.
+    Allocs,
+    /// Sites by bytes.
+    Bytes,
+}
+
+impl HotspotsArgs {
+    pub(crate) fn options(&self) -> pulse_analysis::ReportOptions {
+        let mut o = pulse_analysis::ReportOptions::default();
+        o.top = self.top;
+        o.sort = if self.by == By::Time {
+            pulse_analysis::SortBy::Total
+        } else {
+            pulse_analysis::SortBy::SelfTime
+        };
+        o.sites_by_allocs = self.by == By::Allocs;
+        if self.tree {
+            o.tree_min_share = 0.0;
+        }
+        o.sections = pulse_analysis::Sections {
+            recommendations: false,
+            memory: false,
+            scopes: true,
+            tree: self.tree,
+            counters: false,
+            threads: false,
+            live_at_end: false,
+            sites: true,
         };
         o
     }

@@ -109,6 +109,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             partial(&profile)
         }
+        Command::Hotspots(a) => {
+            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let report = pulse_analysis::report(&profile, &a.options());
+            if a.json {
+                json(&report, &mut out)?;
+            } else {
+                report.render(&mut out)?;
+            }
+            partial(&profile)
+        }
         Command::Leaks(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let mut leaks = pulse_analysis::leaks(&profile);

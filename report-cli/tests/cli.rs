@@ -947,3 +947,36 @@ fn export_writes_folded_stacks_and_a_chrome_trace() {
     ]);
     assert_eq!(r.status, 2);
 }
+
+#[test]
+fn hotspots_shows_scopes_the_tree_and_sites_in_the_chosen_order() {
+    let dir = scratch("hotspots");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[
+        OsStr::new("hotspots"),
+        path.as_os_str(),
+        OsStr::new("--by"),
+        OsStr::new("time"),
+        OsStr::new("--tree"),
+    ]);
+    r.succeeds();
+    assert!(
+        r.stdout.contains("Scopes by total time") && r.stdout.contains("Call tree"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Recommendations") && !r.stdout.contains("Memory"), "{}", r.stdout);
+    golden("hotspots.txt", &r.stdout);
+    let r = pulse(&[
+        OsStr::new("hotspots"),
+        path.as_os_str(),
+        OsStr::new("--by"),
+        OsStr::new("allocs"),
+    ]);
+    r.succeeds();
+    assert!(
+        r.stdout.contains("Allocation sites by allocations") && !r.stdout.contains("Call tree"),
+        "{}",
+        r.stdout
+    );
+}
