@@ -17,8 +17,22 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "pulse", version, about, after_help = EXIT_STATUSES)]
 pub(crate) struct Cli {
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub(crate) color: Color,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Color {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +64,14 @@ pub(crate) enum Command {
         after_help = "Examples:\n  pulse export run.pulse --format folded --kind alloc-bytes -o - | inferno-flamegraph > alloc.svg\n  pulse export run.pulse --format chrome -o trace.json\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]
     Export(ExportArgs),
+    /// Shell completions for pulse, on stdout.
+    #[command(
+        after_help = "Example:\n  pulse completions bash > ~/.local/share/bash-completion/completions/pulse"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// The header, metadata and a count of every record kind.
     #[command(
         after_help = "Example:\n  pulse info run.pulse\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod colour;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -93,11 +94,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let stdout = io::stdout();
-    let mut out: Box<dyn Write> = if stdout.is_terminal() {
-        Box::new(stdout.lock())
-    } else {
-        Box::new(BufWriter::new(stdout.lock()))
+    let terminal = stdout.is_terminal();
+    let color = match cli.color {
+        args::Color::Always => true,
+        args::Color::Never => false,
+        args::Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
+    let plain: Box<dyn Write> =
+        if terminal { Box::new(stdout.lock()) } else { Box::new(BufWriter::new(stdout.lock())) };
+    let mut out: Box<dyn Write> = if color { Box::new(colour::Colour::new(plain)) } else { plain };
     let code = match cli.command {
         Command::Report(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
@@ -172,6 +177,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             sink.flush().with_context(|| format!("writing {}", a.output.display()))?;
             partial(&profile)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "pulse", &mut out);
+            exit::OK
         }
         Command::Info(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;

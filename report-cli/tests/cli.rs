@@ -980,3 +980,30 @@ fn hotspots_shows_scopes_the_tree_and_sites_in_the_chosen_order() {
         r.stdout
     );
 }
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal_and_completions_for_shells() {
+    let dir = scratch("colour");
+    let path = write(&dir, "leaky.pulse", &leaky_session());
+    // Piped output is plain by default.
+    let r = pulse(&[OsStr::new("report"), path.as_os_str()]);
+    assert!(!r.stdout.contains('\x1b'), "{}", r.stdout);
+    let r = pulse(&[
+        OsStr::new("--color"),
+        OsStr::new("always"),
+        OsStr::new("report"),
+        path.as_os_str(),
+    ]);
+    assert!(r.stdout.contains("\x1b[1;31mLEAK\x1b[0m"), "{}", r.stdout);
+    let r = pulse(&[
+        OsStr::new("report"),
+        path.as_os_str(),
+        OsStr::new("--color"),
+        OsStr::new("never"),
+    ]);
+    assert!(!r.stdout.contains('\x1b'));
+    let r = pulse(&[OsStr::new("completions"), OsStr::new("bash")]);
+    r.succeeds();
+    assert!(r.stdout.contains("_pulse()") && r.stdout.contains("hotspots"), "{}", r.stdout);
+    assert_eq!(pulse(&[OsStr::new("completions"), OsStr::new("tcsh")]).status, 2);
+}
