@@ -229,6 +229,12 @@ pub struct SiteStats {
     /// Blocks freed by their thread before it allocated anything else
     /// (heaptrack's "temporary" allocations).
     pub temporary: u64,
+    /// The most bytes from here live at once.
+    pub peak_live_bytes: u64,
+    /// Bytes from here live at the moment of the session's peak.
+    pub bytes_at_peak: u64,
+    /// Blocks from here live at that moment.
+    pub blocks_at_peak: u64,
 }
 
 impl SiteStats {
@@ -247,6 +253,12 @@ struct SiteSums {
     max_size: u64,
     lifetimes: Histogram,
     temporary: u64,
+    live_bytes: u64,
+    live_blocks: u64,
+    peak_live_bytes: u64,
+    /// Bytes and blocks live when the global peak of epoch `epoch` happened.
+    at_peak: (u64, u64),
+    epoch: u64,
 }
 
 impl Default for SiteSums {
@@ -259,6 +271,11 @@ impl Default for SiteSums {
             max_size: 0,
             lifetimes: Histogram::coarse(),
             temporary: 0,
+            live_bytes: 0,
+            live_blocks: 0,
+            peak_live_bytes: 0,
+            at_peak: (0, 0),
+            epoch: 0,
         }
     }
 }
@@ -288,6 +305,9 @@ struct State {
     flows: BTreeMap<(u64, u64), (u64, u64)>,
     /// Per thread: its last allocation, until it allocates again or frees it.
     last_alloc: HashMap<u64, u64>,
+    /// Incremented at every new global peak: a site whose live bytes change
+    /// in a later epoch first saves what it had at the peak (see `site_live`).
+    peak_epoch: u64,
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
@@ -400,6 +420,7 @@ impl State {
         if let Some(old) = self.live.insert(addr, Block { size, site, thread, ts: birth }) {
             self.anomalies.reused_live_addresses += 1;
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
+            self.site_live(old.site, old.size, false);
             let t = self.thread_live.entry(old.thread).or_default();
             t.0 = t.0.saturating_sub(old.size);
             t.1 = t.1.saturating_sub(1);
@@ -408,6 +429,7 @@ impl State {
             info.bytes_allocated = info.bytes_allocated.saturating_add(size);
         }
         self.history.alloc(site);
+        self.site_live(site, size, true);
         let t = self.thread_live.entry(thread).or_default();
         t.0 = t.0.saturating_add(size);
         t.1 += 1;
@@ -418,6 +440,27 @@ impl State {
             self.memory.peak_bytes = self.live_bytes;
             self.memory.peak_blocks = self.live.len() as u64;
             self.peak_ts = ts;
+            self.peak_epoch += 1;
+        }
+    }
+
+    /// A block of `size` bytes from `site` becomes live (`add`) or not. The
+    /// heap at the peak, exactly and in constant time: the first change to a
+    /// site after a new global peak saves the site's figures as they were at
+    /// that peak; a site unchanged since the last peak still has them.
+    fn site_live(&mut self, site: u32, size: u64, add: bool) {
+        let s = self.site_sums.entry(site).or_default();
+        if s.epoch < self.peak_epoch {
+            s.at_peak = (s.live_bytes, s.live_blocks);
+            s.epoch = self.peak_epoch;
+        }
+        if add {
+            s.live_bytes = s.live_bytes.saturating_add(size);
+            s.live_blocks += 1;
+            s.peak_live_bytes = s.peak_live_bytes.max(s.live_bytes);
+        } else {
+            s.live_bytes = s.live_bytes.saturating_sub(size);
+            s.live_blocks = s.live_blocks.saturating_sub(1);
         }
     }
 
@@ -436,6 +479,7 @@ impl State {
             }
         }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
+        self.site_live(b.site, b.size, false);
         self.history.free(b.site);
         let t = self.thread_live.entry(b.thread).or_default();
         t.0 = t.0.saturating_sub(b.size);
@@ -473,6 +517,17 @@ impl State {
                     max_size: t.max_size,
                     lifetimes: t.lifetimes.clone(),
                     temporary: t.temporary,
+                    peak_live_bytes: t.peak_live_bytes,
+                    bytes_at_peak: if t.epoch == self.peak_epoch {
+                        t.at_peak.0
+                    } else {
+                        t.live_bytes
+                    },
+                    blocks_at_peak: if t.epoch == self.peak_epoch {
+                        t.at_peak.1
+                    } else {
+                        t.live_blocks
+                    },
                     ..SiteStats::default()
                 };
                 (*id, stats)

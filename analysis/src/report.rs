@@ -231,6 +231,8 @@ pub struct SiteRow {
     pub live_blocks_at_end: u64,
     /// Bytes still live at the end.
     pub live_bytes_at_end: u64,
+    /// Bytes live at the moment of the session's peak.
+    pub bytes_at_peak: u64,
 }
 
 /// The report of one session. Every figure the CLI prints is a field here.
@@ -275,6 +277,9 @@ pub struct Report {
     pub sites: Vec<SiteRow>,
     /// Locations left out by `top`.
     pub sites_omitted: usize,
+    /// The heap at its peak: locations by bytes live at that moment, most
+    /// first; at most `top`.
+    pub at_peak: Vec<SiteRow>,
     /// Things the reader of the report must know: a truncated file, anomalies,
     /// totals that do not cross-check.
     pub warnings: Vec<String>,
@@ -316,6 +321,11 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
                 .then_with(|| a.function.cmp(&b.function))
         });
     }
+    let mut at_peak: Vec<SiteRow> = sites.iter().filter(|s| s.bytes_at_peak > 0).cloned().collect();
+    at_peak.sort_by(|a, b| {
+        b.bytes_at_peak.cmp(&a.bytes_at_peak).then_with(|| a.function.cmp(&b.function))
+    });
+    at_peak.truncate(opts.top);
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
     Report {
@@ -351,6 +361,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         },
         sites,
         sites_omitted,
+        at_peak,
         warnings: warnings(profile),
     }
 }
@@ -451,6 +462,7 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
             max_size: 0,
             live_blocks_at_end: 0,
             live_bytes_at_end: 0,
+            bytes_at_peak: 0,
         });
         row.stacks += 1;
         row.allocs = row.allocs.saturating_add(st.allocs);
@@ -459,6 +471,7 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
         row.max_size = row.max_size.max(st.max_size);
         row.live_blocks_at_end = row.live_blocks_at_end.saturating_add(st.live_blocks_at_end);
         row.live_bytes_at_end = row.live_bytes_at_end.saturating_add(st.live_bytes_at_end);
+        row.bytes_at_peak = row.bytes_at_peak.saturating_add(st.bytes_at_peak);
     }
     let mut rows: Vec<SiteRow> = rows.into_values().collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.function.cmp(&b.function)));
@@ -600,6 +613,30 @@ impl Report {
                 t.row(vec!["failed allocations".into(), m.failed.to_string(), String::new()]);
             }
             t.write(w, 2)?;
+            if !self.at_peak.is_empty() && self.memory.peak_bytes > 0 {
+                writeln!(w)?;
+                writeln!(
+                    w,
+                    "The heap at its peak ({} at {})",
+                    Bytes(m.peak_bytes),
+                    Nanos(m.peak_at_ns)
+                )?;
+                let mut t = Table::new(&[
+                    ("function", Align::Left),
+                    ("at", Align::Left),
+                    ("bytes", Align::Right),
+                    ("share", Align::Right),
+                ]);
+                for s in &self.at_peak {
+                    t.row(vec![
+                        s.function.clone(),
+                        s.place.clone(),
+                        Bytes(s.bytes_at_peak).to_string(),
+                        format!("{:.0} %", 100.0 * s.bytes_at_peak as f64 / m.peak_bytes as f64),
+                    ]);
+                }
+                t.write(w, 2)?;
+            }
         }
         if self.sections.scopes {
             writeln!(w)?;

@@ -42,6 +42,14 @@ fn pulse(workload: &str) -> Stats {
     assert!(status.success());
     let p = pulse_analysis::Profile::load(&path).unwrap();
     let m = &p.memory;
+    // The heap at its peak, broken down by site, adds up to the peak.
+    let at_peak: u64 = p.sites.values().map(|s| s.bytes_at_peak).sum();
+    let blocks_at_peak: u64 = p.sites.values().map(|s| s.blocks_at_peak).sum();
+    assert_eq!(
+        (at_peak, blocks_at_peak),
+        (m.peak_bytes, m.peak_blocks),
+        "{workload}: the heap at the peak"
+    );
     // dhat counts a reallocation as one more block of its new size.
     Stats {
         total_blocks: m.allocs + m.reallocs,
