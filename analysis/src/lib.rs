@@ -18,6 +18,7 @@
 mod diff;
 mod error;
 mod export;
+mod flamegraph;
 mod history;
 mod info;
 mod leaks;
@@ -32,6 +33,7 @@ mod units;
 pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
 pub use error::Error;
 pub use export::{chrome, folded, FoldedKind};
+pub use flamegraph::flamegraph;
 pub use history::{trend, Trend};
 pub use info::{info, Info};
 pub use leaks::{leaks, Leak};

@@ -58,6 +58,12 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
     )]
     Diff(DiffArgs),
+    /// A flamegraph as SVG: by time, allocated bytes, allocation count, or
+    /// bytes live at the end.
+    #[command(
+        after_help = "Example:\n  pulse flamegraph run.pulse --kind alloc-bytes -o alloc.svg\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
+    )]
+    Flamegraph(FlamegraphArgs),
     /// Folded stacks (for inferno or flamegraph.pl) or a Chrome trace (for
     /// Perfetto).
     #[command(
@@ -231,6 +237,18 @@ fn parse_share(s: &str) -> Result<f64, String> {
         return Err(format!("{s} is out of range"));
     }
     Ok(v / scale)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FlamegraphArgs {
+    /// The session file.
+    pub(crate) file: PathBuf,
+    /// What the widths measure.
+    #[arg(long, value_enum, default_value_t = FoldedKind::Time)]
+    pub(crate) kind: FoldedKind,
+    /// Where to write the SVG; `-` for standard output.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
 }
 
 #[derive(Debug, Args)]

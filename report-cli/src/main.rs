@@ -161,6 +161,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 _ => exit::PARTIAL,
             }
         }
+        Command::Flamegraph(a) => {
+            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let mut sink = output(&a.output)?;
+            pulse_analysis::flamegraph(&profile, a.kind.to_lib(), &mut sink)
+                .and_then(|()| sink.flush())
+                .with_context(|| format!("writing {}", a.output.display()))?;
+            partial(&profile)
+        }
         Command::Export(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let mut sink = output(&a.output)?;

@@ -1007,3 +1007,33 @@ fn colour_only_when_asked_or_on_a_terminal_and_completions_for_shells() {
     assert!(r.stdout.contains("_pulse()") && r.stdout.contains("hotspots"), "{}", r.stdout);
     assert_eq!(pulse(&[OsStr::new("completions"), OsStr::new("tcsh")]).status, 2);
 }
+
+#[test]
+fn flamegraph_writes_a_deterministic_svg() {
+    let dir = scratch("flamegraph");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let svg = dir.join("time.svg");
+    let r = pulse(&[OsStr::new("flamegraph"), path.as_os_str(), OsStr::new("-o"), svg.as_os_str()]);
+    r.succeeds();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{text}");
+    // The root, parse, build::index and its serve::query child, serve::query.
+    assert_eq!(text.matches("<g class=\"f\"").count(), 5, "{text}");
+    assert!(text.contains("<title>build::index: 1 µs (42.6 %)</title>"), "{text}");
+    golden("flamegraph-time.svg", &text);
+    // Run twice, the same bytes.
+    let again = dir.join("again.svg");
+    pulse(&[OsStr::new("flamegraph"), path.as_os_str(), OsStr::new("-o"), again.as_os_str()])
+        .succeeds();
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+    let r = pulse(&[
+        OsStr::new("flamegraph"),
+        path.as_os_str(),
+        OsStr::new("--kind"),
+        OsStr::new("alloc-bytes"),
+        OsStr::new("-o"),
+        OsStr::new("-"),
+    ]);
+    r.succeeds();
+    assert!(r.stdout.contains("Allocated bytes"), "{}", r.stdout);
+}
