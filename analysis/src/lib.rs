@@ -28,6 +28,7 @@ mod replay;
 mod report;
 mod sites;
 mod table;
+mod timeline;
 mod units;
 
 pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
@@ -46,4 +47,5 @@ pub use report::{
     SortBy, TreeRow, DEFAULT_TOP,
 };
 pub use sites::{Frame, Symbols};
+pub use timeline::{timeline_svg, Timeline, POINTS};
 pub use units::{Bytes, Count, Nanos};

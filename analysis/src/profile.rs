@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::history::History;
 use crate::replay::{self, Visitor};
 use crate::sites::{Frame, Symbols};
+use crate::timeline::{Timeline, TimelineBuilder};
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -149,6 +150,8 @@ pub struct Profile {
     pub stacked_events: u64,
     /// Each site's live blocks at evenly spaced moments, the end last.
     pub site_history: HashMap<u32, Vec<u32>>,
+    /// The live heap over time, globally and per allocating thread.
+    pub timeline: Timeline,
 }
 
 impl Profile {
@@ -295,6 +298,7 @@ struct State {
     sample_bytes: Option<f64>,
     stacked_events: u64,
     history: History,
+    timeline: TimelineBuilder,
     threads: BTreeMap<u64, ThreadInfo>,
     /// Per thread: the old block of a moving realloc, released ahead of its
     /// record, with its birth.
@@ -442,6 +446,8 @@ impl State {
             self.peak_ts = ts;
             self.peak_epoch += 1;
         }
+        let own = self.thread_live.get(&thread).map_or(0, |t| t.0);
+        self.timeline.record(ts, self.live_bytes, thread, own);
     }
 
     /// A block of `size` bytes from `site` becomes live (`add`) or not. The
@@ -484,6 +490,10 @@ impl State {
         let t = self.thread_live.entry(b.thread).or_default();
         t.0 = t.0.saturating_sub(b.size);
         t.1 = t.1.saturating_sub(1);
+        if let Some(ts) = freed_at {
+            let own = self.thread_live.get(&b.thread).map_or(0, |t| t.0);
+            self.timeline.record(ts, self.live_bytes, b.thread, own);
+        }
         if b.thread != thread {
             let f = self.flows.entry((b.thread, thread)).or_default();
             f.0 += 1;
@@ -578,6 +588,7 @@ impl State {
             ticks_per_ns: tpn,
             stacked_events: self.stacked_events,
             site_history: self.history.finish(),
+            timeline: self.timeline.finish(tpn),
         }
     }
 }

@@ -64,6 +64,11 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse flamegraph run.pulse --kind alloc-bytes -o alloc.svg\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]
     Flamegraph(FlamegraphArgs),
+    /// The live heap over time as an SVG chart, the peak marked.
+    #[command(
+        after_help = "Example:\n  pulse timeline run.pulse -o memory.svg\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
+    )]
+    Timeline(TimelineArgs),
     /// Folded stacks (for inferno or flamegraph.pl) or a Chrome trace (for
     /// Perfetto).
     #[command(
@@ -246,6 +251,15 @@ pub(crate) struct FlamegraphArgs {
     /// What the widths measure.
     #[arg(long, value_enum, default_value_t = FoldedKind::Time)]
     pub(crate) kind: FoldedKind,
+    /// Where to write the SVG; `-` for standard output.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TimelineArgs {
+    /// The session file.
+    pub(crate) file: PathBuf,
     /// Where to write the SVG; `-` for standard output.
     #[arg(short, long)]
     pub(crate) output: PathBuf,

@@ -169,6 +169,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .with_context(|| format!("writing {}", a.output.display()))?;
             partial(&profile)
         }
+        Command::Timeline(a) => {
+            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let mut sink = output(&a.output)?;
+            pulse_analysis::timeline_svg(&profile, &mut sink)
+                .and_then(|()| sink.flush())
+                .with_context(|| format!("writing {}", a.output.display()))?;
+            partial(&profile)
+        }
         Command::Export(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let mut sink = output(&a.output)?;

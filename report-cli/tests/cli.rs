@@ -1037,3 +1037,14 @@ fn flamegraph_writes_a_deterministic_svg() {
     r.succeeds();
     assert!(r.stdout.contains("Allocated bytes"), "{}", r.stdout);
 }
+
+#[test]
+fn timeline_charts_the_live_heap_with_the_peak_marked() {
+    let dir = scratch("timeline");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[OsStr::new("timeline"), path.as_os_str(), OsStr::new("-o"), OsStr::new("-")]);
+    r.succeeds();
+    assert!(r.stdout.starts_with("<svg") && r.stdout.contains("<polyline"), "{}", r.stdout);
+    assert!(r.stdout.contains("peak 1.53 KiB at 1.1 µs"), "{}", r.stdout);
+    golden("timeline.svg", &r.stdout);
+}
