@@ -1,6 +1,6 @@
 //! A program that only swapped in the allocator: no session code at all.
 //! Run with `PULSE_OUT=path` it must still write a complete session, however
-//! it ends: `env_only return|exit|panic`.
+//! it ends: `env_only return|exit|panic|spin`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -12,6 +12,14 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("exit") => std::process::exit(0),
         Some("panic") => panic!("deliberate panic out of main"),
+        // Allocates for a few seconds: long enough to be killed mid-run.
+        Some("spin") => {
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_secs(5) {
+                let v: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+                std::hint::black_box(v);
+            }
+        }
         _ => {}
     }
 }

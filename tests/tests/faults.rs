@@ -1,0 +1,40 @@
+//! Faults the profiled program must survive with its data: killed with
+//! SIGKILL mid-run, an output that cannot be written or fills up.
+
+use std::process::Command;
+use std::time::Duration;
+
+use pulse_tests::temp_session;
+
+#[test]
+fn a_program_killed_mid_run_leaves_a_file_readable_to_its_last_whole_chunk() {
+    let path = temp_session("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_env_only"))
+        .arg("spin")
+        .env("PULSE_OUT", &path)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let p = pulse_analysis::Profile::load(&path).expect("a truncated session still loads");
+    assert!(p.truncated.is_some(), "no trailer: the session was cut");
+    assert!(p.trailer.is_none());
+    assert!(
+        p.memory.allocs > 1000,
+        "the chunks written before the kill are there: {}",
+        p.memory.allocs
+    );
+}
+
+#[test]
+fn an_output_that_cannot_be_written_costs_one_line_and_the_program_runs_on() {
+    for out in ["/dev/full", "/nonexistent/dir/run.pulse"] {
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_env_only")).env("PULSE_OUT", out).output().unwrap();
+        assert!(o.status.success(), "{out}: the program's own exit status");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{out}: {err}");
+        assert!(err.starts_with(&format!("pulse: cannot write {out}")), "{out}: {err}");
+    }
+}
