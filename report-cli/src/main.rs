@@ -104,26 +104,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         if terminal { Box::new(stdout.lock()) } else { Box::new(BufWriter::new(stdout.lock())) };
     let mut out: Box<dyn Write> = if color { Box::new(colour::Colour::new(plain)) } else { plain };
     let code = match cli.command {
-        Command::Report(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
-            let report = pulse_analysis::report(&profile, &a.options());
-            if a.json {
-                json(&report, &mut out)?;
-            } else {
-                report.render(&mut out)?;
-            }
-            partial(&profile)
-        }
-        Command::Hotspots(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
-            let report = pulse_analysis::report(&profile, &a.options());
-            if a.json {
-                json(&report, &mut out)?;
-            } else {
-                report.render(&mut out)?;
-            }
-            partial(&profile)
-        }
+        Command::Report(a) => report(&a.file, &a.options(), a.json, &mut out)?,
+        Command::Hotspots(a) => report(&a.file, &a.options(), a.json, &mut out)?,
         Command::Leaks(a) => {
             let profile = pulse_analysis::Profile::load(&a.file)?;
             let mut leaks = pulse_analysis::leaks(&profile);
@@ -212,6 +194,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// `pulse report` and `pulse hotspots`: the report with these options.
+fn report(
+    file: &std::path::Path,
+    opts: &pulse_analysis::ReportOptions,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let profile = pulse_analysis::Profile::load(file)?;
+    let report = pulse_analysis::report(&profile, opts);
+    if as_json {
+        json(&report, out)?;
+    } else {
+        report.render(out)?;
+    }
+    Ok(partial(&profile))
 }
 
 /// The file to write to, or standard output for `-`.
