@@ -18,6 +18,23 @@ use crate::timeline::{Timeline, TimelineBuilder};
 
 use rustc_hash::FxHashMap as HashMap;
 
+/// A reader that reports how far it got.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.progress)(self.read, self.total);
+        Ok(n)
+    }
+}
+
 /// A scope or typed operation as the session defined it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeInfo {
@@ -157,13 +174,24 @@ pub struct Profile {
 impl Profile {
     /// Reads and replays the session file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Profile, Error> {
+        Profile::load_with_progress(path, &mut |_, _| {})
+    }
+
+    /// [`Profile::load`], calling `progress(bytes read, file size)` as it
+    /// reads (for a progress bar; the library prints nothing).
+    pub fn load_with_progress(
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Profile, Error> {
         let path = path.as_ref();
         if path.is_dir() {
             return Err(Error::IsDirectory(path.to_path_buf()));
         }
         let file =
             File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        Profile::read(BufReader::with_capacity(1 << 20, file)).map_err(|source| match source {
+        let total = file.metadata().map_or(0, |m| m.len());
+        let counting = Counting { inner: file, read: 0, total, progress };
+        Profile::read(BufReader::with_capacity(1 << 20, counting)).map_err(|source| match source {
             pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
             source => Error::Format { path: path.to_path_buf(), source },
         })

@@ -107,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(a) => report(&a.file, &a.options(), a.json, &mut out)?,
         Command::Hotspots(a) => report(&a.file, &a.options(), a.json, &mut out)?,
         Command::Leaks(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let profile = load(&a.file)?;
             let mut leaks = pulse_analysis::leaks(&profile);
             let found = leaks.iter().any(pulse_analysis::Leak::is_leak);
             leaks.truncate(a.top);
@@ -122,8 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Diff(a) => {
-            let before = pulse_analysis::Profile::load(&a.before)?;
-            let after = pulse_analysis::Profile::load(&a.after)?;
+            let before = load(&a.before)?;
+            let after = load(&a.after)?;
             let mut o = pulse_analysis::DiffOptions::default();
             o.threshold = a.threshold;
             let d = pulse_analysis::diff(&before, &after, &o);
@@ -144,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Flamegraph(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let profile = load(&a.file)?;
             let mut sink = output(&a.output)?;
             pulse_analysis::flamegraph(&profile, a.kind.to_lib(), &mut sink)
                 .and_then(|()| sink.flush())
@@ -152,7 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             partial(&profile)
         }
         Command::Timeline(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let profile = load(&a.file)?;
             let mut sink = output(&a.output)?;
             pulse_analysis::timeline_svg(&profile, &mut sink)
                 .and_then(|()| sink.flush())
@@ -160,7 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             partial(&profile)
         }
         Command::Export(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let profile = load(&a.file)?;
             let mut sink = output(&a.output)?;
             match a.format {
                 args::ExportFormat::Folded => {
@@ -182,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             exit::OK
         }
         Command::Info(a) => {
-            let profile = pulse_analysis::Profile::load(&a.file)?;
+            let profile = load(&a.file)?;
             let info = pulse_analysis::info(&profile);
             if a.json {
                 json(&info, &mut out)?;
@@ -196,6 +196,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// Loads a session, with a progress bar on stderr when it is a terminal and
+/// the file takes more than a moment to read (over 16 MB).
+fn load(path: &std::path::Path) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
+    let big = std::fs::metadata(path).map_or(0, |m| m.len()) > 16 << 20;
+    if !(big && io::stderr().is_terminal()) {
+        return pulse_analysis::Profile::load(path);
+    }
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "reading {msg} {wide_bar} {bytes}/{total_bytes} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(path.display().to_string());
+    let result = pulse_analysis::Profile::load_with_progress(path, &mut |read, total| {
+        bar.set_length(total);
+        bar.set_position(read);
+    });
+    bar.finish_and_clear();
+    result
+}
+
 /// `pulse report` and `pulse hotspots`: the report with these options.
 fn report(
     file: &std::path::Path,
@@ -203,7 +225,7 @@ fn report(
     as_json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    let profile = pulse_analysis::Profile::load(file)?;
+    let profile = load(file)?;
     let report = pulse_analysis::report(&profile, opts);
     if as_json {
         json(&report, out)?;
