@@ -68,3 +68,8 @@ static START_FROM_ENV: extern "C" fn() = {
     }
     start
 };
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
