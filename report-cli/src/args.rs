@@ -75,6 +75,18 @@ pub(crate) enum Command {
         after_help = "Examples:\n  pulse export run.pulse --format folded --kind alloc-bytes -o - | inferno-flamegraph > alloc.svg\n  pulse export run.pulse --format chrome -o trace.json\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]
     Export(ExportArgs),
+    /// Several sessions of a program merged into one session file.
+    #[command(
+        after_help = "Example:\n  pulse merge run1.pulse run2.pulse run3.pulse -o all.pulse\n\nExit status: 0 ok, 1 error, 2 usage"
+    )]
+    Merge {
+        /// The sessions.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The merged session; `-` for standard output.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Shell completions for pulse, on stdout.
     #[command(
         after_help = "Example:\n  pulse completions bash > ~/.local/share/bash-completion/completions/pulse"

@@ -176,6 +176,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             sink.flush().with_context(|| format!("writing {}", a.output.display()))?;
             partial(&profile)
         }
+        Command::Merge { files, output: path } => {
+            // Every input readable before the output is created.
+            for f in &files {
+                std::fs::File::open(f).with_context(|| format!("{}", f.display()))?;
+            }
+            let sink = output(&path)?;
+            let summary = pulse_analysis::merge(&files, sink)
+                .with_context(|| format!("merging into {}", path.display()))?;
+            for w in &summary.warnings {
+                eprintln!("pulse: warning: {w}");
+            }
+            exit::OK
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "pulse", &mut out);

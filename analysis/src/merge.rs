@@ -1,0 +1,234 @@
+//! Several sessions of a program merged into one session file, to analyze
+//! many runs (or many processes) as one aggregate.
+//!
+//! The sessions are laid end to end on one nanosecond clock, each starting
+//! a microsecond after the previous one ended. Everything that could
+//! collide between two processes is made distinct: thread ids, site ids and
+//! block and frame addresses carry the session's number in their high bits,
+//! and scopes are matched by name and category. The result is an ordinary
+//! session file: every report, export and diff reads it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+use pulse_format::{
+    ChunkEncoder, ClockInfo, Frame, Metadata, Reader, Record, Trailer, Writer, NO_SCOPE, NO_SITE,
+};
+
+use crate::error::Error;
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeSummary {
+    /// Sessions merged.
+    pub sessions: usize,
+    /// Records written.
+    pub records: u64,
+    /// Things to know (different programs, truncated inputs).
+    pub warnings: Vec<String>,
+}
+
+/// Where session `k`'s addresses go: above anything a 64-bit process maps.
+fn tag(k: usize, addr: u64) -> u64 {
+    if addr == 0 {
+        0
+    } else {
+        addr | ((k as u64 + 1) << 52)
+    }
+}
+
+fn open(path: &Path) -> Result<Reader<BufReader<File>>, Error> {
+    if path.is_dir() {
+        return Err(Error::IsDirectory(path.to_path_buf()));
+    }
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    Reader::new(BufReader::new(file))
+        .map_err(|source| Error::Format { path: path.to_path_buf(), source })
+}
+
+/// Merges the sessions at `inputs` into one, written to `out`.
+pub fn merge(inputs: &[impl AsRef<Path>], out: impl Write) -> Result<MergeSummary, Error> {
+    let mut summary = MergeSummary { sessions: inputs.len(), ..MergeSummary::default() };
+    let first = inputs.first().ok_or_else(|| Error::Io {
+        path: Default::default(),
+        source: std::io::Error::other("nothing to merge: give at least one session"),
+    })?;
+    let first_meta = open(first.as_ref())?.metadata().clone();
+    let meta = Metadata {
+        writer: format!("pulse merge {}", env!("CARGO_PKG_VERSION")),
+        args: Vec::new(),
+        clock: ClockInfo {
+            calibration: String::from("merged sessions, converted to nanoseconds"),
+            ..ClockInfo::monotonic()
+        },
+        extra: vec![(String::from("merged_sessions"), inputs.len().to_string())],
+        counters: first_meta.counters.clone(),
+        ..first_meta.clone()
+    };
+    let out_err = |source| Error::Io { path: Default::default(), source };
+    let mut w = Writer::new(out, &meta).map_err(out_err)?;
+    let mut scopes: BTreeMap<(String, String), u32> = BTreeMap::new();
+    // (session, its scope id) → the merged scope id.
+    let mut scope_map: BTreeMap<(usize, u32), u32> = BTreeMap::new();
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut offset_ns, mut round_base, mut site_base) = (0u64, 0u64, 0u32);
+    let mut enc = ChunkEncoder::new();
+    for (k, input) in inputs.iter().enumerate() {
+        let path = input.as_ref();
+        let fmt = |source| Error::Format { path: path.to_path_buf(), source };
+        // First pass: the session's time span and its largest site id.
+        let mut r = open(path)?;
+        if r.metadata().program != first_meta.program {
+            summary.warnings.push(format!(
+                "{} is a session of {}, not {}",
+                path.display(),
+                r.metadata().program,
+                first_meta.program
+            ));
+        }
+        let tpn = r.metadata().clock.ticks_per_ns;
+        let (mut lo, mut hi, mut max_site, mut max_round) = (u64::MAX, 0u64, 0u32, 0u64);
+        loop {
+            match r.next_frame() {
+                Ok(Some(Frame::Chunk(c))) => {
+                    max_round = max_round.max(c.round);
+                    for rec in &c.records {
+                        if let Some(ts) = rec.ts() {
+                            lo = lo.min(ts);
+                            hi = hi.max(ts);
+                        }
+                        if let Record::SiteDef { site, .. } = rec {
+                            max_site = max_site.max(*site);
+                        }
+                    }
+                }
+                Ok(Some(Frame::Trailer(t))) => {
+                    hi = hi.max(t.end_ts);
+                    for (key, v) in &t.extra {
+                        if !key.starts_with("pulse_") && key != "collector_cpu_ns" {
+                            *totals.entry(key.clone()).or_default() += v;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.is_truncation() => {
+                    summary.warnings.push(format!("{}: {e}; merged up to the cut", path.display()));
+                    break;
+                }
+                Err(e) => return Err(fmt(e)),
+            }
+        }
+        if lo == u64::MAX {
+            lo = 0;
+        }
+        let ns = |ts: u64| offset_ns + (ts.saturating_sub(lo) as f64 / tpn) as u64;
+        // Second pass: rewrite every record.
+        let mut r = open(path)?;
+        loop {
+            let chunk = match r.next_frame() {
+                Ok(Some(Frame::Chunk(c))) => c,
+                Ok(Some(Frame::Trailer(_))) | Ok(None) => break,
+                Err(e) if e.is_truncation() => break,
+                Err(e) => return Err(fmt(e)),
+            };
+            let thread = if chunk.thread == 0 { 0 } else { ((k as u64 + 1) << 32) | chunk.thread };
+            enc.begin(thread, round_base + chunk.round);
+            let site = |s: u32| if s == NO_SITE { NO_SITE } else { site_base + s };
+            for rec in chunk.records {
+                let rec = match rec {
+                    Record::ScopeDef { scope, name, category, description, priority } => {
+                        let next = scopes.len() as u32 + 1;
+                        let id = *scopes.entry((name.clone(), category.clone())).or_insert(next);
+                        scope_map.insert((k, scope), id);
+                        if id != next {
+                            continue;
+                        }
+                        Record::ScopeDef { scope: id, name, category, description, priority }
+                    }
+                    Record::SiteDef { site: s, frames } => Record::SiteDef {
+                        site: site(s),
+                        frames: frames.into_iter().map(|f| tag(k, f)).collect(),
+                    },
+                    Record::Symbol { addr, function, file, line } => {
+                        Record::Symbol { addr: tag(k, addr), function, file, line }
+                    }
+                    Record::ThreadStart { ts, name } => Record::ThreadStart { ts: ns(ts), name },
+                    Record::ThreadEnd { ts } => Record::ThreadEnd { ts: ns(ts) },
+                    Record::Alloc { ts, addr, size, align, site: s, weight } => Record::Alloc {
+                        ts: ns(ts),
+                        addr: tag(k, addr),
+                        size,
+                        align,
+                        site: site(s),
+                        weight,
+                    },
+                    Record::AllocFailed { ts, size, align } => {
+                        Record::AllocFailed { ts: ns(ts), size, align }
+                    }
+                    Record::Free { ts, addr, size } => {
+                        Record::Free { ts: ns(ts), addr: tag(k, addr), size }
+                    }
+                    Record::Realloc {
+                        ts,
+                        start_ts,
+                        old_addr,
+                        old_size,
+                        new_addr,
+                        new_size,
+                        align,
+                        site: s,
+                    } => Record::Realloc {
+                        ts: ns(ts),
+                        start_ts: ns(start_ts),
+                        old_addr: tag(k, old_addr),
+                        old_size,
+                        new_addr: tag(k, new_addr),
+                        new_size,
+                        align,
+                        site: site(s),
+                    },
+                    Record::ScopeEnter { ts, scope } => {
+                        Record::ScopeEnter { ts: ns(ts), scope: mapped(&scope_map, k, scope) }
+                    }
+                    Record::ScopeExit { ts, scope } => {
+                        Record::ScopeExit { ts: ns(ts), scope: mapped(&scope_map, k, scope) }
+                    }
+                    Record::Pause { ts } => Record::Pause { ts: ns(ts) },
+                    Record::Resume { ts } => Record::Resume { ts: ns(ts) },
+                    Record::Counters { ts, scope, values } => {
+                        Record::Counters { ts: ns(ts), scope: mapped(&scope_map, k, scope), values }
+                    }
+                    Record::Span { ts, start_ts, scope } => Record::Span {
+                        ts: ns(ts),
+                        start_ts: ns(start_ts),
+                        scope: mapped(&scope_map, k, scope),
+                    },
+                };
+                enc.push(&rec);
+                summary.records += 1;
+            }
+            w.write_chunk(&enc).map_err(out_err)?;
+        }
+        offset_ns = ns(hi) + 1_000;
+        round_base += max_round + 2;
+        site_base = site_base.saturating_add(max_site);
+    }
+    let trailer = Trailer {
+        end_ts: offset_ns,
+        ticks_per_ns: 1.0,
+        extra: totals.into_iter().collect(),
+        ..Trailer::default()
+    };
+    w.finish(trailer).map_err(out_err)?;
+    Ok(summary)
+}
+
+/// Session `k`'s scope id as merged (definitions come before their uses).
+fn mapped(map: &BTreeMap<(usize, u32), u32>, k: usize, scope: u32) -> u32 {
+    if scope == NO_SCOPE {
+        return NO_SCOPE;
+    }
+    map.get(&(k, scope)).copied().unwrap_or(scope)
+}
