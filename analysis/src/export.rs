@@ -8,6 +8,7 @@
 //! - **Chrome Trace Event JSON**, which Perfetto and `chrome://tracing`
 //!   open: every scope entry as a complete event on its thread, and the
 //!   live heap as a counter track.
+//! - **DHAT's JSON**, which DHAT's viewer opens, for users of dhat-rs.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -222,4 +223,63 @@ impl Visitor for ChromeWriter<'_> {
 /// `s` as a JSON string literal.
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| String::from("\"?\""))
+}
+
+/// Writes `profile` as DHAT's JSON (`dhat-heap.json`), which DHAT's viewer
+/// (`dh_view.html`) opens, as it opens dhat-rs's: one program point per
+/// allocation site, with its totals, its own peak, its share of the global
+/// peak and what was live at the end; times in microseconds.
+pub fn dhat(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
+    let root = crate::sites::project_root(&profile.meta.program);
+    let mut ftbl: Vec<String> = vec![String::from("[root]")];
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let us = |ticks: u64| (ticks as f64 / profile.ticks_per_ns / 1000.0) as u64;
+    let mut pps = Vec::new();
+    for (id, s) in &profile.sites {
+        let mut fs = Vec::new();
+        for f in profile.symbols.user_stack(*id) {
+            let name = f.display(&root);
+            let next = ftbl.len();
+            let i = *index.entry(name.clone()).or_insert(next);
+            if i == next {
+                ftbl.push(name);
+            }
+            fs.push(i);
+        }
+        pps.push(serde_json::json!({
+            "tb": s.bytes,
+            "tbk": s.allocs.saturating_add(s.reallocs),
+            "tl": us(s.lifetimes.sum()),
+            "mb": s.peak_live_bytes,
+            "mbk": s.peak_live_blocks,
+            "gb": s.bytes_at_peak,
+            "gbk": s.blocks_at_peak,
+            "eb": s.live_bytes_at_end,
+            "ebk": s.live_blocks_at_end,
+            "fs": fs,
+        }));
+    }
+    let mut cmd = profile.meta.program.clone();
+    for a in &profile.meta.args {
+        cmd.push(' ');
+        cmd.push_str(a);
+    }
+    let doc = serde_json::json!({
+        "dhatFileVersion": 2,
+        "mode": "rust-heap",
+        "verb": "Allocated",
+        "bklt": true,
+        "bkacc": false,
+        "tu": "µs",
+        "Mtu": "s",
+        "tuth": 10,
+        "cmd": cmd,
+        "pid": profile.meta.pid,
+        "tg": profile.memory.peak_at_ns / 1000,
+        "te": profile.duration_ns / 1000,
+        "pps": pps,
+        "ftbl": ftbl,
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
 }

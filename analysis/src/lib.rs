@@ -34,7 +34,7 @@ mod units;
 
 pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
 pub use error::Error;
-pub use export::{chrome, folded, FoldedKind};
+pub use export::{chrome, dhat, folded, FoldedKind};
 pub use flamegraph::flamegraph;
 pub use history::{trend, Trend};
 pub use info::{info, Info};

@@ -262,6 +262,8 @@ pub struct SiteStats {
     pub temporary: u64,
     /// The most bytes from here live at once.
     pub peak_live_bytes: u64,
+    /// Blocks from here live at that moment.
+    pub peak_live_blocks: u64,
     /// Bytes from here live at the moment of the session's peak.
     pub bytes_at_peak: u64,
     /// Blocks from here live at that moment.
@@ -287,6 +289,7 @@ struct SiteSums {
     live_bytes: u64,
     live_blocks: u64,
     peak_live_bytes: u64,
+    peak_live_blocks: u64,
     /// Bytes and blocks live when the global peak of epoch `epoch` happened.
     at_peak: (u64, u64),
     epoch: u64,
@@ -305,6 +308,7 @@ impl Default for SiteSums {
             live_bytes: 0,
             live_blocks: 0,
             peak_live_bytes: 0,
+            peak_live_blocks: 0,
             at_peak: (0, 0),
             epoch: 0,
         }
@@ -491,7 +495,10 @@ impl State {
         if add {
             s.live_bytes = s.live_bytes.saturating_add(size);
             s.live_blocks += 1;
-            s.peak_live_bytes = s.peak_live_bytes.max(s.live_bytes);
+            if s.live_bytes >= s.peak_live_bytes {
+                s.peak_live_bytes = s.live_bytes;
+                s.peak_live_blocks = s.live_blocks;
+            }
         } else {
             s.live_bytes = s.live_bytes.saturating_sub(size);
             s.live_blocks = s.live_blocks.saturating_sub(1);
@@ -556,6 +563,7 @@ impl State {
                     lifetimes: t.lifetimes.clone(),
                     temporary: t.temporary,
                     peak_live_bytes: t.peak_live_bytes,
+                    peak_live_blocks: t.peak_live_blocks,
                     bytes_at_peak: if t.epoch == self.peak_epoch {
                         t.at_peak.0
                     } else {

@@ -299,6 +299,8 @@ pub(crate) enum ExportFormat {
     Folded,
     /// Chrome Trace Event JSON.
     Chrome,
+    /// DHAT's JSON (dhat-heap.json), for DHAT's viewer.
+    Dhat,
 }
 
 /// `--kind` values.

@@ -1048,3 +1048,34 @@ fn timeline_charts_the_live_heap_with_the_peak_marked() {
     assert!(r.stdout.contains("peak 1.53 KiB at 1.1 µs"), "{}", r.stdout);
     golden("timeline.svg", &r.stdout);
 }
+
+#[test]
+fn export_dhat_json_adds_up_to_the_report() {
+    let dir = scratch("dhat");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("dhat"),
+        OsStr::new("-o"),
+        OsStr::new("-"),
+    ]);
+    r.succeeds();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("dhat JSON parses");
+    assert_eq!(v["dhatFileVersion"], 2);
+    assert_eq!(v["mode"], "rust-heap");
+    assert_eq!(v["ftbl"][0], "[root]");
+    let sum =
+        |k: &str| v["pps"].as_array().unwrap().iter().map(|p| p[k].as_u64().unwrap()).sum::<u64>();
+    let report: serde_json::Value = serde_json::from_str(
+        &pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--json")]).stdout,
+    )
+    .unwrap();
+    let m = &report["memory"];
+    assert_eq!(sum("tb"), m["bytes_allocated"].as_u64().unwrap());
+    assert_eq!(sum("tbk"), m["allocs"].as_u64().unwrap() + m["reallocs"].as_u64().unwrap());
+    assert_eq!(sum("gb"), m["peak_bytes"].as_u64().unwrap());
+    assert_eq!(sum("eb"), m["live_bytes_at_end"].as_u64().unwrap());
+    golden("dhat-heap.json", &r.stdout);
+}
