@@ -301,6 +301,8 @@ pub(crate) enum ExportFormat {
     Chrome,
     /// DHAT's JSON (dhat-heap.json), for DHAT's viewer.
     Dhat,
+    /// Gzipped pprof profile.proto (Go's pprof, Pyroscope, Parca).
+    Pprof,
 }
 
 /// `--kind` values.

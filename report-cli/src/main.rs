@@ -167,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     pulse_analysis::folded(&profile, a.kind.to_lib(), &mut sink)?
                 }
                 args::ExportFormat::Dhat => pulse_analysis::dhat(&profile, &mut sink)?,
+                args::ExportFormat::Pprof => pulse_analysis::pprof(&profile, &mut sink)?,
                 args::ExportFormat::Chrome => {
                     let file = std::fs::File::open(&a.file)
                         .with_context(|| format!("{}", a.file.display()))?;

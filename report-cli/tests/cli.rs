@@ -1079,3 +1079,48 @@ fn export_dhat_json_adds_up_to_the_report() {
     assert_eq!(sum("eb"), m["live_bytes_at_end"].as_u64().unwrap());
     golden("dhat-heap.json", &r.stdout);
 }
+
+#[test]
+fn export_pprof_decodes_as_profile_proto() {
+    use std::io::Read;
+    let dir = scratch("pprof");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let out = dir.join("run.pb.gz");
+    pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("pprof"),
+        OsStr::new("-o"),
+        out.as_os_str(),
+    ])
+    .succeeds();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap())
+        .read_to_end(&mut raw)
+        .expect("gzip");
+    let p: pulse_analysis::pprof_proto::Profile =
+        prost::Message::decode(&raw[..]).expect("profile.proto decodes");
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    let types: Vec<(&str, &str)> = p.sample_type.iter().map(|t| (s(t.r#type), s(t.unit))).collect();
+    assert_eq!(
+        types,
+        [
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes"),
+            ("time", "nanoseconds")
+        ]
+    );
+    let pt = p.period_type.as_ref().expect("period_type");
+    assert_eq!((s(pt.r#type), s(pt.unit), p.period), ("space", "bytes", 1));
+    let sum = |i: usize| p.sample.iter().map(|x| x.value[i]).sum::<i64>();
+    // The fixture: 6 allocations and 1 reallocation, 2 KiB, 3 blocks (608 B) live at the end, 2.35 µs of self time.
+    assert_eq!((sum(0), sum(1), sum(2), sum(3), sum(4)), (7, 2048, 3, 608, 2350));
+    let ids: std::collections::BTreeSet<u64> = p.location.iter().map(|l| l.id).collect();
+    assert!(
+        p.sample.iter().all(|x| x.location_id.iter().all(|id| ids.contains(id))),
+        "every location is defined"
+    );
+}
