@@ -49,6 +49,8 @@ pub struct ReportOptions {
     pub recommend: RecommendOptions,
     /// Order allocation sites by allocations (else by bytes).
     pub sites_by_allocs: bool,
+    /// Order allocation sites by their own peak of live bytes.
+    pub sites_by_peak: bool,
     /// The sections to render.
     pub sections: Sections,
 }
@@ -100,6 +102,7 @@ impl Default for ReportOptions {
             tree_min_share: 0.01,
             recommend: RecommendOptions::default(),
             sites_by_allocs: false,
+            sites_by_peak: false,
             sections: Sections::default(),
         }
     }
@@ -233,6 +236,8 @@ pub struct SiteRow {
     pub live_bytes_at_end: u64,
     /// Bytes live at the moment of the session's peak.
     pub bytes_at_peak: u64,
+    /// The most bytes from here live at once (the largest of the merged sites').
+    pub peak_live_bytes: u64,
 }
 
 /// The report of one session. Every figure the CLI prints is a field here.
@@ -256,6 +261,8 @@ pub struct Report {
     pub sorted_by: SortBy,
     /// `sites` are ordered by allocations rather than bytes.
     pub sites_by_allocs: bool,
+    /// `sites` are ordered by their own peak of live bytes.
+    pub sites_by_peak: bool,
     /// The sections `render` writes.
     pub sections: Sections,
     /// The call tree, depth first, heaviest child first.
@@ -314,7 +321,11 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     scopes.truncate(opts.top);
     let tree = tree_rows(profile, opts.tree_min_share);
     let mut sites = site_rows(profile);
-    if opts.sites_by_allocs {
+    if opts.sites_by_peak {
+        sites.sort_by(|a, b| {
+            b.peak_live_bytes.cmp(&a.peak_live_bytes).then_with(|| a.function.cmp(&b.function))
+        });
+    } else if opts.sites_by_allocs {
         sites.sort_by(|a, b| {
             (b.allocs + b.reallocs)
                 .cmp(&(a.allocs + a.reallocs))
@@ -338,6 +349,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         scopes_omitted: omitted,
         sorted_by: opts.sort,
         sites_by_allocs: opts.sites_by_allocs,
+        sites_by_peak: opts.sites_by_peak,
         sections: opts.sections,
         tree,
         counters: counter_rows(profile),
@@ -463,6 +475,7 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
             live_blocks_at_end: 0,
             live_bytes_at_end: 0,
             bytes_at_peak: 0,
+            peak_live_bytes: 0,
         });
         row.stacks += 1;
         row.allocs = row.allocs.saturating_add(st.allocs);
@@ -472,6 +485,7 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
         row.live_blocks_at_end = row.live_blocks_at_end.saturating_add(st.live_blocks_at_end);
         row.live_bytes_at_end = row.live_bytes_at_end.saturating_add(st.live_bytes_at_end);
         row.bytes_at_peak = row.bytes_at_peak.saturating_add(st.bytes_at_peak);
+        row.peak_live_bytes = row.peak_live_bytes.max(st.peak_live_bytes);
     }
     let mut rows: Vec<SiteRow> = rows.into_values().collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.function.cmp(&b.function)));
@@ -789,12 +803,18 @@ impl Report {
             writeln!(
                 w,
                 "Allocation sites by {}",
-                if self.sites_by_allocs { "allocations" } else { "bytes" }
+                if self.sites_by_peak {
+                    "their own peak of live bytes"
+                } else if self.sites_by_allocs {
+                    "allocations"
+                } else {
+                    "bytes"
+                }
             )?;
             if self.sites.is_empty() {
                 writeln!(w, "  (no allocations recorded)")?;
             } else {
-                let mut t = Table::new(&[
+                let mut columns = vec![
                     ("function", Align::Left),
                     ("at", Align::Left),
                     ("allocs", Align::Right),
@@ -802,9 +822,13 @@ impl Report {
                     ("reallocs", Align::Right),
                     ("largest", Align::Right),
                     ("live at end", Align::Right),
-                ]);
+                ];
+                if self.sites_by_peak {
+                    columns.push(("own peak", Align::Right));
+                }
+                let mut t = Table::new(&columns);
                 for s in &self.sites {
-                    t.row(vec![
+                    let mut row = vec![
                         s.function.clone(),
                         s.place.clone(),
                         s.allocs.to_string(),
@@ -812,7 +836,11 @@ impl Report {
                         s.reallocs.to_string(),
                         Bytes(s.max_size).to_string(),
                         Bytes(s.live_bytes_at_end).to_string(),
-                    ]);
+                    ];
+                    if self.sites_by_peak {
+                        row.push(Bytes(s.peak_live_bytes).to_string());
+                    }
+                    t.row(row);
                 }
                 t.write(w, 2)?;
                 if self.sites_omitted > 0 {

@@ -156,7 +156,8 @@ impl ReportArgs {
 pub(crate) struct HotspotsArgs {
     /// The session file.
     pub(crate) file: PathBuf,
-    /// Order scopes by total or self time, or sites by allocations or bytes.
+    /// Order scopes by total or self time, or sites by allocations, bytes
+    /// or their own peak of live bytes.
     #[arg(long, value_enum, default_value_t = By::Self_)]
     pub(crate) by: By,
     /// Show the whole call tree.
@@ -182,6 +183,8 @@ pub(crate) enum By {
     Allocs,
     /// Sites by bytes.
     Bytes,
+    /// Sites by their own peak of live bytes.
+    Peak,
 }
 
 impl HotspotsArgs {
@@ -194,6 +197,7 @@ impl HotspotsArgs {
             pulse_analysis::SortBy::SelfTime
         };
         o.sites_by_allocs = self.by == By::Allocs;
+        o.sites_by_peak = self.by == By::Peak;
         if self.tree {
             o.tree_min_share = 0.0;
         }
@@ -303,6 +307,8 @@ pub(crate) enum ExportFormat {
     Dhat,
     /// Gzipped pprof profile.proto (Go's pprof, Pyroscope, Parca).
     Pprof,
+    /// The whole report as JSON (as `pulse report --json`).
+    Json,
 }
 
 /// `--kind` values.

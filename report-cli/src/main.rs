@@ -168,6 +168,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 args::ExportFormat::Dhat => pulse_analysis::dhat(&profile, &mut sink)?,
                 args::ExportFormat::Pprof => pulse_analysis::pprof(&profile, &mut sink)?,
+                args::ExportFormat::Json => {
+                    let report = pulse_analysis::report(&profile, &Default::default());
+                    json(&report, &mut sink)?;
+                }
                 args::ExportFormat::Chrome => {
                     let file = std::fs::File::open(&a.file)
                         .with_context(|| format!("{}", a.file.display()))?;

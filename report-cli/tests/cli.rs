@@ -979,6 +979,35 @@ fn hotspots_shows_scopes_the_tree_and_sites_in_the_chosen_order() {
         "{}",
         r.stdout
     );
+    let r =
+        pulse(&[OsStr::new("hotspots"), path.as_os_str(), OsStr::new("--by"), OsStr::new("peak")]);
+    r.succeeds();
+    assert!(
+        r.stdout.contains("Allocation sites by their own peak of live bytes")
+            && r.stdout.contains("own peak"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn export_json_is_the_report_json() {
+    let dir = scratch("export-json");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let out = dir.join("report.json");
+    let r = pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("-o"),
+        out.as_os_str(),
+    ]);
+    r.succeeds();
+    let exported = std::fs::read_to_string(&out).unwrap();
+    let r = pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--json")]);
+    r.succeeds();
+    assert_eq!(exported, r.stdout);
 }
 
 #[test]
