@@ -7,7 +7,9 @@
 //! both at least `threshold` of the old median and more than twice
 //! `spread / √n` — so a scope entered once, or one whose entries scatter
 //! widely, needs a larger move to count. With fewer than three entries on
-//! either side there is no spread to go by: the median must move by half.
+//! either side there is no spread to go by: the median must move by half,
+//! and its total by more than [`FEW_ENTRIES_FLOOR_NS`], beyond what one
+//! preemption of the thread could add to a single entry.
 //! A change of less than `min_ns` of total time is noise whatever its
 //! share: microseconds do not make a regression. Allocation counts and
 //! bytes are exact, so for memory the threshold alone decides.
@@ -16,6 +18,11 @@ use std::collections::BTreeMap;
 
 use crate::profile::Profile;
 use crate::sites::project_root;
+
+/// The least a scope entered fewer than three times must move, in total,
+/// to be more than noise: a few scheduler time slices, which one preemption
+/// of a busy machine can add to a single entry.
+pub const FEW_ENTRIES_FLOOR_NS: u64 = 4_000_000;
 
 /// How a figure moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -184,9 +191,13 @@ fn scope_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<Scop
                     .max(y.p90_ns.saturating_sub(y.p50_ns)) as f64;
                 let n = x.count.min(y.count).max(1) as f64;
                 let noise = 2.0 * spread / n.sqrt();
-                let needed = if n < 3.0 { o.threshold.max(0.5) } else { o.threshold };
+                let (needed, floor) = if n < 3.0 {
+                    (o.threshold.max(0.5), o.min_ns.max(FEW_ENTRIES_FLOOR_NS))
+                } else {
+                    (o.threshold, o.min_ns)
+                };
                 let moved = (y.total_ns as f64 - x.total_ns as f64).abs();
-                if change.abs() < needed || shift.abs() <= noise || moved < o.min_ns as f64 {
+                if change.abs() < needed || shift.abs() <= noise || moved < floor as f64 {
                     Verdict::Noise
                 } else if shift > 0.0 {
                     Verdict::Regression

@@ -25,6 +25,15 @@ pub enum Error {
         /// What is wrong with it.
         source: pulse_format::Error,
     },
+    /// No thread of the session matched the ones asked for.
+    NoSuchThread {
+        /// The file.
+        path: PathBuf,
+        /// What was asked for.
+        wanted: String,
+        /// The session's threads, `#id name` each.
+        threads: Vec<String>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -35,6 +44,12 @@ impl fmt::Display for Error {
                 write!(f, "{}: is a directory, not a session file", path.display())
             }
             Error::Format { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::NoSuchThread { path, wanted, threads } => write!(
+                f,
+                "{}: no thread matches {wanted}; its threads are {}",
+                path.display(),
+                threads.join(", ")
+            ),
         }
     }
 }
@@ -44,7 +59,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Format { source, .. } => Some(source),
-            Error::IsDirectory(_) => None,
+            Error::IsDirectory(_) | Error::NoSuchThread { .. } => None,
         }
     }
 }

@@ -33,7 +33,7 @@ mod table;
 mod timeline;
 mod units;
 
-pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict};
+pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS};
 pub use error::Error;
 pub use export::{chrome, dhat, folded, FoldedKind};
 pub use flamegraph::flamegraph;
@@ -42,7 +42,10 @@ pub use info::{info, Info};
 pub use leaks::{leaks, Leak};
 pub use merge::{merge, MergeSummary};
 pub use pprof::{pprof, proto as pprof_proto};
-pub use profile::{Anomalies, MemoryTotals, Profile, ScopeInfo, SiteStats, ThreadFlow, ThreadInfo};
+pub use profile::{
+    Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, Selection, SiteStats, ThreadFlow,
+    ThreadInfo,
+};
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};

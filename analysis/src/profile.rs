@@ -111,6 +111,45 @@ pub struct ThreadInfo {
     pub live_bytes_at_end: u64,
     /// Blocks it allocated still live at the end.
     pub live_blocks_at_end: u64,
+    /// Time inside its outermost scopes, pauses excluded: how long it ran
+    /// instrumented code.
+    pub scoped_ns: u64,
+}
+
+/// Which threads a profile was read for (see [`LoadOptions::threads`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Selection {
+    /// What was asked for: thread ids (`3` or `#3`) or names.
+    pub wanted: Vec<String>,
+    /// The threads that matched, by id.
+    pub kept: Vec<u64>,
+    /// Every thread of the session: id and name.
+    pub all: Vec<(u64, String)>,
+}
+
+/// How a session is read.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Only these threads, by id (`3` or `#3`) or name (`worker-0`; every
+    /// thread of that name). Empty: all of them. The profile then holds
+    /// their scopes and the blocks they allocated, wherever those were
+    /// freed; a block of theirs reallocated on another thread leaves their
+    /// view there, as if freed.
+    pub threads: Vec<String>,
+}
+
+impl LoadOptions {
+    /// Every thread.
+    pub fn new() -> Self {
+        LoadOptions::default()
+    }
+
+    /// Only the threads `wanted` names (ids or names).
+    pub fn threads(mut self, wanted: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.threads = wanted.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 /// Blocks allocated on one thread and freed on another.
@@ -163,12 +202,14 @@ pub struct Profile {
     pub duration_ns: u64,
     /// Ticks per nanosecond used for every conversion.
     pub ticks_per_ns: f64,
-    /// Allocations and reallocations recorded with a stack.
+    /// Allocations and reallocations recorded with a stack, every thread's.
     pub stacked_events: u64,
     /// Each site's live blocks at evenly spaced moments, the end last.
     pub site_history: HashMap<u32, Vec<u32>>,
     /// The live heap over time, globally and per allocating thread.
     pub timeline: Timeline,
+    /// Set when the profile was read for some threads only.
+    pub selection: Option<Selection>,
 }
 
 impl Profile {
@@ -183,6 +224,16 @@ impl Profile {
         path: impl AsRef<Path>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Profile, Error> {
+        Profile::load_with(path, &LoadOptions::default(), progress)
+    }
+
+    /// [`Profile::load_with_progress`] with [`LoadOptions`]. Asking for
+    /// threads the session does not have is an error that lists those it has.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        opts: &LoadOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Profile, Error> {
         let path = path.as_ref();
         if path.is_dir() {
             return Err(Error::IsDirectory(path.to_path_buf()));
@@ -191,16 +242,36 @@ impl Profile {
             File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let total = file.metadata().map_or(0, |m| m.len());
         let counting = Counting { inner: file, read: 0, total, progress };
-        Profile::read(BufReader::with_capacity(1 << 20, counting)).map_err(|source| match source {
-            pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
-            source => Error::Format { path: path.to_path_buf(), source },
-        })
+        let profile = Profile::read_with(BufReader::with_capacity(1 << 20, counting), opts)
+            .map_err(|source| match source {
+                pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
+                source => Error::Format { path: path.to_path_buf(), source },
+            })?;
+        match &profile.selection {
+            Some(s) if s.kept.is_empty() => Err(Error::NoSuchThread {
+                path: path.to_path_buf(),
+                wanted: s.wanted.join(", "),
+                threads: s.all.iter().map(|(id, name)| format!("#{id} {name}")).collect(),
+            }),
+            _ => Ok(profile),
+        }
     }
 
     /// Reads and replays a session from any reader.
     pub fn read(input: impl Read) -> Result<Profile, pulse_format::Error> {
+        Profile::read_with(input, &LoadOptions::default())
+    }
+
+    /// [`Profile::read`] with [`LoadOptions`]. Threads asked for that the
+    /// session does not have are not an error here: the profile's
+    /// [`Selection`] says which matched.
+    pub fn read_with(input: impl Read, opts: &LoadOptions) -> Result<Profile, pulse_format::Error> {
         let mut reader = Reader::new(input)?;
         let mut state = State::default();
+        if !opts.threads.is_empty() {
+            state.filter =
+                Some(ThreadFilter { wanted: opts.threads.clone(), ..Default::default() });
+        }
         if let AllocMode::Sample { mean_bytes } = reader.metadata().alloc_mode {
             state.sample_bytes = Some(mean_bytes.max(1) as f64);
         }
@@ -347,6 +418,35 @@ struct State {
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
+    /// Set when only some threads are replayed.
+    filter: Option<ThreadFilter>,
+}
+
+/// The threads a replay keeps, decided at each thread's first event (its
+/// `ThreadStart`, which carries its name).
+#[derive(Debug, Default)]
+struct ThreadFilter {
+    wanted: Vec<String>,
+    /// Every thread seen: kept or not, and its name.
+    seen: BTreeMap<u64, (bool, String)>,
+}
+
+impl ThreadFilter {
+    fn keeps(&mut self, thread: u64, r: &Record) -> bool {
+        if let Some((keep, _)) = self.seen.get(&thread) {
+            return *keep;
+        }
+        let name = match r {
+            Record::ThreadStart { name, .. } => name.clone(),
+            _ => String::new(),
+        };
+        let id = thread.to_string();
+        let keep = self.wanted.iter().any(|w| {
+            *w == id || w.strip_prefix('#') == Some(id.as_str()) || (!name.is_empty() && *w == name)
+        });
+        self.seen.insert(thread, (keep, name));
+        keep
+    }
 }
 
 impl Visitor for State {
@@ -369,12 +469,18 @@ impl Visitor for State {
         let ts = r.ts().unwrap_or(self.last_ts);
         self.first_ts.get_or_insert(ts);
         self.last_ts = self.last_ts.max(ts);
+        self.history.tick(ts);
+        if let Some(f) = &mut self.filter {
+            if !f.keeps(thread, &r) {
+                self.foreign(thread, r);
+                return;
+            }
+        }
         let info = self
             .threads
             .entry(thread)
             .or_insert_with(|| ThreadInfo { id: thread, ..ThreadInfo::default() });
         info.events += 1;
-        self.history.tick(ts);
         match r {
             Record::ThreadStart { name, .. } => info.name = name,
             Record::Alloc { ts, addr, size, weight, site, .. } => {
@@ -391,6 +497,9 @@ impl Visitor for State {
                 self.last_alloc.insert(thread, addr);
             }
             Record::AllocFailed { .. } => self.memory.failed += 1,
+            Record::Free { .. } if self.filter.is_some() && !self.is_live(&r) => {
+                // Another thread's block, outside this view.
+            }
             Record::Free { addr, size, .. } => {
                 self.memory.frees += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
@@ -404,13 +513,18 @@ impl Visitor for State {
                 sums.bytes += w * new_size as f64;
                 sums.max_size = sums.max_size.max(new_size);
                 self.memory.reallocs += 1;
-                self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
                 // The block lives on at its new address: it keeps its birth.
                 let birth = match self.released.remove(&thread) {
-                    Some((addr, birth)) if addr == old_addr => birth,
-                    _ => self.remove(thread, old_addr, None).map_or(ts, |b| b.ts),
+                    Some((addr, birth)) if addr == old_addr => Some(birth),
+                    // Another thread's block, outside this view: it enters it here.
+                    _ if self.filter.is_some() && !self.live.contains_key(&old_addr) => None,
+                    _ => Some(self.remove(thread, old_addr, None).map_or(ts, |b| b.ts)),
                 };
+                if birth.is_some() {
+                    self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
+                }
+                let birth = birth.unwrap_or(ts);
                 self.last_alloc.remove(&thread);
                 self.insert(thread, new_addr, new_size, site, ts, birth);
             }
@@ -427,12 +541,57 @@ impl Visitor for State {
         }
     }
 
-    fn realloc_release(&mut self, thread: u64, _ts: u64, addr: u64) {
-        self.release_for_realloc(thread, addr);
+    fn realloc_release(&mut self, thread: u64, ts: u64, addr: u64) {
+        let kept = self.filter.as_mut().is_none_or(|f| f.keeps(thread, &Record::Pause { ts }));
+        if kept {
+            self.release_for_realloc(thread, addr);
+        } else if let Some(b) = self.live.get(&addr) {
+            // A kept thread's block, moved by another thread: it leaves the view.
+            let size = b.size;
+            self.leave_view(thread, addr, size, ts);
+        }
     }
 }
+
 impl State {
+    /// An event of a thread left out of the replay: only what it does to
+    /// the kept threads' blocks counts.
+    fn foreign(&mut self, thread: u64, r: Record) {
+        // pulse's own cost is the session's, whatever the view.
+        if let Record::Alloc { site, .. } | Record::Realloc { site, .. } = r {
+            self.stacked_events += u64::from(site != NO_SITE);
+        }
+        match r {
+            Record::Free { ts, addr, size, .. } if self.live.contains_key(&addr) => {
+                self.leave_view(thread, addr, size, ts);
+            }
+            Record::Realloc { ts, old_addr, old_size, .. } if self.live.contains_key(&old_addr) => {
+                self.leave_view(thread, old_addr, old_size, ts);
+            }
+            _ => {}
+        }
+    }
+
+    /// A kept thread's block at `addr` is freed, or moved, by a thread left out.
+    fn leave_view(&mut self, thread: u64, addr: u64, size: u64, ts: u64) {
+        self.memory.frees += 1;
+        self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
+        self.remove(thread, addr, Some(ts));
+    }
+
+    /// Whether the block a free names is live in this replay.
+    fn is_live(&self, r: &Record) -> bool {
+        match r {
+            Record::Free { addr, .. } => self.live.contains_key(addr),
+            _ => false,
+        }
+    }
+
     fn release_for_realloc(&mut self, thread: u64, addr: u64) {
+        if self.filter.is_some() && !self.live.contains_key(&addr) {
+            // Another thread's block, outside this view.
+            return;
+        }
         let birth = self.remove(thread, addr, None).map_or(self.last_ts, |b| b.ts);
         self.released.insert(thread, (addr, birth));
     }
@@ -604,6 +763,16 @@ impl State {
             self.memory = counted_totals(end.trailer.as_ref());
         }
         let (scope_times, call_tree) = self.time.snapshot(ns);
+        for (tid, scoped) in self.time.thread_scoped(ns) {
+            if let Some(info) = self.threads.get_mut(&tid) {
+                info.scoped_ns = scoped;
+            }
+        }
+        let selection = self.filter.map(|f| Selection {
+            wanted: f.wanted,
+            kept: f.seen.iter().filter(|(_, (keep, _))| *keep).map(|(id, _)| *id).collect(),
+            all: f.seen.into_iter().map(|(id, (_, name))| (id, name)).collect(),
+        });
         Profile {
             meta,
             version,
@@ -625,6 +794,7 @@ impl State {
             stacked_events: self.stacked_events,
             site_history: self.history.finish(),
             timeline: self.timeline.finish(tpn),
+            selection,
         }
     }
 }

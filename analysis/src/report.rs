@@ -7,7 +7,7 @@ use pulse_format::{RecordKind, NO_SITE};
 
 use crate::history::Trend;
 use crate::leaks::Leak;
-use crate::profile::{MemoryTotals, Profile, ThreadFlow, ThreadInfo};
+use crate::profile::{MemoryTotals, Profile, Selection, ThreadFlow, ThreadInfo};
 use crate::recommend::{RecommendOptions, Recommendation};
 use crate::table::{Align, Table};
 use crate::units::{Bytes, Count, Nanos};
@@ -275,9 +275,12 @@ pub struct Report {
     pub live_at_end: Vec<Leak>,
     /// What to change, most at stake first.
     pub recommendations: Vec<Recommendation>,
-    /// Threads that allocated, by bytes allocated: each thread's live set
-    /// counts the blocks it allocated, whichever thread frees them.
-    pub thread_memory: Vec<ThreadInfo>,
+    /// Threads that ran scopes or allocated, by time inside scopes, then
+    /// bytes allocated: each thread's live set counts the blocks it
+    /// allocated, whichever thread frees them.
+    pub per_thread: Vec<ThreadInfo>,
+    /// Set when the session was read for some threads only.
+    pub selection: Option<Selection>,
     /// Bytes allocated on one thread and freed on another, most first.
     pub flows: Vec<ThreadFlow>,
     /// Allocation locations by bytes, most first; at most `top`.
@@ -360,12 +363,21 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
             l.truncate(opts.top);
             l
         },
-        thread_memory: {
-            let mut t: Vec<ThreadInfo> =
-                profile.threads.values().filter(|t| t.bytes_allocated > 0).cloned().collect();
-            t.sort_by(|a, b| b.bytes_allocated.cmp(&a.bytes_allocated).then(a.id.cmp(&b.id)));
+        per_thread: {
+            let mut t: Vec<ThreadInfo> = profile
+                .threads
+                .values()
+                .filter(|t| t.bytes_allocated > 0 || t.scoped_ns > 0)
+                .cloned()
+                .collect();
+            t.sort_by(|a, b| {
+                (b.scoped_ns, b.bytes_allocated)
+                    .cmp(&(a.scoped_ns, a.bytes_allocated))
+                    .then(a.id.cmp(&b.id))
+            });
             t
         },
+        selection: profile.selection.clone(),
         flows: {
             let mut f = profile.flows.clone();
             f.sort_by(|a, b| b.bytes.cmp(&a.bytes).then((a.from, a.to).cmp(&(b.from, b.to))));
@@ -532,7 +544,10 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             ("reallocs", m.reallocs),
             ("bytes_allocated", m.bytes_allocated),
         ];
-        for (key, replayed) in checks {
+        // The trailer's totals are the whole session's: a view of some
+        // threads cannot match them.
+        let whole = p.selection.is_none();
+        for (key, replayed) in checks.into_iter().filter(|_| whole) {
             if let Some(counted) = t.extra(key) {
                 if counted != replayed {
                     w.push(format!(
@@ -564,6 +579,22 @@ impl Report {
             self.threads,
             plural(self.threads)
         )?;
+        if let Some(s) = &self.selection {
+            let kept: Vec<String> = s
+                .all
+                .iter()
+                .filter(|(id, _)| s.kept.contains(id))
+                .map(|(id, name)| format!("#{id} {name}").trim_end().to_owned())
+                .collect();
+            let (its, it) = if kept.len() == 1 { ("its", "it") } else { ("their", "they") };
+            writeln!(
+                w,
+                "  only {} ({} of {} threads): {its} scopes, and the blocks {it} allocated, wherever freed",
+                kept.join(", "),
+                kept.len(),
+                s.all.len()
+            )?;
+        }
         if let Some(o) = &self.overhead {
             writeln!(
                 w,
@@ -738,16 +769,17 @@ impl Report {
         if self.sections.counters {
             self.render_counters(w)?;
         }
-        if self.sections.threads && self.thread_memory.len() > 1 {
+        if self.sections.threads && (self.per_thread.len() > 1 || self.selection.is_some()) {
             writeln!(w)?;
-            writeln!(w, "Threads (live sets count the blocks each allocated)")?;
+            writeln!(w, "Threads (time inside their outermost scopes; live sets count the blocks each allocated)")?;
             let mut t = Table::new(&[
                 ("thread", Align::Left),
+                ("scoped time", Align::Right),
                 ("allocated", Align::Right),
                 ("peak live", Align::Right),
                 ("live at end", Align::Right),
             ]);
-            for th in &self.thread_memory {
+            for th in &self.per_thread {
                 let name = if th.name.is_empty() {
                     format!("#{}", th.id)
                 } else {
@@ -755,6 +787,7 @@ impl Report {
                 };
                 t.row(vec![
                     name,
+                    Nanos(th.scoped_ns).to_string(),
                     Bytes(th.bytes_allocated).to_string(),
                     Bytes(th.peak_live_bytes).to_string(),
                     Bytes(th.live_bytes_at_end).to_string(),

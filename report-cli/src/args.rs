@@ -38,7 +38,7 @@ pub(crate) enum Color {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// The one-screen answer: totals, memory, and scopes by self time.
-    #[command(after_help = concat!("Example:\n  pulse report run.pulse --top 10 --sort total\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
+    #[command(after_help = concat!("Examples:\n  pulse report run.pulse --top 10 --sort total\n  pulse report run.pulse --thread worker-0\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
     /// Time and allocation hotspots in depth: scopes with percentiles,
     /// allocation sites, and with --tree the whole call tree.
@@ -102,10 +102,27 @@ pub(crate) enum Command {
     Info(InfoArgs),
 }
 
+/// `--thread`: a view of some threads.
+#[derive(Debug, Args)]
+pub(crate) struct Threads {
+    /// Only this thread: its id (`3` or `#3`, as the report lists them) or
+    /// its name (every thread of that name). Repeat for several.
+    #[arg(long = "thread", value_name = "THREAD")]
+    pub(crate) wanted: Vec<String>,
+}
+
+impl Threads {
+    pub(crate) fn options(&self) -> pulse_analysis::LoadOptions {
+        pulse_analysis::LoadOptions::new().threads(self.wanted.iter().cloned())
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// Rows per table.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
@@ -156,6 +173,8 @@ impl ReportArgs {
 pub(crate) struct HotspotsArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// Order scopes by total or self time, or sites by allocations, bytes
     /// or their own peak of live bytes.
     #[arg(long, value_enum, default_value_t = By::Self_)]
@@ -219,6 +238,8 @@ impl HotspotsArgs {
 pub(crate) struct LeaksArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// Sites to list.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
@@ -264,6 +285,8 @@ fn parse_share(s: &str) -> Result<f64, String> {
 pub(crate) struct FlamegraphArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// What the widths measure.
     #[arg(long, value_enum, default_value_t = FoldedKind::Time)]
     pub(crate) kind: FoldedKind,
@@ -276,6 +299,8 @@ pub(crate) struct FlamegraphArgs {
 pub(crate) struct TimelineArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// Where to write the SVG; `-` for standard output.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
@@ -285,6 +310,8 @@ pub(crate) struct TimelineArgs {
 pub(crate) struct ExportArgs {
     /// The session file.
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) threads: Threads,
     /// The output format.
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,

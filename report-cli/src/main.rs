@@ -104,10 +104,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         if terminal { Box::new(stdout.lock()) } else { Box::new(BufWriter::new(stdout.lock())) };
     let mut out: Box<dyn Write> = if color { Box::new(colour::Colour::new(plain)) } else { plain };
     let code = match cli.command {
-        Command::Report(a) => report(&a.file, &a.options(), a.json, &mut out)?,
-        Command::Hotspots(a) => report(&a.file, &a.options(), a.json, &mut out)?,
+        Command::Report(a) => report(&a.file, &a.threads, &a.options(), a.json, &mut out)?,
+        Command::Hotspots(a) => report(&a.file, &a.threads, &a.options(), a.json, &mut out)?,
         Command::Leaks(a) => {
-            let profile = load(&a.file)?;
+            let profile = load(&a.file, &a.threads)?;
             let mut leaks = pulse_analysis::leaks(&profile);
             let found = leaks.iter().any(pulse_analysis::Leak::is_leak);
             leaks.truncate(a.top);
@@ -122,8 +122,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Diff(a) => {
-            let before = load(&a.before)?;
-            let after = load(&a.after)?;
+            let all = args::Threads { wanted: Vec::new() };
+            let before = load(&a.before, &all)?;
+            let after = load(&a.after, &all)?;
             let mut o = pulse_analysis::DiffOptions::default();
             o.threshold = a.threshold;
             let d = pulse_analysis::diff(&before, &after, &o);
@@ -144,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Flamegraph(a) => {
-            let profile = load(&a.file)?;
+            let profile = load(&a.file, &a.threads)?;
             let mut sink = output(&a.output)?;
             pulse_analysis::flamegraph(&profile, a.kind.to_lib(), &mut sink)
                 .and_then(|()| sink.flush())
@@ -152,7 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             partial(&profile)
         }
         Command::Timeline(a) => {
-            let profile = load(&a.file)?;
+            let profile = load(&a.file, &a.threads)?;
             let mut sink = output(&a.output)?;
             pulse_analysis::timeline_svg(&profile, &mut sink)
                 .and_then(|()| sink.flush())
@@ -160,7 +161,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             partial(&profile)
         }
         Command::Export(a) => {
-            let profile = load(&a.file)?;
+            if matches!(a.format, args::ExportFormat::Chrome) && !a.threads.wanted.is_empty() {
+                eprintln!("pulse: --thread does not apply to --format chrome: the trace already has a track per thread");
+                return Ok(exit::USAGE);
+            }
+            let profile = load(&a.file, &a.threads)?;
             let mut sink = output(&a.output)?;
             match a.format {
                 args::ExportFormat::Folded => {
@@ -201,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             exit::OK
         }
         Command::Info(a) => {
-            let profile = load(&a.file)?;
+            let profile = load(&a.file, &args::Threads { wanted: Vec::new() })?;
             let info = pulse_analysis::info(&profile);
             if a.json {
                 json(&info, &mut out)?;
@@ -217,10 +222,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// Loads a session, with a progress bar on stderr when it is a terminal and
 /// the file takes more than a moment to read (over 16 MB).
-fn load(path: &std::path::Path) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
+/// `threads` chooses the threads to keep (all when it names none).
+fn load(
+    path: &std::path::Path,
+    threads: &args::Threads,
+) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
+    let opts = threads.options();
     let big = std::fs::metadata(path).map_or(0, |m| m.len()) > 16 << 20;
     if !(big && io::stderr().is_terminal()) {
-        return pulse_analysis::Profile::load(path);
+        return pulse_analysis::Profile::load_with(path, &opts, &mut |_, _| {});
     }
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
@@ -229,7 +239,7 @@ fn load(path: &std::path::Path) -> Result<pulse_analysis::Profile, pulse_analysi
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(path.display().to_string());
-    let result = pulse_analysis::Profile::load_with_progress(path, &mut |read, total| {
+    let result = pulse_analysis::Profile::load_with(path, &opts, &mut |read, total| {
         bar.set_length(total);
         bar.set_position(read);
     });
@@ -240,11 +250,12 @@ fn load(path: &std::path::Path) -> Result<pulse_analysis::Profile, pulse_analysi
 /// `pulse report` and `pulse hotspots`: the report with these options.
 fn report(
     file: &std::path::Path,
+    threads: &args::Threads,
     opts: &pulse_analysis::ReportOptions,
     as_json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    let profile = load(file)?;
+    let profile = load(file, threads)?;
     let report = pulse_analysis::report(&profile, opts);
     if as_json {
         json(&report, out)?;

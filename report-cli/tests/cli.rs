@@ -322,6 +322,44 @@ fn report_prints_exact_totals_peak_live_and_scopes() {
 }
 
 #[test]
+fn report_for_one_thread_keeps_its_scopes_and_the_blocks_it_allocated() {
+    let dir = scratch("thread");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let r = pulse(&[
+        OsStr::new("report"),
+        path.as_os_str(),
+        OsStr::new("--thread"),
+        OsStr::new("worker"),
+    ]);
+    r.succeeds();
+    r.has_line(
+        "only #2 worker (1 of 2 threads): its scopes, and the blocks it allocated, wherever freed",
+    );
+    r.has_line("allocated 2 64 B");
+    r.has_line("live at end 1 32 B");
+    r.has_line("serve::query 1 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 1");
+    assert!(!r.stdout.contains("parse"), "{}", r.stdout);
+    golden("report-thread.txt", &r.stdout);
+    // By id, as the report lists threads, is the same view.
+    let by_id =
+        pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--thread"), OsStr::new("#2")]);
+    assert_eq!(by_id.stdout, r.stdout);
+    pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--thread"), OsStr::new("7")])
+        .fails(1, &["run.pulse", "no thread matches 7", "#1 main, #2 worker"]);
+    pulse(&[
+        OsStr::new("export"),
+        path.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("chrome"),
+        OsStr::new("--thread"),
+        OsStr::new("worker"),
+        OsStr::new("-o"),
+        OsStr::new("-"),
+    ])
+    .fails(2, &["--thread", "chrome"]);
+}
+
+#[test]
 fn report_top_limits_the_scope_table() {
     let dir = scratch("top");
     let path = write(&dir, "run.pulse", &session_bytes());

@@ -112,6 +112,8 @@ struct ThreadTime {
     scopes: ThreadScopes,
     /// One per open entry, innermost last.
     open: Vec<OpenEntry>,
+    /// Time in its outermost entries, in ticks: the thread's instrumented time.
+    scoped: u64,
 }
 
 /// The running state, in ticks.
@@ -159,11 +161,12 @@ impl Timing {
     /// `thread` left `scope` at `ts`.
     pub fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
-        let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.open);
+        let (scopes, tree, nodes, scoped) =
+            (&mut self.scopes, &mut self.tree, &mut t.open, &mut t.scoped);
         let mut forced = 0;
         let matched = t.scopes.exit(scope, ts, |c| {
             forced += u64::from(c.forced);
-            record(scopes, tree, nodes, c);
+            record(scopes, tree, nodes, scoped, c);
         });
         self.unmatched_exits += forced + u64::from(!matched);
     }
@@ -221,9 +224,10 @@ impl Timing {
     /// Closes what is still open at the end of the session.
     pub fn close_all(&mut self, end_ts: u64) {
         for t in self.threads.values_mut() {
-            let (scopes, tree, nodes) = (&mut self.scopes, &mut self.tree, &mut t.open);
+            let (scopes, tree, nodes, scoped) =
+                (&mut self.scopes, &mut self.tree, &mut t.open, &mut t.scoped);
             self.open_at_end +=
-                t.scopes.close_all(end_ts, |c| record(scopes, tree, nodes, c)) as u64;
+                t.scopes.close_all(end_ts, |c| record(scopes, tree, nodes, scoped, c)) as u64;
         }
     }
 
@@ -264,6 +268,12 @@ impl Timing {
             .collect();
         (times, CallTree { nodes })
     }
+
+    /// Each thread's time inside its outermost scopes (`ns` converts
+    /// ticks): how long it ran instrumented code, pauses excluded.
+    pub fn thread_scoped(&self, ns: impl Fn(u64) -> u64) -> BTreeMap<u64, u64> {
+        self.threads.iter().map(|(id, t)| (*id, ns(t.scoped))).collect()
+    }
 }
 
 /// Adds a completed entry to its scope and its call-tree node (in ticks).
@@ -271,6 +281,7 @@ fn record(
     scopes: &mut BTreeMap<u32, ScopeAcc>,
     tree: &mut [CallNode],
     open: &mut Vec<OpenEntry>,
+    scoped: &mut u64,
     c: Completed,
 ) {
     let s = scopes.entry(c.scope).or_default();
@@ -281,5 +292,30 @@ fn record(
         n.count += 1;
         n.total_ns = n.total_ns.saturating_add(c.total);
         n.self_ns = n.self_ns.saturating_add(c.self_time);
+    }
+    if open.is_empty() {
+        *scoped = scoped.saturating_add(c.total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_is_charged_its_outermost_entries_only() {
+        let mut t = Timing::default();
+        t.enter(1, 7, 0);
+        t.enter(1, 8, 10);
+        t.exit(1, 8, 30);
+        t.exit(1, 7, 100);
+        t.enter(2, 7, 0);
+        t.pause(2, 10);
+        t.resume(2, 30);
+        t.exit(2, 7, 50);
+        t.enter(3, 9, 0);
+        t.close_all(40);
+        let scoped = t.thread_scoped(|ticks| ticks);
+        assert_eq!(scoped, BTreeMap::from([(1, 100), (2, 30), (3, 40)]));
     }
 }
