@@ -238,6 +238,20 @@ pub struct SiteRow {
     pub bytes_at_peak: u64,
     /// The most bytes from here live at once (the largest of the merged sites').
     pub peak_live_bytes: u64,
+    /// Bytes per allocation or reallocation, on average.
+    pub mean_size: u64,
+    /// Blocks from here that were freed.
+    pub freed: u64,
+    /// Their median lifetime, allocation to free (within 12.5 %).
+    pub lifetime_p50_ns: u64,
+    /// Their 99th-percentile lifetime.
+    pub lifetime_p99_ns: u64,
+    /// Blocks freed within the short-lived threshold
+    /// ([`RecommendOptions::short_lived_ns`]).
+    pub short_lived: u64,
+    /// Blocks freed by their thread before it allocated anything else
+    /// (heaptrack's "temporary" allocations).
+    pub temporary: u64,
 }
 
 /// The report of one session. Every figure the CLI prints is a field here.
@@ -287,6 +301,8 @@ pub struct Report {
     pub sites: Vec<SiteRow>,
     /// Locations left out by `top`.
     pub sites_omitted: usize,
+    /// A block freed within this many nanoseconds is short-lived.
+    pub short_lived_ns: u64,
     /// The heap at its peak: locations by bytes live at that moment, most
     /// first; at most `top`.
     pub at_peak: Vec<SiteRow>,
@@ -323,7 +339,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     let omitted = scopes.len().saturating_sub(opts.top);
     scopes.truncate(opts.top);
     let tree = tree_rows(profile, opts.tree_min_share);
-    let mut sites = site_rows(profile);
+    let mut sites = site_rows(profile, opts.recommend.short_lived_ns);
     if opts.sites_by_peak {
         sites.sort_by(|a, b| {
             b.peak_live_bytes.cmp(&a.peak_live_bytes).then_with(|| a.function.cmp(&b.function))
@@ -385,6 +401,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         },
         sites,
         sites_omitted,
+        short_lived_ns: opts.recommend.short_lived_ns,
         at_peak,
         warnings: warnings(profile),
     }
@@ -467,15 +484,21 @@ pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
 }
 
 /// Allocation sites grouped by their user location, most bytes first.
-pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
+/// `short_lived_ns` is the lifetime under which a freed block counts as short-lived.
+pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> {
     let root = crate::sites::project_root(&profile.meta.program);
     let mut rows: BTreeMap<(String, String), SiteRow> = BTreeMap::new();
+    let mut lifetimes: BTreeMap<(String, String), pulse_format::Histogram> = BTreeMap::new();
     for (id, st) in &profile.sites {
         let (function, place) = match profile.symbols.location(*id) {
             Some(f) => (f.function.clone(), f.place(&root)),
             None if *id == NO_SITE => (String::from("(no stack captured)"), String::new()),
             None => (format!("site #{id}"), String::new()),
         };
+        lifetimes
+            .entry((function.clone(), place.clone()))
+            .or_insert_with(pulse_format::Histogram::coarse)
+            .merge(&st.lifetimes);
         let row = rows.entry((function.clone(), place.clone())).or_insert_with(|| SiteRow {
             function,
             place,
@@ -488,6 +511,12 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
             live_bytes_at_end: 0,
             bytes_at_peak: 0,
             peak_live_bytes: 0,
+            mean_size: 0,
+            freed: 0,
+            lifetime_p50_ns: 0,
+            lifetime_p99_ns: 0,
+            short_lived: 0,
+            temporary: 0,
         });
         row.stacks += 1;
         row.allocs = row.allocs.saturating_add(st.allocs);
@@ -498,6 +527,18 @@ pub(crate) fn site_rows(profile: &Profile) -> Vec<SiteRow> {
         row.live_bytes_at_end = row.live_bytes_at_end.saturating_add(st.live_bytes_at_end);
         row.bytes_at_peak = row.bytes_at_peak.saturating_add(st.bytes_at_peak);
         row.peak_live_bytes = row.peak_live_bytes.max(st.peak_live_bytes);
+        row.short_lived =
+            row.short_lived.saturating_add(st.freed_within(short_lived_ns, profile.ticks_per_ns));
+        row.temporary = row.temporary.saturating_add(st.temporary);
+    }
+    let ns = |ticks: u64| (ticks as f64 / profile.ticks_per_ns).round() as u64;
+    for (key, row) in &mut rows {
+        row.mean_size = row.bytes / row.allocs.saturating_add(row.reallocs).max(1);
+        if let Some(h) = lifetimes.get(key) {
+            row.freed = h.count();
+            row.lifetime_p50_ns = ns(h.quantile(0.5));
+            row.lifetime_p99_ns = ns(h.quantile(0.99));
+        }
     }
     let mut rows: Vec<SiteRow> = rows.into_values().collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.function.cmp(&b.function)));
@@ -835,14 +876,15 @@ impl Report {
             writeln!(w)?;
             writeln!(
                 w,
-                "Allocation sites by {}",
+                "Allocation sites by {} (lifetimes of the freed blocks; short-lived: freed within {})",
                 if self.sites_by_peak {
                     "their own peak of live bytes"
                 } else if self.sites_by_allocs {
                     "allocations"
                 } else {
                     "bytes"
-                }
+                },
+                Nanos(self.short_lived_ns)
             )?;
             if self.sites.is_empty() {
                 writeln!(w, "  (no allocations recorded)")?;
@@ -852,8 +894,11 @@ impl Report {
                     ("at", Align::Left),
                     ("allocs", Align::Right),
                     ("bytes", Align::Right),
-                    ("reallocs", Align::Right),
+                    ("mean", Align::Right),
                     ("largest", Align::Right),
+                    ("reallocs", Align::Right),
+                    ("lifetime p50", Align::Right),
+                    ("short-lived", Align::Right),
                     ("live at end", Align::Right),
                 ];
                 if self.sites_by_peak {
@@ -861,13 +906,24 @@ impl Report {
                 }
                 let mut t = Table::new(&columns);
                 for s in &self.sites {
+                    let (life, short) = if s.freed == 0 {
+                        (String::from("-"), String::from("-"))
+                    } else {
+                        (
+                            Nanos(s.lifetime_p50_ns).to_string(),
+                            format!("{:.0} %", 100.0 * s.short_lived as f64 / s.freed as f64),
+                        )
+                    };
                     let mut row = vec![
                         s.function.clone(),
                         s.place.clone(),
                         s.allocs.to_string(),
                         Bytes(s.bytes).to_string(),
-                        s.reallocs.to_string(),
+                        Bytes(s.mean_size).to_string(),
                         Bytes(s.max_size).to_string(),
+                        s.reallocs.to_string(),
+                        life,
+                        short,
                         Bytes(s.live_bytes_at_end).to_string(),
                     ];
                     if self.sites_by_peak {

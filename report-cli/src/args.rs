@@ -132,6 +132,9 @@ pub(crate) struct ReportArgs {
     /// Only the scopes of this category.
     #[arg(long)]
     pub(crate) category: Option<String>,
+    /// A block freed within this long is short-lived (`10us`, `1ms`, `500ns`).
+    #[arg(long, value_name = "DURATION", default_value = "10us", value_parser = parse_duration)]
+    pub(crate) short_lived: u64,
     /// Print JSON (every figure of the report; schema in docs/CLI.md).
     #[arg(long)]
     pub(crate) json: bool,
@@ -158,6 +161,7 @@ impl ReportArgs {
         let mut o = pulse_analysis::ReportOptions::default();
         o.top = self.top;
         o.category = self.category.clone();
+        o.recommend.short_lived_ns = self.short_lived;
         o.sort = match self.sort {
             Sort::SelfTime => pulse_analysis::SortBy::SelfTime,
             Sort::Total => pulse_analysis::SortBy::Total,
@@ -182,6 +186,9 @@ pub(crate) struct HotspotsArgs {
     /// Show the whole call tree.
     #[arg(long)]
     pub(crate) tree: bool,
+    /// A block freed within this long is short-lived (`10us`, `1ms`, `500ns`).
+    #[arg(long, value_name = "DURATION", default_value = "10us", value_parser = parse_duration)]
+    pub(crate) short_lived: u64,
     /// Rows per table.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
@@ -215,6 +222,7 @@ impl HotspotsArgs {
         } else {
             pulse_analysis::SortBy::SelfTime
         };
+        o.recommend.short_lived_ns = self.short_lived;
         o.sites_by_allocs = self.by == By::Allocs;
         o.sites_by_peak = self.by == By::Peak;
         if self.tree {
@@ -266,6 +274,26 @@ pub(crate) struct DiffArgs {
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `10us`, `10µs`, `1.5ms`, `500ns` or `2s` as nanoseconds.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return Err(format!("{s:?} is not a duration like 10us, 1ms or 500ns")),
+    };
+    let v: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration like 10us"))?;
+    let ns = v * scale;
+    if !(0.0..=1e15).contains(&ns) {
+        return Err(format!("{s} is out of range"));
+    }
+    Ok(ns.round() as u64)
 }
 
 /// `5%` or `0.05` as 0.05.
