@@ -1,5 +1,6 @@
 //! Analyzer replay: events per second and peak memory of `Profile::load` on
-//! generated sessions of 1 and 10 million events (`--quick`: 1 million).
+//! generated sessions of 1, 10 and 50 million events (`--quick`: 1 million),
+//! against the budget in DESIGN.md (25 M events/s on one core).
 //!
 //!     cargo bench -p pulse-analysis --bench replay
 //!
@@ -134,8 +135,9 @@ fn main() {
     } else if quick {
         &[1_000_000]
     } else {
-        &[1_000_000, 10_000_000]
+        &[1_000_000, 10_000_000, 50_000_000]
     };
+    let mut slowest = f64::INFINITY;
     let dir = std::env::temp_dir().join(format!("pulse-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     println!("analyzer replay (Profile::load), one core, median of 3");
@@ -145,6 +147,9 @@ fn main() {
     );
     for &n in sizes {
         let path = dir.join(format!("{n}.pulse"));
+        // One file at a time: the 50 M one is a few hundred megabytes.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
         generate(&path, n);
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         let mut times: Vec<f64> = (0..3)
@@ -157,6 +162,7 @@ fn main() {
             .collect();
         times.sort_by(f64::total_cmp);
         let t = times[1];
+        slowest = slowest.min(n as f64 / t);
         println!(
             "{:>12} {:>8.1}MB {:>8.0}ms {:>12.1} M {:>10.0}MB",
             n,
@@ -166,5 +172,12 @@ fn main() {
             max_rss() as f64 / 1e6
         );
     }
+    const BUDGET: f64 = 25e6;
+    let verdict = if slowest >= BUDGET {
+        String::from("met")
+    } else {
+        format!("missed: {:.1} M events/s is {:.1}x short", slowest / 1e6, BUDGET / slowest)
+    };
+    println!("budget (DESIGN.md): >= 25 M events/s on one core, memory O(live set + sites): {verdict}");
     let _ = std::fs::remove_dir_all(&dir);
 }

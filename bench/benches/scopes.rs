@@ -1,7 +1,9 @@
 //! One scope enter+exit: pulse (recording, paused, no session), a bare pair
-//! of TSC reads and of `Instant::now()`, quantum-pulse's `profile!` and
-//! puffin's `profile_scope!`, each with an empty body and a ~50 ns body, on
-//! one thread and on two, all in one run.
+//! of TSC reads and of `Instant::now()`, quantum-pulse's `profile!`,
+//! puffin's `profile_scope!` and a `tracing` span entered under a timing
+//! layer (tracing-subscriber's registry; the layer adds each entry's
+//! duration to a per-callsite total), each with an empty body and a ~50 ns
+//! body, on one thread and on two, all in one run.
 //!
 //!     cargo bench -p pulse-bench --bench scopes            # the full run, ~3 minutes
 //!     cargo bench -p pulse-bench --bench scopes -- --quick # seconds
@@ -21,6 +23,32 @@ enum QpOp {
 impl quantum_pulse::Operation for QpOp {}
 
 static SITE: pulse::ScopeSite = pulse::ScopeSite::new("bench");
+
+/// A timing subscriber for `tracing`, as a user would write one: the entry
+/// instant in the span's extensions, the elapsed time added up at exit.
+struct TimingLayer;
+
+static TRACED_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl<S> tracing_subscriber::Layer<S> for TimingLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().replace(Instant::now());
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(start) = span.extensions().get::<Instant>() {
+                let ns = start.elapsed().as_nanos() as u64;
+                TRACED_NS.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
 
 #[inline(always)]
 fn rdtsc() -> u64 {
@@ -81,6 +109,14 @@ fn cases() -> Vec<Case> {
         }),
         ("puffin profile_scope!", |i, w| {
             puffin::profile_scope!("bench");
+            if w {
+                body(i)
+            } else {
+                i
+            }
+        }),
+        ("tracing span, timing layer", |i, w| {
+            let _s = tracing::info_span!("bench").entered();
             if w {
                 body(i)
             } else {
@@ -150,6 +186,11 @@ fn main() {
         (600_000, 7)
     };
     puffin::set_scopes_on(true);
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(TimingLayer);
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    }
     let dir = std::env::temp_dir().join(format!("pulse-bench-scopes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let session = pulse::Session::builder()
@@ -231,5 +272,6 @@ fn main() {
         none.join(", ")
     );
     println!("pulse scope compiled out (enabled feature off): the bare loop, 0 ns by construction");
+    black_box(TRACED_NS.load(std::sync::atomic::Ordering::Relaxed));
     let _ = std::fs::remove_dir_all(&dir);
 }
