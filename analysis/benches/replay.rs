@@ -178,6 +178,8 @@ fn main() {
     } else {
         format!("missed: {:.1} M events/s is {:.1}x short", slowest / 1e6, BUDGET / slowest)
     };
-    println!("budget (DESIGN.md): >= 25 M events/s on one core, memory O(live set + sites): {verdict}");
+    println!(
+        "budget (DESIGN.md): >= 25 M events/s on one core, memory O(live set + sites): {verdict}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,7 +7,9 @@
 //! Each target is its own program (a program has one global allocator), run
 //! as a child process that times its repetitions itself; the table gives
 //! each one's median against the system allocator's median measured in the
-//! same run, and the nanoseconds added per allocation.
+//! same run, and the nanoseconds added per allocation. A second table gives
+//! each target's peak resident memory, and a third, for exactness, pulse's
+//! totals, peak and live bytes next to dhat-rs's for the same work.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -44,11 +46,48 @@ const TARGETS: &[Target] = &[
 struct Run {
     figures: Figures,
     file_bytes: Option<u64>,
+    /// `key=value` pairs of the figures line, for what only some targets print.
+    extra: Vec<(String, u64)>,
+}
+
+impl Run {
+    fn get(&self, key: &str) -> Option<u64> {
+        self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+/// One workload's heap figures: total blocks (a reallocation counts as one
+/// more block, as dhat counts it), total bytes, peak bytes, peak blocks,
+/// blocks and bytes live at the end.
+type Heap = [u64; 6];
+
+fn pulse_heap(path: &std::path::Path) -> Option<Heap> {
+    let p = pulse_analysis::Profile::load(path).ok()?;
+    let m = &p.memory;
+    Some([
+        m.allocs + m.reallocs,
+        m.bytes_allocated,
+        m.peak_bytes,
+        m.peak_blocks,
+        m.live_blocks_at_end,
+        m.live_bytes_at_end,
+    ])
+}
+
+fn dhat_heap(r: &Run) -> Option<Heap> {
+    Some([
+        r.get("dhat_total_blocks")?,
+        r.get("dhat_total_bytes")?,
+        r.get("dhat_max_bytes")?,
+        r.get("dhat_max_blocks")?,
+        r.get("dhat_curr_blocks")?,
+        r.get("dhat_curr_bytes")?,
+    ])
 }
 
 fn run(t: &Target, workload: &str, scale: usize, reps: usize, out: &PathBuf) -> Option<Run> {
     let mut c = Command::new(t.exe);
-    c.args([workload, &scale.to_string(), &reps.to_string()]).env("PULSE_OUT", out);
+    c.args([workload, &scale.to_string(), &reps.to_string()]).env("BENCH_SESSION", out);
     for (k, v) in t.env {
         c.env(k, v);
     }
@@ -67,7 +106,12 @@ fn run(t: &Target, workload: &str, scale: usize, reps: usize, out: &PathBuf) -> 
         .split_whitespace()
         .find_map(|kv| kv.strip_prefix("file_bytes="))
         .and_then(|v| v.parse().ok());
-    Some(Run { figures: Figures::parse(line)?, file_bytes })
+    let extra = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+        .collect();
+    Some(Run { figures: Figures::parse(line)?, file_bytes, extra })
 }
 
 /// Allocation calls one repetition makes: (alloc + realloc, all calls).
@@ -110,18 +154,27 @@ fn main() {
     header.push_str(&format!(" {:>10}", "B/event"));
     println!("{header}");
     let names: &[&str] = if smoke { &["churn"] } else { workloads::NAMES };
+    let mut rss: Vec<(&str, Vec<Option<u64>>)> = Vec::new();
+    let mut exact: Vec<(&str, Option<Heap>, Option<Heap>)> = Vec::new();
     for &w in names {
         let (allocs, all_calls) = calls(w, scale);
         let out = dir.join(format!("{w}.pulse"));
         let base = run(&TARGETS[0], w, scale, reps, &out);
         let Some(base) = base else { continue };
+        let mut rss_row = vec![Some(base.figures.max_rss)];
+        let mut dhat = None;
         let mut line =
             format!("{:<8} {:>10} {:>7.1}ms", w, allocs, base.figures.median_ns as f64 / 1e6);
         let mut bytes_per_event = None;
         for t in &TARGETS[1..] {
             // dhat-rs takes microseconds per allocation: one repetition is plenty.
             let r = if t.label == "dhat-rs" { 1 } else { reps };
-            match run(t, w, scale, r, &out) {
+            let m = run(t, w, scale, r, &out);
+            rss_row.push(m.as_ref().map(|m| m.figures.max_rss));
+            if t.label == "dhat-rs" {
+                dhat = m.as_ref().and_then(dhat_heap);
+            }
+            match m {
                 Some(m) => {
                     let ratio = m.figures.median_ns as f64 / base.figures.median_ns.max(1) as f64;
                     let added = (m.figures.median_ns as f64 - base.figures.median_ns as f64)
@@ -141,6 +194,70 @@ fn main() {
             bytes_per_event.map_or(String::from("-"), |b| format!("{b:.2}"))
         ));
         println!("{line}");
+        rss.push((w, rss_row));
+        // The same single repetition as dhat's run, recorded in full.
+        let one = dir.join(format!("{w}-exact.pulse"));
+        let pulse = run(&TARGETS[4], w, scale, 1, &one).and_then(|_| pulse_heap(&one));
+        exact.push((w, pulse, dhat));
     }
+    println!();
+    println!("peak resident memory of the whole process, MiB (ratio to System's)");
+    let mut header = format!("{:<8} {:>9}", "workload", "System");
+    for t in &TARGETS[1..] {
+        header.push_str(&format!(" {:>20}", t.label));
+    }
+    println!("{header}");
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    for (w, row) in &rss {
+        let base = row[0].unwrap_or(0);
+        let mut line = format!("{:<8} {:>9.1}", w, mib(base));
+        for r in &row[1..] {
+            line.push_str(&match r {
+                Some(b) => format!(" {:>11.1} {:>7.2}x", mib(*b), *b as f64 / base.max(1) as f64),
+                None => format!(" {:>20}", "failed"),
+            });
+        }
+        println!("{line}");
+    }
+    println!();
+    println!("exactness: pulse full against dhat-rs, one repetition each (after one warm-up), separate processes");
+    println!(
+        "blocks count a reallocation as one more block, as dhat does; `=` where the two agree"
+    );
+    println!(
+        "{:<8} {:>24} {:>24} {:>24} {:>16} {:>24}",
+        "workload", "blocks", "bytes", "peak bytes", "live blocks", "live bytes"
+    );
+    for (w, p, d) in &exact {
+        let (Some(p), Some(d)) = (p, d) else {
+            println!("{w:<8} (a run failed)");
+            continue;
+        };
+        let cell = |i: usize, width: usize| {
+            if p[i] == d[i] {
+                format!("{:>width$}", format!("= {}", p[i]))
+            } else {
+                format!("{:>width$}", format!("{} vs {}", p[i], d[i]))
+            }
+        };
+        println!(
+            "{w:<8} {} {} {} {} {}",
+            cell(0, 24),
+            cell(1, 24),
+            cell(2, 24),
+            cell(4, 16),
+            cell(5, 24)
+        );
+    }
+    println!(
+        "(pulse vs dhat where they differ. Bytes: one more for pulse on every workload, the path"
+    );
+    println!(
+        " of its program, which the standard library copies when it reads the arguments, being one"
+    );
+    println!(
+        " character longer: target_pulse against target_dhat. Peak on `threads`: it depends on how"
+    );
+    println!(" the threads interleave, which differs between two processes.)");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -60,13 +60,17 @@ pub fn measure(workload: &str, scale: usize, reps: usize) -> Option<Figures> {
     Some(Figures { median_ns: times[times.len() / 2], min_ns: times[0], max_rss: max_rss() })
 }
 
-/// The process's peak resident set, in bytes.
+/// The process's peak resident set, in bytes: `VmHWM`, which starts afresh
+/// with the program (`getrusage`'s `ru_maxrss` would carry over the
+/// parent's peak through fork and exec).
 pub fn max_rss() -> u64 {
-    // SAFETY: `usage` is a valid, writable rusage for getrusage to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_SELF always exists.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as u64 * 1024
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// The arguments every target takes: `WORKLOAD SCALE REPS`.
