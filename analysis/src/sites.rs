@@ -88,8 +88,12 @@ impl Symbols {
     pub fn user_stack(&self, site: u32) -> Vec<Frame> {
         let stack = self.stack(site);
         let Some(first) = stack.iter().position(|f| !f.is_library()) else {
-            // All library frames: keep the outermost few rather than nothing.
-            return stack;
+            // All library frames (a thread's start-up, say): everything past
+            // the allocator's entry point, pulse's own frames left out.
+            let entry = stack.iter().position(|f| is_entry(&f.function)).map_or(0, |i| i + 1);
+            let rest = stack.get(entry..).unwrap_or(&[]);
+            let past = rest.iter().position(|f| !is_plumbing(&f.function)).unwrap_or(0);
+            return if rest.is_empty() { stack } else { rest[past..].to_vec() };
         };
         let last = stack.iter().rposition(|f| !f.is_library()).unwrap_or(first);
         stack[first..=last].to_vec()
@@ -100,11 +104,22 @@ impl Symbols {
     pub fn location(&self, site: u32) -> Option<Frame> {
         let stack = self.stack(site);
         // A stack entirely in library code (a thread's start-up, say) is
-        // placed at its first frame past pulse and the allocation plumbing.
+        // placed at its first frame past pulse and the allocation plumbing:
+        // past the allocator's entry point, since what pulse called on the
+        // way in (a thread-local's `with`, say) is pulse's, not the caller's.
+        let entry = stack.iter().position(|f| is_entry(&f.function)).map_or(0, |i| i + 1);
+        let outer = stack.get(entry..).unwrap_or(&[]);
         stack
             .iter()
             .find(|f| !f.is_library())
-            .or_else(|| stack.iter().find(|f| !is_plumbing(&f.function)))
+            .or_else(|| {
+                // The code that wanted the memory, not the collection that asked for it.
+                outer.iter().find(|f| {
+                    !is_plumbing(&f.function)
+                        && !["alloc", "core", "hashbrown"].contains(&crate_of(&f.function))
+                })
+            })
+            .or_else(|| outer.iter().find(|f| !is_plumbing(&f.function)))
             .or_else(|| stack.first())
             .cloned()
     }
@@ -150,11 +165,30 @@ fn is_library_function(name: &str) -> bool {
     if s.starts_with(['[', '(']) {
         return true;
     }
-    let first = s.split([':', '<', ' ', '>']).next().unwrap_or("");
+    let first = crate_of(name);
     if is_primitive(first) || (first.len() == 1 && first.chars().all(|c| c.is_ascii_uppercase())) {
         return true;
     }
     LIBRARY_CRATES.contains(&first)
+}
+
+/// The crate a function's path starts with (for `<Type as Trait>::method`,
+/// the type's).
+fn crate_of(name: &str) -> &str {
+    let s = name
+        .trim_start_matches(['<', '&', '*'])
+        .trim_start_matches("mut ")
+        .trim_start_matches("dyn ");
+    s.split([':', '<', ' ', '>']).next().unwrap_or("")
+}
+
+/// The global allocator's entry points: `__rust_alloc` and its kin, and a
+/// `GlobalAlloc` implementation's methods.
+fn is_entry(name: &str) -> bool {
+    let s = name.trim_start_matches('<');
+    s.starts_with("__rust")
+        || s.starts_with("__rg_")
+        || name.contains(" as core::alloc::global::GlobalAlloc>::")
 }
 
 /// pulse itself and the allocator's entry points, down to `RawVec`.
@@ -280,6 +314,31 @@ mod tests {
         let user: Vec<String> = s.user_stack(1).into_iter().map(|f| f.function).collect();
         assert_eq!(user, ["app::inner", "app::outer"]);
         assert!(s.location(2).is_none());
+    }
+
+    #[test]
+    fn a_library_only_stack_is_placed_past_the_allocator_entry() {
+        let mut s = Symbols::default();
+        s.add_site(1, vec![10, 20, 30, 40, 50, 55, 60]);
+        s.add_symbol(10, f("pulse_alloc::thread::site_for", "/p/alloc/src/thread.rs"));
+        s.add_symbol(20, f("std::thread::local::LocalKey<T>::with", "/rustc/a/std/src/local.rs"));
+        s.add_symbol(
+            30,
+            f("<pulse_alloc::tracking::Alloc<A> as core::alloc::global::GlobalAlloc>::alloc", ""),
+        );
+        s.add_symbol(40, f("__rustc::__rust_alloc", ""));
+        s.add_symbol(50, f("alloc::alloc::alloc", "/rustc/a/alloc/src/alloc.rs"));
+        s.add_symbol(55, f("<alloc::collections::btree::map::BTreeMap<K, V>>::insert", ""));
+        s.add_symbol(60, f("std::sys::thread_info::set_current_info", "/rustc/a/std/src/x.rs"));
+        assert_eq!(s.location(1).unwrap().function, "std::sys::thread_info::set_current_info");
+        let user: Vec<String> = s.user_stack(1).into_iter().map(|f| f.function).collect();
+        assert_eq!(
+            user,
+            [
+                "<alloc::collections::btree::map::BTreeMap<K, V>>::insert",
+                "std::sys::thread_info::set_current_info"
+            ]
+        );
     }
 
     #[test]

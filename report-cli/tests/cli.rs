@@ -2,9 +2,13 @@
 //! `pulse-format`'s writer, read back by the real command line, and every kind
 //! of bad input it must refuse in one line with the documented exit status.
 
+mod common;
+
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use common::{golden, pulse, scratch, write, Run};
 
 use pulse_format::{AllocMode, ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer, MAGIC};
 
@@ -197,90 +201,6 @@ fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
 // Running the binary
 // ---------------------------------------------------------------------------
 
-/// A directory of this test's own under cargo's scratch space.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pulse-cli-tests").join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).expect("write test file");
-    p
-}
-
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// stdout, each line's runs of spaces squeezed to one, so table rows
-    /// compare without depending on column widths.
-    fn lines(&self) -> Vec<String> {
-        self.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
-    }
-
-    #[track_caller]
-    fn has_line(&self, want: &str) {
-        assert!(
-            self.lines().iter().any(|l| l == want),
-            "no line {want:?} in stdout:\n{}",
-            self.stdout
-        );
-    }
-
-    #[track_caller]
-    fn no_panic(&self) {
-        for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-            assert!(!self.stderr.contains(bad), "panic: {}", self.stderr);
-        }
-    }
-
-    /// Exit status `status` and exactly one line on stderr, starting with
-    /// `pulse: `, that contains every one of `needles`.
-    #[track_caller]
-    fn fails(&self, status: i32, needles: &[&str]) {
-        self.no_panic();
-        assert_eq!(self.status, status, "exit status of {self:#?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", self.stderr);
-        assert!(
-            lines[0].starts_with("pulse: "),
-            "stderr must start with `pulse: `: {:?}",
-            lines[0]
-        );
-        for n in needles {
-            assert!(lines[0].contains(n), "stderr {:?} should mention {n:?}", lines[0]);
-        }
-    }
-
-    #[track_caller]
-    fn succeeds(&self) {
-        self.no_panic();
-        assert_eq!(self.status, 0, "exit status of {self:#?}");
-        assert_eq!(self.stderr, "", "stderr of a clean run");
-    }
-}
-
-fn pulse<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_pulse"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .output()
-        .expect("run pulse");
-    Run {
-        status: out.status.code().expect("pulse was killed by a signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
 fn report(path: &Path) -> Run {
     pulse(&[OsStr::new("report"), path.as_os_str()])
 }
@@ -407,33 +327,6 @@ fn info_prints_metadata_record_counts_and_trailer() {
     }
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
     golden("info.txt", &r.stdout);
-}
-
-/// Compares `actual` with `tests/data/<name>`, line by line. `BLESS=1`
-/// (or a missing file) writes `actual` there instead; review it in the diff.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(name);
-    if std::env::var_os("BLESS").is_some() || !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap();
-    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
-        assert_eq!(
-            a,
-            e,
-            "{}:{}: output differs; run with `BLESS=1` to accept",
-            path.display(),
-            i + 1
-        );
-    }
-    assert_eq!(
-        actual.lines().count(),
-        expected.lines().count(),
-        "{}: line counts differ; run with `BLESS=1` to accept",
-        path.display()
-    );
 }
 
 #[test]
