@@ -548,6 +548,11 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
 /// The warnings a profile deserves, one line each.
 pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     let mut w = Vec::new();
+    if p.threads.is_empty() && p.truncated.is_none() {
+        w.push(String::from(
+            "the session holds no events: was pulse the program's global allocator, and did a session run while it worked?",
+        ));
+    }
     if let Some(t) = &p.truncated {
         w.push(format!("{t}; this report covers every whole chunk before the cut"));
     }

@@ -227,6 +227,18 @@ fn load(
     path: &std::path::Path,
     threads: &args::Threads,
 ) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
+    let profile = load_quietly(path, threads)?;
+    // A cut file says so itself (exit status 3); an empty whole one is odd.
+    if profile.threads.is_empty() && profile.truncated.is_none() {
+        eprintln!("pulse: warning: {}: the session holds no events", path.display());
+    }
+    Ok(profile)
+}
+
+fn load_quietly(
+    path: &std::path::Path,
+    threads: &args::Threads,
+) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
     let opts = threads.options();
     let big = std::fs::metadata(path).map_or(0, |m| m.len()) > 16 << 20;
     if !(big && io::stderr().is_terminal()) {

@@ -1084,3 +1084,47 @@ fn export_pprof_decodes_as_profile_proto() {
         "every location is defined"
     );
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_an_error() {
+    // Opens, but reading its first byte fails (EIO).
+    for cmd in ["report", "info", "leaks"] {
+        pulse(&[cmd, "/proc/self/mem"]).fails(1, &["/proc/self/mem", "Input/output error"]);
+    }
+}
+
+#[test]
+fn an_empty_session_reads_as_one_with_nothing_in_it() {
+    let dir = scratch("empty-session");
+    let w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let path = write(&dir, "nothing.pulse", &w.finish(trailer(&[])).expect("trailer"));
+    let r = report(&path);
+    r.no_panic();
+    assert_eq!(r.status, 0);
+    assert_eq!(
+        r.stderr,
+        format!("pulse: warning: {}: the session holds no events\n", path.display())
+    );
+    assert!(r.stdout.contains("warning: the session holds no events"), "{}", r.stdout);
+    r.has_line("allocated 0 0 B");
+    r.has_line("none: nothing in this session stands out");
+    r.has_line("(no allocations recorded)");
+    let leaks = pulse(&[OsStr::new("leaks"), path.as_os_str()]);
+    assert_eq!(leaks.status, 0);
+    assert_eq!(leaks.stdout.trim(), "no block was live at the end of the session");
+    for kind in ["time", "alloc-bytes", "leaks"] {
+        let svg = pulse(&[
+            OsStr::new("flamegraph"),
+            path.as_os_str(),
+            OsStr::new("--kind"),
+            OsStr::new(kind),
+            OsStr::new("-o"),
+            OsStr::new("-"),
+        ]);
+        assert_eq!(svg.status, 0);
+        assert!(svg.stdout.starts_with("<svg") && svg.stdout.trim_end().ends_with("</svg>"));
+    }
+    let d = pulse(&[OsStr::new("diff"), path.as_os_str(), path.as_os_str()]);
+    assert_eq!(d.status, 0);
+    assert_eq!(d.stderr.lines().count(), 2, "{}", d.stderr);
+}

@@ -117,3 +117,17 @@ fn merged_sessions_read_as_one() {
     let text = r.stdout.replace(&out_s, "both.pulse");
     golden("merge-info.txt", &text);
 }
+
+#[test]
+fn sessions_of_two_programs_are_compared_with_a_warning() {
+    let r = run(&["diff", "{threads}", "{slow}"]);
+    assert_eq!(r.status, 0, "{r:#?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].starts_with("pulse: warning: the sessions are of different programs"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("thread_view") && r.stdout.contains("job"), "{}", r.stdout);
+}
