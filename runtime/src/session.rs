@@ -432,6 +432,23 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
     // SAFETY: `cpu` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut cpu) };
     let collector_ns = cpu.tv_sec as u64 * 1_000_000_000 + cpu.tv_nsec as u64;
+    let mut extra = vec![
+        (String::from("allocs"), t.allocs),
+        (String::from("frees"), t.frees),
+        (String::from("reallocs"), t.reallocs),
+        (String::from("alloc_failed"), t.failed),
+        (String::from("bytes_allocated"), t.bytes_allocated),
+        (String::from("bytes_freed"), t.bytes_freed),
+        (String::from("pulse_allocs"), own.allocs),
+        (String::from("pulse_bytes"), own.bytes),
+        (String::from("pulse_ring_bytes"), own.ring_bytes),
+        (String::from("collector_cpu_ns"), collector_ns),
+    ];
+    let mut notes = Vec::new();
+    if let Some((text, threads)) = crate::counters::failures() {
+        notes.push((String::from("counters"), text));
+        extra.push((String::from("counter_read_failures"), threads));
+    }
     Trailer {
         end_ts: end.ticks,
         end_unix_ns: std::time::SystemTime::now()
@@ -439,18 +456,8 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
             .map_or(0, |d| d.as_nanos() as u64),
         ticks_per_ns: start.ticks_per_ns(end),
         lost_events: 0,
-        extra: vec![
-            (String::from("allocs"), t.allocs),
-            (String::from("frees"), t.frees),
-            (String::from("reallocs"), t.reallocs),
-            (String::from("alloc_failed"), t.failed),
-            (String::from("bytes_allocated"), t.bytes_allocated),
-            (String::from("bytes_freed"), t.bytes_freed),
-            (String::from("pulse_allocs"), own.allocs),
-            (String::from("pulse_bytes"), own.bytes),
-            (String::from("pulse_ring_bytes"), own.ring_bytes),
-            (String::from("collector_cpu_ns"), collector_ns),
-        ],
+        extra,
+        notes,
         ..Trailer::default()
     }
 }
