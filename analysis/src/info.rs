@@ -78,6 +78,10 @@ impl Info {
             let state = if c.available { "opened" } else { "unavailable" };
             writeln!(w, "counter      {}: {state} ({})", c.name, c.reason)?;
         }
+        // Counters that were opened but stopped reading part way.
+        if let Some(note) = self.trailer.as_ref().and_then(|t| t.note("counters")) {
+            writeln!(w, "counters     {note}")?;
+        }
         for (k, v) in &m.extra {
             writeln!(w, "{k:<12} {v}")?;
         }

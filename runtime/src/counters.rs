@@ -152,27 +152,59 @@ mod imp {
 
 pub(crate) use imp::{probe, ThreadGroup};
 
-/// The session's counter set, and every thread group opened in it (for the
-/// collector's periodic samples), with each owner's pulse thread id.
-struct State {
-    set: Set,
-    groups: Vec<(u64, Arc<Mutex<ThreadGroup>>)>,
+/// One thread's group, and why reading it stopped, if it did.
+pub(crate) struct Opened {
+    group: ThreadGroup,
+    failed: Option<String>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { set: Set::None, groups: Vec::new() });
+/// The session's counter set, every thread group opened in it (for the
+/// collector's periodic samples) with its owner's pulse thread id, and the
+/// threads whose counters could not be read.
+struct State {
+    set: Set,
+    groups: Vec<(u64, Arc<Mutex<Opened>>)>,
+    failures: Vec<(u64, String)>,
+}
+
+static STATE: Mutex<State> =
+    Mutex::new(State { set: Set::None, groups: Vec::new(), failures: Vec::new() });
 
 /// Sets the session's counter set; forgets the groups of an earlier session.
 pub(crate) fn configure(set: Set) {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
     s.set = set;
     s.groups.clear();
+    s.failures.clear();
 }
 
 thread_local! {
     /// This thread's group: opened on its first counter scope, or `None`
     /// when opening failed (the reason is in the session's metadata).
-    static GROUP: std::cell::RefCell<Option<Option<Arc<Mutex<ThreadGroup>>>>> =
+    static GROUP: std::cell::RefCell<Option<Option<Arc<Mutex<Opened>>>>> =
         const { std::cell::RefCell::new(None) };
+}
+
+/// Reads one thread's group. A read that fails (the counter's file
+/// descriptor closed or replaced under pulse, a kernel that withdraws the
+/// event) is never fatal: the group is marked failed and never read again,
+/// and the failure goes into the session's trailer as a note. Scopes go on
+/// being timed; they just carry no more counter readings.
+fn read_group(tid: u64, group: &Mutex<Opened>) -> Option<[u64; MAX]> {
+    let mut g = group.lock().unwrap_or_else(|e| e.into_inner());
+    if g.failed.is_some() {
+        return None;
+    }
+    match g.group.read() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let reason = e.to_string();
+            g.failed = Some(reason.clone());
+            drop(g);
+            STATE.lock().unwrap_or_else(|e| e.into_inner()).failures.push((tid, reason));
+            None
+        }
+    }
 }
 
 /// Reads the calling thread's counters, opening its group on first use.
@@ -184,7 +216,8 @@ pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
                 g.borrow_mut()
                     .get_or_insert_with(|| {
                         let set = STATE.lock().unwrap_or_else(|e| e.into_inner()).set;
-                        let group = Arc::new(Mutex::new(ThreadGroup::open(set).ok()?));
+                        let group = ThreadGroup::open(set).ok()?;
+                        let group = Arc::new(Mutex::new(Opened { group, failed: None }));
                         let tid = pulse_alloc::current_thread_id();
                         STATE
                             .lock()
@@ -197,7 +230,7 @@ pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
             })
             .ok()
             .flatten()?;
-        let values = group.lock().unwrap_or_else(|e| e.into_inner()).read().ok()?;
+        let values = read_group(pulse_alloc::current_thread_id(), &group)?;
         Some((values, width()))
     })
 }
@@ -214,22 +247,24 @@ fn width() -> usize {
 /// Reads every opened thread group: `(thread id, values, width)`. For the
 /// collector's periodic samples; a group that fails to read is skipped.
 pub(crate) fn sample_all() -> Vec<(u64, [u64; MAX], usize)> {
-    let (groups, n) = {
-        let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
-        (
-            s.groups.clone(),
-            match s.set {
-                Set::Hardware => MAX,
-                Set::Software => 4,
-                Set::None => 0,
-            },
-        )
-    };
-    groups
-        .into_iter()
-        .filter_map(|(tid, g)| {
-            let v = g.lock().unwrap_or_else(|e| e.into_inner()).read().ok()?;
-            Some((tid, v, n))
-        })
-        .collect()
+    let groups = STATE.lock().unwrap_or_else(|e| e.into_inner()).groups.clone();
+    let n = width();
+    groups.into_iter().filter_map(|(tid, g)| Some((tid, read_group(tid, &g)?, n))).collect()
+}
+
+/// The threads whose counters stopped being readable in this session, as
+/// one line for the trailer's `counters` note, with their number; `None`
+/// when every read succeeded.
+pub(crate) fn failures() -> Option<(String, u64)> {
+    let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let (first_tid, first) = s.failures.first()?;
+    let n = s.failures.len();
+    let more = if n > 1 { format!(" (and {} more threads)", n - 1) } else { String::new() };
+    Some((
+        format!(
+            "unavailable after a read failed on thread {first_tid}{more}: {first}; \
+             readings stop there, timing is unaffected"
+        ),
+        n as u64,
+    ))
 }

@@ -65,6 +65,9 @@ pub enum Error {
         /// What failed.
         source: io::Error,
     },
+    /// This process is a forked child of one whose session was running: the
+    /// session and its file are the parent's, and a child records nothing.
+    InForkedChild(PathBuf),
     /// An environment variable holds a value pulse does not understand.
     BadSetting {
         /// The variable.
@@ -85,6 +88,12 @@ impl fmt::Display for Error {
             Error::Io { path, source } => {
                 write!(f, "pulse: cannot write {}: {source}", path.display())
             }
+            Error::InForkedChild(p) => write!(
+                f,
+                "pulse: this process was forked while a session was running (writing {}); \
+                 a forked child records nothing and cannot start a session of its own",
+                p.display()
+            ),
             Error::BadSetting { var, value, want } => {
                 write!(f, "pulse: {var}={value} is not valid; use {want}")
             }
@@ -176,6 +185,13 @@ impl SessionBuilder {
     pub fn start(self) -> Result<Session, Error> {
         let mut running = lock();
         if let Some(r) = running.as_mut() {
+            if r.pid != std::process::id() {
+                // The parent's session, inherited by fork: its rings still
+                // hold the parent's undrained events and its sites are marked
+                // as already written to the parent's file, so a new session
+                // here would write a corrupt file. The child records nothing.
+                return Err(Error::InForkedChild(r.path.clone()));
+            }
             if r.from_env {
                 r.from_env = false;
                 return Ok(Session { path: r.path.clone() });
@@ -416,6 +432,23 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
     // SAFETY: `cpu` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut cpu) };
     let collector_ns = cpu.tv_sec as u64 * 1_000_000_000 + cpu.tv_nsec as u64;
+    let mut extra = vec![
+        (String::from("allocs"), t.allocs),
+        (String::from("frees"), t.frees),
+        (String::from("reallocs"), t.reallocs),
+        (String::from("alloc_failed"), t.failed),
+        (String::from("bytes_allocated"), t.bytes_allocated),
+        (String::from("bytes_freed"), t.bytes_freed),
+        (String::from("pulse_allocs"), own.allocs),
+        (String::from("pulse_bytes"), own.bytes),
+        (String::from("pulse_ring_bytes"), own.ring_bytes),
+        (String::from("collector_cpu_ns"), collector_ns),
+    ];
+    let mut notes = Vec::new();
+    if let Some((text, threads)) = crate::counters::failures() {
+        notes.push((String::from("counters"), text));
+        extra.push((String::from("counter_read_failures"), threads));
+    }
     Trailer {
         end_ts: end.ticks,
         end_unix_ns: std::time::SystemTime::now()
@@ -423,18 +456,8 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
             .map_or(0, |d| d.as_nanos() as u64),
         ticks_per_ns: start.ticks_per_ns(end),
         lost_events: 0,
-        extra: vec![
-            (String::from("allocs"), t.allocs),
-            (String::from("frees"), t.frees),
-            (String::from("reallocs"), t.reallocs),
-            (String::from("alloc_failed"), t.failed),
-            (String::from("bytes_allocated"), t.bytes_allocated),
-            (String::from("bytes_freed"), t.bytes_freed),
-            (String::from("pulse_allocs"), own.allocs),
-            (String::from("pulse_bytes"), own.bytes),
-            (String::from("pulse_ring_bytes"), own.ring_bytes),
-            (String::from("collector_cpu_ns"), collector_ns),
-        ],
+        extra,
+        notes,
         ..Trailer::default()
     }
 }
@@ -475,8 +498,8 @@ extern "C" fn finish_at_exit() {
 }
 
 /// In a forked child, recording stops: the child has no collector thread,
-/// and the session file belongs to the parent. (A child that wants its own
-/// session starts one.)
+/// and the session file belongs to the parent. The child records nothing,
+/// and starting a session there fails with [`Error::InForkedChild`].
 extern "C" fn child_after_fork() {
     pulse_alloc::stop_recording();
 }

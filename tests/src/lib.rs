@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod refusing;
+pub mod tally;
 pub mod workloads;
 
 /// A fresh path for a session file under the system temp directory: unique

@@ -231,12 +231,21 @@ pub struct Trailer {
     /// Further totals as key/value pairs (forward compatible), e.g. the
     /// profiler's own allocations.
     pub extra: Vec<(String, u64)>,
+    /// What went wrong during the session that a reader should be told, as
+    /// key/text pairs, e.g. `counters` when reading them failed part way.
+    /// Absent from files written before it existed (read as empty).
+    pub notes: Vec<(String, String)>,
 }
 
 impl Trailer {
     /// Records written of `kind`.
     pub fn count(&self, kind: RecordKind) -> u64 {
         self.record_counts.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    }
+
+    /// The text of a note, if present.
+    pub fn note(&self, key: &str) -> Option<&str> {
+        self.notes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The value of an extra total, if present.
@@ -260,6 +269,11 @@ impl Trailer {
             put_str(buf, k);
             put_u64(buf, *v);
         }
+        // Field 8 is written only when there is a note, so a trailer without
+        // notes is byte for byte what it was before the field existed.
+        if !self.notes.is_empty() {
+            put_pairs(buf, self.notes.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
     }
 
     pub(crate) fn decode(c: &mut Cursor<'_>) -> Result<Self, DecodeError> {
@@ -279,7 +293,18 @@ impl Trailer {
         }
         let lost_events = c.u64("lost events")?;
         let extra = get_pairs(c, |c| c.u64("value"))?;
-        Ok(Trailer { end_ts, end_unix_ns, ticks_per_ns, chunks, record_counts, lost_events, extra })
+        // Field 8 came later: a trailer that ends after field 7 has no notes.
+        let notes = if c.is_empty() { Vec::new() } else { get_pairs(c, |c| c.str("note"))? };
+        Ok(Trailer {
+            end_ts,
+            end_unix_ns,
+            ticks_per_ns,
+            chunks,
+            record_counts,
+            lost_events,
+            extra,
+            notes,
+        })
     }
 }
 

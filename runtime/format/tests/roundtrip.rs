@@ -335,6 +335,7 @@ fn trailer() -> impl Strategy<Value = Trailer> {
             record_counts: vec![(RecordKind::Symbol, 99)],
             lost_events,
             extra,
+            notes: Vec::new(),
         })
 }
 
@@ -712,12 +713,14 @@ fn trailer_extremes_round_trip() {
                 (String::new(), u64::MAX),
                 (String::from("🦀"), 0),
             ],
+            notes: vec![(String::from("counters"), String::from("read failed: 🦀"))],
         };
         let chunks = one_chunk(every_variant_at(5, "t"));
         assert_round_trip(&Metadata::default(), &chunks, &t);
         let s = read_session(&write_session(&Metadata::default(), &chunks, t.clone()));
         assert_eq!(s.trailer.extra("profiler-bytes"), Some(123_456));
         assert_eq!(s.trailer.extra("🦀"), Some(0));
+        assert_eq!(s.trailer.note("counters"), Some("read failed: 🦀"));
         assert_eq!(s.trailer.extra("missing"), None);
         assert_eq!(s.trailer.count(RecordKind::Alloc), 2);
         assert_eq!(s.trailer.count(RecordKind::SiteDef), 2);
