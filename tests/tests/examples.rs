@@ -200,6 +200,41 @@ fn tour_exports_are_well_formed_and_read_by_their_consumers() {
 }
 
 #[test]
+fn trading_submission_dominates_and_its_round_trip_is_the_cost() {
+    let (p, stdout) = run(env!("CARGO_BIN_EXE_trading"), &["3000"]);
+    let orders = numbers_after(&stdout, "opportunities, ")[0];
+    let pipeline =
+        ["ParseFeed", "DetectArbitrage", "CreateOrders", "SubmitOrders", "UpdatePositions"];
+    let total: u64 = pipeline.iter().map(|op| scope(&p, op).total_ns).sum();
+    let submit = scope(&p, "SubmitOrders");
+    assert!(submit.total_ns * 2 > total, "submission {} of {total} ns", submit.total_ns);
+
+    // Drilled down: every finer operation ran once per order, inside the
+    // submission, and the round trip to the venue takes most of it.
+    let nodes = &p.call_tree.nodes;
+    let name = |i: usize| p.scope_name(nodes[i].scope);
+    let submit_node = (1..nodes.len()).find(|&i| name(i) == "SubmitOrders").expect("in the tree");
+    let inside: BTreeMap<String, (u64, u64)> = nodes[submit_node]
+        .children
+        .iter()
+        .map(|&c| (name(c), (nodes[c].count, nodes[c].total_ns)))
+        .collect();
+    for op in [
+        "PreTradeRiskCheck",
+        "SerializeOrder",
+        "ExchangeRoundTrip",
+        "ParseAck",
+        "PostTradeRiskUpdate",
+    ] {
+        assert_eq!(inside.get(op).map(|c| c.0), Some(orders), "{op}: {inside:?}");
+    }
+    let round_trip = inside["ExchangeRoundTrip"].1;
+    assert!(round_trip * 10 > nodes[submit_node].total_ns * 7, "{inside:?}");
+    let r = report(&p, &ReportOptions::default());
+    assert_eq!(r.scopes[0].name, "ExchangeRoundTrip", "{:#?}", r.scopes);
+}
+
+#[test]
 fn leaky_cache_is_told_apart_from_the_bounded_one() {
     let (p, stdout) = run(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"]);
     // "render cache: PAGES pages (BYTES bytes), never evicted; price cache: QUOTES quotes (capacity CAP)"
