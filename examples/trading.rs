@@ -52,6 +52,8 @@ enum Op {
 
 const VENUES: [&str; 3] = ["XNYS", "BATS", "IEXG"];
 const SYMBOLS: [&str; 6] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META"];
+/// The most the book may be long or short, in cents.
+const MAX_EXPOSURE_CENTS: i64 = 1_000_000_000;
 /// Fees and slippage per share, in cents: an edge must beat them.
 const COST_CENTS: u64 = 2;
 
@@ -161,7 +163,8 @@ fn create_orders(o: &Opportunity, next_id: &mut u64) -> Vec<Order> {
 /// Open orders' exposure, checked before and updated after each order.
 #[derive(Default)]
 struct Risk {
-    gross_cents: u64,
+    /// Net position value: buys add, sells subtract.
+    exposure_cents: i64,
     orders: u64,
 }
 
@@ -178,8 +181,9 @@ impl Gateway {
             let mut fills = Vec::with_capacity(orders.len());
             for order in orders {
                 pulse::profile!(Op::PreTradeRiskCheck, {
-                    let notional = order.qty * order.limit;
-                    if risk.gross_cents + notional > 50_000_000_000 || order.qty == 0 {
+                    let notional = (order.qty * order.limit) as i64;
+                    let after = risk.exposure_cents + if order.buy { notional } else { -notional };
+                    if after.abs() > MAX_EXPOSURE_CENTS || order.qty == 0 {
                         return Err(format!("order {} breaches the risk limits", order.id));
                     }
                 });
@@ -205,7 +209,8 @@ impl Gateway {
                         .ok_or_else(|| format!("bad ack {:?} for order {}", self.line, order.id))?
                 });
                 pulse::profile!(Op::PostTradeRiskUpdate, {
-                    risk.gross_cents += fill.qty * fill.price;
+                    let notional = (fill.qty * fill.price) as i64;
+                    risk.exposure_cents += if order.buy { notional } else { -notional };
                     risk.orders += 1;
                 });
                 fills.push((order.buy, fill));
