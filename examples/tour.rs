@@ -5,7 +5,7 @@
 //! operation that waits on a simulated upstream. When it ends it prints the
 //! in-process summary, then the session's report.
 //!
-//!     cargo run --release --example tour
+//!     cargo run --release --example tour [ORDERS [REQUESTS_PER_WORKER]]
 //!
 //! Planted on purpose, for the report to find: one dominant hotspot (the
 //! VWAP scan), a vector grown without reserving in a loop, short-lived
@@ -68,12 +68,12 @@ fn generate_feed(n: usize, rng: &mut Rng) -> String {
 
 fn parse_feed(feed: &str) -> Vec<Order> {
     pulse::profile!(Op::Parse, {
-        // Planted: grown one push at a time, never reserved.
         let mut orders = Vec::new();
         for line in feed.lines() {
             let f: Vec<&str> = line.split(',').collect();
             if let [id, sym, side, price, qty] = f[..] {
                 if let (Ok(id), Ok(price), Ok(qty)) = (id.parse(), price.parse(), qty.parse()) {
+                    // planted: realloc churn (grown one push at a time, never reserved)
                     orders.push(Order {
                         id,
                         symbol: sym.to_string(),
@@ -113,6 +113,9 @@ fn vwap(orders: &[Order], ids: &[usize], buy: bool) -> u64 {
     })
 }
 
+/// How many recent trades a quote lists.
+const RECENT: usize = 5;
+
 /// A long-lived cache, bounded: not a leak, though it lives to the end.
 struct QuoteCache {
     quotes: Mutex<HashMap<&'static str, String>>,
@@ -124,31 +127,51 @@ fn serve(
     index: Arc<HashMap<String, Vec<usize>>>,
     cache: Arc<QuoteCache>,
     requests: usize,
-) -> u64 {
+) -> Served {
     pulse::scope!("serve requests", counters);
     let mut rng = Rng::new(worker + 7);
-    let mut checksum = 0;
+    let mut served = Served::default();
     for n in 0..requests {
         pulse::profile!(Op::Request, {
             let sym = SYMBOLS[rng.below(SYMBOLS.len() as u64) as usize];
-            // Planted: short-lived strings churned in the hot loop.
             let response = match index.get(sym) {
-                Some(ids) => format!(
-                    "{sym}: bid {} ask {}",
-                    vwap(&orders, ids, true),
-                    vwap(&orders, ids, false)
-                ),
+                Some(ids) => {
+                    let mut recent = String::with_capacity(RECENT * 16);
+                    for &i in ids.iter().rev().take(RECENT) {
+                        let o = &orders[i];
+                        // planted: short-lived (a string per trade, churned in the hot loop)
+                        recent.push_str(&format!("{}x{} ", o.qty, o.price));
+                    }
+                    format!(
+                        "{sym}: bid {} ask {} last {}",
+                        vwap(&orders, ids, true),
+                        vwap(&orders, ids, false),
+                        recent.trim_end()
+                    )
+                }
                 None => format!("{sym}: unknown"),
             };
             cache.quotes.lock().unwrap_or_else(|e| e.into_inner()).insert(sym, response.clone());
-            // Planted: a small steady leak, one audit record every 50 requests.
             if n % 50 == 0 {
-                Box::leak(format!("audit {worker}/{n}: {response}").into_boxed_str());
+                // planted: leak (a small steady one, an audit record every 50 requests)
+                let audit = format!("audit {worker}/{n}: {response}").into_boxed_str();
+                served.audit_records += 1;
+                served.audit_bytes += audit.len();
+                Box::leak(audit);
             }
-            checksum += response.len() as u64 + orders[rng.below(orders.len() as u64) as usize].id;
+            served.checksum +=
+                response.len() as u64 + orders[rng.below(orders.len() as u64) as usize].id;
         });
     }
-    checksum
+    served
+}
+
+/// What one worker did.
+#[derive(Debug, Default)]
+struct Served {
+    checksum: u64,
+    audit_records: usize,
+    audit_bytes: usize,
 }
 
 /// An async request: a little CPU, then a wait on a simulated upstream.
@@ -162,6 +185,11 @@ async fn fetch_upstream(symbol: &'static str) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The workload's size: ORDERS in the feed, REQUESTS_PER_WORKER served.
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let n_orders = args.next().transpose()?.unwrap_or(200_000);
+    let requests = args.next().transpose()?.unwrap_or(1200);
+
     let path = session_path("tour");
     let session = pulse::Session::builder().output(&path).start()?;
 
@@ -171,7 +199,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let warmup: Vec<u64> = (0..1000).map(|_| rng.next_u64()).collect();
     pulse::unpause!();
 
-    let feed = generate_feed(200_000, &mut rng);
+    let feed = generate_feed(n_orders, &mut rng);
     let orders = Arc::new(parse_feed(&feed));
     let index = Arc::new(build_index(&orders));
     let cache = Arc::new(QuoteCache { quotes: Mutex::new(HashMap::new()) });
@@ -181,17 +209,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (Arc::clone(&orders), Arc::clone(&index), Arc::clone(&cache));
             std::thread::Builder::new()
                 .name(format!("worker-{w}"))
-                .spawn(move || serve(w, orders, index, cache, 300))
+                .spawn(move || serve(w, orders, index, cache, requests))
         })
         .collect::<Result<_, _>>()?;
     let upstream: Vec<String> =
         SYMBOLS.iter().take(4).map(|s| block_on(fetch_upstream(s))).collect();
-    let checksum: u64 = workers.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let served: Vec<Served> = workers.into_iter().map(|h| h.join().unwrap_or_default()).collect();
+    let checksum: u64 = served.iter().map(|s| s.checksum).sum();
     println!(
-        "served 600 requests over {} orders, {} upstream quotes (checksum {checksum}, warm-up {})",
+        "served {} requests over {} orders, {} upstream quotes (checksum {checksum}, warm-up {})",
+        2 * requests,
         orders.len(),
         upstream.len(),
         warmup.len()
+    );
+    println!(
+        "audit records kept: {} ({} bytes)",
+        served.iter().map(|s| s.audit_records).sum::<usize>(),
+        served.iter().map(|s| s.audit_bytes).sum::<usize>()
     );
     drop((feed, orders, index));
 

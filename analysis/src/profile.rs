@@ -616,6 +616,10 @@ impl State {
             self.anomalies.reused_live_addresses += 1;
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
             self.site_live(old.site, old.size, false);
+            // The old block is gone from every live count, its site's
+            // history included: else the history climbs where the live set
+            // does not, and a cache reads as a leak.
+            self.history.free(old.site);
             let t = self.thread_live.entry(old.thread).or_default();
             t.0 = t.0.saturating_sub(old.size);
             t.1 = t.1.saturating_sub(1);
@@ -817,5 +821,27 @@ fn counted_totals(t: Option<&Trailer>) -> MemoryTotals {
         live_bytes_at_end: m.bytes_allocated.saturating_sub(m.bytes_freed),
         live_blocks_at_end: m.allocs.saturating_sub(m.frees),
         ..m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(ts: u64, addr: u64, site: u32) -> Record {
+        Record::Alloc { ts, addr, size: 16, align: 8, site, weight: 1 }
+    }
+
+    #[test]
+    fn a_block_dropped_at_a_reused_address_leaves_its_sites_history() {
+        let mut s = State::default();
+        s.event(1, alloc(10, 0x100, 7));
+        // Another thread's allocation at the same address, replayed before
+        // the free that released it: the old block is dropped.
+        s.event(2, alloc(20, 0x100, 7));
+        assert_eq!(s.anomalies.reused_live_addresses, 1);
+        assert_eq!(s.site_sums[&7].live_blocks, 1);
+        let history = s.history.finish();
+        assert_eq!(history[&7].last(), Some(&1), "{:?}", history[&7]);
     }
 }
