@@ -6,7 +6,9 @@
 //! Widths are proportional; a frame's colour is hashed from its name, so the
 //! same function has the same colour in every graph; each frame carries a
 //! tooltip with its figures; labels are cut to fit. A small script lets a
-//! click zoom into a frame (and a click on the root zoom out); without
+//! click zoom into a frame (a click on the root, or "Reset zoom", zooms
+//! out), and "Search" (or Ctrl+F) highlight the frames whose names match a
+//! regular expression, with the share of the total they cover; without
 //! scripts the picture stays whole. The output is deterministic.
 
 use std::collections::BTreeMap;
@@ -87,8 +89,35 @@ pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> i
                 .set("font-size", 14)
                 .add(Text::new(format!("pulse: {title} — {}", unit(root.weight)))),
         )
+        .add(
+            TextElement::new("")
+                .set("id", "unzoom")
+                .set("x", 10)
+                .set("y", 18)
+                .set("visibility", "hidden")
+                .set("cursor", "pointer")
+                .add(Text::new("Reset zoom")),
+        )
+        .add(
+            TextElement::new("")
+                .set("id", "search")
+                .set("x", WIDTH - 10.0)
+                .set("y", 18)
+                .set("text-anchor", "end")
+                .set("cursor", "pointer")
+                .set("visibility", "hidden")
+                .add(Text::new("Search")),
+        )
+        .add(
+            TextElement::new("")
+                .set("id", "matched")
+                .set("x", WIDTH - 10.0)
+                .set("y", height - 2.0)
+                .set("text-anchor", "end")
+                .add(Text::new("")),
+        )
         .add(frames)
-        .add(Script::new(ZOOM_SCRIPT));
+        .add(Script::new(SCRIPT));
     write!(out, "{doc}")?;
     writeln!(out)
 }
@@ -120,6 +149,7 @@ fn frame(
     };
     Group::new()
         .set("class", "f")
+        .set("data-n", name)
         .set("data-x", format!("{x:.2}"))
         .set("data-w", format!("{w:.2}"))
         .add(Title::new(tip))
@@ -152,22 +182,64 @@ fn colour(name: &str) -> String {
     format!("rgb({r},{g},{b})")
 }
 
-/// Click a frame to zoom into it (its width fills the graph); click the
-/// root ("all") to zoom out. Frames outside the zoomed one are hidden.
-const ZOOM_SCRIPT: &str = r#"
-document.querySelectorAll('g.f').forEach(function (g) {
-  g.style.cursor = 'pointer';
-  g.addEventListener('click', function () {
-    var x0 = parseFloat(g.dataset.x), w0 = parseFloat(g.dataset.w), full = 1200;
-    document.querySelectorAll('g.f').forEach(function (o) {
+/// Click a frame to zoom into it (its width fills the graph, its label
+/// refitted); click the root ("all") or "Reset zoom" to zoom out. "Search"
+/// or Ctrl+F asks for a regular expression and highlights the frames whose
+/// names match, with the share of the total they cover (each stretch of
+/// the graph counted once); an empty search clears it. The controls stay
+/// hidden where scripts do not run.
+const SCRIPT: &str = r#"
+(function () {
+  var full = 1200, frames = document.querySelectorAll('g.f');
+  var unzoom = document.getElementById('unzoom'), search = document.getElementById('search');
+  var matched = document.getElementById('matched');
+  function fit(name, w) {
+    var n = Math.floor((w - 6) / 7);
+    return name.length <= n ? name : (n > 2 ? name.slice(0, n - 2) + '..' : '');
+  }
+  function zoom(x0, w0) {
+    frames.forEach(function (o) {
       var x = parseFloat(o.dataset.x), w = parseFloat(o.dataset.w);
       var nx = (x - x0) * full / w0, nw = w * full / w0;
-      var visible = nx + nw > 0.01 && nx < full - 0.01;
-      o.style.display = visible ? '' : 'none';
+      o.style.display = nx + nw > 0.01 && nx < full - 0.01 ? '' : 'none';
+      var left = Math.max(nx, 0), width = Math.min(nx + nw, full) - left;
       var r = o.querySelector('rect'), t = o.querySelector('text');
-      r.setAttribute('x', Math.max(nx, 0)); r.setAttribute('width', Math.max(Math.min(nw, full) - 0.5, 0.1));
-      t.setAttribute('x', Math.max(nx, 0) + 3);
+      r.setAttribute('x', left); r.setAttribute('width', Math.max(width - 0.5, 0.1));
+      t.setAttribute('x', left + 3); t.textContent = fit(o.dataset.n, width);
     });
+    unzoom.setAttribute('visibility', w0 < full ? 'visible' : 'hidden');
+  }
+  function find(re) {
+    var spans = [];
+    frames.forEach(function (o) {
+      var r = o.querySelector('rect');
+      if (!r.dataset.fill) { r.dataset.fill = r.getAttribute('fill'); }
+      var hit = re !== null && re.test(o.dataset.n);
+      r.setAttribute('fill', hit ? 'rgb(230,0,230)' : r.dataset.fill);
+      if (hit) { spans.push([parseFloat(o.dataset.x), parseFloat(o.dataset.w)]); }
+    });
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    var covered = 0, end = -1;
+    spans.forEach(function (s) {
+      var a = Math.max(s[0], end), b = s[0] + s[1];
+      if (b > a) { covered += b - a; end = b; }
+    });
+    matched.textContent = re === null ? '' : 'Matched: ' + (100 * covered / full).toFixed(1) + ' %';
+  }
+  function ask() {
+    var term = prompt('Search frames (regular expression)', '');
+    if (term === null) { return; }
+    try { find(term === '' ? null : new RegExp(term)); } catch (e) { matched.textContent = 'bad expression'; }
+  }
+  frames.forEach(function (g) {
+    g.style.cursor = 'pointer';
+    g.addEventListener('click', function () { zoom(parseFloat(g.dataset.x), parseFloat(g.dataset.w)); });
   });
-});
+  unzoom.addEventListener('click', function () { zoom(0, full); });
+  search.setAttribute('visibility', 'visible');
+  search.addEventListener('click', ask);
+  document.addEventListener('keydown', function (e) {
+    if ((e.ctrlKey || e.metaKey) && e.key === 'f') { e.preventDefault(); ask(); }
+  });
+})();
 "#;
