@@ -43,8 +43,8 @@ pub use leaks::{leaks, Leak};
 pub use merge::{merge, MergeSummary};
 pub use pprof::{pprof, proto as pprof_proto};
 pub use profile::{
-    Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, Selection, SiteStats, ThreadFlow,
-    ThreadInfo,
+    Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
+    ThreadFlow, ThreadInfo,
 };
 pub use pulse_format as format;
 pub use pulse_format::{CallNode, CallTree, ScopeTime};

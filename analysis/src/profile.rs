@@ -210,6 +210,20 @@ pub struct Profile {
     pub timeline: Timeline,
     /// Set when the profile was read for some threads only.
     pub selection: Option<Selection>,
+    /// The heap by the scope that was innermost when each block was
+    /// allocated, by scope id (0: outside every scope).
+    pub scope_memory: BTreeMap<u32, ScopeMemory>,
+}
+
+/// The blocks allocated while a scope was the innermost one on their thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScopeMemory {
+    /// The most bytes of them live at once.
+    pub peak_live_bytes: u64,
+    /// Bytes of them still live at the end.
+    pub live_bytes_at_end: u64,
+    /// Blocks of them still live at the end.
+    pub live_blocks_at_end: u64,
 }
 
 impl Profile {
@@ -302,6 +316,8 @@ impl Profile {
 struct Block {
     size: u64,
     site: u32,
+    /// The innermost scope open on its thread when it was allocated.
+    scope: u32,
     /// The thread that allocated it: the block counts in its live set
     /// whichever thread frees it.
     thread: u64,
@@ -420,6 +436,8 @@ struct State {
     last_ts: u64,
     /// Set when only some threads are replayed.
     filter: Option<ThreadFilter>,
+    /// Per scope id (dense, small): live bytes, live blocks, peak bytes.
+    scope_live: Vec<(u64, u64, u64)>,
 }
 
 /// The threads a replay keeps, decided at each thread's first event (its
@@ -612,7 +630,9 @@ impl State {
     /// `thread` has the block at `addr` from `ts` on (born at `birth`, earlier
     /// for a reallocated block).
     fn insert(&mut self, thread: u64, addr: u64, size: u64, site: u32, ts: u64, birth: u64) {
-        if let Some(old) = self.live.insert(addr, Block { size, site, thread, ts: birth }) {
+        let scope = self.time.current(thread);
+        if let Some(old) = self.live.insert(addr, Block { size, site, scope, thread, ts: birth }) {
+            self.scope_live(old.scope, old.size, false);
             self.anomalies.reused_live_addresses += 1;
             self.live_bytes = self.live_bytes.saturating_sub(old.size);
             self.site_live(old.site, old.size, false);
@@ -629,6 +649,7 @@ impl State {
         }
         self.history.alloc(site);
         self.site_live(site, size, true);
+        self.scope_live(scope, size, true);
         let t = self.thread_live.entry(thread).or_default();
         t.0 = t.0.saturating_add(size);
         t.1 += 1;
@@ -643,6 +664,28 @@ impl State {
         }
         let own = self.thread_live.get(&thread).map_or(0, |t| t.0);
         self.timeline.record(ts, self.live_bytes, thread, own);
+    }
+
+    /// A block of `size` bytes allocated in `scope` becomes live (`add`) or not.
+    fn scope_live(&mut self, scope: u32, size: u64, add: bool) {
+        // Scope ids are small and dense; a damaged file's huge id is not
+        // worth a huge table.
+        let Some(i) = usize::try_from(scope).ok().filter(|i| *i < 1 << 20) else { return };
+        if i >= self.scope_live.len() {
+            if !add {
+                return;
+            }
+            self.scope_live.resize(i + 1, (0, 0, 0));
+        }
+        let s = &mut self.scope_live[i];
+        if add {
+            s.0 = s.0.saturating_add(size);
+            s.1 += 1;
+            s.2 = s.2.max(s.0);
+        } else {
+            s.0 = s.0.saturating_sub(size);
+            s.1 = s.1.saturating_sub(1);
+        }
     }
 
     /// A block of `size` bytes from `site` becomes live (`add`) or not. The
@@ -684,6 +727,7 @@ impl State {
         }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
         self.site_live(b.site, b.size, false);
+        self.scope_live(b.scope, b.size, false);
         self.history.free(b.site);
         let t = self.thread_live.entry(b.thread).or_default();
         t.0 = t.0.saturating_sub(b.size);
@@ -772,6 +816,20 @@ impl State {
                 info.scoped_ns = scoped;
             }
         }
+        let scope_memory = self
+            .scope_live
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.2 > 0)
+            .map(|(id, s)| {
+                let m = ScopeMemory {
+                    peak_live_bytes: s.2,
+                    live_bytes_at_end: s.0,
+                    live_blocks_at_end: s.1,
+                };
+                (id as u32, m)
+            })
+            .collect();
         let selection = self.filter.map(|f| Selection {
             wanted: f.wanted,
             kept: f.seen.iter().filter(|(_, (keep, _))| *keep).map(|(id, _)| *id).collect(),
@@ -799,6 +857,7 @@ impl State {
             site_history: self.history.finish(),
             timeline: self.timeline.finish(tpn),
             selection,
+            scope_memory,
         }
     }
 }

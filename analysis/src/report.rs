@@ -7,7 +7,7 @@ use pulse_format::{RecordKind, NO_SITE};
 
 use crate::history::Trend;
 use crate::leaks::Leak;
-use crate::profile::{MemoryTotals, Profile, Selection, ThreadFlow, ThreadInfo};
+use crate::profile::{MemoryTotals, Profile, ScopeMemory, Selection, ThreadFlow, ThreadInfo};
 use crate::recommend::{RecommendOptions, Recommendation};
 use crate::table::{Align, Table};
 use crate::units::{Bytes, Count, Nanos};
@@ -119,6 +119,9 @@ pub struct ScopeRow {
     pub priority: i64,
     /// Its figures.
     pub time: ScopeTime,
+    /// The blocks allocated while it was the innermost scope: their peak
+    /// and what was left of them at the end.
+    pub memory: ScopeMemory,
 }
 
 /// One line of the call tree: a scope under one path of enclosing scopes.
@@ -323,6 +326,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
                 category: info.map(|s| s.category.clone()).unwrap_or_default(),
                 priority: info.map_or(0, |s| s.priority),
                 time: t.clone(),
+                memory: profile.scope_memory.get(id).copied().unwrap_or_default(),
             }
         })
         .filter(|r| opts.category.as_ref().is_none_or(|c| *c == r.category))
@@ -743,6 +747,7 @@ impl Report {
                 writeln!(w, "  (no scopes recorded)")?;
             } else {
                 let asynchronous = self.scopes.iter().any(|s| s.time.runs > 0);
+                let memory = self.scopes.iter().any(|s| s.memory.peak_live_bytes > 0);
                 let mut cols = vec![
                     ("scope", Align::Left),
                     ("count", Align::Right),
@@ -755,6 +760,10 @@ impl Report {
                     ("max", Align::Right),
                     ("allocs", Align::Right),
                 ];
+                if memory {
+                    cols.push(("peak live", Align::Right));
+                    cols.push(("live at end", Align::Right));
+                }
                 if asynchronous {
                     cols.push(("wall (async)", Align::Right));
                 }
@@ -778,6 +787,10 @@ impl Report {
                         Nanos(st.max_ns).to_string(),
                         st.allocs.to_string(),
                     ];
+                    if memory {
+                        row.push(Bytes(s.memory.peak_live_bytes).to_string());
+                        row.push(Bytes(s.memory.live_bytes_at_end).to_string());
+                    }
                     if asynchronous {
                         row.push(if st.runs > 0 {
                             format!("{} in {} runs", Nanos(st.wall_ns), st.runs)

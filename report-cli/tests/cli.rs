@@ -227,10 +227,11 @@ fn report_prints_exact_totals_peak_live_and_scopes() {
     r.has_line("reallocated 1");
     r.has_line("peak live (at 1.1 µs) 3 1.53 KiB");
     r.has_line("live at end 3 608 B");
-    // count, self, total, mean, p50, p99, p99.9, max, allocations inside.
-    r.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 2");
-    r.has_line("build::index 1 700 ns 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1");
-    r.has_line("serve::query 2 650 ns 650 ns 325 ns 302 ns 350 ns 350 ns 350 ns 2");
+    // count, self, total, mean, p50, p99, p99.9, max, allocations inside,
+    // their peak and what is left of them.
+    r.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 2 640 B 512 B");
+    r.has_line("build::index 1 700 ns 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 1 KiB 0 B");
+    r.has_line("serve::query 2 650 ns 650 ns 325 ns 302 ns 350 ns 350 ns 350 ns 2 64 B 64 B");
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
     golden("report.txt", &r.stdout);
     // Longest self time first.
@@ -257,7 +258,7 @@ fn report_for_one_thread_keeps_its_scopes_and_the_blocks_it_allocated() {
     );
     r.has_line("allocated 2 64 B");
     r.has_line("live at end 1 32 B");
-    r.has_line("serve::query 1 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 1");
+    r.has_line("serve::query 1 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 1 32 B 0 B");
     assert!(!r.stdout.contains("parse"), "{}", r.stdout);
     golden("report-thread.txt", &r.stdout);
     // By id, as the report lists threads, is the same view.

@@ -75,6 +75,18 @@ fn each_thread_view_holds_its_own_scopes_and_blocks_wherever_freed() {
     assert_eq!(taker.threads[&taker_id], whole.threads[&taker_id]);
     assert!(w.scoped_ns > 0 && whole.threads[&taker_id].scoped_ns > 0);
     assert_eq!(whole.memory.peak_bytes.max(maker.memory.peak_bytes), whole.memory.peak_bytes);
+
+    // The heap by the scope each block was allocated in: `make` built up
+    // every buffer before handing them over, and only the leak is left.
+    let scope = |name: &str| {
+        let id = whole.scopes.values().find(|s| s.name == name).expect(name).id;
+        whole.scope_memory[&id]
+    };
+    let make = scope("make");
+    assert_eq!(make.peak_live_bytes, 2400 + 100_000 + 640);
+    assert_eq!((make.live_blocks_at_end, make.live_bytes_at_end), (10, 640));
+    let take = scope("take");
+    assert_eq!((take.peak_live_bytes, take.live_bytes_at_end), (256, 0));
 }
 
 #[test]

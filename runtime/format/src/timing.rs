@@ -186,6 +186,11 @@ impl Timing {
         self.scopes.entry(scope).or_default().runs.record(ts.saturating_sub(start_ts));
     }
 
+    /// The innermost scope open on `thread`, or [`NO_SCOPE`].
+    pub fn current(&self, thread: u64) -> u32 {
+        self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current())
+    }
+
     /// An allocation on `thread`, charged to its innermost open scope.
     pub fn alloc(&mut self, thread: u64, size: u64) {
         let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
