@@ -2,6 +2,8 @@
 //! apart: a site whose live count was still climbing is a leak; one that
 //! filled early and held is a long-lived cache.
 
+use std::collections::HashMap;
+
 use crate::history::{trend, Trend};
 use crate::profile::Profile;
 use crate::sites::{project_root, Frame};
@@ -21,9 +23,12 @@ pub struct Leak {
     pub blocks: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// How the site's live count moved over the session.
+    /// How the live count of its location (every stack allocating at the
+    /// same function and line) moved over the session. Judged by location,
+    /// since a line reached by several paths shares its blocks among their
+    /// stacks in proportions that wander while the line's total holds flat.
     pub trend: Trend,
-    /// The site's live blocks at evenly spaced moments, the end last.
+    /// The location's live blocks at evenly spaced moments, the end last.
     pub history: Vec<u32>,
 }
 
@@ -37,12 +42,33 @@ impl Leak {
 /// Every site with blocks live at the end, most bytes first.
 pub fn leaks(profile: &Profile) -> Vec<Leak> {
     let root = project_root(&profile.meta.program);
+    let place_of = |site: u32| {
+        profile.symbols.location(site).map(|f| {
+            let place = f.place(&root);
+            (f.function, place)
+        })
+    };
+    // Every location's live count over time: its sites' histories added up.
+    let mut by_place: HashMap<Option<(String, String)>, Vec<u32>> = HashMap::new();
+    for (site, h) in &profile.site_history {
+        let sum = by_place.entry(place_of(*site)).or_default();
+        if sum.len() < h.len() {
+            sum.resize(h.len(), 0);
+        }
+        for (a, b) in sum.iter_mut().zip(h) {
+            *a = a.saturating_add(*b);
+        }
+    }
     let mut out: Vec<Leak> = profile
         .sites
         .iter()
         .filter(|(_, s)| s.live_blocks_at_end > 0)
         .map(|(&site, s)| {
-            let history = profile.site_history.get(&site).cloned().unwrap_or_default();
+            let history = match place_of(site) {
+                // A site without a location stands alone.
+                None => profile.site_history.get(&site).cloned().unwrap_or_default(),
+                key => by_place.get(&key).cloned().unwrap_or_default(),
+            };
             let at = profile.symbols.location(site).unwrap_or_else(|| Frame {
                 function: if site == 0 {
                     "(no stack captured)".into()

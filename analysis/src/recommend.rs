@@ -335,7 +335,19 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
             });
         }
     }
+    // One finding per location, its stacks' blocks added up.
+    let mut growing: Vec<crate::leaks::Leak> = Vec::new();
     for leak in crate::leaks::leaks(p).into_iter().filter(|l| l.trend == Trend::Growing) {
+        match growing.iter_mut().find(|g| (&g.function, &g.place) == (&leak.function, &leak.place))
+        {
+            Some(g) => {
+                g.blocks += leak.blocks;
+                g.bytes = g.bytes.saturating_add(leak.bytes);
+            }
+            None => growing.push(leak),
+        }
+    }
+    for leak in growing {
         let share = leak.bytes as f64 / m.peak_bytes.max(1) as f64;
         out.push(Recommendation {
             severity: Severity::Critical.min(Severity::of(share).max(Severity::High)),
