@@ -5,8 +5,9 @@
 //!     cargo bench -p pulse-analysis --bench replay
 //!
 //! The sessions mix allocations with stacks (a few hundred sites), frees
-//! (mostly soon, some late, some never), reallocations and scopes on four
-//! threads, written with the real writer in collector-sized chunks.
+//! (mostly soon, some late, some never), reallocations and properly nested
+//! scopes (a few callees per caller, at most eight deep) on four threads,
+//! written with the real writer in collector-sized chunks.
 
 use std::time::Instant;
 
@@ -57,7 +58,8 @@ fn generate(path: &std::path::Path, events: u64) {
     while written < events {
         for t in 0..threads {
             enc.begin(t + 1, round);
-            let mut depth = 0u32;
+            // Scopes nest as in a program: an exit closes the innermost entry.
+            let mut open: Vec<u32> = Vec::new();
             for _ in 0..per_round / threads {
                 ts += 20 + rng.next() % 200;
                 let r = rng.next() % 100;
@@ -97,15 +99,22 @@ fn generate(path: &std::path::Path, events: u64) {
                         align: 8,
                         site: 1 + (rng.next() % 300) as u32,
                     });
-                } else if r < 97 || depth == 0 {
-                    depth += 1;
-                    enc.push(&Record::ScopeEnter { ts, scope: 1 + (rng.next() % 20) as u32 });
+                } else if (r < 97 && open.len() < 8) || open.is_empty() {
+                    // A few callees per caller, as in a program: bounded call paths.
+                    let scope = 1 + (open.len() as u32 * 3 + (rng.next() % 3) as u32) % 20;
+                    open.push(scope);
+                    enc.push(&Record::ScopeEnter { ts, scope });
                 } else {
-                    depth -= 1;
-                    // Closes the innermost open scope (its id is not tracked here:
-                    // an unmatched exit costs the analyzer the same).
-                    enc.push(&Record::ScopeExit { ts, scope: 1 + (rng.next() % 20) as u32 });
+                    let scope = open.pop().unwrap_or(1);
+                    enc.push(&Record::ScopeExit { ts, scope });
                 }
+                written += 1;
+            }
+            // A chunk ends with its scopes closed, as a round's drain finds them
+            // in a program that enters and leaves them quickly.
+            while let Some(scope) = open.pop() {
+                ts += 20;
+                enc.push(&Record::ScopeExit { ts, scope });
                 written += 1;
             }
             w.write_chunk(&enc).expect("chunk");
