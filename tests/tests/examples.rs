@@ -300,7 +300,19 @@ fn threads_frees_are_charged_to_the_producers_and_nothing_leaks() {
             .iter()
             .filter(|f| f.from == *id && consumers.contains(&f.to))
             .fold((0, 0), |(n, b), f| (n + f.blocks, b + f.bytes));
-        assert_eq!((blocks, bytes), (batches, batches * 16 * 1024), "{}: {:#?}", t.name, p.flows);
+        // Beside the batches, a producer that blocks on the full channel
+        // allocates the channel's waiting context (an `Arc` of 48 bytes),
+        // which the consumer that wakes it may drop: a few small blocks more,
+        // depending on the timing.
+        let (extra_blocks, extra_bytes) =
+            (blocks - batches.min(blocks), bytes.saturating_sub(batches * 16 * 1024));
+        assert!(blocks >= batches && bytes >= batches * 16 * 1024, "{}: {:#?}", t.name, p.flows);
+        assert!(
+            extra_bytes <= extra_blocks * 64 && extra_blocks <= batches / 4,
+            "{}: {:#?}",
+            t.name,
+            p.flows
+        );
         // …and counts in the producer's own live set, now empty.
         assert!(t.bytes_allocated >= batches * 16 * 1024, "{t:?}");
         assert_eq!((t.live_blocks_at_end, t.live_bytes_at_end), (0, 0), "{t:?}");
