@@ -7,7 +7,8 @@
 //!
 //! CI runs it in release (`cargo test --release -p pulse-tests --test
 //! long_run`); in the dev profile, where each event costs some ten times
-//! more, it runs 1 million allocations and checks the same bounds.
+//! more, it runs 1 million allocations and checks the same memory bounds
+//! (and a file bound that allows for the dev profile's slower clock deltas).
 
 use std::fs::File;
 use std::hint::black_box;
@@ -26,8 +27,11 @@ const LIVE: usize = 4096;
 const GROWTH_BOUND: u64 = 8 << 20;
 /// The most a session may add to the program's peak resident set.
 const PULSE_BOUND: u64 = 32 << 20;
-/// The session file budget.
-const BYTES_PER_EVENT: f64 = 4.0;
+/// The session file budget, which is a release-build figure: timestamps are
+/// delta-encoded, and in the dev profile, where each event costs some ten
+/// times more, the deltas are ten times larger and take a byte or two more
+/// each before compression (measured: 2.45 B/event in release, 4.1 in dev).
+const BYTES_PER_EVENT: f64 = if cfg!(debug_assertions) { 5.0 } else { 4.0 };
 
 /// `VmRSS` and `VmHWM` (peak) of this process, in bytes.
 fn rss() -> (u64, u64) {
