@@ -866,7 +866,7 @@ impl Report {
         }
         if self.sections.live_at_end && !self.live_at_end.is_empty() {
             writeln!(w)?;
-            writeln!(w, "Live at end (leak: still growing when the session ended; cache: flat since it filled)")?;
+            writeln!(w, "Live at end (leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end)")?;
             let mut t = Table::new(&[
                 ("function", Align::Left),
                 ("at", Align::Left),
@@ -878,7 +878,7 @@ impl Report {
                 let verdict = match l.trend {
                     Trend::Growing => "LEAK",
                     Trend::Flat => "cache/long-lived",
-                    Trend::Unknown => "?",
+                    Trend::Unknown => "too little history",
                 };
                 t.row(vec![
                     l.function.clone(),

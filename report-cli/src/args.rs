@@ -37,7 +37,8 @@ pub(crate) enum Color {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// The one-screen answer: totals, memory, and scopes by self time.
+    /// The one-screen answer: recommendations, totals, memory, scopes by
+    /// self time, leaks and allocation sites.
     #[command(after_help = concat!("Examples:\n  pulse report run.pulse --top 10 --sort total\n  pulse report run.pulse --thread worker-0\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
     /// Time and allocation hotspots in depth: scopes with percentiles,
@@ -69,10 +70,10 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse timeline run.pulse -o memory.svg\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]
     Timeline(TimelineArgs),
-    /// Folded stacks (for inferno or flamegraph.pl) or a Chrome trace (for
-    /// Perfetto).
+    /// Folded stacks (inferno, flamegraph.pl), a Chrome trace (Perfetto),
+    /// DHAT's JSON (DHAT's viewer), pprof (Pyroscope, Parca) or the report's JSON.
     #[command(
-        after_help = "Examples:\n  pulse export run.pulse --format folded --kind alloc-bytes -o - | inferno-flamegraph > alloc.svg\n  pulse export run.pulse --format chrome -o trace.json\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
+        after_help = "Examples:\n  pulse export run.pulse --format folded --kind alloc-bytes -o - | inferno-flamegraph > alloc.svg\n  pulse export run.pulse --format chrome -o trace.json\n  pulse export run.pulse --format dhat -o dhat-heap.json\n  pulse export run.pulse --format pprof -o heap.pb.gz\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]
     Export(ExportArgs),
     /// Several sessions of a program merged into one session file.
@@ -95,7 +96,8 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// The header, metadata and a count of every record kind.
+    /// The header, metadata, clock calibration, counters opened (and why
+    /// others were not), and a count of every record kind.
     #[command(
         after_help = "Example:\n  pulse info run.pulse\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input"
     )]

@@ -301,7 +301,7 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
         let verdict = match l.trend {
             pulse_analysis::Trend::Growing => "LEAK: still growing when the session ended",
             pulse_analysis::Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
-            pulse_analysis::Trend::Unknown => "too short-lived a session to tell",
+            pulse_analysis::Trend::Unknown => "too little history to tell (live only near the end)",
         };
         writeln!(
             out,
