@@ -999,6 +999,8 @@ impl Report {
                 let v = r.per_entry.get(i).copied().unwrap_or(0.0);
                 if n == "task-clock" {
                     Nanos(v as u64).to_string()
+                } else if v >= 10_000.0 {
+                    Count(v.round() as u64).to_string()
                 } else {
                     format!("{v:.1}")
                 }

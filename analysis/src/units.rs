@@ -42,7 +42,7 @@ impl fmt::Display for Bytes {
     }
 }
 
-/// A count, shown as is below ten thousand and as k or M above.
+/// A count, shown as is below ten thousand and as k, M or G above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Count(pub u64);
 
@@ -53,8 +53,10 @@ impl fmt::Display for Count {
             self.0.to_string()
         } else if self.0 < 1_000_000 {
             format!("{}k", sig3(n / 1e3))
-        } else {
+        } else if self.0 < 1_000_000_000 {
             format!("{}M", sig3(n / 1e6))
+        } else {
+            format!("{}G", sig3(n / 1e9))
         };
         f.pad(&s)
     }
@@ -93,6 +95,7 @@ mod tests {
         assert_eq!(Count(9_999).to_string(), "9999");
         assert_eq!(Count(12_345).to_string(), "12.3k");
         assert_eq!(Count(2_207_582).to_string(), "2.21M");
+        assert_eq!(Count(2_123_669_361).to_string(), "2.12G");
     }
 
     #[test]
