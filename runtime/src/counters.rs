@@ -82,9 +82,20 @@ mod imp {
 
     /// Tries the hardware group, then the software one, on the calling
     /// thread; returns the set to use and what to record about each counter.
-    pub(crate) fn probe() -> (Set, Vec<CounterInfo>) {
+    /// With `hardware` false, the hardware group is not tried (software
+    /// counters were asked for) and the metadata says so.
+    pub(crate) fn probe(hardware: bool) -> (Set, Vec<CounterInfo>) {
         let mut infos = Vec::new();
-        match ThreadGroup::open(Set::Hardware) {
+        let tried = if hardware {
+            ThreadGroup::open(Set::Hardware).map_err(|e| {
+                format!("perf_event_open: {e}: no hardware counters exposed here; software counters used instead")
+            })
+        } else {
+            Err(String::from(
+                "not opened: software counters were asked for (PULSE_COUNTERS=software)",
+            ))
+        };
+        match tried {
             Ok(_) => {
                 for (name, _) in HARDWARE {
                     infos.push(CounterInfo {
@@ -95,12 +106,12 @@ mod imp {
                 }
                 return (Set::Hardware, infos);
             }
-            Err(e) => {
+            Err(reason) => {
                 for (name, _) in HARDWARE {
                     infos.push(CounterInfo {
                         name: name.into(),
                         available: false,
-                        reason: format!("perf_event_open: {e}: no hardware counters exposed here; software counters used instead"),
+                        reason: reason.clone(),
                     });
                 }
             }
@@ -145,7 +156,7 @@ mod imp {
         }
     }
 
-    pub(crate) fn probe() -> (Set, Vec<CounterInfo>) {
+    pub(crate) fn probe(_hardware: bool) -> (Set, Vec<CounterInfo>) {
         (Set::None, Vec::new())
     }
 }

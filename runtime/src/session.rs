@@ -36,6 +36,35 @@ pub const ENV_ALLOC: &str = "PULSE_ALLOC";
 pub const ENV_SAMPLE_BYTES: &str = "PULSE_SAMPLE_BYTES";
 /// How many frames a stack keeps (default 32, at most 64).
 pub const ENV_STACK_DEPTH: &str = "PULSE_STACK_DEPTH";
+/// Which counters a session opens: `auto` (the default: the hardware group
+/// where there is one, else software counters), `software` or `off`.
+pub const ENV_COUNTERS: &str = "PULSE_COUNTERS";
+
+/// Which performance counters a session opens (see
+/// [`SessionBuilder::counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counters {
+    /// The hardware group (cycles, instructions, cache references and
+    /// misses, branch misses) where the processor exposes one, software
+    /// counters (task clock, page faults, context switches, migrations)
+    /// otherwise.
+    Auto,
+    /// The software counters, even where hardware ones exist.
+    Software,
+    /// None.
+    Off,
+}
+
+impl From<bool> for Counters {
+    /// `true` is [`Counters::Auto`], `false` [`Counters::Off`].
+    fn from(on: bool) -> Self {
+        if on {
+            Counters::Auto
+        } else {
+            Counters::Off
+        }
+    }
+}
 
 /// The session running in this process, if any.
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
@@ -118,7 +147,7 @@ pub struct SessionBuilder {
     mode: AllocMode,
     depth: usize,
     tsc: bool,
-    counters: bool,
+    counters: Counters,
 }
 
 impl SessionBuilder {
@@ -151,11 +180,13 @@ impl SessionBuilder {
         self
     }
 
-    /// Opens performance counters for `scope!(…, counters)` and periodic
-    /// samples (default on): the hardware group where the processor exposes
-    /// one, software counters otherwise.
-    pub fn counters(mut self, on: bool) -> Self {
-        self.counters = on;
+    /// Which performance counters `scope!(…, counters)` and the periodic
+    /// samples read (default [`Counters::Auto`]: the hardware group where
+    /// the processor exposes one, software counters otherwise); `true` and
+    /// `false` mean `Auto` and `Off`. `PULSE_COUNTERS=auto|software|off`
+    /// takes precedence.
+    pub fn counters(mut self, which: impl Into<Counters>) -> Self {
+        self.counters = which.into();
         self
     }
 
@@ -176,6 +207,9 @@ impl SessionBuilder {
         if let Ok(v) = std::env::var(ENV_STACK_DEPTH) {
             self.depth =
                 (parse_number(ENV_STACK_DEPTH, &v)? as usize).clamp(1, pulse_alloc::MAX_DEPTH);
+        }
+        if let Ok(v) = std::env::var(ENV_COUNTERS) {
+            self.counters = parse_counters(&v)?;
         }
         Ok(self)
     }
@@ -218,6 +252,20 @@ fn parse_mode(m: &str, sample_bytes: Option<u64>) -> Result<AllocMode, Error> {
             var: ENV_ALLOC,
             value: other.to_owned(),
             want: "full, count, sample or off",
+        }),
+    }
+}
+
+/// `PULSE_COUNTERS`'s value.
+fn parse_counters(v: &str) -> Result<Counters, Error> {
+    match v.trim() {
+        "" | "auto" => Ok(Counters::Auto),
+        "software" => Ok(Counters::Software),
+        "off" => Ok(Counters::Off),
+        other => Err(Error::BadSetting {
+            var: ENV_COUNTERS,
+            value: other.to_owned(),
+            want: "auto, software or off",
         }),
     }
 }
@@ -265,7 +313,7 @@ impl Session {
             mode: AllocMode::Full,
             depth: pulse_alloc::DEFAULT_DEPTH,
             tsc: true,
-            counters: true,
+            counters: Counters::Auto,
         }
     }
 
@@ -310,10 +358,10 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         let source = clock::select(tsc);
         let start = Anchor::take();
         let ticks_per_ns = calibrate(source, start);
-        let (set, counter_infos) = if counters {
-            crate::counters::probe()
-        } else {
-            (crate::counters::Set::None, Vec::new())
+        let (set, counter_infos) = match counters {
+            Counters::Auto => crate::counters::probe(true),
+            Counters::Software => crate::counters::probe(false),
+            Counters::Off => (crate::counters::Set::None, Vec::new()),
         };
         crate::counters::configure(set);
         let mut meta = metadata(mode, source, ticks_per_ns);

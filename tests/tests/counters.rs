@@ -1,0 +1,182 @@
+//! Counters read through the real `perf_event_open`, both ways.
+//!
+//! Where the processor exposes a PMU, the hardware group is opened and its
+//! readings must be the processor's: a loop of twice the iterations retires
+//! twice the instructions, at least one per iteration, at a plausible rate
+//! per cycle, with misses no more than their references; the report's ratios
+//! are those readings'. Where it exposes none, the fallback's reason is in
+//! the session. Either way, a child run with `PULSE_COUNTERS=software` opens
+//! the software group and says why the hardware one was not opened, and a
+//! bad value of that variable is refused in one line.
+
+use std::hint::black_box;
+use std::process::Command;
+
+use pulse_analysis::Profile;
+use pulse_tests::{check, temp_session};
+
+#[global_allocator]
+static ALLOC: pulse::Alloc = pulse::Alloc::system();
+
+/// Iterations of the short loop; the long one runs twice as many.
+const N: u64 = 20_000_000;
+const HARDWARE: [&str; 5] =
+    ["cycles", "instructions", "cache-references", "cache-misses", "branch-misses"];
+const SOFTWARE: [&str; 4] = ["task-clock", "page-faults", "context-switches", "cpu-migrations"];
+
+/// A loop whose instruction count is fixed by `n`: a dependent chain the
+/// compiler cannot fold (`black_box` on every step).
+#[inline(never)]
+fn chain(n: u64) -> u64 {
+    let mut x = 1u64;
+    for i in 0..n {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+    }
+    x
+}
+
+fn record(path: &std::path::Path, builder: pulse::SessionBuilder) {
+    let session = builder.output(path).start().expect("start");
+    {
+        pulse::scope!("short", counters);
+        black_box(chain(N));
+    }
+    {
+        pulse::scope!("long", counters);
+        black_box(chain(2 * N));
+    }
+    {
+        // Fresh pages, touched: page faults for the software group.
+        pulse::scope!("touch", counters);
+        let mut v = vec![0u8; 16 << 20];
+        for i in (0..v.len()).step_by(4096) {
+            v[i] = 1;
+        }
+        black_box(&v);
+    }
+    session.finish().expect("finish");
+}
+
+/// The summed readings of scope `name`, by counter name.
+fn readings(p: &Profile, name: &str) -> Vec<(String, u64)> {
+    let (id, _) = p.scopes.iter().find(|(_, s)| s.name == name).expect("scope defined");
+    let t = &p.scope_times[id];
+    check(t.counted == 1, format!("{name}: read at both ends once, got {}", t.counted));
+    let names: Vec<&str> =
+        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
+    check(
+        names.len() == t.counters.len(),
+        format!("{name}: {} readings for counters {names:?}", t.counters.len()),
+    );
+    names.iter().map(|n| n.to_string()).zip(t.counters.iter().copied()).collect()
+}
+
+fn get(r: &[(String, u64)], name: &str) -> u64 {
+    r.iter().find(|(n, _)| n == name).map_or_else(|| panic!("no {name} in {r:?}"), |(_, v)| *v)
+}
+
+fn software_child() {
+    let path = temp_session("counters_software");
+    record(&path, pulse::Session::builder());
+    let p = Profile::load(&path).expect("load");
+    let _ = std::fs::remove_file(&path);
+    for c in &p.meta.counters {
+        if HARDWARE.contains(&c.name.as_str()) {
+            check(!c.available, format!("{} opened though software was asked for", c.name));
+            check(
+                c.reason.contains("PULSE_COUNTERS=software"),
+                format!("{}: the reason says software was asked for: {}", c.name, c.reason),
+            );
+        }
+    }
+    let opened: Vec<&str> =
+        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
+    check(opened == SOFTWARE, format!("the software group is opened: {opened:?}"));
+    let touch = readings(&p, "touch");
+    check(get(&touch, "task-clock") > 0, format!("task-clock counted: {touch:?}"));
+    check(get(&touch, "page-faults") >= 1, format!("touching 16 MiB faults: {touch:?}"));
+    println!("counters (software asked for): ok: touch {touch:?}");
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("software") {
+        return software_child();
+    }
+    let path = temp_session("counters_auto");
+    record(&path, pulse::Session::builder().counters(pulse::Counters::Auto));
+    let p = Profile::load(&path).expect("load");
+    let _ = std::fs::remove_file(&path);
+    let hw = p.meta.counters.iter().any(|c| c.name == "cycles" && c.available);
+    if hw {
+        let (short, long) = (readings(&p, "short"), readings(&p, "long"));
+        let (i1, i2) = (get(&short, "instructions"), get(&long, "instructions"));
+        check(i1 >= N, format!("at least one instruction per iteration: {i1} for {N}"));
+        let ratio = i2 as f64 / i1 as f64;
+        check(
+            (1.9..=2.1).contains(&ratio),
+            format!("twice the iterations, twice the instructions: {i2} / {i1} = {ratio:.3}"),
+        );
+        for r in [&short, &long] {
+            let (cycles, instr) = (get(r, "cycles"), get(r, "instructions"));
+            // No x86 core retires more than ~8 instructions a cycle, nor
+            // (on a dependent multiply chain) fewer than one per 50.
+            let ipc = instr as f64 / cycles.max(1) as f64;
+            check((0.02..=8.0).contains(&ipc), format!("IPC {ipc:.2} from {r:?}"));
+            check(
+                get(r, "cache-misses") <= get(r, "cache-references"),
+                format!("misses within references: {r:?}"),
+            );
+            check(get(r, "branch-misses") <= instr, format!("branch misses: {r:?}"));
+        }
+        // The report's ratios are these readings'.
+        let report = pulse_analysis::report(&p, &Default::default());
+        let row = report.counters.rows.iter().find(|r| r.name == "long").expect("a row for long");
+        let ipc = row.ratios.iter().find(|(n, _)| *n == "IPC").map(|(_, v)| *v);
+        let want = get(&long, "instructions") as f64 / get(&long, "cycles") as f64;
+        check(
+            ipc.is_some_and(|v| (v - want).abs() < 1e-6 * want.max(1.0)),
+            format!("report IPC {ipc:?}, readings {want}"),
+        );
+        println!(
+            "counters (hardware): ok: {i1} and {i2} instructions ({ratio:.3}×), IPC {want:.2}"
+        );
+    } else {
+        let why = p.meta.counters.iter().find(|c| c.name == "cycles").map(|c| c.reason.clone());
+        check(
+            why.as_deref().is_some_and(|w| w.contains("perf_event_open")),
+            format!("no PMU here, and the reason is recorded: {why:?}"),
+        );
+        let opened: Vec<&str> =
+            p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
+        check(opened == SOFTWARE, format!("the fallback is the software group: {opened:?}"));
+        println!("counters (no PMU here, software fallback): ok: {why:?}");
+    }
+
+    // The software group on request, whatever the hardware.
+    let me = std::env::current_exe().expect("current_exe");
+    let out = Command::new(&me)
+        .arg("software")
+        .env("PULSE_COUNTERS", "software")
+        .env_remove("PULSE_OUT")
+        .output()
+        .expect("run the child");
+    check(
+        out.status.success(),
+        format!(
+            "software child: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+
+    // A bad value is refused in one line naming the variable.
+    std::env::set_var("PULSE_COUNTERS", "sometimes");
+    let err = pulse::Session::builder().output(temp_session("counters_bad")).start().unwrap_err();
+    std::env::remove_var("PULSE_COUNTERS");
+    let msg = err.to_string();
+    check(
+        msg.contains("PULSE_COUNTERS") && msg.contains("sometimes") && !msg.contains('\n'),
+        format!("one line naming the setting: {msg}"),
+    );
+}
