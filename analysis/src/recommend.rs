@@ -68,6 +68,11 @@ pub enum Category {
     FrequentAllocation,
     /// Few instructions per cycle where counters were read.
     LowIpc,
+    /// Few instructions per cycle, most cache references missed: the
+    /// processor waits on memory.
+    CacheMissHeavy,
+    /// Scopes nested very deep on one path: deep recursion.
+    DeepCallStack,
 }
 
 /// One piece of advice.
@@ -121,6 +126,16 @@ pub struct RecommendOptions {
     pub frequent_min_entries: u64,
     /// Instructions per cycle below this are low.
     pub low_ipc: f64,
+    /// A scope is cache-miss heavy from this many cache misses per thousand
+    /// instructions, while it retires fewer than one instruction a cycle…
+    pub cache_misses_per_k: f64,
+    /// …or, with a low IPC, from this share of its cache references missed.
+    pub cache_miss_rate: f64,
+    /// Counter findings need at least this share of the scoped time, the
+    /// scope's callees included (counters are read at its boundaries).
+    pub counter_min_share: f64,
+    /// Scopes nested this deep on one path are a deep call stack.
+    pub deep_nesting: usize,
 }
 
 impl Default for RecommendOptions {
@@ -139,6 +154,10 @@ impl Default for RecommendOptions {
             frequent_per_entry: 1.0,
             frequent_min_entries: 1_000,
             low_ipc: 0.5,
+            cache_misses_per_k: 20.0,
+            cache_miss_rate: 0.3,
+            counter_min_share: 0.05,
+            deep_nesting: 64,
         }
     }
 }
@@ -147,6 +166,8 @@ impl Default for RecommendOptions {
 pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
     let mut out = Vec::new();
     time_rules(p, o, &mut out);
+    counter_rules(p, o, &mut out);
+    nesting_rules(p, o, &mut out);
     memory_rules(p, o, &mut out);
     out.sort_by(|a, b| {
         b.severity
@@ -157,12 +178,12 @@ pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
     out
 }
 
-/// `n thing` or `n things`.
+/// `n thing` or `n things` (`entry`, `entries`).
 fn n(count: u64, thing: &str) -> String {
-    if count == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{count} {thing}s")
+    match thing.strip_suffix('y') {
+        _ if count == 1 => format!("1 {thing}"),
+        Some(stem) => format!("{count} {stem}ies"),
+        None => format!("{count} {thing}s"),
     }
 }
 
@@ -228,28 +249,140 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
                 stake: share,
             });
         }
-        if let Some(ipc) = ipc(p, *id) {
-            if ipc < o.low_ipc && share >= 0.05 {
-                out.push(Recommendation {
-                    severity: Severity::of(share),
-                    category: Category::LowIpc,
-                    location: name,
-                    evidence: format!("{ipc:.2} instructions per cycle over {} of the scoped time", pct(share)),
-                    fix: String::from("the processor mostly waits on memory here: improve locality (contiguous data, fewer pointers to chase)"),
-                    stake: share,
-                });
-            }
-        }
     }
 }
 
-fn ipc(p: &Profile, scope: u32) -> Option<f64> {
+/// The figures a scope's counters were read for, summed over its entries
+/// (`None` where that counter was not opened).
+fn reading(p: &Profile, scope: u32, name: &str) -> Option<f64> {
     let t = p.scope_times.get(&scope)?;
-    let names: Vec<&str> =
-        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
-    let i = *t.counters.get(names.iter().position(|n| *n == "instructions")?)?;
-    let c = *t.counters.get(names.iter().position(|n| *n == "cycles")?)?;
-    (c > 0).then(|| i as f64 / c as f64)
+    let i = p.meta.counters.iter().filter(|c| c.available).position(|c| c.name == name)?;
+    t.counters.get(i).map(|v| *v as f64)
+}
+
+/// Low IPC and memory-bound scopes, where the hardware counters were read.
+/// Readings are taken at a scope's boundaries, so they cover its callees:
+/// what is at stake is its total time, not its self time.
+fn counter_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
+    let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
+    if scoped == 0 {
+        return;
+    }
+    for (id, t) in &p.scope_times {
+        if t.counted == 0 {
+            continue;
+        }
+        let (Some(instr), Some(cycles)) =
+            (reading(p, *id, "instructions"), reading(p, *id, "cycles"))
+        else {
+            continue;
+        };
+        if cycles <= 0.0 || instr <= 0.0 {
+            continue;
+        }
+        let share = (t.total_ns as f64 / scoped as f64).min(1.0);
+        if share < o.counter_min_share {
+            continue;
+        }
+        let ipc = instr / cycles;
+        let misses = reading(p, *id, "cache-misses");
+        let refs = reading(p, *id, "cache-references");
+        let mpki = misses.map(|m| 1000.0 * m / instr);
+        let miss_rate = match (misses, refs) {
+            (Some(m), Some(r)) if r > 0.0 => Some(m / r),
+            _ => None,
+        };
+        // Memory-bound: many misses for the work done, or, where the
+        // instructions are few, most references missing.
+        let memory_bound = ipc < 1.0 && mpki.is_some_and(|k| k >= o.cache_misses_per_k)
+            || ipc < o.low_ipc && miss_rate.is_some_and(|r| r >= o.cache_miss_rate);
+        if ipc >= o.low_ipc && !memory_bound {
+            continue;
+        }
+        let mut evidence = format!("{ipc:.2} instructions per cycle");
+        if let (Some(r), Some(k)) = (miss_rate, mpki) {
+            evidence += &format!(
+                ", {:.0} % of cache references missed ({k:.0} misses per 1k instructions)",
+                100.0 * r
+            );
+        }
+        let branch = reading(p, *id, "branch-misses").map(|b| 1000.0 * b / instr);
+        if let Some(b) = branch.filter(|_| !memory_bound) {
+            evidence += &format!(", {b:.1} branch misses per 1k instructions");
+        }
+        evidence += &format!(
+            ", over {} of the scoped time (callees included, {} read)",
+            pct(share),
+            n(t.counted, "entry")
+        );
+        let (category, fix) = if memory_bound {
+            (
+                Category::CacheMissHeavy,
+                "the processor mostly waits on memory here: keep the data it touches together (a Vec of values rather than of boxes, struct-of-arrays for hot fields), visit it in order, and shrink it (smaller types, fewer pointers to chase)",
+            )
+        } else {
+            (
+                Category::LowIpc,
+                "the processor stalls here without cache misses to blame: look for a long dependency chain (each step waiting on the last), divisions, or unpredictable branches (sort or partition the data, or make the branch arithmetic)",
+            )
+        };
+        out.push(Recommendation {
+            severity: Severity::of(share).min(Severity::High),
+            category,
+            location: p.display_name(*id),
+            evidence,
+            fix: String::from(fix),
+            stake: share,
+        });
+    }
+}
+
+/// Scopes nested `deep_nesting` deep or more on one path of the call tree:
+/// recursion that deep pays a frame and a scope entry per level, and can
+/// overflow the thread's stack. One finding per scope at that depth.
+fn nesting_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
+    let nodes = &p.call_tree.nodes;
+    if nodes.len() <= o.deep_nesting {
+        return;
+    }
+    let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
+    // A node's parent comes before it, so one pass gives every depth.
+    let mut depth = vec![0usize; nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(parent) = n.parent.filter(|&q| q < i) {
+            depth[i] = depth[parent] + 1;
+        }
+    }
+    // By scope: the deepest level reached, and the time below the threshold
+    // (nodes at exactly the threshold depth are disjoint subtrees).
+    let mut deep: BTreeMap<u32, (usize, u64, u64)> = BTreeMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if depth[i] < o.deep_nesting {
+            continue;
+        }
+        let e = deep.entry(n.scope).or_default();
+        e.0 = e.0.max(depth[i]);
+        if depth[i] == o.deep_nesting {
+            e.1 = e.1.saturating_add(n.total_ns);
+            e.2 = e.2.saturating_add(n.count);
+        }
+    }
+    for (scope, (max_depth, below_ns, entries)) in deep {
+        let share = if scoped == 0 { 0.0 } else { (below_ns as f64 / scoped as f64).min(1.0) };
+        out.push(Recommendation {
+            severity: Severity::of(share).min(Severity::Medium),
+            category: Category::DeepCallStack,
+            location: p.display_name(scope),
+            evidence: format!(
+                "scopes nested {max_depth} deep on one path; {} of the scoped time below depth {} ({} entries there)",
+                pct(share),
+                o.deep_nesting,
+                entries
+            ),
+            fix: String::from("recursion this deep pays a frame and a scope entry per level and can overflow the stack: turn it into a loop over an explicit stack (a Vec), or memoize repeated calls"),
+            stake: share,
+        });
+    }
 }
 
 fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {

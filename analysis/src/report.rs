@@ -135,8 +135,11 @@ pub struct TreeRow {
     pub count: u64,
     /// Time inside, children included.
     pub total_ns: u64,
-    /// Time inside, children excluded.
+    /// Time inside, children excluded (every folded level's).
     pub self_ns: u64,
+    /// Levels of direct recursion folded into this row: the scope entered
+    /// inside itself, alone, `recursion - 1` times below (1: none).
+    pub recursion: usize,
 }
 
 /// What pulse itself cost in the session, from its calibration at start
@@ -475,14 +478,24 @@ pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
         if node.total_ns < floor {
             continue;
         }
+        // Direct recursion, a scope whose only callee is itself, is one row.
+        let (mut last, mut levels, mut self_ns) = (n, 1, node.self_ns);
+        while let [only] = nodes[last].children[..] {
+            if nodes[only].scope != node.scope {
+                break;
+            }
+            (last, levels) = (only, levels + 1);
+            self_ns = self_ns.saturating_add(nodes[only].self_ns);
+        }
         rows.push(TreeRow {
             depth,
             name: p.display_name(node.scope),
             count: node.count,
             total_ns: node.total_ns,
-            self_ns: node.self_ns,
+            self_ns,
+            recursion: levels,
         });
-        push_children(&mut stack, &node.children, depth + 1);
+        push_children(&mut stack, &nodes[last].children, depth + 1);
     }
     rows
 }
@@ -816,8 +829,13 @@ impl Report {
                 ("self", Align::Right),
             ]);
             for r in &self.tree {
+                let name = if r.recursion > 1 {
+                    format!("{} (recursive, {} levels)", r.name, r.recursion)
+                } else {
+                    r.name.clone()
+                };
                 t.row(vec![
-                    format!("{}{}", "  ".repeat(r.depth), r.name),
+                    format!("{}{name}", "  ".repeat(r.depth)),
                     r.count.to_string(),
                     Nanos(r.total_ns).to_string(),
                     Nanos(r.self_ns).to_string(),

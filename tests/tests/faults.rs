@@ -14,7 +14,15 @@ fn a_program_killed_mid_run_leaves_a_file_readable_to_its_last_whole_chunk() {
         .env("PULSE_OUT", &path)
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // Kill it once some chunks are on disk (a loaded machine may take a
+    // while to start it), and well before it would end by itself.
+    let t = std::time::Instant::now();
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 16 << 10
+        && t.elapsed() < Duration::from_secs(4)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
     child.kill().unwrap();
     child.wait().unwrap();
     let p = pulse_analysis::Profile::load(&path).expect("a truncated session still loads");

@@ -45,3 +45,48 @@ fn a_clean_program_gets_no_advice() {
     let recs = recommend(&p, &RecommendOptions::default());
     assert!(recs.is_empty(), "{recs:#?}");
 }
+
+#[test]
+fn recursion_a_hundred_deep_is_a_deep_call_stack_folded_in_the_tree() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "deep");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let deep: Vec<_> = recs.iter().filter(|r| r.category == Category::DeepCallStack).collect();
+    assert!(deep.len() == 1 && deep[0].location == "planted::descend", "{recs:#?}");
+    assert!(deep[0].evidence.contains("nested 101 deep"), "{}", deep[0].evidence);
+    // Recursion is counted once in the scope's total: 20 walks, each
+    // inside the session, so the total cannot exceed the session.
+    let (id, _) = p.scopes.iter().find(|(_, s)| s.name == "planted::descend").unwrap();
+    let t = &p.scope_times[id];
+    assert_eq!(t.count, 20 * 101);
+    assert!(t.total_ns <= p.duration_ns, "total {} in a {} ns session", t.total_ns, p.duration_ns);
+    assert_eq!(t.self_ns, t.total_ns, "the scope alone: its self time is its total");
+    let report = pulse_analysis::report(&p, &Default::default());
+    assert!(
+        report.tree.len() == 1 && report.tree[0].recursion == 101 && report.tree[0].count == 20,
+        "{:#?}",
+        report.tree
+    );
+}
+
+#[test]
+fn a_pointer_chase_is_memory_bound_where_counters_exist_and_arithmetic_is_not() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "memory");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let counter_findings: Vec<_> = recs
+        .iter()
+        .filter(|r| matches!(r.category, Category::LowIpc | Category::CacheMissHeavy))
+        .collect();
+    let hardware = p.meta.counters.iter().any(|c| c.name == "cycles" && c.available);
+    if !hardware {
+        // No PMU here: software counters give no ground for such advice.
+        assert!(counter_findings.is_empty(), "{recs:#?}");
+        return;
+    }
+    assert!(
+        counter_findings.len() == 1
+            && counter_findings[0].category == Category::CacheMissHeavy
+            && counter_findings[0].location == "chase",
+        "{recs:#?}"
+    );
+    assert!(counter_findings[0].fix.contains("memory"), "{}", counter_findings[0].fix);
+}

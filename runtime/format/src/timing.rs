@@ -20,11 +20,13 @@ use crate::scopes::{Completed, ThreadScopes};
 pub struct ScopeTime {
     /// Completed entries (for an asynchronous operation: polls).
     pub count: u64,
-    /// Time inside the scope, children included, pauses excluded.
+    /// Time inside the scope, children included, pauses excluded; an entry
+    /// made while the same scope was already open on its thread (recursion)
+    /// is inside the outer one's time and not added again.
     pub total_ns: u64,
     /// Time inside the scope minus its children.
     pub self_ns: u64,
-    /// `total_ns / count`.
+    /// The mean entry, each entry's own time (recursive ones too).
     pub mean_ns: u64,
     /// The shortest entry.
     pub min_ns: u64,
@@ -92,6 +94,8 @@ impl CallTree {
 #[derive(Debug, Default)]
 struct ScopeAcc {
     entries: Histogram,
+    /// Entries not made inside another entry of the same scope.
+    total_ticks: u64,
     self_ticks: u64,
     allocs: u64,
     bytes: u64,
@@ -105,6 +109,9 @@ struct ScopeAcc {
 struct OpenEntry {
     node: usize,
     reading: Option<Vec<u64>>,
+    /// No other entry of the same scope was open on the thread when this
+    /// one began: its time counts in the scope's total.
+    outermost: bool,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +119,8 @@ struct ThreadTime {
     scopes: ThreadScopes,
     /// One per open entry, innermost last.
     open: Vec<OpenEntry>,
+    /// Open entries by scope, for recursion.
+    open_by_scope: HashMap<u32, u32>,
     /// Time in its outermost entries, in ticks: the thread's instrumented time.
     scoped: u64,
 }
@@ -154,19 +163,22 @@ impl Timing {
             self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
             self.tree[parent].children.push(node);
         }
-        t.open.push(OpenEntry { node, reading: None });
+        let open = t.open_by_scope.entry(scope).or_default();
+        let outermost = *open == 0;
+        *open += 1;
+        t.open.push(OpenEntry { node, reading: None, outermost });
         t.scopes.enter(scope, ts);
     }
 
     /// `thread` left `scope` at `ts`.
     pub fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
         let t = self.threads.entry(thread).or_default();
-        let (scopes, tree, nodes, scoped) =
-            (&mut self.scopes, &mut self.tree, &mut t.open, &mut t.scoped);
+        let (scopes, tree, open) = (&mut self.scopes, &mut self.tree, &mut t.open);
+        let (by_scope, scoped) = (&mut t.open_by_scope, &mut t.scoped);
         let mut forced = 0;
         let matched = t.scopes.exit(scope, ts, |c| {
             forced += u64::from(c.forced);
-            record(scopes, tree, nodes, scoped, c);
+            record(scopes, tree, open, by_scope, scoped, c);
         });
         self.unmatched_exits += forced + u64::from(!matched);
     }
@@ -229,10 +241,11 @@ impl Timing {
     /// Closes what is still open at the end of the session.
     pub fn close_all(&mut self, end_ts: u64) {
         for t in self.threads.values_mut() {
-            let (scopes, tree, nodes, scoped) =
-                (&mut self.scopes, &mut self.tree, &mut t.open, &mut t.scoped);
+            let (scopes, tree, open) = (&mut self.scopes, &mut self.tree, &mut t.open);
+            let (by_scope, scoped) = (&mut t.open_by_scope, &mut t.scoped);
             self.open_at_end +=
-                t.scopes.close_all(end_ts, |c| record(scopes, tree, nodes, scoped, c)) as u64;
+                t.scopes.close_all(end_ts, |c| record(scopes, tree, open, by_scope, scoped, c))
+                    as u64;
         }
     }
 
@@ -246,7 +259,7 @@ impl Timing {
                 let h = &a.entries;
                 let t = ScopeTime {
                     count: h.count(),
-                    total_ns: ns(h.sum()),
+                    total_ns: ns(a.total_ticks),
                     self_ns: ns(a.self_ticks),
                     mean_ns: ns(h.mean()),
                     min_ns: ns(h.min()),
@@ -286,17 +299,26 @@ fn record(
     scopes: &mut BTreeMap<u32, ScopeAcc>,
     tree: &mut [CallNode],
     open: &mut Vec<OpenEntry>,
+    open_by_scope: &mut HashMap<u32, u32>,
     scoped: &mut u64,
     c: Completed,
 ) {
     let s = scopes.entry(c.scope).or_default();
     s.entries.record(c.total);
     s.self_ticks = s.self_ticks.saturating_add(c.self_time);
-    if let Some(OpenEntry { node, .. }) = open.pop() {
+    if let Some(OpenEntry { node, outermost, .. }) = open.pop() {
         let n = &mut tree[node];
         n.count += 1;
         n.total_ns = n.total_ns.saturating_add(c.total);
         n.self_ns = n.self_ns.saturating_add(c.self_time);
+        if let Some(k) = open_by_scope.get_mut(&n.scope) {
+            *k = k.saturating_sub(1);
+        }
+        if outermost {
+            s.total_ticks = s.total_ticks.saturating_add(c.total);
+        }
+    } else {
+        s.total_ticks = s.total_ticks.saturating_add(c.total);
     }
     if open.is_empty() {
         *scoped = scoped.saturating_add(c.total);
@@ -322,5 +344,32 @@ mod tests {
         t.close_all(40);
         let scoped = t.thread_scoped(|ticks| ticks);
         assert_eq!(scoped, BTreeMap::from([(1, 100), (2, 30), (3, 40)]));
+    }
+
+    #[test]
+    fn a_recursive_scope_counts_its_time_once_in_its_total() {
+        let mut t = Timing::default();
+        // 7 inside 7 inside 7, then 7 again at the top, and on another
+        // thread at the same time.
+        t.enter(1, 7, 0);
+        t.enter(1, 7, 10);
+        t.enter(1, 7, 20);
+        t.exit(1, 7, 30);
+        t.exit(1, 7, 40);
+        t.exit(1, 7, 100);
+        t.enter(2, 7, 50);
+        t.exit(1, 7, 0);
+        t.exit(2, 7, 80);
+        t.enter(1, 7, 200);
+        t.exit(1, 7, 210);
+        let (times, tree) = t.snapshot(|ticks| ticks);
+        let s = &times[&7];
+        assert_eq!(s.count, 5, "every entry, the unmatched exit aside");
+        assert_eq!(s.total_ns, 100 + 30 + 10, "outermost entries only");
+        assert_eq!(s.self_ns, 140, "self time partitions the total");
+        assert_eq!(s.max_ns, 100);
+        // The call tree keeps each level's own total.
+        assert_eq!(tree.nodes.len(), 4);
+        assert_eq!(tree.nodes[3].total_ns, 10);
     }
 }

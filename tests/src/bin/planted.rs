@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests: `planted grow|clean`. Run with `PULSE_OUT`.
+//! tests: `planted grow|deep|memory|clean`. Run with `PULSE_OUT`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -12,6 +12,46 @@ fn grow() -> usize {
         v.push(std::hint::black_box(i));
     }
     v.len()
+}
+
+/// Planted: a recursive walk 100 levels deep, each level a scope.
+#[pulse::profile_fn]
+fn descend(depth: u32) -> u64 {
+    if depth == 0 {
+        return std::hint::black_box(1);
+    }
+    descend(depth - 1) + u64::from(depth)
+}
+
+fn deep() -> u64 {
+    (0..20).map(|_| descend(100)).sum()
+}
+
+/// Planted: a pointer chase through 64 MiB in random order (every step a
+/// cache miss, the processor waiting on memory), beside a dependent
+/// arithmetic chain of about the same length that is not memory-bound.
+fn memory() -> u64 {
+    const N: usize = 16 << 20;
+    // One cycle through every slot, in a scattered order: `a·i + c` modulo
+    // a power of two, with `a ≡ 1 (mod 4)` and `c` odd, has full period.
+    let next: Vec<u32> = (0..N as u32)
+        .map(|i| i.wrapping_mul(2_654_435_769 & !3 | 1).wrapping_add(40_503) % N as u32)
+        .collect();
+    let mut at = 0u32;
+    {
+        pulse::scope!("chase", counters);
+        for _ in 0..2_000_000 {
+            at = next[at as usize];
+        }
+    }
+    let mut acc = 1u64;
+    {
+        pulse::scope!("compute", counters);
+        for i in 0..20_000_000u64 {
+            acc = std::hint::black_box(acc.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+    }
+    u64::from(at) ^ acc
 }
 
 /// Nothing to advise: capacity reserved, one buffer reused, three scopes
@@ -41,6 +81,8 @@ fn clean() -> u64 {
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("grow") => println!("{}", grow()),
+        Some("deep") => println!("{}", deep()),
+        Some("memory") => println!("{}", memory()),
         _ => println!("{}", clean()),
     }
 }
