@@ -28,47 +28,57 @@ const PAD_TOP: f64 = 30.0;
 /// Frames narrower than this many pixels are left out.
 const MIN_WIDTH: f64 = 0.3;
 
-/// A node of the merged stack tree.
+/// A node of the merged stack tree, in an arena (index 0 the root), so
+/// that neither building, walking nor dropping a deep tree recurses.
 #[derive(Debug, Default)]
 struct Node {
     weight: u64,
-    children: BTreeMap<String, Node>,
+    depth: usize,
+    children: BTreeMap<String, usize>,
 }
 
 /// Writes the flamegraph of `profile` by `kind` as SVG.
 pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
     let mut lines = Vec::new();
     folded(profile, kind, &mut lines)?;
-    let mut root = Node::default();
+    let mut nodes = vec![Node::default()];
     for line in String::from_utf8_lossy(&lines).lines() {
         let Some((stack, weight)) = line.rsplit_once(' ') else { continue };
         let Ok(weight) = weight.parse::<u64>() else { continue };
-        root.weight = root.weight.saturating_add(weight);
-        let mut node = &mut root;
+        nodes[0].weight = nodes[0].weight.saturating_add(weight);
+        let mut at = 0;
         for frame in stack.split(';') {
-            node = node.children.entry(frame.to_owned()).or_default();
-            node.weight = node.weight.saturating_add(weight);
+            let next = nodes.len();
+            let child = *nodes[at].children.entry(frame.to_owned()).or_insert(next);
+            if child == next {
+                let depth = nodes[at].depth + 1;
+                nodes.push(Node { depth, ..Node::default() });
+            }
+            at = child;
+            nodes[at].weight = nodes[at].weight.saturating_add(weight);
         }
     }
+    let root = &nodes[0];
     let (title, unit): (&str, fn(u64) -> String) = match kind {
         FoldedKind::Time => ("Time (self time of each scope path)", |v| Nanos(v).to_string()),
         FoldedKind::AllocBytes => ("Allocated bytes", |v| Bytes(v).to_string()),
         FoldedKind::AllocCount => ("Allocations", |v| format!("{v} allocations")),
         FoldedKind::Leaks => ("Bytes live at the end", |v| Bytes(v).to_string()),
     };
-    let depth = max_depth(&root);
+    let total = root.weight.max(1);
+    let depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
     let height = PAD_TOP + ROW * (depth as f64 + 1.0) + 10.0;
     let mut frames = Group::new().set("id", "frames");
-    let total = root.weight.max(1);
     frames = frames.add(frame("all", total, total, 0.0, WIDTH, height - ROW - 10.0, unit));
-    let mut stack: Vec<(&Node, f64, usize)> = vec![(&root, 0.0, 1)];
+    let mut stack: Vec<(usize, f64, usize)> = vec![(0, 0.0, 1)];
     while let Some((node, x, level)) = stack.pop() {
         let mut cx = x;
-        for (name, child) in &node.children {
-            let w = WIDTH * child.weight as f64 / total as f64;
+        for (name, &child) in &nodes[node].children {
+            let child_weight = nodes[child].weight;
+            let w = WIDTH * child_weight as f64 / total as f64;
             if w >= MIN_WIDTH {
                 let y = height - ROW * (level as f64 + 1.0) - 10.0;
-                frames = frames.add(frame(name, child.weight, total, cx, w, y, unit));
+                frames = frames.add(frame(name, child_weight, total, cx, w, y, unit));
                 stack.push((child, cx, level + 1));
             }
             cx += w;
@@ -87,7 +97,7 @@ pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> i
                 .set("y", 18)
                 .set("text-anchor", "middle")
                 .set("font-size", 14)
-                .add(Text::new(format!("pulse: {title} — {}", unit(root.weight)))),
+                .add(Text::new(format!("pulse: {title} — {}", unit(nodes[0].weight)))),
         )
         .add(
             TextElement::new("")
@@ -120,10 +130,6 @@ pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> i
         .add(Script::new(SCRIPT));
     write!(out, "{doc}")?;
     writeln!(out)
-}
-
-fn max_depth(n: &Node) -> usize {
-    n.children.values().map(|c| 1 + max_depth(c)).max().unwrap_or(0)
 }
 
 /// One frame: a rectangle with a tooltip and a label cut to fit.

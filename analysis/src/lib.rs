@@ -40,7 +40,7 @@ pub use flamegraph::flamegraph;
 pub use history::{trend, Trend};
 pub use info::{info, Info};
 pub use leaks::{leaks, Leak};
-pub use merge::{merge, MergeSummary};
+pub use merge::{merge, merge_bytes, MergeSummary};
 pub use pprof::{pprof, proto as pprof_proto};
 pub use profile::{
     Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,

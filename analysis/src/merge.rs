@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Write};
-use std::path::Path;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 
 use pulse_format::{
     ChunkEncoder, ClockInfo, Frame, Metadata, Reader, Record, Trailer, Writer, NO_SCOPE, NO_SITE,
@@ -39,23 +39,60 @@ fn tag(k: usize, addr: u64) -> u64 {
     }
 }
 
-fn open(path: &Path) -> Result<Reader<BufReader<File>>, Error> {
-    if path.is_dir() {
-        return Err(Error::IsDirectory(path.to_path_buf()));
+/// Where a session to merge is read from.
+enum Source<'a> {
+    File(&'a Path),
+    /// The bytes of a session, and its place among the inputs.
+    Bytes(usize, &'a [u8]),
+}
+
+impl Source<'_> {
+    /// The name errors and warnings give it.
+    fn path(&self) -> PathBuf {
+        match self {
+            Source::File(p) => p.to_path_buf(),
+            Source::Bytes(k, _) => PathBuf::from(format!("session {}", k + 1)),
+        }
     }
-    let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    Reader::new(BufReader::new(file))
-        .map_err(|source| Error::Format { path: path.to_path_buf(), source })
+
+    /// A reader at its first frame (each pass opens it anew).
+    fn open(&self) -> Result<Reader<Box<dyn Read + '_>>, Error> {
+        let input: Box<dyn Read + '_> = match self {
+            Source::File(path) => {
+                if path.is_dir() {
+                    return Err(Error::IsDirectory(path.to_path_buf()));
+                }
+                let file = File::open(path)
+                    .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+                Box::new(BufReader::new(file))
+            }
+            Source::Bytes(_, bytes) => Box::new(*bytes),
+        };
+        Reader::new(input).map_err(|source| Error::Format { path: self.path(), source })
+    }
 }
 
 /// Merges the sessions at `inputs` into one, written to `out`.
 pub fn merge(inputs: &[impl AsRef<Path>], out: impl Write) -> Result<MergeSummary, Error> {
+    let sources: Vec<Source<'_>> = inputs.iter().map(|p| Source::File(p.as_ref())).collect();
+    merge_sources(&sources, out)
+}
+
+/// [`merge`] for sessions held in memory; errors and warnings name them
+/// `session 1`, `session 2`, … in the order given.
+pub fn merge_bytes(inputs: &[&[u8]], out: impl Write) -> Result<MergeSummary, Error> {
+    let sources: Vec<Source<'_>> =
+        inputs.iter().enumerate().map(|(k, b)| Source::Bytes(k, b)).collect();
+    merge_sources(&sources, out)
+}
+
+fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary, Error> {
     let mut summary = MergeSummary { sessions: inputs.len(), ..MergeSummary::default() };
     let first = inputs.first().ok_or_else(|| Error::Io {
         path: Default::default(),
         source: std::io::Error::other("nothing to merge: give at least one session"),
     })?;
-    let first_meta = open(first.as_ref())?.metadata().clone();
+    let first_meta = first.open()?.metadata().clone();
     let meta = Metadata {
         writer: format!("pulse merge {}", env!("CARGO_PKG_VERSION")),
         args: Vec::new(),
@@ -76,10 +113,10 @@ pub fn merge(inputs: &[impl AsRef<Path>], out: impl Write) -> Result<MergeSummar
     let (mut offset_ns, mut round_base, mut site_base) = (0u64, 0u64, 0u32);
     let mut enc = ChunkEncoder::new();
     for (k, input) in inputs.iter().enumerate() {
-        let path = input.as_ref();
-        let fmt = |source| Error::Format { path: path.to_path_buf(), source };
+        let path = &input.path();
+        let fmt = |source| Error::Format { path: path.clone(), source };
         // First pass: the session's time span and its largest site id.
-        let mut r = open(path)?;
+        let mut r = input.open()?;
         if r.metadata().program != first_meta.program {
             summary.warnings.push(format!(
                 "{} is a session of {}, not {}",
@@ -125,7 +162,7 @@ pub fn merge(inputs: &[impl AsRef<Path>], out: impl Write) -> Result<MergeSummar
         }
         let ns = |ts: u64| offset_ns + (ts.saturating_sub(lo) as f64 / tpn) as u64;
         // Second pass: rewrite every record.
-        let mut r = open(path)?;
+        let mut r = input.open()?;
         loop {
             let chunk = match r.next_frame() {
                 Ok(Some(Frame::Chunk(c))) => c,

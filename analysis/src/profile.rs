@@ -92,6 +92,11 @@ pub struct Anomalies {
     pub open_at_end: u64,
     /// Allocations at an address that was still live (the old block is dropped).
     pub reused_live_addresses: u64,
+    /// Scope entries without a call-tree node of their own (nested deeper
+    /// than [`pulse_format::MAX_TREE_DEPTH`], or along a path past
+    /// [`pulse_format::MAX_TREE_NODES`]): their time is the self time of
+    /// their enclosing node; their scopes' figures count them.
+    pub beyond_call_tree: u64,
 }
 
 /// A thread the session saw.
@@ -749,6 +754,7 @@ impl State {
         self.time.close_all(end_ts);
         self.anomalies.open_at_end = self.time.open_at_end;
         self.anomalies.unmatched_exits = self.time.unmatched_exits;
+        self.anomalies.beyond_call_tree = self.time.beyond_tree;
         let tpn = end
             .trailer
             .as_ref()

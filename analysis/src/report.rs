@@ -588,6 +588,14 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
         let n = if n.is_empty() { format!("{} scopes", a.open_at_end) } else { n.to_owned() };
         w.push(format!("{n} {was} still open when the session ended; timed up to its end"));
     }
+    if a.beyond_call_tree > 0 {
+        w.push(format!(
+            "{} scope entries nested deeper than {} levels, or along paths past the call tree's {}, are counted in the self time of their enclosing call-tree node",
+            a.beyond_call_tree,
+            pulse_format::MAX_TREE_DEPTH,
+            pulse_format::MAX_TREE_NODES
+        ));
+    }
     if a.reused_live_addresses > 0 {
         w.push(format!(
             "{} allocations at an address that was still live",

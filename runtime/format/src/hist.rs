@@ -4,10 +4,16 @@
 //! into 64 equal buckets, so a bucket is at most 1/64 of its lower bound
 //! wide. A percentile is reported as its bucket's midpoint (clamped to the
 //! exact minimum and maximum), hence within **0.8 %** (1/128) of the true
-//! value. Memory grows with the largest value seen: about 28 KiB for values
-//! up to an hour in nanoseconds. [`Histogram::coarse`] splits each power of
-//! two into 4 instead (percentiles within 12.5 %, a fortieth of the memory),
-//! for the many per-site histograms of block lifetimes.
+//! value. [`Histogram::coarse`] splits each power of two into 4 instead
+//! (percentiles within 12.5 %), for the many per-site histograms of block
+//! lifetimes.
+//!
+//! Memory follows the buckets used, not the range of values: a histogram
+//! holds the buckets between its lowest and highest used ones (about 28 KiB
+//! for values spread from one nanosecond to an hour), or, while fewer than
+//! a quarter of those are used, a list of the used ones alone: at most
+//! about 48 bytes per bucket used, or 128 bytes if that is more. A value
+//! far from the others costs one bucket, not the buckets in between.
 
 /// Sub-buckets per power of two, as a power of two.
 const SUB_BITS: u32 = 6;
@@ -16,16 +22,123 @@ const COARSE_BITS: u32 = 2;
 
 /// Counts of values by log-linear bucket, with the exact count, sum, minimum
 /// and maximum.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Histogram {
     /// Sub-buckets per power of two, as a power of two; 0 means the default.
     sub_bits: u32,
-    counts: Vec<u64>,
+    counts: Counts,
     count: u64,
     sum: u128,
     min: u64,
     max: u64,
 }
+
+/// The counts of the buckets used.
+#[derive(Debug, Clone)]
+enum Counts {
+    /// `(bucket, count)` of each bucket used, by bucket.
+    Sparse(Vec<(usize, u64)>),
+    /// The counts of buckets `lo..lo + counts.len()`; `used` of them are
+    /// not zero.
+    Dense { lo: usize, counts: Vec<u64>, used: usize },
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Sparse(Vec::new())
+    }
+}
+
+/// Buckets a dense histogram may span whatever it holds.
+const DENSE_MIN: usize = 16;
+
+/// Whether `span` buckets of which `used` are used are worth holding densely.
+fn dense_enough(span: usize, used: usize) -> bool {
+    span <= DENSE_MIN.max(4 * used)
+}
+
+impl Counts {
+    /// Adds `n` to bucket `b`.
+    #[inline]
+    fn add(&mut self, b: usize, n: u64) {
+        if let Counts::Dense { lo, counts, used } = self {
+            if let Some(c) = b.checked_sub(*lo).and_then(|i| counts.get_mut(i)) {
+                *used += usize::from(*c == 0);
+                *c += n;
+                return;
+            }
+        }
+        self.add_slow(b, n);
+    }
+
+    #[cold]
+    fn add_slow(&mut self, b: usize, n: u64) {
+        if let Counts::Dense { lo, counts, used } = self {
+            let hi = *lo + counts.len();
+            if dense_enough(hi.max(b + 1) - (*lo).min(b), *used + 1) {
+                if b >= hi {
+                    // Grows as a Vec does: amortized constant time.
+                    counts.resize(b + 1 - *lo, 0);
+                } else {
+                    // Downwards by half the span at least, so that values
+                    // arriving in falling order do not copy it every time.
+                    let new_lo = b.min(lo.saturating_sub(counts.len() / 2));
+                    let mut grown = vec![0; hi - new_lo];
+                    grown[*lo - new_lo..].copy_from_slice(counts);
+                    *counts = grown;
+                    *lo = new_lo;
+                }
+                counts[b - *lo] = n;
+                *used += 1;
+                return;
+            }
+            // Too far from the others to fill the buckets between.
+            let mut list: Vec<(usize, u64)> = Counts::dense_iter(*lo, counts).collect();
+            list.insert(list.partition_point(|&(k, _)| k < b), (b, n));
+            *self = Counts::Sparse(list);
+            return;
+        }
+        let Counts::Sparse(list) = self else { return };
+        match list.binary_search_by_key(&b, |&(k, _)| k) {
+            Ok(i) => list[i].1 += n,
+            Err(i) => {
+                list.insert(i, (b, n));
+                let (first, last) = (list[0].0, list[list.len() - 1].0);
+                if dense_enough(last + 1 - first, list.len()) {
+                    let mut counts = vec![0; last + 1 - first];
+                    for &(k, c) in list.iter() {
+                        counts[k - first] = c;
+                    }
+                    let used = list.len();
+                    *self = Counts::Dense { lo: first, counts, used };
+                }
+            }
+        }
+    }
+
+    fn dense_iter(lo: usize, counts: &[u64]) -> impl Iterator<Item = (usize, u64)> + '_ {
+        counts.iter().enumerate().filter(|(_, &c)| c > 0).map(move |(i, &c)| (lo + i, c))
+    }
+
+    /// `(bucket, count)` of every bucket used, by bucket.
+    fn iter(&self) -> Box<dyn Iterator<Item = (usize, u64)> + '_> {
+        match self {
+            Counts::Sparse(list) => Box::new(list.iter().copied()),
+            Counts::Dense { lo, counts, .. } => Box::new(Counts::dense_iter(*lo, counts)),
+        }
+    }
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits() == other.bits()
+            && (self.count, self.sum, self.min, self.max)
+                == (other.count, other.sum, other.min, other.max)
+            && self.counts.iter().eq(other.counts.iter())
+    }
+}
+
+impl Eq for Histogram {}
 
 /// The bucket a value falls in, with `2^bits` sub-buckets per power of two.
 #[inline]
@@ -76,11 +189,7 @@ impl Histogram {
     /// Adds one value.
     #[inline]
     pub fn record(&mut self, v: u64) {
-        let b = bucket(v, self.bits());
-        if b >= self.counts.len() {
-            self.counts.resize(b + 1, 0);
-        }
-        self.counts[b] += 1;
+        self.counts.add(bucket(v, self.bits()), 1);
         if self.count == 0 || v < self.min {
             self.min = v;
         }
@@ -90,31 +199,28 @@ impl Histogram {
     }
 
     /// Adds every value of `other`.
-    /// Histograms of different precisions do not merge: `other` is then
-    /// re-bucketed value by value from its bucket midpoints.
+    /// Histograms of different precisions do not merge: `other`'s values
+    /// are then re-bucketed from its bucket midpoints.
     pub fn merge(&mut self, other: &Histogram) {
         if other.count == 0 {
             return;
         }
         if other.bits() != self.bits() {
-            for (b, &n) in other.counts.iter().enumerate() {
+            for (b, n) in other.counts.iter() {
                 let (low, width) = range(b, other.bits());
-                for _ in 0..n {
-                    self.record(low + width / 2);
-                }
+                let mid = low + width / 2;
+                self.counts.add(bucket(mid, self.bits()), n);
+                self.sum += u128::from(mid) * u128::from(n);
             }
-            return;
-        }
-        if other.counts.len() > self.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        } else {
+            for (b, n) in other.counts.iter() {
+                self.counts.add(b, n);
+            }
+            self.sum += other.sum;
         }
         self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
         self.max = self.max.max(other.max);
         self.count += other.count;
-        self.sum += other.sum;
     }
 
     /// Values recorded.
@@ -149,7 +255,7 @@ impl Histogram {
     /// How many values are at most `v` (to the bucket: within 1.6 %).
     pub fn count_at_most(&self, v: u64) -> u64 {
         let last = bucket(v, self.bits());
-        self.counts.iter().take(last + 1).sum()
+        self.counts.iter().take_while(|&(b, _)| b <= last).map(|(_, n)| n).sum()
     }
 
     /// The value below which a fraction `q` (0..=1) of the values fall:
@@ -161,7 +267,7 @@ impl Histogram {
         }
         let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (b, &n) in self.counts.iter().enumerate() {
+        for (b, n) in self.counts.iter() {
             seen += n;
             if seen >= rank {
                 let (low, width) = range(b, self.bits());
@@ -206,6 +312,88 @@ mod tests {
         assert_eq!(h.min(), sorted[0]);
         assert_eq!(h.max(), *sorted.last().unwrap());
         assert_eq!(h.count(), 100_000);
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn the_buckets_held_are_the_buckets_used_in_every_representation() {
+        for (seed, bits) in [(1, SUB_BITS), (2, COARSE_BITS), (3, SUB_BITS), (4, SUB_BITS)] {
+            let mut next = rng(seed);
+            let mut h = if bits == COARSE_BITS { Histogram::coarse() } else { Histogram::new() };
+            let mut reference = std::collections::BTreeMap::new();
+            for i in 0..20_000u64 {
+                // Clusters, far outliers, and runs rising and falling.
+                let v = match (seed + i) % 5 {
+                    0 => 1000 + next() % 100,
+                    1 => next() >> (next() % 64),
+                    2 => i * 37,
+                    3 => u64::MAX - i * 1_000_003,
+                    _ => 20_000 - i,
+                };
+                h.record(v);
+                *reference.entry(bucket(v, bits)).or_insert(0u64) += 1;
+                if i % 997 == 0 {
+                    let held: Vec<(usize, u64)> = h.counts.iter().collect();
+                    let want: Vec<(usize, u64)> = reference.iter().map(|(&b, &n)| (b, n)).collect();
+                    assert_eq!(held, want, "seed {seed}, after {i} values");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_far_from_the_others_costs_one_bucket() {
+        let held = |h: &Histogram| match &h.counts {
+            Counts::Sparse(list) => list.capacity() * 16,
+            Counts::Dense { counts, .. } => counts.capacity() * 8,
+        };
+        let mut h = Histogram::new();
+        h.record(1);
+        h.record(u64::MAX);
+        assert!(held(&h) <= 64, "{} bytes", held(&h));
+        assert_eq!((h.quantile(0.5), h.max()), (1, u64::MAX));
+        // Dense once the buckets between are mostly used, and back to a list
+        // when an outlier would stretch it.
+        let mut h = Histogram::new();
+        for v in 0..1000 {
+            h.record(v);
+        }
+        assert!(matches!(h.counts, Counts::Dense { .. }));
+        let before = held(&h);
+        h.record(1 << 50);
+        assert!(matches!(h.counts, Counts::Sparse(_)));
+        assert!(held(&h) <= 2 * before, "{} bytes, {before} before", held(&h));
+        assert_eq!(h.count(), 1001);
+        assert_eq!(h.count_at_most(999), 1000);
+    }
+
+    #[test]
+    fn equal_contents_are_equal_however_held() {
+        let mut a = Histogram::new();
+        let mut b = Histogram::new();
+        for v in 0..200 {
+            a.record(v);
+        }
+        for v in (0..200).rev() {
+            b.record(v);
+        }
+        b.record(1 << 60);
+        a.record(1 << 60);
+        assert_eq!(a, b);
+        let mut c = Histogram::coarse();
+        c.merge(&a);
+        assert_eq!(c.count(), a.count());
+        assert_eq!((c.min(), c.max()), (0, 1 << 60));
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub use hist::Histogram;
 pub use reader::{Chunk, Frame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};
 pub use scopes::{Completed, ThreadScopes};
-pub use timing::{CallNode, CallTree, ScopeTime, Timing};
+pub use timing::{CallNode, CallTree, ScopeTime, Timing, MAX_TREE_DEPTH, MAX_TREE_NODES};
 pub use writer::{ChunkEncoder, Writer};
 
 /// The bytes every session file starts with.

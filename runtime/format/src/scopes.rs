@@ -15,7 +15,15 @@
 //!   entry's total is its active time);
 //! - an entry's self time is its total minus its children's totals.
 
+use rustc_hash::FxHashMap as HashMap;
+
 use crate::record::NO_SCOPE;
+
+/// Open entries above which an exit looks its scope up in a count of the
+/// open entries by scope, rather than searching them: else exits of a
+/// scope that is not open, on a thread nested a million deep, would each
+/// search a million entries.
+const INDEXED_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -45,6 +53,9 @@ pub struct Completed {
 pub struct ThreadScopes {
     stack: Vec<Open>,
     paused_at: Option<u64>,
+    /// Open entries by scope, kept while the stack is deeper than
+    /// [`INDEXED_DEPTH`] / 2 once it has been deeper than [`INDEXED_DEPTH`].
+    open: Option<HashMap<u32, u32>>,
 }
 
 impl ThreadScopes {
@@ -71,11 +82,28 @@ impl ThreadScopes {
     /// An entry of `scope` at `ts`.
     pub fn enter(&mut self, scope: u32, ts: u64) {
         self.stack.push(Open { scope, enter: ts, children: 0, paused: 0 });
+        if let Some(open) = &mut self.open {
+            *open.entry(scope).or_default() += 1;
+        }
     }
 
     /// An exit of `scope` at `ts`; calls `done` for every entry it closes.
     /// Returns false if no entry of `scope` was open (the exit is ignored).
     pub fn exit(&mut self, scope: u32, ts: u64, mut done: impl FnMut(Completed)) -> bool {
+        let innermost = self.stack.last().is_some_and(|o| o.scope == scope);
+        if !innermost && self.stack.len() > INDEXED_DEPTH {
+            let stack = &self.stack;
+            let open = self.open.get_or_insert_with(|| {
+                let mut open = HashMap::default();
+                for o in stack {
+                    *open.entry(o.scope).or_default() += 1;
+                }
+                open
+            });
+            if open.get(&scope).is_none_or(|n| *n == 0) {
+                return false;
+            }
+        }
         let Some(pos) = self.stack.iter().rposition(|o| o.scope == scope) else {
             return false;
         };
@@ -115,6 +143,13 @@ impl ThreadScopes {
 
     fn close(&mut self, ts: u64, forced: bool, done: &mut impl FnMut(Completed)) {
         let Some(o) = self.stack.pop() else { return };
+        if let Some(open) = &mut self.open {
+            if self.stack.len() < INDEXED_DEPTH / 2 {
+                self.open = None;
+            } else if let Some(n) = open.get_mut(&o.scope) {
+                *n -= 1;
+            }
+        }
         let total = ts.saturating_sub(o.enter).saturating_sub(o.paused);
         let parent = self.stack.last_mut();
         let parent_scope = parent.as_ref().map_or(NO_SCOPE, |p| p.scope);
@@ -186,6 +221,37 @@ mod tests {
             out[2],
             Completed { scope: 3, parent: 0, total: 960, self_time: 960, forced: true }
         );
+    }
+
+    #[test]
+    fn exits_on_a_deep_stack_match_as_on_a_shallow_one() {
+        let mut deep = ThreadScopes::new();
+        let mut out = Vec::new();
+        let n = INDEXED_DEPTH as u32 * 4;
+        for i in 0..n {
+            deep.enter(i % 7 + 1, u64::from(i));
+        }
+        // Not open: ignored, on the index's word.
+        assert!(!deep.exit(99, 1000, |c| out.push(c)));
+        // Open further down: closes everything above it.
+        assert!(deep.exit(3, 1001, |c| out.push(c)));
+        let left = deep.depth();
+        assert_eq!(out.len(), n as usize - left);
+        assert!(out.last().is_some_and(|c| c.scope == 3 && !c.forced));
+        // Down to a shallow stack, where the index is dropped, and back.
+        while deep.depth() > 2 {
+            let top = deep.stack.last().unwrap().scope;
+            assert!(deep.exit(top, 2000, |_| {}));
+        }
+        assert!(deep.open.is_none());
+        for i in 0..n {
+            deep.enter(50 + i, 3000);
+        }
+        assert!(!deep.exit(9999, 4000, |_| {}));
+        assert!(deep.exit(50, 4001, |_| {}));
+        assert_eq!(deep.depth(), 2);
+        let scopes: Vec<u32> = deep.path().collect();
+        assert_eq!(scopes, [1, 2]);
     }
 
     #[test]

@@ -104,10 +104,23 @@ struct ScopeAcc {
     counters: Vec<u64>,
 }
 
+/// Levels of the call tree below its root: an entry nested deeper has no
+/// node of its own, its time counts as the self time of its enclosing
+/// node at this depth. Per-scope figures ([`ScopeTime`]) count every entry
+/// whatever its depth.
+pub const MAX_TREE_DEPTH: usize = 128;
+
+/// Nodes of the call tree: once it holds this many, an entry along a path
+/// not yet in the tree counts as the self time of its enclosing node.
+pub const MAX_TREE_NODES: usize = 1 << 14;
+
 /// An open entry's call-tree node and its counter reading at entry.
 #[derive(Debug)]
 struct OpenEntry {
     node: usize,
+    /// Whether `node` is the entry's own, rather than an ancestor's it is
+    /// counted in (past [`MAX_TREE_DEPTH`] or [`MAX_TREE_NODES`]).
+    own: bool,
     reading: Option<Vec<u64>>,
     /// No other entry of the same scope was open on the thread when this
     /// one began: its time counts in the scope's total.
@@ -137,6 +150,10 @@ pub struct Timing {
     pub unmatched_exits: u64,
     /// Entries still open when [`Timing::close_all`] ran.
     pub open_at_end: u64,
+    /// Entries given no call-tree node of their own (deeper than
+    /// [`MAX_TREE_DEPTH`], or past [`MAX_TREE_NODES`]), counted in their
+    /// enclosing node's self time.
+    pub beyond_tree: u64,
 }
 
 impl Default for Timing {
@@ -148,6 +165,7 @@ impl Default for Timing {
             children: HashMap::default(),
             unmatched_exits: 0,
             open_at_end: 0,
+            beyond_tree: 0,
         }
     }
 }
@@ -158,15 +176,28 @@ impl Timing {
         let t = self.threads.entry(thread).or_default();
         let parent = t.open.last().map_or(0, |o| o.node);
         let next = self.tree.len();
-        let node = *self.children.entry((parent, scope)).or_insert(next);
-        if node == next {
-            self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
-            self.tree[parent].children.push(node);
-        }
+        let node = if t.open.len() >= MAX_TREE_DEPTH {
+            None
+        } else if next >= MAX_TREE_NODES {
+            self.children.get(&(parent, scope)).copied()
+        } else {
+            let node = *self.children.entry((parent, scope)).or_insert(next);
+            if node == next {
+                self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
+                self.tree[parent].children.push(node);
+            }
+            Some(node)
+        };
+        self.beyond_tree += u64::from(node.is_none());
         let open = t.open_by_scope.entry(scope).or_default();
         let outermost = *open == 0;
         *open += 1;
-        t.open.push(OpenEntry { node, reading: None, outermost });
+        t.open.push(OpenEntry {
+            node: node.unwrap_or(parent),
+            own: node.is_some(),
+            reading: None,
+            outermost,
+        });
         t.scopes.enter(scope, ts);
     }
 
@@ -306,12 +337,15 @@ fn record(
     let s = scopes.entry(c.scope).or_default();
     s.entries.record(c.total);
     s.self_ticks = s.self_ticks.saturating_add(c.self_time);
-    if let Some(OpenEntry { node, outermost, .. }) = open.pop() {
+    if let Some(OpenEntry { node, own, outermost, .. }) = open.pop() {
         let n = &mut tree[node];
-        n.count += 1;
-        n.total_ns = n.total_ns.saturating_add(c.total);
+        if own {
+            n.count += 1;
+            n.total_ns = n.total_ns.saturating_add(c.total);
+        }
+        // An entry without a node of its own is time inside its ancestor's.
         n.self_ns = n.self_ns.saturating_add(c.self_time);
-        if let Some(k) = open_by_scope.get_mut(&n.scope) {
+        if let Some(k) = open_by_scope.get_mut(&c.scope) {
             *k = k.saturating_sub(1);
         }
         if outermost {
@@ -371,5 +405,47 @@ mod tests {
         // The call tree keeps each level's own total.
         assert_eq!(tree.nodes.len(), 4);
         assert_eq!(tree.nodes[3].total_ns, 10);
+    }
+
+    #[test]
+    fn the_tree_stops_at_its_depth_and_keeps_the_time_below() {
+        let mut t = Timing::default();
+        let deep = MAX_TREE_DEPTH as u64 + 10;
+        for i in 0..deep {
+            t.enter(1, 1 + (i % 2) as u32, i);
+        }
+        for i in (0..deep).rev() {
+            t.exit(1, 1 + (i % 2) as u32, 2 * deep - i);
+        }
+        let (times, tree) = t.snapshot(|ticks| ticks);
+        assert_eq!(tree.nodes.len(), MAX_TREE_DEPTH + 1);
+        assert_eq!(t.beyond_tree, 10);
+        // Every entry is in its scope's figures, whatever its depth.
+        assert_eq!(times[&1].count + times[&2].count, deep);
+        // The deepest node's self time is all the time inside it.
+        let last = tree.nodes.last().unwrap();
+        assert_eq!(last.count, 1);
+        assert_eq!(last.self_ns, last.total_ns);
+        let roots: u64 = tree.roots().iter().map(|&n| tree.nodes[n].total_ns).sum();
+        let selfs: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
+        assert_eq!(selfs, roots);
+    }
+
+    #[test]
+    fn a_full_tree_keeps_its_paths_and_the_time_of_new_ones() {
+        let mut t = Timing::default();
+        t.enter(1, 1, 0);
+        for s in 0..MAX_TREE_NODES as u32 + 100 {
+            t.enter(1, 2 + s, 10);
+            t.exit(1, 2 + s, 20);
+        }
+        t.exit(1, 1, 1_000_000);
+        let (_, tree) = t.snapshot(|ticks| ticks);
+        assert_eq!(tree.nodes.len(), MAX_TREE_NODES);
+        assert_eq!(t.beyond_tree, 102);
+        let root = &tree.nodes[tree.roots()[0]];
+        assert_eq!(root.total_ns, 1_000_000);
+        let selfs: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
+        assert_eq!(selfs, 1_000_000);
     }
 }
