@@ -6,7 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use pulse_format::{
-    AllocMode, CallTree, Histogram, Metadata, Reader, Record, RecordKind, ScopeTime, Timing,
+    AllocMode, CallTree, Event, Histogram, Metadata, Reader, Record, RecordKind, ScopeTime, Timing,
     Trailer, NO_SITE,
 };
 
@@ -483,7 +483,29 @@ impl Visitor for State {
         }
     }
 
-    fn event(&mut self, thread: u64, r: Record) {
+    fn event(&mut self, thread: replay::Thread, e: Event) {
+        self.replay_record(thread.id, e.into());
+    }
+
+    fn record(&mut self, thread: replay::Thread, r: Record) {
+        self.replay_record(thread.id, r);
+    }
+
+    fn realloc_release(&mut self, thread: replay::Thread, ts: u64, addr: u64) {
+        let thread = thread.id;
+        let kept = self.filter.as_mut().is_none_or(|f| f.keeps(thread, &Record::Pause { ts }));
+        if kept {
+            self.release_for_realloc(thread, addr);
+        } else if let Some(b) = self.live.get(&addr) {
+            // A kept thread's block, moved by another thread: it leaves the view.
+            let size = b.size;
+            self.leave_view(thread, addr, size, ts);
+        }
+    }
+}
+
+impl State {
+    fn replay_record(&mut self, thread: u64, r: Record) {
         let ts = r.ts().unwrap_or(self.last_ts);
         self.first_ts.get_or_insert(ts);
         self.last_ts = self.last_ts.max(ts);
@@ -559,19 +581,6 @@ impl Visitor for State {
         }
     }
 
-    fn realloc_release(&mut self, thread: u64, ts: u64, addr: u64) {
-        let kept = self.filter.as_mut().is_none_or(|f| f.keeps(thread, &Record::Pause { ts }));
-        if kept {
-            self.release_for_realloc(thread, addr);
-        } else if let Some(b) = self.live.get(&addr) {
-            // A kept thread's block, moved by another thread: it leaves the view.
-            let size = b.size;
-            self.leave_view(thread, addr, size, ts);
-        }
-    }
-}
-
-impl State {
     /// An event of a thread left out of the replay: only what it does to
     /// the kept threads' blocks counts.
     fn foreign(&mut self, thread: u64, r: Record) {
@@ -894,10 +903,10 @@ mod tests {
     #[test]
     fn a_block_dropped_at_a_reused_address_leaves_its_sites_history() {
         let mut s = State::default();
-        s.event(1, alloc(10, 0x100, 7));
+        s.replay_record(1, alloc(10, 0x100, 7));
         // Another thread's allocation at the same address, replayed before
         // the free that released it: the old block is dropped.
-        s.event(2, alloc(20, 0x100, 7));
+        s.replay_record(2, alloc(20, 0x100, 7));
         assert_eq!(s.anomalies.reused_live_addresses, 1);
         assert_eq!(s.site_sums[&7].live_blocks, 1);
         let history = s.history.finish();

@@ -51,6 +51,7 @@
 
 mod codec;
 mod error;
+mod event;
 mod header;
 mod hist;
 mod reader;
@@ -60,9 +61,10 @@ mod timing;
 mod writer;
 
 pub use error::Error;
+pub use event::{Event, RawChunk, Sink};
 pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
 pub use hist::Histogram;
-pub use reader::{Chunk, Frame, Reader};
+pub use reader::{Chunk, Frame, RawFrame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};
 pub use scopes::{Completed, ThreadScopes};
 pub use timing::{CallNode, CallTree, ScopeTime, Timing};
