@@ -14,6 +14,8 @@ use rustc_hash::FxHashMap as HashMap;
 /// Samples kept per site.
 pub(crate) const SAMPLES: usize = 64;
 
+/// Sites are the replay's dense site indices (see `DenseIds`); `finish`
+/// names them by id.
 #[derive(Debug)]
 pub(crate) struct History {
     /// Ticks between samples.
@@ -21,30 +23,31 @@ pub(crate) struct History {
     /// The timestamp of the next sample; `None` before the first event.
     next: Option<u64>,
     taken: usize,
-    live: HashMap<u32, u64>,
-    series: HashMap<u32, Vec<u32>>,
+    /// Live blocks per site, `None` for a site never allocated from.
+    live: Vec<Option<u64>>,
+    /// Samples per site (empty for a site never allocated from).
+    series: Vec<Vec<u32>>,
 }
 
 impl Default for History {
     fn default() -> Self {
         // About a quarter of a millisecond at a few GHz to start with.
-        History {
-            interval: 1 << 20,
-            next: None,
-            taken: 0,
-            live: HashMap::default(),
-            series: HashMap::default(),
-        }
+        History { interval: 1 << 20, next: None, taken: 0, live: Vec::new(), series: Vec::new() }
     }
 }
 
 impl History {
-    pub(crate) fn alloc(&mut self, site: u32) {
-        *self.live.entry(site).or_default() += 1;
+    #[inline]
+    pub(crate) fn alloc(&mut self, site: usize) {
+        if site >= self.live.len() {
+            self.live.resize(site + 1, None);
+        }
+        *self.live[site].get_or_insert(0) += 1;
     }
 
-    pub(crate) fn free(&mut self, site: u32) {
-        if let Some(n) = self.live.get_mut(&site) {
+    #[inline]
+    pub(crate) fn free(&mut self, site: usize) {
+        if let Some(Some(n)) = self.live.get_mut(site) {
             *n = n.saturating_sub(1);
         }
     }
@@ -71,29 +74,40 @@ impl History {
 
     fn sample(&mut self) {
         if self.taken == SAMPLES {
-            for s in self.series.values_mut() {
+            for s in &mut self.series {
                 let kept: Vec<u32> = s.iter().step_by(2).copied().collect();
                 *s = kept;
             }
             self.taken = SAMPLES / 2;
             self.interval *= 2;
         }
-        for (site, n) in &self.live {
-            let s = self.series.entry(*site).or_default();
-            s.resize(self.taken, 0);
-            s.push(u32::try_from(*n).unwrap_or(u32::MAX));
+        if self.series.len() < self.live.len() {
+            self.series.resize_with(self.live.len(), Vec::new);
+        }
+        for (n, s) in self.live.iter().zip(&mut self.series) {
+            if let Some(n) = n {
+                s.resize(self.taken, 0);
+                s.push(u32::try_from(*n).unwrap_or(u32::MAX));
+            }
         }
         self.taken += 1;
     }
 
-    /// Each site's samples, all of the same length, the count at the end last.
-    pub(crate) fn finish(mut self) -> HashMap<u32, Vec<u32>> {
+    /// Each site's samples, all of the same length, the count at the end
+    /// last, by site id (`ids`: the id of each site index).
+    pub(crate) fn finish(mut self, ids: &[u32]) -> HashMap<u32, Vec<u32>> {
         self.sample();
         let n = self.taken;
-        for s in self.series.values_mut() {
-            s.resize(n, 0);
-        }
-        self.series
+        let live = std::mem::take(&mut self.live);
+        live.iter()
+            .zip(self.series)
+            .enumerate()
+            .filter(|(_, (live, _))| live.is_some())
+            .map(|(i, (_, mut s))| {
+                s.resize(n, 0);
+                (ids[i], s)
+            })
+            .collect()
     }
 }
 
@@ -164,7 +178,7 @@ mod tests {
             }
             h.tick(u64::from(i) << 12);
         }
-        let s = h.finish();
+        let s = h.finish(&[0, 1, 2]);
         assert!(s[&1].len() <= SAMPLES + 1);
         assert_eq!(s[&1].len(), s[&2].len());
         assert_eq!(trend(&s[&1]), Trend::Growing);
@@ -177,6 +191,6 @@ mod tests {
         h.alloc(1);
         h.tick(0);
         h.tick(u64::MAX);
-        assert!(h.finish()[&1].len() <= SAMPLES + 1);
+        assert!(h.finish(&[0, 1])[&1].len() <= SAMPLES + 1);
     }
 }

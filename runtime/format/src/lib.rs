@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod dense;
 mod error;
 mod event;
 mod header;
@@ -60,6 +61,7 @@ mod scopes;
 mod timing;
 mod writer;
 
+pub use dense::DenseIds;
 pub use error::Error;
 pub use event::{Event, RawChunk, Sink};
 pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
