@@ -67,9 +67,12 @@ pub(crate) fn replay<R: Read>(
         match reader.next_raw() {
             Ok(Some(RawFrame::Chunk(chunk))) => {
                 end.chunks += 1;
-                let q = merger.queue(chunk.thread);
+                let q = merger.begin(chunk.thread);
+                let queue = &mut merger.queues[q];
+                let Some(run) = queue.runs.back_mut() else { unreachable!("begin pushes a run") };
                 let mut fill = Fill {
-                    queue: &mut merger.queues[q],
+                    events: &mut run.events,
+                    records: &mut queue.records,
                     max: None,
                     counts: &mut end.record_counts,
                     v,
@@ -91,6 +94,33 @@ pub(crate) fn replay<R: Read>(
     Ok(end)
 }
 
+/// Replays `input` through the decoder and the merge into a visitor that
+/// only counts: the replay without its state, for the bench's breakdown.
+pub(crate) fn merge_only(input: impl Read) -> Result<u64, pulse_format::Error> {
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Visitor for Count {
+        fn definition(&mut self, r: Record) {
+            std::hint::black_box(r);
+        }
+        fn event(&mut self, thread: Thread, e: Event) {
+            self.0 = self.0.wrapping_add(e.ts() ^ thread.ix as u64);
+        }
+        fn record(&mut self, _: Thread, r: Record) {
+            std::hint::black_box(r);
+        }
+        fn realloc_release(&mut self, _: Thread, ts: u64, _: u64) {
+            self.0 = self.0.wrapping_add(ts);
+        }
+    }
+
+    let mut reader = Reader::new(input)?;
+    let mut count = Count::default();
+    replay(&mut reader, &mut count)?;
+    Ok(count.0)
+}
+
 /// A held event: an event, or a record with owned data waiting in its
 /// queue's `records` (with its timestamp).
 #[derive(Debug, Clone, Copy)]
@@ -99,61 +129,51 @@ enum Held {
     Record(u64),
 }
 
-/// One thread's held events, in its own order.
+/// One chunk's held events, the next to go at `next`.
+#[derive(Debug, Default)]
+struct Run {
+    events: Vec<Held>,
+    next: usize,
+}
+
+/// One thread's held events, in its own order: its chunks' runs, oldest
+/// first (none of them used up).
 #[derive(Debug, Default)]
 struct Queue {
     id: u64,
-    events: VecDeque<Held>,
+    runs: VecDeque<Run>,
     records: VecDeque<Record>,
     /// The front is a moving reallocation whose release half was emitted.
     released: bool,
 }
 
 impl Queue {
-    /// The timestamp the front is merged at, if any: a moving
-    /// reallocation's release comes first, at the time it was called.
-    #[inline]
+    /// The timestamp the front is merged at, if any.
     fn key(&self) -> Option<u64> {
-        Some(match *self.events.front()? {
-            Held::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
-                if old_addr != new_addr && !self.released =>
-            {
-                start_ts.min(ts)
-            }
-            Held::Event(e) => e.ts(),
-            Held::Record(ts) => ts,
-        })
-    }
-
-    /// Hands the front to `v` (or its release half, for a moving realloc).
-    #[inline]
-    fn emit(&mut self, thread: Thread, v: &mut impl Visitor) {
-        let Some(&front) = self.events.front() else { return };
-        match front {
-            Held::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
-                if old_addr != new_addr && !self.released =>
-            {
-                self.released = true;
-                v.realloc_release(thread, start_ts.min(ts), old_addr);
-            }
-            Held::Event(e) => {
-                self.events.pop_front();
-                self.released = false;
-                v.event(thread, e);
-            }
-            Held::Record(_) => {
-                self.events.pop_front();
-                if let Some(r) = self.records.pop_front() {
-                    v.record(thread, r);
-                }
-            }
-        }
+        let run = self.runs.front()?;
+        run.events.get(run.next).map(|h| key(h, self.released))
     }
 }
 
-/// Decodes one chunk into its thread's queue.
+/// The timestamp `h` is merged at: a moving reallocation's release (not
+/// yet `released`) comes first, at the time it was called.
+#[inline(always)]
+fn key(h: &Held, released: bool) -> u64 {
+    match *h {
+        Held::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
+            if old_addr != new_addr && !released =>
+        {
+            start_ts.min(ts)
+        }
+        Held::Event(e) => e.ts(),
+        Held::Record(ts) => ts,
+    }
+}
+
+/// Decodes one chunk into its thread's newest run.
 struct Fill<'a, V> {
-    queue: &'a mut Queue,
+    events: &'a mut Vec<Held>,
+    records: &'a mut VecDeque<Record>,
     max: Option<u64>,
     counts: &'a mut [u64; RecordKind::ALL.len()],
     v: &'a mut V,
@@ -165,7 +185,7 @@ impl<V: Visitor> Sink for Fill<'_, V> {
         self.counts[e.kind().index()] += 1;
         let ts = e.ts();
         self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-        self.queue.events.push_back(Held::Event(e));
+        self.events.push(Held::Event(e));
     }
 
     fn record(&mut self, r: Record) {
@@ -173,16 +193,17 @@ impl<V: Visitor> Sink for Fill<'_, V> {
         match r.ts() {
             Some(ts) => {
                 self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-                self.queue.events.push_back(Held::Record(ts));
-                self.queue.records.push_back(r);
+                self.events.push(Held::Record(ts));
+                self.records.push_back(r);
             }
             None => self.v.definition(r),
         }
     }
 }
 
-/// Buffers of emptied queues kept for reuse: few threads run at once.
-const SPARE_QUEUES: usize = 64;
+/// Buffers of used-up runs kept for reuse: one per chunk held at most,
+/// which is a few per thread running at once.
+const SPARE_RUNS: usize = 32;
 
 #[derive(Default)]
 struct Merger {
@@ -191,7 +212,7 @@ struct Merger {
     by_id: HashMap<u64, usize>,
     /// Queues that may hold events.
     active: Vec<usize>,
-    spare: Vec<VecDeque<Held>>,
+    spare: Vec<Vec<Held>>,
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     /// The largest timestamp seen in each round still held.
     round_max: BTreeMap<u64, u64>,
@@ -199,30 +220,40 @@ struct Merger {
 }
 
 impl Merger {
-    /// The queue of `thread`, ready to be filled.
-    fn queue(&mut self, thread: u64) -> usize {
+    /// The queue of `thread`, with a new empty run at its back for a chunk.
+    fn begin(&mut self, thread: u64) -> usize {
         let next = self.queues.len();
         let q = *self.by_id.entry(thread).or_insert(next);
         if q == next {
             self.queues.push(Queue { id: thread, ..Queue::default() });
         }
         let queue = &mut self.queues[q];
-        if queue.events.is_empty() {
-            if !self.active.contains(&q) {
-                self.active.push(q);
-            }
-            if queue.events.capacity() == 0 {
-                if let Some(buf) = self.spare.pop() {
-                    queue.events = buf;
-                }
-            }
+        if queue.runs.is_empty() && !self.active.contains(&q) {
+            self.active.push(q);
         }
+        let events = self.spare.pop().unwrap_or_default();
+        queue.runs.push_back(Run { events, next: 0 });
         q
+    }
+
+    /// Gives a used-up run's buffer back.
+    fn recycle(spare: &mut Vec<Vec<Held>>, mut events: Vec<Held>) {
+        if spare.len() < SPARE_RUNS {
+            events.clear();
+            spare.push(events);
+        }
     }
 
     /// Queue `q` received a chunk of round `round` whose largest timestamp
     /// was `max`: emits what is now complete.
-    fn pushed(&mut self, _q: usize, round: u64, max: Option<u64>, v: &mut impl Visitor) {
+    fn pushed(&mut self, q: usize, round: u64, max: Option<u64>, v: &mut impl Visitor) {
+        let queue = &mut self.queues[q];
+        if queue.runs.back().is_some_and(|r| r.events.is_empty()) {
+            // Definitions only.
+            if let Some(run) = queue.runs.pop_back() {
+                Self::recycle(&mut self.spare, run.events);
+            }
+        }
         let new_round = self.highest_round.is_none_or(|h| round > h);
         if let Some(m) = max {
             let e = self.round_max.entry(round).or_insert(m);
@@ -258,31 +289,53 @@ impl Merger {
                 break;
             }
             let limit = heap.peek().map(|Reverse((k, id, _))| (*k, *id));
-            let q = &mut self.queues[i];
             let thread = Thread { id, ix: i };
-            loop {
-                q.emit(thread, v);
-                match q.key() {
-                    None => break,
-                    Some(k) if k <= threshold && limit.is_none_or(|l| (k, id) < l) => {}
-                    Some(k) => {
-                        heap.push(Reverse((k, id, i)));
-                        break;
+            let Queue { runs, records, released, .. } = &mut self.queues[i];
+            // The heap's earliest front goes out; the events after it follow
+            // while they come before every other front.
+            let mut first = true;
+            'queue: while let Some(run) = runs.front_mut() {
+                while let Some(&h) = run.events.get(run.next) {
+                    if !first {
+                        let k = key(&h, *released);
+                        if k > threshold || limit.is_some_and(|l| (k, id) > l) {
+                            heap.push(Reverse((k, id, i)));
+                            break 'queue;
+                        }
                     }
+                    first = false;
+                    match h {
+                        Held::Event(Event::Realloc {
+                            ts, start_ts, old_addr, new_addr, ..
+                        }) if old_addr != new_addr && !*released => {
+                            *released = true;
+                            v.realloc_release(thread, start_ts.min(ts), old_addr);
+                        }
+                        Held::Event(e) => {
+                            run.next += 1;
+                            *released = false;
+                            v.event(thread, e);
+                        }
+                        Held::Record(_) => {
+                            run.next += 1;
+                            if let Some(r) = records.pop_front() {
+                                v.record(thread, r);
+                            }
+                        }
+                    }
+                }
+                if let Some(run) = runs.pop_front() {
+                    Self::recycle(&mut self.spare, run.events);
                 }
             }
         }
-        let (queues, spare) = (&mut self.queues, &mut self.spare);
+        let queues = &mut self.queues;
         self.active.retain(|&i| {
             let q = &mut queues[i];
-            if !q.events.is_empty() {
+            if !q.runs.is_empty() {
                 return true;
             }
-            if spare.len() < SPARE_QUEUES {
-                spare.push(std::mem::take(&mut q.events));
-            } else {
-                q.events = VecDeque::new();
-            }
+            q.runs = VecDeque::new();
             q.records = VecDeque::new();
             false
         });
@@ -315,9 +368,17 @@ mod tests {
 
     /// What `replay` does with one decoded chunk.
     fn push(m: &mut Merger, thread: u64, round: u64, records: Vec<Record>, v: &mut Log) {
-        let q = m.queue(thread);
+        let q = m.begin(thread);
         let mut counts = [0; RecordKind::ALL.len()];
-        let mut fill = Fill { queue: &mut m.queues[q], max: None, counts: &mut counts, v };
+        let queue = &mut m.queues[q];
+        let run = queue.runs.back_mut().unwrap();
+        let mut fill = Fill {
+            events: &mut run.events,
+            records: &mut queue.records,
+            max: None,
+            counts: &mut counts,
+            v,
+        };
         for r in records {
             match Event::try_from(r) {
                 Ok(e) => fill.event(e),
@@ -329,7 +390,7 @@ mod tests {
     }
 
     fn held(m: &Merger) -> usize {
-        m.queues.iter().map(|q| q.events.len()).sum()
+        m.queues.iter().flat_map(|q| &q.runs).map(|r| r.events.len() - r.next).sum()
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Default for TimelineBuilder {
 impl TimelineBuilder {
     /// The heap at `ts` holds `global` bytes, the share of the thread at
     /// index `thread` `own`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, ts: u64, global: u64, thread: usize, own: u64) {
         let start = *self.start.get_or_insert(ts);
         let since = ts.saturating_sub(start);
@@ -122,14 +122,20 @@ impl TimelineBuilder {
 
 /// Raises point `i` to `v`; points between the last one and `i` carry the
 /// last value forward (nothing changed in between).
+#[inline]
 fn bump(v: &mut Vec<u64>, i: usize, value: u64) {
-    if v.len() <= i {
-        let last = v.last().copied().unwrap_or(0);
-        v.resize(i + 1, last);
-        v[i] = value;
-    } else {
-        v[i] = v[i].max(value);
+    match v.get_mut(i) {
+        Some(p) => *p = (*p).max(value),
+        None => extend(v, i, value),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn extend(v: &mut Vec<u64>, i: usize, value: u64) {
+    let last = v.last().copied().unwrap_or(0);
+    v.resize(i + 1, last);
+    v[i] = value;
 }
 
 /// Writes the timeline of `profile` as an SVG chart: the live heap over
