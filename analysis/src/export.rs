@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use pulse_format::{Reader, Record, ThreadScopes};
+use pulse_format::{Event, Reader, Record, ThreadScopes};
 
 use crate::profile::Profile;
 use crate::replay::{self, Visitor};
@@ -156,7 +156,19 @@ impl Visitor for ChromeWriter<'_> {
         }
     }
 
-    fn event(&mut self, thread: u64, r: Record) {
+    fn event(&mut self, thread: replay::Thread, e: Event) {
+        self.timed(thread.id, e.into());
+    }
+
+    fn record(&mut self, thread: replay::Thread, r: Record) {
+        self.timed(thread.id, r);
+    }
+
+    fn realloc_release(&mut self, _thread: replay::Thread, _ts: u64, _addr: u64) {}
+}
+
+impl ChromeWriter<'_> {
+    fn timed(&mut self, thread: u64, r: Record) {
         let Some(ts) = r.ts() else { return self.definition(r) };
         self.first.get_or_insert(ts);
         match r {
@@ -216,8 +228,6 @@ impl Visitor for ChromeWriter<'_> {
             _ => {}
         }
     }
-
-    fn realloc_release(&mut self, _thread: u64, _ts: u64, _addr: u64) {}
 }
 
 /// `s` as a JSON string literal.

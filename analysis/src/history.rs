@@ -2,9 +2,9 @@
 //! evenly spaced moments, for telling a leak (still growing at the end) from
 //! a long-lived cache (flat since it filled).
 //!
-//! The replay calls [`History::tick`] with every event's timestamp; every
+//! The replay asks [`History::due`] at every event's timestamp; every
 //! `interval` ticks of the clock it takes a sample of every site's live
-//! count. Sampling by time, not by event, keeps a quiet phase of the
+//! count, which the replay keeps with the site's other figures. Sampling by time, not by event, keeps a quiet phase of the
 //! program (few allocations, much time) as visible as a busy one. When the
 //! samples fill up, every other one is dropped and the interval doubles, so
 //! memory stays at `SAMPLES` counts per site however long the session.
@@ -14,6 +14,9 @@ use rustc_hash::FxHashMap as HashMap;
 /// Samples kept per site.
 pub(crate) const SAMPLES: usize = 64;
 
+/// The samples of the live counts the replay keeps per site: `live[i]` is
+/// the count of the site at the replay's dense index `i` (see `DenseIds`);
+/// `finish` names the sites by id.
 #[derive(Debug)]
 pub(crate) struct History {
     /// Ticks between samples.
@@ -21,47 +24,30 @@ pub(crate) struct History {
     /// The timestamp of the next sample; `None` before the first event.
     next: Option<u64>,
     taken: usize,
-    live: HashMap<u32, u64>,
-    series: HashMap<u32, Vec<u32>>,
+    /// Samples per site.
+    series: Vec<Vec<u32>>,
 }
 
 impl Default for History {
     fn default() -> Self {
         // About a quarter of a millisecond at a few GHz to start with.
-        History {
-            interval: 1 << 20,
-            next: None,
-            taken: 0,
-            live: HashMap::default(),
-            series: HashMap::default(),
-        }
+        History { interval: 1 << 20, next: None, taken: 0, series: Vec::new() }
     }
 }
 
 impl History {
-    pub(crate) fn alloc(&mut self, site: u32) {
-        *self.live.entry(site).or_default() += 1;
-    }
-
-    pub(crate) fn free(&mut self, site: u32) {
-        if let Some(n) = self.live.get_mut(&site) {
-            *n = n.saturating_sub(1);
-        }
-    }
-
-    /// The replay reached `ts`: takes the samples due before it.
+    /// The replay reached `ts`: whether samples are due before it (then
+    /// call [`History::catch_up`]).
     #[inline]
-    pub(crate) fn tick(&mut self, ts: u64) {
-        let next = *self.next.get_or_insert(ts.saturating_add(self.interval));
-        if ts >= next {
-            self.catch_up(ts);
-        }
+    pub(crate) fn due(&mut self, ts: u64) -> bool {
+        ts >= *self.next.get_or_insert(ts.saturating_add(self.interval))
     }
 
+    /// Takes the samples due before `ts`, of the counts `live`.
     #[cold]
-    fn catch_up(&mut self, ts: u64) {
+    pub(crate) fn catch_up(&mut self, ts: u64, live: &[u64]) {
         while let Some(next) = self.next.filter(|&n| ts >= n) {
-            self.sample();
+            self.sample(live);
             self.next = Some(next.saturating_add(self.interval));
             if next == u64::MAX {
                 break;
@@ -69,31 +55,37 @@ impl History {
         }
     }
 
-    fn sample(&mut self) {
+    fn sample(&mut self, live: &[u64]) {
         if self.taken == SAMPLES {
-            for s in self.series.values_mut() {
+            for s in &mut self.series {
                 let kept: Vec<u32> = s.iter().step_by(2).copied().collect();
                 *s = kept;
             }
             self.taken = SAMPLES / 2;
             self.interval *= 2;
         }
-        for (site, n) in &self.live {
-            let s = self.series.entry(*site).or_default();
+        if self.series.len() < live.len() {
+            self.series.resize_with(live.len(), Vec::new);
+        }
+        for (n, s) in live.iter().zip(&mut self.series) {
             s.resize(self.taken, 0);
             s.push(u32::try_from(*n).unwrap_or(u32::MAX));
         }
         self.taken += 1;
     }
 
-    /// Each site's samples, all of the same length, the count at the end last.
-    pub(crate) fn finish(mut self) -> HashMap<u32, Vec<u32>> {
-        self.sample();
+    /// Each site's samples, all of the same length, the count at the end
+    /// (`live`) last, by site id (`ids`: the id of each site index).
+    pub(crate) fn finish(mut self, live: &[u64], ids: &[u32]) -> HashMap<u32, Vec<u32>> {
+        self.sample(live);
         let n = self.taken;
-        for s in self.series.values_mut() {
-            s.resize(n, 0);
-        }
-        self.series
+        ids.iter()
+            .zip(self.series)
+            .map(|(id, mut s)| {
+                s.resize(n, 0);
+                (*id, s)
+            })
+            .collect()
     }
 }
 
@@ -155,16 +147,21 @@ mod tests {
     #[test]
     fn samples_stay_bounded_and_aligned() {
         let mut h = History::default();
+        // Site 1 from the start, site 2 from half way.
+        let mut live = vec![0u64; 1];
         for i in 0..1_000_000u32 {
             if i % 1000 == 0 {
-                h.alloc(1);
+                live[0] += 1;
             }
             if i == 500_000 {
-                h.alloc(2);
+                live.push(1);
             }
-            h.tick(u64::from(i) << 12);
+            let ts = u64::from(i) << 12;
+            if h.due(ts) {
+                h.catch_up(ts, &live);
+            }
         }
-        let s = h.finish();
+        let s = h.finish(&live, &[1, 2]);
         assert!(s[&1].len() <= SAMPLES + 1);
         assert_eq!(s[&1].len(), s[&2].len());
         assert_eq!(trend(&s[&1]), Trend::Growing);
@@ -174,9 +171,11 @@ mod tests {
     #[test]
     fn a_clock_that_jumps_to_the_end_of_time_costs_bounded_work() {
         let mut h = History::default();
-        h.alloc(1);
-        h.tick(0);
-        h.tick(u64::MAX);
-        assert!(h.finish()[&1].len() <= SAMPLES + 1);
+        for ts in [0, u64::MAX] {
+            if h.due(ts) {
+                h.catch_up(ts, &[1]);
+            }
+        }
+        assert!(h.finish(&[1], &[1])[&1].len() <= SAMPLES + 1);
     }
 }

@@ -47,6 +47,16 @@ pub use profile::{
     ThreadFlow, ThreadInfo,
 };
 pub use pulse_format as format;
+
+/// For the replay bench's breakdown of where the time goes; not an API.
+#[doc(hidden)]
+pub mod bench {
+    /// The replay — read, decode, merge in timestamp order — into a
+    /// visitor that only counts: `Profile::load` without the profile.
+    pub fn merge_only(input: impl std::io::Read) -> Result<u64, pulse_format::Error> {
+        crate::replay::merge_only(input)
+    }
+}
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
 pub use report::{

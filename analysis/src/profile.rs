@@ -6,13 +6,13 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use pulse_format::{
-    AllocMode, CallTree, Histogram, Metadata, Reader, Record, RecordKind, ScopeTime, Timing,
-    Trailer, NO_SITE,
+    AllocMode, CallTree, DenseIds, Event, Histogram, Metadata, Reader, Record, RecordKind,
+    ScopeTime, Timing, Trailer, NO_SITE,
 };
 
 use crate::error::Error;
 use crate::history::History;
-use crate::replay::{self, Visitor};
+use crate::replay::{self, Thread, Visitor};
 use crate::sites::{Frame, Symbols};
 use crate::timeline::{Timeline, TimelineBuilder};
 
@@ -320,14 +320,15 @@ impl Profile {
 #[derive(Debug, Clone, Copy)]
 struct Block {
     size: u64,
+    /// When it was allocated.
+    ts: u64,
+    /// Its site's index in the replay's site table.
     site: u32,
     /// The innermost scope open on its thread when it was allocated.
     scope: u32,
-    /// The thread that allocated it: the block counts in its live set
-    /// whichever thread frees it.
-    thread: u64,
-    /// When it was allocated.
-    ts: u64,
+    /// The replay's index of the thread that allocated it: the block
+    /// counts in that thread's live set whichever thread frees it.
+    thread: u32,
 }
 
 /// Allocations made at one site (one distinct stack).
@@ -370,21 +371,26 @@ impl SiteStats {
 }
 
 /// Running per-site sums; weights are fractional in a sampled session.
+///
+/// Laid out in declaration order, cache line by cache line: the first
+/// holds what every allocation and free at the site changes, the rest what
+/// only one of them does, so that a site costs few lines to touch.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 struct SiteSums {
-    allocs: f64,
-    bytes: f64,
-    reallocs: f64,
-    max_size: u64,
-    lifetimes: Histogram,
-    temporary: u64,
+    epoch: u64,
     live_bytes: u64,
     live_blocks: u64,
     peak_live_bytes: u64,
     peak_live_blocks: u64,
     /// Bytes and blocks live when the global peak of epoch `epoch` happened.
     at_peak: (u64, u64),
-    epoch: u64,
+    allocs: f64,
+    bytes: f64,
+    max_size: u64,
+    temporary: u64,
+    reallocs: f64,
+    lifetimes: Histogram,
 }
 
 impl Default for SiteSums {
@@ -408,6 +414,12 @@ impl Default for SiteSums {
 }
 
 /// The replay's running state, in ticks.
+///
+/// Per-thread and per-site figures live in dense tables indexed by the
+/// replay's own small indices (the merger's thread index, [`DenseIds`] for
+/// sites), so an event costs one hash lookup — the live block's — and no
+/// other: ids are small in practice but not by contract, and a damaged
+/// file's huge id costs a hash entry, not a huge table.
 #[derive(Debug, Default)]
 struct State {
     memory: MemoryTotals,
@@ -416,23 +428,19 @@ struct State {
     live_bytes: u64,
     time: Timing,
     scopes: BTreeMap<u32, ScopeInfo>,
-    site_sums: HashMap<u32, SiteSums>,
+    /// Site ids → indices into `site_sums`.
+    site_ids: DenseIds,
+    site_sums: Vec<SiteSums>,
     symbols: Symbols,
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
     stacked_events: u64,
     history: History,
     timeline: TimelineBuilder,
-    threads: BTreeMap<u64, ThreadInfo>,
-    /// Per thread: the old block of a moving realloc, released ahead of its
-    /// record, with its birth.
-    released: HashMap<u64, (u64, u64)>,
-    /// Per allocating thread: live bytes and blocks now, and the peak bytes.
-    thread_live: HashMap<u64, (u64, u64, u64)>,
-    /// (allocating, freeing) thread → (blocks, bytes) freed across threads.
-    flows: BTreeMap<(u64, u64), (u64, u64)>,
-    /// Per thread: its last allocation, until it allocates again or frees it.
-    last_alloc: HashMap<u64, u64>,
+    /// By the merger's thread index.
+    threads: Vec<ThreadState>,
+    /// (allocating, freeing) thread index → (blocks, bytes) freed across threads.
+    flows: HashMap<(u32, u32), (u64, u64)>,
     /// Incremented at every new global peak: a site whose live bytes change
     /// in a later epoch first saves what it had at the peak (see `site_live`).
     peak_epoch: u64,
@@ -445,6 +453,30 @@ struct State {
     scope_live: Vec<(u64, u64, u64)>,
 }
 
+/// One thread's part of the replay.
+#[derive(Debug, Default)]
+struct ThreadState {
+    id: u64,
+    /// Its figures, from its first event in this view on.
+    info: Option<ThreadInfo>,
+    /// Whether a partial view keeps it, once decided.
+    kept: Option<bool>,
+    /// The innermost scope open on it (what `Timing::current` says), kept
+    /// here so that an allocation does not look it up.
+    scope: u32,
+    /// Blocks it allocated: bytes and blocks live now, and the peak bytes;
+    /// `counted` once a block of its was.
+    live_bytes: u64,
+    live_blocks: u64,
+    peak_bytes: u64,
+    counted: bool,
+    /// Its last allocation, until it allocates again or frees it.
+    last_alloc: Option<u64>,
+    /// The old block of a moving realloc, released ahead of its record,
+    /// with its birth.
+    released: Option<(u64, u64)>,
+}
+
 /// The threads a replay keeps, decided at each thread's first event (its
 /// `ThreadStart`, which carries its name).
 #[derive(Debug, Default)]
@@ -455,19 +487,15 @@ struct ThreadFilter {
 }
 
 impl ThreadFilter {
-    fn keeps(&mut self, thread: u64, r: &Record) -> bool {
+    fn keeps(&mut self, thread: u64, name: &str) -> bool {
         if let Some((keep, _)) = self.seen.get(&thread) {
             return *keep;
         }
-        let name = match r {
-            Record::ThreadStart { name, .. } => name.clone(),
-            _ => String::new(),
-        };
         let id = thread.to_string();
         let keep = self.wanted.iter().any(|w| {
             *w == id || w.strip_prefix('#') == Some(id.as_str()) || (!name.is_empty() && *w == name)
         });
-        self.seen.insert(thread, (keep, name));
+        self.seen.insert(thread, (keep, name.to_owned()));
         keep
     }
 }
@@ -488,57 +516,57 @@ impl Visitor for State {
         }
     }
 
-    fn event(&mut self, thread: u64, r: Record) {
-        let ts = r.ts().unwrap_or(self.last_ts);
-        self.first_ts.get_or_insert(ts);
-        self.last_ts = self.last_ts.max(ts);
-        self.history.tick(ts);
-        if let Some(f) = &mut self.filter {
-            if !f.keeps(thread, &r) {
-                self.foreign(thread, r);
-                return;
-            }
+    #[inline(always)]
+    fn event(&mut self, thread: Thread, e: Event) {
+        let ts = e.ts();
+        self.arrive(thread, ts);
+        if self.filter.is_some() && !self.kept(thread, "") {
+            self.foreign(thread, e);
+            return;
         }
-        let info = self
-            .threads
-            .entry(thread)
-            .or_insert_with(|| ThreadInfo { id: thread, ..ThreadInfo::default() });
-        info.events += 1;
-        match r {
-            Record::ThreadStart { name, .. } => info.name = name,
-            Record::Alloc { ts, addr, size, weight, site, .. } => {
+        let t = &mut self.threads[thread.ix];
+        t.info
+            .get_or_insert_with(|| ThreadInfo { id: thread.id, ..ThreadInfo::default() })
+            .events += 1;
+        match e {
+            Event::Alloc { ts, addr, size, weight, site, .. } => {
+                let scope = t.scope;
+                t.last_alloc = Some(addr);
                 self.memory.allocs = self.memory.allocs.saturating_add(weight);
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(size);
-                self.time.alloc(thread, size);
+                self.time.alloc_in(scope, size);
                 self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, size) * weight as f64;
-                let sums = self.site_sums.entry(site).or_default();
+                let s = self.site(site);
+                let sums = &mut self.site_sums[s];
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
                 sums.max_size = sums.max_size.max(size);
-                self.insert(thread, addr, size, site, ts, ts);
-                self.last_alloc.insert(thread, addr);
+                self.insert(thread, addr, size, s, ts, ts);
             }
-            Record::AllocFailed { .. } => self.memory.failed += 1,
-            Record::Free { .. } if self.filter.is_some() && !self.is_live(&r) => {
+            Event::AllocFailed { .. } => self.memory.failed += 1,
+            Event::Free { addr, .. } if self.filter.is_some() && !self.live.contains_key(&addr) => {
                 // Another thread's block, outside this view.
             }
-            Record::Free { addr, size, .. } => {
+            Event::Free { ts, addr, size } => {
                 self.memory.frees += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
                 self.remove(thread, addr, Some(ts));
             }
-            Record::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
+            Event::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
+                let released = t.released.take();
+                t.last_alloc = None;
                 self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, new_size.saturating_sub(old_size).max(1));
-                let sums = self.site_sums.entry(site).or_default();
+                let s = self.site(site);
+                let sums = &mut self.site_sums[s];
                 sums.reallocs += w;
                 sums.bytes += w * new_size as f64;
                 sums.max_size = sums.max_size.max(new_size);
                 self.memory.reallocs += 1;
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
                 // The block lives on at its new address: it keeps its birth.
-                let birth = match self.released.remove(&thread) {
+                let birth = match released {
                     Some((addr, birth)) if addr == old_addr => Some(birth),
                     // Another thread's block, outside this view: it enters it here.
                     _ if self.filter.is_some() && !self.live.contains_key(&old_addr) => None,
@@ -548,25 +576,54 @@ impl Visitor for State {
                     self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 }
                 let birth = birth.unwrap_or(ts);
-                self.last_alloc.remove(&thread);
-                self.insert(thread, new_addr, new_size, site, ts, birth);
+                self.insert(thread, new_addr, new_size, s, ts, birth);
             }
-            Record::ScopeEnter { ts, scope } => self.time.enter(thread, scope, ts),
-            Record::ScopeExit { ts, scope } => self.time.exit(thread, scope, ts),
-            Record::Pause { ts } => self.time.pause(thread, ts),
-            Record::Resume { ts } => self.time.resume(thread, ts),
-            Record::Counters { scope, values, .. } => self.time.counters(thread, scope, &values),
-            Record::ThreadEnd { .. } => {}
-            Record::SiteDef { .. }
-            | Record::ScopeDef { .. }
-            | Record::Symbol { .. }
-            | Record::Span { .. } => self.definition(r),
+            Event::ScopeEnter { ts, scope } => {
+                self.time.enter(thread.id, scope, ts);
+                self.threads[thread.ix].scope = self.time.current(thread.id);
+            }
+            Event::ScopeExit { ts, scope } => {
+                self.time.exit(thread.id, scope, ts);
+                self.threads[thread.ix].scope = self.time.current(thread.id);
+            }
+            Event::Pause { ts } => self.time.pause(thread.id, ts),
+            Event::Resume { ts } => self.time.resume(thread.id, ts),
+            Event::Span { ts, start_ts, scope } => self.time.span(scope, start_ts, ts),
+            Event::ThreadEnd { .. } => {}
         }
     }
 
-    fn realloc_release(&mut self, thread: u64, ts: u64, addr: u64) {
-        let kept = self.filter.as_mut().is_none_or(|f| f.keeps(thread, &Record::Pause { ts }));
-        if kept {
+    fn record(&mut self, thread: Thread, r: Record) {
+        let Some(ts) = r.ts() else { return self.definition(r) };
+        self.arrive(thread, ts);
+        let name = match &r {
+            Record::ThreadStart { name, .. } => name.as_str(),
+            _ => "",
+        };
+        if self.filter.is_some() && !self.kept(thread, name) {
+            // Neither a name nor a counter reading touches the kept threads' blocks.
+            return;
+        }
+        let info = self.threads[thread.ix]
+            .info
+            .get_or_insert_with(|| ThreadInfo { id: thread.id, ..ThreadInfo::default() });
+        match r {
+            Record::ThreadStart { name, .. } => {
+                info.events += 1;
+                info.name = name;
+            }
+            Record::Counters { scope, values, .. } => {
+                info.events += 1;
+                self.time.counters(thread.id, scope, &values);
+            }
+            // The merger sends only those two here.
+            _ => {}
+        }
+    }
+
+    fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64) {
+        self.thread(thread);
+        if self.kept(thread, "") {
             self.release_for_realloc(thread, addr);
         } else if let Some(b) = self.live.get(&addr) {
             // A kept thread's block, moved by another thread: it leaves the view.
@@ -577,18 +634,63 @@ impl Visitor for State {
 }
 
 impl State {
+    /// The clock reached `ts` with an event of `thread`.
+    #[inline]
+    fn arrive(&mut self, thread: Thread, ts: u64) {
+        self.first_ts.get_or_insert(ts);
+        self.last_ts = self.last_ts.max(ts);
+        if self.history.due(ts) {
+            self.sample_history(ts);
+        }
+        self.thread(thread);
+    }
+
+    #[cold]
+    fn sample_history(&mut self, ts: u64) {
+        let live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
+        self.history.catch_up(ts, &live);
+    }
+
+    /// Makes sure `thread` has its state.
+    #[inline]
+    fn thread(&mut self, thread: Thread) {
+        if thread.ix >= self.threads.len() {
+            self.threads.resize_with(thread.ix + 1, ThreadState::default);
+        }
+        self.threads[thread.ix].id = thread.id;
+    }
+
+    /// Whether the view keeps `thread` (decided at its first event, with
+    /// the name its `ThreadStart` carries).
+    #[inline]
+    fn kept(&mut self, thread: Thread, name: &str) -> bool {
+        let Some(f) = &mut self.filter else { return true };
+        let t = &mut self.threads[thread.ix];
+        *t.kept.get_or_insert_with(|| f.keeps(thread.id, name))
+    }
+
+    /// The index of `site` in `site_sums`.
+    #[inline]
+    fn site(&mut self, site: u32) -> usize {
+        let (i, new) = self.site_ids.index(site);
+        if new {
+            self.site_sums.push(SiteSums::default());
+        }
+        i
+    }
+
     /// An event of a thread left out of the replay: only what it does to
     /// the kept threads' blocks counts.
-    fn foreign(&mut self, thread: u64, r: Record) {
+    fn foreign(&mut self, thread: Thread, e: Event) {
         // pulse's own cost is the session's, whatever the view.
-        if let Record::Alloc { site, .. } | Record::Realloc { site, .. } = r {
+        if let Event::Alloc { site, .. } | Event::Realloc { site, .. } = e {
             self.stacked_events += u64::from(site != NO_SITE);
         }
-        match r {
-            Record::Free { ts, addr, size, .. } if self.live.contains_key(&addr) => {
+        match e {
+            Event::Free { ts, addr, size, .. } if self.live.contains_key(&addr) => {
                 self.leave_view(thread, addr, size, ts);
             }
-            Record::Realloc { ts, old_addr, old_size, .. } if self.live.contains_key(&old_addr) => {
+            Event::Realloc { ts, old_addr, old_size, .. } if self.live.contains_key(&old_addr) => {
                 self.leave_view(thread, old_addr, old_size, ts);
             }
             _ => {}
@@ -596,33 +698,26 @@ impl State {
     }
 
     /// A kept thread's block at `addr` is freed, or moved, by a thread left out.
-    fn leave_view(&mut self, thread: u64, addr: u64, size: u64, ts: u64) {
+    fn leave_view(&mut self, thread: Thread, addr: u64, size: u64, ts: u64) {
         self.memory.frees += 1;
         self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
         self.remove(thread, addr, Some(ts));
     }
 
-    /// Whether the block a free names is live in this replay.
-    fn is_live(&self, r: &Record) -> bool {
-        match r {
-            Record::Free { addr, .. } => self.live.contains_key(addr),
-            _ => false,
-        }
-    }
-
-    fn release_for_realloc(&mut self, thread: u64, addr: u64) {
+    fn release_for_realloc(&mut self, thread: Thread, addr: u64) {
         if self.filter.is_some() && !self.live.contains_key(&addr) {
             // Another thread's block, outside this view.
             return;
         }
         let birth = self.remove(thread, addr, None).map_or(self.last_ts, |b| b.ts);
-        self.released.insert(thread, (addr, birth));
+        self.threads[thread.ix].released = Some((addr, birth));
     }
 
     /// How many allocations one at `site` of `size` bytes stands for: 1, or
     /// in a sampled session the inverse of its chance of being sampled
     /// (a byte-rate Poisson sample: `1 - exp(-size / interval)`), which makes
     /// the per-site sums unbiased.
+    #[inline]
     fn site_weight(&self, site: u32, size: u64) -> f64 {
         match self.sample_bytes {
             Some(interval) if site != NO_SITE => {
@@ -633,32 +728,26 @@ impl State {
     }
 
     /// `thread` has the block at `addr` from `ts` on (born at `birth`, earlier
-    /// for a reallocated block).
-    fn insert(&mut self, thread: u64, addr: u64, size: u64, site: u32, ts: u64, birth: u64) {
-        let scope = self.time.current(thread);
-        if let Some(old) = self.live.insert(addr, Block { size, site, scope, thread, ts: birth }) {
-            self.scope_live(old.scope, old.size, false);
-            self.anomalies.reused_live_addresses += 1;
-            self.live_bytes = self.live_bytes.saturating_sub(old.size);
-            self.site_live(old.site, old.size, false);
-            // The old block is gone from every live count, its site's
-            // history included: else the history climbs where the live set
-            // does not, and a cache reads as a leak.
-            self.history.free(old.site);
-            let t = self.thread_live.entry(old.thread).or_default();
-            t.0 = t.0.saturating_sub(old.size);
-            t.1 = t.1.saturating_sub(1);
-        }
-        if let Some(info) = self.threads.get_mut(&thread) {
+    /// for a reallocated block), from the site at index `site`.
+    #[inline(always)]
+    fn insert(&mut self, thread: Thread, addr: u64, size: u64, site: usize, ts: u64, birth: u64) {
+        let t = &mut self.threads[thread.ix];
+        let scope = t.scope;
+        if let Some(info) = &mut t.info {
             info.bytes_allocated = info.bytes_allocated.saturating_add(size);
         }
-        self.history.alloc(site);
+        let block = Block { size, ts: birth, site: site as u32, scope, thread: thread.ix as u32 };
+        if let Some(old) = self.live.insert(addr, block) {
+            self.drop_reused(old);
+        }
         self.site_live(site, size, true);
         self.scope_live(scope, size, true);
-        let t = self.thread_live.entry(thread).or_default();
-        t.0 = t.0.saturating_add(size);
-        t.1 += 1;
-        t.2 = t.2.max(t.0);
+        let t = &mut self.threads[thread.ix];
+        t.counted = true;
+        t.live_bytes = t.live_bytes.saturating_add(size);
+        t.live_blocks += 1;
+        t.peak_bytes = t.peak_bytes.max(t.live_bytes);
+        let own = t.live_bytes;
         self.live_bytes = self.live_bytes.saturating_add(size);
         // `>=`: of several equal peaks, the latest is reported (as dhat does).
         if self.live_bytes >= self.memory.peak_bytes {
@@ -667,11 +756,28 @@ impl State {
             self.peak_ts = ts;
             self.peak_epoch += 1;
         }
-        let own = self.thread_live.get(&thread).map_or(0, |t| t.0);
-        self.timeline.record(ts, self.live_bytes, thread, own);
+        self.timeline.record(ts, self.live_bytes, thread.ix, own);
+    }
+
+    /// A block dropped from the live set by a new one at its address.
+    #[cold]
+    fn drop_reused(&mut self, old: Block) {
+        self.scope_live(old.scope, old.size, false);
+        self.anomalies.reused_live_addresses += 1;
+        self.live_bytes = self.live_bytes.saturating_sub(old.size);
+        self.site_live(old.site as usize, old.size, false);
+        // The old block is gone from every live count, its site's
+        // history included (it samples the site's live blocks): else the
+        // history climbs where the live set does not, and a cache reads
+        // as a leak.
+        let t = &mut self.threads[old.thread as usize];
+        t.counted = true;
+        t.live_bytes = t.live_bytes.saturating_sub(old.size);
+        t.live_blocks = t.live_blocks.saturating_sub(1);
     }
 
     /// A block of `size` bytes allocated in `scope` becomes live (`add`) or not.
+    #[inline]
     fn scope_live(&mut self, scope: u32, size: u64, add: bool) {
         // Scope ids are small and dense; a damaged file's huge id is not
         // worth a huge table.
@@ -693,12 +799,14 @@ impl State {
         }
     }
 
-    /// A block of `size` bytes from `site` becomes live (`add`) or not. The
-    /// heap at the peak, exactly and in constant time: the first change to a
-    /// site after a new global peak saves the site's figures as they were at
-    /// that peak; a site unchanged since the last peak still has them.
-    fn site_live(&mut self, site: u32, size: u64, add: bool) {
-        let s = self.site_sums.entry(site).or_default();
+    /// A block of `size` bytes from the site at index `site` becomes live
+    /// (`add`) or not. The heap at the peak, exactly and in constant time:
+    /// the first change to a site after a new global peak saves the site's
+    /// figures as they were at that peak; a site unchanged since the last
+    /// peak still has them.
+    #[inline]
+    fn site_live(&mut self, site: usize, size: u64, add: bool) {
+        let s = &mut self.site_sums[site];
         if s.epoch < self.peak_epoch {
             s.at_peak = (s.live_bytes, s.live_blocks);
             s.epoch = self.peak_epoch;
@@ -718,31 +826,32 @@ impl State {
 
     /// `thread` gives up the block at `addr`: freed at `freed_at`, or moved
     /// by a reallocation (`None`), which does not end its life.
-    fn remove(&mut self, thread: u64, addr: u64, freed_at: Option<u64>) -> Option<Block> {
+    #[inline(always)]
+    fn remove(&mut self, thread: Thread, addr: u64, freed_at: Option<u64>) -> Option<Block> {
         let Some(b) = self.live.remove(&addr) else {
             self.anomalies.unknown_frees += 1;
             return None;
         };
+        let site = b.site as usize;
         if let Some(ts) = freed_at {
-            let sums = self.site_sums.entry(b.site).or_default();
+            let temporary = self.threads[thread.ix].last_alloc.take() == Some(addr);
+            let sums = &mut self.site_sums[site];
             sums.lifetimes.record(ts.saturating_sub(b.ts));
-            if self.last_alloc.remove(&thread) == Some(addr) {
-                sums.temporary += 1;
-            }
+            sums.temporary += u64::from(temporary);
         }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
-        self.site_live(b.site, b.size, false);
+        self.site_live(site, b.size, false);
         self.scope_live(b.scope, b.size, false);
-        self.history.free(b.site);
-        let t = self.thread_live.entry(b.thread).or_default();
-        t.0 = t.0.saturating_sub(b.size);
-        t.1 = t.1.saturating_sub(1);
+        let owner = &mut self.threads[b.thread as usize];
+        owner.counted = true;
+        owner.live_bytes = owner.live_bytes.saturating_sub(b.size);
+        owner.live_blocks = owner.live_blocks.saturating_sub(1);
+        let own = owner.live_bytes;
         if let Some(ts) = freed_at {
-            let own = self.thread_live.get(&b.thread).map_or(0, |t| t.0);
-            self.timeline.record(ts, self.live_bytes, b.thread, own);
+            self.timeline.record(ts, self.live_bytes, b.thread as usize, own);
         }
-        if b.thread != thread {
-            let f = self.flows.entry((b.thread, thread)).or_default();
+        if b.thread as usize != thread.ix {
+            let f = self.flows.entry((b.thread, thread.ix as u32)).or_default();
             f.0 += 1;
             f.1 = f.1.saturating_add(b.size);
         }
@@ -764,9 +873,11 @@ impl State {
         let ns = |ticks: u64| (ticks as f64 / tpn).round() as u64;
         let first = self.first_ts.unwrap_or(end_ts);
         self.memory.peak_at_ns = ns(self.peak_ts.saturating_sub(first));
-        let mut sites: BTreeMap<u32, SiteStats> = self
-            .site_sums
+        let site_ids = self.site_ids.ids();
+        let site_live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
+        let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
+            .zip(&self.site_sums)
             .map(|(id, t)| {
                 let stats = SiteStats {
                     allocs: t.allocs.round() as u64,
@@ -793,32 +904,44 @@ impl State {
             })
             .collect();
         for b in self.live.values() {
-            let s = sites.entry(b.site).or_default();
+            let s = sites.entry(site_ids[b.site as usize]).or_default();
             s.live_blocks_at_end += 1;
             s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
         }
         self.memory.live_bytes_at_end = self.live_bytes;
-        for (tid, (bytes, blocks, peak)) in &self.thread_live {
-            let info = self
-                .threads
-                .entry(*tid)
-                .or_insert_with(|| ThreadInfo { id: *tid, ..ThreadInfo::default() });
-            info.live_bytes_at_end = *bytes;
-            info.live_blocks_at_end = *blocks;
-            info.peak_live_bytes = *peak;
+        let mut threads: BTreeMap<u64, ThreadInfo> = BTreeMap::new();
+        for t in &mut self.threads {
+            if let Some(info) = t.info.take() {
+                threads.insert(t.id, info);
+            }
         }
-        let flows = self
+        for t in self.threads.iter().filter(|t| t.counted) {
+            let info = threads
+                .entry(t.id)
+                .or_insert_with(|| ThreadInfo { id: t.id, ..ThreadInfo::default() });
+            info.live_bytes_at_end = t.live_bytes;
+            info.live_blocks_at_end = t.live_blocks;
+            info.peak_live_bytes = t.peak_bytes;
+        }
+        let ids: Vec<u64> = self.threads.iter().map(|t| t.id).collect();
+        let mut flows: Vec<ThreadFlow> = self
             .flows
             .iter()
-            .map(|(&(from, to), &(blocks, bytes))| ThreadFlow { from, to, blocks, bytes })
+            .map(|(&(from, to), &(blocks, bytes))| ThreadFlow {
+                from: ids[from as usize],
+                to: ids[to as usize],
+                blocks,
+                bytes,
+            })
             .collect();
+        flows.sort_by_key(|f| (f.from, f.to));
         self.memory.live_blocks_at_end = self.live.len() as u64;
         if meta.alloc_mode == AllocMode::Count {
             self.memory = counted_totals(end.trailer.as_ref());
         }
         let (scope_times, call_tree) = self.time.snapshot(ns);
         for (tid, scoped) in self.time.thread_scoped(ns) {
-            if let Some(info) = self.threads.get_mut(&tid) {
+            if let Some(info) = threads.get_mut(&tid) {
                 info.scoped_ns = scoped;
             }
         }
@@ -854,14 +977,14 @@ impl State {
             sites,
             symbols: self.symbols,
             scopes: self.scopes,
-            threads: self.threads,
+            threads,
             flows,
             anomalies: self.anomalies,
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
             stacked_events: self.stacked_events,
-            site_history: self.history.finish(),
-            timeline: self.timeline.finish(tpn),
+            site_history: self.history.finish(&site_live, site_ids),
+            timeline: self.timeline.finish(tpn, &ids),
             selection,
             scope_memory,
         }
@@ -893,20 +1016,22 @@ fn counted_totals(t: Option<&Trailer>) -> MemoryTotals {
 mod tests {
     use super::*;
 
-    fn alloc(ts: u64, addr: u64, site: u32) -> Record {
-        Record::Alloc { ts, addr, size: 16, align: 8, site, weight: 1 }
+    fn alloc(ts: u64, addr: u64, site: u32) -> Event {
+        Event::Alloc { ts, addr, size: 16, align: 8, site, weight: 1 }
     }
 
     #[test]
     fn a_block_dropped_at_a_reused_address_leaves_its_sites_history() {
         let mut s = State::default();
-        s.event(1, alloc(10, 0x100, 7));
+        s.event(Thread { id: 1, ix: 0 }, alloc(10, 0x100, 7));
         // Another thread's allocation at the same address, replayed before
         // the free that released it: the old block is dropped.
-        s.event(2, alloc(20, 0x100, 7));
+        s.event(Thread { id: 2, ix: 1 }, alloc(20, 0x100, 7));
         assert_eq!(s.anomalies.reused_live_addresses, 1);
-        assert_eq!(s.site_sums[&7].live_blocks, 1);
-        let history = s.history.finish();
+        let (site, _) = s.site_ids.index(7);
+        assert_eq!(s.site_sums[site].live_blocks, 1);
+        let live: Vec<u64> = s.site_sums.iter().map(|s| s.live_blocks).collect();
+        let history = s.history.finish(&live, s.site_ids.ids());
         assert_eq!(history[&7].last(), Some(&1), "{:?}", history[&7]);
     }
 }

@@ -16,34 +16,30 @@ use std::io::Read;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use pulse_format::{Frame, Reader, Record, RecordKind, Trailer};
+use pulse_format::{Event, RawFrame, Reader, Record, RecordKind, Sink, Trailer};
+
+/// A thread of the session: pulse's id for it, and the replay's own dense
+/// index (0, 1, 2, … in the order threads first appear in the file), for
+/// per-thread tables without a lookup by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Thread {
+    pub(crate) id: u64,
+    pub(crate) ix: usize,
+}
 
 /// What receives the replayed events.
 pub(crate) trait Visitor {
     /// A definition (site, scope, symbol): no timestamp, applied on arrival.
     fn definition(&mut self, r: Record);
     /// A timed event on `thread`, in global timestamp order.
-    fn event(&mut self, thread: u64, r: Record);
-    /// The first half of a moving [`Record::Realloc`] on `thread`: the old
-    /// block at `addr` was released at `ts`. The record itself follows, at
+    fn event(&mut self, thread: Thread, e: Event);
+    /// A timed record that owns data (`ThreadStart`, `Counters`), in the
+    /// same order as the events.
+    fn record(&mut self, thread: Thread, r: Record);
+    /// The first half of a moving [`Event::Realloc`] on `thread`: the old
+    /// block at `addr` was released at `ts`. The event itself follows, at
     /// its own (later) timestamp.
-    fn realloc_release(&mut self, thread: u64, ts: u64, addr: u64);
-}
-
-/// A held event: a record, or the release half of a moving realloc.
-#[derive(Debug)]
-enum Item {
-    Record(Record),
-    Release { ts: u64, addr: u64 },
-}
-
-impl Item {
-    fn ts(&self) -> u64 {
-        match self {
-            Item::Record(r) => r.ts().unwrap_or(0),
-            Item::Release { ts, .. } => *ts,
-        }
-    }
+    fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64);
 }
 
 /// How the reading ended.
@@ -68,15 +64,24 @@ pub(crate) fn replay<R: Read>(
     let mut merger = Merger::default();
     let mut end = Ending::default();
     loop {
-        match reader.next_frame() {
-            Ok(Some(Frame::Chunk(chunk))) => {
+        match reader.next_raw() {
+            Ok(Some(RawFrame::Chunk(chunk))) => {
                 end.chunks += 1;
-                for r in &chunk.records {
-                    end.record_counts[r.kind().index()] += 1;
-                }
-                merger.push(chunk.thread, chunk.round, chunk.records, v);
+                let q = merger.begin(chunk.thread);
+                let queue = &mut merger.queues[q];
+                let Some(run) = queue.runs.back_mut() else { unreachable!("begin pushes a run") };
+                let mut fill = Fill {
+                    events: &mut run.events,
+                    records: &mut queue.records,
+                    max: None,
+                    counts: &mut end.record_counts,
+                    v,
+                };
+                chunk.decode(&mut fill)?;
+                let max = fill.max;
+                merger.pushed(q, chunk.round, max, v);
             }
-            Ok(Some(Frame::Trailer(t))) => end.trailer = Some(t),
+            Ok(Some(RawFrame::Trailer(t))) => end.trailer = Some(t),
             Ok(None) => break,
             Err(e) if e.is_truncation() => {
                 end.truncated = Some(e);
@@ -89,33 +94,167 @@ pub(crate) fn replay<R: Read>(
     Ok(end)
 }
 
+/// Replays `input` through the decoder and the merge into a visitor that
+/// only counts: the replay without its state, for the bench's breakdown.
+pub(crate) fn merge_only(input: impl Read) -> Result<u64, pulse_format::Error> {
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Visitor for Count {
+        fn definition(&mut self, r: Record) {
+            std::hint::black_box(r);
+        }
+        fn event(&mut self, thread: Thread, e: Event) {
+            self.0 = self.0.wrapping_add(e.ts() ^ thread.ix as u64);
+        }
+        fn record(&mut self, _: Thread, r: Record) {
+            std::hint::black_box(r);
+        }
+        fn realloc_release(&mut self, _: Thread, ts: u64, _: u64) {
+            self.0 = self.0.wrapping_add(ts);
+        }
+    }
+
+    let mut reader = Reader::new(input)?;
+    let mut count = Count::default();
+    replay(&mut reader, &mut count)?;
+    Ok(count.0)
+}
+
+/// A held event: an event, or a record with owned data waiting in its
+/// queue's `records` (with its timestamp).
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Event(Event),
+    Record(u64),
+}
+
+/// One chunk's held events, the next to go at `next`.
+#[derive(Debug, Default)]
+struct Run {
+    events: Vec<Held>,
+    next: usize,
+}
+
+/// One thread's held events, in its own order: its chunks' runs, oldest
+/// first (none of them used up).
+#[derive(Debug, Default)]
+struct Queue {
+    id: u64,
+    runs: VecDeque<Run>,
+    records: VecDeque<Record>,
+    /// The front is a moving reallocation whose release half was emitted.
+    released: bool,
+}
+
+impl Queue {
+    /// The timestamp the front is merged at, if any.
+    fn key(&self) -> Option<u64> {
+        let run = self.runs.front()?;
+        run.events.get(run.next).map(|h| key(h, self.released))
+    }
+}
+
+/// The timestamp `h` is merged at: a moving reallocation's release (not
+/// yet `released`) comes first, at the time it was called.
+#[inline(always)]
+fn key(h: &Held, released: bool) -> u64 {
+    match *h {
+        Held::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
+            if old_addr != new_addr && !released =>
+        {
+            start_ts.min(ts)
+        }
+        Held::Event(e) => e.ts(),
+        Held::Record(ts) => ts,
+    }
+}
+
+/// Decodes one chunk into its thread's newest run.
+struct Fill<'a, V> {
+    events: &'a mut Vec<Held>,
+    records: &'a mut VecDeque<Record>,
+    max: Option<u64>,
+    counts: &'a mut [u64; RecordKind::ALL.len()],
+    v: &'a mut V,
+}
+
+impl<V: Visitor> Sink for Fill<'_, V> {
+    #[inline]
+    fn event(&mut self, e: Event) {
+        self.counts[e.kind().index()] += 1;
+        let ts = e.ts();
+        self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
+        self.events.push(Held::Event(e));
+    }
+
+    fn record(&mut self, r: Record) {
+        self.counts[r.kind().index()] += 1;
+        match r.ts() {
+            Some(ts) => {
+                self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
+                self.events.push(Held::Record(ts));
+                self.records.push_back(r);
+            }
+            None => self.v.definition(r),
+        }
+    }
+}
+
+/// Buffers of used-up runs kept for reuse: one per chunk held at most,
+/// which is a few per thread running at once.
+const SPARE_RUNS: usize = 32;
+
 #[derive(Default)]
 struct Merger {
-    queues: HashMap<u64, VecDeque<Item>>,
+    /// One per thread, by dense index.
+    queues: Vec<Queue>,
+    by_id: HashMap<u64, usize>,
+    /// Queues that may hold events.
+    active: Vec<usize>,
+    spare: Vec<Vec<Held>>,
+    heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     /// The largest timestamp seen in each round still held.
     round_max: BTreeMap<u64, u64>,
     highest_round: Option<u64>,
 }
 
 impl Merger {
-    fn push(&mut self, thread: u64, round: u64, records: Vec<Record>, v: &mut impl Visitor) {
-        let new_round = self.highest_round.is_none_or(|h| round > h);
-        let q = self.queues.entry(thread).or_default();
-        let mut max = None;
-        for r in records {
-            match r.ts() {
-                Some(ts) => {
-                    max = Some(max.map_or(ts, |m: u64| m.max(ts)));
-                    if let Record::Realloc { start_ts, old_addr, new_addr, .. } = r {
-                        if old_addr != new_addr {
-                            q.push_back(Item::Release { ts: start_ts.min(ts), addr: old_addr });
-                        }
-                    }
-                    q.push_back(Item::Record(r));
-                }
-                None => v.definition(r),
+    /// The queue of `thread`, with a new empty run at its back for a chunk.
+    fn begin(&mut self, thread: u64) -> usize {
+        let next = self.queues.len();
+        let q = *self.by_id.entry(thread).or_insert(next);
+        if q == next {
+            self.queues.push(Queue { id: thread, ..Queue::default() });
+        }
+        let queue = &mut self.queues[q];
+        if queue.runs.is_empty() && !self.active.contains(&q) {
+            self.active.push(q);
+        }
+        let events = self.spare.pop().unwrap_or_default();
+        queue.runs.push_back(Run { events, next: 0 });
+        q
+    }
+
+    /// Gives a used-up run's buffer back.
+    fn recycle(spare: &mut Vec<Vec<Held>>, mut events: Vec<Held>) {
+        if spare.len() < SPARE_RUNS {
+            events.clear();
+            spare.push(events);
+        }
+    }
+
+    /// Queue `q` received a chunk of round `round` whose largest timestamp
+    /// was `max`: emits what is now complete.
+    fn pushed(&mut self, q: usize, round: u64, max: Option<u64>, v: &mut impl Visitor) {
+        let queue = &mut self.queues[q];
+        if queue.runs.back().is_some_and(|r| r.events.is_empty()) {
+            // Definitions only.
+            if let Some(run) = queue.runs.pop_back() {
+                Self::recycle(&mut self.spare, run.events);
             }
         }
+        let new_round = self.highest_round.is_none_or(|h| round > h);
         if let Some(m) = max {
             let e = self.round_max.entry(round).or_insert(m);
             *e = (*e).max(m);
@@ -123,40 +262,83 @@ impl Merger {
         if new_round {
             self.highest_round = Some(round);
             // Everything up to the last timestamp of round `round - 2` is complete.
-            let done: Vec<u64> =
-                self.round_max.range(..round.saturating_sub(1)).map(|(r, _)| *r).collect();
-            if round >= 2 && !done.is_empty() {
-                let threshold =
-                    done.iter().filter_map(|r| self.round_max.remove(r)).max().unwrap_or(0);
-                self.flush(threshold, v);
+            if round >= 2 {
+                let keep = self.round_max.split_off(&round.saturating_sub(1));
+                let done = std::mem::replace(&mut self.round_max, keep);
+                if let Some(threshold) = done.into_values().max() {
+                    self.flush(threshold, v);
+                }
             }
         }
     }
 
-    /// Emits, in timestamp order, every held event up to `threshold`.
+    /// Emits, in timestamp order, every held event up to `threshold`: each
+    /// thread's events in its own order, the earliest front first (ties:
+    /// the lower thread id). A run of one thread's events that no other
+    /// thread's front precedes goes out without touching the heap.
     fn flush(&mut self, threshold: u64, v: &mut impl Visitor) {
-        let mut heap: BinaryHeap<Reverse<(u64, u64)>> = self
-            .queues
-            .iter()
-            .filter_map(|(t, q)| q.front().map(|i| Reverse((i.ts(), *t))))
-            .collect();
-        while let Some(Reverse((ts, thread))) = heap.pop() {
-            if ts > threshold {
-                break;
-            }
-            let Some(q) = self.queues.get_mut(&thread) else {
-                continue;
-            };
-            match q.pop_front() {
-                Some(Item::Record(r)) => v.event(thread, r),
-                Some(Item::Release { ts, addr }) => v.realloc_release(thread, ts, addr),
-                None => continue,
-            }
-            if let Some(next) = q.front() {
-                heap.push(Reverse((next.ts(), thread)));
+        let heap = &mut self.heap;
+        heap.clear();
+        for &i in &self.active {
+            if let Some(k) = self.queues[i].key() {
+                heap.push(Reverse((k, self.queues[i].id, i)));
             }
         }
-        self.queues.retain(|_, q| !q.is_empty());
+        while let Some(Reverse((k, id, i))) = heap.pop() {
+            if k > threshold {
+                break;
+            }
+            let limit = heap.peek().map(|Reverse((k, id, _))| (*k, *id));
+            let thread = Thread { id, ix: i };
+            let Queue { runs, records, released, .. } = &mut self.queues[i];
+            // The heap's earliest front goes out; the events after it follow
+            // while they come before every other front.
+            let mut first = true;
+            'queue: while let Some(run) = runs.front_mut() {
+                while let Some(&h) = run.events.get(run.next) {
+                    if !first {
+                        let k = key(&h, *released);
+                        if k > threshold || limit.is_some_and(|l| (k, id) > l) {
+                            heap.push(Reverse((k, id, i)));
+                            break 'queue;
+                        }
+                    }
+                    first = false;
+                    match h {
+                        Held::Event(Event::Realloc {
+                            ts, start_ts, old_addr, new_addr, ..
+                        }) if old_addr != new_addr && !*released => {
+                            *released = true;
+                            v.realloc_release(thread, start_ts.min(ts), old_addr);
+                        }
+                        Held::Event(e) => {
+                            run.next += 1;
+                            *released = false;
+                            v.event(thread, e);
+                        }
+                        Held::Record(_) => {
+                            run.next += 1;
+                            if let Some(r) = records.pop_front() {
+                                v.record(thread, r);
+                            }
+                        }
+                    }
+                }
+                if let Some(run) = runs.pop_front() {
+                    Self::recycle(&mut self.spare, run.events);
+                }
+            }
+        }
+        let queues = &mut self.queues;
+        self.active.retain(|&i| {
+            let q = &mut queues[i];
+            if !q.runs.is_empty() {
+                return true;
+            }
+            q.runs = VecDeque::new();
+            q.records = VecDeque::new();
+            false
+        });
     }
 }
 
@@ -169,11 +351,14 @@ mod tests {
 
     impl Visitor for Log {
         fn definition(&mut self, _: Record) {}
-        fn event(&mut self, thread: u64, r: Record) {
-            self.0.push((thread, r.ts().unwrap()));
+        fn event(&mut self, thread: Thread, e: Event) {
+            self.0.push((thread.id, e.ts()));
         }
-        fn realloc_release(&mut self, thread: u64, ts: u64, _: u64) {
-            self.0.push((thread, ts));
+        fn record(&mut self, thread: Thread, r: Record) {
+            self.0.push((thread.id, r.ts().unwrap()));
+        }
+        fn realloc_release(&mut self, thread: Thread, ts: u64, _: u64) {
+            self.0.push((thread.id, ts));
         }
     }
 
@@ -181,15 +366,42 @@ mod tests {
         Record::Pause { ts }
     }
 
+    /// What `replay` does with one decoded chunk.
+    fn push(m: &mut Merger, thread: u64, round: u64, records: Vec<Record>, v: &mut Log) {
+        let q = m.begin(thread);
+        let mut counts = [0; RecordKind::ALL.len()];
+        let queue = &mut m.queues[q];
+        let run = queue.runs.back_mut().unwrap();
+        let mut fill = Fill {
+            events: &mut run.events,
+            records: &mut queue.records,
+            max: None,
+            counts: &mut counts,
+            v,
+        };
+        for r in records {
+            match Event::try_from(r) {
+                Ok(e) => fill.event(e),
+                Err(r) => fill.record(r),
+            }
+        }
+        let max = fill.max;
+        m.pushed(q, round, max, v);
+    }
+
+    fn held(m: &Merger) -> usize {
+        m.queues.iter().flat_map(|q| &q.runs).map(|r| r.events.len() - r.next).sum()
+    }
+
     #[test]
     fn a_late_round_is_merged_back_into_timestamp_order() {
         let mut m = Merger::default();
         let mut log = Log::default();
         // Thread 2's event at ts 15 was drained a round after thread 1's at ts 20.
-        m.push(1, 0, vec![ev(10), ev(20)], &mut log);
-        m.push(2, 1, vec![ev(15), ev(30)], &mut log);
-        m.push(1, 1, vec![ev(25)], &mut log);
-        m.push(1, 2, vec![ev(40)], &mut log);
+        push(&mut m, 1, 0, vec![ev(10), ev(20)], &mut log);
+        push(&mut m, 2, 1, vec![ev(15), ev(30)], &mut log);
+        push(&mut m, 1, 1, vec![ev(25)], &mut log);
+        push(&mut m, 1, 2, vec![ev(40)], &mut log);
         m.flush(u64::MAX, &mut log);
         let ts: Vec<u64> = log.0.iter().map(|e| e.1).collect();
         assert_eq!(ts, [10, 15, 20, 25, 30, 40]);
@@ -199,9 +411,49 @@ mod tests {
     fn each_thread_keeps_its_own_order_even_if_its_clock_steps_back() {
         let mut m = Merger::default();
         let mut log = Log::default();
-        m.push(1, 0, vec![ev(10), ev(9), ev(11)], &mut log);
+        push(&mut m, 1, 0, vec![ev(10), ev(9), ev(11)], &mut log);
         m.flush(u64::MAX, &mut log);
         assert_eq!(log.0, [(1, 10), (1, 9), (1, 11)]);
+    }
+
+    #[test]
+    fn runs_interleave_as_one_event_at_a_time_would() {
+        let mut m = Merger::default();
+        let mut log = Log::default();
+        let names = |ts| Record::ThreadStart { ts, name: String::new() };
+        push(&mut m, 2, 0, vec![names(1), ev(5), ev(6), ev(20), ev(20), ev(31)], &mut log);
+        push(&mut m, 1, 0, vec![ev(2), ev(20), ev(21), ev(30)], &mut log);
+        let moving = Record::Realloc {
+            ts: 40,
+            start_ts: 3,
+            old_addr: 1,
+            old_size: 1,
+            new_addr: 2,
+            new_size: 2,
+            align: 1,
+            site: 0,
+        };
+        push(&mut m, 3, 0, vec![moving, ev(41)], &mut log);
+        m.flush(u64::MAX, &mut log);
+        // Equal timestamps: the lower thread id first; the release half at its call.
+        assert_eq!(
+            log.0,
+            [
+                (2, 1),
+                (1, 2),
+                (3, 3),
+                (2, 5),
+                (2, 6),
+                (1, 20),
+                (2, 20),
+                (2, 20),
+                (1, 21),
+                (1, 30),
+                (2, 31),
+                (3, 40),
+                (3, 41)
+            ]
+        );
     }
 
     #[test]
@@ -209,8 +461,9 @@ mod tests {
         let mut m = Merger::default();
         let mut log = Log::default();
         for round in 0..100u64 {
-            m.push(1, round, vec![ev(round * 10), ev(round * 10 + 5)], &mut log);
-            assert!(m.queues.values().map(VecDeque::len).sum::<usize>() <= 6);
+            push(&mut m, 1 + round % 3, round, vec![ev(round * 10), ev(round * 10 + 5)], &mut log);
+            assert!(held(&m) <= 6);
+            assert!(m.active.len() <= 3);
         }
     }
 }

@@ -37,7 +37,12 @@ pub(crate) struct TimelineBuilder {
     start: Option<u64>,
     interval: u64,
     points: Vec<u64>,
-    threads: BTreeMap<u64, Vec<u64>>,
+    /// By the replay's thread index; `None` for a thread with no block.
+    threads: Vec<Option<Vec<u64>>>,
+    /// The point of the last change, and the ticks since `start` it covers:
+    /// the replay moves forward, so most changes fall in the same point
+    /// and need no division.
+    current: (usize, u64, u64),
 }
 
 impl Default for TimelineBuilder {
@@ -46,23 +51,41 @@ impl Default for TimelineBuilder {
             start: None,
             interval: 1 << 16,
             points: Vec::new(),
-            threads: BTreeMap::new(),
+            threads: Vec::new(),
+            current: (0, 0, 0),
         }
     }
 }
 
 impl TimelineBuilder {
-    /// The heap at `ts` holds `global` bytes, `thread`'s share `own`.
-    #[inline]
-    pub(crate) fn record(&mut self, ts: u64, global: u64, thread: u64, own: u64) {
+    /// The heap at `ts` holds `global` bytes, the share of the thread at
+    /// index `thread` `own`.
+    #[inline(always)]
+    pub(crate) fn record(&mut self, ts: u64, global: u64, thread: usize, own: u64) {
         let start = *self.start.get_or_insert(ts);
-        let mut i = (ts.saturating_sub(start) / self.interval) as usize;
-        while i >= POINTS {
-            self.halve();
-            i = (ts.saturating_sub(start) / self.interval) as usize;
+        let since = ts.saturating_sub(start);
+        let (mut i, low, high) = self.current;
+        if !(low..high).contains(&since) {
+            i = self.point(since);
         }
         bump(&mut self.points, i, global);
-        bump(self.threads.entry(thread).or_default(), i, own);
+        if thread >= self.threads.len() {
+            self.threads.resize_with(thread + 1, || None);
+        }
+        bump(self.threads[thread].get_or_insert_with(Vec::new), i, own);
+    }
+
+    /// The point `since` ticks after the start falls in, halving the
+    /// resolution until it fits.
+    fn point(&mut self, since: u64) -> usize {
+        let mut i = (since / self.interval) as usize;
+        while i >= POINTS {
+            self.halve();
+            i = (since / self.interval) as usize;
+        }
+        let low = i as u64 * self.interval;
+        self.current = (i, low, low.saturating_add(self.interval));
+        i
     }
 
     #[cold]
@@ -73,11 +96,12 @@ impl TimelineBuilder {
             *v = merged;
         };
         merge(&mut self.points);
-        self.threads.values_mut().for_each(merge);
+        self.threads.iter_mut().flatten().for_each(merge);
         self.interval = self.interval.saturating_mul(2);
     }
 
-    pub(crate) fn finish(self, ticks_per_ns: f64) -> Timeline {
+    /// The timeline, its threads named by `ids` (the id of each thread index).
+    pub(crate) fn finish(self, ticks_per_ns: f64, ids: &[u64]) -> Timeline {
         let n = self.points.len();
         Timeline {
             interval_ns: (self.interval as f64 / ticks_per_ns) as u64,
@@ -85,9 +109,11 @@ impl TimelineBuilder {
             threads: self
                 .threads
                 .into_iter()
-                .map(|(t, mut v)| {
+                .enumerate()
+                .filter_map(|(t, v)| {
+                    let mut v = v?;
                     v.resize(n, 0);
-                    (t, v)
+                    Some((ids[t], v))
                 })
                 .collect(),
         }
@@ -96,14 +122,20 @@ impl TimelineBuilder {
 
 /// Raises point `i` to `v`; points between the last one and `i` carry the
 /// last value forward (nothing changed in between).
+#[inline]
 fn bump(v: &mut Vec<u64>, i: usize, value: u64) {
-    if v.len() <= i {
-        let last = v.last().copied().unwrap_or(0);
-        v.resize(i + 1, last);
-        v[i] = value;
-    } else {
-        v[i] = v[i].max(value);
+    match v.get_mut(i) {
+        Some(p) => *p = (*p).max(value),
+        None => extend(v, i, value),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn extend(v: &mut Vec<u64>, i: usize, value: u64) {
+    let last = v.last().copied().unwrap_or(0);
+    v.resize(i + 1, last);
+    v[i] = value;
 }
 
 /// Writes the timeline of `profile` as an SVG chart: the live heap over

@@ -31,7 +31,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use pulse_format::{
-    AllocMode, ChunkEncoder, Frame, Metadata, Reader, Record, RecordKind, Trailer, Writer,
+    AllocMode, ChunkEncoder, Event, Frame, Metadata, RawFrame, Reader, Record, RecordKind, Sink,
+    Trailer, Writer,
 };
 
 const THREADS: u64 = 2;
@@ -84,6 +85,7 @@ fn main() {
         assert_eq!(n, records);
         d
     });
+    let [frames, events] = read_stages(&file, records);
 
     let raw = raw_chunks(&file);
     let raw_bytes: usize = raw.iter().map(Vec::len).sum();
@@ -104,6 +106,7 @@ fn main() {
         records as f64 / read.as_secs_f64() / 1e6,
         ms(read)
     );
+    print_stages(frames, events, records);
     println!();
     print_codecs(&raw, records);
 
@@ -135,6 +138,8 @@ fn main() {
             records as f64 / read.as_secs_f64() / 1e6,
             ms(read)
         );
+        let [frames, events] = read_stages(&file, records);
+        print_stages(frames, events, records);
         println!();
         print_codecs(&raw, records);
     }
@@ -402,6 +407,67 @@ fn read_session(file: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// Counts what the event decoder hands over.
+struct CountSink(usize, u64);
+
+impl Sink for CountSink {
+    fn event(&mut self, e: Event) {
+        self.0 += 1;
+        self.1 = self.1.wrapping_add(e.ts());
+    }
+    fn record(&mut self, r: Record) {
+        self.0 += 1;
+        black_box(r);
+    }
+}
+
+/// The read in two stages, each timed alone: the frames checked and
+/// decompressed (`next_raw`), then also decoded into `Event`s (the
+/// analyzer's path, no `Record` per event).
+fn read_stages(file: &[u8], records: usize) -> [Duration; 2] {
+    let frames = median(|| {
+        let t = Instant::now();
+        let mut r = Reader::new(black_box(file)).expect("header");
+        let mut bytes = 0;
+        while let Some(f) = r.next_raw().expect("frame") {
+            if let RawFrame::Chunk(c) = f {
+                bytes += c.body().len();
+            }
+        }
+        black_box(bytes);
+        t.elapsed()
+    });
+    let events = median(|| {
+        let t = Instant::now();
+        let mut r = Reader::new(black_box(file)).expect("header");
+        let mut sink = CountSink(0, 0);
+        while let Some(f) = r.next_raw().expect("frame") {
+            if let RawFrame::Chunk(c) = f {
+                c.decode(&mut sink).expect("decode");
+            }
+        }
+        let d = t.elapsed();
+        assert_eq!(sink.0, records);
+        black_box(sink.1);
+        d
+    });
+    [frames, events]
+}
+
+fn print_stages(frames: Duration, events: Duration, records: usize) {
+    let ns = |d: Duration| d.as_secs_f64() * 1e9 / records as f64;
+    println!(
+        "read events   {:>6.2} M records/s  ({:.1} ms: CRC-32, zstd, decode into Events; one core)",
+        records as f64 / events.as_secs_f64() / 1e6,
+        ms(events)
+    );
+    println!(
+        "  of which    {:.1} ns/record frames (read, CRC-32, zstd), {:.1} ns/record decoding",
+        ns(frames),
+        ns(events) - ns(frames)
+    );
 }
 
 /// Once, outside the timings: the file reads back to exactly what was written.

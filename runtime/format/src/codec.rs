@@ -64,6 +64,25 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// The whole buffer.
+    #[inline(always)]
+    pub(crate) fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Bytes consumed so far.
+    #[inline(always)]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves to `pos` (at most the buffer's length).
+    #[inline(always)]
+    pub(crate) fn set_position(&mut self, pos: usize) {
+        debug_assert!(pos <= self.buf.len());
+        self.pos = pos;
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

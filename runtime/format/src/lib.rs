@@ -50,7 +50,9 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod dense;
 mod error;
+mod event;
 mod header;
 mod hist;
 mod reader;
@@ -59,10 +61,12 @@ mod scopes;
 mod timing;
 mod writer;
 
+pub use dense::DenseIds;
 pub use error::Error;
+pub use event::{Event, RawChunk, Sink};
 pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
 pub use hist::Histogram;
-pub use reader::{Chunk, Frame, Reader};
+pub use reader::{Chunk, Frame, RawFrame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};
 pub use scopes::{Completed, ThreadScopes};
 pub use timing::{CallNode, CallTree, ScopeTime, Timing, MAX_TREE_DEPTH, MAX_TREE_NODES};

@@ -4,8 +4,9 @@ use std::io::{self, Read};
 
 use crate::codec::{Cursor, DecodeError};
 use crate::error::Error;
+use crate::event::RawChunk;
 use crate::header::{Metadata, Trailer};
-use crate::record::{self, Deltas, Record};
+use crate::record::Record;
 use crate::{
     frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
 };
@@ -28,6 +29,15 @@ pub struct Chunk {
 pub enum Frame {
     /// Records.
     Chunk(Chunk),
+    /// The totals that close a finished session.
+    Trailer(Trailer),
+}
+
+/// A frame as [`Reader::next_raw`] returns it: a chunk not yet decoded.
+#[derive(Debug, Clone)]
+pub enum RawFrame<'a> {
+    /// Records, still encoded.
+    Chunk(RawChunk<'a>),
     /// The totals that close a finished session.
     Trailer(Trailer),
 }
@@ -130,6 +140,23 @@ impl<R: Read> Reader<R> {
     /// A file that ends before its trailer yields [`Error::Truncated`] once
     /// every whole frame before the cut has been returned.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, Error> {
+        Ok(match self.next_raw()? {
+            None => None,
+            Some(RawFrame::Trailer(t)) => Some(Frame::Trailer(t)),
+            Some(RawFrame::Chunk(c)) => Some(Frame::Chunk(Chunk {
+                offset: c.offset,
+                thread: c.thread,
+                round: c.round,
+                records: c.records()?,
+            })),
+        })
+    }
+
+    /// [`Reader::next_frame`] without decoding a chunk's records: the
+    /// frame is checked (lengths, checksum, codec, kind, the chunk's thread
+    /// and round) and decompressed into a buffer the reader reuses, and
+    /// [`RawChunk::decode`] then decodes it without a `Record` per event.
+    pub fn next_raw(&mut self) -> Result<Option<RawFrame<'_>>, Error> {
         if self.finished {
             return Ok(None);
         }
@@ -202,14 +229,8 @@ impl<R: Read> Reader<R> {
             k if k == FrameKind::Chunk as u8 => {
                 let thread = c.u64("thread").map_err(|e| corrupt(start, e))?;
                 let round = c.u64("round").map_err(|e| corrupt(start, e))?;
-                let mut records = Vec::with_capacity(raw.len() / 6);
-                let mut deltas = Deltas::default();
-                while let Some(r) =
-                    record::decode(&mut c, &mut deltas).map_err(|e| corrupt(start, e))?
-                {
-                    records.push(r);
-                }
-                Ok(Some(Frame::Chunk(Chunk { offset: start, thread, round, records })))
+                let body = &raw[c.position()..];
+                Ok(Some(RawFrame::Chunk(RawChunk { offset: start, thread, round, body })))
             }
             k if k == FrameKind::Trailer as u8 => {
                 let t = Trailer::decode(&mut c).map_err(|e| corrupt(start, e))?;
@@ -221,14 +242,14 @@ impl<R: Read> Reader<R> {
                         what: String::from("data after the trailer"),
                     });
                 }
-                Ok(Some(Frame::Trailer(t)))
+                Ok(Some(RawFrame::Trailer(t)))
             }
             k => Err(Error::Corrupt { offset: start, what: format!("unknown frame kind {k}") }),
         }
     }
 }
 
-fn corrupt(offset: u64, e: DecodeError) -> Error {
+pub(crate) fn corrupt(offset: u64, e: DecodeError) -> Error {
     let what = match e {
         DecodeError::Short(what) => format!("{what} runs past the end of the frame"),
         DecodeError::Invalid(what) => what,

@@ -266,7 +266,7 @@ impl RecordKind {
     }
 }
 
-const TAG_ALLOC_WEIGHTED: u8 = 4;
+pub(crate) const TAG_ALLOC_WEIGHTED: u8 = 4;
 /// The first tag of the skippable extension range.
 pub(crate) const TAG_EXTENSION: u8 = 0x80;
 
@@ -315,8 +315,8 @@ impl Record {
 /// The running state of delta encoding inside one chunk.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Deltas {
-    ts: u64,
-    addr: u64,
+    pub(crate) ts: u64,
+    pub(crate) addr: u64,
 }
 
 impl Deltas {

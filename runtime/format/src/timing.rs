@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::dense::DenseIds;
 use crate::hist::Histogram;
 use crate::record::NO_SCOPE;
 use crate::scopes::{Completed, ThreadScopes};
@@ -114,6 +115,25 @@ pub const MAX_TREE_DEPTH: usize = 128;
 /// not yet in the tree counts as the self time of its enclosing node.
 pub const MAX_TREE_NODES: usize = 1 << 14;
 
+/// Per scope, by dense index: scope ids are small, and a lookup per
+/// completed entry and per allocation is the replay's hot path.
+#[derive(Debug, Default)]
+struct Scopes {
+    ids: DenseIds,
+    accs: Vec<ScopeAcc>,
+}
+
+impl Scopes {
+    #[inline]
+    fn get(&mut self, scope: u32) -> &mut ScopeAcc {
+        let (i, new) = self.ids.index(scope);
+        if new {
+            self.accs.push(ScopeAcc::default());
+        }
+        &mut self.accs[i]
+    }
+}
+
 /// An open entry's call-tree node and its counter reading at entry.
 #[derive(Debug)]
 struct OpenEntry {
@@ -142,7 +162,7 @@ struct ThreadTime {
 #[derive(Debug)]
 pub struct Timing {
     threads: HashMap<u64, ThreadTime>,
-    scopes: BTreeMap<u32, ScopeAcc>,
+    scopes: Scopes,
     tree: Vec<CallNode>,
     children: HashMap<(usize, u32), usize>,
     /// Exits that matched no open entry, and entries closed by an exit of
@@ -160,7 +180,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             threads: HashMap::default(),
-            scopes: BTreeMap::new(),
+            scopes: Scopes::default(),
             tree: vec![CallNode::default()],
             children: HashMap::default(),
             unmatched_exits: 0,
@@ -226,7 +246,7 @@ impl Timing {
 
     /// One completed run of an asynchronous operation.
     pub fn span(&mut self, scope: u32, start_ts: u64, ts: u64) {
-        self.scopes.entry(scope).or_default().runs.record(ts.saturating_sub(start_ts));
+        self.scopes.get(scope).runs.record(ts.saturating_sub(start_ts));
     }
 
     /// The innermost scope open on `thread`, or [`NO_SCOPE`].
@@ -237,8 +257,15 @@ impl Timing {
     /// An allocation on `thread`, charged to its innermost open scope.
     pub fn alloc(&mut self, thread: u64, size: u64) {
         let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
+        self.alloc_in(scope, size);
+    }
+
+    /// An allocation charged to `scope`: [`Timing::alloc`] for a caller
+    /// that keeps each thread's [`Timing::current`] itself.
+    #[inline]
+    pub fn alloc_in(&mut self, scope: u32, size: u64) {
         if scope != NO_SCOPE {
-            let s = self.scopes.entry(scope).or_default();
+            let s = self.scopes.get(scope);
             s.allocs += 1;
             s.bytes = s.bytes.saturating_add(size);
         }
@@ -257,7 +284,7 @@ impl Timing {
         match top.reading.take() {
             None => top.reading = Some(values.to_vec()),
             Some(start) => {
-                let s = self.scopes.entry(scope).or_default();
+                let s = self.scopes.get(scope);
                 if s.counters.len() < values.len() {
                     s.counters.resize(values.len(), 0);
                 }
@@ -285,7 +312,10 @@ impl Timing {
     pub fn snapshot(&self, ns: impl Fn(u64) -> u64) -> (BTreeMap<u32, ScopeTime>, CallTree) {
         let times = self
             .scopes
+            .ids
+            .ids()
             .iter()
+            .zip(&self.scopes.accs)
             .map(|(id, a)| {
                 let h = &a.entries;
                 let t = ScopeTime {
@@ -327,14 +357,14 @@ impl Timing {
 
 /// Adds a completed entry to its scope and its call-tree node (in ticks).
 fn record(
-    scopes: &mut BTreeMap<u32, ScopeAcc>,
+    scopes: &mut Scopes,
     tree: &mut [CallNode],
     open: &mut Vec<OpenEntry>,
     open_by_scope: &mut HashMap<u32, u32>,
     scoped: &mut u64,
     c: Completed,
 ) {
-    let s = scopes.entry(c.scope).or_default();
+    let s = scopes.get(c.scope);
     s.entries.record(c.total);
     s.self_ticks = s.self_ticks.saturating_add(c.self_time);
     if let Some(OpenEntry { node, own, outermost, .. }) = open.pop() {

@@ -53,6 +53,12 @@ impl ChunkEncoder {
         self.records
     }
 
+    /// The chunk's payload so far: thread, round and records.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Encoded bytes so far, before compression.
     pub fn encoded_len(&self) -> usize {
         self.body.len()

@@ -11,24 +11,67 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pulse_format::{ChunkEncoder, Error, Frame, Metadata, Reader, Record, Trailer, Writer};
+use pulse_format::{
+    ChunkEncoder, Error, Event, Frame, Metadata, RawFrame, Reader, Record, Sink, Trailer, Writer,
+};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/reader")
 }
 
 /// What the fuzz target does: read everything, stop at `None` or an error.
+/// The analyzer's path (`next_raw`, then decoding into events) must end
+/// the same way, with the same records.
 fn replay(data: &[u8]) -> Result<usize, Error> {
-    let mut reader = Reader::new(data)?;
-    let mut frames = 0;
-    while let Some(f) = reader.next_frame()? {
-        if let Frame::Chunk(c) = f {
-            assert!(c.offset < data.len() as u64);
-        }
-        frames += 1;
-        assert!(frames <= data.len() / 16 + 1, "more frames than the input can hold");
+    let records = replay_records(data).map_err(|e| e.to_string());
+    let events = replay_events(data).map_err(|e| e.to_string());
+    assert_eq!(records, events, "the two decode paths disagree");
+    replay_records(data).map(|r| r.len())
+}
+
+struct Collect(Vec<Record>);
+
+impl Sink for Collect {
+    fn event(&mut self, e: Event) {
+        self.0.push(e.into());
     }
-    Ok(frames)
+    fn record(&mut self, r: Record) {
+        self.0.push(r);
+    }
+}
+
+/// Every chunk's records through `next_raw` and the event decoder.
+fn replay_events(data: &[u8]) -> Result<Vec<Vec<Record>>, Error> {
+    let mut reader = Reader::new(data)?;
+    let mut chunks = Vec::new();
+    while let Some(f) = reader.next_raw()? {
+        match f {
+            RawFrame::Chunk(c) => {
+                let mut sink = Collect(Vec::new());
+                c.decode(&mut sink)?;
+                chunks.push(sink.0);
+            }
+            RawFrame::Trailer(_) => chunks.push(Vec::new()),
+        }
+    }
+    Ok(chunks)
+}
+
+/// Every chunk's records through `next_frame`.
+fn replay_records(data: &[u8]) -> Result<Vec<Vec<Record>>, Error> {
+    let mut reader = Reader::new(data)?;
+    let mut chunks = Vec::new();
+    while let Some(f) = reader.next_frame()? {
+        match f {
+            Frame::Chunk(c) => {
+                assert!(c.offset < data.len() as u64);
+                chunks.push(c.records);
+            }
+            Frame::Trailer(_) => chunks.push(Vec::new()),
+        }
+        assert!(chunks.len() <= data.len() / 16 + 1, "more frames than the input can hold");
+    }
+    Ok(chunks)
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use pulse_format::{
-    AllocMode, ChunkEncoder, ClockInfo, ClockSource, CounterInfo, Error, Frame, Metadata, Reader,
-    Record, RecordKind, Trailer, Writer, MAGIC, VERSION,
+    AllocMode, ChunkEncoder, ClockInfo, ClockSource, CounterInfo, Error, Event, Frame, Metadata,
+    RawFrame, Reader, Record, RecordKind, Sink, Trailer, Writer, MAGIC, VERSION,
 };
 
 // ---------------------------------------------------------------------------
@@ -60,7 +60,36 @@ fn read_session(bytes: &[u8]) -> Session {
     assert!(r.next_frame().expect("after the trailer").is_none());
     assert!(r.next_frame().expect("still after the trailer").is_none());
     assert_eq!(r.offset(), bytes.len() as u64, "the reader consumed it all");
+    assert_eq!(read_events(bytes), chunks, "the event decoder gives back the same records");
     Session { meta, chunks, offsets, trailer }
+}
+
+struct Collect(Vec<Record>);
+
+impl Sink for Collect {
+    fn event(&mut self, e: Event) {
+        let r = Record::from(e);
+        assert_eq!(Event::try_from(r.clone()), Ok(e));
+        self.0.push(r);
+    }
+    fn record(&mut self, r: Record) {
+        assert!(Event::try_from(r.clone()).is_err(), "{r:?} has an event form");
+        self.0.push(r);
+    }
+}
+
+/// The chunks as the analyzer reads them: `next_raw`, then the event decoder.
+fn read_events(bytes: &[u8]) -> Vec<ChunkSpec> {
+    let mut r = Reader::new(bytes).expect("header reads");
+    let mut chunks = Vec::new();
+    while let Some(f) = r.next_raw().expect("frame reads") {
+        if let RawFrame::Chunk(c) = f {
+            let mut sink = Collect(Vec::new());
+            c.decode(&mut sink).expect("chunk decodes");
+            chunks.push((c.thread, c.round, sink.0));
+        }
+    }
+    chunks
 }
 
 /// What the writer fills into the trailer for `chunks`.

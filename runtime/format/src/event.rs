@@ -1,0 +1,419 @@
+//! The replay's decode path: a chunk's timed records as compact [`Event`]s,
+//! with no allocation per record.
+//!
+//! [`Reader::next_frame`](crate::Reader::next_frame) builds a [`Record`]
+//! per record, an enum some of whose kinds own strings or vectors; a replay
+//! of millions of allocations does not need that. [`RawChunk::decode`]
+//! hands each record with no owned data to a [`Sink`] as an [`Event`]
+//! (`Copy`, no heap), and only the few that own data — thread names,
+//! counter readings, definitions — as [`Record`]s.
+//!
+//! The common kinds are decoded by a fast path; anything it does not handle
+//! (the other kinds, a varint it does not expect, the end of the buffer)
+//! goes through the one reference decoder from the start of that record, so
+//! both paths accept exactly the same bytes and report the same errors.
+
+use crate::codec::{unzigzag, Cursor};
+use crate::error::Error;
+use crate::record::{self, Deltas, Record, RecordKind, TAG_ALLOC_WEIGHTED};
+
+/// A timed record without owned data: every kind but `ThreadStart` and
+/// `Counters` (which own a name and values) and the definitions (which have
+/// no timestamp). The fields are those of the [`Record`] of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Event {
+    /// [`Record::ThreadEnd`]
+    ThreadEnd { ts: u64 },
+    /// [`Record::Alloc`]
+    Alloc { ts: u64, addr: u64, size: u64, align: u64, site: u32, weight: u64 },
+    /// [`Record::AllocFailed`]
+    AllocFailed { ts: u64, size: u64, align: u64 },
+    /// [`Record::Free`]
+    Free { ts: u64, addr: u64, size: u64 },
+    /// [`Record::Realloc`]
+    Realloc {
+        ts: u64,
+        start_ts: u64,
+        old_addr: u64,
+        old_size: u64,
+        new_addr: u64,
+        new_size: u64,
+        align: u64,
+        site: u32,
+    },
+    /// [`Record::ScopeEnter`]
+    ScopeEnter { ts: u64, scope: u32 },
+    /// [`Record::ScopeExit`]
+    ScopeExit { ts: u64, scope: u32 },
+    /// [`Record::Pause`]
+    Pause { ts: u64 },
+    /// [`Record::Resume`]
+    Resume { ts: u64 },
+    /// [`Record::Span`]
+    Span { ts: u64, start_ts: u64, scope: u32 },
+}
+
+impl Event {
+    /// The event's timestamp.
+    #[inline]
+    pub fn ts(&self) -> u64 {
+        match *self {
+            Event::ThreadEnd { ts }
+            | Event::Alloc { ts, .. }
+            | Event::AllocFailed { ts, .. }
+            | Event::Free { ts, .. }
+            | Event::Realloc { ts, .. }
+            | Event::ScopeEnter { ts, .. }
+            | Event::ScopeExit { ts, .. }
+            | Event::Pause { ts }
+            | Event::Resume { ts }
+            | Event::Span { ts, .. } => ts,
+        }
+    }
+
+    /// The kind of record it was.
+    #[inline]
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Event::ThreadEnd { .. } => RecordKind::ThreadEnd,
+            Event::Alloc { .. } => RecordKind::Alloc,
+            Event::AllocFailed { .. } => RecordKind::AllocFailed,
+            Event::Free { .. } => RecordKind::Free,
+            Event::Realloc { .. } => RecordKind::Realloc,
+            Event::ScopeEnter { .. } => RecordKind::ScopeEnter,
+            Event::ScopeExit { .. } => RecordKind::ScopeExit,
+            Event::Pause { .. } => RecordKind::Pause,
+            Event::Resume { .. } => RecordKind::Resume,
+            Event::Span { .. } => RecordKind::Span,
+        }
+    }
+}
+
+impl From<Event> for Record {
+    fn from(e: Event) -> Record {
+        match e {
+            Event::ThreadEnd { ts } => Record::ThreadEnd { ts },
+            Event::Alloc { ts, addr, size, align, site, weight } => {
+                Record::Alloc { ts, addr, size, align, site, weight }
+            }
+            Event::AllocFailed { ts, size, align } => Record::AllocFailed { ts, size, align },
+            Event::Free { ts, addr, size } => Record::Free { ts, addr, size },
+            Event::Realloc {
+                ts,
+                start_ts,
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align,
+                site,
+            } => Record::Realloc {
+                ts,
+                start_ts,
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align,
+                site,
+            },
+            Event::ScopeEnter { ts, scope } => Record::ScopeEnter { ts, scope },
+            Event::ScopeExit { ts, scope } => Record::ScopeExit { ts, scope },
+            Event::Pause { ts } => Record::Pause { ts },
+            Event::Resume { ts } => Record::Resume { ts },
+            Event::Span { ts, start_ts, scope } => Record::Span { ts, start_ts, scope },
+        }
+    }
+}
+
+impl TryFrom<Record> for Event {
+    type Error = Record;
+
+    /// The event form of `r`, or `r` back if it owns data or has no timestamp.
+    fn try_from(r: Record) -> Result<Event, Record> {
+        Ok(match r {
+            Record::ThreadEnd { ts } => Event::ThreadEnd { ts },
+            Record::Alloc { ts, addr, size, align, site, weight } => {
+                Event::Alloc { ts, addr, size, align, site, weight }
+            }
+            Record::AllocFailed { ts, size, align } => Event::AllocFailed { ts, size, align },
+            Record::Free { ts, addr, size } => Event::Free { ts, addr, size },
+            Record::Realloc {
+                ts,
+                start_ts,
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align,
+                site,
+            } => {
+                Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site }
+            }
+            Record::ScopeEnter { ts, scope } => Event::ScopeEnter { ts, scope },
+            Record::ScopeExit { ts, scope } => Event::ScopeExit { ts, scope },
+            Record::Pause { ts } => Event::Pause { ts },
+            Record::Resume { ts } => Event::Resume { ts },
+            Record::Span { ts, start_ts, scope } => Event::Span { ts, start_ts, scope },
+            r @ (Record::ThreadStart { .. }
+            | Record::Counters { .. }
+            | Record::SiteDef { .. }
+            | Record::ScopeDef { .. }
+            | Record::Symbol { .. }) => return Err(r),
+        })
+    }
+}
+
+/// Receives a chunk's records from [`RawChunk::decode`], in the chunk's order.
+pub trait Sink {
+    /// A record without owned data.
+    fn event(&mut self, e: Event);
+    /// A record that owns data (`ThreadStart`, `Counters`) or has no
+    /// timestamp (`SiteDef`, `ScopeDef`, `Symbol`).
+    fn record(&mut self, r: Record);
+}
+
+/// A chunk as stored, not yet decoded: its header fields and the bytes of
+/// its records, borrowed from the [`Reader`](crate::Reader)'s buffer until
+/// its next frame.
+#[derive(Debug, Clone, Copy)]
+pub struct RawChunk<'a> {
+    /// Byte offset of the chunk's frame in the file.
+    pub offset: u64,
+    /// The thread the records belong to (0: session-wide definitions).
+    pub thread: u64,
+    /// The collector round that wrote the chunk.
+    pub round: u64,
+    pub(crate) body: &'a [u8],
+}
+
+impl RawChunk<'_> {
+    /// The encoded records, after the chunk's thread and round.
+    pub fn body(&self) -> &[u8] {
+        self.body
+    }
+
+    /// Decodes every record into `sink`, in order. A chunk that does not
+    /// decode is [`Error::Corrupt`], as [`Reader::next_frame`](crate::Reader::next_frame)
+    /// reports it; `sink` may then have received the records before the fault.
+    pub fn decode(&self, sink: &mut impl Sink) -> Result<(), Error> {
+        let mut c = Cursor::new(self.body);
+        let mut d = Deltas::default();
+        loop {
+            let (pos, saved) = (c.position(), d);
+            if let Some(e) = fast(&mut c, &mut d) {
+                sink.event(e);
+                continue;
+            }
+            // The reference decoder, from the start of the same record.
+            c.set_position(pos);
+            d = saved;
+            match record::decode(&mut c, &mut d)
+                .map_err(|e| crate::reader::corrupt(self.offset, e))?
+            {
+                None => return Ok(()),
+                Some(r) => match Event::try_from(r) {
+                    Ok(e) => sink.event(e),
+                    Err(r) => sink.record(r),
+                },
+            }
+        }
+    }
+
+    /// Decodes every record into a vector, as `next_frame` does.
+    pub fn records(&self) -> Result<Vec<Record>, Error> {
+        let mut c = Cursor::new(self.body);
+        let mut d = Deltas::default();
+        let mut records = Vec::with_capacity(self.body.len() / 6);
+        while let Some(r) =
+            record::decode(&mut c, &mut d).map_err(|e| crate::reader::corrupt(self.offset, e))?
+        {
+            records.push(r);
+        }
+        Ok(records)
+    }
+}
+
+/// A varint: one or two bytes inline, longer ones out of line; `None` for
+/// anything the reference decoder must judge (short, overlong).
+#[inline(always)]
+fn var(c: &mut Cursor<'_>) -> Option<u64> {
+    let (buf, pos) = (c.buf(), c.position());
+    let b = *buf.get(pos)?;
+    if b < 0x80 {
+        c.set_position(pos + 1);
+        return Some(u64::from(b));
+    }
+    if let Some(&b1) = buf.get(pos + 1) {
+        if b1 < 0x80 {
+            c.set_position(pos + 2);
+            return Some(u64::from(b & 0x7f) | u64::from(b1) << 7);
+        }
+    }
+    var_long(c)
+}
+
+#[inline(never)]
+fn var_long(c: &mut Cursor<'_>) -> Option<u64> {
+    let (buf, pos) = (c.buf(), c.position());
+    let rest = buf.get(pos..)?;
+    let mut v = 0u64;
+    for (i, &b) in rest.iter().take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            if i == 9 && b > 1 {
+                return None;
+            }
+            c.set_position(pos + i + 1);
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn var32(c: &mut Cursor<'_>) -> Option<u32> {
+    u32::try_from(var(c)?).ok()
+}
+
+#[inline(always)]
+fn delta(c: &mut Cursor<'_>) -> Option<u64> {
+    Some(unzigzag(var(c)?) as u64)
+}
+
+/// The common kinds, decoded without the reference decoder's error
+/// plumbing. `None`: let the reference decoder read this record.
+#[inline(always)]
+fn fast(c: &mut Cursor<'_>, d: &mut Deltas) -> Option<Event> {
+    let tag = *c.buf().get(c.position())?;
+    c.set_position(c.position() + 1);
+    Some(match tag {
+        3 | TAG_ALLOC_WEIGHTED => {
+            let ts = d.ts.wrapping_add(delta(c)?);
+            let addr = d.addr.wrapping_add(delta(c)?);
+            let size = var(c)?;
+            let align = var(c)?;
+            let site = var32(c)?;
+            let weight = if tag == TAG_ALLOC_WEIGHTED { var(c)? } else { 1 };
+            (d.ts, d.addr) = (ts, addr);
+            Event::Alloc { ts, addr, size, align, site, weight }
+        }
+        6 => {
+            let ts = d.ts.wrapping_add(delta(c)?);
+            let addr = d.addr.wrapping_add(delta(c)?);
+            let size = var(c)?;
+            (d.ts, d.addr) = (ts, addr);
+            Event::Free { ts, addr, size }
+        }
+        7 => {
+            let ts = d.ts.wrapping_add(delta(c)?);
+            let start_ts = ts.wrapping_sub(delta(c)?);
+            let old_addr = d.addr.wrapping_add(delta(c)?);
+            let old_size = var(c)?;
+            let new_addr = old_addr.wrapping_add(delta(c)?);
+            let new_size = var(c)?;
+            let align = var(c)?;
+            let site = var32(c)?;
+            (d.ts, d.addr) = (ts, new_addr);
+            Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site }
+        }
+        8 | 9 => {
+            let ts = d.ts.wrapping_add(delta(c)?);
+            let scope = var32(c)?;
+            d.ts = ts;
+            if tag == 8 {
+                Event::ScopeEnter { ts, scope }
+            } else {
+                Event::ScopeExit { ts, scope }
+            }
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChunkEncoder;
+
+    #[derive(Default)]
+    struct Collect(Vec<Record>);
+
+    impl Sink for Collect {
+        fn event(&mut self, e: Event) {
+            self.0.push(e.into());
+        }
+        fn record(&mut self, r: Record) {
+            self.0.push(r);
+        }
+    }
+
+    #[test]
+    fn both_paths_decode_the_same_records() {
+        let records = vec![
+            Record::ThreadStart { ts: 5, name: "main".into() },
+            Record::Alloc { ts: 10, addr: 0x1000, size: 64, align: 8, site: 3, weight: 1 },
+            Record::Alloc {
+                ts: 9,
+                addr: u64::MAX,
+                size: 1 << 40,
+                align: 16,
+                site: 70_000,
+                weight: 9,
+            },
+            Record::Free { ts: u64::MAX, addr: 0, size: 0 },
+            Record::Realloc {
+                ts: 30,
+                start_ts: 28,
+                old_addr: 0x1000,
+                old_size: 64,
+                new_addr: 0x2000,
+                new_size: 128,
+                align: 8,
+                site: 3,
+            },
+            Record::ScopeEnter { ts: 31, scope: 2 },
+            Record::Counters { ts: 32, scope: 2, values: vec![1, 2] },
+            Record::ScopeExit { ts: 33, scope: 2 },
+            Record::SiteDef { site: 3, frames: vec![1, 2, 3] },
+            Record::Pause { ts: 40 },
+            Record::Resume { ts: 41 },
+            Record::Span { ts: 45, start_ts: 40, scope: 2 },
+            Record::AllocFailed { ts: 46, size: 1, align: 1 },
+            Record::ThreadEnd { ts: 50 },
+        ];
+        let mut enc = ChunkEncoder::new();
+        enc.begin(1, 0);
+        for r in &records {
+            enc.push(r);
+        }
+        let body = &enc.body()[2..];
+        let chunk = RawChunk { offset: 0, thread: 1, round: 0, body };
+        let mut got = Collect::default();
+        chunk.decode(&mut got).unwrap();
+        assert_eq!(got.0, records);
+        assert_eq!(chunk.records().unwrap(), records);
+    }
+
+    #[test]
+    fn a_damaged_record_is_the_reference_decoders_error() {
+        let mut enc = ChunkEncoder::new();
+        enc.begin(1, 0);
+        enc.push(&Record::Alloc { ts: 10, addr: 0x1000, size: 64, align: 8, site: 3, weight: 1 });
+        let mut body = enc.body()[2..].to_vec();
+        for cut in 0..body.len() {
+            let chunk = RawChunk { offset: 7, thread: 1, round: 0, body: &body[..cut] };
+            let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
+            let slow = chunk.records().map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(fast, slow, "cut at {cut}");
+        }
+        // A site id over 32 bits.
+        body.truncate(body.len() - 1);
+        body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x7f]);
+        let chunk = RawChunk { offset: 7, thread: 1, round: 0, body: &body };
+        let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
+        assert_eq!(fast, chunk.records().map(|_| ()).map_err(|e| e.to_string()));
+        assert!(fast.is_err());
+    }
+}
