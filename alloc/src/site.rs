@@ -57,6 +57,7 @@ pub const DEFAULT_SAMPLE_INTERVAL: usize = 512 * 1024;
 pub fn set_stack_mode(mode: StackMode, depth: usize) {
     MODE.store(mode as u8, Ordering::Relaxed);
     DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
+    crate::thread::refresh_mode();
 }
 
 /// Sets the mean bytes between sampled allocations in [`StackMode::Sample`].

@@ -136,7 +136,7 @@ pub fn is_paused() -> bool {
 /// Times the enclosing block on this thread: the scope is entered when the
 /// guard is made and left when it is dropped, also by `?`, `return` or a panic.
 ///
-/// Cost: one clock read and one 56-byte append to the thread's ring at each
+/// Cost: one clock read and one 16-byte append to the thread's ring at each
 /// end while a session records (see `docs/PERFORMANCE.md`); one relaxed
 /// atomic load at each end when none does; nothing at all with the
 /// `enabled` feature off (the macros expand to the bare block).

@@ -193,11 +193,17 @@ impl Timing {
 
     /// An allocation on `thread`, charged to its innermost open scope.
     pub fn alloc(&mut self, thread: u64, size: u64) {
+        self.allocs(thread, 1, size);
+    }
+
+    /// `count` allocations of `bytes` together on `thread` with no scope
+    /// boundary between them: the same as as many [`Timing::alloc`] calls.
+    pub fn allocs(&mut self, thread: u64, count: u64, bytes: u64) {
         let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
         if scope != NO_SCOPE {
             let s = self.scopes.entry(scope).or_default();
-            s.allocs += 1;
-            s.bytes = s.bytes.saturating_add(size);
+            s.allocs += count;
+            s.bytes = s.bytes.saturating_add(bytes);
         }
     }
 
