@@ -364,15 +364,15 @@ pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
     alloc_event(mode, p, layout);
 }
 
-/// Records an allocation. Not inlined: the stack walk starts at this
-/// function's frame, so every site's first frame is the allocator's entry.
-#[inline(never)]
+/// Records an allocation. Inlined into the allocator's entry points, where
+/// the stack walk starts (see `SiteCache::site`).
+#[inline(always)]
 fn alloc_event(mode: u8, p: *mut u8, layout: Layout) {
     let size = layout.size() as u64;
     record(
         layout.size(),
+        #[inline(always)]
         |sites| {
-            // The clock first: the stack walk runs while it is being read.
             let ts = clock::now();
             let site = site_for(mode, sites, size);
             [header(EventKind::Alloc, align_log2(layout), site), ts, p as u64, size]
@@ -451,12 +451,13 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
     realloc_event(mode, ts, old, layout, new, new_size);
 }
 
-/// Records a reallocation; not inlined, like [`alloc_event`].
-#[inline(never)]
+/// Records a reallocation; inlined, like [`alloc_event`].
+#[inline(always)]
 fn realloc_event(mode: u8, ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
     let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
     record(
         new_size,
+        #[inline(always)]
         |sites| {
             // `ts` is 0 if recording started during the call.
             let now = if ts == 0 || new != old { clock::now() } else { ts };
