@@ -37,7 +37,7 @@ pub use site::{
 pub use stats::{heap_stats, overhead, totals, HeapStats, Overhead, ThreadStats, Totals};
 pub use thread::{
     current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread,
-    record_counters, record_marker, record_span, start_recording, stop_recording, thread_totals,
-    untracked, Tracking,
+    record_boundary, record_counters, record_marker, record_span, start_recording, stop_recording,
+    thread_totals, untracked, Tracking,
 };
 pub use tracking::Alloc;

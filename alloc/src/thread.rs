@@ -481,9 +481,15 @@ fn realloc_event(mode: u8, ts: u64, old: *mut u8, layout: Layout, new: *mut u8, 
 /// `arg` is the scope id for scope events, 0 otherwise.
 #[inline(always)]
 pub fn record_marker(kind: EventKind, arg: u32) {
-    if !recording() {
-        return;
+    if recording() {
+        record_boundary(kind, arg);
     }
+}
+
+/// [`record_marker`] for a caller that has just seen [`is_recording`]
+/// return true (a scope guard, which checks it before looking up its id).
+#[inline(always)]
+pub fn record_boundary(kind: EventKind, arg: u32) {
     record(0, |_| [header(kind, 0, arg), clock::now()], |_| {});
 }
 

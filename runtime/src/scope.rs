@@ -129,6 +129,7 @@ pub fn resume() {
 }
 
 /// Whether this thread is paused.
+#[inline]
 pub fn is_paused() -> bool {
     PAUSED.with(Cell::get)
 }
@@ -166,13 +167,15 @@ impl ScopeGuard {
         Self::open(site, true)
     }
 
-    #[inline]
+    /// Inlined whole into the caller, as is the guard's drop: a scope costs
+    /// no call besides its clock reads (the ring's rare slow paths apart).
+    #[inline(always)]
     fn open(site: &'static ScopeSite, counted: bool) -> Self {
         if !pulse_alloc::is_recording() || is_paused() {
             return ScopeGuard { id: 0, counted: false, _not_send: PhantomData };
         }
         let id = site.id();
-        pulse_alloc::record_marker(EventKind::ScopeEnter, id);
+        pulse_alloc::record_boundary(EventKind::ScopeEnter, id);
         if counted {
             read_counters(id);
         }
@@ -188,7 +191,7 @@ fn read_counters(scope: u32) {
 }
 
 impl Drop for ScopeGuard {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if self.id != 0 {
             if self.counted {
