@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use crate::clock;
-use crate::ring::{Event, EventKind, Ring, RING_CAPACITY};
+use crate::ring::{header, EventKind, Ring, RING_WORDS};
 
 /// Measured costs, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,12 +35,10 @@ pub fn calibrate() -> Calibration {
     })
 }
 
-/// Appends `n` events to a scratch ring that no collector sees.
+/// Appends `n` allocation events to a scratch ring that no collector sees.
 fn time_events(n: u32) -> f64 {
-    let n = n.min(RING_CAPACITY as u32 / 2 - 1);
-    let layout = Layout::new::<Ring>();
-    // SAFETY: `Ring` has a non-zero size; all-zero bytes are a valid `Ring`.
-    let ring = unsafe { System.alloc_zeroed(layout) } as *mut Ring;
+    let n = n.min(RING_WORDS as u32 / 2 / 4 - 1);
+    let ring = Ring::zeroed();
     if ring.is_null() {
         return 0.0;
     }
@@ -48,12 +46,10 @@ fn time_events(n: u32) -> f64 {
     let r = unsafe { &*ring };
     let t = clock::monotonic_ns();
     for i in 0..n {
-        let mut e = Event::new(EventKind::Alloc, clock::now());
-        e.a = u64::from(i);
-        r.push(e);
+        r.push([header(EventKind::Alloc, 3, 1), clock::now(), u64::from(i), 64]);
     }
     let ns = (clock::monotonic_ns() - t) as f64 / f64::from(n.max(1));
-    // SAFETY: allocated above with the same layout; no reference outlives this.
-    unsafe { System.dealloc(ring as *mut u8, layout) };
+    // SAFETY: allocated by `Ring::zeroed` with this layout; no reference outlives this.
+    unsafe { System.dealloc(ring as *mut u8, Layout::new::<Ring>()) };
     ns
 }

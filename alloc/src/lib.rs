@@ -1,9 +1,9 @@
 //! The pulse global allocator.
 //!
 //! [`Alloc`] wraps any [`GlobalAlloc`](std::alloc::GlobalAlloc) and, while a
-//! session records, appends one fixed-size [`Event`] per allocation, free and
-//! reallocation to the calling thread's ring buffer — no lock, no syscall,
-//! no allocation on that path. The runtime crate (`pulse`) owns sessions: it
+//! session records, appends one compact event (a few 64-bit words) per
+//! allocation, free and reallocation to the calling thread's ring buffer —
+//! no lock, no syscall, no allocation on that path. The runtime crate (`pulse`) owns sessions: it
 //! starts recording, drains the rings from its collector thread with
 //! [`drain`], and writes the session file.
 //!
@@ -29,7 +29,7 @@ mod thread;
 mod tracking;
 
 pub use calibrate::{calibrate, Calibration};
-pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, RING_CAPACITY};
+pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, Events, RING_WORDS};
 pub use site::{
     drain_sites, set_sample_interval, set_stack_mode, StackMode, DEFAULT_DEPTH,
     DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,
@@ -37,7 +37,7 @@ pub use site::{
 pub use stats::{heap_stats, overhead, totals, HeapStats, Overhead, ThreadStats, Totals};
 pub use thread::{
     current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread,
-    record_counters, record_marker, record_span, start_recording, stop_recording, thread_totals,
-    untracked, Tracking,
+    record_boundary, record_counters, record_marker, record_span, start_recording, stop_recording,
+    thread_totals, untracked, Tracking,
 };
 pub use tracking::Alloc;

@@ -1,11 +1,14 @@
 //! Per-thread event rings and the registry the collector drains.
 //!
 //! Each thread that produces an event owns one [`Ring`]: a fixed array of
-//! [`Event`]s with a producer index (`head`, written only by the owner) and a
-//! consumer index (`tail`, written only by the collector). Appending is a
-//! plain store of the event and a release store of `head`: no lock, no
-//! read-modify-write, no syscall. The collector reads `[tail, head)` and
-//! publishes the new `tail`.
+//! 64-bit words with a producer index (`head`, written only by the owner)
+//! and a consumer index (`tail`, written only by the collector), both
+//! counting words. An event is a few words — a header word (kind, a small
+//! field, a 32-bit id) and the clock, then what its kind needs (see
+//! [`EventKind`]): two words for a scope boundary, four for an allocation
+//! or a free. Appending is plain stores of the words and a release store of
+//! `head`: no lock, no read-modify-write, no syscall. The collector decodes
+//! `[tail, head)` into [`Event`]s and publishes the new `tail`.
 //!
 //! Rings are allocated straight from the system allocator (never through the
 //! global allocator), linked into a push-only list, and never freed: when a
@@ -21,39 +24,45 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::site::SiteCache;
 use crate::stats::ThreadCounters;
 
-/// Events a ring holds (896 KiB of 56-byte events). A thread that fills its
-/// ring before the collector drains it waits: see [`Ring::push`].
-pub const RING_CAPACITY: usize = 1 << 14;
+/// Words a ring holds: 512 KiB, 16 Ki allocation or free events, 32 Ki
+/// scope boundaries. A thread that fills its ring before the collector
+/// drains it waits: see [`Ring::push`].
+pub const RING_WORDS: usize = 1 << 16;
+const MASK: usize = RING_WORDS - 1;
+/// The owner looks at the collector's `tail` only past this many words in use.
+const HALF: usize = RING_WORDS / 2;
 
 const ACTIVE: u8 = 1;
 const RETIRED: u8 = 2;
 const FREE: u8 = 3;
 const CLAIMING: u8 = 4;
 
-/// What an [`Event`] records. The meaning of its fields per kind:
+/// What an [`Event`] records. Each kind is written as a fixed number of
+/// words: the header (`kind | small << 8 | id << 32`), the clock `ts`, then
+/// the kind's own words, which [`Event`] decodes into its fields:
 ///
-/// | kind | `a` | `b` | `c` | `d` |
+/// | kind | words | header `small`, `id` | then | `Event` fields |
 /// |---|---|---|---|---|
-/// | `ThreadStart` | name bytes 0..8 | name bytes 8..16 | | |
-/// | `Alloc` | address | size | | weight |
-/// | `AllocFailed` | | size | | |
-/// | `Free` | address | size | | |
-/// | `Realloc` | new address | new size | old address | old size |
-/// | `ScopeEnter`, `ScopeExit` | scope id | | | |
-/// | `Span` | scope id | | | |
-/// | `Counters` | value 0 | value 1 | value 2 | value 3 |
+/// | `ThreadStart` | 4 | | name bytes 0..8, 8..16 | `a`, `b` |
+/// | `ThreadEnd` | 2 | | | |
+/// | `Alloc` | 4 | align log2, site | address, size | `a`, `b` |
+/// | `AllocFailed` | 3 | align log2 | size | `b` |
+/// | `Free` | 4 | | address, size | `a`, `b` |
+/// | `Realloc` | 7 | align log2, site | start, new address, new size, old address, old size | `start`, `a`, `b`, `c`, `d` |
+/// | `ScopeEnter`, `ScopeExit` | 2 | , scope id | | `a` = scope id |
+/// | `Pause`, `Resume` | 2 | | | |
+/// | `Span` | 3 | , scope id | first poll | `start`, `a` = scope id |
+/// | `Counters` | 7 | values in use, scope (0: periodic) | 5 values | `a`, `b`, `c`, `d`, `start`; `align_log2` = values, `site` = scope |
 ///
-/// A `Counters` event keeps its fifth value in `start`, the number of values
-/// in `align_log2`, and its scope (0: a periodic sample) in `site`.
-///
-/// `start` is the clock when a `Realloc` call began or a `Span`'s first poll happened.
+/// `start` is the clock when a `Realloc` call began or a `Span`'s first
+/// poll happened; for every other kind it equals `ts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum EventKind {
@@ -83,10 +92,46 @@ pub enum EventKind {
     Counters,
 }
 
-/// One fixed-size event as the hot path writes it. The collector turns it
-/// into a [`pulse_format`-style record](crate) when it drains the ring.
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
+impl EventKind {
+    const ALL: [EventKind; 12] = [
+        EventKind::ThreadStart,
+        EventKind::ThreadEnd,
+        EventKind::Alloc,
+        EventKind::AllocFailed,
+        EventKind::Free,
+        EventKind::Realloc,
+        EventKind::ScopeEnter,
+        EventKind::ScopeExit,
+        EventKind::Pause,
+        EventKind::Resume,
+        EventKind::Span,
+        EventKind::Counters,
+    ];
+
+    /// The words an event of this kind takes in a ring.
+    pub const fn words(self) -> usize {
+        match self {
+            EventKind::ThreadEnd
+            | EventKind::ScopeEnter
+            | EventKind::ScopeExit
+            | EventKind::Pause
+            | EventKind::Resume => 2,
+            EventKind::AllocFailed | EventKind::Span => 3,
+            EventKind::ThreadStart | EventKind::Alloc | EventKind::Free => 4,
+            EventKind::Realloc | EventKind::Counters => 7,
+        }
+    }
+}
+
+/// An event's header word.
+#[inline(always)]
+pub(crate) const fn header(kind: EventKind, small: u8, id: u32) -> u64 {
+    kind as u64 | (small as u64) << 8 | (id as u64) << 32
+}
+
+/// One event, decoded from a ring's words (see [`EventKind`] for which
+/// fields each kind uses; the others are zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
@@ -109,24 +154,108 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event of `kind` at `ts` with every other field zero.
-    #[inline]
-    pub const fn new(kind: EventKind, ts: u64) -> Self {
-        Event { kind, align_log2: 0, site: 0, ts, start: ts, a: 0, b: 0, c: 0, d: 0 }
+    /// Decodes the event whose header is `w(0)`; `w(i)` reads its `i`-th
+    /// word. `None` for a header of no known kind.
+    #[inline(always)]
+    fn decode(w: impl Fn(usize) -> u64) -> Option<Event> {
+        let h = w(0);
+        let kind = *EventKind::ALL.get((h as u8 as usize).wrapping_sub(1))?;
+        let ts = w(1);
+        let (small, id) = ((h >> 8) as u8, (h >> 32) as u32);
+        let mut e = Event { kind, align_log2: 0, site: 0, ts, start: ts, a: 0, b: 0, c: 0, d: 0 };
+        match kind {
+            EventKind::ThreadStart => (e.a, e.b) = (w(2), w(3)),
+            EventKind::Alloc => (e.align_log2, e.site, e.a, e.b) = (small, id, w(2), w(3)),
+            EventKind::AllocFailed => (e.align_log2, e.b) = (small, w(2)),
+            EventKind::Free => (e.a, e.b) = (w(2), w(3)),
+            EventKind::Realloc => {
+                (e.align_log2, e.site, e.start) = (small, id, w(2));
+                (e.a, e.b, e.c, e.d) = (w(3), w(4), w(5), w(6));
+            }
+            EventKind::ScopeEnter | EventKind::ScopeExit => e.a = u64::from(id),
+            EventKind::Span => (e.start, e.a) = (w(2), u64::from(id)),
+            EventKind::Counters => {
+                (e.align_log2, e.site) = (small, id);
+                (e.a, e.b, e.c, e.d, e.start) = (w(2), w(3), w(4), w(5), w(6));
+            }
+            EventKind::ThreadEnd | EventKind::Pause | EventKind::Resume => {}
+        }
+        Some(e)
     }
 }
 
-/// A single-producer single-consumer ring of events.
+/// How far ahead of the event being decoded the collector prefetches.
+const PREFETCH_WORDS: usize = 64;
+
+/// The events of one thread, in its order, decoded as they are iterated.
+#[derive(Debug)]
+pub struct Events<'a> {
+    base: *const u64,
+    /// `RING_WORDS - 1` over a ring; all ones over a plain buffer.
+    mask: usize,
+    pos: usize,
+    end: usize,
+    _words: PhantomData<&'a [u64]>,
+}
+
+impl<'a> Events<'a> {
+    /// The events in `words`, a plain buffer of whole events.
+    pub(crate) fn linear(words: &'a [u64]) -> Self {
+        Events {
+            base: words.as_ptr(),
+            mask: usize::MAX,
+            pos: 0,
+            end: words.len(),
+            _words: PhantomData,
+        }
+    }
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Event> {
+        if self.pos == self.end {
+            return None;
+        }
+        let (base, mask, pos) = (self.base, self.mask, self.pos);
+        // The owner wrote these words on another core: ask for the lines a
+        // few events ahead now, so they arrive while these are encoded.
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let ahead = base.wrapping_add(pos.wrapping_add(PREFETCH_WORDS) & mask);
+            // SAFETY: a prefetch is a hint with no effect on memory or on
+            // the program's state, valid for any address; SSE, which it
+            // needs, is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8) };
+        }
+        // SAFETY: every word in `[pos, end)` (indices masked) lies in the
+        // buffer and was written before `end` was published; see `drain`
+        // and `Events::linear`. Word `i` of the event at `pos` is inside
+        // that range since only whole events are published.
+        let ev = Event::decode(|i| unsafe { *base.add(pos.wrapping_add(i) & mask) });
+        match ev {
+            Some(e) => self.pos = pos.wrapping_add(e.kind.words()),
+            // Never written; stop rather than misread the rest.
+            None => self.pos = self.end,
+        }
+        ev
+    }
+}
+
+/// A single-producer single-consumer ring of event words.
 #[repr(C, align(64))]
 pub(crate) struct Ring {
-    /// Next slot the owner writes; only the owner stores it.
+    /// Next word the owner writes; only the owner stores it.
     head: AtomicUsize,
     /// The owner's last reading of `tail`: it reloads the real one only when
     /// this says the ring may be half full, so the hot path does not touch
     /// the cache line the collector writes.
     tail_seen: AtomicUsize,
     _pad_head: [u8; 48],
-    /// Next slot the collector reads; only the collector stores it.
+    /// Next word the collector reads; only the collector stores it.
     tail: AtomicUsize,
     _pad_tail: [u8; 56],
     state: AtomicU8,
@@ -138,13 +267,14 @@ pub(crate) struct Ring {
     pub(crate) counters: ThreadCounters,
     /// The owner's stack bounds and site cache; only the owner touches it.
     sites: UnsafeCell<SiteCache>,
-    slots: [UnsafeCell<MaybeUninit<Event>>; RING_CAPACITY],
+    words: [UnsafeCell<u64>; RING_WORDS],
 }
 
-// SAFETY: the slots are shared between exactly one producer (the owning
+// SAFETY: the words are shared between exactly one producer (the owning
 // thread) and one consumer (the collector, serialized by the caller of
 // `drain`); the head/tail protocol below ensures they never touch the same
-// slot at the same time. Every other field is atomic.
+// word at the same time. `sites` is touched by the owner only. Every other
+// field is atomic.
 unsafe impl Sync for Ring {}
 
 /// The head of the push-only list of every ring ever created.
@@ -175,10 +305,7 @@ impl Ring {
             }
             r = ring.next.load(Ordering::Relaxed);
         }
-        let layout = Layout::new::<Ring>();
-        // SAFETY: `Ring` has a non-zero size. All-zero bytes are a valid `Ring`:
-        // atomics at zero and uninitialized slots.
-        let fresh = unsafe { System.alloc_zeroed(layout) } as *mut Ring;
+        let fresh = Ring::zeroed();
         if fresh.is_null() {
             return ptr::null();
         }
@@ -197,50 +324,72 @@ impl Ring {
         }
     }
 
-    /// Appends an event. Only the owning thread calls this.
+    /// A new, unlinked ring from the system allocator, or null.
+    pub(crate) fn zeroed() -> *mut Ring {
+        // SAFETY: `Ring` has a non-zero size. All-zero bytes are a valid
+        // `Ring`: atomics, words and the site cache at zero.
+        unsafe { System.alloc_zeroed(Layout::new::<Ring>()) as *mut Ring }
+    }
+
+    /// Appends one event of `N` words. Only the owning thread calls this.
     ///
     /// When the ring is full the owner waits for the collector (the lossless
-    /// policy): it wakes the collector and yields until a slot frees up. If
+    /// policy): it wakes the collector and yields until there is room. If
     /// recording stops meanwhile, the event is dropped and `false` returned.
-    #[inline]
-    pub(crate) fn push(&self, ev: Event) -> bool {
+    #[inline(always)]
+    pub(crate) fn push<const N: usize>(&self, words: [u64; N]) -> bool {
         let head = self.head.load(Ordering::Relaxed);
-        let mut used = head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed));
-        if used >= RING_CAPACITY / 2 {
-            let tail = self.tail.load(Ordering::Acquire);
-            self.tail_seen.store(tail, Ordering::Relaxed);
-            used = head.wrapping_sub(tail);
+        if head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed)) + N > HALF
+            && !self.make_room(head, N)
+        {
+            return false;
         }
-        if used >= RING_CAPACITY / 2 {
-            // Half full: wake the collector once, as the ring crosses the mark.
-            if used == RING_CAPACITY / 2 {
-                wake_collector();
-            }
-            if used >= RING_CAPACITY && !self.wait_for_room(head, used) {
-                return false;
-            }
+        let base = self.words.as_ptr() as *mut u64;
+        for (i, w) in words.into_iter().enumerate() {
+            // SAFETY: the word at `head + i` is outside `[tail, head)`, the
+            // range the collector may read (`make_room` saw to it), and only
+            // this thread writes words; the collector reads it only after
+            // the release store of `head` below. `UnsafeCell<u64>` has the
+            // layout of `u64`, and the index is masked into the array.
+            unsafe { base.add(head.wrapping_add(i) & MASK).write(w) };
         }
-        let slot = &self.slots[head % RING_CAPACITY];
-        // SAFETY: the slot at `head` is outside `[tail, head)`, the range the
-        // collector may read, and only this thread writes slots; the collector
-        // reads it only after the release store of `head` below.
-        unsafe { (*slot.get()).write(ev) };
-        self.head.store(head.wrapping_add(1), Ordering::Release);
+        self.head.store(head.wrapping_add(N), Ordering::Release);
         true
     }
 
+    /// The slow half of `push`: the ring may be half full. Reads the
+    /// collector's `tail`, wakes it as the ring passes half full, and waits
+    /// while the ring has no room for `n` words.
     #[cold]
-    fn wait_for_room(&self, head: usize, mut used: usize) -> bool {
-        wake_collector();
-        while used >= RING_CAPACITY {
+    #[inline(never)]
+    fn make_room(&self, head: usize, n: usize) -> bool {
+        let tail = self.tail.load(Ordering::Acquire);
+        self.tail_seen.store(tail, Ordering::Relaxed);
+        let used = head.wrapping_sub(tail);
+        if used + n <= HALF {
+            return true;
+        }
+        // Half full: wake the collector once, as the ring crosses the mark.
+        if used <= HALF {
+            wake_collector();
+        }
+        used + n <= RING_WORDS || self.wait_for_room(head, n)
+    }
+
+    #[cold]
+    fn wait_for_room(&self, head: usize, n: usize) -> bool {
+        loop {
+            wake_collector();
             if !RECORDING.load(Ordering::Relaxed) {
                 return false;
             }
             std::thread::yield_now();
-            wake_collector();
-            used = head.wrapping_sub(self.tail.load(Ordering::Acquire));
+            let tail = self.tail.load(Ordering::Acquire);
+            self.tail_seen.store(tail, Ordering::Relaxed);
+            if head.wrapping_sub(tail) + n <= RING_WORDS {
+                return true;
+            }
         }
-        true
     }
 
     /// The owner's site cache.
@@ -278,13 +427,13 @@ fn wake_collector() {
     }
 }
 
-/// Hands every event recorded since the last drain to `f`, as
-/// `(thread id, events)` slices in each thread's order, and frees the rings
-/// of threads that have exited.
+/// Hands every event recorded since the last drain to `f`, one call per
+/// thread with its events in order, and frees the rings of threads that
+/// have exited.
 ///
 /// Only one thread may drain at a time; the runtime's collector serializes
 /// its calls with a lock.
-pub fn drain(f: &mut dyn FnMut(u64, &[Event])) {
+pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
     let mut r = RINGS.load(Ordering::Acquire);
     while !r.is_null() {
         // SAFETY: rings are never freed.
@@ -294,25 +443,21 @@ pub fn drain(f: &mut dyn FnMut(u64, &[Event])) {
             let tid = ring.tid.load(Ordering::Relaxed);
             let head = ring.head.load(Ordering::Acquire);
             let tail = ring.tail.load(Ordering::Relaxed);
-            let n = head.wrapping_sub(tail);
-            if n > 0 {
-                let start = tail % RING_CAPACITY;
-                let first = n.min(RING_CAPACITY - start);
-                let base = ring.slots.as_ptr() as *const Event;
-                // SAFETY: slots in `[tail, head)` were fully written before the
-                // owner's release store of `head`, which our acquire load saw;
-                // the owner does not write them again until `tail` moves past
-                // them. `UnsafeCell<MaybeUninit<Event>>` has the layout of `Event`.
-                let (one, two) = unsafe {
-                    (
-                        std::slice::from_raw_parts(base.add(start), first),
-                        std::slice::from_raw_parts(base, n - first),
-                    )
-                };
-                f(tid, one);
-                if !two.is_empty() {
-                    f(tid, two);
-                }
+            if head != tail {
+                // Words in `[tail, head)` were fully written before the
+                // owner's release store of `head`, which our acquire load
+                // saw; the owner does not write them again until `tail`
+                // moves past them, below, after `f` is done with them.
+                f(
+                    tid,
+                    Events {
+                        base: ring.words.as_ptr() as *const u64,
+                        mask: MASK,
+                        pos: tail,
+                        end: head,
+                        _words: PhantomData,
+                    },
+                );
                 ring.tail.store(head, Ordering::Release);
             }
             if state == RETIRED {
@@ -338,4 +483,92 @@ pub(crate) fn for_each_ring(mut f: impl FnMut(u64, &ThreadCounters, bool)) {
 /// Bytes of ring memory pulse holds.
 pub fn ring_bytes() -> usize {
     RINGS_ALLOCATED.load(Ordering::Relaxed) * std::mem::size_of::<Ring>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_decodes_from_its_words() {
+        let words: Vec<u64> = [
+            vec![header(EventKind::ThreadStart, 0, 0), 10, 0x6e69_616d, 0],
+            vec![header(EventKind::Alloc, 3, 7), 11, 0x1000, 24],
+            vec![header(EventKind::Free, 0, 0), 12, 0x1000, 24],
+            vec![header(EventKind::Realloc, 4, 9), 14, 13, 0x2000, 64, 0x1000, 32],
+            vec![header(EventKind::ScopeEnter, 0, 5), 15],
+            vec![header(EventKind::Span, 0, 5), 16, 2],
+            vec![header(EventKind::Counters, 2, 5), 17, 1, 2, 0, 0, 0],
+            vec![header(EventKind::AllocFailed, 6, 0), 18, 1 << 40],
+            vec![header(EventKind::ThreadEnd, 0, 0), 19],
+        ]
+        .concat();
+        let evs: Vec<Event> = Events::linear(&words).collect();
+        let kinds: Vec<EventKind> = evs.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::ThreadStart,
+                EventKind::Alloc,
+                EventKind::Free,
+                EventKind::Realloc,
+                EventKind::ScopeEnter,
+                EventKind::Span,
+                EventKind::Counters,
+                EventKind::AllocFailed,
+                EventKind::ThreadEnd,
+            ]
+        );
+        let alloc = evs[1];
+        assert_eq!(
+            (alloc.ts, alloc.site, alloc.align_log2, alloc.a, alloc.b),
+            (11, 7, 3, 0x1000, 24)
+        );
+        let re = evs[3];
+        assert_eq!(
+            (re.ts, re.start, re.a, re.b, re.c, re.d, re.site),
+            (14, 13, 0x2000, 64, 0x1000, 32, 9)
+        );
+        assert_eq!((evs[4].a, evs[5].start, evs[5].a), (5, 2, 5));
+        assert_eq!((evs[6].site, evs[6].align_log2, evs[6].a, evs[6].b), (5, 2, 1, 2));
+        assert_eq!(evs[7].b, 1 << 40);
+        for (e, w) in evs.iter().zip([4, 4, 4, 7, 2, 3, 7, 3, 2]) {
+            assert_eq!(e.kind.words(), w);
+        }
+    }
+
+    #[test]
+    fn events_wrap_around_the_end_of_a_ring() {
+        let ring = Ring::zeroed();
+        assert!(!ring.is_null());
+        // SAFETY: a fresh, unshared ring; freed at the end.
+        let r = unsafe { &*ring };
+        let mut seen = 0u64;
+        let mut n = 0u64;
+        // Fill and drain by hand (the ring is not linked): seven-word
+        // events do not divide the ring, so some straddle its end.
+        for round in 0..4u64 {
+            for i in 0..(RING_WORDS as u64 / 2 / 7) {
+                let ts = round * 1_000_000 + i;
+                assert!(r.push([header(EventKind::Realloc, 0, 1), ts, ts, 1, 2, 3, 4]));
+                n += 1;
+            }
+            let (head, tail) = (r.head.load(Ordering::Acquire), r.tail.load(Ordering::Relaxed));
+            let evs = Events {
+                base: r.words.as_ptr() as *const u64,
+                mask: MASK,
+                pos: tail,
+                end: head,
+                _words: PhantomData,
+            };
+            for e in evs {
+                assert_eq!((e.kind, e.start, e.a, e.d), (EventKind::Realloc, e.ts, 1, 4));
+                seen += 1;
+            }
+            r.tail.store(head, Ordering::Release);
+        }
+        assert_eq!(seen, n);
+        // SAFETY: allocated by `Ring::zeroed` with this layout; no reference outlives this.
+        unsafe { System.dealloc(ring as *mut u8, Layout::new::<Ring>()) };
+    }
 }

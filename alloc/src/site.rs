@@ -15,13 +15,18 @@
 //! runs into a frame built without frame pointers ends the walk instead of
 //! reading wild memory.
 //!
-//! Interning: the frames are hashed; a per-thread direct-mapped cache maps
-//! the hash to the site id, so a site seen before costs no shared state. A
-//! new site takes the global table's lock once and queues its frames for
-//! the collector to write as a site definition.
+//! The walk starts at the frame of the allocator's entry point, where the
+//! recording code is inlined: the first frame is the address of the
+//! instruction there, the next ones the return addresses of its callers.
+//!
+//! Interning: the frames are hashed during the walk, which stores none of
+//! them; a per-thread cache (two entries a hash) maps the hash to the site
+//! id, so a site seen before costs no shared state. A new site walks again
+//! from the same frame record to keep its frames, takes the global table's
+//! lock once and queues them for the collector to write as a site
+//! definition.
 
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -29,8 +34,13 @@ use std::sync::Mutex;
 pub const MAX_DEPTH: usize = 64;
 /// The default depth.
 pub const DEFAULT_DEPTH: usize = 32;
-/// Entries in each thread's site cache.
+/// Entries in each thread's site cache (16 KiB of them).
 pub(crate) const CACHE_SIZE: usize = 2048;
+/// A cache entry holds a site id in its low bits and the high bits of the
+/// stack's hash above them (with the bits that chose the entry, 51 of the
+/// hash's 64 bits are checked); 0 is an empty entry.
+const ID_BITS: u32 = 24;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
 
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 static NEXT_SITE: AtomicU32 = AtomicU32::new(1);
@@ -57,6 +67,7 @@ pub const DEFAULT_SAMPLE_INTERVAL: usize = 512 * 1024;
 pub fn set_stack_mode(mode: StackMode, depth: usize) {
     MODE.store(mode as u8, Ordering::Relaxed);
     DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
+    crate::thread::refresh_mode();
 }
 
 /// Sets the mean bytes between sampled allocations in [`StackMode::Sample`].
@@ -88,7 +99,7 @@ static SITES: Mutex<Option<HashMap<u64, u32>>> = Mutex::new(None);
 pub(crate) struct SiteCache {
     stack_lo: usize,
     stack_hi: usize,
-    entries: [(u64, u32); CACHE_SIZE],
+    entries: [u64; CACHE_SIZE],
     /// Bytes left before the next sampled allocation.
     pub(crate) sample_countdown: u64,
     /// State of the sampler's random generator.
@@ -102,31 +113,56 @@ impl SiteCache {
         let (lo, hi) = stack_bounds();
         self.stack_lo = lo;
         self.stack_hi = hi;
-        self.entries = [(0, 0); CACHE_SIZE];
+        self.entries = [0; CACHE_SIZE];
         self.rng = (lo as u64 ^ 0x9e37_79b9_7f4a_7c15) | 1;
         self.sample_countdown = self.next_sample_gap();
     }
 
     /// The id of the calling stack's site, or 0 if no frame could be read.
-    #[inline]
+    ///
+    /// Inlined into the allocator's entry point, whose frame is where the
+    /// walk starts: the stack is the current instruction's address (in the
+    /// entry point, symbolized as pulse's and the entry's own frames) and
+    /// the return addresses of its callers. The walk only hashes them; the
+    /// frames themselves are kept only for a site this thread has not
+    /// seen, by walking again from the same record (the frames above it
+    /// cannot have changed: they are its callers, still running).
+    #[inline(always)]
     pub(crate) fn site(&mut self) -> u32 {
-        // Uninitialized: zeroing 512 bytes on every allocation costs more
-        // than the walk itself.
-        let mut buf = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+        let (ip, fp) = (instruction_pointer(), frame_pointer());
         let depth = DEPTH.load(Ordering::Relaxed);
-        let n = capture(&mut buf[..depth], self.stack_lo, self.stack_hi);
+        let (n, h) = walk(ip, fp, depth, self.stack_lo, self.stack_hi, |_, _| {});
         if n == 0 {
             return 0;
         }
-        // SAFETY: `capture` initialized exactly the first `n` elements.
-        let frames = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u64, n) };
-        let h = hash(frames);
-        let slot = &mut self.entries[(h as usize) & (CACHE_SIZE - 1)];
-        if slot.0 == h && slot.1 != 0 {
-            return slot.1;
+        // Two entries a hash: what is left of one once the hash's high bits
+        // are taken out is the site's id if they were the entry's (0 for an
+        // empty entry, never a valid id).
+        let pair = (h as usize) & (CACHE_SIZE - 2);
+        let tag = h & !ID_MASK;
+        let (a, b) = (self.entries[pair] ^ tag, self.entries[pair + 1] ^ tag);
+        if a.wrapping_sub(1) < ID_MASK {
+            return a as u32;
         }
-        let id = intern(h, frames);
-        *slot = (h, id);
+        if b.wrapping_sub(1) < ID_MASK {
+            return b as u32;
+        }
+        self.new_site(ip, fp, depth)
+    }
+
+    /// A site missing from this thread's cache: its frames, interned. It
+    /// takes the first entry of its pair; the entry there moves to the second.
+    #[cold]
+    #[inline(never)]
+    fn new_site(&mut self, ip: usize, fp: usize, depth: usize) -> u32 {
+        let mut frames = [0u64; MAX_DEPTH];
+        let (n, h) = walk(ip, fp, depth, self.stack_lo, self.stack_hi, |i, f| frames[i] = f);
+        let id = intern(h, &frames[..n]);
+        if u64::from(id) < ID_MASK {
+            let pair = (h as usize) & (CACHE_SIZE - 2);
+            self.entries[pair + 1] = self.entries[pair];
+            self.entries[pair] = (h & !ID_MASK) | u64::from(id);
+        }
         id
     }
 
@@ -145,33 +181,75 @@ impl SiteCache {
     }
 }
 
-/// Captures the return addresses of the calling stack, innermost first.
-///
-/// There must be exactly one capture point, always reached through the same
-/// chain of pulse frames, so that the analyzer can trim those frames by name.
-#[inline(never)]
-fn capture(out: &mut [MaybeUninit<u64>], lo: usize, hi: usize) -> usize {
-    let mut fp = frame_pointer();
-    let mut n = 0;
-    while n < out.len() {
-        if fp < lo || fp > hi.saturating_sub(16) || fp % 8 != 0 {
-            break;
-        }
+/// The stack of the code at `ip`, whose function's frame record is at
+/// `fp`: `ip` itself, then the return addresses of the frame-pointer chain,
+/// at most `depth` frames in all, calling `each(i, address)` innermost
+/// first. Returns the number of frames and their [`hash`]-style hash,
+/// computed on the way: the multiplications overlap the walk's dependent
+/// loads, so hashing costs next to nothing. Nothing (0 frames) when `fp`
+/// is not in the thread's stack.
+#[inline(always)]
+fn walk(
+    ip: usize,
+    mut fp: usize,
+    depth: usize,
+    lo: usize,
+    hi: usize,
+    mut each: impl FnMut(usize, u64),
+) -> (usize, u64) {
+    let top = hi.saturating_sub(16);
+    let depth = depth.min(MAX_DEPTH);
+    if fp < lo || fp > top || fp % 8 != 0 || depth == 0 {
+        return (0, 0);
+    }
+    each(0, ip as u64);
+    let mut h = (ip as u64).wrapping_mul(MULTIPLIERS[0]);
+    let mut n = 1;
+    for &m in &MULTIPLIERS[1..depth] {
         // SAFETY: `fp` is 8-aligned and `[fp, fp + 16)` lies inside this
         // thread's stack, which is mapped for the thread's whole life.
         let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
         if ret == 0 {
             break;
         }
-        out[n] = MaybeUninit::new(ret as u64);
+        each(n, ret as u64);
+        h = h.wrapping_add((ret as u64).wrapping_mul(m));
         n += 1;
         // The chain must go up the stack, or it has left the frame-pointer frames.
-        if next <= fp {
+        if next <= fp || next > top || next % 8 != 0 {
             break;
         }
         fp = next;
     }
-    n
+    (n, avalanche(h.wrapping_add(n as u64)))
+}
+
+/// The address of the instruction after this one, in the function this is
+/// inlined into.
+#[inline(always)]
+fn instruction_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ip: usize;
+        // SAFETY: reading the instruction pointer has no side effects.
+        unsafe {
+            std::arch::asm!("lea {}, [rip]", out(reg) ip, options(nomem, nostack, preserves_flags))
+        };
+        ip
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ip: usize;
+        // SAFETY: reading the program counter has no side effects.
+        unsafe {
+            std::arch::asm!("adr {}, .", out(reg) ip, options(nomem, nostack, preserves_flags))
+        };
+        ip
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        0
+    }
 }
 
 #[inline(always)]
@@ -201,16 +279,23 @@ fn frame_pointer() -> usize {
 }
 
 /// A hash of the frames in which every frame is multiplied by its own odd
-/// constant and the products summed: the multiplications are independent,
-/// so the hash costs about a cycle a frame instead of the four or five of a
-/// chained mix. A final avalanche spreads the bits; 64 bits make a collision
-/// between two distinct stacks of one program vanishingly unlikely.
-#[inline]
+/// constant and the products summed (with the number of frames): the
+/// multiplications are independent, so the hash costs about a cycle a
+/// frame instead of the four or five of a chained mix. A final avalanche
+/// spreads the bits; 64 bits make a collision between two distinct stacks
+/// of one program vanishingly unlikely. [`walk`] computes the same.
+#[cfg(test)]
 fn hash(frames: &[u64]) -> u64 {
     let mut h = frames.len() as u64;
     for (f, m) in frames.iter().zip(MULTIPLIERS.iter()) {
         h = h.wrapping_add(f.wrapping_mul(*m));
     }
+    avalanche(h)
+}
+
+/// The hash's final mix; the result is odd, so never 0.
+#[inline(always)]
+fn avalanche(mut h: u64) -> u64 {
     h ^= h >> 31;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= h >> 29;
@@ -274,7 +359,7 @@ fn stack_bounds() -> (usize, usize) {
     }
 }
 
-/// Nanoseconds one stack capture and hash of the calling stack take (at the
+/// Nanoseconds one stack walk and hash of the calling stack take (at the
 /// configured depth), averaged over `n` runs. For the session's record of
 /// pulse's own cost; interns nothing.
 pub(crate) fn time_capture(n: u32) -> f64 {
@@ -283,11 +368,9 @@ pub(crate) fn time_capture(n: u32) -> f64 {
     let start = crate::clock::monotonic_ns();
     let mut acc = 0u64;
     for _ in 0..n {
-        let mut buf = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
-        let k = capture(&mut buf[..depth], lo, hi);
-        // SAFETY: `capture` initialized exactly the first `k` elements.
-        let frames = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u64, k) };
-        acc = acc.wrapping_add(hash(std::hint::black_box(frames)));
+        let (ip, fp) = (instruction_pointer(), frame_pointer());
+        let (_, h) = walk(ip, fp, std::hint::black_box(depth), lo, hi, |_, _| {});
+        acc = acc.wrapping_add(h);
     }
     std::hint::black_box(acc);
     (crate::clock::monotonic_ns() - start) as f64 / f64::from(n.max(1))
@@ -298,12 +381,12 @@ mod tests {
     use super::*;
 
     #[inline(never)]
-    fn nested(depth: usize, out: &mut [MaybeUninit<u64>], lo: usize, hi: usize) -> usize {
+    fn nested(depth: usize, out: &mut [u64; MAX_DEPTH], lo: usize, hi: usize) -> (usize, u64) {
         if depth == 0 {
-            capture(out, lo, hi)
+            walk(instruction_pointer(), frame_pointer(), MAX_DEPTH, lo, hi, |i, f| out[i] = f)
         } else {
-            let n = nested(depth - 1, out, lo, hi);
-            std::hint::black_box(n)
+            let r = nested(depth - 1, out, lo, hi);
+            std::hint::black_box(r)
         }
     }
 
@@ -311,19 +394,22 @@ mod tests {
     fn the_walk_stays_inside_the_stack_and_sees_the_callers() {
         let (lo, hi) = stack_bounds();
         assert!(lo < hi, "stack bounds");
-        let mut out = [MaybeUninit::new(0u64); MAX_DEPTH];
-        let n = nested(5, &mut out, lo, hi);
+        let mut out = [0u64; MAX_DEPTH];
+        let (n, h) = nested(5, &mut out, lo, hi);
         // Test builds keep frame pointers (see .cargo/config.toml): at least
-        // the five nested frames and the test function.
-        assert!(n >= 6, "captured {n} frames");
-        // SAFETY: every element was initialized above.
-        assert!(out[..n].iter().all(|a| unsafe { a.assume_init() } != 0));
+        // the innermost call's own address, the five nested frames and the
+        // test function.
+        assert!(n >= 7, "captured {n} frames");
+        assert!(out[..n].iter().all(|&a| a != 0));
+        assert_eq!(h, hash(&out[..n]), "the walk's hash is the frames' hash");
     }
 
     #[test]
     fn bad_bounds_capture_nothing() {
-        let mut out = [MaybeUninit::new(0u64); MAX_DEPTH];
-        assert_eq!(capture(&mut out, 0, 0), 0);
+        assert_eq!(
+            walk(instruction_pointer(), frame_pointer(), MAX_DEPTH, 0, 0, |_, _| {}),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -331,7 +417,7 @@ mod tests {
         let mut c = SiteCache {
             stack_lo: 0,
             stack_hi: 0,
-            entries: [(0, 0); CACHE_SIZE],
+            entries: [0; CACHE_SIZE],
             sample_countdown: 0,
             rng: 7,
         };

@@ -17,44 +17,43 @@ const BYTES_ALLOCATED: usize = 4;
 const BYTES_FREED: usize = 5;
 const N: usize = 6;
 
-/// One thread's counters.
+/// One thread's counters. The ones every call writes share one cache line.
 #[derive(Debug, Default)]
+#[repr(C, align(64))]
 pub(crate) struct ThreadCounters {
     c: [AtomicU64; N],
+    /// The current owner's live bytes (two's complement: a thread that
+    /// frees blocks from other threads goes below zero).
+    live_bytes: AtomicU64,
+    /// The current owner's highest live bytes.
+    peak_bytes: AtomicU64,
+    /// The blocks the current owner had live at its peak.
+    peak_blocks: AtomicU64,
     /// The counters when the current owner claimed the ring.
     base: [AtomicU64; N],
-    /// The current owner's live bytes and blocks (two's complement: a thread
-    /// that frees blocks from other threads goes below zero).
-    live_bytes: AtomicU64,
-    live_blocks: AtomicU64,
-    /// The current owner's highest live bytes, and the blocks live then.
-    peak_bytes: AtomicU64,
-    peak_blocks: AtomicU64,
 }
 
-#[inline]
+#[inline(always)]
 fn bump(c: &AtomicU64, by: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
 }
 
 impl ThreadCounters {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(&self, size: u64) {
         bump(&self.c[ALLOCS], 1);
         bump(&self.c[BYTES_ALLOCATED], size);
-        bump(&self.live_blocks, 1);
         self.grow(size);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free(&self, size: u64) {
         bump(&self.c[FREES], 1);
         bump(&self.c[BYTES_FREED], size);
-        bump(&self.live_blocks, u64::MAX);
         bump(&self.live_bytes, size.wrapping_neg());
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn realloc(&self, old: u64, new: u64) {
         bump(&self.c[REALLOCS], 1);
         bump(&self.c[BYTES_FREED], old);
@@ -68,13 +67,18 @@ impl ThreadCounters {
     }
 
     /// Adds `delta` (two's complement) to the live bytes and keeps the peak.
-    #[inline]
+    #[inline(always)]
     fn grow(&self, delta: u64) {
         let live = self.live_bytes.load(Ordering::Relaxed).wrapping_add(delta);
         self.live_bytes.store(live, Ordering::Relaxed);
         if (live as i64) > self.peak_bytes.load(Ordering::Relaxed) as i64 {
             self.peak_bytes.store(live, Ordering::Relaxed);
-            self.peak_blocks.store(self.live_blocks.load(Ordering::Relaxed), Ordering::Relaxed);
+            // Live blocks: allocations minus frees since the owner's baseline.
+            let v = |a: &[AtomicU64; N], i: usize| a[i].load(Ordering::Relaxed);
+            let blocks = v(&self.c, ALLOCS)
+                .wrapping_sub(v(&self.c, FREES))
+                .wrapping_sub(v(&self.base, ALLOCS).wrapping_sub(v(&self.base, FREES)));
+            self.peak_blocks.store(blocks, Ordering::Relaxed);
         }
     }
 
@@ -83,7 +87,7 @@ impl ThreadCounters {
         for (b, c) in self.base.iter().zip(&self.c) {
             b.store(c.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        for c in [&self.live_bytes, &self.live_blocks, &self.peak_bytes, &self.peak_blocks] {
+        for c in [&self.live_bytes, &self.peak_bytes, &self.peak_blocks] {
             c.store(0, Ordering::Relaxed);
         }
     }

@@ -1,9 +1,12 @@
 //! Per-thread state and the functions that record events.
 //!
-//! Every recording function follows the same steps: check that a session
-//! is recording (one relaxed load), take the reentrancy guard, find the
-//! thread's ring (claiming one on the thread's first event), read the
-//! clock, append the event, bump the thread's counters.
+//! An allocator call first reads one byte, the allocation mode: nothing to
+//! do (no session, or allocations not tracked), count, or record events
+//! (with or without stacks). Counting bumps the thread's counters and
+//! nothing else. Recording takes the reentrancy guard, finds the thread's
+//! ring (claiming one on the thread's first event), captures the stack if
+//! the mode says so, reads the clock, appends the event's words and bumps
+//! the counters.
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -13,17 +16,20 @@ use std::sync::Mutex;
 
 use crate::clock;
 use crate::guard::Guard;
-use crate::ring::{Event, EventKind, Ring, RECORDING};
+use crate::ring::{header, EventKind, Events, Ring, RECORDING};
 use crate::site::{self, SiteCache, StackMode};
-use crate::stats::{Totals, ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
+use crate::stats::{ThreadCounters, Totals, ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
 
 /// pulse's id for a thread: 1, 2, 3 … in order of first event.
 static NEXT_TID: AtomicU64 = AtomicU64::new(1);
 
+/// The longest event, in words.
+const MAX_WORDS: usize = 7;
+
 /// Events of threads that have no ring: a thread allocating during its own
 /// thread-local teardown, after its ring was retired. Rare, so a lock is fine;
 /// the vector's own allocations happen under the guard and are not recorded.
-static ORPHANS: Mutex<Vec<(u64, Event)>> = Mutex::new(Vec::new());
+static ORPHANS: Mutex<Vec<(u64, [u64; MAX_WORDS])>> = Mutex::new(Vec::new());
 
 /// A thread's pulse state. `const`-initialized and without a destructor, so
 /// touching it never allocates and it stays usable during thread teardown.
@@ -44,6 +50,16 @@ thread_local! {
     static EXIT: ExitNotifier = const { ExitNotifier };
 }
 
+/// This thread's state, without a closure around the code that uses it
+/// (which the compiler then inlines whole into the allocator's entry).
+#[inline(always)]
+fn state() -> &'static ThreadState {
+    // SAFETY: `STATE` is `const`-initialized and has no destructor, so its
+    // storage is valid for the thread's whole life, its teardown included.
+    // `ThreadState` is not `Sync`, so the reference cannot leave the thread.
+    STATE.with(|s| unsafe { &*(s as *const ThreadState) })
+}
+
 struct ExitNotifier;
 
 impl Drop for ExitNotifier {
@@ -57,7 +73,7 @@ impl Drop for ExitNotifier {
             if !ring.is_null() {
                 // SAFETY: rings are never freed; this thread still owns it.
                 let ring = unsafe { &*ring };
-                ring.push(Event::new(EventKind::ThreadEnd, clock::now()));
+                ring.push([header(EventKind::ThreadEnd, 0, 0), clock::now()]);
                 ring.retire();
             }
         });
@@ -75,41 +91,54 @@ impl ThreadState {
         t
     }
 
-    /// This thread's ring, claiming one on first use. Null when the thread is
-    /// exiting (its events then go to the orphan list).
-    #[inline]
-    fn ring(&self) -> *const Ring {
+    /// This thread's ring, claiming one on first use. `None` when the thread
+    /// is exiting (its events then go to the orphan list).
+    #[inline(always)]
+    fn ring(&self) -> Option<&'static Ring> {
         let r = self.ring.get();
-        if !r.is_null() || self.exited.get() {
-            return r;
+        if r.is_null() {
+            return self.claim_ring();
         }
-        self.claim_ring()
+        // SAFETY: rings are never freed, and this thread owns this one until
+        // its exit notifier clears `self.ring`.
+        Some(unsafe { &*r })
     }
 
     #[cold]
-    fn claim_ring(&self) -> *const Ring {
+    #[inline(never)]
+    fn claim_ring(&self) -> Option<&'static Ring> {
+        if self.exited.get() {
+            return None;
+        }
+        // Claiming allocates (the exit notifier's registration may): under
+        // the guard, which the counting path has not taken.
+        let _g = Guard::enter(&self.busy);
         // Register the exit notifier first; if the thread is already tearing
         // down its thread-locals this fails, and the thread stays ringless.
         if EXIT.try_with(|_| ()).is_err() {
             self.exited.set(true);
-            return ptr::null();
+            return None;
         }
         let tid = self.tid();
         let r = Ring::claim(tid);
-        if !r.is_null() {
-            self.ring.set(r);
-            // SAFETY: this thread just claimed the ring and holds no other reference to its cache.
-            unsafe { (*r).sites() }.init();
-            // SAFETY: rings are never freed.
-            unsafe { &*r }.counters.rebase();
-            let mut ev = Event::new(EventKind::ThreadStart, clock::now());
-            let name = thread_name();
-            ev.a = u64::from_le_bytes(name[..8].try_into().unwrap_or([0; 8]));
-            ev.b = u64::from_le_bytes(name[8..].try_into().unwrap_or([0; 8]));
-            // SAFETY: just claimed; this thread owns it and rings are never freed.
-            unsafe { &*r }.push(ev);
+        if r.is_null() {
+            return None;
         }
-        r
+        self.ring.set(r);
+        // SAFETY: rings are never freed; this thread just claimed this one.
+        let ring = unsafe { &*r };
+        // SAFETY: this thread owns the ring and holds no other reference to its cache.
+        unsafe { ring.sites() }.init();
+        ring.counters.rebase();
+        let name = thread_name();
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        ring.push([
+            header(EventKind::ThreadStart, 0, 0),
+            clock::now(),
+            word(&name[..8]),
+            word(&name[8..]),
+        ]);
+        Some(ring)
     }
 }
 
@@ -128,70 +157,93 @@ fn thread_name() -> [u8; 16] {
     buf
 }
 
-/// Records `ev` on this thread, stamping the clock, then calls `count` with
-/// the thread's counters. Called from inside pulse (the guard is taken), it
-/// records nothing and counts `own_size` bytes as pulse's own. `ev` gets the thread's site cache, or
-/// `None` on a thread that has no ring (during its teardown).
-#[inline]
-fn record(
+/// Appends one event on this thread and then calls `count` with the
+/// thread's counters. `event` makes the event's words, reading the clock
+/// itself; it gets the thread's site cache, or `None` on a thread that has
+/// no ring (during its teardown). Called from inside pulse (the guard is
+/// taken), it records nothing and counts `own_size` bytes as pulse's own.
+#[inline(always)]
+fn record<const N: usize>(
     own_size: usize,
-    ev: impl FnOnce(u64, Option<&mut SiteCache>) -> Event,
-    count: impl FnOnce(&crate::stats::ThreadCounters),
+    event: impl FnOnce(Option<&mut SiteCache>) -> [u64; N],
+    count: impl FnOnce(&ThreadCounters),
 ) {
-    STATE.with(|s| {
-        let Some(_g) = Guard::enter(&s.busy) else {
-            if own_size > 0 {
-                own(own_size);
+    let s = state();
+    let Some(_g) = Guard::enter(&s.busy) else {
+        if own_size > 0 {
+            own(own_size);
+        }
+        return;
+    };
+    let ring = s.ring();
+    // SAFETY: this thread owns the ring; the reference ends with `event`.
+    let words = event(ring.map(|r| unsafe { r.sites() }));
+    match ring {
+        Some(ring) => {
+            if ring.push(words) {
+                count(&ring.counters);
             }
-            return;
-        };
-        let ring = s.ring();
-        if ring.is_null() {
-            let ev = ev(clock::now(), None);
-            record_orphan(s.tid(), ev);
-            return;
         }
-        // SAFETY: rings are never freed, and this thread owns this one until
-        // its exit notifier clears `s.ring`.
-        let ring = unsafe { &*ring };
-        // SAFETY: this thread owns the ring; the reference ends with `ev`.
-        let ev = ev(clock::now(), Some(unsafe { ring.sites() }));
-        if ring.push(ev) {
-            count(&ring.counters);
-        }
-    });
+        None => record_orphan(s.tid(), &words),
+    }
 }
 
-/// The site of an allocation of `size` bytes, per the stack mode: always in
-/// `Full`, for a byte-weighted sample in `Sample`, never in `Off`.
-#[inline]
-fn site_for(cache: Option<&mut SiteCache>, size: u64) -> u32 {
+/// The counting-only path: bumps this thread's counters, no clock, no
+/// event. It only reads the reentrancy flag: it calls nothing that could
+/// come back into the allocator (claiming the first ring takes the guard).
+/// `orphan` is what to add to the global counters on a thread with no ring.
+#[inline(always)]
+fn count(own_size: usize, orphan: impl FnOnce() -> Totals, f: impl FnOnce(&ThreadCounters)) {
+    let s = state();
+    if s.busy.get() {
+        if own_size > 0 {
+            own(own_size);
+        }
+        return;
+    }
+    match s.ring() {
+        Some(ring) => f(&ring.counters),
+        None => ORPHAN_COUNTERS.add(orphan()),
+    }
+}
+
+/// The site of an allocation of `size` bytes, per the allocation mode:
+/// always in `FULL`, for a byte-weighted sample in `SAMPLE`, never else.
+#[inline(always)]
+fn site_for(mode: u8, cache: Option<&mut SiteCache>, size: u64) -> u32 {
     let Some(cache) = cache else { return 0 };
-    match site::mode() {
-        StackMode::Off => 0,
-        StackMode::Full => cache.site(),
-        StackMode::Sample => {
+    match mode {
+        FULL => cache.site(),
+        SAMPLE => {
             if size < cache.sample_countdown {
                 cache.sample_countdown -= size;
                 return 0;
             }
-            // Sampled: the next gap starts after this allocation's bytes.
-            let mut over = size - cache.sample_countdown;
-            loop {
-                let gap = cache.next_sample_gap();
-                if gap > over {
-                    cache.sample_countdown = gap - over;
-                    break;
-                }
-                over -= gap;
-            }
-            cache.site()
+            sampled(cache, size)
         }
+        _ => 0,
     }
 }
 
+/// A sampled allocation: its site, and the next gap, which starts after
+/// this allocation's bytes.
+#[inline(never)]
+fn sampled(cache: &mut SiteCache, size: u64) -> u32 {
+    let mut over = size - cache.sample_countdown;
+    loop {
+        let gap = cache.next_sample_gap();
+        if gap > over {
+            cache.sample_countdown = gap - over;
+            break;
+        }
+        over -= gap;
+    }
+    cache.site()
+}
+
 #[cold]
-fn record_orphan(tid: u64, ev: Event) {
+fn record_orphan(tid: u64, words: &[u64]) {
+    let Some(ev) = Events::linear(words).next() else { return };
     let mut t = Totals::default();
     match ev.kind {
         EventKind::Alloc => (t.allocs, t.bytes_allocated) = (1, ev.b),
@@ -201,28 +253,33 @@ fn record_orphan(tid: u64, ev: Event) {
         _ => {}
     }
     ORPHAN_COUNTERS.add(t);
+    let mut w = [0u64; MAX_WORDS];
+    w[..words.len()].copy_from_slice(words);
     let mut o = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
-    o.push((tid, ev));
+    o.push((tid, w));
 }
 
-/// Hands the orphan events to `f` and forgets them. Called by the collector
-/// after it drained the rings.
-pub fn drain_orphans(f: &mut dyn FnMut(u64, &[Event])) {
+/// Hands the orphan events to `f`, one call per run of one thread's
+/// events, and forgets them. Called by the collector after it drained the
+/// rings.
+pub fn drain_orphans(f: &mut dyn FnMut(u64, Events<'_>)) {
     let taken = std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut words = Vec::new();
     let mut i = 0;
     while i < taken.len() {
         let tid = taken[i].0;
-        let mut j = i;
-        while j < taken.len() && taken[j].0 == tid {
-            j += 1;
+        words.clear();
+        while i < taken.len() && taken[i].0 == tid {
+            let w = &taken[i].1;
+            let n = Events::linear(w).next().map_or(0, |e| e.kind.words());
+            words.extend_from_slice(&w[..n]);
+            i += 1;
         }
-        let evs: Vec<Event> = taken[i..j].iter().map(|(_, e)| *e).collect();
-        f(tid, &evs);
-        i = j;
+        f(tid, Events::linear(&words));
     }
 }
 
-#[inline]
+#[inline(always)]
 fn recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
@@ -241,19 +298,44 @@ pub enum Tracking {
 
 static TRACKING: AtomicU8 = AtomicU8::new(Tracking::Events as u8);
 
-/// Whether allocations are recorded as events (else only counted).
-#[inline]
-fn events() -> bool {
-    TRACKING.load(Ordering::Relaxed) == Tracking::Events as u8
+/// What an allocator call does, in the one byte it reads first: derived
+/// from whether a session records, its [`Tracking`] and the stack mode.
+static ALLOC_MODE: AtomicU8 = AtomicU8::new(IDLE);
+/// Nothing: no session records, or it does not track allocations.
+const IDLE: u8 = 0;
+/// Bump the thread's counters.
+const COUNT: u8 = 1;
+/// Record events without stacks.
+const EVENTS: u8 = 2;
+/// Record events, each with its stack.
+const FULL: u8 = 3;
+/// Record events, a byte-weighted sample with stacks.
+const SAMPLE: u8 = 4;
+
+/// Recomputes [`ALLOC_MODE`] after any of its inputs changed.
+pub(crate) fn refresh_mode() {
+    let mode = if !RECORDING.load(Ordering::SeqCst) {
+        IDLE
+    } else {
+        match TRACKING.load(Ordering::SeqCst) {
+            t if t == Tracking::Count as u8 => COUNT,
+            t if t == Tracking::Events as u8 => match site::mode() {
+                StackMode::Off => EVENTS,
+                StackMode::Full => FULL,
+                StackMode::Sample => SAMPLE,
+            },
+            _ => IDLE,
+        }
+    };
+    ALLOC_MODE.store(mode, Ordering::SeqCst);
 }
 
-/// Whether allocations are tracked at all (recording, and not `Off`).
-#[inline]
-fn tracking_allocs() -> bool {
-    recording() && TRACKING.load(Ordering::Relaxed) != Tracking::Off as u8
+#[inline(always)]
+fn alloc_mode() -> u8 {
+    ALLOC_MODE.load(Ordering::Relaxed)
 }
 
-#[inline]
+#[inline(always)]
 fn align_log2(layout: Layout) -> u8 {
     layout.align().trailing_zeros() as u8
 }
@@ -265,116 +347,100 @@ fn own(size: usize) {
     OWN_BYTES.fetch_add(size as u64, Ordering::Relaxed);
 }
 
-/// The counting-only path: bumps this thread's counters, no clock, no event.
-/// `orphan` is what to add to the global counters on a thread with no ring.
-#[inline]
-fn count(own_size: usize, orphan: Totals, f: impl FnOnce(&crate::stats::ThreadCounters)) {
-    STATE.with(|s| {
-        let Some(_g) = Guard::enter(&s.busy) else {
-            if own_size > 0 {
-                own(own_size);
-            }
-            return;
-        };
-        let ring = s.ring();
-        if ring.is_null() {
-            ORPHAN_COUNTERS.add(orphan);
-        } else {
-            // SAFETY: rings are never freed; this thread owns this one.
-            f(&unsafe { &*ring }.counters);
-        }
-    });
-}
-
-#[inline]
+#[inline(always)]
 pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
-    if !tracking_allocs() {
+    let mode = alloc_mode();
+    if mode == IDLE {
         return;
     }
     let size = layout.size() as u64;
     if p.is_null() {
-        if !events() {
-            return count(layout.size(), Totals { failed: 1, ..Totals::default() }, |c| c.failed());
-        }
-        return record(
-            layout.size(),
-            |ts, _| {
-                let mut e = Event::new(EventKind::AllocFailed, ts);
-                e.b = size;
-                e.align_log2 = align_log2(layout);
-                e
-            },
-            |c| c.failed(),
-        );
+        return failed(mode, 0, layout.size(), layout);
     }
-    if !events() {
-        let t = Totals { allocs: 1, bytes_allocated: size, ..Totals::default() };
+    if mode == COUNT {
+        let t = || Totals { allocs: 1, bytes_allocated: size, ..Totals::default() };
         return count(layout.size(), t, |c| c.alloc(size));
     }
+    alloc_event(mode, p, layout);
+}
+
+/// Records an allocation. Inlined into the allocator's entry points, where
+/// the stack walk starts (see `SiteCache::site`).
+#[inline(always)]
+fn alloc_event(mode: u8, p: *mut u8, layout: Layout) {
+    let size = layout.size() as u64;
     record(
         layout.size(),
-        |ts, sites| {
-            let mut e = Event::new(EventKind::Alloc, ts);
-            e.site = site_for(sites, size);
-            e.a = p as u64;
-            e.b = size;
-            e.d = 1;
-            e.align_log2 = align_log2(layout);
-            e
+        #[inline(always)]
+        |sites| {
+            let ts = clock::now();
+            let site = site_for(mode, sites, size);
+            [header(EventKind::Alloc, align_log2(layout), site), ts, p as u64, size]
         },
         |c| c.alloc(size),
     );
 }
 
-#[inline]
-pub(crate) fn on_free(p: *mut u8, layout: Layout) {
-    if !tracking_allocs() {
-        return;
-    }
-    let size = layout.size() as u64;
-    if !events() {
-        return count(0, Totals { frees: 1, bytes_freed: size, ..Totals::default() }, |c| {
-            c.free(size)
-        });
+/// An allocation or reallocation the inner allocator refused; `ts` is the
+/// clock when the call began, 0 to read it now.
+#[cold]
+#[inline(never)]
+fn failed(mode: u8, ts: u64, size: usize, layout: Layout) {
+    if mode == COUNT {
+        return count(size, || Totals { failed: 1, ..Totals::default() }, |c| c.failed());
     }
     record(
-        0,
-        |ts, _| {
-            let mut e = Event::new(EventKind::Free, ts);
-            e.a = p as u64;
-            e.b = size;
-            e
+        size,
+        |_| {
+            let ts = if ts == 0 { clock::now() } else { ts };
+            [header(EventKind::AllocFailed, align_log2(layout), 0), ts, size as u64]
         },
-        |c| c.free(size),
+        |c| c.failed(),
     );
 }
 
-/// A `realloc` carries two timestamps: `ts`, read before the inner call
-/// (when the old block may be released), and the clock read here, after it
-/// (when the new block exists). See `tracking.rs`.
-#[inline]
-pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
-    if !tracking_allocs() {
+#[inline(always)]
+pub(crate) fn on_free(p: *mut u8, layout: Layout) {
+    let mode = alloc_mode();
+    if mode == IDLE {
         return;
     }
-    let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
-    if new.is_null() {
-        if !events() {
-            return count(new_size, Totals { failed: 1, ..Totals::default() }, |c| c.failed());
-        }
-        return record(
-            new_size,
-            |_, _| {
-                let mut e = Event::new(EventKind::AllocFailed, ts);
-                e.b = new_size64;
-                e.align_log2 = align_log2(layout);
-                e
-            },
-            |c| c.failed(),
-        );
+    let size = layout.size() as u64;
+    if mode == COUNT {
+        let t = || Totals { frees: 1, bytes_freed: size, ..Totals::default() };
+        return count(0, t, |c| c.free(size));
     }
-    if !events() {
-        let t = Totals {
+    record(0, |_| [header(EventKind::Free, 0, 0), clock::now(), p as u64, size], |c| c.free(size));
+}
+
+/// The clock a `realloc` reads before calling the inner allocator, when
+/// allocations are recorded as events (0 otherwise: nothing needs it).
+#[inline(always)]
+pub(crate) fn realloc_start() -> u64 {
+    if alloc_mode() >= EVENTS {
+        clock::now()
+    } else {
+        0
+    }
+}
+
+/// A `realloc` carries two timestamps: `ts`, from [`realloc_start`], read
+/// before the inner call (when the old block may be released), and one
+/// read here, after it (when the new block exists). A block resized in
+/// place was never released, so its one reading serves for both. See
+/// `tracking.rs`.
+#[inline(always)]
+pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
+    let mode = alloc_mode();
+    if mode == IDLE {
+        return;
+    }
+    if new.is_null() {
+        return failed(mode, ts, new_size, layout);
+    }
+    if mode == COUNT {
+        let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
+        let t = || Totals {
             reallocs: 1,
             bytes_allocated: new_size64,
             bytes_freed: old_size,
@@ -382,18 +448,30 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
         };
         return count(new_size, t, |c| c.realloc(old_size, new_size64));
     }
+    realloc_event(mode, ts, old, layout, new, new_size);
+}
+
+/// Records a reallocation; inlined, like [`alloc_event`].
+#[inline(always)]
+fn realloc_event(mode: u8, ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
+    let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
     record(
         new_size,
-        |now, sites| {
-            let mut e = Event::new(EventKind::Realloc, now);
-            e.site = site_for(sites, new_size64.saturating_sub(old_size).max(1));
-            e.start = ts;
-            e.a = new as u64;
-            e.b = new_size64;
-            e.c = old as u64;
-            e.d = old_size;
-            e.align_log2 = align_log2(layout);
-            e
+        #[inline(always)]
+        |sites| {
+            // `ts` is 0 if recording started during the call.
+            let now = if ts == 0 || new != old { clock::now() } else { ts };
+            let start = if ts == 0 { now } else { ts };
+            let site = site_for(mode, sites, new_size64.saturating_sub(old_size).max(1));
+            [
+                header(EventKind::Realloc, align_log2(layout), site),
+                now,
+                start,
+                new as u64,
+                new_size64,
+                old as u64,
+                old_size,
+            ]
         },
         |c| c.realloc(old_size, new_size64),
     );
@@ -401,20 +479,18 @@ pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, ne
 
 /// Records a scope boundary or a pause on the calling thread.
 /// `arg` is the scope id for scope events, 0 otherwise.
-#[inline]
+#[inline(always)]
 pub fn record_marker(kind: EventKind, arg: u32) {
-    if !recording() {
-        return;
+    if recording() {
+        record_boundary(kind, arg);
     }
-    record(
-        0,
-        |ts, _| {
-            let mut e = Event::new(kind, ts);
-            e.a = u64::from(arg);
-            e
-        },
-        |_| {},
-    );
+}
+
+/// [`record_marker`] for a caller that has just seen [`is_recording`]
+/// return true (a scope guard, which checks it before looking up its id).
+#[inline(always)]
+pub fn record_boundary(kind: EventKind, arg: u32) {
+    record(0, |_| [header(kind, 0, arg), clock::now()], |_| {});
 }
 
 /// Records that one run of an asynchronous operation `scope`, first polled
@@ -425,11 +501,9 @@ pub fn record_span(scope: u32, start: u64) {
     }
     record(
         0,
-        |ts, _| {
-            let mut e = Event::new(EventKind::Span, ts);
-            e.a = u64::from(scope);
-            e.start = start.min(ts);
-            e
+        |_| {
+            let ts = clock::now();
+            [header(EventKind::Span, 0, scope), ts, start.min(ts)]
         },
         |_| {},
     );
@@ -441,15 +515,10 @@ pub fn record_counters(scope: u32, values: &[u64; 5], n: usize) {
     if !recording() {
         return;
     }
+    let [a, b, c, d, e] = *values;
     record(
         0,
-        |ts, _| {
-            let mut e = Event::new(EventKind::Counters, ts);
-            [e.a, e.b, e.c, e.d, e.start] = *values;
-            e.align_log2 = n.min(5) as u8;
-            e.site = scope;
-            e
-        },
+        |_| [header(EventKind::Counters, n.min(5) as u8, scope), clock::now(), a, b, c, d, e],
         |_| {},
     );
 }
@@ -468,14 +537,17 @@ pub fn start_recording(tracking: Tracking) {
     drain_orphans(&mut |_, _| {});
     TRACKING.store(tracking as u8, Ordering::Relaxed);
     RECORDING.store(true, Ordering::SeqCst);
+    refresh_mode();
 }
 
 /// Stops recording events; threads blocked on a full ring give up.
 pub fn stop_recording() {
     RECORDING.store(false, Ordering::SeqCst);
+    refresh_mode();
 }
 
 /// Whether a session is recording.
+#[inline(always)]
 pub fn is_recording() -> bool {
     recording()
 }

@@ -2,7 +2,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::{clock, thread};
+use crate::thread;
 
 /// The pulse global allocator: wraps an inner allocator (`System` by
 /// default) and records every allocation, free and reallocation while a
@@ -77,7 +77,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
         // The clock is read before the call for the same reason as in `dealloc`
         // (the old block may be released inside it and reused by another
         // thread), and again after it, for the new block, as in `alloc`.
-        let ts = clock::now();
+        let ts = thread::realloc_start();
         // SAFETY: `ptr`, `layout` and `new_size` satisfy `realloc`'s contract, as our caller guarantees.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         thread::on_realloc(ts, ptr, layout, p, new_size);

@@ -302,7 +302,14 @@ impl Diff {
             Bytes(self.peak_bytes.0),
             Bytes(self.peak_bytes.1)
         )?;
-        writeln!(w, "  {} regressions, {} improvements", self.regressions, self.improvements)?;
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        writeln!(
+            w,
+            "  {}, {}",
+            plural(self.regressions, "regression", "regressions"),
+            plural(self.improvements, "improvement", "improvements")
+        )?;
         for warning in &self.warnings {
             writeln!(w, "  warning: {warning}")?;
         }

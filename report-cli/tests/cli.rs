@@ -790,7 +790,7 @@ fn diff_classifies_and_gates_regressions() {
         OsStr::new("--fail-on-regression"),
     ]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    r.has_line("0 regressions, 1 improvements");
+    r.has_line("0 regressions, 1 improvement");
     let r = pulse(&[
         OsStr::new("diff"),
         fast.as_os_str(),

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulse_alloc::{Event, EventKind};
-use pulse_format::{ChunkEncoder, Record, Trailer, Writer, NO_SCOPE};
+use pulse_alloc::{Event, EventKind, Events as Pulled};
+use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
 
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
@@ -164,13 +164,17 @@ impl Collector {
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
         let mut aggregates = crate::stats::AGGREGATES.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sink = |tid: u64, events: &[Event]| {
+        let mut sink = |tid: u64, events: Pulled<'_>| {
             let enc = self.encoder(tid);
-            for ev in events {
-                enc.push(&to_record(ev));
-            }
-            if let Some(a) = aggregates.as_mut() {
-                crate::stats::feed(a, tid, events);
+            match aggregates.as_mut() {
+                Some(a) => {
+                    let mut feed = crate::stats::Feed::new(a, tid);
+                    for ev in events {
+                        encode(enc, &ev);
+                        feed.event(&ev);
+                    }
+                }
+                None => events.for_each(|ev| encode(enc, &ev)),
             }
         };
         pulse_alloc::drain(&mut sink);
@@ -213,53 +217,41 @@ impl Collector {
     }
 }
 
-/// The record for one ring event.
-fn to_record(ev: &Event) -> Record {
+/// Encodes one ring event as its record. The thread's name is the one
+/// record that owns data; the others are written field by field.
+#[inline(always)]
+fn encode(enc: &mut ChunkEncoder, ev: &Event) {
     let align = 1u64 << (ev.align_log2 & 63);
     match ev.kind {
+        EventKind::Alloc => enc.alloc(ev.ts, ev.a, ev.b, align, ev.site, 1),
+        EventKind::Free => enc.free(ev.ts, ev.a, ev.b),
+        EventKind::Realloc => {
+            enc.realloc((ev.ts, ev.start.min(ev.ts)), (ev.c, ev.d), (ev.a, ev.b), align, ev.site)
+        }
+        EventKind::ScopeEnter => enc.scope(true, ev.ts, ev.a as u32),
+        EventKind::ScopeExit => enc.scope(false, ev.ts, ev.a as u32),
+        EventKind::AllocFailed => enc.alloc_failed(ev.ts, ev.b, align),
+        EventKind::ThreadEnd => enc.marker(RecordKind::ThreadEnd, ev.ts),
+        EventKind::Pause => enc.marker(RecordKind::Pause, ev.ts),
+        EventKind::Resume => enc.marker(RecordKind::Resume, ev.ts),
+        EventKind::Span => enc.span(ev.ts, ev.start.min(ev.ts), ev.a as u32),
         EventKind::ThreadStart => {
             let mut name = [0u8; 16];
             name[..8].copy_from_slice(&ev.a.to_le_bytes());
             name[8..].copy_from_slice(&ev.b.to_le_bytes());
             let len = name.iter().position(|&b| b == 0).unwrap_or(16);
-            Record::ThreadStart {
+            enc.push(&Record::ThreadStart {
                 ts: ev.ts,
                 name: String::from_utf8_lossy(&name[..len]).into_owned(),
-            }
+            });
         }
-        EventKind::ThreadEnd => Record::ThreadEnd { ts: ev.ts },
-        EventKind::Alloc => Record::Alloc {
-            ts: ev.ts,
-            addr: ev.a,
-            size: ev.b,
-            align,
-            site: ev.site,
-            weight: ev.d.max(1),
-        },
-        EventKind::AllocFailed => Record::AllocFailed { ts: ev.ts, size: ev.b, align },
-        EventKind::Free => Record::Free { ts: ev.ts, addr: ev.a, size: ev.b },
-        EventKind::Realloc => Record::Realloc {
-            ts: ev.ts,
-            start_ts: ev.start.min(ev.ts),
-            old_addr: ev.c,
-            old_size: ev.d,
-            new_addr: ev.a,
-            new_size: ev.b,
-            align,
-            site: ev.site,
-        },
-        EventKind::ScopeEnter => Record::ScopeEnter { ts: ev.ts, scope: ev.a as u32 },
-        EventKind::ScopeExit => Record::ScopeExit { ts: ev.ts, scope: ev.a as u32 },
-        EventKind::Pause => Record::Pause { ts: ev.ts },
-        EventKind::Resume => Record::Resume { ts: ev.ts },
-        EventKind::Span => Record::Span { ts: ev.ts, start_ts: ev.start, scope: ev.a as u32 },
         EventKind::Counters => {
             let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
-            Record::Counters {
+            enc.push(&Record::Counters {
                 ts: ev.ts,
                 scope: ev.site,
                 values: all[..usize::from(ev.align_log2).min(5)].to_vec(),
-            }
+            });
         }
     }
 }

@@ -63,23 +63,58 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Aggregates>> {
     AGGREGATES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Feeds a drained slice of one thread's events. Called by the collector.
-pub(crate) fn feed(agg: &mut Aggregates, tid: u64, events: &[Event]) {
-    let t = &mut agg.timing;
-    for ev in events {
+/// Feeds one thread's drained events, in order, into the aggregates.
+/// Allocations between two scope boundaries are charged together.
+pub(crate) struct Feed<'a> {
+    agg: &'a mut Aggregates,
+    tid: u64,
+    /// Allocations (count, bytes) not charged yet.
+    allocs: (u64, u64),
+}
+
+impl<'a> Feed<'a> {
+    pub(crate) fn new(agg: &'a mut Aggregates, tid: u64) -> Self {
+        Feed { agg, tid, allocs: (0, 0) }
+    }
+
+    #[inline]
+    pub(crate) fn event(&mut self, ev: &Event) {
+        let tid = self.tid;
+        match ev.kind {
+            EventKind::Alloc => {
+                self.allocs.0 += 1;
+                self.allocs.1 = self.allocs.1.saturating_add(ev.b);
+                return;
+            }
+            EventKind::Free | EventKind::Realloc | EventKind::AllocFailed => return,
+            _ => self.flush(),
+        }
+        let t = &mut self.agg.timing;
         match ev.kind {
             EventKind::ScopeEnter => t.enter(tid, ev.a as u32, ev.ts),
             EventKind::ScopeExit => t.exit(tid, ev.a as u32, ev.ts),
             EventKind::Pause => t.pause(tid, ev.ts),
             EventKind::Resume => t.resume(tid, ev.ts),
             EventKind::Span => t.span(ev.a as u32, ev.start, ev.ts),
-            EventKind::Alloc => t.alloc(tid, ev.b),
             EventKind::Counters => {
                 let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
                 t.counters(tid, ev.site, &all[..usize::from(ev.align_log2).min(5)]);
             }
             _ => {}
         }
+    }
+
+    fn flush(&mut self) {
+        if self.allocs.0 > 0 {
+            self.agg.timing.allocs(self.tid, self.allocs.0, self.allocs.1);
+            self.allocs = (0, 0);
+        }
+    }
+}
+
+impl Drop for Feed<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

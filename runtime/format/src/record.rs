@@ -321,13 +321,13 @@ pub(crate) struct Deltas {
 
 impl Deltas {
     #[inline]
-    fn put_ts(&mut self, buf: &mut Vec<u8>, ts: u64) {
+    pub(crate) fn put_ts(&mut self, buf: &mut Vec<u8>, ts: u64) {
         put_i64(buf, ts.wrapping_sub(self.ts) as i64);
         self.ts = ts;
     }
 
     #[inline]
-    fn put_addr(&mut self, buf: &mut Vec<u8>, addr: u64) {
+    pub(crate) fn put_addr(&mut self, buf: &mut Vec<u8>, addr: u64) {
         put_i64(buf, addr.wrapping_sub(self.addr) as i64);
         self.addr = addr;
     }
@@ -353,52 +353,27 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             d.put_ts(buf, *ts);
             put_str(buf, name);
         }
-        Record::ThreadEnd { ts } => {
-            buf.push(RecordKind::ThreadEnd as u8);
-            d.put_ts(buf, *ts);
+        Record::ThreadEnd { ts } | Record::Pause { ts } | Record::Resume { ts } => {
+            put_marker(buf, d, r.kind(), *ts);
         }
         Record::Alloc { ts, addr, size, align, site, weight } => {
-            buf.push(if *weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
-            d.put_ts(buf, *ts);
-            d.put_addr(buf, *addr);
-            put_u64(buf, *size);
-            put_u64(buf, *align);
-            put_u64(buf, u64::from(*site));
-            if *weight != 1 {
-                put_u64(buf, *weight);
-            }
+            put_alloc(buf, d, *ts, *addr, *size, *align, *site, *weight);
         }
-        Record::AllocFailed { ts, size, align } => {
-            buf.push(RecordKind::AllocFailed as u8);
-            d.put_ts(buf, *ts);
-            put_u64(buf, *size);
-            put_u64(buf, *align);
-        }
-        Record::Free { ts, addr, size } => {
-            buf.push(RecordKind::Free as u8);
-            d.put_ts(buf, *ts);
-            d.put_addr(buf, *addr);
-            put_u64(buf, *size);
-        }
+        Record::AllocFailed { ts, size, align } => put_alloc_failed(buf, d, *ts, *size, *align),
+        Record::Free { ts, addr, size } => put_free(buf, d, *ts, *addr, *size),
         Record::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
-            buf.push(RecordKind::Realloc as u8);
-            d.put_ts(buf, *ts);
-            put_i64(buf, ts.wrapping_sub(*start_ts) as i64);
-            d.put_addr(buf, *old_addr);
-            put_u64(buf, *old_size);
-            d.put_addr(buf, *new_addr);
-            put_u64(buf, *new_size);
-            put_u64(buf, *align);
-            put_u64(buf, u64::from(*site));
+            put_realloc(
+                buf,
+                d,
+                (*ts, *start_ts),
+                (*old_addr, *old_size),
+                (*new_addr, *new_size),
+                *align,
+                *site,
+            );
         }
         Record::ScopeEnter { ts, scope } | Record::ScopeExit { ts, scope } => {
-            buf.push(r.kind() as u8);
-            d.put_ts(buf, *ts);
-            put_u64(buf, u64::from(*scope));
-        }
-        Record::Pause { ts } | Record::Resume { ts } => {
-            buf.push(r.kind() as u8);
-            d.put_ts(buf, *ts);
+            put_scope(buf, d, r.kind(), *ts, *scope);
         }
         Record::Counters { ts, scope, values } => {
             buf.push(RecordKind::Counters as u8);
@@ -427,12 +402,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_str(buf, description);
             put_i64(buf, *priority);
         }
-        Record::Span { ts, start_ts, scope } => {
-            buf.push(RecordKind::Span as u8);
-            d.put_ts(buf, *ts);
-            put_i64(buf, ts.wrapping_sub(*start_ts) as i64);
-            put_u64(buf, u64::from(*scope));
-        }
+        Record::Span { ts, start_ts, scope } => put_span(buf, d, *ts, *start_ts, *scope),
         Record::Symbol { addr, function, file, line } => {
             buf.push(RecordKind::Symbol as u8);
             put_u64(buf, *addr);
@@ -441,6 +411,97 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_u64(buf, u64::from(*line));
         }
     }
+}
+
+// The event records' encoders, shared by `encode` and the writer's direct
+// pushes (which the collector uses, with no `Record` in between).
+
+/// A [`Record::ThreadEnd`], [`Record::Pause`] or [`Record::Resume`].
+#[inline]
+pub(crate) fn put_marker(buf: &mut Vec<u8>, d: &mut Deltas, kind: RecordKind, ts: u64) {
+    buf.push(kind as u8);
+    d.put_ts(buf, ts);
+}
+
+/// A [`Record::Alloc`].
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn put_alloc(
+    buf: &mut Vec<u8>,
+    d: &mut Deltas,
+    ts: u64,
+    addr: u64,
+    size: u64,
+    align: u64,
+    site: u32,
+    weight: u64,
+) {
+    buf.push(if weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
+    d.put_ts(buf, ts);
+    d.put_addr(buf, addr);
+    put_u64(buf, size);
+    put_u64(buf, align);
+    put_u64(buf, u64::from(site));
+    if weight != 1 {
+        put_u64(buf, weight);
+    }
+}
+
+/// A [`Record::AllocFailed`].
+#[inline]
+pub(crate) fn put_alloc_failed(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, size: u64, align: u64) {
+    buf.push(RecordKind::AllocFailed as u8);
+    d.put_ts(buf, ts);
+    put_u64(buf, size);
+    put_u64(buf, align);
+}
+
+/// A [`Record::Free`].
+#[inline]
+pub(crate) fn put_free(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, addr: u64, size: u64) {
+    buf.push(RecordKind::Free as u8);
+    d.put_ts(buf, ts);
+    d.put_addr(buf, addr);
+    put_u64(buf, size);
+}
+
+/// A [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr, old_size)`, `(new_addr, new_size)`.
+#[inline]
+pub(crate) fn put_realloc(
+    buf: &mut Vec<u8>,
+    d: &mut Deltas,
+    (ts, start_ts): (u64, u64),
+    (old_addr, old_size): (u64, u64),
+    (new_addr, new_size): (u64, u64),
+    align: u64,
+    site: u32,
+) {
+    buf.push(RecordKind::Realloc as u8);
+    d.put_ts(buf, ts);
+    put_i64(buf, ts.wrapping_sub(start_ts) as i64);
+    d.put_addr(buf, old_addr);
+    put_u64(buf, old_size);
+    d.put_addr(buf, new_addr);
+    put_u64(buf, new_size);
+    put_u64(buf, align);
+    put_u64(buf, u64::from(site));
+}
+
+/// A [`Record::ScopeEnter`] or [`Record::ScopeExit`].
+#[inline]
+pub(crate) fn put_scope(buf: &mut Vec<u8>, d: &mut Deltas, kind: RecordKind, ts: u64, scope: u32) {
+    buf.push(kind as u8);
+    d.put_ts(buf, ts);
+    put_u64(buf, u64::from(scope));
+}
+
+/// A [`Record::Span`].
+#[inline]
+pub(crate) fn put_span(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, start_ts: u64, scope: u32) {
+    buf.push(RecordKind::Span as u8);
+    d.put_ts(buf, ts);
+    put_i64(buf, ts.wrapping_sub(start_ts) as i64);
+    put_u64(buf, u64::from(scope));
 }
 
 /// Decodes the next record, skipping extension records this reader does not

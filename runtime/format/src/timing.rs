@@ -256,18 +256,29 @@ impl Timing {
 
     /// An allocation on `thread`, charged to its innermost open scope.
     pub fn alloc(&mut self, thread: u64, size: u64) {
+        self.allocs(thread, 1, size);
+    }
+
+    /// `count` allocations of `bytes` together on `thread` with no scope
+    /// boundary between them: the same as as many [`Timing::alloc`] calls.
+    pub fn allocs(&mut self, thread: u64, count: u64, bytes: u64) {
         let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
-        self.alloc_in(scope, size);
+        self.allocs_in(scope, count, bytes);
     }
 
     /// An allocation charged to `scope`: [`Timing::alloc`] for a caller
     /// that keeps each thread's [`Timing::current`] itself.
     #[inline]
     pub fn alloc_in(&mut self, scope: u32, size: u64) {
+        self.allocs_in(scope, 1, size);
+    }
+
+    #[inline]
+    fn allocs_in(&mut self, scope: u32, count: u64, bytes: u64) {
         if scope != NO_SCOPE {
             let s = self.scopes.get(scope);
-            s.allocs += 1;
-            s.bytes = s.bytes.saturating_add(size);
+            s.allocs += count;
+            s.bytes = s.bytes.saturating_add(bytes);
         }
     }
 

@@ -44,8 +44,83 @@ impl ChunkEncoder {
     #[inline]
     pub fn push(&mut self, r: &Record) {
         record::encode(r, &mut self.deltas, &mut self.body);
+        self.counted(r.kind());
+    }
+
+    #[inline]
+    fn counted(&mut self, kind: RecordKind) {
         self.records += 1;
-        self.counts[r.kind().index()] += 1;
+        self.counts[kind.index()] += 1;
+    }
+
+    // Direct pushes of the event records: the same bytes as `push` of the
+    // record named, without building it. The collector encodes every event
+    // it drains this way.
+
+    /// Appends a [`Record::Alloc`].
+    #[inline]
+    pub fn alloc(&mut self, ts: u64, addr: u64, size: u64, align: u64, site: u32, weight: u64) {
+        record::put_alloc(&mut self.body, &mut self.deltas, ts, addr, size, align, site, weight);
+        self.counted(RecordKind::Alloc);
+    }
+
+    /// Appends a [`Record::AllocFailed`].
+    #[inline]
+    pub fn alloc_failed(&mut self, ts: u64, size: u64, align: u64) {
+        record::put_alloc_failed(&mut self.body, &mut self.deltas, ts, size, align);
+        self.counted(RecordKind::AllocFailed);
+    }
+
+    /// Appends a [`Record::Free`].
+    #[inline]
+    pub fn free(&mut self, ts: u64, addr: u64, size: u64) {
+        record::put_free(&mut self.body, &mut self.deltas, ts, addr, size);
+        self.counted(RecordKind::Free);
+    }
+
+    /// Appends a [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr,
+    /// old_size)`, `(new_addr, new_size)`, then its alignment and site.
+    #[inline]
+    pub fn realloc(
+        &mut self,
+        times: (u64, u64),
+        old: (u64, u64),
+        new: (u64, u64),
+        align: u64,
+        site: u32,
+    ) {
+        record::put_realloc(&mut self.body, &mut self.deltas, times, old, new, align, site);
+        self.counted(RecordKind::Realloc);
+    }
+
+    /// Appends a [`Record::ScopeEnter`] (`enter`) or a [`Record::ScopeExit`].
+    #[inline]
+    pub fn scope(&mut self, enter: bool, ts: u64, scope: u32) {
+        let kind = if enter { RecordKind::ScopeEnter } else { RecordKind::ScopeExit };
+        record::put_scope(&mut self.body, &mut self.deltas, kind, ts, scope);
+        self.counted(kind);
+    }
+
+    /// Appends a [`Record::ThreadEnd`], [`Record::Pause`] or
+    /// [`Record::Resume`], the records that are only a timestamp.
+    ///
+    /// # Panics
+    /// For any other `kind`.
+    #[inline]
+    pub fn marker(&mut self, kind: RecordKind, ts: u64) {
+        assert!(
+            matches!(kind, RecordKind::ThreadEnd | RecordKind::Pause | RecordKind::Resume),
+            "{kind:?} is not a timestamp-only record"
+        );
+        record::put_marker(&mut self.body, &mut self.deltas, kind, ts);
+        self.counted(kind);
+    }
+
+    /// Appends a [`Record::Span`].
+    #[inline]
+    pub fn span(&mut self, ts: u64, start_ts: u64, scope: u32) {
+        record::put_span(&mut self.body, &mut self.deltas, ts, start_ts, scope);
+        self.counted(RecordKind::Span);
     }
 
     /// Records pushed since [`ChunkEncoder::begin`].
@@ -192,5 +267,86 @@ impl<W: Write> Writer<W> {
         self.out.write_all(payload)?;
         self.bytes += 16 + payload.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every direct push writes exactly the bytes of pushing its record.
+    #[test]
+    fn direct_pushes_match_their_records() {
+        let records = [
+            Record::ThreadEnd { ts: 5 },
+            Record::Alloc { ts: 10, addr: 0x7f00_1000, size: 24, align: 8, site: 3, weight: 1 },
+            Record::Alloc {
+                ts: 12,
+                addr: 0x7f00_2000,
+                size: 1 << 20,
+                align: 16,
+                site: 0,
+                weight: 9,
+            },
+            Record::Free { ts: 11, addr: 0x7f00_1000, size: 24 },
+            Record::AllocFailed { ts: 13, size: 1 << 40, align: 4096 },
+            Record::Realloc {
+                ts: 20,
+                start_ts: 18,
+                old_addr: 0x7f00_2000,
+                old_size: 1 << 20,
+                new_addr: 0x7e00_0000,
+                new_size: 1 << 21,
+                align: 16,
+                site: 4,
+            },
+            Record::ScopeEnter { ts: 21, scope: 2 },
+            Record::ScopeExit { ts: 9, scope: 2 },
+            Record::Pause { ts: 30 },
+            Record::Resume { ts: 31 },
+            Record::Span { ts: 40, start_ts: 1, scope: 7 },
+        ];
+        let mut by_record = ChunkEncoder::new();
+        by_record.begin(3, 1);
+        for r in &records {
+            by_record.push(r);
+        }
+        let mut direct = ChunkEncoder::new();
+        direct.begin(3, 1);
+        for r in &records {
+            match *r {
+                Record::ThreadEnd { ts } => direct.marker(RecordKind::ThreadEnd, ts),
+                Record::Pause { ts } => direct.marker(RecordKind::Pause, ts),
+                Record::Resume { ts } => direct.marker(RecordKind::Resume, ts),
+                Record::Alloc { ts, addr, size, align, site, weight } => {
+                    direct.alloc(ts, addr, size, align, site, weight)
+                }
+                Record::Free { ts, addr, size } => direct.free(ts, addr, size),
+                Record::AllocFailed { ts, size, align } => direct.alloc_failed(ts, size, align),
+                Record::Realloc {
+                    ts,
+                    start_ts,
+                    old_addr,
+                    old_size,
+                    new_addr,
+                    new_size,
+                    align,
+                    site,
+                } => direct.realloc(
+                    (ts, start_ts),
+                    (old_addr, old_size),
+                    (new_addr, new_size),
+                    align,
+                    site,
+                ),
+                Record::ScopeEnter { ts, scope } => direct.scope(true, ts, scope),
+                Record::ScopeExit { ts, scope } => direct.scope(false, ts, scope),
+                Record::Span { ts, start_ts, scope } => direct.span(ts, start_ts, scope),
+                _ => unreachable!(),
+            }
+        }
+        assert_eq!(direct.body, by_record.body);
+        assert_eq!(direct.counts, by_record.counts);
+        assert_eq!(direct.records(), records.len() as u64);
     }
 }

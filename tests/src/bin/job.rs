@@ -54,10 +54,10 @@ fn fast(n: u64) -> u64 {
 }
 
 fn main() {
-    let n = 3000;
-    let total = match std::env::args().nth(1).as_deref() {
-        Some("fast") => fast(n),
-        _ => slow(n),
-    };
+    // Nine rounds: each scope has a distribution for `pulse diff` to judge,
+    // so that one round slowed by the machine is not taken for a change.
+    let (n, rounds) = (1000, 9);
+    let fast_mode = std::env::args().nth(1).as_deref() == Some("fast");
+    let total: u64 = (0..rounds).map(|_| if fast_mode { fast(n) } else { slow(n) }).sum();
     println!("{total}");
 }
