@@ -868,7 +868,7 @@ impl State {
             .trailer
             .as_ref()
             .map(|t| t.ticks_per_ns)
-            .filter(|t| t.is_finite() && *t > 0.0)
+            .filter(|t| pulse_format::ClockInfo::plausible(*t))
             .unwrap_or(meta.clock.ticks_per_ns);
         let ns = |ticks: u64| (ticks as f64 / tpn).round() as u64;
         let first = self.first_ts.unwrap_or(end_ts);

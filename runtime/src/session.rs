@@ -355,9 +355,16 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
     let SessionBuilder { output: path, mode, depth, tsc, counters } = cfg;
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
-        let source = clock::select(tsc);
+        let mut source = clock::select(tsc);
         let start = Anchor::take();
-        let ticks_per_ns = calibrate(source, start);
+        let mut ticks_per_ns = calibrate(source, start);
+        if !ClockInfo::plausible(ticks_per_ns) {
+            // A counter that ran implausibly fast or slow against the
+            // monotonic clock (a migrated virtual machine) cannot time the
+            // session: use the monotonic clock, which needs no calibration.
+            source = clock::select(false);
+            ticks_per_ns = 1.0;
+        }
         let (set, counter_infos) = match counters {
             Counters::Auto => crate::counters::probe(true),
             Counters::Software => crate::counters::probe(false),

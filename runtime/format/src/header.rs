@@ -26,6 +26,14 @@ pub struct ClockInfo {
 }
 
 impl ClockInfo {
+    /// Whether `ticks_per_ns` is a rate a clock can have: between one tick
+    /// per microsecond and a thousand per nanosecond. Outside it, a session's
+    /// times would come out as zero or infinity, so a reader refuses such a
+    /// calibration rather than report either.
+    pub fn plausible(ticks_per_ns: f64) -> bool {
+        (1e-3..=1e3).contains(&ticks_per_ns)
+    }
+
     /// The monotonic clock: ticks are nanoseconds.
     pub fn monotonic() -> Self {
         ClockInfo {
@@ -173,9 +181,9 @@ impl Metadata {
             v => return Err(DecodeError::Invalid(format!("unknown clock source {v}"))),
         };
         let ticks_per_ns = c.f64("ticks per ns")?;
-        if !(ticks_per_ns.is_finite() && ticks_per_ns > 0.0) {
+        if !ClockInfo::plausible(ticks_per_ns) {
             return Err(DecodeError::Invalid(format!(
-                "clock calibration {ticks_per_ns} ticks/ns is not a positive number"
+                "clock calibration {ticks_per_ns:e} ticks/ns is not a rate a clock can have"
             )));
         }
         let calibration = c.str("calibration")?;

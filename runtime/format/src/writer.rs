@@ -162,15 +162,15 @@ impl<W: Write> std::fmt::Debug for Writer<W> {
 impl<W: Write> Writer<W> {
     /// Writes the magic, version and metadata.
     ///
-    /// Metadata the reader would refuse — a clock rate that is not a
-    /// positive number, or more than [`MAX_META_LEN`] bytes of it — is an
+    /// Metadata the reader would refuse — a clock rate that is not
+    /// [plausible](crate::ClockInfo::plausible), or more than [`MAX_META_LEN`] bytes of it — is an
     /// `InvalidInput` error here rather than an unreadable file later.
     pub fn new(mut out: W, meta: &Metadata) -> io::Result<Self> {
         let tpn = meta.clock.ticks_per_ns;
-        if !(tpn.is_finite() && tpn > 0.0) {
+        if !crate::ClockInfo::plausible(tpn) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("clock calibration {tpn} ticks/ns is not a positive number"),
+                format!("clock calibration {tpn:e} ticks/ns is not a rate a clock can have"),
             ));
         }
         let mut body = Vec::new();
