@@ -583,6 +583,14 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             pulse_format::MAX_TREE_NODES
         ));
     }
+    if p.symbols.dropped_frames > 0 {
+        w.push(format!(
+            "{} stack frames past a stack's {} or an address's {} inlined ones were left out",
+            p.symbols.dropped_frames,
+            crate::sites::MAX_STACK_FRAMES,
+            crate::sites::MAX_INLINED_FRAMES
+        ));
+    }
     if a.reused_live_addresses > 0 {
         w.push(format!(
             "{} allocations at an address that was still live",
