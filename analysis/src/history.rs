@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap as HashMap;
 /// Samples kept per site.
 pub(crate) const SAMPLES: usize = 64;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct History {
     /// Ticks between samples.
     interval: u64,
@@ -58,14 +58,41 @@ impl History {
         }
     }
 
+    /// Takes every sample due before `ts`. No event happened between them,
+    /// so they all see the live counts as they are now: where the clock
+    /// jumps over many intervals (2 000 at most, from its first interval
+    /// to the end of time), the samples are laid out once, by position,
+    /// and then each site's series is rewritten once, rather than every
+    /// site sampled at each of them.
     #[cold]
     fn catch_up(&mut self, ts: u64) {
+        // Each slot: a sample already taken (its index), or one of now.
+        let mut slots: Vec<Option<usize>> = (0..self.taken).map(Some).collect();
+        let mut due = 0;
         while let Some(next) = self.next.filter(|&n| ts >= n) {
-            self.sample();
+            if self.taken == SAMPLES {
+                slots = slots.into_iter().step_by(2).collect();
+                self.taken = SAMPLES / 2;
+                self.interval = self.interval.saturating_mul(2);
+            }
+            slots.push(None);
+            self.taken += 1;
+            due += 1;
             self.next = Some(next.saturating_add(self.interval));
             if next == u64::MAX {
                 break;
             }
+        }
+        if due == 0 {
+            return;
+        }
+        for (site, n) in &self.live {
+            let now = u32::try_from(*n).unwrap_or(u32::MAX);
+            let s = self.series.entry(*site).or_default();
+            let old = std::mem::take(s);
+            s.extend(
+                slots.iter().map(|slot| slot.map_or(now, |i| old.get(i).copied().unwrap_or(0))),
+            );
         }
     }
 
@@ -76,7 +103,7 @@ impl History {
                 *s = kept;
             }
             self.taken = SAMPLES / 2;
-            self.interval *= 2;
+            self.interval = self.interval.saturating_mul(2);
         }
         for (site, n) in &self.live {
             let s = self.series.entry(*site).or_default();
@@ -169,6 +196,44 @@ mod tests {
         assert_eq!(s[&1].len(), s[&2].len());
         assert_eq!(trend(&s[&1]), Trend::Growing);
         assert_eq!(trend(&s[&2]), Trend::Flat);
+    }
+
+    /// What `tick` does, taking the samples due one at a time.
+    fn catch_up_one_by_one(h: &mut History, ts: u64) {
+        h.next.get_or_insert(ts.saturating_add(h.interval));
+        while let Some(next) = h.next.filter(|&n| ts >= n) {
+            h.sample();
+            h.next = Some(next.saturating_add(h.interval));
+            if next == u64::MAX {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn catching_up_at_once_takes_the_samples_one_by_one_would() {
+        let mut h = History::default();
+        let mut ts = 0u64;
+        for i in 0..3000u64 {
+            h.alloc((i % 13) as u32);
+            if i % 3 == 0 {
+                h.free((i % 7) as u32);
+            }
+            // Steps of every size, from within an interval to far past many.
+            ts = ts.saturating_add(1 << (i % 50));
+            let mut reference = h.clone();
+            catch_up_one_by_one(&mut reference, ts);
+            h.tick(ts);
+            assert_eq!(
+                (h.taken, h.interval, h.next),
+                (reference.taken, reference.interval, reference.next)
+            );
+            assert_eq!(h.series, reference.series, "after {i} events");
+        }
+        let mut reference = h.clone();
+        catch_up_one_by_one(&mut reference, u64::MAX);
+        h.tick(u64::MAX);
+        assert_eq!(h.series, reference.series);
     }
 
     #[test]
