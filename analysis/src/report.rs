@@ -577,7 +577,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     }
     if a.beyond_call_tree > 0 {
         w.push(format!(
-            "{} scope entries nested deeper than {} levels, or along paths past the call tree's {}, are counted in the self time of their enclosing call-tree node",
+            "{} scope entries nested deeper than {} levels, or on paths beyond the call tree's {} nodes, are counted in the self time of their enclosing call-tree node",
             a.beyond_call_tree,
             pulse_format::MAX_TREE_DEPTH,
             pulse_format::MAX_TREE_NODES
