@@ -17,7 +17,7 @@ pub(crate) const SAMPLES: usize = 64;
 /// The samples of the live counts the replay keeps per site: `live[i]` is
 /// the count of the site at the replay's dense index `i` (see `DenseIds`);
 /// `finish` names the sites by id.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct History {
     /// Ticks between samples.
     interval: u64,
@@ -43,14 +43,56 @@ impl History {
         ts >= *self.next.get_or_insert(ts.saturating_add(self.interval))
     }
 
-    /// Takes the samples due before `ts`, of the counts `live`.
+    /// Takes every sample due before `ts`, of the counts `live`. No event
+    /// happened between them, so they all see the counts as they are now:
+    /// where the clock jumps over many intervals (2 000 at most, from its
+    /// first interval to the end of time), the samples are laid out once,
+    /// by position, and each site's series is then written once, rather
+    /// than every site sampled at each of them.
     #[cold]
     pub(crate) fn catch_up(&mut self, ts: u64, live: &[u64]) {
+        let before = self.taken;
+        // Each slot: a sample already taken (its index), or one of now.
+        let mut slots: Vec<Option<usize>> = Vec::new();
+        let mut halved = false;
+        let mut due = 0;
         while let Some(next) = self.next.filter(|&n| ts >= n) {
-            self.sample(live);
+            if self.taken == SAMPLES {
+                if !halved {
+                    slots = (0..before).map(Some).chain(std::iter::repeat_n(None, due)).collect();
+                    halved = true;
+                }
+                slots = slots.into_iter().step_by(2).collect();
+                self.taken = SAMPLES / 2;
+                self.interval = self.interval.saturating_mul(2);
+            }
+            if halved {
+                slots.push(None);
+            }
+            self.taken += 1;
+            due += 1;
             self.next = Some(next.saturating_add(self.interval));
             if next == u64::MAX {
                 break;
+            }
+        }
+        if due == 0 {
+            return;
+        }
+        if self.series.len() < live.len() {
+            self.series.resize_with(live.len(), Vec::new);
+        }
+        for (n, s) in live.iter().zip(&mut self.series) {
+            let now = u32::try_from(*n).unwrap_or(u32::MAX);
+            if halved {
+                let old = std::mem::take(s);
+                s.extend(
+                    slots.iter().map(|slot| slot.map_or(now, |i| old.get(i).copied().unwrap_or(0))),
+                );
+            } else {
+                // The common case: one or a few samples appended.
+                s.resize(before, 0);
+                s.extend(std::iter::repeat_n(now, due));
             }
         }
     }
@@ -62,7 +104,7 @@ impl History {
                 *s = kept;
             }
             self.taken = SAMPLES / 2;
-            self.interval *= 2;
+            self.interval = self.interval.saturating_mul(2);
         }
         if self.series.len() < live.len() {
             self.series.resize_with(live.len(), Vec::new);
@@ -166,6 +208,50 @@ mod tests {
         assert_eq!(s[&1].len(), s[&2].len());
         assert_eq!(trend(&s[&1]), Trend::Growing);
         assert_eq!(trend(&s[&2]), Trend::Flat);
+    }
+
+    /// What `catch_up` does, taking the samples due one at a time.
+    fn catch_up_one_by_one(h: &mut History, ts: u64, live: &[u64]) {
+        h.next.get_or_insert(ts.saturating_add(h.interval));
+        while let Some(next) = h.next.filter(|&n| ts >= n) {
+            h.sample(live);
+            h.next = Some(next.saturating_add(h.interval));
+            if next == u64::MAX {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn catching_up_at_once_takes_the_samples_one_by_one_would() {
+        let mut h = History::default();
+        let mut live = vec![0u64; 13];
+        let mut ts = 0u64;
+        for i in 0..3000u64 {
+            live[(i % 13) as usize] += 1;
+            if i % 3 == 0 {
+                let n = &mut live[(i % 7) as usize];
+                *n = n.saturating_sub(1);
+            }
+            // Steps of every size, from within an interval to far past many.
+            ts = ts.saturating_add(1 << (i % 50));
+            let mut reference = h.clone();
+            catch_up_one_by_one(&mut reference, ts, &live);
+            if h.due(ts) {
+                h.catch_up(ts, &live);
+            }
+            assert_eq!(
+                (h.taken, h.interval, h.next),
+                (reference.taken, reference.interval, reference.next)
+            );
+            assert_eq!(h.series, reference.series, "after {i} events");
+        }
+        let mut reference = h.clone();
+        catch_up_one_by_one(&mut reference, u64::MAX, &live);
+        if h.due(u64::MAX) {
+            h.catch_up(u64::MAX, &live);
+        }
+        assert_eq!(h.series, reference.series);
     }
 
     #[test]

@@ -63,6 +63,6 @@ pub use report::{
     report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, Sections, SiteRow,
     SortBy, TreeRow, DEFAULT_TOP,
 };
-pub use sites::{Frame, Symbols};
+pub use sites::{Frame, Symbols, MAX_INLINED_FRAMES, MAX_STACK_FRAMES};
 pub use timeline::{timeline_svg, Timeline, POINTS};
 pub use units::{Bytes, Count, Nanos};

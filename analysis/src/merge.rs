@@ -145,7 +145,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                     hi = hi.max(t.end_ts);
                     for (key, v) in &t.extra {
                         if !key.starts_with("pulse_") && key != "collector_cpu_ns" {
-                            *totals.entry(key.clone()).or_default() += v;
+                            let total = totals.entry(key.clone()).or_default();
+                            *total = total.saturating_add(*v);
                         }
                     }
                 }
@@ -160,7 +161,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if lo == u64::MAX {
             lo = 0;
         }
-        let ns = |ts: u64| offset_ns + (ts.saturating_sub(lo) as f64 / tpn) as u64;
+        let ns = |ts: u64| offset_ns.saturating_add((ts.saturating_sub(lo) as f64 / tpn) as u64);
         // Second pass: rewrite every record.
         let mut r = input.open()?;
         loop {
@@ -171,8 +172,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 Err(e) => return Err(fmt(e)),
             };
             let thread = if chunk.thread == 0 { 0 } else { ((k as u64 + 1) << 32) | chunk.thread };
-            enc.begin(thread, round_base + chunk.round);
-            let site = |s: u32| if s == NO_SITE { NO_SITE } else { site_base + s };
+            enc.begin(thread, round_base.saturating_add(chunk.round));
+            let site = |s: u32| if s == NO_SITE { NO_SITE } else { site_base.saturating_add(s) };
             for rec in chunk.records {
                 let rec = match rec {
                     Record::ScopeDef { scope, name, category, description, priority } => {
@@ -248,8 +249,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             }
             w.write_chunk(&enc).map_err(out_err)?;
         }
-        offset_ns = ns(hi) + 1_000;
-        round_base += max_round + 2;
+        offset_ns = ns(hi).saturating_add(1_000);
+        round_base = round_base.saturating_add(max_round.saturating_add(2));
         site_base = site_base.saturating_add(max_site);
     }
     let trailer = Trailer {

@@ -590,10 +590,18 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     }
     if a.beyond_call_tree > 0 {
         w.push(format!(
-            "{} scope entries nested deeper than {} levels, or along paths past the call tree's {}, are counted in the self time of their enclosing call-tree node",
+            "{} scope entries nested deeper than {} levels, or on paths beyond the call tree's {} nodes, are counted in the self time of their enclosing call-tree node",
             a.beyond_call_tree,
             pulse_format::MAX_TREE_DEPTH,
             pulse_format::MAX_TREE_NODES
+        ));
+    }
+    if p.symbols.dropped_frames > 0 {
+        w.push(format!(
+            "{} stack frames past a stack's {} or an address's {} inlined ones were left out",
+            p.symbols.dropped_frames,
+            crate::sites::MAX_STACK_FRAMES,
+            crate::sites::MAX_INLINED_FRAMES
         ));
     }
     if a.reused_live_addresses > 0 {

@@ -45,20 +45,41 @@ impl Frame {
     }
 }
 
+/// Frames of a stack kept, innermost first, inlined frames included: the
+/// allocator captures 64 return addresses at most, and a stack that claims
+/// a million would otherwise cost every report a million frames per site.
+pub const MAX_STACK_FRAMES: usize = 256;
+
+/// Frames one address may stand for (itself and the functions inlined into
+/// it); further `Symbol` records for it are dropped.
+pub const MAX_INLINED_FRAMES: usize = 64;
+
 /// The symbol table and site stacks of a session.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
     sites: HashMap<u32, Vec<u64>>,
     symbols: HashMap<u64, Vec<Frame>>,
+    /// Frames and symbols beyond the limits above, dropped.
+    pub(crate) dropped_frames: u64,
 }
 
 impl Symbols {
-    pub(crate) fn add_site(&mut self, site: u32, frames: Vec<u64>) {
+    pub(crate) fn add_site(&mut self, site: u32, mut frames: Vec<u64>) {
+        if frames.len() > MAX_STACK_FRAMES {
+            self.dropped_frames += (frames.len() - MAX_STACK_FRAMES) as u64;
+            frames.truncate(MAX_STACK_FRAMES);
+            frames.shrink_to_fit();
+        }
         self.sites.insert(site, frames);
     }
 
     pub(crate) fn add_symbol(&mut self, addr: u64, frame: Frame) {
-        self.symbols.entry(addr).or_default().push(frame);
+        let frames = self.symbols.entry(addr).or_default();
+        if frames.len() < MAX_INLINED_FRAMES {
+            frames.push(frame);
+        } else {
+            self.dropped_frames += 1;
+        }
     }
 
     /// Sites defined in the session.
@@ -72,11 +93,15 @@ impl Symbols {
         let Some(addrs) = self.sites.get(&site) else { return Vec::new() };
         let mut out = Vec::with_capacity(addrs.len());
         for a in addrs {
+            let room = MAX_STACK_FRAMES - out.len();
             match self.symbols.get(a) {
-                Some(frames) => out.extend(frames.iter().cloned()),
+                Some(frames) => out.extend(frames.iter().take(room).cloned()),
                 None => {
                     out.push(Frame { function: format!("{a:#x}"), file: String::new(), line: 0 })
                 }
+            }
+            if out.len() >= MAX_STACK_FRAMES {
+                break;
             }
         }
         out
@@ -266,6 +291,22 @@ pub(crate) fn project_root(program: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stacks_and_inlined_frames_are_bounded() {
+        let mut s = Symbols::default();
+        s.add_site(1, (0..1_000_000u64).collect());
+        for i in 0..1000 {
+            s.add_symbol(7, Frame { function: format!("f{i}"), file: String::new(), line: 1 });
+        }
+        s.add_site(2, vec![7; 100]);
+        assert_eq!(s.stack(1).len(), MAX_STACK_FRAMES);
+        assert_eq!(s.stack(1)[0].function, "0x0", "the innermost frames are kept");
+        assert_eq!(s.stack(2).len(), MAX_STACK_FRAMES);
+        assert_eq!(s.stack(2)[MAX_INLINED_FRAMES].function, "f0");
+        let dropped = (1_000_000 - MAX_STACK_FRAMES) + (1000 - MAX_INLINED_FRAMES);
+        assert_eq!(s.dropped_frames, dropped as u64);
+    }
 
     fn f(function: &str, file: &str) -> Frame {
         Frame { function: function.into(), file: file.into(), line: 1 }

@@ -317,6 +317,79 @@ fn odd() -> Vec<u8> {
     w.finish(Trailer { end_ts: 40, ticks_per_ns: f64::NAN, ..Trailer::default() }).unwrap()
 }
 
+/// Small versions of the expensive shapes of `hostile.rs`: scopes nested
+/// deeper than the call tree, a stack longer than a site keeps, an address
+/// with more inlined frames than it keeps, exits of scopes never entered.
+fn deep() -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), &meta(AllocMode::Full)).unwrap();
+    let mut enc = ChunkEncoder::new();
+    definitions(&mut enc);
+    enc.push(&Record::SiteDef { site: 9, frames: (1..=600).map(|i| 0x20 + i * 0x10).collect() });
+    for i in 0..80 {
+        enc.push(&Record::Symbol {
+            addr: 0x30,
+            function: format!("seed::inlined{i}"),
+            file: String::from("/work/seed/src/main.rs"),
+            line: i,
+        });
+    }
+    w.write_chunk(&enc).unwrap();
+    enc.begin(1, 0);
+    let depth = 300u64;
+    for i in 0..depth {
+        enc.push(&Record::ScopeEnter { ts: i, scope: 1 + (i % 3) as u32 });
+    }
+    enc.push(&alloc(depth, 0x100, 64, 9));
+    for i in 0..100 {
+        enc.push(&Record::ScopeExit { ts: depth + i, scope: 99 });
+    }
+    for i in (0..depth).rev() {
+        enc.push(&Record::ScopeExit { ts: 3 * depth - i, scope: 1 + (i % 3) as u32 });
+    }
+    w.write_chunk(&enc).unwrap();
+    w.finish(Trailer { end_ts: 4 * depth, ..Trailer::default() }).unwrap()
+}
+
+/// A whole session whose trailer claims billions of records of every
+/// kind and totals near 2^64.
+fn lying_trailer() -> Vec<u8> {
+    let honest = everything(AllocMode::Full);
+    let (trailer_at, _) = *frames(&honest).last().unwrap();
+    let mut t = Vec::new();
+    let varint = |buf: &mut Vec<u8>, mut v: u64| {
+        while v >= 0x80 {
+            buf.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        buf.push(v as u8);
+    };
+    varint(&mut t, 60_000);
+    varint(&mut t, 0);
+    t.extend_from_slice(&2.5f64.to_le_bytes());
+    varint(&mut t, u64::MAX);
+    varint(&mut t, 16);
+    for kind in 1..=16u8 {
+        t.push(kind);
+        varint(&mut t, 4_000_000_000);
+    }
+    varint(&mut t, 4_000_000_000);
+    varint(&mut t, 2);
+    for key in ["allocs", "bytes_allocated"] {
+        varint(&mut t, key.len() as u64);
+        t.extend_from_slice(key.as_bytes());
+        varint(&mut t, u64::MAX - 1);
+    }
+    let mut head = [0u8; 16];
+    head[0] = 2;
+    head[4..8].copy_from_slice(&(t.len() as u32).to_le_bytes());
+    head[8..12].copy_from_slice(&(t.len() as u32).to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head[..12]);
+    h.update(&t);
+    head[12..16].copy_from_slice(&h.finalize().to_le_bytes());
+    [&honest[..trailer_at], &head[..], &t[..]].concat()
+}
+
 fn empty() -> Vec<u8> {
     Writer::new(Vec::new(), &Metadata::default()).unwrap().finish(Trailer::default()).unwrap()
 }
@@ -385,6 +458,8 @@ fn regenerate_the_seed_corpora() {
         (String::from("valid-everything-counted"), everything(AllocMode::Count)),
         (String::from("valid-odd"), odd()),
         (String::from("valid-empty"), empty()),
+        (String::from("valid-deep"), deep()),
+        (String::from("valid-lying-trailer"), lying_trailer()),
     ];
     seeds.extend(damaged("threads", &threads));
     seeds.extend(damaged("everything", &full));
@@ -400,6 +475,8 @@ fn regenerate_the_seed_corpora() {
         ("valid-everything+real-leaky-full", cat(&full, &leaky)),
         ("valid-odd+everything", cat(&odd(), &full)),
         ("valid-empty+real-threads", cat(&empty(), &threads)),
+        ("valid-lying-trailer+lying-trailer", cat(&lying_trailer(), &lying_trailer())),
+        ("valid-deep+real-leaky-full", cat(&deep(), &leaky)),
         ("cut-second-threads+job-fast", cat(&threads, &fast[..fast.len() / 2])),
         ("cut-first-threads+job-fast", cat(&threads[..threads.len() - 40], &fast)),
         ("flipped-second-leaky+everything", {

@@ -631,6 +631,35 @@ fn a_frame_at_the_limit_in_a_short_file_is_a_truncation_without_allocating_it() 
 }
 
 #[test]
+fn a_compressed_frame_claiming_more_than_it_holds_costs_one_frame_at_most() {
+    // Its checksum is right, so the claim is believed as far as the
+    // format's limit allows: the raw buffer is reserved, never more, and
+    // the frame is corrupt when it decompresses to less.
+    let base = small();
+    for raw in [MAX_FRAME_LEN, 1 << 20, 6] {
+        let payload = zstd::bulk::compress(b"hello", 1).unwrap();
+        let mut bytes = base[..header_len(&base)].to_vec();
+        let mut head = [0u8; 16];
+        head[0] = 1;
+        head[1] = 1;
+        head[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        head[8..12].copy_from_slice(&raw.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&head[..12]);
+        h.update(&payload);
+        head[12..16].copy_from_slice(&h.finalize().to_le_bytes());
+        bytes.extend_from_slice(&head);
+        bytes.extend_from_slice(&payload);
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        let (res, largest) = largest_allocation(|| r.next_frame());
+        let err = res.unwrap_err();
+        assert!(matches!(&err, Error::Corrupt { .. }), "{raw}: {err:?}");
+        assert!(!err.to_string().contains('\n'));
+        assert!(largest <= raw as usize + (1 << 20), "{raw}: allocated {largest} bytes");
+    }
+}
+
+#[test]
 fn metadata_claiming_4_gib_is_corrupt_without_allocating_it() {
     let mut bytes = small();
     for len in [u32::MAX, MAX_META_LEN + 1] {
