@@ -456,6 +456,105 @@ mod tests {
         );
     }
 
+    #[derive(Default)]
+    struct Everything(Vec<(u64, Record)>);
+
+    impl Visitor for Everything {
+        fn definition(&mut self, _: Record) {}
+        fn event(&mut self, thread: Thread, e: Event) {
+            self.0.push((thread.id, e.into()));
+        }
+        fn record(&mut self, thread: Thread, r: Record) {
+            self.0.push((thread.id, r));
+        }
+        fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64) {
+            self.0.push((thread.id, Record::Free { ts, addr, size: u64::MAX }));
+        }
+    }
+
+    #[test]
+    fn every_event_comes_back_as_it_went_in() {
+        let realloc = |ts, start_ts, old_addr, new_addr, align| Record::Realloc {
+            ts,
+            start_ts,
+            old_addr,
+            old_size: 7,
+            new_addr,
+            new_size: u64::MAX,
+            align,
+            site: u32::MAX,
+        };
+        let alloc = |ts, align, weight| Record::Alloc {
+            ts,
+            addr: u64::MAX - ts,
+            size: ts * 3,
+            align,
+            site: 9,
+            weight,
+        };
+        let records = vec![
+            Record::ThreadStart { ts: 1, name: "t".into() },
+            alloc(2, 16, 1),
+            alloc(3, 1 << 63, 1),
+            alloc(4, 8, 5),
+            alloc(5, 0, 1),
+            alloc(6, 24, 1),
+            Record::Free { ts: 7, addr: 1, size: 2 },
+            realloc(10, 8, 0x100, 0x100, 8),
+            realloc(11, 9, 0x100, 0x200, 8),
+            realloc(12, 12, 0x200, 0x300, 3),
+            realloc(13, 13, 0x300, 0x300, 0),
+            Record::ScopeEnter { ts: 14, scope: u32::MAX },
+            Record::Counters { ts: 15, scope: 1, values: vec![1, 2] },
+            Record::ScopeExit { ts: 16, scope: 3 },
+            Record::Pause { ts: 17 },
+            Record::Resume { ts: 18 },
+            Record::AllocFailed { ts: 19, size: u64::MAX, align: 3 },
+            Record::Span { ts: 20, start_ts: 2, scope: 4 },
+            Record::ThreadEnd { ts: 21 },
+        ];
+        let mut m = Merger::default();
+        let mut got = Everything::default();
+        let mut counts = [0; RecordKind::ALL.len()];
+        let q = m.begin(5);
+        let queue = &mut m.queues[q];
+        let run = queue.runs.back_mut().unwrap();
+        let mut fill = Fill {
+            events: &mut run.events,
+            records: &mut queue.records,
+            max: None,
+            counts: &mut counts,
+            v: &mut got,
+        };
+        for r in records.clone() {
+            match Event::try_from(r) {
+                Ok(e) => fill.event(e),
+                Err(r) => fill.record(r),
+            }
+        }
+        m.flush(u64::MAX, &mut got);
+        let releases: Vec<(u64, u64)> = got
+            .0
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Record::Free { ts, addr, size: u64::MAX } => Some((*ts, *addr)),
+                _ => None,
+            })
+            .collect();
+        // The moving ones, each released at its call, before its own record.
+        assert_eq!(releases, [(9, 0x100), (12, 0x200)]);
+        let events: Vec<Record> = got
+            .0
+            .into_iter()
+            .filter(|(_, r)| !matches!(r, Record::Free { size: u64::MAX, .. }))
+            .map(|(t, r)| {
+                assert_eq!(t, 5);
+                r
+            })
+            .collect();
+        assert_eq!(events, records);
+    }
+
     #[test]
     fn memory_holds_at_most_two_rounds() {
         let mut m = Merger::default();
