@@ -15,9 +15,9 @@
 //! runs into a frame built without frame pointers ends the walk instead of
 //! reading wild memory.
 //!
-//! The walk starts at the frame of the allocator's entry point, where the
-//! recording code is inlined: the first frame is the address of the
-//! instruction there, the next ones the return addresses of its callers.
+//! The walk starts at the frame of the function that records the event:
+//! the first frame is the address of the instruction there, the next ones
+//! the return addresses of its callers.
 //!
 //! Interning: the frames are hashed during the walk, which stores none of
 //! them; a per-thread cache (two entries a hash) maps the hash to the site
@@ -120,10 +120,12 @@ impl SiteCache {
 
     /// The id of the calling stack's site, or 0 if no frame could be read.
     ///
-    /// Inlined into the allocator's entry point, whose frame is where the
-    /// walk starts: the stack is the current instruction's address (in the
-    /// entry point, symbolized as pulse's and the entry's own frames) and
-    /// the return addresses of its callers. The walk only hashes them; the
+    /// Inlined into the function that records the event, whose frame is
+    /// where the walk starts: the stack is the current instruction's
+    /// address (symbolized as pulse's frames) and the return addresses of
+    /// the callers (the allocator's entry point, unless the recording
+    /// function was tail-called from it, and the program's code). The walk
+    /// only hashes them; the
     /// frames themselves are kept only for a site this thread has not
     /// seen, by walking again from the same record (the frames above it
     /// cannot have changed: they are its callers, still running).

@@ -8,7 +8,7 @@
 //! the mode says so, reads the clock, appends the event's words and bumps
 //! the counters.
 
-use std::alloc::Layout;
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -175,16 +175,14 @@ fn record<const N: usize>(
         }
         return;
     };
-    let ring = s.ring();
-    // SAFETY: this thread owns the ring; the reference ends with `event`.
-    let words = event(ring.map(|r| unsafe { r.sites() }));
-    match ring {
+    match s.ring() {
         Some(ring) => {
-            if ring.push(words) {
+            // SAFETY: this thread owns the ring; the reference ends with `event`.
+            if ring.push(event(Some(unsafe { ring.sites() }))) {
                 count(&ring.counters);
             }
         }
-        None => record_orphan(s.tid(), &words),
+        None => record_orphan(s.tid(), event),
     }
 }
 
@@ -241,8 +239,14 @@ fn sampled(cache: &mut SiteCache, size: u64) -> u32 {
     cache.site()
 }
 
+/// An event of a thread that has no ring. `event` is taken whole, so that
+/// the recording functions keep no buffer of their own whose address could
+/// escape (which would keep the compiler from making their last call a jump).
 #[cold]
-fn record_orphan(tid: u64, words: &[u64]) {
+#[inline(never)]
+fn record_orphan<const N: usize>(tid: u64, event: impl FnOnce(Option<&mut SiteCache>) -> [u64; N]) {
+    let words = event(None);
+    let words = &words[..];
     let Some(ev) = Events::linear(words).next() else { return };
     let mut t = Totals::default();
     match ev.kind {
@@ -302,11 +306,11 @@ static TRACKING: AtomicU8 = AtomicU8::new(Tracking::Events as u8);
 /// from whether a session records, its [`Tracking`] and the stack mode.
 static ALLOC_MODE: AtomicU8 = AtomicU8::new(IDLE);
 /// Nothing: no session records, or it does not track allocations.
-const IDLE: u8 = 0;
+pub(crate) const IDLE: u8 = 0;
 /// Bump the thread's counters.
-const COUNT: u8 = 1;
+pub(crate) const COUNT: u8 = 1;
 /// Record events without stacks.
-const EVENTS: u8 = 2;
+pub(crate) const EVENTS: u8 = 2;
 /// Record events, each with its stack.
 const FULL: u8 = 3;
 /// Record events, a byte-weighted sample with stacks.
@@ -330,8 +334,9 @@ pub(crate) fn refresh_mode() {
     ALLOC_MODE.store(mode, Ordering::SeqCst);
 }
 
+/// The allocation mode an allocator call acts on, read once per call.
 #[inline(always)]
-fn alloc_mode() -> u8 {
+pub(crate) fn alloc_mode() -> u8 {
     ALLOC_MODE.load(Ordering::Relaxed)
 }
 
@@ -347,38 +352,160 @@ fn own(size: usize) {
     OWN_BYTES.fetch_add(size as u64, Ordering::Relaxed);
 }
 
+// The allocator's entry points (`tracking.rs`) read the mode once. Below
+// `EVENTS` they call the inner allocator and then `counted_*`, inline;
+// from `EVENTS` on they jump to `*_recorded`, which call the inner
+// allocator themselves and record the event, the stack walked from their
+// own frame.
+
+/// After the inner allocator returned `p` for `layout`, in mode `IDLE` or
+/// `COUNT`; returns `p`.
 #[inline(always)]
-pub(crate) fn on_alloc(p: *mut u8, layout: Layout) {
-    let mode = alloc_mode();
-    if mode == IDLE {
-        return;
-    }
-    let size = layout.size() as u64;
-    if p.is_null() {
-        return failed(mode, 0, layout.size(), layout);
-    }
+pub(crate) fn counted_alloc(mode: u8, p: *mut u8, layout: Layout) -> *mut u8 {
     if mode == COUNT {
-        let t = || Totals { allocs: 1, bytes_allocated: size, ..Totals::default() };
-        return count(layout.size(), t, |c| c.alloc(size));
+        if p.is_null() {
+            failed(mode, 0, layout.size(), layout);
+        } else {
+            let size = layout.size() as u64;
+            let t = || Totals { allocs: 1, bytes_allocated: size, ..Totals::default() };
+            count(layout.size(), t, |c| c.alloc(size));
+        }
     }
-    alloc_event(mode, p, layout);
+    p
 }
 
-/// Records an allocation. Inlined into the allocator's entry points, where
-/// the stack walk starts (see `SiteCache::site`).
+/// Before the inner allocator releases a block of `layout`, in mode `IDLE`
+/// or `COUNT`.
 #[inline(always)]
-fn alloc_event(mode: u8, p: *mut u8, layout: Layout) {
+pub(crate) fn counted_free(mode: u8, layout: Layout) {
+    if mode == COUNT {
+        let size = layout.size() as u64;
+        let t = || Totals { frees: 1, bytes_freed: size, ..Totals::default() };
+        count(0, t, |c| c.free(size));
+    }
+}
+
+/// After the inner `realloc` of a block of `layout` returned `new`, in
+/// mode `IDLE` or `COUNT`; returns `new`.
+#[inline(always)]
+pub(crate) fn counted_realloc(mode: u8, layout: Layout, new: *mut u8, new_size: usize) -> *mut u8 {
+    if mode == COUNT {
+        if new.is_null() {
+            failed(mode, 0, new_size, layout);
+        } else {
+            let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
+            let t = || Totals {
+                reallocs: 1,
+                bytes_allocated: new_size64,
+                bytes_freed: old_size,
+                ..Totals::default()
+            };
+            count(new_size, t, |c| c.realloc(old_size, new_size64));
+        }
+    }
+    new
+}
+
+/// The allocator's `alloc` (or `alloc_zeroed`) in a mode from `EVENTS` on:
+/// calls `inner`, then records the block. The entry point calls it last,
+/// so the compiler makes the call a jump and this frame replaces the entry
+/// point's: the stack walk, which starts here, has one frame less to follow.
+///
+/// # Safety
+/// `layout` satisfies `GlobalAlloc::alloc`'s contract.
+#[inline(never)]
+pub(crate) unsafe fn alloc_recorded<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+    mode: u8,
+) -> *mut u8 {
+    // SAFETY: the caller passes its own caller's layout, under the same contract.
+    let p = unsafe {
+        if zeroed {
+            inner.alloc_zeroed(layout)
+        } else {
+            inner.alloc(layout)
+        }
+    };
+    if p.is_null() {
+        failed(mode, 0, layout.size(), layout);
+        return p;
+    }
     let size = layout.size() as u64;
     record(
         layout.size(),
         #[inline(always)]
-        |sites| {
+        move |sites| {
             let ts = clock::now();
             let site = site_for(mode, sites, size);
             [header(EventKind::Alloc, align_log2(layout), site), ts, p as u64, size]
         },
         |c| c.alloc(size),
     );
+    p
+}
+
+/// The allocator's `dealloc` in a mode from `EVENTS` on: records the free,
+/// then releases the block (in that order: see `tracking.rs`).
+///
+/// # Safety
+/// `ptr` and `layout` satisfy `GlobalAlloc::dealloc`'s contract for `inner`.
+#[inline(never)]
+pub(crate) unsafe fn dealloc_recorded<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) {
+    let size = layout.size() as u64;
+    record(
+        0,
+        move |_| [header(EventKind::Free, 0, 0), clock::now(), ptr as u64, size],
+        |c| c.free(size),
+    );
+    // SAFETY: the caller passes its own caller's block, under the same contract.
+    unsafe { inner.dealloc(ptr, layout) };
+}
+
+/// The allocator's `realloc` in a mode from `EVENTS` on, a jump like
+/// [`alloc_recorded`]. A reallocation carries two timestamps: one read
+/// before the inner call (when the old block may be released), one after
+/// it (when the new block exists). A block resized in place was never
+/// released, so its one reading serves for both.
+///
+/// # Safety
+/// `ptr`, `layout` and `new_size` satisfy `GlobalAlloc::realloc`'s contract for `inner`.
+#[inline(never)]
+pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+    mode: u8,
+) -> *mut u8 {
+    let start = clock::now();
+    // SAFETY: the caller passes its own caller's arguments, under the same contract.
+    let new = unsafe { inner.realloc(ptr, layout, new_size) };
+    if new.is_null() {
+        failed(mode, start, new_size, layout);
+        return new;
+    }
+    let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
+    record(
+        new_size,
+        #[inline(always)]
+        move |sites| {
+            let ts = if new == ptr { start } else { clock::now() };
+            let site = site_for(mode, sites, new_size64.saturating_sub(old_size).max(1));
+            [
+                header(EventKind::Realloc, align_log2(layout), site),
+                ts,
+                start,
+                new as u64,
+                new_size64,
+                ptr as u64,
+                old_size,
+            ]
+        },
+        |c| c.realloc(old_size, new_size64),
+    );
+    new
 }
 
 /// An allocation or reallocation the inner allocator refused; `ts` is the
@@ -391,89 +518,11 @@ fn failed(mode: u8, ts: u64, size: usize, layout: Layout) {
     }
     record(
         size,
-        |_| {
+        move |_| {
             let ts = if ts == 0 { clock::now() } else { ts };
             [header(EventKind::AllocFailed, align_log2(layout), 0), ts, size as u64]
         },
         |c| c.failed(),
-    );
-}
-
-#[inline(always)]
-pub(crate) fn on_free(p: *mut u8, layout: Layout) {
-    let mode = alloc_mode();
-    if mode == IDLE {
-        return;
-    }
-    let size = layout.size() as u64;
-    if mode == COUNT {
-        let t = || Totals { frees: 1, bytes_freed: size, ..Totals::default() };
-        return count(0, t, |c| c.free(size));
-    }
-    record(0, |_| [header(EventKind::Free, 0, 0), clock::now(), p as u64, size], |c| c.free(size));
-}
-
-/// The clock a `realloc` reads before calling the inner allocator, when
-/// allocations are recorded as events (0 otherwise: nothing needs it).
-#[inline(always)]
-pub(crate) fn realloc_start() -> u64 {
-    if alloc_mode() >= EVENTS {
-        clock::now()
-    } else {
-        0
-    }
-}
-
-/// A `realloc` carries two timestamps: `ts`, from [`realloc_start`], read
-/// before the inner call (when the old block may be released), and one
-/// read here, after it (when the new block exists). A block resized in
-/// place was never released, so its one reading serves for both. See
-/// `tracking.rs`.
-#[inline(always)]
-pub(crate) fn on_realloc(ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
-    let mode = alloc_mode();
-    if mode == IDLE {
-        return;
-    }
-    if new.is_null() {
-        return failed(mode, ts, new_size, layout);
-    }
-    if mode == COUNT {
-        let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
-        let t = || Totals {
-            reallocs: 1,
-            bytes_allocated: new_size64,
-            bytes_freed: old_size,
-            ..Totals::default()
-        };
-        return count(new_size, t, |c| c.realloc(old_size, new_size64));
-    }
-    realloc_event(mode, ts, old, layout, new, new_size);
-}
-
-/// Records a reallocation; inlined, like [`alloc_event`].
-#[inline(always)]
-fn realloc_event(mode: u8, ts: u64, old: *mut u8, layout: Layout, new: *mut u8, new_size: usize) {
-    let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
-    record(
-        new_size,
-        #[inline(always)]
-        |sites| {
-            // `ts` is 0 if recording started during the call.
-            let now = if ts == 0 || new != old { clock::now() } else { ts };
-            let start = if ts == 0 { now } else { ts };
-            let site = site_for(mode, sites, new_size64.saturating_sub(old_size).max(1));
-            [
-                header(EventKind::Realloc, align_log2(layout), site),
-                now,
-                start,
-                new as u64,
-                new_size64,
-                old as u64,
-                old_size,
-            ]
-        },
-        |c| c.realloc(old_size, new_size64),
     );
 }
 
@@ -490,7 +539,7 @@ pub fn record_marker(kind: EventKind, arg: u32) {
 /// return true (a scope guard, which checks it before looking up its id).
 #[inline(always)]
 pub fn record_boundary(kind: EventKind, arg: u32) {
-    record(0, |_| [header(kind, 0, arg), clock::now()], |_| {});
+    record(0, move |_| [header(kind, 0, arg), clock::now()], |_| {});
 }
 
 /// Records that one run of an asynchronous operation `scope`, first polled
@@ -501,7 +550,7 @@ pub fn record_span(scope: u32, start: u64) {
     }
     record(
         0,
-        |_| {
+        move |_| {
             let ts = clock::now();
             [header(EventKind::Span, 0, scope), ts, start.min(ts)]
         },
@@ -518,7 +567,7 @@ pub fn record_counters(scope: u32, values: &[u64; 5], n: usize) {
     let [a, b, c, d, e] = *values;
     record(
         0,
-        |_| [header(EventKind::Counters, n.min(5) as u8, scope), clock::now(), a, b, c, d, e],
+        move |_| [header(EventKind::Counters, n.min(5) as u8, scope), clock::now(), a, b, c, d, e],
         |_| {},
     );
 }

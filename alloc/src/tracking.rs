@@ -44,29 +44,46 @@ impl<A> Alloc<A> {
 // arguments unchanged and returns its result unchanged; recording only reads
 // the pointers and layouts, never the memory behind them.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
+    // Each method reads the allocation mode once. Counting (or nothing)
+    // stays inline. Recording events is a call in tail position to a
+    // function that calls the inner allocator itself (see `thread.rs`).
+
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mode = thread::alloc_mode();
+        if mode >= thread::EVENTS {
+            // SAFETY: our caller's layout, under the same contract.
+            return unsafe { thread::alloc_recorded(&self.inner, layout, false, mode) };
+        }
         // SAFETY: `layout` comes from our caller under GlobalAlloc's contract
         // (non-zero size, valid alignment); we pass it on unchanged.
         let p = unsafe { self.inner.alloc(layout) };
-        thread::on_alloc(p, layout);
-        p
+        thread::counted_alloc(mode, p, layout)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let mode = thread::alloc_mode();
+        if mode >= thread::EVENTS {
+            // SAFETY: as for `alloc`.
+            return unsafe { thread::alloc_recorded(&self.inner, layout, true, mode) };
+        }
         // SAFETY: as for `alloc`.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
-        thread::on_alloc(p, layout);
-        p
+        thread::counted_alloc(mode, p, layout)
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Recorded before the block is released: once it is, another thread
-        // may be handed the same address, and its allocation must carry the
-        // later timestamp.
-        thread::on_free(ptr, layout);
+        let mode = thread::alloc_mode();
+        if mode >= thread::EVENTS {
+            // The free is recorded before the block is released: once it
+            // is, another thread may be handed the same address, and its
+            // allocation must carry the later timestamp.
+            // SAFETY: our caller's block, under the same contract.
+            return unsafe { thread::dealloc_recorded(&self.inner, ptr, layout) };
+        }
+        thread::counted_free(mode, layout);
         // SAFETY: `ptr` was allocated by this allocator (hence by `inner`) with
         // `layout`, as our caller guarantees.
         unsafe { self.inner.dealloc(ptr, layout) };
@@ -74,13 +91,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // The clock is read before the call for the same reason as in `dealloc`
-        // (the old block may be released inside it and reused by another
-        // thread), and again after it, for the new block, as in `alloc`.
-        let ts = thread::realloc_start();
+        let mode = thread::alloc_mode();
+        if mode >= thread::EVENTS {
+            // The clock is read before the inner call for the same reason
+            // as in `dealloc`, and again after it, as in `alloc`.
+            // SAFETY: our caller's arguments, under the same contract.
+            return unsafe { thread::realloc_recorded(&self.inner, ptr, layout, new_size, mode) };
+        }
         // SAFETY: `ptr`, `layout` and `new_size` satisfy `realloc`'s contract, as our caller guarantees.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        thread::on_realloc(ts, ptr, layout, p, new_size);
-        p
+        thread::counted_realloc(mode, layout, p, new_size)
     }
 }

@@ -8,18 +8,59 @@
 
 /// Appends `v` as an unsigned LEB128 varint.
 #[inline]
-pub(crate) fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
+pub(crate) fn put_u64(buf: &mut Vec<u8>, v: u64) {
+    buf.u64(v);
 }
 
 /// Appends a signed value, zigzag-mapped, as a varint.
 #[inline]
 pub(crate) fn put_i64(buf: &mut Vec<u8>, v: i64) {
-    put_u64(buf, zigzag(v));
+    buf.i64(v);
+}
+
+/// Where an encoder writes: a growing buffer, or an [`Out`].
+pub(crate) trait Sink {
+    fn byte(&mut self, b: u8);
+
+    /// `v` as an unsigned LEB128 varint.
+    #[inline(always)]
+    fn u64(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// `v` zigzag-mapped, as a varint.
+    #[inline(always)]
+    fn i64(&mut self, v: i64) {
+        self.u64(zigzag(v));
+    }
+}
+
+impl Sink for Vec<u8> {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.push(b);
+    }
+}
+
+/// Bytes written into room set aside at the end of a buffer: no capacity
+/// check or length update per byte, only the slice's bounds. The room
+/// must hold the record written (the longest event record, a
+/// reallocation, is a tag and eight varints: at most 76 bytes).
+pub(crate) struct Out<'a> {
+    pub(crate) room: &'a mut [u8],
+    pub(crate) n: usize,
+}
+
+impl Sink for Out<'_> {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.room[self.n] = b;
+        self.n += 1;
+    }
 }
 
 /// Appends a length-prefixed UTF-8 string.
@@ -191,6 +232,22 @@ mod tests {
             assert_eq!(c.u64("v").unwrap(), v);
             assert!(c.is_empty());
         }
+    }
+
+    #[test]
+    fn out_writes_what_a_buffer_gets() {
+        let (mut buf, mut room) = (Vec::new(), [0u8; 96]);
+        let mut out = Out { room: &mut room, n: 0 };
+        for v in [0, 1, 127, 128, 16_384, u64::from(u32::MAX), u64::MAX] {
+            put_u64(&mut buf, v);
+            out.u64(v);
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            put_i64(&mut buf, v);
+            out.i64(v);
+        }
+        let n = out.n;
+        assert_eq!(&room[..n], &buf[..]);
     }
 
     #[test]

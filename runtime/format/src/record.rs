@@ -7,7 +7,7 @@
 //! above are extension records: a varint byte length follows the tag, so a
 //! reader that does not know the tag skips the body.
 
-use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError};
+use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError, Sink};
 
 /// Scope id 0 means "no scope": the root of a thread's call tree.
 pub const NO_SCOPE: u32 = 0;
@@ -320,15 +320,15 @@ pub(crate) struct Deltas {
 }
 
 impl Deltas {
-    #[inline]
-    pub(crate) fn put_ts(&mut self, buf: &mut Vec<u8>, ts: u64) {
-        put_i64(buf, ts.wrapping_sub(self.ts) as i64);
+    #[inline(always)]
+    fn put_ts(&mut self, buf: &mut impl Sink, ts: u64) {
+        buf.i64(ts.wrapping_sub(self.ts) as i64);
         self.ts = ts;
     }
 
-    #[inline]
-    pub(crate) fn put_addr(&mut self, buf: &mut Vec<u8>, addr: u64) {
-        put_i64(buf, addr.wrapping_sub(self.addr) as i64);
+    #[inline(always)]
+    fn put_addr(&mut self, buf: &mut impl Sink, addr: u64) {
+        buf.i64(addr.wrapping_sub(self.addr) as i64);
         self.addr = addr;
     }
 
@@ -417,17 +417,17 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
 // pushes (which the collector uses, with no `Record` in between).
 
 /// A [`Record::ThreadEnd`], [`Record::Pause`] or [`Record::Resume`].
-#[inline]
-pub(crate) fn put_marker(buf: &mut Vec<u8>, d: &mut Deltas, kind: RecordKind, ts: u64) {
-    buf.push(kind as u8);
+#[inline(always)]
+pub(crate) fn put_marker(buf: &mut impl Sink, d: &mut Deltas, kind: RecordKind, ts: u64) {
+    buf.byte(kind as u8);
     d.put_ts(buf, ts);
 }
 
 /// A [`Record::Alloc`].
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn put_alloc(
-    buf: &mut Vec<u8>,
+    buf: &mut impl Sink,
     d: &mut Deltas,
     ts: u64,
     addr: u64,
@@ -436,39 +436,45 @@ pub(crate) fn put_alloc(
     site: u32,
     weight: u64,
 ) {
-    buf.push(if weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
+    buf.byte(if weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
     d.put_ts(buf, ts);
     d.put_addr(buf, addr);
-    put_u64(buf, size);
-    put_u64(buf, align);
-    put_u64(buf, u64::from(site));
+    buf.u64(size);
+    buf.u64(align);
+    buf.u64(u64::from(site));
     if weight != 1 {
-        put_u64(buf, weight);
+        buf.u64(weight);
     }
 }
 
 /// A [`Record::AllocFailed`].
-#[inline]
-pub(crate) fn put_alloc_failed(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, size: u64, align: u64) {
-    buf.push(RecordKind::AllocFailed as u8);
+#[inline(always)]
+pub(crate) fn put_alloc_failed(
+    buf: &mut impl Sink,
+    d: &mut Deltas,
+    ts: u64,
+    size: u64,
+    align: u64,
+) {
+    buf.byte(RecordKind::AllocFailed as u8);
     d.put_ts(buf, ts);
-    put_u64(buf, size);
-    put_u64(buf, align);
+    buf.u64(size);
+    buf.u64(align);
 }
 
 /// A [`Record::Free`].
-#[inline]
-pub(crate) fn put_free(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, addr: u64, size: u64) {
-    buf.push(RecordKind::Free as u8);
+#[inline(always)]
+pub(crate) fn put_free(buf: &mut impl Sink, d: &mut Deltas, ts: u64, addr: u64, size: u64) {
+    buf.byte(RecordKind::Free as u8);
     d.put_ts(buf, ts);
     d.put_addr(buf, addr);
-    put_u64(buf, size);
+    buf.u64(size);
 }
 
 /// A [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr, old_size)`, `(new_addr, new_size)`.
-#[inline]
+#[inline(always)]
 pub(crate) fn put_realloc(
-    buf: &mut Vec<u8>,
+    buf: &mut impl Sink,
     d: &mut Deltas,
     (ts, start_ts): (u64, u64),
     (old_addr, old_size): (u64, u64),
@@ -476,32 +482,38 @@ pub(crate) fn put_realloc(
     align: u64,
     site: u32,
 ) {
-    buf.push(RecordKind::Realloc as u8);
+    buf.byte(RecordKind::Realloc as u8);
     d.put_ts(buf, ts);
-    put_i64(buf, ts.wrapping_sub(start_ts) as i64);
+    buf.i64(ts.wrapping_sub(start_ts) as i64);
     d.put_addr(buf, old_addr);
-    put_u64(buf, old_size);
+    buf.u64(old_size);
     d.put_addr(buf, new_addr);
-    put_u64(buf, new_size);
-    put_u64(buf, align);
-    put_u64(buf, u64::from(site));
+    buf.u64(new_size);
+    buf.u64(align);
+    buf.u64(u64::from(site));
 }
 
 /// A [`Record::ScopeEnter`] or [`Record::ScopeExit`].
-#[inline]
-pub(crate) fn put_scope(buf: &mut Vec<u8>, d: &mut Deltas, kind: RecordKind, ts: u64, scope: u32) {
-    buf.push(kind as u8);
+#[inline(always)]
+pub(crate) fn put_scope(
+    buf: &mut impl Sink,
+    d: &mut Deltas,
+    kind: RecordKind,
+    ts: u64,
+    scope: u32,
+) {
+    buf.byte(kind as u8);
     d.put_ts(buf, ts);
-    put_u64(buf, u64::from(scope));
+    buf.u64(u64::from(scope));
 }
 
 /// A [`Record::Span`].
-#[inline]
-pub(crate) fn put_span(buf: &mut Vec<u8>, d: &mut Deltas, ts: u64, start_ts: u64, scope: u32) {
-    buf.push(RecordKind::Span as u8);
+#[inline(always)]
+pub(crate) fn put_span(buf: &mut impl Sink, d: &mut Deltas, ts: u64, start_ts: u64, scope: u32) {
+    buf.byte(RecordKind::Span as u8);
     d.put_ts(buf, ts);
-    put_i64(buf, ts.wrapping_sub(start_ts) as i64);
-    put_u64(buf, u64::from(scope));
+    buf.i64(ts.wrapping_sub(start_ts) as i64);
+    buf.u64(u64::from(scope));
 }
 
 /// Decodes the next record, skipping extension records this reader does not

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use crate::codec::Out;
 use crate::header::{Metadata, Trailer};
 use crate::record::{self, Deltas, Record, RecordKind};
 use crate::{
@@ -12,13 +13,20 @@ use crate::{
 /// level 3's ratio at about twice the speed (see `docs/PERFORMANCE.md`).
 const ZSTD_LEVEL: i32 = 1;
 
+/// Room kept past the end of a chunk's bytes for the direct pushes to
+/// write one record into (at most 76 bytes).
+const ROOM: usize = 96;
+
 /// Builds the body of one chunk: one thread's records, delta-encoded.
 ///
 /// The collector fills one, hands it to [`Writer::write_chunk`], and reuses
 /// it for the next, so encoding allocates only while the buffer grows.
 #[derive(Debug, Default)]
 pub struct ChunkEncoder {
+    /// The chunk's bytes are `body[..len]`; the direct pushes write into
+    /// the room after them, which the buffer keeps at least [`ROOM`] long.
     body: Vec<u8>,
+    len: usize,
     deltas: Deltas,
     records: u64,
     counts: [u64; RecordKind::ALL.len()],
@@ -38,13 +46,43 @@ impl ChunkEncoder {
         self.counts = [0; RecordKind::ALL.len()];
         crate::codec::put_u64(&mut self.body, thread);
         crate::codec::put_u64(&mut self.body, round);
+        self.len = self.body.len();
+    }
+
+    /// The chunk's bytes.
+    fn bytes(&self) -> &[u8] {
+        &self.body[..self.len]
     }
 
     /// Appends one record.
     #[inline]
     pub fn push(&mut self, r: &Record) {
+        self.body.truncate(self.len);
         record::encode(r, &mut self.deltas, &mut self.body);
+        self.len = self.body.len();
         self.counted(r.kind());
+    }
+
+    /// The room after the chunk's bytes, for one record, and the deltas;
+    /// [`ChunkEncoder::wrote`] then takes the `n` bytes written into it.
+    #[inline(always)]
+    fn room(&mut self) -> (Out<'_>, &mut Deltas) {
+        if self.body.len() < self.len + ROOM {
+            self.grow();
+        }
+        (Out { room: &mut self.body[self.len..self.len + ROOM], n: 0 }, &mut self.deltas)
+    }
+
+    #[inline(always)]
+    fn wrote(&mut self, n: usize, kind: RecordKind) {
+        self.len += n;
+        self.counted(kind);
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let want = (self.len + ROOM).max(self.body.len() * 2).max(4096);
+        self.body.resize(want, 0);
     }
 
     #[inline]
@@ -60,22 +98,28 @@ impl ChunkEncoder {
     /// Appends a [`Record::Alloc`].
     #[inline]
     pub fn alloc(&mut self, ts: u64, addr: u64, size: u64, align: u64, site: u32, weight: u64) {
-        record::put_alloc(&mut self.body, &mut self.deltas, ts, addr, size, align, site, weight);
-        self.counted(RecordKind::Alloc);
+        let (mut o, d) = self.room();
+        record::put_alloc(&mut o, d, ts, addr, size, align, site, weight);
+        let n = o.n;
+        self.wrote(n, RecordKind::Alloc);
     }
 
     /// Appends a [`Record::AllocFailed`].
     #[inline]
     pub fn alloc_failed(&mut self, ts: u64, size: u64, align: u64) {
-        record::put_alloc_failed(&mut self.body, &mut self.deltas, ts, size, align);
-        self.counted(RecordKind::AllocFailed);
+        let (mut o, d) = self.room();
+        record::put_alloc_failed(&mut o, d, ts, size, align);
+        let n = o.n;
+        self.wrote(n, RecordKind::AllocFailed);
     }
 
     /// Appends a [`Record::Free`].
     #[inline]
     pub fn free(&mut self, ts: u64, addr: u64, size: u64) {
-        record::put_free(&mut self.body, &mut self.deltas, ts, addr, size);
-        self.counted(RecordKind::Free);
+        let (mut o, d) = self.room();
+        record::put_free(&mut o, d, ts, addr, size);
+        let n = o.n;
+        self.wrote(n, RecordKind::Free);
     }
 
     /// Appends a [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr,
@@ -89,16 +133,20 @@ impl ChunkEncoder {
         align: u64,
         site: u32,
     ) {
-        record::put_realloc(&mut self.body, &mut self.deltas, times, old, new, align, site);
-        self.counted(RecordKind::Realloc);
+        let (mut o, d) = self.room();
+        record::put_realloc(&mut o, d, times, old, new, align, site);
+        let n = o.n;
+        self.wrote(n, RecordKind::Realloc);
     }
 
     /// Appends a [`Record::ScopeEnter`] (`enter`) or a [`Record::ScopeExit`].
     #[inline]
     pub fn scope(&mut self, enter: bool, ts: u64, scope: u32) {
         let kind = if enter { RecordKind::ScopeEnter } else { RecordKind::ScopeExit };
-        record::put_scope(&mut self.body, &mut self.deltas, kind, ts, scope);
-        self.counted(kind);
+        let (mut o, d) = self.room();
+        record::put_scope(&mut o, d, kind, ts, scope);
+        let n = o.n;
+        self.wrote(n, kind);
     }
 
     /// Appends a [`Record::ThreadEnd`], [`Record::Pause`] or
@@ -112,15 +160,19 @@ impl ChunkEncoder {
             matches!(kind, RecordKind::ThreadEnd | RecordKind::Pause | RecordKind::Resume),
             "{kind:?} is not a timestamp-only record"
         );
-        record::put_marker(&mut self.body, &mut self.deltas, kind, ts);
-        self.counted(kind);
+        let (mut o, d) = self.room();
+        record::put_marker(&mut o, d, kind, ts);
+        let n = o.n;
+        self.wrote(n, kind);
     }
 
     /// Appends a [`Record::Span`].
     #[inline]
     pub fn span(&mut self, ts: u64, start_ts: u64, scope: u32) {
-        record::put_span(&mut self.body, &mut self.deltas, ts, start_ts, scope);
-        self.counted(RecordKind::Span);
+        let (mut o, d) = self.room();
+        record::put_span(&mut o, d, ts, start_ts, scope);
+        let n = o.n;
+        self.wrote(n, RecordKind::Span);
     }
 
     /// Records pushed since [`ChunkEncoder::begin`].
@@ -136,7 +188,7 @@ impl ChunkEncoder {
 
     /// Encoded bytes so far, before compression.
     pub fn encoded_len(&self) -> usize {
-        self.body.len()
+        self.len
     }
 }
 
@@ -204,7 +256,7 @@ impl<W: Write> Writer<W> {
         if chunk.records == 0 {
             return Ok(());
         }
-        self.write_frame(FrameKind::Chunk, &chunk.body)?;
+        self.write_frame(FrameKind::Chunk, chunk.bytes())?;
         self.chunks += 1;
         for (total, n) in self.counts.iter_mut().zip(chunk.counts) {
             *total += n;
@@ -274,10 +326,12 @@ impl<W: Write> Writer<W> {
 mod tests {
     use super::*;
 
-    /// Every direct push writes exactly the bytes of pushing its record.
+    /// Every direct push writes exactly the bytes of pushing its record,
+    /// also between records pushed whole.
     #[test]
     fn direct_pushes_match_their_records() {
         let records = [
+            Record::ThreadStart { ts: 1, name: String::from("worker") },
             Record::ThreadEnd { ts: 5 },
             Record::Alloc { ts: 10, addr: 0x7f00_1000, size: 24, align: 8, site: 3, weight: 1 },
             Record::Alloc {
@@ -305,6 +359,8 @@ mod tests {
             Record::Pause { ts: 30 },
             Record::Resume { ts: 31 },
             Record::Span { ts: 40, start_ts: 1, scope: 7 },
+            Record::Counters { ts: 41, scope: 7, values: vec![1, 1 << 40] },
+            Record::Free { ts: 42, addr: 0x7e00_0000, size: 1 << 21 },
         ];
         let mut by_record = ChunkEncoder::new();
         by_record.begin(3, 1);
@@ -342,10 +398,11 @@ mod tests {
                 Record::ScopeEnter { ts, scope } => direct.scope(true, ts, scope),
                 Record::ScopeExit { ts, scope } => direct.scope(false, ts, scope),
                 Record::Span { ts, start_ts, scope } => direct.span(ts, start_ts, scope),
-                _ => unreachable!(),
+                // The records that own data go through `push` on both sides.
+                ref r => direct.push(r),
             }
         }
-        assert_eq!(direct.body, by_record.body);
+        assert_eq!(direct.bytes(), by_record.bytes());
         assert_eq!(direct.counts, by_record.counts);
         assert_eq!(direct.records(), records.len() as u64);
     }
