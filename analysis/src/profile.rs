@@ -97,6 +97,17 @@ pub struct Anomalies {
     /// [`pulse_format::MAX_TREE_NODES`]): their time is the self time of
     /// their enclosing node; their scopes' figures count them.
     pub beyond_call_tree: u64,
+    /// Events whose timestamp is earlier than the one before it on the same
+    /// thread: the clock stepped back (a clock that is not monotonic, or a
+    /// damaged file). Durations across such a step count as zero.
+    pub clock_steps_back: u64,
+    /// Distinct stack addresses that no `Symbol` record names: the session
+    /// ended before its symbols were written (it was killed), or they were
+    /// lost. Such frames show as bare addresses.
+    pub unsymbolized_addresses: u64,
+    /// Site ids that allocations name but no `SiteDef` defines: their
+    /// stacks are unknown.
+    pub undefined_sites: u64,
 }
 
 /// A thread the session saw.
@@ -516,6 +527,8 @@ struct ThreadState {
     counted: bool,
     /// Its last allocation, until it allocates again or frees it.
     last_alloc: Option<u64>,
+    /// The timestamp of its last event (of its own: not a counter sample).
+    last_ts: u64,
     /// The old block of a moving realloc, released ahead of its record,
     /// with its birth.
     released: Option<(u64, u64)>,
@@ -569,6 +582,10 @@ impl Visitor for State {
             return;
         }
         let t = &mut self.threads[thread.ix];
+        // Only the thread's own events: a periodic counter sample carries
+        // the collector's clock, not the thread's.
+        self.anomalies.clock_steps_back += u64::from(ts < t.last_ts);
+        t.last_ts = ts;
         t.info
             .get_or_insert_with(|| ThreadInfo { id: thread.id, ..ThreadInfo::default() })
             .events += 1;
@@ -908,6 +925,13 @@ impl State {
         self.anomalies.open_at_end = self.time.open_at_end;
         self.anomalies.unmatched_exits = self.time.unmatched_exits;
         self.anomalies.beyond_call_tree = self.time.beyond_tree;
+        self.anomalies.unsymbolized_addresses = self.symbols.unsymbolized_addresses();
+        self.anomalies.undefined_sites = self
+            .site_ids
+            .ids()
+            .iter()
+            .filter(|&&id| id != NO_SITE && !self.symbols.defines(id))
+            .count() as u64;
         let tpn = end
             .trailer
             .as_ref()

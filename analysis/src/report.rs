@@ -604,6 +604,24 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             crate::sites::MAX_INLINED_FRAMES
         ));
     }
+    if a.clock_steps_back > 0 {
+        w.push(format!(
+            "the clock stepped back {} times within a thread; a duration across a step counts as zero",
+            a.clock_steps_back
+        ));
+    }
+    if a.unsymbolized_addresses > 0 {
+        w.push(format!(
+            "{} stack addresses have no symbol (the session ended before writing its symbols?): they show as bare addresses",
+            a.unsymbolized_addresses
+        ));
+    }
+    if a.undefined_sites > 0 {
+        w.push(format!(
+            "{} allocation sites have no stack in the session: they show as \"site #N\"",
+            a.undefined_sites
+        ));
+    }
     if a.reused_live_addresses > 0 {
         w.push(format!(
             "{} allocations at an address that was still live",

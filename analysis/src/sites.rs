@@ -82,6 +82,23 @@ impl Symbols {
         }
     }
 
+    /// Whether the session defined `site`.
+    pub fn defines(&self, site: u32) -> bool {
+        self.sites.contains_key(&site)
+    }
+
+    /// Distinct addresses in the sites' stacks that no symbol names.
+    pub(crate) fn unsymbolized_addresses(&self) -> u64 {
+        let missing: rustc_hash::FxHashSet<u64> = self
+            .sites
+            .values()
+            .flatten()
+            .copied()
+            .filter(|a| !self.symbols.contains_key(a))
+            .collect();
+        missing.len() as u64
+    }
+
     /// Sites defined in the session.
     pub fn site_count(&self) -> usize {
         self.sites.len()
