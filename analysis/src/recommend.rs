@@ -215,10 +215,10 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
                 category: if hot_loop { Category::HotLoop } else { Category::SlowFunction },
                 location: name.clone(),
                 evidence: format!(
-                    "{} of the scoped time in its own code: {} over {} entries, {} each (p99 {})",
+                    "{} of the scoped time in its own code: {} over {}, {} each (p99 {})",
                     pct(share),
                     Nanos(t.self_ns),
-                    t.count,
+                    n(t.count, "entry"),
                     Nanos(t.mean_ns),
                     Nanos(t.p99_ns)
                 ),
@@ -374,10 +374,10 @@ fn nesting_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation
             category: Category::DeepCallStack,
             location: p.display_name(scope),
             evidence: format!(
-                "scopes nested {max_depth} deep on one path; {} of the scoped time below depth {} ({} entries there)",
+                "scopes nested {max_depth} deep on one path; {} of the scoped time below depth {} ({} there)",
                 pct(share),
                 o.deep_nesting,
-                entries
+                n(entries, "entry")
             ),
             fix: String::from("recursion this deep pays a frame and a scope entry per level and can overflow the stack: turn it into a loop over an explicit stack (a Vec), or memoize repeated calls"),
             stake: share,
@@ -444,9 +444,16 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
                 category: Category::ReallocChurn,
                 location: place.clone(),
                 evidence: format!(
-                    "{} for {}: a buffer grown step by step to {} ({} allocated, copies included)",
+                    "{} for {}: {} {} ({} allocated, copies included)",
                     n(l.reallocs, "reallocation"),
                     n(l.allocs, "allocation"),
+                    // A site's blocks may be many small buffers and one
+                    // large one (strings pushed onto a growing string).
+                    if l.allocs > 1 {
+                        "buffers grown step by step, the largest to"
+                    } else {
+                        "a buffer grown step by step to"
+                    },
                     Bytes(l.max_size),
                     Bytes(l.bytes)
                 ),
