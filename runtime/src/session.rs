@@ -356,7 +356,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
         let mut source = clock::select(tsc);
-        let start = Anchor::take();
+        let mut start = Anchor::take();
         let mut ticks_per_ns = calibrate(source, start);
         if !ClockInfo::plausible(ticks_per_ns) {
             // A counter that ran implausibly fast or slow against the
@@ -364,6 +364,9 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             // session: use the monotonic clock, which needs no calibration.
             source = clock::select(false);
             ticks_per_ns = 1.0;
+            // The anchor the trailer's whole-session rate is measured
+            // from must be of the clock the session now reads.
+            start = Anchor::take();
         }
         let (set, counter_infos) = match counters {
             Counters::Auto => crate::counters::probe(true),
