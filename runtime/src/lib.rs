@@ -27,6 +27,7 @@ mod future;
 mod macros;
 mod meter;
 mod op;
+mod output;
 mod report;
 mod scope;
 mod session;
@@ -54,8 +55,8 @@ pub use pulse_macros::profile_fn_disabled as profile_fn;
 /// `#[derive(pulse::Operation)]`: see [`Operation`].
 pub use pulse_macros::Operation;
 pub use session::{
-    Counters, Error, Session, SessionBuilder, ENV_ALLOC, ENV_COUNTERS, ENV_OUT, ENV_SAMPLE_BYTES,
-    ENV_STACK_DEPTH,
+    Counters, Error, Session, SessionBuilder, ENV_ALLOC, ENV_ARGS, ENV_COUNTERS, ENV_OUT,
+    ENV_SAMPLE_BYTES, ENV_STACK_DEPTH,
 };
 
 /// The program-load hook: starts a session when `PULSE_OUT` is set, so a

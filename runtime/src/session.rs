@@ -13,7 +13,6 @@
 //! `main`, calls `std::process::exit`, or panics out of `main`.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -27,7 +26,10 @@ use pulse_format::{AllocMode, ClockInfo, ClockSource, Metadata, Trailer, Writer}
 use crate::collector::{Collector, Control};
 
 /// The environment variable that starts a session with no code change:
-/// `PULSE_OUT=run.pulse ./my-program`.
+/// `PULSE_OUT=run.pulse ./my-program`. A `%p` in the path is the process
+/// id, so that programs it runs which are linked with pulse too (and
+/// inherit the variable) write files of their own; without it, the second
+/// process to start finds the file taken and runs unprofiled.
 pub const ENV_OUT: &str = "PULSE_OUT";
 /// The environment variable that chooses the allocation mode:
 /// `full` (the default), `count`, `sample` or `off`.
@@ -39,6 +41,9 @@ pub const ENV_STACK_DEPTH: &str = "PULSE_STACK_DEPTH";
 /// Which counters a session opens: `auto` (the default: the hardware group
 /// where there is one, else software counters), `software` or `off`.
 pub const ENV_COUNTERS: &str = "PULSE_COUNTERS";
+/// Whether the session file records the program's arguments: `on` (the
+/// default) or `off`, which leaves them out (the program's path stays).
+pub const ENV_ARGS: &str = "PULSE_ARGS";
 
 /// Which performance counters a session opens (see
 /// [`SessionBuilder::counters`]).
@@ -87,7 +92,10 @@ struct Running {
 pub enum Error {
     /// Another session is already running in this process.
     AlreadyRunning(PathBuf),
-    /// The output file could not be created or written.
+    /// The output file could not be created or written, or was refused:
+    /// a symbolic link (never followed), an existing file that is not a
+    /// pulse session (never replaced), a FIFO that nothing reads, or a file
+    /// another process is writing a session into.
     Io {
         /// The session file.
         path: PathBuf,
@@ -148,11 +156,15 @@ pub struct SessionBuilder {
     depth: usize,
     tsc: bool,
     counters: Counters,
+    args: bool,
 }
 
 impl SessionBuilder {
     /// Where the session file goes (default `pulse.pulse` in the working
-    /// directory). `PULSE_OUT` takes precedence.
+    /// directory); `%p` in it is the process id. `PULSE_OUT` takes
+    /// precedence. The file is never a symbolic link's target, never an
+    /// existing file that is not a pulse session, and is created with mode
+    /// 0600: see [`Error::Io`] for what is refused.
     pub fn output(mut self, path: impl AsRef<Path>) -> Self {
         self.output = path.as_ref().to_path_buf();
         self
@@ -190,6 +202,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether the session file records the program's arguments (default
+    /// `true`; they can hold secrets). `PULSE_ARGS=on|off` takes precedence.
+    pub fn record_args(mut self, on: bool) -> Self {
+        self.args = on;
+        self
+    }
+
     /// Applies the environment variables over the builder's settings.
     fn with_env(mut self) -> Result<Self, Error> {
         if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
@@ -210,6 +229,19 @@ impl SessionBuilder {
         }
         if let Ok(v) = std::env::var(ENV_COUNTERS) {
             self.counters = parse_counters(&v)?;
+        }
+        if let Ok(v) = std::env::var(ENV_ARGS) {
+            self.args = match v.trim() {
+                "" | "on" => true,
+                "off" => false,
+                other => {
+                    return Err(Error::BadSetting {
+                        var: ENV_ARGS,
+                        value: other.to_owned(),
+                        want: "on or off",
+                    })
+                }
+            };
         }
         Ok(self)
     }
@@ -233,8 +265,9 @@ impl SessionBuilder {
             return Err(Error::AlreadyRunning(r.path.clone()));
         }
         let cfg = self.with_env()?;
-        let path = cfg.output.clone();
-        *running = Some(launch(cfg, false)?);
+        let r = launch(cfg, false)?;
+        let path = r.path.clone();
+        *running = Some(r);
         Ok(Session { path })
     }
 }
@@ -314,6 +347,7 @@ impl Session {
             depth: pulse_alloc::DEFAULT_DEPTH,
             tsc: true,
             counters: Counters::Auto,
+            args: true,
         }
     }
 
@@ -352,7 +386,8 @@ pub(crate) fn start_from_env() {
 }
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
-    let SessionBuilder { output: path, mode, depth, tsc, counters } = cfg;
+    let SessionBuilder { output, mode, depth, tsc, counters, args } = cfg;
+    let path = crate::output::expand(&output, std::process::id());
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
         let mut source = clock::select(tsc);
@@ -374,7 +409,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             Counters::Off => (crate::counters::Set::None, Vec::new()),
         };
         crate::counters::configure(set);
-        let mut meta = metadata(mode, source, ticks_per_ns);
+        let mut meta = metadata(mode, source, ticks_per_ns, args);
         meta.counters = counter_infos;
         if matches!(mode, AllocMode::Full | AllocMode::Sample { .. }) {
             pulse_alloc::set_stack_mode(StackMode::Full, depth);
@@ -386,7 +421,8 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             (String::from("cost.stack_ns"), format!("{:.1}", cost.stack_ns)),
         ]);
         crate::stats::reset(ticks_per_ns);
-        let file = File::create(&path).map_err(io_err)?;
+        let file = crate::output::open(&path)
+            .map_err(|refusal| io_err(io::Error::other(refusal.to_string())))?;
         let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;
         let control = Arc::new(Control::default());
         let before = pulse_alloc::totals();
@@ -439,9 +475,9 @@ fn calibrate(source: clock::Source, start: Anchor) -> f64 {
     start.ticks_per_ns(Anchor::take())
 }
 
-fn metadata(mode: AllocMode, source: clock::Source, ticks_per_ns: f64) -> Metadata {
-    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
-    let arg0 = args.next().unwrap_or_default();
+fn metadata(mode: AllocMode, source: clock::Source, ticks_per_ns: f64, args: bool) -> Metadata {
+    let mut args_os = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let arg0 = args_os.next().unwrap_or_default();
     let program = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or(arg0);
     let clock = match source {
         clock::Source::Tsc => ClockInfo {
@@ -456,7 +492,7 @@ fn metadata(mode: AllocMode, source: clock::Source, ticks_per_ns: f64) -> Metada
     Metadata {
         writer: format!("pulse {}", env!("CARGO_PKG_VERSION")),
         program,
-        args: args.collect(),
+        args: if args { args_os.collect() } else { Vec::new() },
         pid: std::process::id(),
         host: hostname(),
         start_unix_ns: std::time::SystemTime::now()

@@ -1,6 +1,7 @@
 //! A program that only swapped in the allocator: no session code at all.
 //! Run with `PULSE_OUT=path` it must still write a complete session, however
-//! it ends: `env_only return|exit|panic|spin`.
+//! it ends: `env_only return|exit|panic|spin|child`. `child` runs this
+//! program again as a child (which inherits `PULSE_OUT`) and waits for it.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -19,6 +20,12 @@ fn main() {
                 let v: Vec<String> = (0..100).map(|i| i.to_string()).collect();
                 std::hint::black_box(v);
             }
+        }
+        Some("child") => {
+            let me = std::env::current_exe().expect("own path");
+            let status = std::process::Command::new(me).arg("return").status().expect("run child");
+            std::hint::black_box(words.len());
+            std::process::exit(if status.success() { 0 } else { 3 });
         }
         _ => {}
     }
