@@ -1,18 +1,36 @@
-//! Before and after: what changed between two sessions of a program, each
+//! Before and after: what changed between sessions of a program, each
 //! change classified as an improvement, a regression, or noise.
 //!
-//! Time is judged on distributions, not on a bare percentage. A scope's
-//! median moved by `shift`; its spread is the larger of the two sessions'
-//! p90 − p50; with `n` the smaller entry count, a shift is real when it is
-//! both at least `threshold` of the old median and more than twice
-//! `spread / √n` — so a scope entered once, or one whose entries scatter
-//! widely, needs a larger move to count. With fewer than three entries on
-//! either side there is no spread to go by: the median must move by half,
-//! and its total by more than [`FEW_ENTRIES_FLOOR_NS`], beyond what one
-//! preemption of the thread could add to a single entry.
-//! A change of less than `min_ns` of total time is noise whatever its
-//! share: microseconds do not make a regression. Allocation counts and
-//! bytes are exact, so for memory the threshold alone decides.
+//! A figure can move between two runs of the *same* binary: a busy
+//! machine, the processor's clock, the cache, a multi-threaded program's
+//! interleaving. Reruns of one unchanged program measured their scopes'
+//! medians up to 1.73× apart and
+//! their whole durations 1.6× apart. So a change is
+//! judged against what reruns do, on three grounds, all of which must hold:
+//!
+//! 1. **Beyond run-to-run noise**, as a factor either way (a median
+//!    halved is as far as one doubled). With several sessions per side
+//!    ([`diff_runs`]), the noise is measured: the spread (largest minus
+//!    smallest, relative to the middle) of each run's figure on either
+//!    side, and a change must move the middle by more than the larger of
+//!    the two spreads. With one session per side there is nothing to
+//!    measure it by, and a change must exceed [`RERUN_NOISE_TIME`] for
+//!    time, and [`RERUN_NOISE_ALLOCS`] for the allocation figures of a
+//!    program that allocates on several threads. A single-threaded program's allocation figures are exact and
+//!    repeat from run to run, so for them the threshold alone decides.
+//! 2. **Beyond the threshold and the entries' own scatter.** The median
+//!    must move by at least `threshold` (5 %); and, as before, by more than
+//!    twice `spread / √n`, with `spread` the larger p90 − p50 and `n` the
+//!    smaller entry count. With fewer than three entries on either side the
+//!    median must move by half, and the total by more than
+//!    [`FEW_ENTRIES_FLOOR_NS`].
+//! 3. **Large enough to matter.** A scope's total time must move by at
+//!    least `min_share` (1 %) of the session's duration and by `min_ns`; a
+//!    site's allocations or bytes by `min_share` of the session's.
+//!
+//! `tests/tests/diff.rs` runs an unchanged program ten times and compares
+//! every ordered pair: no regression at the default settings; and the
+//! planted regressions of the examples are still caught.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +41,20 @@ use crate::sites::project_root;
 /// to be more than noise: a few scheduler time slices, which one preemption
 /// of a busy machine can add to a single entry.
 pub const FEW_ENTRIES_FLOOR_NS: u64 = 4_000_000;
+
+/// How far a scope's median may move between two runs of an unchanged
+/// program when there is one session per side to go by: a factor of
+/// 1 + this either way (2×: reruns of one binary on a loaded two-core
+/// machine were seen 1.73× apart, and 1.26× on a quieter one). A change
+/// must be larger to count. Give [`diff_runs`]
+/// several sessions per side to detect smaller changes: it measures the
+/// noise instead.
+pub const RERUN_NOISE_TIME: f64 = 1.0;
+
+/// How far a site's allocations or bytes may move between two runs of an
+/// unchanged program that allocates on several threads, with one session
+/// per side (25 %; reruns of a four-thread search were seen 7 % apart).
+pub const RERUN_NOISE_ALLOCS: f64 = 0.25;
 
 /// How a figure moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -48,15 +80,20 @@ pub struct DiffOptions {
     pub threshold: f64,
     /// The smallest change of a scope's total time that counts, in ns.
     pub min_ns: u64,
+    /// The smallest share of the session a change must move to count
+    /// (0.01: 1 % of the duration for a scope's total time, of the
+    /// allocations or bytes for a site's).
+    pub min_share: f64,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { threshold: 0.05, min_ns: 100_000 }
+        DiffOptions { threshold: 0.05, min_ns: 100_000, min_share: 0.01 }
     }
 }
 
-/// One scope's change.
+/// One scope's change. With several sessions per side, each figure is the
+/// middle (median) of the runs' own.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ScopeChange {
     /// `category::name`.
@@ -73,8 +110,13 @@ pub struct ScopeChange {
     pub total_ns: (u64, u64),
     /// Allocations inside before and after.
     pub allocs: (u64, u64),
-    /// The median's relative change (after / before − 1).
-    pub change: f64,
+    /// The median's relative change (after / before − 1); `None` for a
+    /// scope added or removed.
+    pub change: Option<f64>,
+    /// The change the noise allows: beyond it (and the threshold) a change
+    /// counts. The larger run-to-run spread with several sessions per
+    /// side, else [`RERUN_NOISE_TIME`].
+    pub noise: f64,
     /// The classification.
     pub verdict: Verdict,
 }
@@ -90,16 +132,20 @@ pub struct SiteChange {
     pub bytes: (u64, u64),
     /// Bytes live at the end before and after.
     pub live_bytes_at_end: (u64, u64),
+    /// The change the noise allows (0 where the figures are exact).
+    pub noise: f64,
     /// The classification, by allocations and bytes.
     pub verdict: Verdict,
 }
 
-/// The difference between two sessions.
+/// The difference between two sessions, or two sets of runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diff {
     /// The programs.
     pub programs: (String, String),
-    /// Session durations, ns.
+    /// Sessions on each side.
+    pub runs: (usize, usize),
+    /// Session durations, ns (the middle run's with several).
     pub duration_ns: (u64, u64),
     /// Before's duration over after's: above 1 is faster.
     pub speedup: f64,
@@ -121,20 +167,39 @@ pub struct Diff {
     pub warnings: Vec<String>,
 }
 
-/// Compares `before` with `after`.
+/// Compares `before` with `after`, one session each.
 pub fn diff(before: &Profile, after: &Profile, o: &DiffOptions) -> Diff {
+    diff_runs(std::slice::from_ref(before), std::slice::from_ref(after), o)
+}
+
+/// Compares runs of a program before a change with runs after it: several
+/// sessions per side let the noise be measured rather than assumed (see the
+/// module's documentation). Each side needs one session at least; an empty
+/// side compares as a session with nothing in it.
+pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff {
     let mut warnings = Vec::new();
-    if before.meta.program != after.meta.program {
+    let program =
+        |side: &[Profile]| side.first().map(|p| p.meta.program.clone()).unwrap_or_default();
+    let (pb, pa) = (program(before), program(after));
+    if before.iter().chain(after).any(|p| p.meta.program != pb) {
+        let mut names: Vec<&str> =
+            before.iter().chain(after).map(|p| p.meta.program.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
         warnings.push(format!(
-            "the sessions are of different programs ({} and {}): compared by scope and location names",
-            before.meta.program, after.meta.program
+            "the sessions are of different programs ({}): compared by scope and location names",
+            names.join(", ")
         ));
     }
-    for (which, p) in [("before", before), ("after", after)] {
-        if p.truncated.is_some() {
-            warnings.push(format!(
-                "the {which} session was truncated: its figures cover what was read"
-            ));
+    for (which, side) in [("before", before), ("after", after)] {
+        let cut = side.iter().filter(|p| p.truncated.is_some()).count();
+        if cut > 0 {
+            let what = if side.len() == 1 {
+                format!("the {which} session was")
+            } else {
+                format!("{cut} of the {which} sessions were")
+            };
+            warnings.push(format!("{what} truncated: its figures cover what was read"));
         }
     }
     let scopes = scope_changes(before, after, o);
@@ -144,19 +209,56 @@ pub fn diff(before: &Profile, after: &Profile, o: &DiffOptions) -> Diff {
             + sites.iter().filter(|s| s.verdict == v).count()
     };
     let (regressions, improvements) = (count(Verdict::Regression), count(Verdict::Improvement));
+    let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
+    let duration_ns = (mid(before, &|p| p.duration_ns), mid(after, &|p| p.duration_ns));
     Diff {
-        programs: (before.meta.program.clone(), after.meta.program.clone()),
-        duration_ns: (before.duration_ns, after.duration_ns),
-        speedup: before.duration_ns as f64 / after.duration_ns.max(1) as f64,
-        allocs: (before.memory.allocs, after.memory.allocs),
-        bytes: (before.memory.bytes_allocated, after.memory.bytes_allocated),
-        peak_bytes: (before.memory.peak_bytes, after.memory.peak_bytes),
+        programs: (pb, pa),
+        runs: (before.len(), after.len()),
+        duration_ns,
+        speedup: duration_ns.0 as f64 / duration_ns.1.max(1) as f64,
+        allocs: (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs)),
+        bytes: (
+            mid(before, &|p| p.memory.bytes_allocated),
+            mid(after, &|p| p.memory.bytes_allocated),
+        ),
+        peak_bytes: (mid(before, &|p| p.memory.peak_bytes), mid(after, &|p| p.memory.peak_bytes)),
         scopes,
         sites,
         regressions,
         improvements,
         warnings,
     }
+}
+
+/// The median of `values` (the lower middle of an even count); 0 for none.
+fn middle(values: impl Iterator<Item = u64>) -> u64 {
+    let mut v: Vec<u64> = values.collect();
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+}
+
+/// The runs' spread of a figure: (largest − smallest) / middle; 0 for one run.
+fn spread(values: &[u64]) -> f64 {
+    let (Some(lo), Some(hi)) = (values.iter().min(), values.iter().max()) else { return 0.0 };
+    hi.saturating_sub(*lo) as f64 / middle(values.iter().copied()).max(1) as f64
+}
+
+/// The change two sides' figures must exceed to be more than run-to-run
+/// noise: the larger spread measured where both sides have several runs,
+/// else `fallback`.
+fn noise_between(x: &[u64], y: &[u64], fallback: f64) -> f64 {
+    if x.len() >= 2 && y.len() >= 2 {
+        spread(x).max(spread(y))
+    } else {
+        fallback
+    }
+}
+
+/// Whether a program allocates on more than one thread (each with at least
+/// a hundredth of the bytes): its per-site figures then vary from run to run.
+fn allocates_on_several_threads(p: &Profile) -> bool {
+    let total = p.memory.bytes_allocated.max(1);
+    p.threads.values().filter(|t| t.bytes_allocated.saturating_mul(100) >= total).count() > 1
 }
 
 /// Worse first, then better, then the rest; bigger changes first within each.
@@ -169,41 +271,70 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-fn scope_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<ScopeChange> {
-    let by_name = |p: &Profile| -> BTreeMap<String, pulse_format::ScopeTime> {
-        p.scope_times.iter().map(|(id, t)| (p.display_name(*id), t.clone())).collect()
+fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<ScopeChange> {
+    type Runs = BTreeMap<String, Vec<Figures>>;
+    // Each scope's figures in every run of a side, zero where a run does
+    // not have it.
+    let by_name = |side: &[Profile]| -> Runs {
+        let mut m: Runs = BTreeMap::new();
+        for (i, p) in side.iter().enumerate() {
+            for (id, t) in &p.scope_times {
+                let runs = m.entry(p.display_name(*id)).or_default();
+                runs.resize(side.len(), Figures::default());
+                runs[i] = Figures::of(t);
+            }
+        }
+        m
     };
     let (b, a) = (by_name(before), by_name(after));
+    let duration = |side: &[Profile]| middle(side.iter().map(|p| p.duration_ns));
+    let session_ns = duration(before).max(duration(after));
     let names: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let none = Vec::new();
     let mut out: Vec<ScopeChange> = names
         .into_iter()
         .map(|name| {
-            let zero = pulse_format::ScopeTime::default();
-            let (x, y) = (b.get(name).unwrap_or(&zero), a.get(name).unwrap_or(&zero));
-            let change = y.p50_ns as f64 / x.p50_ns.max(1) as f64 - 1.0;
-            let verdict = if x.count == 0 {
-                Verdict::Added
+            let (xs, ys) = (b.get(name).unwrap_or(&none), a.get(name).unwrap_or(&none));
+            let figures = |runs: &[Figures]| {
+                let mut f = Figures::default();
+                for k in 0..f.0.len() {
+                    f.0[k] = middle(runs.iter().map(|r| r.0[k]));
+                }
+                f.time()
+            };
+            let medians =
+                |runs: &[Figures]| -> Vec<u64> { runs.iter().map(|r| r.time().p50_ns).collect() };
+            let (x, y) = (figures(xs), figures(ys));
+            let noise = noise_between(&medians(xs), &medians(ys), RERUN_NOISE_TIME);
+            let (verdict, change) = if x.count == 0 {
+                (Verdict::Added, None)
             } else if y.count == 0 {
-                Verdict::Removed
+                (Verdict::Removed, None)
             } else {
+                let change = y.p50_ns as f64 / x.p50_ns.max(1) as f64 - 1.0;
                 let shift = y.p50_ns as f64 - x.p50_ns as f64;
-                let spread = (x.p90_ns.saturating_sub(x.p50_ns))
+                let scatter = (x.p90_ns.saturating_sub(x.p50_ns))
                     .max(y.p90_ns.saturating_sub(y.p50_ns)) as f64;
                 let n = x.count.min(y.count).max(1) as f64;
-                let noise = 2.0 * spread / n.sqrt();
                 let (needed, floor) = if n < 3.0 {
                     (o.threshold.max(0.5), o.min_ns.max(FEW_ENTRIES_FLOOR_NS))
                 } else {
                     (o.threshold, o.min_ns)
                 };
+                let floor = (floor as f64).max(o.min_share * session_ns as f64);
                 let moved = (y.total_ns as f64 - x.total_ns as f64).abs();
-                if change.abs() < needed || shift.abs() <= noise || moved < floor as f64 {
+                let verdict = if change.abs() < needed
+                    || (1.0 + change).ln().abs() <= (1.0 + noise).ln()
+                    || shift.abs() <= 2.0 * scatter / n.sqrt()
+                    || moved < floor
+                {
                     Verdict::Noise
                 } else if shift > 0.0 {
                     Verdict::Regression
                 } else {
                     Verdict::Improvement
-                }
+                };
+                (verdict, Some(change))
             };
             ScopeChange {
                 name: name.clone(),
@@ -214,46 +345,106 @@ fn scope_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<Scop
                 total_ns: (x.total_ns, y.total_ns),
                 allocs: (x.allocs, y.allocs),
                 change,
+                noise,
                 verdict,
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        rank(a.verdict).cmp(&rank(b.verdict)).then(b.change.abs().total_cmp(&a.change.abs()))
-    });
+    let size = |c: &ScopeChange| c.change.map_or(f64::INFINITY, f64::abs);
+    out.sort_by(|a, b| rank(a.verdict).cmp(&rank(b.verdict)).then(size(b).total_cmp(&size(a))));
     out
 }
 
-fn site_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<SiteChange> {
-    // (allocs + reallocs, bytes, live bytes at end) per user location.
-    let by_location = |p: &Profile| -> BTreeMap<String, (u64, u64, u64)> {
-        let root = project_root(&p.meta.program);
-        let mut m: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-        for (id, s) in &p.sites {
-            let Some(f) = p.symbols.location(*id) else { continue };
-            let e = m.entry(f.display(&root)).or_default();
-            e.0 = e.0.saturating_add(s.allocs.saturating_add(s.reallocs));
-            e.1 = e.1.saturating_add(s.bytes);
-            e.2 = e.2.saturating_add(s.live_bytes_at_end);
+/// The figures of a scope in one run that a diff compares: count, p50,
+/// p90, p99, mean, total and allocations.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures([u64; 7]);
+
+impl Figures {
+    fn of(t: &pulse_format::ScopeTime) -> Self {
+        Figures([t.count, t.p50_ns, t.p90_ns, t.p99_ns, t.mean_ns, t.total_ns, t.allocs])
+    }
+
+    fn time(self) -> pulse_format::ScopeTime {
+        let [count, p50_ns, p90_ns, p99_ns, mean_ns, total_ns, allocs] = self.0;
+        pulse_format::ScopeTime {
+            count,
+            p50_ns,
+            p90_ns,
+            p99_ns,
+            mean_ns,
+            total_ns,
+            allocs,
+            ..Default::default()
+        }
+    }
+}
+
+/// One location's figures in one run: allocations and reallocations,
+/// bytes, bytes live at the end.
+type SiteFigures = (u64, u64, u64);
+
+fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<SiteChange> {
+    let by_location = |side: &[Profile]| -> BTreeMap<String, Vec<SiteFigures>> {
+        let mut m: BTreeMap<String, Vec<SiteFigures>> = BTreeMap::new();
+        for (i, p) in side.iter().enumerate() {
+            let root = project_root(&p.meta.program);
+            for (id, s) in &p.sites {
+                let Some(f) = p.symbols.location(*id) else { continue };
+                let runs = m.entry(f.display(&root)).or_default();
+                runs.resize(side.len(), (0, 0, 0));
+                let e = &mut runs[i];
+                e.0 = e.0.saturating_add(s.allocs.saturating_add(s.reallocs));
+                e.1 = e.1.saturating_add(s.bytes);
+                e.2 = e.2.saturating_add(s.live_bytes_at_end);
+            }
         }
         m
     };
     let (b, a) = (by_location(before), by_location(after));
+    // Single-threaded allocation figures repeat exactly; several threads'
+    // do not, and with one run a side the noise must be assumed.
+    let threaded = before.iter().chain(after).any(allocates_on_several_threads);
+    let fallback = if threaded { RERUN_NOISE_ALLOCS } else { 0.0 };
+    let total = |side: &[Profile], f: fn(&Profile) -> u64| middle(side.iter().map(f));
+    let floor_allocs = o.min_share
+        * total(before, |p| p.memory.allocs.saturating_add(p.memory.reallocs))
+            .max(total(after, |p| p.memory.allocs.saturating_add(p.memory.reallocs)))
+            as f64;
+    let floor_bytes = o.min_share
+        * total(before, |p| p.memory.bytes_allocated)
+            .max(total(after, |p| p.memory.bytes_allocated)) as f64;
     let names: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let none = Vec::new();
     let mut out: Vec<(f64, SiteChange)> = names
         .into_iter()
         .map(|loc| {
-            let (x, y) =
-                (b.get(loc).copied().unwrap_or_default(), a.get(loc).copied().unwrap_or_default());
+            let (xs, ys) = (b.get(loc).unwrap_or(&none), a.get(loc).unwrap_or(&none));
+            let pick = |runs: &[SiteFigures], f: fn(&SiteFigures) -> u64| -> Vec<u64> {
+                let mut v: Vec<u64> = runs.iter().map(f).collect();
+                v.resize(v.len().max(1), 0);
+                v
+            };
+            let (xa, ya) = (pick(xs, |r| r.0), pick(ys, |r| r.0));
+            let (xb, yb) = (pick(xs, |r| r.1), pick(ys, |r| r.1));
+            let (xl, yl) = (pick(xs, |r| r.2), pick(ys, |r| r.2));
+            let m = |v: &[u64]| middle(v.iter().copied());
+            let (x, y) = ((m(&xa), m(&xb), m(&xl)), (m(&ya), m(&yb), m(&yl)));
+            let noise = noise_between(&xa, &ya, fallback).max(noise_between(&xb, &yb, fallback));
             let rel = |p: u64, q: u64| q as f64 / p.max(1) as f64 - 1.0;
             let (da, db) = (rel(x.0, y.0), rel(x.1, y.1));
+            let needed = o.threshold.max(noise + f64::EPSILON);
+            let big = (y.0 as f64 - x.0 as f64).abs() >= floor_allocs
+                || (y.1 as f64 - x.1 as f64).abs() >= floor_bytes;
             let verdict = if x.0 == 0 {
                 Verdict::Added
             } else if y.0 == 0 {
                 Verdict::Removed
-            } else if da >= o.threshold || db >= o.threshold {
+            } else if !big {
+                Verdict::Noise
+            } else if da >= needed || db >= needed {
                 Verdict::Regression
-            } else if da <= -o.threshold || db <= -o.threshold {
+            } else if da <= -needed || db <= -needed {
                 Verdict::Improvement
             } else {
                 Verdict::Noise
@@ -264,6 +455,7 @@ fn site_changes(before: &Profile, after: &Profile, o: &DiffOptions) -> Vec<SiteC
                 allocs: (x.0, y.0),
                 bytes: (x.1, y.1),
                 live_bytes_at_end: (x.2, y.2),
+                noise,
                 verdict,
             };
             (size, change)
@@ -280,17 +472,25 @@ impl Diff {
         use crate::units::{Bytes, Nanos};
         let pct = |c: f64| format!("{:+.1} %", c * 100.0);
         writeln!(w, "pulse diff: {} → {}", self.programs.0, self.programs.1)?;
+        if self.runs != (1, 1) {
+            writeln!(
+                w,
+                "  {} runs before, {} after: each figure is the middle run's",
+                self.runs.0, self.runs.1
+            )?;
+        }
+        let pace = if self.duration_ns.0 == self.duration_ns.1 {
+            String::from("no change")
+        } else if self.speedup >= 1.0 {
+            format!("{:.2}× faster", self.speedup)
+        } else {
+            format!("{:.2}× slower", 1.0 / self.speedup.max(f64::MIN_POSITIVE))
+        };
         writeln!(
             w,
-            "  duration {} → {} ({:.2}× {})",
+            "  duration {} → {} ({pace})",
             Nanos(self.duration_ns.0),
             Nanos(self.duration_ns.1),
-            if self.speedup >= 1.0 {
-                self.speedup
-            } else {
-                1.0 / self.speedup.max(f64::MIN_POSITIVE)
-            },
-            if self.speedup >= 1.0 { "faster" } else { "slower" }
         )?;
         writeln!(
             w,
@@ -340,7 +540,11 @@ impl Diff {
                     s.name.clone(),
                     Nanos(s.p50_ns.0).to_string(),
                     Nanos(s.p50_ns.1).to_string(),
-                    pct(s.change),
+                    match (s.verdict, s.change) {
+                        (_, Some(c)) => pct(c),
+                        (Verdict::Added, None) => String::from("new"),
+                        (_, None) => String::from("gone"),
+                    },
                     Nanos(s.p99_ns.0).to_string(),
                     Nanos(s.p99_ns.1).to_string(),
                     format!("{} → {}", s.count.0, s.count.1),

@@ -33,7 +33,10 @@ mod table;
 mod timeline;
 mod units;
 
-pub use diff::{diff, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS};
+pub use diff::{
+    diff, diff_runs, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS,
+    RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME,
+};
 pub use error::Error;
 pub use export::{chrome, dhat, folded, FoldedKind};
 pub use flamegraph::flamegraph;

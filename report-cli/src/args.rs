@@ -56,7 +56,7 @@ pub(crate) enum Command {
     /// Before and after: the speedup, and each scope's and allocation
     /// site's change classified as improvement, regression or noise.
     #[command(
-        after_help = "Example:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
+        after_help = "Examples:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n  pulse diff --before b1.pulse b2.pulse b3.pulse --after a1.pulse a2.pulse a3.pulse --fail-on-regression\n\nWith one session a side, a change must exceed 25 % (run-to-run noise) to count; with several, it must exceed the runs' measured spread.\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
     )]
     Diff(DiffArgs),
     /// A flamegraph as SVG: by time, allocated bytes, allocation count, or
@@ -260,13 +260,28 @@ pub(crate) struct LeaksArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// The session before the change.
-    pub(crate) before: PathBuf,
-    /// The session after it.
-    pub(crate) after: PathBuf,
+    /// The session before the change (or give several with --before).
+    #[arg(required_unless_present = "before_runs")]
+    pub(crate) before: Option<PathBuf>,
+    /// The session after it (or give several with --after).
+    #[arg(required_unless_present = "after_runs")]
+    pub(crate) after: Option<PathBuf>,
+    /// Sessions of runs before the change: with several a side, the
+    /// run-to-run noise is measured rather than assumed, so smaller changes
+    /// are caught.
+    #[arg(long = "before", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub(crate) before_runs: Vec<PathBuf>,
+    /// Sessions of runs after it.
+    #[arg(long = "after", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub(crate) after_runs: Vec<PathBuf>,
     /// The smallest change that counts: `5%` or `0.05`.
     #[arg(long, default_value = "5%", value_parser = parse_share)]
     pub(crate) threshold: f64,
+    /// The least share of the session a change must move to count: of its
+    /// duration for a scope's total time, of its allocations or bytes for a
+    /// site's.
+    #[arg(long, default_value = "1%", value_parser = parse_share)]
+    pub(crate) min_share: f64,
     /// Exit with status 4 when anything regressed beyond the threshold.
     #[arg(long)]
     pub(crate) fail_on_regression: bool,

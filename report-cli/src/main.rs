@@ -123,11 +123,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Diff(a) => {
             let all = args::Threads { wanted: Vec::new() };
-            let before = load(&a.before, &all)?;
-            let after = load(&a.after, &all)?;
+            let side = |one: &Option<std::path::PathBuf>, more: &[std::path::PathBuf]| {
+                one.iter().chain(more).map(|p| load(p, &all)).collect::<Result<Vec<_>, _>>()
+            };
+            let before = side(&a.before, &a.before_runs)?;
+            let after = side(&a.after, &a.after_runs)?;
             let mut o = pulse_analysis::DiffOptions::default();
             o.threshold = a.threshold;
-            let d = pulse_analysis::diff(&before, &after, &o);
+            o.min_share = a.min_share;
+            let d = pulse_analysis::diff_runs(&before, &after, &o);
             for w in &d.warnings {
                 eprintln!("pulse: warning: {w}");
             }
@@ -136,12 +140,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 d.render(&mut out, a.top)?;
             }
-            match (partial(&before), partial(&after)) {
-                (exit::OK, exit::OK) if a.fail_on_regression && d.regressions > 0 => {
-                    exit::REGRESSION
-                }
-                (exit::OK, exit::OK) => exit::OK,
-                _ => exit::PARTIAL,
+            let whole = before.iter().chain(&after).all(|p| partial(p) == exit::OK);
+            match whole {
+                true if a.fail_on_regression && d.regressions > 0 => exit::REGRESSION,
+                true => exit::OK,
+                false => exit::PARTIAL,
             }
         }
         Command::Flamegraph(a) => {

@@ -782,7 +782,8 @@ fn work_session(ns: u64) -> Vec<u8> {
 fn diff_classifies_and_gates_regressions() {
     let dir = scratch("diff");
     let fast = write(&dir, "fast.pulse", &work_session(1_000));
-    let slow = write(&dir, "slow.pulse", &work_session(2_000));
+    // Three times as slow: beyond what reruns of one binary move (2×).
+    let slow = write(&dir, "slow.pulse", &work_session(3_000));
     let r = pulse(&[
         OsStr::new("diff"),
         slow.as_os_str(),
@@ -800,16 +801,34 @@ fn diff_classifies_and_gates_regressions() {
     assert_eq!(r.status, 4, "{}", r.stderr);
     assert!(r.stdout.contains("REGRESSION"), "{}", r.stdout);
     golden("diff.txt", &r.stdout);
+    // Several sessions a side: their spread is the noise (none here), so a
+    // 1.5× slowdown, within one-a-side noise, is caught.
+    let middling = write(&dir, "middling.pulse", &work_session(1_500));
+    let one = pulse(&[OsStr::new("diff"), fast.as_os_str(), middling.as_os_str()]);
+    one.has_line("0 regressions, 0 improvements");
+    let r = pulse(&[
+        OsStr::new("diff"),
+        OsStr::new("--before"),
+        fast.as_os_str(),
+        fast.as_os_str(),
+        OsStr::new("--after"),
+        middling.as_os_str(),
+        middling.as_os_str(),
+        OsStr::new("--fail-on-regression"),
+    ]);
+    assert_eq!(r.status, 4, "{}", r.stdout);
+    r.has_line("2 runs before, 2 after: each figure is the middle run's");
+    r.has_line("1 regression, 0 improvements");
     // Without the gate a regression is reported, not an error.
     let r = pulse(&[OsStr::new("diff"), fast.as_os_str(), slow.as_os_str()]);
     assert_eq!(r.status, 0);
-    // A 150 % threshold makes the doubling noise.
+    // A 250 % threshold makes the tripling noise.
     let r = pulse(&[
         OsStr::new("diff"),
         fast.as_os_str(),
         slow.as_os_str(),
         OsStr::new("--threshold"),
-        OsStr::new("150%"),
+        OsStr::new("250%"),
         OsStr::new("--fail-on-regression"),
     ]);
     assert_eq!(r.status, 0, "{}", r.stdout);

@@ -34,3 +34,90 @@ fn the_lean_version_is_faster_and_the_gate_works_both_ways() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("REGRESSION") && text.contains("slower"), "{text}");
 }
+
+/// Runs `bin` with `args` and `PULSE_OUT`; its profile.
+fn rerun(bin: &str, args: &[&str], name: &str) -> Profile {
+    let path = temp_session(name);
+    let out = Command::new(bin).args(args).env("PULSE_OUT", &path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Profile::load(&path).unwrap()
+}
+
+/// Every ordered pair of `runs` compared with the default settings: the
+/// pairs that claimed a regression, with what they blamed.
+fn false_alarms(runs: &[Profile]) -> Vec<String> {
+    let mut alarms = Vec::new();
+    for (i, before) in runs.iter().enumerate() {
+        for (j, after) in runs.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let d = diff(before, after, &DiffOptions::default());
+            let blamed: Vec<String> = d
+                .scopes
+                .iter()
+                .filter(|s| s.verdict == Verdict::Regression)
+                .map(|s| format!("{} {:?} ns", s.name, s.p50_ns))
+                .chain(
+                    d.sites
+                        .iter()
+                        .filter(|s| s.verdict == Verdict::Regression)
+                        .map(|s| format!("{} {:?} B", s.location, s.bytes)),
+                )
+                .collect();
+            if !blamed.is_empty() {
+                alarms.push(format!("run {i} → run {j}: {}", blamed.join("; ")));
+            }
+        }
+    }
+    alarms
+}
+
+#[test]
+fn ten_reruns_of_an_unchanged_program_show_no_regression_in_any_pair() {
+    let runs: Vec<Profile> = (0..10)
+        .map(|i| rerun(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"], &format!("rerun-{i}")))
+        .collect();
+    let alarms = false_alarms(&runs);
+    assert!(alarms.is_empty(), "{} of 90 pairs:\n{}", alarms.len(), alarms.join("\n"));
+    // Five runs a side: the noise measured, still no regression.
+    let d = pulse_analysis::diff_runs(&runs[..5], &runs[5..], &DiffOptions::default());
+    assert_eq!(d.regressions, 0, "{:#?}", d.scopes);
+    // A session against itself is no change at all.
+    let same = diff(&runs[0], &runs[0], &DiffOptions::default());
+    let mut text = Vec::new();
+    same.render(&mut text, 10).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("(no change)"), "{text}");
+    assert_eq!((same.regressions, same.improvements), (0, 0), "{text}");
+}
+
+#[test]
+fn reruns_of_a_multi_threaded_search_show_no_regression_in_any_pair() {
+    // ripgrep's walker and searcher on four threads: which thread takes
+    // which file, and so the allocations of each site, vary run to run.
+    let dir = temp_session("tree");
+    let bin = env!("CARGO_BIN_EXE_real_pulse");
+    let made = Command::new(bin).args(["gen-tree", dir.to_str().unwrap(), "600"]).output().unwrap();
+    assert!(made.status.success());
+    let runs: Vec<Profile> = (0..6)
+        .map(|i| rerun(bin, &["grep", dir.to_str().unwrap(), "4"], &format!("grep-{i}")))
+        .collect();
+    assert!(runs[0].threads.len() > 2, "searched on several threads");
+    let alarms = false_alarms(&runs);
+    assert!(alarms.is_empty(), "{} of 30 pairs:\n{}", alarms.len(), alarms.join("\n"));
+}
+
+#[test]
+fn the_planted_regression_is_caught_with_several_runs_a_side() {
+    let slow: Vec<Profile> = (0..3).map(|_| session("slow")).collect();
+    let fast: Vec<Profile> = (0..3).map(|_| session("fast")).collect();
+    let back = pulse_analysis::diff_runs(&fast, &slow, &DiffOptions::default());
+    let sort = back.scopes.iter().find(|s| s.name == "sort").expect("sort");
+    assert_eq!(sort.verdict, Verdict::Regression, "{sort:?}");
+    assert_eq!(back.runs, (3, 3));
+    let ahead = pulse_analysis::diff_runs(&slow, &fast, &DiffOptions::default());
+    assert_eq!(ahead.regressions, 0, "{:#?}", ahead.scopes);
+    // An added scope has no percentage.
+    assert!(ahead.scopes.iter().all(|s| s.change.is_some() || s.verdict != Verdict::Noise));
+}
