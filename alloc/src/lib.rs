@@ -29,7 +29,10 @@ mod thread;
 mod tracking;
 
 pub use calibrate::{calibrate, Calibration};
-pub use ring::{drain, ring_bytes, set_waker, Event, EventKind, Events, RING_WORDS};
+pub use ring::{
+    drain, lost_events, note_progress, progress, ring_bytes, set_waker, waited_ns, Event,
+    EventKind, Events, RING_WORDS, STALL_NS,
+};
 pub use site::{
     drain_sites, set_sample_interval, set_stack_mode, StackMode, DEFAULT_DEPTH,
     DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,

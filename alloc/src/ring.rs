@@ -285,6 +285,32 @@ static RINGS_ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static WAKER: AtomicUsize = AtomicUsize::new(0);
 /// Whether events are being recorded at all.
 pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
+/// Bumped by the collector whenever it gets something done: a drain, a
+/// piece of the file written ([`note_progress`]). A thread waiting for ring
+/// room waits as long as this moves.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// The value of [`PROGRESS`] at which a waiting thread gave up on the
+/// collector; `u64::MAX` while none has.
+pub(crate) static STALLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Events dropped because the collector stalled.
+static LOST: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds the program's threads spent waiting for ring room.
+static WAITED_NS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a thread with a full ring waits for a collector that makes no
+/// progress at all before it drops its event (counted in [`lost_events`]):
+/// two seconds. A collector that writes, however slowly, is waited for.
+pub const STALL_NS: u64 = 2_000_000_000;
+
+/// What `make_room` found.
+enum Room {
+    /// There is room: write the event.
+    Yes,
+    /// The collector stalled: the event is dropped and counted as lost.
+    Lost,
+    /// Recording stopped while waiting: the event is dropped.
+    Stopped,
+}
 
 impl Ring {
     /// Claims a free ring or creates one, for the calling thread.
@@ -336,13 +362,20 @@ impl Ring {
     /// When the ring is full the owner waits for the collector (the lossless
     /// policy): it wakes the collector and yields until there is room. If
     /// recording stops meanwhile, the event is dropped and `false` returned.
+    /// If the collector makes no progress for [`STALL_NS`] (its writes block
+    /// for good, it waits on a lock the program holds), the event is dropped
+    /// and counted as lost, and `true` returned (the caller's counters still
+    /// count it): the program runs on, and waits again only once the
+    /// collector moves.
     #[inline(always)]
     pub(crate) fn push<const N: usize>(&self, words: [u64; N]) -> bool {
         let head = self.head.load(Ordering::Relaxed);
-        if head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed)) + N > HALF
-            && !self.make_room(head, N)
-        {
-            return false;
+        if head.wrapping_sub(self.tail_seen.load(Ordering::Relaxed)) + N > HALF {
+            match self.make_room(head, N) {
+                Room::Yes => {}
+                Room::Lost => return true,
+                Room::Stopped => return false,
+            }
         }
         let base = self.words.as_ptr() as *mut u64;
         for (i, w) in words.into_iter().enumerate() {
@@ -362,34 +395,60 @@ impl Ring {
     /// while the ring has no room for `n` words.
     #[cold]
     #[inline(never)]
-    fn make_room(&self, head: usize, n: usize) -> bool {
+    fn make_room(&self, head: usize, n: usize) -> Room {
         let tail = self.tail.load(Ordering::Acquire);
         self.tail_seen.store(tail, Ordering::Relaxed);
         let used = head.wrapping_sub(tail);
         if used + n <= HALF {
-            return true;
+            return Room::Yes;
         }
         // Half full: wake the collector once, as the ring crosses the mark.
         if used <= HALF {
             wake_collector();
         }
-        used + n <= RING_WORDS || self.wait_for_room(head, n)
+        if used + n <= RING_WORDS {
+            return Room::Yes;
+        }
+        self.wait_for_room(head, n)
     }
 
+    /// Waits, yielding, until the collector has drained room for `n` words,
+    /// as long as it makes progress; the time waited is pulse's cost to the
+    /// program, counted in [`waited_ns`].
     #[cold]
-    fn wait_for_room(&self, head: usize, n: usize) -> bool {
-        loop {
+    fn wait_for_room(&self, head: usize, n: usize) -> Room {
+        let mut seen = PROGRESS.load(Ordering::Acquire);
+        if seen == STALLED_AT.load(Ordering::Relaxed) {
+            // Another thread already found the collector stalled, and it has
+            // not moved since: drop without waiting.
+            LOST.fetch_add(1, Ordering::Relaxed);
+            return Room::Lost;
+        }
+        let start = crate::clock::monotonic_ns();
+        let mut since = start;
+        let room = loop {
             wake_collector();
             if !RECORDING.load(Ordering::Relaxed) {
-                return false;
+                break Room::Stopped;
             }
             std::thread::yield_now();
             let tail = self.tail.load(Ordering::Acquire);
             self.tail_seen.store(tail, Ordering::Relaxed);
             if head.wrapping_sub(tail) + n <= RING_WORDS {
-                return true;
+                break Room::Yes;
             }
-        }
+            let now = crate::clock::monotonic_ns();
+            let p = PROGRESS.load(Ordering::Acquire);
+            if p != seen {
+                (seen, since) = (p, now);
+            } else if now.saturating_sub(since) >= STALL_NS {
+                STALLED_AT.store(p, Ordering::Relaxed);
+                LOST.fetch_add(1, Ordering::Relaxed);
+                break Room::Lost;
+            }
+        };
+        WAITED_NS.fetch_add(crate::clock::monotonic_ns().saturating_sub(start), Ordering::Relaxed);
+        room
     }
 
     /// The owner's site cache.
@@ -425,6 +484,31 @@ fn wake_collector() {
         let f: fn() = unsafe { std::mem::transmute::<usize, fn()>(w) };
         f();
     }
+}
+
+/// Tells threads waiting for ring room that the collector is making
+/// progress (a piece of the session file was written), so they keep
+/// waiting rather than drop events. Never blocks or allocates.
+pub fn note_progress() {
+    PROGRESS.fetch_add(1, Ordering::Release);
+}
+
+/// The collector's progress count: it moves whenever the collector gets
+/// something done. For bounded waits on the collector.
+pub fn progress() -> u64 {
+    PROGRESS.load(Ordering::Acquire)
+}
+
+/// Events dropped since the process started because the collector made no
+/// progress for [`STALL_NS`] while a thread's ring was full.
+pub fn lost_events() -> u64 {
+    LOST.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds the program's threads have spent, since the process
+/// started, waiting for room in their rings.
+pub fn waited_ns() -> u64 {
+    WAITED_NS.load(Ordering::Relaxed)
 }
 
 /// Hands every event recorded since the last drain to `f`, one call per
@@ -466,6 +550,7 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
         }
         r = ring.next.load(Ordering::Relaxed);
     }
+    note_progress();
 }
 
 /// Calls `f` with every ring's owner, counters, and whether a thread owns it now.

@@ -585,6 +585,8 @@ pub fn start_recording(tracking: Tracking) {
     crate::ring::drain(&mut |_, _| {});
     drain_orphans(&mut |_, _| {});
     TRACKING.store(tracking as u8, Ordering::Relaxed);
+    // A new collector: whatever an earlier one stalled on is forgotten.
+    crate::ring::STALLED_AT.store(u64::MAX, Ordering::Relaxed);
     RECORDING.store(true, Ordering::SeqCst);
     refresh_mode();
 }

@@ -144,7 +144,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 Ok(Some(Frame::Trailer(t))) => {
                     hi = hi.max(t.end_ts);
                     for (key, v) in &t.extra {
-                        if !key.starts_with("pulse_") && key != "collector_cpu_ns" {
+                        // pulse's own costs are each run's, not the merge's.
+                        let own = ["collector_cpu_ns", "wait_ns", "finish_ns"];
+                        if !key.starts_with("pulse_") && !own.contains(&key.as_str()) {
                             let total = totals.entry(key.clone()).or_default();
                             *total = total.saturating_add(*v);
                         }

@@ -158,6 +158,13 @@ pub struct Overhead {
     pub on_threads_ns: u64,
     /// CPU time of the collector thread, in ns.
     pub collector_ns: u64,
+    /// Measured time the program's threads waited for room in their rings
+    /// (the collector behind), in ns; `None` in sessions that predate it.
+    pub wait_ns: Option<u64>,
+    /// Measured time from the start of finishing the session (its end, an
+    /// exit, a signal) to its file being complete, which the program waited
+    /// for, in ns; `None` where the session does not say.
+    pub finish_ns: Option<u64>,
     /// pulse's own allocations, kept apart from the program's.
     pub own_allocs: u64,
     /// Their bytes.
@@ -186,6 +193,8 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
         stack_ns,
         on_threads_ns: (events as f64 * event_ns + p.stacked_events as f64 * stack_ns) as u64,
         collector_ns: get("collector_cpu_ns"),
+        wait_ns: t.and_then(|t| t.extra("wait_ns")),
+        finish_ns: t.and_then(|t| t.extra("finish_ns")),
         own_allocs: get("pulse_allocs"),
         own_bytes: get("pulse_bytes"),
         ring_bytes: get("pulse_ring_bytes"),
@@ -702,6 +711,14 @@ impl Report {
                 Count(o.stacked_events),
                 o.stack_ns,
             )?;
+            if o.wait_ns.is_some() || o.finish_ns.is_some() {
+                writeln!(
+                    w,
+                    "                    {} waiting for ring room, {} waiting for the file to finish (measured)",
+                    o.wait_ns.map_or_else(|| String::from("?"), |n| Nanos(n).to_string()),
+                    o.finish_ns.map_or_else(|| String::from("?"), |n| Nanos(n).to_string()),
+                )?;
+            }
             writeln!(
                 w,
                 "                    collector {} of CPU; {} allocations ({}) and {} of rings of its own",

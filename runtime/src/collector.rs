@@ -7,16 +7,27 @@
 //!
 //! The collector marks itself as pulse's own thread, so nothing it allocates
 //! (compression buffers, the file writer) is recorded.
+//!
+//! Each round's chunks reach the kernel when the round ends
+//! ([`Output::flush`]), so a process killed outright loses at most the round
+//! under way. The collector waits on nothing the program can hold while it
+//! records: its messages go straight to file descriptor 2 ([`say`]), not
+//! through `std::io::stderr`'s lock, and every lock it takes (the site
+//! table, the scope registry, the orphan list, the in-process statistics,
+//! the counter groups) is held by a program thread only inside pulse's own
+//! untracked code, which never waits for ring room.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_alloc::{Event, EventKind, Events as Pulled};
 use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
+
+use crate::signals;
+use crate::sink::Output;
 
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
@@ -27,11 +38,14 @@ const POOL: usize = 16;
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) stop: AtomicBool,
+    /// The session gave up waiting for this collector (it made no progress):
+    /// it writes nothing more, drains nothing more, and ends.
+    pub(crate) abandoned: AtomicBool,
 }
 
 /// The collector's state, owned by its thread.
 pub(crate) struct Collector {
-    writer: Writer<BufWriter<File>>,
+    writer: Writer<Output>,
     encoders: HashMap<u64, ChunkEncoder>,
     /// Spare encoders, so a round allocates only when threads multiply.
     pool: Vec<ChunkEncoder>,
@@ -43,13 +57,14 @@ pub(crate) struct Collector {
     addresses: HashSet<u64>,
     /// The first write error; after it, nothing more is written.
     failed: Option<io::Error>,
+    control: Arc<Control>,
 }
 
 /// Totals the session hands the collector when it stops.
 pub(crate) type Finish = Box<dyn FnOnce() -> Trailer + Send>;
 
 impl Collector {
-    pub(crate) fn new(writer: Writer<BufWriter<File>>) -> Self {
+    pub(crate) fn new(writer: Writer<Output>, control: Arc<Control>) -> Self {
         Collector {
             writer,
             encoders: HashMap::new(),
@@ -59,6 +74,7 @@ impl Collector {
             scopes_written: 0,
             addresses: HashSet::new(),
             failed: None,
+            control,
         }
     }
 
@@ -83,6 +99,7 @@ impl Collector {
                     line: sym.lineno().unwrap_or(0),
                 });
             });
+            pulse_alloc::note_progress();
             if !any {
                 enc.push(&Record::Symbol {
                     addr,
@@ -99,27 +116,57 @@ impl Collector {
         self.write(&enc);
     }
 
+    /// Whether the session gave up on this collector.
+    fn abandoned(&self) -> bool {
+        self.control.abandoned.load(Ordering::Acquire)
+    }
+
     fn write(&mut self, enc: &ChunkEncoder) {
-        if self.failed.is_none() {
+        if self.failed.is_none() && !self.abandoned() {
             if let Err(e) = self.writer.write_chunk(enc) {
-                eprintln!(
-                    "pulse: cannot write the session file: {e}; the program continues unprofiled"
-                );
-                self.failed = Some(e);
+                self.fail(e);
             }
         }
     }
 
+    /// Hands the round's bytes to the kernel.
+    fn flush(&mut self) {
+        if self.failed.is_none() && !self.abandoned() {
+            if let Err(e) = self.writer.get_mut().flush() {
+                self.fail(e);
+            }
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        say(&format!(
+            "pulse: cannot write the session file: {e}; the program continues unprofiled"
+        ));
+        self.failed = Some(e);
+    }
+
     pub(crate) fn run(
         mut self,
-        control: Arc<Control>,
         finish: Finish,
         ready: std::sync::mpsc::SyncSender<()>,
     ) -> io::Result<()> {
         pulse_alloc::mark_internal_thread();
+        signals::collector_started();
         let _ = ready.send(());
+        // Whatever way this ends, a signal handler waiting for it stops waiting.
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                signals::collector_done();
+            }
+        }
+        let _done = Done;
         loop {
-            let stopping = control.stop.load(Ordering::Acquire);
+            if self.abandoned() {
+                return Err(io::Error::other("the session gave up on its collector"));
+            }
+            let stopping = self.control.stop.load(Ordering::Acquire)
+                || signals::SIGNALLED.load(Ordering::Acquire);
             if stopping {
                 pulse_alloc::stop_recording();
             }
@@ -133,19 +180,32 @@ impl Collector {
         // append when recording stopped may have appended since.
         self.round_once();
         // The session ends here; symbolizing is pulse's own work after it.
-        let trailer = finish();
+        let mut trailer = finish();
         if trailer.ticks_per_ns > 0.0 {
             crate::stats::with_aggregates(|a| a.set_ticks_per_ns(trailer.ticks_per_ns));
         }
+        signals::SYMBOLIZING.store(true, Ordering::Release);
         self.write_symbols();
+        signals::SYMBOLIZING.store(false, Ordering::Release);
         if let Some(e) = self.failed.take() {
             return Err(e);
+        }
+        // The program waited for all of this: from the start of finishing
+        // the session to its file being complete (the trailer's own write
+        // aside).
+        let began = signals::FINISH_START_NS.load(Ordering::Relaxed);
+        if began > 0 {
+            let ns = pulse_alloc::clock::monotonic_ns().saturating_sub(began);
+            trailer.extra.push((String::from("finish_ns"), ns));
         }
         self.writer.finish(trailer)?;
         Ok(())
     }
 
     fn round_once(&mut self) {
+        if self.abandoned() {
+            return;
+        }
         for def in crate::scope::definitions_since(self.scopes_written) {
             self.scopes_written += 1;
             let enc = self.encoder(0);
@@ -195,6 +255,7 @@ impl Collector {
                 self.encoders.insert(tid, enc);
             }
         }
+        self.flush();
         // Encoders go back to the pool; a few are kept for the next round.
         for (_, e) in self.encoders.drain() {
             self.pool.push(e);
@@ -214,6 +275,27 @@ impl Collector {
             e.begin(tid, round);
             e
         })
+    }
+}
+
+/// Writes one line to file descriptor 2 as it is: no lock, no buffer, so
+/// that a program thread holding `std::io::stderr`'s lock cannot make pulse
+/// wait. Never fails (what cannot be written is dropped).
+pub(crate) fn say(line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid buffer of `rest.len()` bytes.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n as usize..];
+        } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            return;
+        }
     }
 }
 

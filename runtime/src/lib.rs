@@ -31,6 +31,8 @@ mod output;
 mod report;
 mod scope;
 mod session;
+mod signals;
+mod sink;
 mod stats;
 mod timer;
 
@@ -56,7 +58,7 @@ pub use pulse_macros::profile_fn_disabled as profile_fn;
 pub use pulse_macros::Operation;
 pub use session::{
     Counters, Error, Session, SessionBuilder, ENV_ALLOC, ENV_ARGS, ENV_COUNTERS, ENV_OUT,
-    ENV_SAMPLE_BYTES, ENV_STACK_DEPTH,
+    ENV_SAMPLE_BYTES, ENV_SIGNALS, ENV_STACK_DEPTH,
 };
 
 /// The program-load hook: starts a session when `PULSE_OUT` is set, so a

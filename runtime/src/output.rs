@@ -7,8 +7,11 @@
 //!
 //! - `%p` in the path is the process id (as in heaptrack's `-o`), so a
 //!   program and the pulse-linked programs it runs write one file each;
-//! - a symbolic link at the path is never followed (`O_NOFOLLOW`): another
-//!   user's link cannot make a program overwrite its target;
+//! - a symbolic link at the path is never followed to a file
+//!   (`O_NOFOLLOW`): another user's link cannot make a program overwrite
+//!   its target. A link to a stream is (`/dev/stdout`, `/dev/fd/3`): it is
+//!   opened without creating anything, and refused unless it leads to a
+//!   FIFO, a socket or a device;
 //! - an existing regular file is replaced only if it is empty or a pulse
 //!   session (it starts with the format's magic, or a prefix of it): a
 //!   mistyped `PULSE_OUT=Cargo.toml` costs a line on stderr, not the file;
@@ -41,7 +44,7 @@ pub(crate) const READER_WAIT: Duration = Duration::from_secs(1);
 /// Why the output was not opened. Each reads as one line after the path.
 #[derive(Debug)]
 pub(crate) enum Refusal {
-    /// The path is a symbolic link.
+    /// The path is a symbolic link to a file (or a directory).
     Symlink,
     /// An existing file that is not a pulse session.
     NotASession,
@@ -56,7 +59,9 @@ pub(crate) enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Symlink => f.write_str("it is a symbolic link, which pulse never follows"),
+            Refusal::Symlink => {
+                f.write_str("it is a symbolic link to a file, which pulse never follows")
+            }
             Refusal::NotASession => f.write_str(
                 "it exists and is not a pulse session; pulse replaces only its own files \
                  (remove it, or choose another path)",
@@ -108,6 +113,8 @@ pub(crate) fn open(path: &Path) -> Result<File, Refusal> {
     let flags =
         libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
     let deadline = Instant::now() + READER_WAIT;
+    let mut flags = flags;
+    let mut through_link = false;
     let fd = loop {
         // SAFETY: `c` is a NUL-terminated path that outlives the call; the
         // mode argument is read because `O_CREAT` is set.
@@ -117,8 +124,14 @@ pub(crate) fn open(path: &Path) -> Result<File, Refusal> {
         }
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
-            // `O_NOFOLLOW` on a link.
-            Some(libc::ELOOP) => return Err(Refusal::Symlink),
+            // `O_NOFOLLOW` on a link: it may lead to a stream (`/dev/stdout`
+            // is a link to the process's descriptor), never to a file.
+            // Opened again through it, without creating anything; what it
+            // leads to is checked below before a byte is written.
+            Some(libc::ELOOP) if !through_link => {
+                through_link = true;
+                flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+            }
             // A FIFO with no reader yet: wait a little for one.
             Some(libc::ENXIO) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
@@ -130,6 +143,9 @@ pub(crate) fn open(path: &Path) -> Result<File, Refusal> {
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let file = unsafe { File::from_raw_fd(fd) };
     let kind = file.metadata().map_err(Refusal::Io)?.file_type();
+    if through_link && (kind.is_file() || kind.is_dir()) {
+        return Err(Refusal::Symlink);
+    }
     if kind.is_file() {
         // SAFETY: `flock` on a descriptor we own; it does not block (`LOCK_NB`).
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

@@ -13,7 +13,7 @@
 //! `main`, calls `std::process::exit`, or panics out of `main`.
 
 use std::fmt;
-use std::io::{self, BufWriter};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
@@ -23,7 +23,9 @@ use pulse_alloc::clock::{self, Anchor};
 use pulse_alloc::{StackMode, Tracking};
 use pulse_format::{AllocMode, ClockInfo, ClockSource, Metadata, Trailer, Writer};
 
-use crate::collector::{Collector, Control};
+use crate::collector::{say, Collector, Control};
+use crate::signals;
+use crate::sink::Output;
 
 /// The environment variable that starts a session with no code change:
 /// `PULSE_OUT=run.pulse ./my-program`. A `%p` in the path is the process
@@ -44,6 +46,10 @@ pub const ENV_COUNTERS: &str = "PULSE_COUNTERS";
 /// Whether the session file records the program's arguments: `on` (the
 /// default) or `off`, which leaves them out (the program's path stays).
 pub const ENV_ARGS: &str = "PULSE_ARGS";
+/// Whether a session finishes its file on `SIGINT`, `SIGTERM`, `SIGHUP`
+/// and `SIGABRT` before the signal takes its course: `on` (the default) or
+/// `off` (see [`SessionBuilder::signals`]).
+pub const ENV_SIGNALS: &str = "PULSE_SIGNALS";
 
 /// Which performance counters a session opens (see
 /// [`SessionBuilder::counters`]).
@@ -157,6 +163,7 @@ pub struct SessionBuilder {
     tsc: bool,
     counters: Counters,
     args: bool,
+    signals: bool,
 }
 
 impl SessionBuilder {
@@ -209,6 +216,20 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether the session finishes its file when the process gets
+    /// `SIGINT`, `SIGTERM` or `SIGHUP`, or aborts (`SIGABRT`, which is also
+    /// how a thread's stack overflow ends), before the signal does what it
+    /// would have done: the program's own handler if it has one, else the
+    /// default, so the exit status is still the signal's. Default `true`.
+    /// Signals the program ignores stay ignored; a handler the program
+    /// installs after the session started replaces pulse's (its exit
+    /// through `exit()` still finishes the session). `PULSE_SIGNALS=on|off`
+    /// takes precedence.
+    pub fn signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
     /// Applies the environment variables over the builder's settings.
     fn with_env(mut self) -> Result<Self, Error> {
         if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
@@ -231,17 +252,10 @@ impl SessionBuilder {
             self.counters = parse_counters(&v)?;
         }
         if let Ok(v) = std::env::var(ENV_ARGS) {
-            self.args = match v.trim() {
-                "" | "on" => true,
-                "off" => false,
-                other => {
-                    return Err(Error::BadSetting {
-                        var: ENV_ARGS,
-                        value: other.to_owned(),
-                        want: "on or off",
-                    })
-                }
-            };
+            self.args = parse_switch(ENV_ARGS, &v)?;
+        }
+        if let Ok(v) = std::env::var(ENV_SIGNALS) {
+            self.signals = parse_switch(ENV_SIGNALS, &v)?;
         }
         Ok(self)
     }
@@ -303,6 +317,15 @@ fn parse_counters(v: &str) -> Result<Counters, Error> {
     }
 }
 
+/// An `on`/`off` setting's value.
+fn parse_switch(var: &'static str, v: &str) -> Result<bool, Error> {
+    match v.trim() {
+        "" | "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(Error::BadSetting { var, value: other.to_owned(), want: "on or off" }),
+    }
+}
+
 fn parse_number(var: &'static str, v: &str) -> Result<u64, Error> {
     v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| Error::BadSetting {
         var,
@@ -348,6 +371,7 @@ impl Session {
             tsc: true,
             counters: Counters::Auto,
             args: true,
+            signals: true,
         }
     }
 
@@ -368,7 +392,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if let Err(e) = finish_running() {
-            eprintln!("{e}");
+            say(&e.to_string());
         }
     }
 }
@@ -381,12 +405,12 @@ pub(crate) fn start_from_env() {
     }
     match Session::builder().with_env().and_then(|cfg| launch(cfg, true)) {
         Ok(r) => *lock() = Some(r),
-        Err(e) => eprintln!("{e}"),
+        Err(e) => say(&e.to_string()),
     }
 }
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
-    let SessionBuilder { output, mode, depth, tsc, counters, args } = cfg;
+    let SessionBuilder { output, mode, depth, tsc, counters, args, signals: on_signals } = cfg;
     let path = crate::output::expand(&output, std::process::id());
     pulse_alloc::untracked(|| {
         let io_err = |source| Error::Io { path: path.clone(), source };
@@ -423,12 +447,19 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         crate::stats::reset(ticks_per_ns);
         let file = crate::output::open(&path)
             .map_err(|refusal| io_err(io::Error::other(refusal.to_string())))?;
-        let writer = Writer::new(BufWriter::with_capacity(1 << 16, file), &meta).map_err(io_err)?;
+        let mut writer = Writer::new(Output::new(file), &meta).map_err(io_err)?;
+        // The header reaches the kernel now: a session killed at once still
+        // leaves a file that says what it is.
+        writer.get_mut().flush().map_err(io_err)?;
         let control = Arc::new(Control::default());
-        let before = pulse_alloc::totals();
-        let collector = Collector::new(writer);
-        let c = Arc::clone(&control);
+        let before = Before {
+            totals: pulse_alloc::totals(),
+            waited_ns: pulse_alloc::waited_ns(),
+            lost: pulse_alloc::lost_events(),
+        };
+        let collector = Collector::new(writer, Arc::clone(&control));
         let finish = Box::new(move || trailer(start, before));
+        signals::arm(on_signals);
         AT_EXIT.call_once(|| {
             // SAFETY: `finish_at_exit` is an `extern "C" fn()` that does not unwind.
             unsafe { libc::atexit(finish_at_exit) };
@@ -440,7 +471,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let handle = std::thread::Builder::new()
             .name(String::from("pulse-collector"))
-            .spawn(move || collector.run(c, finish, ready_tx))
+            .spawn(move || collector.run(finish, ready_tx))
             .map_err(io_err)?;
         let _ = ready_rx.recv();
         let tracking = match mode {
@@ -516,11 +547,21 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
+/// The process-wide counts at the start of a session.
+struct Before {
+    totals: pulse_alloc::Totals,
+    waited_ns: u64,
+    lost: u64,
+}
+
 /// The trailer: end calibration and the allocator's own totals, which the
-/// analyzer cross-checks against its replay.
-fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
+/// analyzer cross-checks against its replay, and what the session cost the
+/// program: time its threads waited for ring room, the collector's CPU,
+/// pulse's own memory (the collector adds the time the program waited for
+/// the session to finish).
+fn trailer(start: Anchor, before: Before) -> Trailer {
     let end = Anchor::take();
-    let t = pulse_alloc::totals().since(before);
+    let t = pulse_alloc::totals().since(before.totals);
     let own = pulse_alloc::overhead();
     let mut cpu = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `cpu` is a valid, writable timespec.
@@ -537,6 +578,7 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
         (String::from("pulse_bytes"), own.bytes),
         (String::from("pulse_ring_bytes"), own.ring_bytes),
         (String::from("collector_cpu_ns"), collector_ns),
+        (String::from("wait_ns"), pulse_alloc::waited_ns().saturating_sub(before.waited_ns)),
     ];
     let mut notes = Vec::new();
     if let Some((text, threads)) = crate::counters::failures() {
@@ -549,7 +591,7 @@ fn trailer(start: Anchor, before: pulse_alloc::Totals) -> Trailer {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64),
         ticks_per_ns: start.ticks_per_ns(end),
-        lost_events: 0,
+        lost_events: pulse_alloc::lost_events().saturating_sub(before.lost),
         extra,
         notes,
         ..Trailer::default()
@@ -567,8 +609,27 @@ fn finish_running() -> Result<(), Error> {
         return Ok(());
     }
     pulse_alloc::untracked(|| {
+        signals::finishing();
         r.control.stop.store(true, Ordering::Release);
         r.collector.thread().unpark();
+        // Bounded: a collector whose writes never return (a pipe nobody
+        // reads) or that waits on a lock is given up on once it has made no
+        // progress for `STALL_NS` (or after `MAX_FINISH_NS` in all); the
+        // file keeps its whole chunks.
+        if !signals::wait_for_collector(signals::MAX_FINISH_NS) {
+            r.control.abandoned.store(true, Ordering::Release);
+            pulse_alloc::stop_recording();
+            COLLECTOR.clear();
+            return Err(Error::Io {
+                path: r.path,
+                source: io::Error::other(format!(
+                    "the session's writer made no progress for {} s (or took over {} s); \
+                     the file ends at its last whole chunk",
+                    pulse_alloc::STALL_NS / 1_000_000_000,
+                    signals::MAX_FINISH_NS / 1_000_000_000
+                )),
+            });
+        }
         let result = r.collector.join();
         COLLECTOR.clear();
         match result {
@@ -586,7 +647,7 @@ extern "C" fn finish_at_exit() {
     // Nothing may unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
         if let Err(e) = finish_running() {
-            eprintln!("{e}");
+            say(&e.to_string());
         }
     });
 }

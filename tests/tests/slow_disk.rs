@@ -59,6 +59,22 @@ fn main() {
         );
     }
     check(p.memory.allocs >= 300_000, format!("allocs {}", p.memory.allocs));
+    // The wait is pulse's cost to the program, measured and reported.
+    let waited = tr.extra("wait_ns").unwrap_or(0);
+    check(waited > 0, "the time the program waited for ring room is counted");
+    check(tr.extra("finish_ns").is_some(), "the time finishing the session took is counted");
+    let mut text = Vec::new();
+    pulse_analysis::report(&p, &Default::default()).render(&mut text).expect("render");
+    let text = String::from_utf8(text).expect("utf-8");
+    check(
+        text.lines().any(|l| l.contains("waiting for ring room") && !l.contains("? waiting")),
+        format!("the report shows the wait: {text}"),
+    );
     let size = std::fs::metadata(&out).map_or(0, |m| m.len());
-    println!("slow_disk: ok ({} allocations, {size} bytes through a ~2 MB/s pipe; the loop took {ran:?})", p.memory.allocs);
+    println!(
+        "slow_disk: ok ({} allocations, {size} bytes through a ~2 MB/s pipe; the loop took {ran:?}, \
+         of which {:.2} s waiting for ring room)",
+        p.memory.allocs,
+        waited as f64 / 1e9
+    );
 }
