@@ -217,16 +217,19 @@ fn site_for(mode: u8, cache: Option<&mut SiteCache>, size: u64) -> u32 {
                 cache.sample_countdown -= size;
                 return 0;
             }
-            sampled(cache, size)
+            next_sample(cache, size);
+            // Walked from this frame, as in `FULL`: a sampled stack is the
+            // same stack, the same site, that full tracking would record.
+            cache.site()
         }
         _ => 0,
     }
 }
 
-/// A sampled allocation: its site, and the next gap, which starts after
-/// this allocation's bytes.
+/// A sampled allocation: sets the next gap, which starts after this
+/// allocation's bytes.
 #[inline(never)]
-fn sampled(cache: &mut SiteCache, size: u64) -> u32 {
+fn next_sample(cache: &mut SiteCache, size: u64) {
     let mut over = size - cache.sample_countdown;
     loop {
         let gap = cache.next_sample_gap();
@@ -236,7 +239,6 @@ fn sampled(cache: &mut SiteCache, size: u64) -> u32 {
         }
         over -= gap;
     }
-    cache.site()
 }
 
 /// An event of a thread that has no ring. `event` is taken whole, so that
@@ -492,7 +494,9 @@ pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
         #[inline(always)]
         move |sites| {
             let ts = if new == ptr { start } else { clock::now() };
-            let site = site_for(mode, sites, new_size64.saturating_sub(old_size).max(1));
+            // Sampled by the bytes the reallocation counts, its new size, so
+            // that a site that only shrinks or resizes is estimated too.
+            let site = site_for(mode, sites, new_size64.max(1));
             [
                 header(EventKind::Realloc, align_log2(layout), site),
                 ts,

@@ -345,7 +345,10 @@ struct Block {
 /// Allocations made at one site (one distinct stack).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteStats {
-    /// Blocks allocated here (in a sampled session: the unbiased estimate).
+    /// Blocks allocated here. In a sampled session, an estimate: the
+    /// sampled allocations weighted by the inverse of their chance, scaled
+    /// so that the sites add up to the exact total; site 0 (allocations
+    /// whose stack was not sampled) then has none, only its live blocks.
     pub allocs: u64,
     /// Bytes allocated here, reallocations' new sizes included.
     pub bytes: u64,
@@ -423,6 +426,14 @@ impl std::hash::Hasher for AddrHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// Factors for a site's allocations, reallocations and bytes (see
+/// `State::sample_scale`): for the sites with a stack, and for site 0.
+#[derive(Debug, Clone, Copy)]
+struct SampleScale {
+    sampled: (f64, f64, f64),
+    unsampled: (f64, f64, f64),
 }
 
 /// Running per-site sums; weights are fractional in a sampled session.
@@ -618,7 +629,9 @@ impl Visitor for State {
                 let released = t.released.take();
                 t.last_alloc = None;
                 self.stacked_events += u64::from(site != NO_SITE);
-                let w = self.site_weight(site, new_size.saturating_sub(old_size).max(1));
+                // Sampled by the bytes it counts (its new size), as the
+                // allocator's sampler does: a shrink is sampled too.
+                let w = self.site_weight(site, new_size.max(1));
                 let s = self.site(site);
                 let sums = &mut self.site_sums[s];
                 sums.reallocs += w;
@@ -772,6 +785,34 @@ impl State {
         }
         let birth = self.remove(thread, addr, None).map_or(self.last_ts, |b| b.ts);
         self.threads[thread.ix].released = Some((addr, birth));
+    }
+
+    /// The factors that make a sampled session's per-site estimates add up
+    /// to its exact totals: the sampled sites' weighted sums are unbiased
+    /// estimates of the whole, so they are scaled to it (a ratio estimate),
+    /// and the unsampled remainder (site 0) counts for nothing; it keeps
+    /// only its live blocks. 1 for every other session.
+    fn sample_scale(&self, site_ids: &[u32]) -> SampleScale {
+        let one = (1.0, 1.0, 1.0);
+        if self.sample_bytes.is_none() {
+            return SampleScale { sampled: one, unsampled: one };
+        }
+        let (mut allocs, mut reallocs, mut bytes) = (0.0, 0.0, 0.0);
+        for (id, t) in site_ids.iter().zip(&self.site_sums) {
+            if *id != NO_SITE {
+                (allocs, reallocs, bytes) =
+                    (allocs + t.allocs, reallocs + t.reallocs, bytes + t.bytes);
+            }
+        }
+        let ratio = |exact: u64, sum: f64| if sum > 0.0 { exact as f64 / sum } else { 0.0 };
+        SampleScale {
+            sampled: (
+                ratio(self.memory.allocs, allocs),
+                ratio(self.memory.reallocs, reallocs),
+                ratio(self.memory.bytes_allocated, bytes),
+            ),
+            unsampled: (0.0, 0.0, 0.0),
+        }
     }
 
     /// How many allocations one at `site` of `size` bytes stands for: 1, or
@@ -943,14 +984,16 @@ impl State {
         self.memory.peak_at_ns = ns(self.peak_ts.saturating_sub(first));
         let site_ids = self.site_ids.ids();
         let site_live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
+        let scale = self.sample_scale(site_ids);
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
             .zip(&self.site_sums)
             .map(|(id, t)| {
+                let f = if *id == NO_SITE { scale.unsampled } else { scale.sampled };
                 let stats = SiteStats {
-                    allocs: t.allocs.round() as u64,
-                    bytes: t.bytes.round() as u64,
-                    reallocs: t.reallocs.round() as u64,
+                    allocs: (t.allocs * f.0).round() as u64,
+                    bytes: (t.bytes * f.2).round() as u64,
+                    reallocs: (t.reallocs * f.1).round() as u64,
                     max_size: t.max_size,
                     lifetimes: t.lifetimes.clone(),
                     temporary: t.temporary,

@@ -582,6 +582,12 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     if let Some(t) = &p.truncated {
         w.push(format!("{t}; this report covers every whole chunk before the cut"));
     }
+    if let pulse_format::AllocMode::Sample { mean_bytes } = p.meta.alloc_mode {
+        w.push(format!(
+            "allocation sites are estimates from a byte-weighted sample of stacks (one per {} allocated on average; a site's relative error is about √(that / its bytes)), scaled to add up to the exact totals",
+            crate::units::Bytes(mean_bytes)
+        ));
+    }
     let a = &p.anomalies;
     if a.unknown_frees > 0 {
         w.push(format!(

@@ -1,0 +1,84 @@
+//! `sample` mode on a real program (jaq's interpreter, built from crates.io):
+//! its per-site estimates add up to the exact totals and agree with what
+//! `full` mode records for the same run.
+//!
+//! The sampler marks a point every `interval` bytes on average (an
+//! exponential gap), and an allocation of `s` bytes is sampled when it
+//! holds one, with chance `1 − exp(−s / interval)`; weighting each sampled
+//! one by the inverse makes a site's sum unbiased, with a relative standard
+//! error of about `√(interval / B)` for a site of `B` bytes in blocks much
+//! smaller than the interval. The test picks the interval for which a site
+//! of 1 % of the bytes has a standard error of 2.5 %, so that 10 % is four
+//! of them.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use pulse_analysis::Profile;
+use pulse_tests::temp_session;
+
+fn jq(mode: &str, sample_bytes: u64) -> Profile {
+    let path = temp_session(&format!("jq-{mode}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_real_pulse"))
+        .args(["jq", "400"])
+        .env("PULSE_OUT", &path)
+        .env("PULSE_ALLOC", mode)
+        .env("PULSE_SAMPLE_BYTES", sample_bytes.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Profile::load(&path).unwrap()
+}
+
+/// Bytes and allocations (with reallocations) by function and line.
+fn by_location(p: &Profile) -> BTreeMap<String, (u64, u64)> {
+    let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (id, s) in &p.sites {
+        let key = p.symbols.location(*id).map_or_else(|| format!("site {id}"), |f| f.display(""));
+        let e = m.entry(key).or_default();
+        e.0 += s.bytes;
+        e.1 += s.allocs + s.reallocs;
+    }
+    m
+}
+
+#[test]
+fn sampled_estimates_add_up_and_match_full_tracking_within_ten_percent() {
+    let full = jq("full", 1);
+    let exact = by_location(&full);
+    let total = full.memory.bytes_allocated;
+    let big: Vec<(&String, u64)> =
+        exact.iter().filter(|(_, v)| v.0 * 100 >= total).map(|(k, v)| (k, v.0)).collect();
+    assert!(big.len() >= 4, "a few sites above 1 %: {big:?}");
+    // √(interval / (total / 100)) = 0.025
+    let interval = ((total as f64 / 100.0) * 0.025 * 0.025).max(1.0) as u64;
+    let sampled = jq("sample", interval);
+    assert_eq!(
+        (sampled.memory.allocs, sampled.memory.bytes_allocated),
+        (full.memory.allocs, full.memory.bytes_allocated),
+        "the totals are exact in both modes"
+    );
+    assert!(sampled.stacked_events < full.stacked_events / 2, "stacks are a sample");
+    // The rows add up to the exact totals (each rounded on its own).
+    let rows = sampled.sites.len() as u64;
+    let sum_bytes: u64 = sampled.sites.values().map(|s| s.bytes).sum();
+    let sum_allocs: u64 = sampled.sites.values().map(|s| s.allocs).sum();
+    assert!(sum_bytes.abs_diff(total) <= rows, "{sum_bytes} of {total}");
+    assert!(sum_allocs.abs_diff(full.memory.allocs) <= rows, "{sum_allocs}");
+    let estimate = by_location(&sampled);
+    let mut off = Vec::new();
+    for (loc, bytes) in &big {
+        let est = estimate.get(*loc).map_or(0, |v| v.0);
+        let err = est as f64 / *bytes as f64 - 1.0;
+        if err.abs() > 0.10 {
+            off.push(format!("{loc}: {bytes} B exact, {est} B estimated ({:+.1} %)", err * 100.0));
+        }
+    }
+    assert!(off.is_empty(), "interval {interval} B:\n{}", off.join("\n"));
+    // The report says the sites are estimates.
+    let warnings = pulse_analysis::report(&sampled, &Default::default()).warnings;
+    assert!(
+        warnings.iter().any(|w| w.contains("estimates from a byte-weighted sample")),
+        "{warnings:?}"
+    );
+}
