@@ -274,13 +274,15 @@ impl SessionBuilder {
             }
             if r.from_env {
                 r.from_env = false;
-                return Ok(Session { path: r.path.clone() });
+                return Ok(Session { path: pulse_alloc::untracked(|| r.path.clone()) });
             }
             return Err(Error::AlreadyRunning(r.path.clone()));
         }
         let cfg = self.with_env()?;
         let r = launch(cfg, false)?;
-        let path = r.path.clone();
+        // Recording is on: the handle's copy of the path is pulse's, not
+        // the program's (it is freed after the session ends).
+        let path = pulse_alloc::untracked(|| r.path.clone());
         *running = Some(r);
         Ok(Session { path })
     }
@@ -411,8 +413,9 @@ pub(crate) fn start_from_env() {
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
     let SessionBuilder { output, mode, depth, tsc, counters, args, signals: on_signals } = cfg;
-    let path = crate::output::expand(&output, std::process::id());
     pulse_alloc::untracked(|| {
+        // pulse's own allocation, as everything else here, not the program's.
+        let path = crate::output::expand(&output, std::process::id());
         let io_err = |source| Error::Io { path: path.clone(), source };
         let mut source = clock::select(tsc);
         let mut start = Anchor::take();
