@@ -30,8 +30,10 @@ pub(crate) struct History {
 
 impl Default for History {
     fn default() -> Self {
-        // About a quarter of a millisecond at a few GHz to start with.
-        History { interval: 1 << 20, next: None, taken: 0, series: Vec::new() }
+        // About a microsecond at a few GHz to start with, so that a run of
+        // a millisecond still has its samples (the interval doubles as the
+        // run goes on: the samples of a long run cost the same).
+        History { interval: 1 << 12, next: None, taken: 0, series: Vec::new() }
     }
 }
 

@@ -109,12 +109,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Leaks(a) => {
             let profile = load(&a.file, &a.threads)?;
             let mut leaks = pulse_analysis::leaks(&profile);
-            let found = leaks.iter().any(pulse_analysis::Leak::is_leak);
+            let undecided =
+                leaks.iter().filter(|l| l.trend == pulse_analysis::Trend::Unknown).count();
+            let found =
+                leaks.iter().any(pulse_analysis::Leak::is_leak) || a.strict && undecided > 0;
             leaks.truncate(a.top);
             if a.json {
                 json(&leaks, &mut out)?;
             } else {
                 render_leaks(&leaks, &mut out)?;
+                if undecided > 0 {
+                    let n = if undecided == 1 {
+                        String::from("1 site's")
+                    } else {
+                        format!("{undecided} sites'")
+                    };
+                    writeln!(
+                        out,
+                        "{n} blocks were live only near the end of the run: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
+                    )?;
+                }
             }
             match partial(&profile) {
                 exit::OK if found => exit::LEAKS,
@@ -304,7 +318,9 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
         let verdict = match l.trend {
             pulse_analysis::Trend::Growing => "LEAK: still growing when the session ended",
             pulse_analysis::Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
-            pulse_analysis::Trend::Unknown => "too little history to tell (live only near the end)",
+            pulse_analysis::Trend::Unknown => {
+                "too short to tell: live only near the end of the run (a leak or a cache)"
+            }
         };
         writeln!(
             out,

@@ -29,3 +29,32 @@ fn a_leak_is_told_apart_from_a_cache() {
         "{found:#?}"
     );
 }
+
+/// `leak_shapes MODE`'s leaks.
+fn shape(mode: &str) -> Vec<pulse_analysis::Leak> {
+    let path = temp_session(mode);
+    let status = Command::new(env!("CARGO_BIN_EXE_leak_shapes"))
+        .arg(mode)
+        .env("PULSE_OUT", &path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    pulse_analysis::leaks(&pulse_analysis::Profile::load(&path).unwrap())
+}
+
+#[test]
+fn a_loop_that_leaks_and_exits_is_a_leak() {
+    let found = shape("loop-exit");
+    let leak = found.iter().find(|l| l.function == "leak_shapes::leak").expect("the leak's site");
+    assert_eq!(leak.blocks, 1000);
+    assert_eq!(leak.trend, Trend::Growing, "{:?}", leak.history);
+}
+
+#[test]
+fn a_cache_filled_at_start_and_worked_with_is_not_a_leak() {
+    let found = shape("cache-work");
+    let cache = found.iter().find(|l| l.function == "leak_shapes::fill").expect("the cache's site");
+    assert_eq!(cache.blocks, 1000);
+    assert_eq!(cache.trend, Trend::Flat, "{:?}", cache.history);
+    assert!(!found.iter().any(pulse_analysis::Leak::is_leak), "no leak: {found:#?}");
+}
