@@ -232,6 +232,10 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(slot) = slot(sig) else { return };
     if !slot.installed.load(Ordering::Acquire) {
+        // Another thread's handler put the previous disposition back while
+        // this one waited: this delivery is raised again under it too.
+        // SAFETY: raise is async-signal-safe and has no preconditions.
+        unsafe { libc::raise(sig) };
         return;
     }
     // SAFETY: `installed` was seen set, so `previous` holds the disposition
