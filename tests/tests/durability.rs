@@ -304,7 +304,10 @@ fn events_dropped_while_the_output_stalled_are_counted_and_reported() {
     r.render(&mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains(&format!("warning: {} events were lost", t.lost_events)),
+        text.contains(&format!(
+            "warning: {} events were lost: the session's writer stalled",
+            t.lost_events
+        )),
         "the report says so: {text}"
     );
 }
