@@ -669,7 +669,10 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             }
         }
         if t.lost_events > 0 {
-            w.push(format!("{} events were lost while writing", t.lost_events));
+            w.push(format!(
+                "{} events were lost: the session's writer stalled while the program's rings were full",
+                t.lost_events
+            ));
         }
     }
     w

@@ -462,7 +462,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         };
         let collector = Collector::new(writer, Arc::clone(&control));
         let finish = Box::new(move || trailer(start, before));
-        signals::arm(on_signals);
+        signals::reset();
         AT_EXIT.call_once(|| {
             // SAFETY: `finish_at_exit` is an `extern "C" fn()` that does not unwind.
             unsafe { libc::atexit(finish_at_exit) };
@@ -477,6 +477,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             .spawn(move || collector.run(finish, ready_tx))
             .map_err(io_err)?;
         let _ = ready_rx.recv();
+        signals::arm(on_signals);
         let tracking = match mode {
             AllocMode::Off => Tracking::Off,
             AllocMode::Count => Tracking::Count,
@@ -660,6 +661,8 @@ extern "C" fn finish_at_exit() {
 /// and starting a session there fails with [`Error::InForkedChild`].
 extern "C" fn child_after_fork() {
     pulse_alloc::stop_recording();
+    // No collector to wait for: a signal takes its course at once.
+    signals::forked();
 }
 
 /// The collector's thread handle, for waking it from the allocator's full-ring path.

@@ -92,11 +92,16 @@ fn slot(sig: libc::c_int) -> Option<&'static Slot> {
     Some(&SLOTS[i])
 }
 
-/// Called as a session starts: installs the handlers (where `on`) for the
-/// signals not already pulse's. Called with the session lock held.
-pub(crate) fn arm(on: bool) {
-    SIGNALLED.store(false, Ordering::Relaxed);
+/// Called before a session's collector starts: forgets the last session's
+/// signal and finish time, which the new collector must not see.
+pub(crate) fn reset() {
+    SIGNALLED.store(false, Ordering::Release);
     FINISH_START_NS.store(0, Ordering::Relaxed);
+}
+
+/// Called once a session's collector runs: installs the handlers (where
+/// `on`) for the signals not already pulse's.
+pub(crate) fn arm(on: bool) {
     PHASE.store(RUNNING, Ordering::Release);
     ARMED.store(on, Ordering::Release);
     if !on {
@@ -166,6 +171,11 @@ pub(crate) fn collector_done() {
     PHASE.store(DONE, Ordering::Release);
 }
 
+/// In a forked child: there is no collector, so the handler waits for none.
+pub(crate) fn forked() {
+    PHASE.store(IDLE, Ordering::Release);
+}
+
 /// Notes when finishing the session began, if it had not yet.
 pub(crate) fn finishing() {
     let _ = FINISH_START_NS.compare_exchange(
@@ -222,6 +232,10 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(slot) = slot(sig) else { return };
     if !slot.installed.load(Ordering::Acquire) {
+        // Another thread's handler put the previous disposition back while
+        // this one waited: this delivery is raised again under it too.
+        // SAFETY: raise is async-signal-safe and has no preconditions.
+        unsafe { libc::raise(sig) };
         return;
     }
     // SAFETY: `installed` was seen set, so `previous` holds the disposition

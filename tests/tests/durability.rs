@@ -176,12 +176,18 @@ fn pulse_signals_off_installs_nothing() {
 
 #[test]
 fn an_abort_and_a_stack_overflow_finish_the_session() {
-    for mode in ["abort", "overflow"] {
+    for mode in ["abort", "overflow", "overflow-in-code"] {
         let path = temp_session(mode);
-        let o = durable(mode).env("PULSE_OUT", &path).output().unwrap();
+        let mut cmd = durable(mode);
+        if mode == "overflow-in-code" {
+            cmd.arg(&path);
+        } else {
+            cmd.env("PULSE_OUT", &path);
+        }
+        let o = cmd.output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.signal(), Some(libc::SIGABRT), "{mode}: {}, {err}", o.status);
-        if mode == "overflow" {
+        if mode != "abort" {
             assert!(err.contains("has overflowed its stack"), "Rust's own report: {err}");
         }
         let p = Profile::load(&path).unwrap();
@@ -298,7 +304,10 @@ fn events_dropped_while_the_output_stalled_are_counted_and_reported() {
     r.render(&mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains(&format!("warning: {} events were lost", t.lost_events)),
+        text.contains(&format!(
+            "warning: {} events were lost: the session's writer stalled",
+            t.lost_events
+        )),
         "the report says so: {text}"
     );
 }

@@ -16,6 +16,9 @@
 //! - `abort`: `steady` for a second, then `std::process::abort()`.
 //! - `overflow`: `steady` for a second, then recursion without end (Rust
 //!   reports the overflow and aborts).
+//! - `overflow-in-code OUT`: `overflow`, with a session started in `main`,
+//!   after Rust installed its stack-overflow handler (pulse's `SIGSEGV`
+//!   handler then runs first and calls it).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +115,9 @@ fn main() {
             steady(Duration::from_secs(1));
             std::process::abort();
         }
-        "overflow" => {
+        "overflow" | "overflow-in-code" => {
+            let out = args.next();
+            let _s = out.map(|o| pulse::Session::builder().output(o).start().expect("start"));
             steady(Duration::from_secs(1));
             std::hint::black_box(recurse(0));
         }
