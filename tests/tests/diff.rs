@@ -97,7 +97,7 @@ fn reruns_of_a_multi_threaded_search_show_no_regression_in_any_pair() {
     // ripgrep's walker and searcher on four threads: which thread takes
     // which file, and so the allocations of each site, vary run to run.
     let dir = temp_session("tree");
-    let bin = env!("CARGO_BIN_EXE_real_pulse");
+    let bin = env!("CARGO_BIN_EXE_realworld");
     let made = Command::new(bin).args(["gen-tree", dir.to_str().unwrap(), "600"]).output().unwrap();
     assert!(made.status.success());
     let runs: Vec<Profile> = (0..6)

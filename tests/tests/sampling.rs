@@ -19,7 +19,7 @@ use pulse_tests::temp_session;
 
 fn jq(mode: &str, sample_bytes: u64) -> Profile {
     let path = temp_session(&format!("jq-{mode}"));
-    let out = Command::new(env!("CARGO_BIN_EXE_real_pulse"))
+    let out = Command::new(env!("CARGO_BIN_EXE_realworld"))
         .args(["jq", "400"])
         .env("PULSE_OUT", &path)
         .env("PULSE_ALLOC", mode)
