@@ -48,10 +48,28 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             (f.function, place)
         })
     };
-    // Every location's live count over time: its sites' histories added up.
-    let mut by_place: HashMap<Option<(String, String)>, Vec<u32>> = HashMap::new();
+    // A merged session is judged run by run: each run's sites over its own
+    // stretch of the clock, since a cache every run fills is no leak of all.
+    let runs = crate::merge::merged_runs(&profile.meta);
+    let run_of = |site: u32| runs.iter().position(|r| site <= r.last_site);
+    let own_stretch = |site: u32, h: Vec<u32>| -> Vec<u32> {
+        let Some(r) = run_of(site).map(|i| runs[i]) else { return h };
+        let n = h.len();
+        if n < 2 {
+            return h;
+        }
+        // Samples are evenly spaced from the first event to the last.
+        let at = |ns: u64| {
+            ((ns as f64 / profile.duration_ns.max(1) as f64) * (n - 1) as f64).round() as usize
+        };
+        let (from, to) = (at(r.start_ns).min(n - 1), at(r.end_ns).min(n - 1));
+        h[from..=to.max(from)].to_vec()
+    };
+    // Every location's live count over time: its sites' histories added up
+    // (in a merge, per run).
+    let mut by_place: HashMap<(Option<(String, String)>, Option<usize>), Vec<u32>> = HashMap::new();
     for (site, h) in &profile.site_history {
-        let sum = by_place.entry(place_of(*site)).or_default();
+        let sum = by_place.entry((place_of(*site), run_of(*site))).or_default();
         if sum.len() < h.len() {
             sum.resize(h.len(), 0);
         }
@@ -67,8 +85,9 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             let history = match place_of(site) {
                 // A site without a location stands alone.
                 None => profile.site_history.get(&site).cloned().unwrap_or_default(),
-                key => by_place.get(&key).cloned().unwrap_or_default(),
+                key => by_place.get(&(key, run_of(site))).cloned().unwrap_or_default(),
             };
+            let history = own_stretch(site, history);
             let at = profile.symbols.location(site).unwrap_or_else(|| Frame {
                 function: if site == 0 {
                     "(no stack captured)".into()

@@ -93,7 +93,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         source: std::io::Error::other("nothing to merge: give at least one session"),
     })?;
     let first_meta = first.open()?.metadata().clone();
-    let meta = Metadata {
+    let mut meta = Metadata {
         writer: format!("pulse merge {}", env!("CARGO_PKG_VERSION")),
         args: Vec::new(),
         clock: ClockInfo {
@@ -105,17 +105,16 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         ..first_meta.clone()
     };
     let out_err = |source| Error::Io { path: Default::default(), source };
-    let mut w = Writer::new(out, &meta).map_err(out_err)?;
     let mut scopes: BTreeMap<(String, String), u32> = BTreeMap::new();
     // (session, its scope id) → the merged scope id.
     let mut scope_map: BTreeMap<(usize, u32), u32> = BTreeMap::new();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut offset_ns, mut round_base, mut site_base) = (0u64, 0u64, 0u32);
-    let mut enc = ChunkEncoder::new();
-    for (k, input) in inputs.iter().enumerate() {
+    // First pass over every session: its time span and its largest site id.
+    let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
+    let mut offset_ns = 0u64;
+    for input in inputs {
         let path = &input.path();
         let fmt = |source| Error::Format { path: path.clone(), source };
-        // First pass: the session's time span and its largest site id.
         let mut r = input.open()?;
         if r.metadata().program != first_meta.program {
             summary.warnings.push(format!(
@@ -163,7 +162,28 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if lo == u64::MAX {
             lo = 0;
         }
-        let ns = |ts: u64| offset_ns.saturating_add((ts.saturating_sub(lo) as f64 / tpn) as u64);
+        let span = Span { lo, tpn, offset_ns, max_site, max_round };
+        offset_ns = span.ns(hi).saturating_add(1_000);
+        spans.push(span);
+    }
+    // Where each session lies in the merged one, so that what is judged run
+    // by run (leaks: a cache filled in each run is not a leak of them all)
+    // can be: `highest site id:first ns:last ns`, one per session.
+    let mut site_base = 0u32;
+    let mut runs = Vec::with_capacity(spans.len());
+    for (k, span) in spans.iter().enumerate() {
+        site_base = site_base.saturating_add(span.max_site);
+        let end = spans.get(k + 1).map_or(offset_ns, |next| next.offset_ns).saturating_sub(1_000);
+        runs.push(format!("{site_base}:{}:{end}", span.offset_ns));
+    }
+    meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
+    let mut w = Writer::new(out, &meta).map_err(out_err)?;
+    let (mut round_base, mut site_base) = (0u64, 0u32);
+    let mut enc = ChunkEncoder::new();
+    for (k, (input, span)) in inputs.iter().zip(&spans).enumerate() {
+        let path = &input.path();
+        let fmt = |source| Error::Format { path: path.clone(), source };
+        let ns = |ts: u64| span.ns(ts);
         // Second pass: rewrite every record.
         let mut r = input.open()?;
         loop {
@@ -251,9 +271,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             }
             w.write_chunk(&enc).map_err(out_err)?;
         }
-        offset_ns = ns(hi).saturating_add(1_000);
-        round_base = round_base.saturating_add(max_round.saturating_add(2));
-        site_base = site_base.saturating_add(max_site);
+        round_base = round_base.saturating_add(span.max_round.saturating_add(2));
+        site_base = site_base.saturating_add(span.max_site);
     }
     let trailer = Trailer {
         end_ts: offset_ns,
@@ -263,6 +282,54 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     };
     w.finish(trailer).map_err(out_err)?;
     Ok(summary)
+}
+
+/// The metadata key of a merged session's runs (see [`merged_runs`]).
+pub(crate) const MERGED_RUNS: &str = "merged_runs";
+
+/// One session's place in a merge, from its first pass.
+struct Span {
+    /// Its earliest timestamp.
+    lo: u64,
+    tpn: f64,
+    /// Where its earliest timestamp lands, in ns on the merged clock.
+    offset_ns: u64,
+    max_site: u32,
+    max_round: u64,
+}
+
+impl Span {
+    /// A timestamp of this session on the merged clock.
+    fn ns(&self, ts: u64) -> u64 {
+        self.offset_ns.saturating_add((ts.saturating_sub(self.lo) as f64 / self.tpn) as u64)
+    }
+}
+
+/// One run of a merged session: sites up to `last_site` (above the
+/// previous run's), from `start_ns` to `end_ns` on its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) last_site: u32,
+    pub(crate) start_ns: u64,
+    pub(crate) end_ns: u64,
+}
+
+/// The runs a merged session was made of, in order; empty for a session
+/// that is not a merge (or whose record of its runs does not read).
+pub(crate) fn merged_runs(meta: &Metadata) -> Vec<Run> {
+    let Some((_, v)) = meta.extra.iter().find(|(k, _)| k == MERGED_RUNS) else {
+        return Vec::new();
+    };
+    let run = |r: &str| -> Option<Run> {
+        let mut f = r.split(':').map(|x| x.parse::<u64>().ok());
+        let (Some(Some(site)), Some(Some(start_ns)), Some(Some(end_ns)), None) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            return None;
+        };
+        Some(Run { last_site: u32::try_from(site).ok()?, start_ns, end_ns })
+    };
+    v.split(',').map(run).collect::<Option<Vec<Run>>>().unwrap_or_default()
 }
 
 /// Session `k`'s scope id as merged (definitions come before their uses).

@@ -48,3 +48,42 @@ fn a_merge_is_the_sum_of_its_sessions() {
         "every site resolves"
     );
 }
+
+/// Each leak row's verdict, by location and bytes, sorted.
+fn verdicts(p: &Profile) -> Vec<(String, u64, pulse_analysis::Trend)> {
+    let mut v: Vec<_> = pulse_analysis::leaks(p)
+        .into_iter()
+        .map(|l| (format!("{} {}", l.function, l.place), l.bytes, l.trend))
+        .collect();
+    v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    v
+}
+
+#[test]
+fn merging_runs_changes_no_runs_verdict() {
+    // leaky_cache: a cache that never evicts (a leak) beside caches that
+    // fill and hold. Merged, each run's sites keep the verdicts they had.
+    let runs: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| {
+            let path = temp_session(&format!("leaky-cache-{i}"));
+            let out = Command::new(env!("CARGO_BIN_EXE_leaky_cache"))
+                .arg("8000")
+                .env("PULSE_OUT", &path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            path
+        })
+        .collect();
+    let merged = temp_session("merged-leaky");
+    merge(&runs, std::fs::File::create(&merged).unwrap()).unwrap();
+    let mut each: Vec<_> = runs.iter().flat_map(|r| verdicts(&Profile::load(r).unwrap())).collect();
+    each.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let together = verdicts(&Profile::load(&merged).unwrap());
+    let leaks = |v: &[(String, u64, pulse_analysis::Trend)]| {
+        v.iter().filter(|l| l.2 == pulse_analysis::Trend::Growing).count()
+    };
+    assert!(leaks(&each) >= 2, "each run has its leak: {each:#?}");
+    assert_eq!(leaks(&together), leaks(&each), "merged:\n{together:#?}\nruns:\n{each:#?}");
+    assert_eq!(together, each);
+}
