@@ -31,6 +31,7 @@ mod report;
 mod scope;
 mod session;
 mod stats;
+mod symbols;
 mod timer;
 
 pub use future::Instrumented;
