@@ -552,14 +552,68 @@ mod tests {
     }
 
     #[test]
-    fn an_address_in_no_object_names_nothing_and_is_written_empty() {
+    fn an_address_in_a_shared_library_is_named_from_that_library() {
         let mut s = Symbolizer::default();
-        s.add(&[8, 8, 16]);
+        // A function of the C library, a shared object at its own bias.
+        let addr = libc::getpid as *const () as usize as u64 + 1;
+        let path = s.region(addr - 1).map(|r| r.path.clone()).unwrap_or_default();
+        assert!(path.contains("libc"), "{path}");
+        let mut frames = Vec::new();
+        s.resolve(addr, &mut frames);
+        let f = frames.last().expect("libc's symbol table names its exports");
+        assert!(f.function.contains("getpid"), "{}", f.function);
+    }
+
+    /// The records `enc` holds, written and read back as a session file.
+    fn records(enc: &ChunkEncoder) -> Vec<Record> {
+        let mut w =
+            pulse_format::Writer::new(Vec::new(), &pulse_format::Metadata::default()).unwrap();
+        w.write_chunk(enc).unwrap();
+        let bytes = w.finish(pulse_format::Trailer::default()).unwrap();
+        let mut r = pulse_format::Reader::new(&bytes[..]).unwrap();
+        match r.next_frame().unwrap() {
+            Some(pulse_format::Frame::Chunk(c)) => c.records,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_address_is_written_once_and_one_nothing_names_is_written_empty() {
+        let mut s = Symbolizer::default();
+        let here = std::hint::black_box(a_function_to_find()) + 1;
+        s.add(&[8, here, 8]);
+        s.add(&[here]);
         assert_eq!(s.pending(), 2, "each address is queued once");
         let mut enc = ChunkEncoder::default();
         enc.begin(0, 0);
         s.resolve_into(&mut enc, None, usize::MAX);
         assert_eq!(s.pending(), 0);
-        assert_eq!(s.resolved, 2);
+        let recs = records(&enc);
+        let of = |a: u64| -> Vec<&Record> {
+            recs.iter().filter(|r| matches!(r, Record::Symbol { addr, .. } if *addr == a)).collect()
+        };
+        let empty =
+            Record::Symbol { addr: 8, function: String::new(), file: String::new(), line: 0 };
+        assert_eq!(of(8), [&empty]);
+        let Some(Record::Symbol { function, .. }) = of(here).last().copied() else {
+            panic!("{recs:?}")
+        };
+        assert!(function.ends_with("a_function_to_find"), "{function}");
+        s.add(&[8, here]);
+        assert_eq!(s.pending(), 0, "resolved addresses are not queued again");
+    }
+
+    #[test]
+    fn a_round_out_of_time_carries_the_rest_over() {
+        let mut s = Symbolizer::default();
+        s.add(&[8, 16, 24]);
+        let mut enc = ChunkEncoder::default();
+        enc.begin(0, 0);
+        // A deadline already past: one address, the rest for later rounds.
+        s.resolve_into(&mut enc, Some(Instant::now()), usize::MAX);
+        assert_eq!((s.resolved, s.pending()), (1, 2));
+        s.resolve_into(&mut enc, None, usize::MAX);
+        assert_eq!((s.resolved, s.pending()), (3, 0));
+        assert_eq!(records(&enc).len(), 3);
     }
 }
