@@ -152,7 +152,6 @@ impl Collector {
             self.symbols.add(&frames);
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
-        self.write_symbols(Some(Instant::now() + ROUND_BUDGET));
         let mut aggregates = crate::stats::AGGREGATES.lock().unwrap_or_else(|e| e.into_inner());
         let mut sink = |tid: u64, events: Pulled<'_>| {
             let enc = self.encoder(tid);
@@ -179,6 +178,8 @@ impl Collector {
                 values: values[..n].to_vec(),
             });
         }
+        // After the rings are drained, so that their threads have room.
+        self.write_symbols(Some(Instant::now() + ROUND_BUDGET));
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);
