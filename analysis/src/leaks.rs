@@ -39,6 +39,9 @@ impl Leak {
     }
 }
 
+/// A location: function and `file:line`; `None` for a site without one.
+type Place = Option<(String, String)>;
+
 /// Every site with blocks live at the end, most bytes first.
 pub fn leaks(profile: &Profile) -> Vec<Leak> {
     let root = project_root(&profile.meta.program);
@@ -67,7 +70,7 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
     };
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
-    let mut by_place: HashMap<(Option<(String, String)>, Option<usize>), Vec<u32>> = HashMap::new();
+    let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::new();
     for (site, h) in &profile.site_history {
         let sum = by_place.entry((place_of(*site), run_of(*site))).or_default();
         if sum.len() < h.len() {

@@ -17,17 +17,18 @@
 //! the counter groups) is held by a program thread only inside pulse's own
 //! untracked code, which never waits for ring room.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pulse_alloc::{Event, EventKind, Events as Pulled};
 use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
 
 use crate::signals;
 use crate::sink::Output;
+use crate::symbols::{Symbolizer, ROUND_BUDGET};
 
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
@@ -53,8 +54,8 @@ pub(crate) struct Collector {
     touched: Vec<u64>,
     round: u64,
     scopes_written: usize,
-    /// Every frame address of every site, for symbolization at the end.
-    addresses: HashSet<u64>,
+    /// The sites' frame addresses, symbolized round by round.
+    symbols: Symbolizer,
     /// The first write error; after it, nothing more is written.
     failed: Option<io::Error>,
     control: Arc<Control>,
@@ -72,48 +73,33 @@ impl Collector {
             touched: Vec::new(),
             round: 0,
             scopes_written: 0,
-            addresses: HashSet::new(),
+            symbols: Symbolizer::default(),
             failed: None,
             control,
         }
     }
 
-    /// Runs rounds until `control.stop`, then a last round and the trailer.
-    /// Writes every site's frames' symbols: each unique address is resolved
-    /// once, into one record per inlined frame, innermost first. The file is
-    /// then self-contained: the analyzer never needs the binary.
-    fn write_symbols(&mut self) {
-        let mut addrs: Vec<u64> = self.addresses.iter().copied().collect();
-        addrs.sort_unstable();
-        let mut enc = self.pool.pop().unwrap_or_default();
-        enc.begin(0, self.round);
-        for addr in addrs {
-            let mut any = false;
-            // The return address points after the call; the call is one byte before.
-            backtrace::resolve(addr.saturating_sub(1) as usize as *mut std::ffi::c_void, |sym| {
-                any = true;
-                enc.push(&Record::Symbol {
-                    addr,
-                    function: sym.name().map(|n| format!("{n:#}")).unwrap_or_default(),
-                    file: sym.filename().map(|f| f.display().to_string()).unwrap_or_default(),
-                    line: sym.lineno().unwrap_or(0),
-                });
-            });
-            pulse_alloc::note_progress();
-            if !any {
-                enc.push(&Record::Symbol {
-                    addr,
-                    function: String::new(),
-                    file: String::new(),
-                    line: 0,
-                });
-            }
-            if enc.encoded_len() > 1 << 20 {
-                self.write(&enc);
-                enc.begin(0, self.round);
-            }
+    /// Resolves the frames of the sites defined so far into `Symbol`
+    /// records in this round's chunk of definitions: for a round's share of
+    /// time, or all of them (in chunks of 1 MiB at most) at the end. The file
+    /// is then self-contained: the analyzer never needs the binary.
+    fn write_symbols(&mut self, until: Option<Instant>) {
+        if self.symbols.pending() == 0 {
+            return;
         }
-        self.write(&enc);
+        let mut symbols = std::mem::take(&mut self.symbols);
+        if until.is_some() {
+            symbols.resolve_into(self.encoder(0), until, 1 << 20);
+        } else {
+            let mut enc = self.pool.pop().unwrap_or_default();
+            while symbols.pending() > 0 {
+                enc.begin(0, self.round);
+                symbols.resolve_into(&mut enc, None, 1 << 20);
+                self.write(&enc);
+            }
+            self.pool.push(enc);
+        }
+        self.symbols = symbols;
     }
 
     /// Whether the session gave up on this collector.
@@ -185,7 +171,7 @@ impl Collector {
             crate::stats::with_aggregates(|a| a.set_ticks_per_ns(trailer.ticks_per_ns));
         }
         signals::SYMBOLIZING.store(true, Ordering::Release);
-        self.write_symbols();
+        self.write_symbols(None);
         signals::SYMBOLIZING.store(false, Ordering::Release);
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -220,7 +206,7 @@ impl Collector {
         let mut sites = Vec::new();
         pulse_alloc::drain_sites(&mut |site, frames| sites.push((site, frames.to_vec())));
         for (site, frames) in sites {
-            self.addresses.extend(frames.iter().copied());
+            self.symbols.add(&frames);
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
         let mut aggregates = crate::stats::AGGREGATES.lock().unwrap_or_else(|e| e.into_inner());
@@ -249,6 +235,8 @@ impl Collector {
                 values: values[..n].to_vec(),
             });
         }
+        // After the rings are drained, so that their threads have room.
+        self.write_symbols(Some(Instant::now() + ROUND_BUDGET));
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);

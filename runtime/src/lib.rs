@@ -34,6 +34,7 @@ mod session;
 mod signals;
 mod sink;
 mod stats;
+mod symbols;
 mod timer;
 
 pub use future::Instrumented;

@@ -46,3 +46,38 @@ fn an_output_that_cannot_be_written_costs_one_line_and_the_program_runs_on() {
         assert!(err.starts_with(&format!("pulse: cannot write {out}")), "{out}: {err}");
     }
 }
+
+#[test]
+fn a_program_killed_mid_run_names_its_sites_by_function_and_line() {
+    let path = temp_session("killed-symbols");
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_steady")).env("PULSE_OUT", &path).spawn().unwrap();
+    // About a second of the loop, and enough chunks on disk that the first
+    // rounds' (where its sites and their symbols are) went past the file's
+    // buffer; no wait on a loaded machine is longer than 20 s.
+    let t = std::time::Instant::now();
+    while (t.elapsed() < Duration::from_secs(1)
+        || std::fs::metadata(&path).map_or(0, |m| m.len()) < 256 << 10)
+        && t.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let p = pulse_analysis::Profile::load(&path).expect("a truncated session still loads");
+    assert!(p.trailer.is_none(), "killed: there is no trailer");
+    // Every site was defined in the program's first rounds, long before
+    // the kill: every address of theirs is named.
+    assert_eq!(p.anomalies.unsymbolized_addresses, 0, "{:?}", p.anomalies);
+    for (function, line) in [("steady::make_records", 11), ("steady::join_names", 16)] {
+        let site = p
+            .sites
+            .keys()
+            .copied()
+            .find(|&s| p.symbols.stack(s).iter().any(|f| f.function == function));
+        let site = site.unwrap_or_else(|| panic!("no site in {function}"));
+        let frame = p.symbols.stack(site).into_iter().find(|f| f.function == function).unwrap();
+        assert!(frame.file.ends_with("tests/src/bin/steady.rs"), "{frame:?}");
+        assert_eq!(frame.line, line, "{frame:?}");
+    }
+}
