@@ -414,8 +414,11 @@ pub(crate) fn start_from_env() {
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
     let SessionBuilder { output, mode, depth, tsc, counters, args, signals: on_signals } = cfg;
     pulse_alloc::untracked(|| {
-        // pulse's own allocation, as everything else here, not the program's.
+        // pulse's own allocation, as everything else here, not the program's;
+        // and the builder's path is freed here, before recording starts, not
+        // after it as a free of a block from before the session.
         let path = crate::output::expand(&output, std::process::id());
+        drop(output);
         let io_err = |source| Error::Io { path: path.clone(), source };
         let mut source = clock::select(tsc);
         let mut start = Anchor::take();
