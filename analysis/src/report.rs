@@ -599,7 +599,13 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             .iter()
             .find(|(k, _)| k == crate::sites::STACK_DEPTH_KEY)
             .and_then(|(_, v)| v.parse().ok());
-        let weights = p.sites.iter().map(|(id, s)| (*id, s.allocs.saturating_add(s.reallocs)));
+        // In sample mode most events carry no stack by design (site 0).
+        let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
+        let weights = p
+            .sites
+            .iter()
+            .filter(|(id, _)| !(sampled && **id == NO_SITE))
+            .map(|(id, s)| (*id, s.allocs.saturating_add(s.reallocs)));
         w.extend(p.symbols.build_warnings(weights, depth));
     }
     let a = &p.anomalies;

@@ -292,8 +292,9 @@ impl Symbols {
         // Stacks shorter than this end early (a session that recorded its
         // depth; without it, only stacks that never reach code count).
         let shallow = depth.map_or(0, |d: usize| d.min(4));
-        if self.sites.is_empty() {
-            // No stack captured at all: a session without stacks.
+        if self.sites.is_empty() && depth.is_none() {
+            // No stack captured and no depth recorded: a session written
+            // without stacks.
             return Vec::new();
         }
         for (id, w) in weights {
@@ -819,6 +820,15 @@ mod tests {
         let w = s.build_warnings([(2, 100)].into_iter(), Some(32));
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("debug = \"line-tables-only\""), "{w:?}");
+        // No stack read at all (every event at site 0): the frame pointer
+        // register held no frame of the thread's stack.
+        let none = Symbols::default();
+        let w = none.build_warnings([(0, 100)].into_iter(), Some(32));
+        assert!(w.len() == 1 && w[0].contains("force-frame-pointers=yes"), "{w:?}");
+        assert!(
+            none.build_warnings([(0, 100)].into_iter(), None).is_empty(),
+            "no depth: no stacks asked for"
+        );
         // A good build: nothing to say.
         s.add_symbol(6, f("myapp::parse", "/home/me/app/src/main.rs"));
         s.add_site(3, vec![1, 3, 6, 5, 2]);
