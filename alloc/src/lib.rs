@@ -44,3 +44,8 @@ pub use thread::{
     thread_totals, untracked, Tracking,
 };
 pub use tracking::Alloc;
+
+/// This crate's source directory as it was built: the analyzer tells the
+/// allocator's frames from the program's by it, whatever the build's debug
+/// information calls them.
+pub const SOURCE_DIR: &str = env!("CARGO_MANIFEST_DIR");

@@ -66,6 +66,9 @@ pub use report::{
     report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, Sections, SiteRow,
     SortBy, TreeRow, DEFAULT_TOP,
 };
-pub use sites::{Frame, Symbols, MAX_INLINED_FRAMES, MAX_STACK_FRAMES};
+pub use sites::{
+    Frame, FrameKind, Site, Symbols, MAX_INLINED_FRAMES, MAX_STACK_FRAMES, PULSE_SOURCES_KEY,
+    STACK_DEPTH_KEY,
+};
 pub use timeline::{timeline_svg, Timeline, POINTS};
 pub use units::{Bytes, Count, Nanos};

@@ -1075,6 +1075,9 @@ impl State {
             kept: f.seen.iter().filter(|(_, (keep, _))| *keep).map(|(id, _)| *id).collect(),
             all: f.seen.into_iter().map(|(id, (_, name))| (id, name)).collect(),
         });
+        let mut symbols = self.symbols;
+        let dirs = meta.extra.iter().find(|(k, _)| k == crate::sites::PULSE_SOURCES_KEY);
+        symbols.set_pulse_dirs(dirs.map(|(_, v)| v.as_str()));
         Profile {
             meta,
             version,
@@ -1086,7 +1089,7 @@ impl State {
             scope_times,
             call_tree,
             sites,
-            symbols: self.symbols,
+            symbols,
             scopes: self.scopes,
             threads,
             flows,

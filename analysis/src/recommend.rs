@@ -400,14 +400,20 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
         max_size: u64,
         short: u64,
         temporary: u64,
+        /// The busiest stack's frame of the program's own code, when the
+        /// site is a dependency's: (its events, its display).
+        caller: (u64, String),
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
     for (id, s) in &p.sites {
-        let place = match p.symbols.location(*id) {
-            Some(f) => f.display(&root),
-            None => continue,
-        };
-        let l = lines.entry(place).or_default();
+        let Some(site) = p.symbols.site(*id) else { continue };
+        let l = lines.entry(site.frame.display(&root)).or_default();
+        let events = s.allocs.saturating_add(s.reallocs);
+        if let Some(c) = &site.called_from {
+            if l.caller.1.is_empty() || events > l.caller.0 {
+                l.caller = (events, c.display(&root));
+            }
+        }
         l.allocs = l.allocs.saturating_add(s.allocs);
         l.bytes = l.bytes.saturating_add(s.bytes);
         l.reallocs = l.reallocs.saturating_add(s.reallocs);
@@ -417,19 +423,35 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
-    for (place, l) in &lines {
-        if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * l.allocs as f64 {
+    for (site, l) in &lines {
+        let place = if l.caller.1.is_empty() {
+            site.clone()
+        } else {
+            format!("{site}, called from {}", l.caller.1)
+        };
+        // A site that only reallocates grows blocks allocated elsewhere: its
+        // freed blocks are the ones it reallocated.
+        let blocks = if l.allocs > 0 { l.allocs } else { l.reallocs };
+        if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * blocks as f64 {
             let share = l.short as f64 / total_allocs;
+            let of = if l.allocs > 0 {
+                format!("of its {}", n(l.allocs, "allocation"))
+            } else {
+                format!("of the {} it reallocated", n(l.reallocs, "block"))
+            };
+            let temporary = if l.temporary > 0 {
+                format!(" ({} of them before the thread allocated anything else)", l.temporary)
+            } else {
+                String::new()
+            };
             out.push(Recommendation {
                 severity: Severity::of(share),
                 category: Category::ShortLivedAllocation,
                 location: place.clone(),
                 evidence: format!(
-                    "{} of its {} allocations freed within {} ({} of them before the thread allocated anything else)",
+                    "{} {of} freed within {}{temporary}",
                     l.short,
-                    l.allocs,
                     Nanos(o.short_lived_ns),
-                    l.temporary
                 ),
                 fix: String::from("allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"),
                 stake: share,
@@ -443,20 +465,35 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
                 severity: Severity::of(share),
                 category: Category::ReallocChurn,
                 location: place.clone(),
-                evidence: format!(
-                    "{} for {}: {} {} ({} allocated, copies included)",
-                    n(l.reallocs, "reallocation"),
-                    n(l.allocs, "allocation"),
-                    // A site's blocks may be many small buffers and one
-                    // large one (strings pushed onto a growing string).
-                    if l.allocs > 1 {
-                        "buffers grown step by step, the largest to"
-                    } else {
-                        "a buffer grown step by step to"
-                    },
-                    Bytes(l.max_size),
-                    Bytes(l.bytes)
-                ),
+                evidence: if l.allocs == 0 {
+                    // Blocks allocated elsewhere, grown here.
+                    format!(
+                        "{} of blocks allocated elsewhere, {} {} ({} allocated, copies included)",
+                        n(l.reallocs, "reallocation"),
+                        if l.reallocs > 1 {
+                            "grown step by step, the largest to"
+                        } else {
+                            "grown to"
+                        },
+                        Bytes(l.max_size),
+                        Bytes(l.bytes)
+                    )
+                } else {
+                    format!(
+                        "{} for {}: {} {} ({} allocated, copies included)",
+                        n(l.reallocs, "reallocation"),
+                        n(l.allocs, "allocation"),
+                        // A site's blocks may be many small buffers and one
+                        // large one (strings pushed onto a growing string).
+                        if l.allocs > 1 {
+                            "buffers grown step by step, the largest to"
+                        } else {
+                            "a buffer grown step by step to"
+                        },
+                        Bytes(l.max_size),
+                        Bytes(l.bytes)
+                    )
+                },
                 fix: String::from("reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop"),
                 stake: share,
             });
@@ -493,7 +530,7 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
             severity: Severity::Critical.min(Severity::of(share).max(Severity::High)),
             category: Category::Leak,
             location: format!("{} ({})", leak.function, leak.place),
-            evidence: format!("{} blocks, {} live at the end and still growing", leak.blocks, Bytes(leak.bytes)),
+            evidence: format!("{}, {} live at the end and still growing", n(leak.blocks, "block"), Bytes(leak.bytes)),
             fix: String::from("something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak"),
             stake: share,
         });

@@ -235,6 +235,11 @@ pub struct SiteRow {
     pub function: String,
     /// `file:line`, the file relative to the project root where it is under it.
     pub place: String,
+    /// When the site is a dependency's (or the standard library's), the
+    /// nearest frame of the program's own code above it, as
+    /// `function (file:line)` (of the row's busiest stack); empty when the
+    /// site is the program's own or no frame of its code was captured.
+    pub called_from: String,
     /// Distinct stacks merged into this row.
     pub stacks: usize,
     /// Blocks allocated.
@@ -515,12 +520,22 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
     let root = crate::sites::project_root(&profile.meta.program);
     let mut rows: BTreeMap<(String, String), SiteRow> = BTreeMap::new();
     let mut lifetimes: BTreeMap<(String, String), pulse_format::Histogram> = BTreeMap::new();
+    // The caller shown for a row: its busiest stack's.
+    let mut callers: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
     for (id, st) in &profile.sites {
-        let (function, place) = match profile.symbols.location(*id) {
-            Some(f) => (f.function.clone(), f.place(&root)),
+        let site = profile.symbols.site(*id);
+        let (function, place) = match &site {
+            Some(s) => (s.frame.function.clone(), s.frame.place(&root)),
             None if *id == NO_SITE => (String::from("(no stack captured)"), String::new()),
             None => (format!("site #{id}"), String::new()),
         };
+        let events = st.allocs.saturating_add(st.reallocs);
+        let caller = callers.entry((function.clone(), place.clone())).or_insert((0, String::new()));
+        if let Some(c) = site.and_then(|s| s.called_from) {
+            if caller.1.is_empty() || events > caller.0 {
+                *caller = (events, c.display(&root));
+            }
+        }
         lifetimes
             .entry((function.clone(), place.clone()))
             .or_insert_with(pulse_format::Histogram::coarse)
@@ -528,6 +543,7 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
         let row = rows.entry((function.clone(), place.clone())).or_insert_with(|| SiteRow {
             function,
             place,
+            called_from: String::new(),
             stacks: 0,
             allocs: 0,
             bytes: 0,
@@ -560,6 +576,9 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
     let ns = |ticks: u64| (ticks as f64 / profile.ticks_per_ns).round() as u64;
     for (key, row) in &mut rows {
         row.mean_size = row.bytes / row.allocs.saturating_add(row.reallocs).max(1);
+        if let Some((_, c)) = callers.remove(key) {
+            row.called_from = c;
+        }
         if let Some(h) = lifetimes.get(key) {
             row.freed = h.count();
             row.lifetime_p50_ns = ns(h.quantile(0.5));
@@ -588,11 +607,31 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             crate::units::Bytes(mean_bytes)
         ));
     }
+    if !p.memory.counted_only {
+        let depth = p
+            .meta
+            .extra
+            .iter()
+            .find(|(k, _)| k == crate::sites::STACK_DEPTH_KEY)
+            .and_then(|(_, v)| v.parse().ok());
+        // In sample mode most events carry no stack by design (site 0).
+        let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
+        let weights = p
+            .sites
+            .iter()
+            .filter(|(id, _)| !(sampled && **id == NO_SITE))
+            .map(|(id, s)| (*id, s.allocs.saturating_add(s.reallocs)));
+        w.extend(p.symbols.build_warnings(weights, depth));
+    }
     let a = &p.anomalies;
     if a.unknown_frees > 0 {
         w.push(format!(
-            "{} frees of blocks allocated before the session began (not counted as live)",
-            a.unknown_frees
+            "{} of blocks allocated before the session began (not counted as live)",
+            if a.unknown_frees == 1 {
+                String::from("1 free")
+            } else {
+                format!("{} frees", a.unknown_frees)
+            }
         ));
     }
     if a.unmatched_exits > 0 {
@@ -934,10 +973,14 @@ impl Report {
             for f in self.flows.iter().take(5) {
                 writeln!(
                     w,
-                    "  #{} → #{}: {} blocks, {} freed on another thread",
+                    "  #{} → #{}: {}, {} freed on another thread",
                     f.from,
                     f.to,
-                    f.blocks,
+                    if f.blocks == 1 {
+                        String::from("1 block")
+                    } else {
+                        format!("{} blocks", f.blocks)
+                    },
                     Bytes(f.bytes)
                 )?;
             }
@@ -1000,6 +1043,10 @@ impl Report {
                 if self.sites_by_peak {
                     columns.push(("own peak", Align::Right));
                 }
+                let callers = self.sites.iter().any(|s| !s.called_from.is_empty());
+                if callers {
+                    columns.push(("called from", Align::Left));
+                }
                 let mut t = Table::new(&columns);
                 for s in &self.sites {
                     let (life, short) = if s.freed == 0 {
@@ -1024,6 +1071,9 @@ impl Report {
                     ];
                     if self.sites_by_peak {
                         row.push(Bytes(s.peak_live_bytes).to_string());
+                    }
+                    if callers {
+                        row.push(s.called_from.clone());
                     }
                     t.row(row);
                 }

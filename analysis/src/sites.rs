@@ -3,9 +3,17 @@
 //!
 //! A captured stack starts inside pulse and the allocation plumbing —
 //! `__rust_alloc`, `RawVec` growth, `Vec::push`, `String` formatting,
-//! hash-table resizing — and only then reaches the program's own code. The
-//! *location* of a site is its innermost frame that is neither: the line of
-//! the user's code that asked for the memory.
+//! hash-table resizing — and only then reaches code that asked for the
+//! memory. Each frame is classified by what it is ([`FrameKind`]): by its
+//! source file where it has one (pulse's own source directories, rustc's
+//! library, the cargo registry, a vendor directory or a git checkout, or
+//! else the program's own code), by its name only where it has none. The
+//! *site* of an allocation is its innermost frame that is a dependency's or
+//! the program's own — the same frame at any capture depth that reaches it
+//! — and, when that frame is a dependency's, the nearest frame of the
+//! program's own code is shown with it as "called from". A
+//! standard-library function is a site only when no frame above it is the
+//! program's or a dependency's.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -37,12 +45,52 @@ impl Frame {
         }
         format!("{}:{}", short_path(&self.file, root), self.line)
     }
+}
 
-    /// Whether the frame belongs to pulse, the standard library or a
-    /// dependency rather than to the program's own code.
-    pub fn is_library(&self) -> bool {
-        is_library_function(&self.function) || is_library_file(&self.file)
+/// What a frame is, for choosing the site of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// pulse's own code: the allocator and the runtime.
+    Pulse,
+    /// The global allocator's entry points (`__rust_alloc`, `__rg_alloc`
+    /// and their kin) and collections' code taken from the registry
+    /// (`hashbrown`).
+    Plumbing,
+    /// The standard library (`std`, `core`, `alloc` and the crates it
+    /// vendors): collections and their growth paths, formatting, a
+    /// thread's start-up.
+    Std,
+    /// A dependency: a file under the cargo registry, a `vendor` directory
+    /// or a git checkout.
+    Dependency,
+    /// The program's own code: any other source file.
+    Own,
+    /// A function known by its symbol alone (no line tables), neither
+    /// pulse's nor the standard library's: a dependency's or the program's.
+    Unplaced,
+    /// An address no symbol names.
+    Unknown,
+}
+
+impl FrameKind {
+    /// Whether a frame of this kind can be a site: code that asked for the
+    /// memory rather than the machinery that got it.
+    pub fn is_code(self) -> bool {
+        matches!(self, FrameKind::Dependency | FrameKind::Own | FrameKind::Unplaced)
     }
+}
+
+/// Where an allocation was made: the site's frame and, when that is a
+/// dependency's, the nearest frame of the program's own code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The innermost frame of code that asked for the memory.
+    pub frame: Frame,
+    /// What that frame is.
+    pub kind: FrameKind,
+    /// The nearest frame of the program's own code above it, when the site
+    /// is not the program's own.
+    pub called_from: Option<Frame>,
 }
 
 /// Frames of a stack kept, innermost first, inlined frames included: the
@@ -54,11 +102,20 @@ pub const MAX_STACK_FRAMES: usize = 256;
 /// it); further `Symbol` records for it are dropped.
 pub const MAX_INLINED_FRAMES: usize = 64;
 
+/// The metadata key under which the runtime records pulse's own source
+/// directories, one a line, so that its frames are recognised by file.
+pub const PULSE_SOURCES_KEY: &str = "pulse.source_dirs";
+
+/// The metadata key under which the runtime records the stack depth.
+pub const STACK_DEPTH_KEY: &str = "stack_depth";
+
 /// The symbol table and site stacks of a session.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
     sites: HashMap<u32, Vec<u64>>,
     symbols: HashMap<u64, Vec<Frame>>,
+    /// pulse's source directories, each ending in `/`.
+    pulse_dirs: Vec<String>,
     /// Frames and symbols beyond the limits above, dropped.
     pub(crate) dropped_frames: u64,
 }
@@ -73,13 +130,32 @@ impl Symbols {
         self.sites.insert(site, frames);
     }
 
-    pub(crate) fn add_symbol(&mut self, addr: u64, frame: Frame) {
+    pub(crate) fn add_symbol(&mut self, addr: u64, mut frame: Frame) {
+        if let Some(name) = demangled(&frame.function) {
+            frame.function = name;
+        }
         let frames = self.symbols.entry(addr).or_default();
         if frames.len() < MAX_INLINED_FRAMES {
             frames.push(frame);
         } else {
             self.dropped_frames += 1;
         }
+    }
+
+    /// Sets pulse's source directories from the session's metadata value
+    /// (one a line); the analyzer's own workspace's are always known.
+    pub(crate) fn set_pulse_dirs(&mut self, recorded: Option<&str>) {
+        let mut dirs: Vec<String> = recorded
+            .unwrap_or("")
+            .lines()
+            .chain(BUILT_PULSE_DIRS.iter().copied())
+            .map(str::trim)
+            .filter(|d| d.starts_with('/') && d.len() > 1)
+            .map(|d| format!("{}/", normalized(d).trim_end_matches('/')))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        self.pulse_dirs = dirs;
     }
 
     /// Whether the session defined `site`.
@@ -104,6 +180,12 @@ impl Symbols {
         self.sites.len()
     }
 
+    /// Return addresses captured for `site` (before inlined frames are
+    /// expanded); 0 for a site never defined.
+    pub fn captured_depth(&self, site: u32) -> usize {
+        self.sites.get(&site).map_or(0, Vec::len)
+    }
+
     /// The stack of `site`, symbolized and with inlined frames expanded,
     /// innermost first. Empty if the session never defined the site.
     pub fn stack(&self, site: u32) -> Vec<Frame> {
@@ -124,67 +206,275 @@ impl Symbols {
         out
     }
 
-    /// The stack of `site` with pulse's and the allocator plumbing's frames
-    /// removed from the inner end, and the runtime's start-up frames from
-    /// the outer end.
+    /// What `frame` is: pulse's, the allocator's entry, the standard
+    /// library's, a dependency's or the program's own.
+    pub fn kind(&self, frame: &Frame) -> FrameKind {
+        classify(frame, &self.pulse_dirs)
+    }
+
+    /// The index in `stack` of its site's frame (see [`Symbols::site`]),
+    /// or `None` for an empty stack.
+    fn site_index(&self, stack: &[Frame], kinds: &[FrameKind]) -> Option<usize> {
+        if stack.is_empty() {
+            return None;
+        }
+        // Code that asked for the memory: a dependency's or the program's.
+        if let Some(i) = kinds.iter().position(|k| k.is_code()) {
+            return Some(i);
+        }
+        // Nothing but the standard library past pulse (a thread's start-up,
+        // say): the code that wanted the memory, std's own, rather than the
+        // collection that asked for it.
+        // Past the allocator's entry point: what pulse called on the way in
+        // (a thread-local's `with`, say) is pulse's, not the caller's.
+        let past = kinds
+            .iter()
+            .rposition(|k| matches!(k, FrameKind::Pulse | FrameKind::Plumbing))
+            .map_or(0, |i| i + 1);
+        let std_proper = |f: &Frame| f.file.contains("/std/src/") || crate_of(&f.function) == "std";
+        (past..stack.len())
+            .find(|&i| kinds[i] == FrameKind::Std && std_proper(&stack[i]))
+            .or_else(|| (past..stack.len()).find(|&i| kinds[i] == FrameKind::Std))
+            .or_else(|| kinds.iter().position(|k| *k == FrameKind::Unknown))
+            .or_else(|| kinds.iter().position(|k| *k != FrameKind::Pulse))
+            .or(Some(0))
+    }
+
+    /// Where `site`'s allocations were made: its innermost frame that is a
+    /// dependency's or the program's own code, with the nearest frame of
+    /// the program's own code when the site is a dependency's. A stack of
+    /// nothing but pulse and the standard library (a thread's start-up)
+    /// is placed at its innermost `std` frame past the collections.
+    /// `None` if the session never defined the site.
+    pub fn site(&self, site: u32) -> Option<Site> {
+        let stack = self.stack(site);
+        let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
+        let i = self.site_index(&stack, &kinds)?;
+        let called_from = if kinds[i] == FrameKind::Own {
+            None
+        } else {
+            (i + 1..stack.len()).find(|&j| kinds[j] == FrameKind::Own).map(|j| stack[j].clone())
+        };
+        Some(Site { frame: stack[i].clone(), kind: kinds[i], called_from })
+    }
+
+    /// The frame a user reads as the site's location (see [`Symbols::site`]).
+    pub fn location(&self, site: u32) -> Option<Frame> {
+        self.site(site).map(|s| s.frame)
+    }
+
+    /// The stack of `site` from its location outwards, the runtime's
+    /// start-up frames past the outermost dependency or program frame left
+    /// out: the stack a flamegraph, an export or a leak shows.
     pub fn user_stack(&self, site: u32) -> Vec<Frame> {
         let stack = self.stack(site);
-        let Some(first) = stack.iter().position(|f| !f.is_library()) else {
-            // All library frames (a thread's start-up, say): everything past
-            // the allocator's entry point, pulse's own frames left out.
-            let entry = stack.iter().position(|f| is_entry(&f.function)).map_or(0, |i| i + 1);
-            let rest = stack.get(entry..).unwrap_or(&[]);
-            let past = rest.iter().position(|f| !is_plumbing(&f.function)).unwrap_or(0);
-            return if rest.is_empty() { stack } else { rest[past..].to_vec() };
+        let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
+        let Some(first) = self.site_index(&stack, &kinds) else { return stack };
+        let last = if kinds[first].is_code() {
+            kinds.iter().rposition(|k| k.is_code()).unwrap_or(first)
+        } else {
+            stack.len() - 1
         };
-        let last = stack.iter().rposition(|f| !f.is_library()).unwrap_or(first);
         stack[first..=last].to_vec()
     }
 
-    /// The frame a user reads as the site's location: its innermost frame in
-    /// the program's own code.
-    pub fn location(&self, site: u32) -> Option<Frame> {
-        let stack = self.stack(site);
-        // A stack entirely in library code (a thread's start-up, say) is
-        // placed at its first frame past pulse and the allocation plumbing:
-        // past the allocator's entry point, since what pulse called on the
-        // way in (a thread-local's `with`, say) is pulse's, not the caller's.
-        let entry = stack.iter().position(|f| is_entry(&f.function)).map_or(0, |i| i + 1);
-        let outer = stack.get(entry..).unwrap_or(&[]);
-        stack
-            .iter()
-            .find(|f| !f.is_library())
-            .or_else(|| {
-                // The code that wanted the memory, not the collection that asked for it.
-                outer.iter().find(|f| {
-                    !is_plumbing(&f.function)
-                        && !["alloc", "core", "hashbrown"].contains(&crate_of(&f.function))
-                })
-            })
-            .or_else(|| outer.iter().find(|f| !is_plumbing(&f.function)))
-            .or_else(|| stack.first())
-            .cloned()
+    /// What keeps this session's sites from being read as file:line of the
+    /// program's code, one warning each with its fix: stacks that end
+    /// before reaching the program (no frame pointers) and sites without
+    /// a file (no line tables). `weight` gives each site's events.
+    pub(crate) fn build_warnings(
+        &self,
+        weights: impl Iterator<Item = (u32, u64)>,
+        depth: Option<usize>,
+    ) -> Vec<String> {
+        let (mut total, mut short, mut placed, mut unfiled) = (0u64, 0u64, 0u64, 0u64);
+        let mut cut = 0u64;
+        // Stacks shorter than this end early (a session that recorded its
+        // depth; without it, only stacks that never reach code count).
+        let shallow = depth.map_or(0, |d: usize| d.min(4));
+        if self.sites.is_empty() && depth.is_none() {
+            // No stack captured and no depth recorded: a session written
+            // without stacks.
+            return Vec::new();
+        }
+        for (id, w) in weights {
+            // Site 0 is an event whose stack could not be read; a site the
+            // session never defined is warned about on its own.
+            if w == 0 || (id != 0 && !self.defines(id)) {
+                continue;
+            }
+            total = total.saturating_add(w);
+            let stack = self.stack(id);
+            let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
+            let reaches_code = kinds.iter().any(|k| k.is_code());
+            let captured = self.captured_depth(id);
+            if !reaches_code && depth.is_some_and(|d| captured >= d) {
+                // Cut by the configured depth, not by a missing frame pointer.
+                cut = cut.saturating_add(w);
+                continue;
+            }
+            if stack.is_empty() || captured < shallow || !reaches_code {
+                short = short.saturating_add(w);
+                continue;
+            }
+            if let Some(i) = self.site_index(&stack, &kinds) {
+                placed = placed.saturating_add(w);
+                if stack[i].file.is_empty() {
+                    unfiled = unfiled.saturating_add(w);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if total > 0 && short > total / 2 {
+            out.push(format!(
+                "{:.0} % of the allocations' stacks end before reaching the program's code: build with frame pointers, in .cargo/config.toml: [build] rustflags = [\"-C\", \"force-frame-pointers=yes\"]",
+                short as f64 * 100.0 / total as f64
+            ));
+        }
+        if total > 0 && cut > total / 2 {
+            out.push(format!(
+                "{:.0} % of the allocations' stacks reach the capture depth ({}) before the program's code: raise PULSE_STACK_DEPTH (at most {})",
+                cut as f64 * 100.0 / total as f64,
+                depth.unwrap_or(0),
+                64
+            ));
+        }
+        if placed > 0 && unfiled > placed / 2 {
+            out.push(format!(
+                "{:.0} % of the allocations' sites have no file and line: build with line tables, in Cargo.toml: [profile.release] debug = \"line-tables-only\"",
+                unfiled as f64 * 100.0 / placed as f64
+            ));
+        }
+        out
     }
 }
 
-/// Crates whose frames are not the user's code.
-const LIBRARY_CRATES: &[&str] = &[
-    "std",
-    "core",
-    "alloc",
-    "hashbrown",
-    "pulse_alloc",
-    "pulse",
-    "backtrace",
-    "rustc_demangle",
-    "__rustc",
-    "__rust_alloc",
-    "__rust_realloc",
-    "__rust_alloc_zeroed",
-    "__rust_dealloc",
-    "__rg_alloc",
-    "__rg_realloc",
-    "__rg_alloc_zeroed",
+/// pulse's source directories as the analyzer was built: the crates beside
+/// it in its workspace.
+const BUILT_PULSE_DIRS: &[&str] = &[
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../alloc"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime"),
+];
+
+/// A mangled symbol (legacy `_ZN…` or v0 `_R…`), demangled without its
+/// hash; `None` for a name that is not mangled.
+fn demangled(name: &str) -> Option<String> {
+    let looks_mangled = name.starts_with("_ZN")
+        || name.starts_with("__ZN")
+        || name.starts_with("_R")
+        || name.starts_with("__R");
+    if !looks_mangled {
+        return None;
+    }
+    rustc_demangle::try_demangle(name).ok().map(|d| format!("{d:#}"))
+}
+
+/// What `f` is. Its file decides where it has one; its name where it has
+/// none. The allocator's entry points are told by name either way: the
+/// `#[global_allocator]` shims are placed at the program's own line that
+/// declares the allocator.
+fn classify(f: &Frame, pulse_dirs: &[String]) -> FrameKind {
+    let name = f.function.as_str();
+    if is_entry(name) {
+        return FrameKind::Plumbing;
+    }
+    if f.file.is_empty() {
+        if name.is_empty() || name.starts_with("0x") {
+            return FrameKind::Unknown;
+        }
+        return classify_name(name);
+    }
+    // The C runtime's start-up (libc's, with line tables of their own).
+    if C_START.contains(&name) || [".c", ".h", ".S"].iter().any(|e| f.file.ends_with(e)) {
+        return FrameKind::Std;
+    }
+    let file = normalized(&f.file);
+    // pulse's own directories, or (a session recorded elsewhere) a full
+    // name in one of pulse's crates.
+    if pulse_dirs.iter().any(|d| file.starts_with(d.as_str()))
+        || is_pulse_package_file(&file)
+        || (name.contains("::") && classify_name(name) == FrameKind::Pulse)
+    {
+        return FrameKind::Pulse;
+    }
+    if is_std_file(&file, name) {
+        return FrameKind::Std;
+    }
+    if is_dependency_file(&file) {
+        if PLUMBING_DEPENDENCIES.iter().any(|c| file.contains(&format!("/{c}-"))) {
+            return FrameKind::Plumbing;
+        }
+        return FrameKind::Dependency;
+    }
+    FrameKind::Own
+}
+
+/// `path` with `/./` and `dir/../` taken out, so that a directory named
+/// through `..` (the analyzer's own workspace) is its prefix.
+fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains("/.") {
+        return path.into();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "." => {}
+            ".." if parts.len() > 1 => {
+                parts.pop();
+            }
+            _ => parts.push(p),
+        }
+    }
+    parts.join("/").into()
+}
+
+/// Registry crates that are collections' plumbing, like std's own.
+const PLUMBING_DEPENDENCIES: &[&str] = &["hashbrown"];
+
+/// pulse's crates as a dependency from the registry or a git checkout.
+fn is_pulse_package_file(file: &str) -> bool {
+    if !is_dependency_file(file) {
+        return false;
+    }
+    file.split('/').any(|c| {
+        ["pulse-alloc-", "pulse-format-", "pulse-macros-"].iter().any(|p| c.starts_with(p))
+            || c.strip_prefix("pulse-")
+                .is_some_and(|v| v.starts_with(|ch: char| ch.is_ascii_digit()))
+    })
+}
+
+/// rustc's library: `/rustc/<hash>/library/…`, a toolchain's `rust-src`,
+/// std's vendored crates (`/rust/deps/…`), or the relative `src/…` and
+/// `library/…` paths some of std's line tables give.
+fn is_std_file(file: &str, function: &str) -> bool {
+    if file.starts_with("/rustc/")
+        || file.starts_with("/rust/deps/")
+        || file.contains("/rustlib/src/rust/")
+        || file.contains("/library/std/src/")
+        || file.contains("/library/core/src/")
+        || file.contains("/library/alloc/src/")
+    {
+        return true;
+    }
+    if file.starts_with('/') {
+        return false;
+    }
+    // A relative path with no crate directory: std's, unless the function's
+    // path names a crate of the program's.
+    let relative_std = file.starts_with("src/") || file.starts_with("library/");
+    relative_std && (!function.contains("::") || classify_name(function) == FrameKind::Std)
+}
+
+fn is_dependency_file(file: &str) -> bool {
+    file.contains("/.cargo/registry/")
+        || file.contains("/.cargo/git/checkouts/")
+        || file.contains("/registry/src/")
+        || file.contains("/git/checkouts/")
+        || file.contains("/vendor/")
+}
+
+/// The C runtime's start-up: where every stack ends.
+const C_START: &[&str] = &[
     "__libc_start_main",
     "__libc_start_call_main",
     "_start",
@@ -194,24 +484,52 @@ const LIBRARY_CRATES: &[&str] = &[
     "main",
 ];
 
-fn is_library_function(name: &str) -> bool {
-    if name.is_empty() || name.starts_with("0x") {
-        return true;
+/// Crates of the standard library and the C runtime's start-up symbols.
+const STD_CRATES: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "hashbrown",
+    "std_detect",
+    "panic_unwind",
+    "panic_abort",
+    "compiler_builtins",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "_start",
+    "start_thread",
+    "clone",
+    "clone3",
+    "main",
+];
+
+/// pulse's crates, by name.
+const PULSE_CRATES: &[&str] = &["pulse_alloc", "pulse", "pulse_format"];
+
+/// What a frame without a file is, by its name.
+fn classify_name(name: &str) -> FrameKind {
+    if is_entry(name) {
+        return FrameKind::Plumbing;
     }
-    // `<Type as Trait>::method`: the frame belongs to the type's crate.
     let s = name
         .trim_start_matches(['<', '&', '*'])
         .trim_start_matches("mut ")
         .trim_start_matches("dyn ");
     // Slices, arrays, tuples, primitives and bare generic parameters are the library's.
     if s.starts_with(['[', '(']) {
-        return true;
+        return FrameKind::Std;
     }
     let first = crate_of(name);
-    if is_primitive(first) || (first.len() == 1 && first.chars().all(|c| c.is_ascii_uppercase())) {
-        return true;
+    if PULSE_CRATES.contains(&first) {
+        return FrameKind::Pulse;
     }
-    LIBRARY_CRATES.contains(&first)
+    if is_primitive(first)
+        || (first.len() == 1 && first.chars().all(|c| c.is_ascii_uppercase()))
+        || STD_CRATES.contains(&first)
+    {
+        return FrameKind::Std;
+    }
+    FrameKind::Unplaced
 }
 
 /// The crate a function's path starts with (for `<Type as Trait>::method`,
@@ -227,26 +545,11 @@ fn crate_of(name: &str) -> &str {
 /// The global allocator's entry points: `__rust_alloc` and its kin, and a
 /// `GlobalAlloc` implementation's methods.
 fn is_entry(name: &str) -> bool {
-    let s = name.trim_start_matches('<');
-    s.starts_with("__rust")
+    let s = name.trim_start_matches('<').trim_start_matches("__rustc::");
+    s.starts_with("__rust_")
         || s.starts_with("__rg_")
+        || s.starts_with("__rdl_")
         || name.contains(" as core::alloc::global::GlobalAlloc>::")
-}
-
-/// pulse itself and the allocator's entry points, down to `RawVec`.
-fn is_plumbing(name: &str) -> bool {
-    let s = name.trim_start_matches('<');
-    [
-        "pulse_alloc::",
-        "pulse::",
-        "__rust",
-        "__rg_",
-        "alloc::alloc::",
-        "alloc::raw_vec::",
-        "core::alloc::",
-    ]
-    .iter()
-    .any(|p| s.starts_with(p))
 }
 
 fn is_primitive(s: &str) -> bool {
@@ -270,16 +573,6 @@ fn is_primitive(s: &str) -> bool {
             | "bool"
             | "char"
     )
-}
-
-fn is_library_file(file: &str) -> bool {
-    file.starts_with("/rustc/")
-        || file.contains("/.cargo/registry/")
-        || file.contains("/.cargo/git/")
-        || file.contains("/rustlib/")
-        || file.contains("/library/std/")
-        || file.contains("/library/core/")
-        || file.contains("/library/alloc/")
 }
 
 /// A path relative to `root` when under it, else its last three components.
@@ -329,74 +622,217 @@ mod tests {
         Frame { function: function.into(), file: file.into(), line: 1 }
     }
 
+    const RUSTC: &str = "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library";
+    const REGISTRY: &str = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+
+    fn symbols() -> Symbols {
+        let mut s = Symbols::default();
+        s.set_pulse_dirs(Some("/work/pulse/alloc\n/work/pulse/runtime"));
+        s
+    }
+
+    /// Frames as sessions of the `realworld` programs recorded them, with
+    /// full, line-tables-only and no debug information.
     #[test]
-    fn plumbing_is_library_and_user_code_is_not() {
-        for lib in [
-            "alloc::raw_vec::RawVecInner<A>::grow_amortized",
-            "<alloc::vec::Vec<T> as core::iter::traits::collect::FromIterator<T>>::from_iter",
-            "<[T] as alloc::slice::hack::ConvertVec>::to_vec",
-            "<str as alloc::string::ToString>::to_string",
-            "alloc::fmt::format::format_inner",
-            "hashbrown::raw::RawTable<T,A>::reserve_rehash",
-            "pulse_alloc::thread::on_alloc",
-            "__rust_alloc",
-            "<T as alloc::borrow::ToOwned>::to_owned",
-            "0x55d0c0ffee",
-        ] {
-            assert!(f(lib, "").is_library(), "{lib}");
+    fn frames_are_told_apart_by_what_they_are() {
+        let s = symbols();
+        use FrameKind::*;
+        let cases: &[(&str, String, FrameKind)] = &[
+            (
+                "pulse_alloc::site::instruction_pointer",
+                "/work/pulse/alloc/src/site.rs".into(),
+                Pulse,
+            ),
+            // line-tables-only: short names, pulse's file.
+            ("instruction_pointer", "/work/pulse/alloc/src/site.rs".into(), Pulse),
+            ("alloc_recorded", "/work/pulse/alloc/src/thread.rs".into(), Pulse),
+            ("alloc::alloc::alloc", format!("{RUSTC}/alloc/src/alloc.rs"), Std),
+            ("grow_one", format!("{RUSTC}/alloc/src/raw_vec/mod.rs"), Std),
+            ("<T as core::convert::Into<U>>::into", "src/convert/mod.rs".into(), Std),
+            ("alloc::boxed::Box<T>::new", format!("{RUSTC}/alloc/src/boxed.rs"), Std),
+            ("reserve_rehash", "/rust/deps/hashbrown-0.15.5/src/raw/mod.rs".into(), Std),
+            ("__rustc::__rust_alloc", String::new(), Plumbing),
+            ("__rg_alloc", "/home/me/app/src/main.rs".into(), Plumbing),
+            (
+                "<pulse_alloc::tracking::Alloc<A> as core::alloc::global::GlobalAlloc>::alloc",
+                String::new(),
+                Plumbing,
+            ),
+            (
+                "hashbrown::raw::RawTable<T,A>::reserve_rehash",
+                format!("{REGISTRY}/hashbrown-0.15.2/src/raw/mod.rs"),
+                Plumbing,
+            ),
+            (
+                "jaq_core::box_iter::box_once",
+                format!("{REGISTRY}/jaq-core-3.1.2/src/box_iter.rs"),
+                Dependency,
+            ),
+            ("box_once", format!("{REGISTRY}/jaq-core-3.1.2/src/box_iter.rs"), Dependency),
+            (
+                "<jaq_json::Val as core::clone::Clone>::clone",
+                format!("{REGISTRY}/jaq-json-2.0.3/src/lib.rs"),
+                Dependency,
+            ),
+            ("ignore::walk::Worker::run", "/src/vendor/ignore/src/walk.rs".into(), Dependency),
+            (
+                "dep::f",
+                "/home/me/.cargo/git/checkouts/dep-1a2b/abc123/src/lib.rs".into(),
+                Dependency,
+            ),
+            ("pulse_realworld::jq", "/work/pulse/realworld/src/lib.rs".into(), Own),
+            ("jq", "/work/pulse/realworld/src/lib.rs".into(), Own),
+            (
+                "pulse_alloc::thread::on_alloc",
+                format!("{REGISTRY}/pulse-alloc-0.1.0/src/thread.rs"),
+                Pulse,
+            ),
+            // No line tables: names decide.
+            ("pulse_alloc::thread::alloc_recorded", String::new(), Pulse),
+            ("alloc::raw_vec::RawVecInner<A>::grow_amortized", String::new(), Std),
+            ("<[T] as alloc::slice::hack::ConvertVec>::to_vec", String::new(), Std),
+            ("std::rt::lang_start_internal", String::new(), Std),
+            ("jaq_core::box_iter::box_once", String::new(), Unplaced),
+            ("myapp::main", String::new(), Unplaced),
+            ("0x55d0c0ffee", String::new(), Unknown),
+        ];
+        for (function, file, want) in cases {
+            assert_eq!(s.kind(&f(function, file)), *want, "{function} in {file:?}");
         }
-        for user in [
-            "tour::parse_feed",
-            "<tour::Order as core::clone::Clone>::clone",
-            "myapp::main::{{closure}}",
-        ] {
-            assert!(!f(user, "/home/me/app/src/main.rs").is_library(), "{user}");
-        }
-        assert!(f("serde_json::de::from_str", "/root/.cargo/registry/src/x/serde_json/src/de.rs")
-            .is_library());
     }
 
     #[test]
-    fn the_location_is_the_innermost_user_frame() {
-        let mut s = Symbols::default();
-        s.add_site(1, vec![10, 20, 30, 40]);
-        s.add_symbol(10, f("__rust_alloc", ""));
-        s.add_symbol(
-            20,
-            f("alloc::raw_vec::RawVec<T>::grow_one", "/rustc/abc/library/alloc/src/raw_vec.rs"),
-        );
-        s.add_symbol(30, f("app::inner", "/p/src/lib.rs"));
-        s.add_symbol(30, f("app::outer", "/p/src/lib.rs"));
-        s.add_symbol(40, f("std::rt::lang_start_internal", "/rustc/abc/library/std/src/rt.rs"));
-        assert_eq!(s.location(1).unwrap().function, "app::inner");
-        let user: Vec<String> = s.user_stack(1).into_iter().map(|f| f.function).collect();
-        assert_eq!(user, ["app::inner", "app::outer"]);
-        assert!(s.location(2).is_none());
+    fn mangled_names_are_demangled() {
+        let mut s = symbols();
+        s.add_site(1, vec![10, 20]);
+        s.add_symbol(10, f("_ZN11pulse_alloc4site19instruction_pointer17h0123456789abcdefE", ""));
+        s.add_symbol(20, f("_ZN5myapp4main17h0123456789abcdefE", ""));
+        let stack = s.stack(1);
+        assert_eq!(stack[0].function, "pulse_alloc::site::instruction_pointer");
+        assert_eq!(s.kind(&stack[0]), FrameKind::Pulse);
+        assert_eq!(s.location(1).unwrap().function, "myapp::main");
+    }
+
+    /// A jq allocation's stack as a release build with full debug
+    /// information recorded it, cut at depths 8, 32 and 64.
+    #[test]
+    fn the_site_is_the_innermost_dependency_or_program_frame_at_any_depth() {
+        let frames = [
+            ("pulse_alloc::site::instruction_pointer", "/work/pulse/alloc/src/site.rs"),
+            ("pulse_alloc::thread::alloc_recorded", "/work/pulse/alloc/src/thread.rs"),
+            ("alloc::alloc::alloc", &format!("{RUSTC}/alloc/src/alloc.rs")),
+            ("alloc::boxed::Box<T>::new", &format!("{RUSTC}/alloc/src/boxed.rs")),
+            ("jaq_core::box_iter::box_once", &format!("{REGISTRY}/jaq-core-3.1.2/src/box_iter.rs")),
+            (
+                "jaq_core::filter::<impl jaq_core::compile::TermId>::run",
+                &format!("{REGISTRY}/jaq-core-3.1.2/src/filter.rs"),
+            ),
+            (
+                "core::ops::function::FnOnce::call_once",
+                &format!("{RUSTC}/core/src/ops/function.rs"),
+            ),
+            ("jaq_core::filter::cartesian", &format!("{REGISTRY}/jaq-core-3.1.2/src/filter.rs")),
+            ("pulse_realworld::jq", "/work/pulse/realworld/src/lib.rs"),
+            ("real_pulse::main", "/work/pulse/realworld/src/bin/real_pulse.rs"),
+            ("std::rt::lang_start_internal", &format!("{RUSTC}/std/src/rt.rs")),
+        ];
+        for depth in [5, 8, 32, 64] {
+            let mut s = symbols();
+            let n = depth.min(frames.len());
+            s.add_site(1, (0..n as u64).collect());
+            for (i, (function, file)) in frames[..n].iter().enumerate() {
+                s.add_symbol(i as u64, f(function, file));
+            }
+            let site = s.site(1).unwrap();
+            assert_eq!(site.frame.function, "jaq_core::box_iter::box_once", "depth {depth}");
+            assert_eq!(site.kind, FrameKind::Dependency);
+            let caller = site.called_from.map(|c| c.function);
+            if depth > 8 {
+                assert_eq!(caller.as_deref(), Some("pulse_realworld::jq"), "depth {depth}");
+                let user: Vec<String> = s.user_stack(1).into_iter().map(|f| f.function).collect();
+                assert_eq!(user.first().unwrap(), "jaq_core::box_iter::box_once");
+                assert_eq!(user.last().unwrap(), "real_pulse::main", "start-up trimmed");
+            } else {
+                assert_eq!(caller, None, "depth {depth}: the program's frame is past the stack");
+            }
+        }
     }
 
     #[test]
-    fn a_library_only_stack_is_placed_past_the_allocator_entry() {
-        let mut s = Symbols::default();
-        s.add_site(1, vec![10, 20, 30, 40, 50, 55, 60]);
-        s.add_symbol(10, f("pulse_alloc::thread::site_for", "/p/alloc/src/thread.rs"));
-        s.add_symbol(20, f("std::thread::local::LocalKey<T>::with", "/rustc/a/std/src/local.rs"));
+    fn a_std_function_is_a_site_only_without_code_above_it() {
+        // ripgrep's walker pushing onto a path buffer: std's `push_slice`
+        // is plumbing under `ignore`'s frame.
+        let mut s = symbols();
+        s.add_site(1, vec![1, 2, 3, 4, 5]);
         s.add_symbol(
-            30,
-            f("<pulse_alloc::tracking::Alloc<A> as core::alloc::global::GlobalAlloc>::alloc", ""),
+            1,
+            f("pulse_alloc::thread::alloc_recorded", "/work/pulse/alloc/src/thread.rs"),
         );
-        s.add_symbol(40, f("__rustc::__rust_alloc", ""));
-        s.add_symbol(50, f("alloc::alloc::alloc", "/rustc/a/alloc/src/alloc.rs"));
-        s.add_symbol(55, f("<alloc::collections::btree::map::BTreeMap<K, V>>::insert", ""));
-        s.add_symbol(60, f("std::sys::thread_info::set_current_info", "/rustc/a/std/src/x.rs"));
-        assert_eq!(s.location(1).unwrap().function, "std::sys::thread_info::set_current_info");
-        let user: Vec<String> = s.user_stack(1).into_iter().map(|f| f.function).collect();
-        assert_eq!(
-            user,
-            [
-                "<alloc::collections::btree::map::BTreeMap<K, V>>::insert",
-                "std::sys::thread_info::set_current_info"
-            ]
+        s.add_symbol(
+            2,
+            f("alloc::raw_vec::RawVec<T,A>::reserve", &format!("{RUSTC}/alloc/src/raw_vec/mod.rs")),
         );
+        s.add_symbol(
+            3,
+            f(
+                "<std::sys::os_str::bytes::Buf>::push_slice",
+                &format!("{RUSTC}/std/src/sys/os_str/bytes.rs"),
+            ),
+        );
+        s.add_symbol(4, f("std::path::PathBuf::_push", &format!("{RUSTC}/std/src/path.rs")));
+        s.add_symbol(
+            5,
+            f("ignore::walk::Worker::run", &format!("{REGISTRY}/ignore-0.4.23/src/walk.rs")),
+        );
+        assert_eq!(s.location(1).unwrap().function, "ignore::walk::Worker::run");
+        // A thread's start-up: nothing but std past pulse.
+        s.add_site(2, vec![1, 2, 6, 7]);
+        s.add_symbol(
+            6,
+            f(
+                "std::sys::thread_info::set_current_info",
+                &format!("{RUSTC}/std/src/sys/thread_info.rs"),
+            ),
+        );
+        s.add_symbol(7, f("std::rt::lang_start_internal", &format!("{RUSTC}/std/src/rt.rs")));
+        assert_eq!(s.location(2).unwrap().function, "std::sys::thread_info::set_current_info");
+        assert!(s.location(3).is_none());
+    }
+
+    #[test]
+    fn builds_without_frame_pointers_or_line_tables_are_told() {
+        let mut s = symbols();
+        // Stacks of two frames: pulse's and one more.
+        s.add_site(1, vec![1, 2]);
+        s.add_symbol(
+            1,
+            f("pulse_alloc::thread::alloc_recorded", "/work/pulse/alloc/src/thread.rs"),
+        );
+        s.add_symbol(2, f("std::rt::lang_start_internal", &format!("{RUSTC}/std/src/rt.rs")));
+        let w = s.build_warnings([(1, 100)].into_iter(), Some(32));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("force-frame-pointers=yes"), "{w:?}");
+        // Deep stacks whose code has no file.
+        s.add_site(2, vec![1, 3, 4, 5, 2]);
+        s.add_symbol(3, f("__rustc::__rust_alloc", ""));
+        s.add_symbol(4, f("myapp::parse", ""));
+        s.add_symbol(5, f("myapp::main", ""));
+        let w = s.build_warnings([(2, 100)].into_iter(), Some(32));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("debug = \"line-tables-only\""), "{w:?}");
+        // No stack read at all (every event at site 0): the frame pointer
+        // register held no frame of the thread's stack.
+        let none = Symbols::default();
+        let w = none.build_warnings([(0, 100)].into_iter(), Some(32));
+        assert!(w.len() == 1 && w[0].contains("force-frame-pointers=yes"), "{w:?}");
+        assert!(
+            none.build_warnings([(0, 100)].into_iter(), None).is_empty(),
+            "no depth: no stacks asked for"
+        );
+        // A good build: nothing to say.
+        s.add_symbol(6, f("myapp::parse", "/home/me/app/src/main.rs"));
+        s.add_site(3, vec![1, 3, 6, 5, 2]);
+        assert!(s.build_warnings([(3, 100), (1, 1)].into_iter(), Some(32)).is_empty());
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn each_anomaly_is_counted_once_and_reported_once() {
         let n = report.warnings.iter().filter(|w| w.contains(needle)).count();
         assert_eq!(n, 1, "{needle:?} in {:#?}", report.warnings);
     };
-    once("1 frees of blocks allocated before the session began");
+    once("1 free of blocks allocated before the session began");
     once("1 scope exits without a matching entry");
     once("1 scope was still open when the session ended");
     once("the clock stepped back 3 times within a thread");

@@ -324,8 +324,8 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
         };
         writeln!(
             out,
-            "{} blocks, {} live at end — {verdict}",
-            l.blocks,
+            "{}, {} live at end — {verdict}",
+            if l.blocks == 1 { String::from("1 block") } else { format!("{} blocks", l.blocks) },
             pulse_analysis::Bytes(l.bytes)
         )?;
         for frame in &l.stack {

@@ -449,6 +449,10 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             (String::from("cost.clock_ns"), format!("{:.1}", cost.clock_ns)),
             (String::from("cost.event_ns"), format!("{:.1}", cost.event_ns)),
             (String::from("cost.stack_ns"), format!("{:.1}", cost.stack_ns)),
+            // What the analyzer needs to tell pulse's frames from the
+            // program's by file, and stacks cut short from deep ones.
+            (String::from("pulse.source_dirs"), source_dirs()),
+            (String::from("stack_depth"), depth.to_string()),
         ]);
         crate::stats::reset(ticks_per_ns);
         let file = crate::output::open(&path)
@@ -480,6 +484,11 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             .spawn(move || collector.run(finish, ready_tx))
             .map_err(io_err)?;
         let _ = ready_rx.recv();
+        // The channel's blocks were allocated untracked: dropped here, before
+        // recording starts, its end frees nothing the session would count as
+        // a free of a block it never saw allocated (the collector's end,
+        // if last, is freed on pulse's own thread).
+        drop(ready_rx);
         signals::arm(on_signals);
         let tracking = match mode {
             AllocMode::Off => Tracking::Off,
@@ -702,4 +711,10 @@ fn wake_collector() {
             t.unpark();
         }
     }
+}
+
+/// pulse's own source directories (the allocator's and the runtime's), one
+/// a line, as they were when pulse was built.
+fn source_dirs() -> String {
+    [pulse_alloc::SOURCE_DIR, env!("CARGO_MANIFEST_DIR")].join("\n")
 }
