@@ -1,6 +1,8 @@
 //! Blocks still live when the session ended, by allocation site, told
 //! apart: a site whose live count was still climbing is a leak; one that
-//! filled early and held is a long-lived cache.
+//! filled early and held is a long-lived cache. One line of code is one
+//! row, however many stacks reach it: the row shows the stack that holds
+//! most of its blocks and says how many others there are.
 
 use std::collections::HashMap;
 
@@ -8,18 +10,23 @@ use crate::history::{trend, Trend};
 use crate::profile::Profile;
 use crate::sites::{project_root, Frame};
 
-/// One allocation site's blocks live at the end.
+/// One allocation site's blocks live at the end: a line of code (in a
+/// merged session, a line of code in one run), whichever stacks reach it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Leak {
-    /// The site (one distinct stack).
+    /// The stack (one site id) that holds the most of its blocks.
     pub site: u32,
+    /// Other stacks that reach the same line and hold blocks at the end,
+    /// counted in `blocks` and `bytes`.
+    pub other_stacks: u64,
     /// The innermost frame in the program's own code.
     pub function: String,
     /// Its `file:line`.
     pub place: String,
-    /// The stack with pulse's and the runtime's frames trimmed, innermost first.
+    /// The stack of `site` with pulse's and the runtime's frames trimmed,
+    /// innermost first.
     pub stack: Vec<String>,
-    /// Blocks live at the end.
+    /// Blocks live at the end, every stack's.
     pub blocks: u64,
     /// Their bytes.
     pub bytes: u64,
@@ -62,11 +69,11 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             return h;
         }
         // Samples are evenly spaced from the first event to the last.
-        let at = |ns: u64| {
-            ((ns as f64 / profile.duration_ns.max(1) as f64) * (n - 1) as f64).round() as usize
-        };
-        let (from, to) = (at(r.start_ns).min(n - 1), at(r.end_ns).min(n - 1));
-        h[from..=to.max(from)].to_vec()
+        // Only the samples inside the run: none of the next run's.
+        let at = |ns: u64| (ns as f64 / profile.duration_ns.max(1) as f64) * (n - 1) as f64;
+        let to = (at(r.end_ns).floor() as usize).min(n - 1);
+        let from = (at(r.start_ns).ceil() as usize).min(to);
+        h[from..=to].to_vec()
     };
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
@@ -102,6 +109,7 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             });
             Leak {
                 site,
+                other_stacks: 0,
                 function: at.function.clone(),
                 place: if at.file.is_empty() { String::new() } else { at.place(&root) },
                 stack: profile.symbols.user_stack(site).iter().map(|f| f.display(&root)).collect(),
@@ -112,6 +120,28 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             }
         })
         .collect();
-    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
-    out
+    // One row a line (a run's line in a merge): the stack with the most
+    // blocks stands for the others. A site without a location stands alone.
+    out.sort_by(|a, b| b.blocks.cmp(&a.blocks).then(a.site.cmp(&b.site)));
+    let mut rows: Vec<Leak> = Vec::with_capacity(out.len());
+    let mut row_of: HashMap<(Place, Option<usize>), usize> = HashMap::new();
+    for leak in out {
+        let key = place_of(leak.site).map(|p| (Some(p), run_of(leak.site)));
+        match key.as_ref().and_then(|k| row_of.get(k)) {
+            Some(&i) => {
+                let row = &mut rows[i];
+                row.other_stacks += 1;
+                row.blocks = row.blocks.saturating_add(leak.blocks);
+                row.bytes = row.bytes.saturating_add(leak.bytes);
+            }
+            None => {
+                if let Some(k) = key {
+                    row_of.insert(k, rows.len());
+                }
+                rows.push(leak);
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+    rows
 }

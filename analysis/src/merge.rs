@@ -126,6 +126,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         }
         let tpn = r.metadata().clock.ticks_per_ns;
         let (mut lo, mut hi, mut max_site, mut max_round) = (u64::MAX, 0u64, 0u32, 0u64);
+        let mut last_event = 0u64;
         loop {
             match r.next_frame() {
                 Ok(Some(Frame::Chunk(c))) => {
@@ -134,6 +135,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                         if let Some(ts) = rec.ts() {
                             lo = lo.min(ts);
                             hi = hi.max(ts);
+                            last_event = last_event.max(ts);
                         }
                         if let Record::SiteDef { site, .. } = rec {
                             max_site = max_site.max(*site);
@@ -162,7 +164,10 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if lo == u64::MAX {
             lo = 0;
         }
-        let span = Span { lo, tpn, offset_ns, max_site, max_round };
+        let span = Span { lo, tpn, offset_ns, max_site, max_round, last_event: 0 };
+        // The run ends, for what is judged over time, at its last event:
+        // the trailer's end also covers the time pulse took to finish.
+        let span = Span { last_event: span.ns(last_event.min(hi)), ..span };
         offset_ns = span.ns(hi).saturating_add(1_000);
         spans.push(span);
     }
@@ -171,10 +176,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     // can be: `highest site id:first ns:last ns`, one per session.
     let mut site_base = 0u32;
     let mut runs = Vec::with_capacity(spans.len());
-    for (k, span) in spans.iter().enumerate() {
+    for span in &spans {
         site_base = site_base.saturating_add(span.max_site);
-        let end = spans.get(k + 1).map_or(offset_ns, |next| next.offset_ns).saturating_sub(1_000);
-        runs.push(format!("{site_base}:{}:{end}", span.offset_ns));
+        runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
     }
     meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
     let mut w = Writer::new(out, &meta).map_err(out_err)?;
@@ -296,6 +300,8 @@ struct Span {
     offset_ns: u64,
     max_site: u32,
     max_round: u64,
+    /// Its last event, in ns on the merged clock.
+    last_event: u64,
 }
 
 impl Span {

@@ -1,6 +1,6 @@
 //! Blocks live at the end, in the shapes a leak detector must tell apart:
-//! `leak_shapes loop-exit` leaks a thousand strings in a loop and exits
-//! (a leak); `leak_shapes cache-work` fills a cache of a thousand strings
+//! `leak_shapes loop-exit` leaks a thousand strings in a loop, through two
+//! callers, and exits (a leak, one line of code); `leak_shapes cache-work` fills a cache of a thousand strings
 //! at start and then works with it, allocating and freeing, for the rest
 //! of the run (not a leak). Run with `PULSE_OUT`.
 
@@ -11,6 +11,12 @@ static ALLOC: pulse::Alloc = pulse::Alloc::system();
 #[inline(never)]
 fn leak(i: usize) {
     std::mem::forget(format!("request {i} handled"));
+}
+
+/// Leaks through another caller: the same line, a second stack.
+#[inline(never)]
+fn leak_elsewhere(i: usize) {
+    leak(i);
 }
 
 /// Fills the cache.
@@ -25,7 +31,11 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("loop-exit") => {
             for i in 0..1000 {
-                leak(i);
+                if i % 2 == 0 {
+                    leak(i);
+                } else {
+                    leak_elsewhere(i);
+                }
             }
         }
         Some("cache-work") => {
