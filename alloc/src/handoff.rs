@@ -226,10 +226,11 @@ impl<const W: usize> Core<W> {
         self.pending.store(start, Ordering::Release);
     }
 
-    /// Consumer: whether the owner is inside a `realloc` not yet published.
-    /// Acquire: a cleared flag makes the event published before it visible.
-    pub(crate) fn pending(&self) -> bool {
-        self.pending.load(Ordering::Acquire) != 0
+    /// Consumer: non-zero (the call's first clock reading) while the owner
+    /// is inside a `realloc` not yet published. Acquire: a value stored
+    /// after the event (0, or the next call's) makes it visible.
+    pub(crate) fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Consumer: at a session's start, marks an owned ring so that its
@@ -448,8 +449,8 @@ mod loom_tests {
             let mut seen = Vec::new();
             round(&a, &mut seen);
             round(&b, &mut seen);
-            if a.pending() {
-                while a.pending() {
+            if a.pending() != 0 {
+                while a.pending() != 0 {
                     thread::yield_now();
                 }
                 round(&a, &mut seen);

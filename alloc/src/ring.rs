@@ -442,8 +442,8 @@ const PENDING_WAIT: Duration = Duration::from_secs(1);
 ///   before the thread can publish the event, so another thread may be
 ///   handed the address and publish its allocation first. The thread flags
 ///   its ring for the length of the call ([`Core::set_pending`]); after
-///   reading every ring, the round waits for each flagged ring (up to
-///   [`PENDING_WAIT`] in all) and reads it again. A reuse read in this round
+///   reading every ring, the round waits for the flagged rings, all
+///   together (up to [`PENDING_WAIT`]), and reads each again once cleared. A reuse read in this round
 ///   thus has its release read in this round or, if the flag was already
 ///   cleared, in the next: within the two rounds the analyzer's merge holds.
 /// * A thread that was running when the session started is announced with
@@ -455,15 +455,35 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
     let _consumer = CONSUMER.lock().unwrap_or_else(|e| e.into_inner());
     let orphans = crate::thread::take_orphans();
     for_each_linked(|ring| collect(ring, f));
-    let deadline = Instant::now() + PENDING_WAIT;
+    // The flagged rings are waited for together, not one after another: a
+    // thread inside a reallocation may be off its core for a whole
+    // scheduler slice, and many may be at once.
+    // A ring is waited for until the call seen here is over: its flag
+    // cleared or set again by a later call, stored after this one's event.
+    let mut waiting: Vec<(&Ring, u64)> = Vec::new();
     for_each_linked(|ring| {
-        if ring.pending() {
-            while ring.pending() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_micros(20));
-            }
-            collect(ring, f);
+        let p = ring.pending();
+        if p != 0 {
+            waiting.push((ring, p));
         }
     });
+    let deadline = Instant::now() + PENDING_WAIT;
+    while !waiting.is_empty() {
+        let late = Instant::now() >= deadline;
+        waiting.retain(|&(ring, p)| {
+            // Read what it published meanwhile: the call may be waiting for
+            // room in its ring, which only this round can make.
+            collect(ring, f);
+            if ring.pending() == p && !late {
+                return true;
+            }
+            collect(ring, f);
+            false
+        });
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
     crate::thread::hand_orphans(&orphans, f);
 }
 
