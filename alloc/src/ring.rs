@@ -442,10 +442,11 @@ const PENDING_WAIT: Duration = Duration::from_secs(1);
 ///   before the thread can publish the event, so another thread may be
 ///   handed the address and publish its allocation first. The thread flags
 ///   its ring for the length of the call ([`Core::set_pending`]); after
-///   reading every ring, the round waits for the flagged rings, all
-///   together (up to [`PENDING_WAIT`]), and reads each again once cleared. A reuse read in this round
-///   thus has its release read in this round or, if the flag was already
-///   cleared, in the next: within the two rounds the analyzer's merge holds.
+///   reading every ring, the round waits for the calls it saw flagged, all
+///   together (up to [`PENDING_WAIT`]), reading their rings meanwhile, and
+///   reads each once its call is over. A reuse read in this round thus has
+///   its release read in this round or, if the flag was already cleared,
+///   in the next: within the two rounds the analyzer's merge holds.
 /// * A thread that was running when the session started is announced with
 ///   its `ThreadStart` (its name, at the time of its first event in this
 ///   session) before its first event.
