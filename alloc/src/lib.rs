@@ -22,6 +22,7 @@
 mod calibrate;
 pub mod clock;
 mod guard;
+mod handoff;
 mod ring;
 mod site;
 mod stats;
@@ -39,7 +40,7 @@ pub use site::{
 };
 pub use stats::{heap_stats, overhead, totals, HeapStats, Overhead, ThreadStats, Totals};
 pub use thread::{
-    current_thread_id, drain_orphans, in_pulse, is_recording, mark_internal_thread,
+    become_collector, current_thread_id, in_pulse, is_recording, mark_internal_thread,
     record_boundary, record_counters, record_marker, record_span, start_recording, stop_recording,
     thread_totals, untracked, Tracking,
 };

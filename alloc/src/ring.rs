@@ -14,20 +14,29 @@
 //! global allocator), linked into a push-only list, and never freed: when a
 //! thread exits its ring is retired, drained, and handed to the next new
 //! thread. Memory is therefore bounded by the largest number of threads that
-//! were alive at once.
+//! were alive at once. Who may move a ring between owners, and why the
+//! collector never reads a word twice or skips one, is the protocol in
+//! `handoff.rs` (with its state diagram and its model checks):
 //!
 //! ```text
-//!            claim (CAS)            thread exits             collector drained it
-//!   FREE ─────────────────► ACTIVE ─────────────► RETIRED ──────────────────────► FREE
+//!            claim (CAS)            owner exits            consumer drained it (CAS)
+//!   FREE ─────────────────► ACTIVE ─────────────► RETIRED ──────────────────────────► FREE
 //!     ▲ new rings start ACTIVE
 //! ```
+//!
+//! There is one consumer: every function here that reads rings or moves
+//! them out of RETIRED holds [`CONSUMER`].
 
+#[cfg_attr(all(test, loom), allow(unused_imports))]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use crate::handoff::Core;
 use crate::site::SiteCache;
 use crate::stats::ThreadCounters;
 
@@ -38,11 +47,6 @@ pub const RING_WORDS: usize = 1 << 16;
 const MASK: usize = RING_WORDS - 1;
 /// The owner looks at the collector's `tail` only past this many words in use.
 const HALF: usize = RING_WORDS / 2;
-
-const ACTIVE: u8 = 1;
-const RETIRED: u8 = 2;
-const FREE: u8 = 3;
-const CLAIMING: u8 = 4;
 
 /// What an [`Event`] records. Each kind is written as a fixed number of
 /// words: the header (`kind | small << 8 | id << 32`), the clock `ts`, then
@@ -245,37 +249,38 @@ impl Iterator for Events<'_> {
     }
 }
 
-/// A single-producer single-consumer ring of event words.
+/// A single-producer single-consumer ring of event words: the shared
+/// protocol ([`Core`], which it dereferences to) and the owner's own state.
 #[repr(C, align(64))]
 pub(crate) struct Ring {
-    /// Next word the owner writes; only the owner stores it.
-    head: AtomicUsize,
-    /// The owner's last reading of `tail`: it reloads the real one only when
-    /// this says the ring may be half full, so the hot path does not touch
-    /// the cache line the collector writes.
-    tail_seen: AtomicUsize,
-    _pad_head: [u8; 48],
-    /// Next word the collector reads; only the collector stores it.
-    tail: AtomicUsize,
-    _pad_tail: [u8; 56],
-    state: AtomicU8,
-    /// The owning thread's pulse id.
-    tid: AtomicU64,
+    core: Core<RING_WORDS>,
     /// Set once when the ring is linked; immutable after.
     next: AtomicPtr<Ring>,
     /// Exact per-thread totals, written only by the owner.
     pub(crate) counters: ThreadCounters,
     /// The owner's stack bounds and site cache; only the owner touches it.
     sites: UnsafeCell<SiteCache>,
-    words: [UnsafeCell<u64>; RING_WORDS],
+}
+
+impl std::ops::Deref for Ring {
+    type Target = Core<RING_WORDS>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Core<RING_WORDS> {
+        &self.core
+    }
 }
 
 // SAFETY: the words are shared between exactly one producer (the owning
-// thread) and one consumer (the collector, serialized by the caller of
-// `drain`); the head/tail protocol below ensures they never touch the same
-// word at the same time. `sites` is touched by the owner only. Every other
-// field is atomic.
+// thread) and one consumer (whoever holds `CONSUMER`); the protocol in
+// `handoff.rs` ensures they never touch the same word at the same time.
+// `sites` is touched by the owner only. Every other field is atomic.
 unsafe impl Sync for Ring {}
+
+/// Held by the one consumer of the rings (the collector's rounds, and the
+/// start of a session): two consumers on one ring would read its words
+/// twice and could free it under its next owner.
+static CONSUMER: Mutex<()> = Mutex::new(());
 
 /// The head of the push-only list of every ring ever created.
 static RINGS: AtomicPtr<Ring> = AtomicPtr::new(ptr::null_mut());
@@ -320,13 +325,7 @@ impl Ring {
         while !r.is_null() {
             // SAFETY: rings are never freed, so every pointer in the list stays valid.
             let ring = unsafe { &*r };
-            if ring
-                .state
-                .compare_exchange(FREE, CLAIMING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                ring.tid.store(tid, Ordering::Relaxed);
-                ring.state.store(ACTIVE, Ordering::Release);
+            if ring.try_claim(tid) {
                 return r;
             }
             r = ring.next.load(Ordering::Relaxed);
@@ -337,8 +336,7 @@ impl Ring {
         }
         // SAFETY: `fresh` is a live, zeroed allocation of a `Ring` that no other thread can see yet.
         let ring = unsafe { &*fresh };
-        ring.tid.store(tid, Ordering::Relaxed);
-        ring.state.store(ACTIVE, Ordering::Relaxed);
+        ring.init_fresh(tid);
         RINGS_ALLOCATED.fetch_add(1, Ordering::Relaxed);
         let mut head = RINGS.load(Ordering::Relaxed);
         loop {
@@ -351,10 +349,19 @@ impl Ring {
     }
 
     /// A new, unlinked ring from the system allocator, or null.
+    #[cfg(not(all(test, loom)))]
     pub(crate) fn zeroed() -> *mut Ring {
         // SAFETY: `Ring` has a non-zero size. All-zero bytes are a valid
         // `Ring`: atomics, words and the site cache at zero.
         unsafe { System.alloc_zeroed(Layout::new::<Ring>()) as *mut Ring }
+    }
+
+    /// In the model-checking build the ring's atomics are loom's, which
+    /// zeroed memory is not: there are no rings, and every thread records
+    /// through the ringless path.
+    #[cfg(all(test, loom))]
+    pub(crate) fn zeroed() -> *mut Ring {
+        ptr::null_mut()
     }
 
     /// Appends one event of `N` words. Only the owning thread calls this.
@@ -377,16 +384,10 @@ impl Ring {
                 Room::Stopped => return false,
             }
         }
-        let base = self.words.as_ptr() as *mut u64;
-        for (i, w) in words.into_iter().enumerate() {
-            // SAFETY: the word at `head + i` is outside `[tail, head)`, the
-            // range the collector may read (`make_room` saw to it), and only
-            // this thread writes words; the collector reads it only after
-            // the release store of `head` below. `UnsafeCell<u64>` has the
-            // layout of `u64`, and the index is masked into the array.
-            unsafe { base.add(head.wrapping_add(i) & MASK).write(w) };
-        }
-        self.head.store(head.wrapping_add(N), Ordering::Release);
+        // SAFETY: this thread owns the ring, and there is room for `N`
+        // words past `head` (`make_room` saw to it, or the last reading of
+        // `tail` leaves more than half the ring free).
+        unsafe { self.core.push_unchecked(head, words) };
         true
     }
 
@@ -463,11 +464,6 @@ impl Ring {
         // other thread ever touches `sites`.
         unsafe { &mut *self.sites.get() }
     }
-
-    /// Marks the ring retired: its owner will push nothing more.
-    pub(crate) fn retire(&self) {
-        self.state.store(RETIRED, Ordering::Release);
-    }
 }
 
 /// Registers the function that wakes the collector when a ring fills up.
@@ -511,58 +507,125 @@ pub fn waited_ns() -> u64 {
     WAITED_NS.load(Ordering::Relaxed)
 }
 
-/// Hands every event recorded since the last drain to `f`, one call per
-/// thread with its events in order, and frees the rings of threads that
-/// have exited.
+/// How long, at most, a round waits for threads inside a reallocation to
+/// publish it (see [`drain`]); past it the round goes on without them.
+const PENDING_WAIT: Duration = Duration::from_secs(1);
+
+/// Hands every event recorded since the last drain to `f`, one call (or
+/// two) per thread with its events in order, and frees the rings of threads
+/// that have exited. The events of threads without a ring (recorded during
+/// their thread-local teardown, after their ring was retired) come last.
 ///
-/// Only one thread may drain at a time; the runtime's collector serializes
-/// its calls with a lock.
+/// Three orders are kept:
+///
+/// * A thread's own: its ringless events are taken from the orphan list
+///   *before* the rings are read. Every one of them was recorded after its
+///   thread retired its ring, so this round reads that ring to its end
+///   before handing them out, and they follow its ring's events.
+/// * A moving reallocation's: the inner allocator releases the old block
+///   before the thread can publish the event, so another thread may be
+///   handed the address and publish its allocation first. The thread flags
+///   its ring for the length of the call ([`Core::set_pending`]); after
+///   reading every ring, the round waits for the calls it saw flagged, all
+///   together (up to [`PENDING_WAIT`]), reading their rings meanwhile, and
+///   reads each once its call is over. A reuse read in this round thus has
+///   its release read in this round or, if the flag was already cleared,
+///   in the next: within the two rounds the analyzer's merge holds.
+/// * A thread that was running when the session started is announced with
+///   its `ThreadStart` (its name, at the time of its first event in this
+///   session) before its first event.
+///
+/// Takes the consumer lock: one consumer at a time.
 pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
+    let _consumer = CONSUMER.lock().unwrap_or_else(|e| e.into_inner());
+    let orphans = crate::thread::take_orphans();
+    for_each_linked(|ring| collect(ring, f));
+    // The flagged rings are waited for together, not one after another: a
+    // thread inside a reallocation may be off its core for a whole
+    // scheduler slice, and many may be at once.
+    // A ring is waited for until the call seen here is over: its flag
+    // cleared or set again by a later call, stored after this one's event.
+    let mut waiting: Vec<(&Ring, u64)> = Vec::new();
+    for_each_linked(|ring| {
+        let p = ring.pending();
+        if p != 0 {
+            waiting.push((ring, p));
+        }
+    });
+    let deadline = Instant::now() + PENDING_WAIT;
+    while !waiting.is_empty() {
+        let late = Instant::now() >= deadline;
+        waiting.retain(|&(ring, p)| {
+            // Read what it published meanwhile: the call may be waiting for
+            // room in its ring, which only this round can make.
+            collect(ring, f);
+            if ring.pending() == p && !late {
+                return true;
+            }
+            collect(ring, f);
+            false
+        });
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+    crate::thread::hand_orphans(&orphans, f);
+}
+
+/// At the start of a session, before it records: discards what the rings
+/// and the orphan list hold from before (events of the previous session's
+/// last moments), and marks every owned ring so that its thread is
+/// announced again in this session.
+pub(crate) fn begin_session() {
+    let _consumer = CONSUMER.lock().unwrap_or_else(|e| e.into_inner());
+    drop(crate::thread::take_orphans());
+    for_each_linked(|ring| {
+        ring.collect(|_| {});
+        ring.mark_for_announce();
+    });
+}
+
+/// Calls `f` with every ring ever linked.
+fn for_each_linked(mut f: impl FnMut(&'static Ring)) {
     let mut r = RINGS.load(Ordering::Acquire);
     while !r.is_null() {
-        // SAFETY: rings are never freed.
+        // SAFETY: rings are never freed, so every pointer in the list stays valid.
         let ring = unsafe { &*r };
-        let state = ring.state.load(Ordering::Acquire);
-        if state == ACTIVE || state == RETIRED {
-            let tid = ring.tid.load(Ordering::Relaxed);
-            let head = ring.head.load(Ordering::Acquire);
-            let tail = ring.tail.load(Ordering::Relaxed);
-            if head != tail {
-                // Words in `[tail, head)` were fully written before the
-                // owner's release store of `head`, which our acquire load
-                // saw; the owner does not write them again until `tail`
-                // moves past them, below, after `f` is done with them.
-                f(
-                    tid,
-                    Events {
-                        base: ring.words.as_ptr() as *const u64,
-                        mask: MASK,
-                        pos: tail,
-                        end: head,
-                        _words: PhantomData,
-                    },
-                );
-                ring.tail.store(head, Ordering::Release);
-            }
-            if state == RETIRED {
-                ring.state.store(FREE, Ordering::Release);
-            }
-        }
+        f(ring);
         r = ring.next.load(Ordering::Relaxed);
     }
     note_progress();
 }
 
+/// Reads one ring's new events into `f` (announcing its thread first when
+/// the ring is so marked). The caller holds [`CONSUMER`].
+fn collect(ring: &Ring, f: &mut dyn FnMut(u64, Events<'_>)) {
+    ring.core.collect(|t| {
+        let events = || Events {
+            base: ring.words_ptr(),
+            mask: MASK,
+            pos: t.tail,
+            end: t.head,
+            _words: PhantomData,
+        };
+        if let Some(name) = ring.take_announce() {
+            // A thread that claimed the ring just now announces itself.
+            if let Some(first) = events().next().filter(|e| e.kind != EventKind::ThreadStart) {
+                let start = [header(EventKind::ThreadStart, 0, 0), first.ts, name[0], name[1]];
+                f(t.tid, Events::linear(&start));
+            }
+        }
+        // Words in `[tail, head)` were fully written before the owner's
+        // release store of `head`, which `collect` acquired; the owner does
+        // not write them again until `tail` moves past them, after `f` is
+        // done with them.
+        f(t.tid, events());
+    });
+}
+
 /// Calls `f` with every ring's owner, counters, and whether a thread owns it now.
 pub(crate) fn for_each_ring(mut f: impl FnMut(u64, &ThreadCounters, bool)) {
-    let mut r = RINGS.load(Ordering::Acquire);
-    while !r.is_null() {
-        // SAFETY: rings are never freed.
-        let ring = unsafe { &*r };
-        let active = ring.state.load(Ordering::Acquire) == ACTIVE;
-        f(ring.tid.load(Ordering::Relaxed), &ring.counters, active);
-        r = ring.next.load(Ordering::Relaxed);
-    }
+    for_each_linked(|ring| f(ring.tid(), &ring.counters, ring.is_active()));
 }
 
 /// Bytes of ring memory pulse holds.
@@ -623,6 +686,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(all(test, loom)))]
     fn events_wrap_around_the_end_of_a_ring() {
         let ring = Ring::zeroed();
         assert!(!ring.is_null());
@@ -640,7 +704,7 @@ mod tests {
             }
             let (head, tail) = (r.head.load(Ordering::Acquire), r.tail.load(Ordering::Relaxed));
             let evs = Events {
-                base: r.words.as_ptr() as *const u64,
+                base: r.words_ptr(),
                 mask: MASK,
                 pos: tail,
                 end: head,

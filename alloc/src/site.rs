@@ -90,8 +90,17 @@ pub(crate) fn sample_interval() -> u64 {
 
 /// The sites defined since the collector last looked: id and frames.
 static NEW_SITES: Mutex<Vec<(u32, Vec<u64>)>> = Mutex::new(Vec::new());
-/// Every site so far, by hash of its frames.
-static SITES: Mutex<Option<HashMap<u64, u32>>> = Mutex::new(None);
+/// Every site so far: its id by hash of its frames, and every definition.
+/// Ids and the threads' caches outlive a session, so a later session in
+/// the same process defines again every site from the earlier ones
+/// ([`define_all_again`]): each session's file stands alone.
+static SITES: Mutex<Option<Sites>> = Mutex::new(None);
+
+#[derive(Default)]
+struct Sites {
+    by_hash: HashMap<u64, u32>,
+    all: Vec<(u32, Vec<u64>)>,
+}
 
 /// A thread's stack bounds and site cache. Lives in its ring; only the
 /// owning thread touches it.
@@ -323,14 +332,26 @@ static MULTIPLIERS: [u64; MAX_DEPTH] = {
 #[cold]
 fn intern(h: u64, frames: &[u64]) -> u32 {
     let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
-    let map = sites.get_or_insert_with(HashMap::new);
-    if let Some(&id) = map.get(&h) {
+    let sites = sites.get_or_insert_with(Sites::default);
+    if let Some(&id) = sites.by_hash.get(&h) {
         return id;
     }
     let id = NEXT_SITE.fetch_add(1, Ordering::Relaxed);
-    map.insert(h, id);
+    sites.by_hash.insert(h, id);
+    sites.all.push((id, frames.to_vec()));
     NEW_SITES.lock().unwrap_or_else(|e| e.into_inner()).push((id, frames.to_vec()));
     id
+}
+
+/// Queues every site defined so far for [`drain_sites`] again, replacing
+/// what is queued: for a new session, whose file must define every site
+/// its events name, also those first seen in an earlier session (the
+/// threads' caches still hand out their ids). Called before the session
+/// records, so no site is being defined meanwhile.
+pub(crate) fn define_all_again() {
+    let sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let all = sites.as_ref().map(|s| s.all.clone()).unwrap_or_default();
+    *NEW_SITES.lock().unwrap_or_else(|e| e.into_inner()) = all;
 }
 
 /// Hands the sites defined since the last call to `f`. Called by the collector.

@@ -73,7 +73,11 @@ impl Drop for ExitNotifier {
             if !ring.is_null() {
                 // SAFETY: rings are never freed; this thread still owns it.
                 let ring = unsafe { &*ring };
-                ring.push([header(EventKind::ThreadEnd, 0, 0), clock::now()]);
+                // Between sessions the end is no session's: nothing would
+                // consume it but the next session's start, as a stale event.
+                if recording() {
+                    ring.push([header(EventKind::ThreadEnd, 0, 0), clock::now()]);
+                }
                 ring.retire();
             }
         });
@@ -132,12 +136,10 @@ impl ThreadState {
         ring.counters.rebase();
         let name = thread_name();
         let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-        ring.push([
-            header(EventKind::ThreadStart, 0, 0),
-            clock::now(),
-            word(&name[..8]),
-            word(&name[8..]),
-        ]);
+        let name = [word(&name[..8]), word(&name[8..])];
+        // Kept for a later session to announce the thread again.
+        ring.set_name(name);
+        ring.push([header(EventKind::ThreadStart, 0, 0), clock::now(), name[0], name[1]]);
         Some(ring)
     }
 }
@@ -265,11 +267,15 @@ fn record_orphan<const N: usize>(tid: u64, event: impl FnOnce(Option<&mut SiteCa
     o.push((tid, w));
 }
 
-/// Hands the orphan events to `f`, one call per run of one thread's
-/// events, and forgets them. Called by the collector after it drained the
-/// rings.
-pub fn drain_orphans(f: &mut dyn FnMut(u64, Events<'_>)) {
-    let taken = std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()));
+/// The orphan events recorded so far, taken off the list.
+pub(crate) fn take_orphans() -> Vec<(u64, [u64; MAX_WORDS])> {
+    std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Hands `taken` orphan events to `f`, one call per run of one thread's
+/// events. Called by `ring::drain` after it read the rings (see there for
+/// why this keeps each thread's order).
+pub(crate) fn hand_orphans(taken: &[(u64, [u64; MAX_WORDS])], f: &mut dyn FnMut(u64, Events<'_>)) {
     let mut words = Vec::new();
     let mut i = 0;
     while i < taken.len() {
@@ -482,10 +488,16 @@ pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
     mode: u8,
 ) -> *mut u8 {
     let start = clock::now();
+    // The inner call may release the old block before this thread can
+    // publish the event: the ring says so meanwhile (see `ring::drain`).
+    let pending = pending_realloc(start);
     // SAFETY: the caller passes its own caller's arguments, under the same contract.
     let new = unsafe { inner.realloc(ptr, layout, new_size) };
     if new.is_null() {
         failed(mode, start, new_size, layout);
+        if let Some(r) = pending {
+            r.set_pending(0);
+        }
         return new;
     }
     let (old_size, new_size64) = (layout.size() as u64, new_size as u64);
@@ -509,7 +521,24 @@ pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
         },
         |c| c.realloc(old_size, new_size64),
     );
+    if let Some(r) = pending {
+        r.set_pending(0);
+    }
     new
+}
+
+/// Flags this thread's ring as inside a reallocation that began at `start`
+/// (claiming the ring if the thread has none yet); `None` where the thread
+/// records nothing (inside pulse, or without a ring).
+#[inline(always)]
+fn pending_realloc(start: u64) -> Option<&'static Ring> {
+    let s = state();
+    if s.busy.get() {
+        return None;
+    }
+    let ring = s.ring()?;
+    ring.set_pending(start | 1);
+    Some(ring)
 }
 
 /// An allocation or reallocation the inner allocator refused; `ts` is the
@@ -582,12 +611,27 @@ pub fn mark_internal_thread() {
     STATE.with(|s| s.busy.set(true));
 }
 
+/// Makes the calling thread the collector of a session about to start
+/// recording: marks it as pulse's own ([`mark_internal_thread`]), discards
+/// what the rings hold from before (the last moments of an earlier
+/// session), and prepares the session to stand alone: every thread that
+/// owns a ring is announced again (`ThreadStart`, before its first event)
+/// and every site known from earlier sessions is defined again
+/// ([`drain_sites`](crate::drain_sites) hands them out).
+///
+/// Call it on the collector thread before [`start_recording`]: the rings
+/// have one consumer, and this makes the collector that consumer from the
+/// first.
+pub fn become_collector() {
+    mark_internal_thread();
+    crate::ring::begin_session();
+    site::define_all_again();
+}
+
 /// Starts recording: scope and thread events always, allocations as
 /// `tracking` says (with a site per the stack mode when they are events).
-/// Events left in the rings from an earlier session are discarded.
+/// The session's collector has called [`become_collector`] first.
 pub fn start_recording(tracking: Tracking) {
-    crate::ring::drain(&mut |_, _| {});
-    drain_orphans(&mut |_, _| {});
     TRACKING.store(tracking as u8, Ordering::Relaxed);
     // A new collector: whatever an earlier one stalled on is forgotten.
     crate::ring::STALLED_AT.store(u64::MAX, Ordering::Relaxed);

@@ -136,7 +136,8 @@ impl Collector {
         finish: Finish,
         ready: std::sync::mpsc::SyncSender<()>,
     ) -> io::Result<()> {
-        pulse_alloc::mark_internal_thread();
+        // The rings' one consumer from the first, before recording starts.
+        pulse_alloc::become_collector();
         signals::collector_started();
         let _ = ready.send(());
         // Whatever way this ends, a signal handler waiting for it stops waiting.
@@ -223,8 +224,8 @@ impl Collector {
                 None => events.for_each(|ev| encode(enc, &ev)),
             }
         };
+        // The rings, then the events of threads past their ring's end.
         pulse_alloc::drain(&mut sink);
-        pulse_alloc::drain_orphans(&mut sink);
         drop(aggregates);
         // Periodic counter samples of every thread that opened its group.
         let now = pulse_alloc::clock::now();
