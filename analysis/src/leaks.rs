@@ -58,23 +58,11 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
             (f.function, place)
         })
     };
-    // A merged session is judged run by run: each run's sites over its own
-    // stretch of the clock, since a cache every run fills is no leak of all.
+    // A merged session is judged run by run: each run's sites have the
+    // history of their own run (see `Profile::site_history`), since a cache
+    // every run fills is no leak of them all.
     let runs = crate::merge::merged_runs(&profile.meta);
     let run_of = |site: u32| runs.iter().position(|r| site <= r.last_site);
-    let own_stretch = |site: u32, h: Vec<u32>| -> Vec<u32> {
-        let Some(r) = run_of(site).map(|i| runs[i]) else { return h };
-        let n = h.len();
-        if n < 2 {
-            return h;
-        }
-        // Samples are evenly spaced from the first event to the last.
-        // Only the samples inside the run: none of the next run's.
-        let at = |ns: u64| (ns as f64 / profile.duration_ns.max(1) as f64) * (n - 1) as f64;
-        let to = (at(r.end_ns).floor() as usize).min(n - 1);
-        let from = (at(r.start_ns).ceil() as usize).min(to);
-        h[from..=to].to_vec()
-    };
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
     let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::new();
@@ -97,7 +85,6 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
                 None => profile.site_history.get(&site).cloned().unwrap_or_default(),
                 key => by_place.get(&(key, run_of(site))).cloned().unwrap_or_default(),
             };
-            let history = own_stretch(site, history);
             let at = profile.symbols.location(site).unwrap_or_else(|| Frame {
                 function: if site == 0 {
                     "(no stack captured)".into()

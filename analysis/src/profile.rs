@@ -220,7 +220,8 @@ pub struct Profile {
     pub ticks_per_ns: f64,
     /// Allocations and reallocations recorded with a stack, every thread's.
     pub stacked_events: u64,
-    /// Each site's live blocks at evenly spaced moments, the end last.
+    /// Each site's live blocks at evenly spaced moments, the end last (in
+    /// a merged session, moments of the site's own run).
     pub site_history: HashMap<u32, Vec<u32>>,
     /// The live heap over time, globally and per allocating thread.
     pub timeline: Timeline,
@@ -302,6 +303,14 @@ impl Profile {
             state.filter =
                 Some(ThreadFilter { wanted: opts.threads.clone(), ..Default::default() });
         }
+        // A merge of runs keeps each run's live history apart: a run's
+        // sites are judged over its own stretch of the clock, with its own
+        // samples, as when it was read alone.
+        state.runs = crate::merge::merged_runs(reader.metadata());
+        if state.runs.len() > MAX_RUN_HISTORIES {
+            state.runs.clear();
+        }
+        state.run_histories = vec![History::default(); state.runs.len()];
         if let AllocMode::Sample { mean_bytes } = reader.metadata().alloc_mode {
             state.sample_bytes = Some(mean_bytes.max(1) as f64);
         }
@@ -436,6 +445,10 @@ struct SampleScale {
     unsampled: (f64, f64, f64),
 }
 
+/// Merged runs beyond which a merge's live history is kept as one (each
+/// run's history costs as much as the whole session's).
+const MAX_RUN_HISTORIES: usize = 64;
+
 /// Running per-site sums; weights are fractional in a sampled session.
 ///
 /// Laid out in declaration order, cache line by cache line: the first
@@ -502,6 +515,11 @@ struct State {
     sample_bytes: Option<f64>,
     stacked_events: u64,
     history: History,
+    /// A merged session's runs, and a history of each (see `read_with`).
+    runs: Vec<crate::merge::Run>,
+    run_histories: Vec<History>,
+    /// The run the replay is in.
+    run_ix: usize,
     timeline: TimelineBuilder,
     /// By the merger's thread index.
     threads: Vec<ThreadState>,
@@ -713,10 +731,27 @@ impl State {
     fn arrive(&mut self, thread: Thread, ts: u64) {
         self.first_ts.get_or_insert(ts);
         self.last_ts = self.last_ts.max(ts);
-        if self.history.due(ts) {
-            self.sample_history(ts);
+        if self.runs.is_empty() {
+            if self.history.due(ts) {
+                self.sample_history(ts);
+            }
+        } else {
+            self.arrive_in_run(ts);
         }
         self.thread(thread);
+    }
+
+    /// `arrive`'s sampling in a merged session: into the history of the
+    /// run `ts` falls in (a merge's clock is in nanoseconds).
+    #[cold]
+    fn arrive_in_run(&mut self, ts: u64) {
+        while self.run_ix + 1 < self.runs.len() && ts > self.runs[self.run_ix].end_ns {
+            self.run_ix += 1;
+        }
+        if self.run_histories[self.run_ix].due(ts) {
+            let live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
+            self.run_histories[self.run_ix].catch_up(ts, &live);
+        }
     }
 
     #[cold]
@@ -1097,7 +1132,25 @@ impl State {
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
             stacked_events: self.stacked_events,
-            site_history: self.history.finish(&site_live, site_ids),
+            site_history: if self.runs.is_empty() {
+                self.history.finish(&site_live, site_ids)
+            } else {
+                // Each site's samples from its own run's history.
+                let runs = std::mem::take(&mut self.runs);
+                let per_run: Vec<HashMap<u32, Vec<u32>>> = std::mem::take(&mut self.run_histories)
+                    .into_iter()
+                    .map(|h| h.finish(&site_live, site_ids))
+                    .collect();
+                let mut all = HashMap::default();
+                for (k, mut h) in per_run.into_iter().enumerate() {
+                    let lo = if k == 0 { 0 } else { runs[k - 1].last_site };
+                    let hi = runs[k].last_site;
+                    all.extend(
+                        h.drain().filter(|(id, _)| *id > lo && *id <= hi || k == 0 && *id == 0),
+                    );
+                }
+                all
+            },
             timeline: self.timeline.finish(tpn, &ids),
             selection,
             scope_memory,

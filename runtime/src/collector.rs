@@ -61,6 +61,10 @@ pub(crate) struct Collector {
     control: Arc<Control>,
 }
 
+/// Set by a new collector once it is the rings' consumer and pulse's own
+/// thread: the session waits for it before recording starts.
+pub(crate) static READY: AtomicBool = AtomicBool::new(false);
+
 /// Totals the session hands the collector when it stops.
 pub(crate) type Finish = Box<dyn FnOnce() -> Trailer + Send>;
 
@@ -131,15 +135,11 @@ impl Collector {
         self.failed = Some(e);
     }
 
-    pub(crate) fn run(
-        mut self,
-        finish: Finish,
-        ready: std::sync::mpsc::SyncSender<()>,
-    ) -> io::Result<()> {
+    pub(crate) fn run(mut self, finish: Finish) -> io::Result<()> {
         // The rings' one consumer from the first, before recording starts.
         pulse_alloc::become_collector();
         signals::collector_started();
-        let _ = ready.send(());
+        READY.store(true, Ordering::Release);
         // Whatever way this ends, a signal handler waiting for it stops waiting.
         struct Done;
         impl Drop for Done {

@@ -478,17 +478,19 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         });
         // Recording starts once the collector thread has marked itself as
         // pulse's own, so that its start-up allocations are not the program's.
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        //
+        // The wait is a flag and `yield_now`, not a channel: blocking on a
+        // channel makes std create this thread's handle, which, before
+        // `main`, std's start-up replaces and frees while the session
+        // records (a free of a block the session never saw allocated).
+        crate::collector::READY.store(false, Ordering::Release);
         let handle = std::thread::Builder::new()
             .name(String::from("pulse-collector"))
-            .spawn(move || collector.run(finish, ready_tx))
+            .spawn(move || collector.run(finish))
             .map_err(io_err)?;
-        let _ = ready_rx.recv();
-        // The channel's blocks were allocated untracked: dropped here, before
-        // recording starts, its end frees nothing the session would count as
-        // a free of a block it never saw allocated (the collector's end,
-        // if last, is freed on pulse's own thread).
-        drop(ready_rx);
+        while !crate::collector::READY.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         signals::arm(on_signals);
         let tracking = match mode {
             AllocMode::Off => Tracking::Off,
