@@ -349,22 +349,16 @@ impl ObjectFile {
             let map = symtab.get_or_init(|| file.symbol_map());
             map.containing(svma).map(|s| s.name().as_bytes())
         };
-        let context = match dwarf {
-            Some(dwarf) => dwarf.context(file, svma),
-            None => None,
-        };
-        if let Some(context) = context {
-            if let Ok(mut frames) = context.find_frames(svma).skip_all_loads() {
-                while let Ok(Some(frame)) = frames.next() {
-                    let function = match &frame.function {
-                        Some(f) => demangle(f.name.slice()),
-                        None => symbol(svma).map(demangle).unwrap_or_default(),
-                    };
-                    let (file, line) = match frame.location {
-                        Some(l) => (l.file.unwrap_or_default().to_owned(), l.line.unwrap_or(0)),
-                        None => (String::new(), 0),
-                    };
-                    out.push(Frame { function, file, line });
+        if let Some(dwarf) = dwarf {
+            for _ in 0..=MORE_UNITS {
+                out.clear();
+                let Some(context) = dwarf.context(file, svma) else { break };
+                let missing = match dwarf_frames(context, svma, &symbol, out) {
+                    Err(gimli::Error::NoEntryAtGivenOffset(offset)) => offset,
+                    _ => break,
+                };
+                if !dwarf.take_in(file, svma, missing) {
+                    break;
                 }
             }
         }
@@ -391,30 +385,79 @@ impl ObjectFile {
     }
 }
 
+/// The DWARF frames of `svma` in `context` into `out`, innermost first:
+/// each with its function's name (the symbol table's where DWARF has none),
+/// file and line. Stops at the first error, keeping the frames before it.
+fn dwarf_frames<'a>(
+    context: &addr2line::Context<Slice>,
+    svma: u64,
+    symbol: &impl Fn(u64) -> Option<&'a [u8]>,
+    out: &mut Vec<Frame>,
+) -> Result<(), gimli::Error> {
+    let mut frames = context.find_frames(svma).skip_all_loads()?;
+    while let Some(frame) = frames.next()? {
+        let function = match &frame.function {
+            Some(f) => demangle(f.name.slice()),
+            None => symbol(svma).map(demangle).unwrap_or_default(),
+        };
+        let (file, line) = match frame.location {
+            Some(l) => (l.file.unwrap_or_default().to_owned(), l.line.unwrap_or(0)),
+            None => (String::new(), 0),
+        };
+        out.push(Frame { function, file, line });
+    }
+    Ok(())
+}
+
 /// Compilation units kept parsed (their line tables and functions), the
 /// most recently used first.
 const UNITS_KEPT: usize = 8;
+
+/// Times a unit's context is made again to take in one more unit that a
+/// lookup found it needs (a name referred to through two other units).
+const MORE_UNITS: usize = 4;
 
 /// An object's DWARF: which unit holds which addresses, and the few units
 /// read lately.
 ///
 /// `addr2line`'s context over a whole object parses every unit's header,
-/// abbreviations, file table and address ranges up front: tens of MiB for a
-/// program the size of ripgrep. Here `.debug_aranges` says which unit holds
-/// an address, and a context is made for that unit alone (its bytes of
-/// `.debug_info`, every other section whole), so what is parsed is the
+/// abbreviations, file table and address ranges up front: tens of MiB and a
+/// few hundred milliseconds for a program the size of ripgrep. Here
+/// `.debug_aranges` says which unit holds an address, and a context is made
+/// for that unit and the units it refers to alone, so what is parsed is the
 /// units the sites' frames are in, a few at a time. An object without
 /// `.debug_aranges` falls back to one context over all its units.
+///
+/// The units a context sees keep their offsets in `.debug_info`: an inlined
+/// function's name is often a reference into another unit by its offset in
+/// the section (`DW_FORM_ref_addr`; optimised Rust is full of them), so a
+/// unit is not read on its own but from a copy of the section where it and
+/// the units it refers to stand at their own offsets, and every other
+/// stretch is one empty type unit, which `addr2line` passes over unread.
 struct Dwarf {
     endian: gimli::RunTimeEndian,
     /// `.debug_info` whole.
     info: &'static [u8],
+    /// Every section whole, to read unit headers and references from.
+    sections: gimli::Dwarf<Slice>,
     /// Address ranges (begin, end) and the offset of their unit, by begin.
     aranges: Vec<(u64, u64, usize)>,
-    /// Contexts of single units by unit offset, most recently used first.
-    units: Vec<(usize, addr2line::Context<Slice>)>,
+    /// Where each unit of `.debug_info` starts, in order; read on first use.
+    unit_starts: OnceCell<Vec<usize>>,
+    /// Contexts of single units, most recently used first.
+    units: Vec<UnitContext>,
     /// The context over every unit, for an object without `.debug_aranges`.
     whole: Option<addr2line::Context<Slice>>,
+}
+
+/// A context over one unit (`primary`) and the units it refers to.
+struct UnitContext {
+    primary: usize,
+    /// The units the context holds, by offset, in order.
+    held: Vec<usize>,
+    // `context` borrows `_copy`: it is declared, so dropped, first.
+    context: addr2line::Context<Slice>,
+    _copy: memmap2::MmapMut,
 }
 
 impl Dwarf {
@@ -435,14 +478,47 @@ impl Dwarf {
         }
         aranges.sort_unstable();
         let whole = if aranges.is_empty() {
-            Some(addr2line::Context::from_dwarf(sections).ok()?)
+            Some(
+                addr2line::Context::from_dwarf(load_sections(file, endian, info, false).ok()?)
+                    .ok()?,
+            )
         } else {
             None
         };
-        Some(Dwarf { endian, info, aranges, units: Vec::new(), whole })
+        Some(Dwarf {
+            endian,
+            info,
+            sections,
+            aranges,
+            unit_starts: OnceCell::new(),
+            units: Vec::new(),
+            whole,
+        })
     }
 
-    /// The context that resolves `svma`: its unit's, read if it is not
+    /// The unit that holds `svma`, by its offset in `.debug_info`.
+    fn unit_of_address(&self, svma: u64) -> Option<usize> {
+        let i = self.aranges.partition_point(|a| a.0 <= svma).checked_sub(1)?;
+        Some(self.aranges[..=i].iter().rev().find(|a| svma < a.1)?.2)
+    }
+
+    /// The unit that holds byte `offset` of `.debug_info`.
+    fn unit_of_offset(&self, offset: usize) -> Option<usize> {
+        let starts = self.unit_starts.get_or_init(|| {
+            let mut starts = Vec::new();
+            let mut headers = self.sections.units();
+            while let Ok(Some(h)) = headers.next() {
+                if let Some(o) = h.debug_info_offset() {
+                    starts.push(o.0);
+                }
+            }
+            starts
+        });
+        let i = starts.partition_point(|&s| s <= offset).checked_sub(1)?;
+        Some(starts[i])
+    }
+
+    /// The context that resolves `svma`: its unit's, made if it is not
     /// among those kept. `None` when no unit holds the address.
     fn context(
         &mut self,
@@ -452,30 +528,160 @@ impl Dwarf {
         if self.whole.is_some() {
             return self.whole.as_ref();
         }
-        let i = self.aranges.partition_point(|a| a.0 <= svma).checked_sub(1)?;
-        let unit = self.aranges[..=i].iter().rev().find(|a| svma < a.1)?.2;
-        match self.units.iter().position(|(u, _)| *u == unit) {
+        let unit = self.unit_of_address(svma)?;
+        match self.units.iter().position(|u| u.primary == unit) {
             Some(k) => self.units[..=k].rotate_right(1),
             None => {
-                let context = self.unit_context(file, unit)?;
+                let mut held = vec![unit];
+                held.extend(self.referred_units(unit));
+                held.sort_unstable();
+                held.dedup();
+                let context = self.unit_context(file, unit, held)?;
                 self.units.truncate(UNITS_KEPT - 1);
-                self.units.insert(0, (unit, context));
+                self.units.insert(0, context);
             }
         }
-        self.units.first().map(|(_, c)| c)
+        self.units.first().map(|u| &u.context)
     }
 
-    /// A context over the unit at `offset` in `.debug_info` alone.
+    /// Makes the context of the unit that resolves `svma` again, with the
+    /// unit that holds `offset` too, after a lookup in it failed for want of
+    /// the entry there. Whether it was made (not if that unit was held).
+    fn take_in(&mut self, file: &object::File<'static>, svma: u64, offset: u64) -> bool {
+        let Some(unit) = self.unit_of_address(svma) else { return false };
+        let Some(k) = self.units.iter().position(|u| u.primary == unit) else { return false };
+        let Some(more) = usize::try_from(offset).ok().and_then(|o| self.unit_of_offset(o)) else {
+            return false;
+        };
+        let mut held = self.units[k].held.clone();
+        if held.contains(&more) {
+            return false;
+        }
+        held.push(more);
+        held.sort_unstable();
+        self.units.remove(k);
+        match self.unit_context(file, unit, held) {
+            Some(context) => {
+                self.units.insert(0, context);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The units that entries of the unit at `offset` name themselves after
+    /// (their `DW_AT_abstract_origin` or `DW_AT_specification` refers into
+    /// another unit by section offset).
+    fn referred_units(&self, offset: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let Ok(header) =
+            self.sections.debug_info.header_from_offset(gimli::DebugInfoOffset(offset))
+        else {
+            return out;
+        };
+        let Ok(abbreviations) = self.sections.abbreviations(&header) else { return out };
+        let mut entries = header.entries(&abbreviations);
+        let mut targets = Vec::new();
+        while let Ok(Some(entry)) = entries.next_dfs() {
+            for attr in entry.attrs() {
+                if matches!(attr.name(), gimli::DW_AT_abstract_origin | gimli::DW_AT_specification)
+                {
+                    if let gimli::AttributeValue::DebugInfoRef(r) = attr.value() {
+                        targets.push(r.0);
+                    }
+                }
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        for t in targets {
+            if let Some(u) = self.unit_of_offset(t) {
+                if u != offset && out.last() != Some(&u) {
+                    out.push(u);
+                }
+            }
+        }
+        out
+    }
+
+    /// A context over the units at `held` (offsets in `.debug_info`, in
+    /// order), each at its own offset in a copy of the section.
     fn unit_context(
         &self,
         file: &object::File<'static>,
-        offset: usize,
-    ) -> Option<addr2line::Context<Slice>> {
+        primary: usize,
+        held: Vec<usize>,
+    ) -> Option<UnitContext> {
         let info = gimli::DebugInfo::new(self.info, self.endian);
-        let header = info.header_from_offset(gimli::DebugInfoOffset(offset)).ok()?;
-        let end = offset.checked_add(header.length_including_self())?;
-        let bytes = self.info.get(offset..end)?;
-        addr2line::Context::from_dwarf(load_sections(file, self.endian, bytes, true).ok()?).ok()
+        let mut spans = Vec::with_capacity(held.len());
+        for &offset in &held {
+            let header = info.header_from_offset(gimli::DebugInfoOffset(offset)).ok()?;
+            let end = offset.checked_add(header.length_including_self())?;
+            spans.push(offset..end.min(self.info.len()));
+        }
+        let len = spans.last()?.end;
+        // Anonymous memory: pages nobody writes stay zero and cost nothing.
+        let mut copy = memmap2::MmapMut::map_anon(len).ok()?;
+        let mut at = 0;
+        for span in &spans {
+            fill_with_empty_units(
+                &mut copy[at..span.start],
+                &self.info[at..span.start],
+                self.endian,
+            );
+            copy[span.clone()].copy_from_slice(&self.info[span.clone()]);
+            at = span.end;
+        }
+        // SAFETY: the slice points into `copy`'s pages, which stay where
+        // they are for as long as `copy` lives (moving the `MmapMut` does
+        // not move them) and are not written again; the context that
+        // borrows them is declared before `copy` in `UnitContext`, so it is
+        // dropped first.
+        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(copy.as_ptr(), len) };
+        let sections = load_sections(file, self.endian, bytes, true).ok()?;
+        let context = addr2line::Context::from_dwarf(sections).ok()?;
+        Some(UnitContext { primary, held, context, _copy: copy })
+    }
+}
+
+/// The longest empty unit written in one piece.
+const MAX_EMPTY_UNIT: usize = 0xffff_0000;
+/// The header of an empty unit: a DWARF 5 type unit, which a context skips
+/// without reading its abbreviations or entries.
+const EMPTY_UNIT_HEADER: usize = 24;
+
+/// Fills `out` with empty units as long as it, or with `original` (the
+/// section's own units there) where it is too short for one.
+fn fill_with_empty_units(out: &mut [u8], original: &[u8], endian: gimli::RunTimeEndian) {
+    let big = matches!(endian, gimli::RunTimeEndian::Big);
+    if out.is_empty() {
+        return;
+    }
+    if out.len() < EMPTY_UNIT_HEADER {
+        out.copy_from_slice(original);
+        return;
+    }
+    let mut rest = out;
+    while !rest.is_empty() {
+        let mut n = rest.len().min(MAX_EMPTY_UNIT);
+        // Never leave a piece too short to be a unit.
+        if rest.len() - n != 0 && rest.len() - n < EMPTY_UNIT_HEADER {
+            n -= EMPTY_UNIT_HEADER;
+        }
+        let (piece, tail) = rest.split_at_mut(n);
+        let length = u32::try_from(n - 4).expect("a piece is shorter than 4 GiB");
+        let (length, version) = if big {
+            (length.to_be_bytes(), 5u16.to_be_bytes())
+        } else {
+            (length.to_le_bytes(), 5u16.to_le_bytes())
+        };
+        piece[..4].copy_from_slice(&length);
+        piece[4..6].copy_from_slice(&version);
+        piece[6] = gimli::DW_UT_type.0;
+        piece[7] = 8; // address size
+                      // Abbreviations at offset 0, type signature 0, type offset 0.
+        piece[8..EMPTY_UNIT_HEADER].fill(0);
+        rest = tail;
     }
 }
 
@@ -618,5 +824,29 @@ mod tests {
         s.resolve_into(&mut enc, None, usize::MAX);
         assert_eq!((s.resolved, s.pending()), (3, 0));
         assert_eq!(records(&enc).len(), 3);
+    }
+
+    #[test]
+    fn a_stretch_of_empty_units_reads_as_type_units_covering_it_exactly() {
+        for (len, endian) in [
+            (24, gimli::RunTimeEndian::Little),
+            (1000, gimli::RunTimeEndian::Little),
+            (4096, gimli::RunTimeEndian::Big),
+        ] {
+            let mut bytes = vec![0xaa; len];
+            fill_with_empty_units(&mut bytes, &vec![0; len], endian);
+            let info = gimli::DebugInfo::new(&bytes[..], endian);
+            let mut headers = info.units();
+            let mut covered = 0;
+            while let Some(h) = headers.next().unwrap() {
+                assert!(matches!(h.type_(), gimli::UnitType::Type { .. }), "{h:?}");
+                covered += h.length_including_self();
+            }
+            assert_eq!(covered, len);
+        }
+        // Too short for a unit: the section's own bytes stay.
+        let mut short = [0u8; 10];
+        fill_with_empty_units(&mut short, &[7; 10], gimli::RunTimeEndian::Little);
+        assert_eq!(short, [7; 10]);
     }
 }
