@@ -197,6 +197,23 @@ fn tour_exports_are_well_formed_and_read_by_their_consumers() {
     let name =
         |f: &&pulse_analysis::pprof_proto::Function| prof.string_table[f.name as usize].clone();
     assert!(functions.values().map(name).any(|n| n == "tour::serve"));
+
+    // DHAT's JSON: the viewer refuses two program points with the same
+    // frames; the points' totals are the session's.
+    let mut dhat = Vec::new();
+    pulse_analysis::dhat(p, &mut dhat).unwrap();
+    let dhat: serde_json::Value = serde_json::from_slice(&dhat).unwrap();
+    let pps = dhat["pps"].as_array().unwrap();
+    let mut frames = std::collections::BTreeSet::new();
+    for pp in pps {
+        assert!(frames.insert(pp["fs"].to_string()), "repeated program point {}", pp["fs"]);
+    }
+    let sum = |k: &str| pps.iter().map(|pp| pp[k].as_u64().unwrap()).sum::<u64>();
+    let m = &p.memory;
+    assert_eq!(sum("tb"), m.bytes_allocated);
+    assert_eq!(sum("tbk"), m.allocs + m.reallocs);
+    assert_eq!(sum("gb"), m.peak_bytes);
+    assert_eq!(sum("eb"), m.live_bytes_at_end);
 }
 
 #[test]

@@ -1,0 +1,266 @@
+//! pulse's exports opened where users open them, in headless Chromium
+//! (Debian's `/usr/bin/chromium`, driven by the scripts in `tests/browser/`
+//! with playwright-core):
+//!
+//! - the examples' DHAT JSON in DHAT's own viewer (`dh_view.html`, from
+//!   valgrind), loaded through its file input: it must draw the profile, not
+//!   an error (it refuses, for one, two program points with the same
+//!   frames), and the totals it displays must be the session's;
+//! - the tour's flamegraphs (each kind) and timeline as SVG documents:
+//!   Chromium's XML parser must take them and their scripts run cleanly.
+//!
+//! Without node, Chromium, the viewer or `tests/browser/node_modules`, each
+//! test says what is missing and passes, unless `PULSE_BROWSER_TESTS=require`
+//! (as CI sets it), when it fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use pulse_analysis::{FoldedKind, Profile};
+use pulse_tests::temp_session;
+use serde_json::Value;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DH_VIEW: &str = "/usr/libexec/valgrind/dh_view.html";
+const INSTALL: &str = "apt-get install chromium && npm ci --prefix tests/browser";
+
+/// `tests/browser/`, where the scripts and their `node_modules` are.
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Whether everything the browser checks need is here. If not, says once
+/// what is missing, on the terminal (past the test harness's capture), and
+/// returns false; or panics under `PULSE_BROWSER_TESTS=require`.
+fn browser_available() -> bool {
+    static MISSING: OnceLock<Option<String>> = OnceLock::new();
+    let missing = MISSING.get_or_init(|| {
+        let viewer = std::env::var("DH_VIEW").unwrap_or_else(|_| DH_VIEW.to_owned());
+        let mut missing = Vec::new();
+        let node = Command::new("node").arg("--version").stdout(Stdio::null()).status();
+        if !node.is_ok_and(|s| s.success()) {
+            missing.push("node, 20 or later, and npm".to_owned());
+        }
+        if !Path::new(CHROMIUM).exists() {
+            missing.push(format!("{CHROMIUM} (apt-get install chromium)"));
+        }
+        if !scripts().join("node_modules/playwright-core").is_dir() {
+            missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
+        }
+        if !Path::new(&viewer).exists() {
+            missing.push(format!("DHAT's viewer {viewer} (apt-get install valgrind)"));
+        }
+        if missing.is_empty() {
+            return None;
+        }
+        let msg =
+            format!("browser tests: missing {}; install them with `{INSTALL}`", missing.join(", "));
+        if std::env::var("PULSE_BROWSER_TESTS").as_deref() != Ok("require") {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{msg}; skipped (PULSE_BROWSER_TESTS=require makes this a failure)"
+            );
+        }
+        Some(msg)
+    });
+    match missing {
+        None => true,
+        Some(msg) if std::env::var("PULSE_BROWSER_TESTS").as_deref() == Ok("require") => {
+            panic!("{msg} (PULSE_BROWSER_TESTS=require)")
+        }
+        Some(_) => false,
+    }
+}
+
+/// Starts `node tests/browser/SCRIPT FILE`.
+fn spawn(script: &str, file: &Path) -> std::process::Child {
+    Command::new("node")
+        .arg(scripts().join(script))
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("node {script}: {e}"))
+}
+
+/// What a script printed (one JSON object), and whether it exited 0.
+fn report(script: &str, file: &Path, out: Output) -> (bool, Value) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "node {script} {}: no JSON report ({e}):\n{stdout}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), value)
+}
+
+/// Runs `node tests/browser/SCRIPT FILE` to its end.
+fn node(script: &str, file: &Path) -> (bool, Value) {
+    report(script, file, spawn(script, file).wait_with_output().unwrap())
+}
+
+/// Runs an example with `PULSE_OUT` set; its profile.
+fn run(bin: &str, args: &[&str]) -> Profile {
+    let name = Path::new(bin).file_name().unwrap().to_string_lossy().into_owned();
+    let path = temp_session(&name);
+    let out = Command::new(bin).args(args).env("PULSE_OUT", &path).output().unwrap();
+    assert!(out.status.success(), "{bin}: {}", String::from_utf8_lossy(&out.stderr));
+    Profile::load(&path).unwrap()
+}
+
+/// The tour at a tenth of its size (20 000 orders, 120 requests a worker),
+/// run once for the tests that read it.
+fn tour() -> &'static Profile {
+    static TOUR: OnceLock<Profile> = OnceLock::new();
+    TOUR.get_or_init(|| run(env!("CARGO_BIN_EXE_tour"), &["20000", "120"]))
+}
+
+/// Writes `profile`'s DHAT export next to its session; its path and JSON.
+fn dhat_file(name: &str, profile: &Profile) -> (PathBuf, Value) {
+    let mut json = Vec::new();
+    pulse_analysis::dhat(profile, &mut json).unwrap();
+    let path = temp_session(name).with_extension("dhat.json");
+    std::fs::write(&path, &json).unwrap();
+    (path, serde_json::from_slice(&json).unwrap())
+}
+
+/// Opens `profile`'s DHAT export in DHAT's viewer: it must draw it with no
+/// error, and display the session's totals. Returns the export's path.
+fn viewer_shows_the_sessions_totals(name: &str, profile: &Profile) -> PathBuf {
+    let (path, json) = dhat_file(name, profile);
+    let points = json["pps"].as_array().map_or(0, Vec::len);
+    assert!(points > 1, "{name}: {points} program points, a tree needs several");
+    let (ok, seen) = node("dh_view.mjs", &path);
+    assert!(
+        ok && seen["error"].is_null(),
+        "{name}: DHAT's viewer refused {}: {seen}",
+        path.display()
+    );
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{name}: {seen}");
+    assert_eq!(seen["page_errors"], serde_json::json!([]), "{name}: {seen}");
+
+    let m = &profile.memory;
+    let shown = |k: &str| {
+        seen["totals"][k].as_u64().unwrap_or_else(|| panic!("{name}: no {k} shown: {seen}"))
+    };
+    let pairs = [
+        // DHAT counts a reallocation as a block of its own, as pulse's export writes it.
+        ("total_bytes", m.bytes_allocated),
+        ("total_blocks", m.allocs + m.reallocs),
+        ("at_t_gmax_bytes", m.peak_bytes),
+        ("at_t_gmax_blocks", m.peak_blocks),
+        ("at_t_end_bytes", m.live_bytes_at_end),
+        ("at_t_end_blocks", m.live_blocks_at_end),
+        // Times in microseconds.
+        ("t_gmax", m.peak_at_ns / 1000),
+        ("t_end", profile.duration_ns / 1000),
+    ];
+    println!("{name}: {points} program points, the viewer's figures and pulse's:");
+    for (k, pulse) in pairs {
+        println!("  {k:>16} {:>10} {pulse:>10}", shown(k));
+    }
+    for (k, pulse) in pairs {
+        assert_eq!(shown(k), pulse, "{name}: the viewer shows {k} {}, pulse {pulse}", shown(k));
+    }
+    path
+}
+
+#[test]
+fn tour_dhat_export_opens_in_dhats_viewer_with_the_sessions_totals() {
+    if !browser_available() {
+        return;
+    }
+    let p = tour();
+    assert!(p.memory.reallocs > 0 && p.memory.live_bytes_at_end > 0, "{:?}", p.memory);
+    let path = viewer_shows_the_sessions_totals("tour", p);
+
+    // The check sees the viewer's refusal: the same export with its first
+    // program point repeated is refused, and said to be.
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let pps = json["pps"].as_array_mut().unwrap();
+    pps.push(pps[0].clone());
+    let repeated = path.with_extension("repeated.json");
+    std::fs::write(&repeated, serde_json::to_vec(&json).unwrap()).unwrap();
+    let (ok, seen) = node("dh_view.mjs", &repeated);
+    assert!(!ok, "a repeated program point was not refused: {seen}");
+    let error = seen["error"].as_str().unwrap_or_default();
+    assert!(error.contains("repeated location"), "{seen}");
+}
+
+#[test]
+fn leaky_cache_dhat_export_opens_in_dhats_viewer_with_the_sessions_totals() {
+    if !browser_available() {
+        return;
+    }
+    let p = run(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"]);
+    assert!(p.memory.live_bytes_at_end > 0, "{:?}", p.memory);
+    viewer_shows_the_sessions_totals("leaky_cache", &p);
+}
+
+#[test]
+fn threads_dhat_export_opens_in_dhats_viewer_with_the_sessions_totals() {
+    if !browser_available() {
+        return;
+    }
+    // Blocks allocated on one thread and freed on another.
+    let p = run(env!("CARGO_BIN_EXE_threads"), &["150"]);
+    viewer_shows_the_sessions_totals("threads", &p);
+}
+
+#[test]
+fn tour_flamegraphs_and_timeline_parse_as_svg_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let p = tour();
+    // Each SVG, and a name its text must hold.
+    let mut svgs: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    for (kind, name, holds) in [
+        (FoldedKind::Time, "time", "Serve::Vwap"),
+        (FoldedKind::AllocBytes, "alloc-bytes", "tour::parse_feed"),
+        (FoldedKind::AllocCount, "alloc-count", "tour::serve"),
+        (FoldedKind::Leaks, "leaks", "tour::serve"),
+    ] {
+        let mut svg = Vec::new();
+        pulse_analysis::flamegraph(p, kind, &mut svg).unwrap();
+        svgs.push((format!("flamegraph-{name}"), svg, holds));
+    }
+    let mut timeline = Vec::new();
+    pulse_analysis::timeline_svg(p, &mut timeline).unwrap();
+    svgs.push(("timeline".to_owned(), timeline, "peak"));
+
+    // The check sees a parse error: the time flamegraph cut in half is
+    // Chromium's error page.
+    let cut = svgs[0].1[..svgs[0].1.len() / 2].to_vec();
+    svgs.push(("cut".to_owned(), cut, ""));
+
+    let files: Vec<_> = svgs
+        .iter()
+        .map(|(name, svg, _)| {
+            let path = temp_session(name).with_extension("svg");
+            std::fs::write(&path, svg).unwrap();
+            path
+        })
+        .collect();
+    // The Chromiums run side by side.
+    let children: Vec<_> = files.iter().map(|f| spawn("svg.mjs", f)).collect();
+    for ((child, path), (name, _, holds)) in children.into_iter().zip(&files).zip(&svgs) {
+        let (ok, seen) = report("svg.mjs", path, child.wait_with_output().unwrap());
+        let mut brief = seen.clone();
+        brief["text"] = Value::from("…");
+        if name == "cut" {
+            assert!(!ok && seen["parsed"] == false, "a cut SVG parsed: {brief}");
+            continue;
+        }
+        assert!(ok && seen["parsed"] == true, "{name} ({}): {brief}", path.display());
+        assert_eq!(seen["root"], "svg", "{name}: {brief}");
+        assert!(seen["rects"].as_u64() > Some(0), "{name}: nothing drawn: {brief}");
+        let text = seen["text"].as_str().unwrap_or_default();
+        assert!(text.contains(holds), "{name}: no {holds} in {text}");
+        println!("{name}: parsed, {brief}");
+    }
+}
