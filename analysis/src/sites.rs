@@ -384,8 +384,11 @@ fn classify(f: &Frame, pulse_dirs: &[String]) -> FrameKind {
         }
         return classify_name(name);
     }
-    // The C runtime's start-up (libc's, with line tables of their own).
-    if C_START.contains(&name) || [".c", ".h", ".S"].iter().any(|e| f.file.ends_with(e)) {
+    // The C runtime's start-up (libc's, with line tables of their own). A
+    // `main` in a Rust file is the program's own: under line-tables-only an
+    // inlined frame has its short name.
+    let c_start = C_START.contains(&name) && !f.file.ends_with(".rs");
+    if c_start || [".c", ".h", ".S"].iter().any(|e| f.file.ends_with(e)) {
         return FrameKind::Std;
     }
     let file = normalized(&f.file);
@@ -682,6 +685,10 @@ mod tests {
             ),
             ("pulse_realworld::jq", "/work/pulse/realworld/src/lib.rs".into(), Own),
             ("jq", "/work/pulse/realworld/src/lib.rs".into(), Own),
+            // line-tables-only: the program's `main`, inlined, by its short name.
+            ("main", "/home/me/app/src/main.rs".into(), Own),
+            ("main", String::new(), Std),
+            ("__libc_start_call_main", "../sysdeps/nptl/libc_start_call_main.h".into(), Std),
             (
                 "pulse_alloc::thread::on_alloc",
                 format!("{REGISTRY}/pulse-alloc-0.1.0/src/thread.rs"),
