@@ -75,6 +75,11 @@ pub fn set_sample_interval(bytes: usize) {
     SAMPLE_INTERVAL.store(bytes.max(1), Ordering::Relaxed);
 }
 
+/// What the allocator captures now (see [`set_stack_mode`]).
+pub fn stack_mode() -> StackMode {
+    mode()
+}
+
 #[inline]
 pub(crate) fn mode() -> StackMode {
     match MODE.load(Ordering::Relaxed) {

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use pulse_alloc::{Event, EventKind, Events as Pulled};
 use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
 
+use crate::build_check::BuildCheck;
 use crate::signals;
 use crate::sink::Output;
 use crate::symbols::{Symbolizer, ROUND_BUDGET};
@@ -56,6 +57,8 @@ pub(crate) struct Collector {
     scopes_written: usize,
     /// The sites' frame addresses, symbolized round by round.
     symbols: Symbolizer,
+    /// Whether the build gives good sites, told once on stderr.
+    build: BuildCheck,
     /// The first write error; after it, nothing more is written.
     failed: Option<io::Error>,
     control: Arc<Control>,
@@ -78,6 +81,7 @@ impl Collector {
             round: 0,
             scopes_written: 0,
             symbols: Symbolizer::default(),
+            build: BuildCheck::default(),
             failed: None,
             control,
         }
@@ -172,6 +176,7 @@ impl Collector {
             crate::stats::with_aggregates(|a| a.set_ticks_per_ns(trailer.ticks_per_ns));
         }
         signals::SYMBOLIZING.store(true, Ordering::Release);
+        self.build.judge(&mut self.symbols, true);
         self.write_symbols(None);
         signals::SYMBOLIZING.store(false, Ordering::Release);
         if let Some(e) = self.failed.take() {
@@ -208,25 +213,33 @@ impl Collector {
         pulse_alloc::drain_sites(&mut |site, frames| sites.push((site, frames.to_vec())));
         for (site, frames) in sites {
             self.symbols.add(&frames);
+            self.build.saw(&frames);
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
         let mut aggregates = crate::stats::AGGREGATES.lock().unwrap_or_else(|e| e.into_inner());
+        // Until the build is judged, allocations with and without a stack
+        // where every one's stack is captured.
+        let judging =
+            self.build.counting() && pulse_alloc::stack_mode() == pulse_alloc::StackMode::Full;
+        let (mut allocs, mut stackless) = (0u64, 0u64);
         let mut sink = |tid: u64, events: Pulled<'_>| {
             let enc = self.encoder(tid);
-            match aggregates.as_mut() {
-                Some(a) => {
-                    let mut feed = crate::stats::Feed::new(a, tid);
-                    for ev in events {
-                        encode(enc, &ev);
-                        feed.event(&ev);
-                    }
+            let mut feed = aggregates.as_mut().map(|a| crate::stats::Feed::new(a, tid));
+            for ev in events {
+                encode(enc, &ev);
+                if let Some(feed) = &mut feed {
+                    feed.event(&ev);
                 }
-                None => events.for_each(|ev| encode(enc, &ev)),
+                if judging && ev.kind == EventKind::Alloc {
+                    allocs += 1;
+                    stackless += u64::from(ev.site == 0);
+                }
             }
         };
         // The rings, then the events of threads past their ring's end.
         pulse_alloc::drain(&mut sink);
         drop(aggregates);
+        self.build.allocations(allocs, stackless);
         // Periodic counter samples of every thread that opened its group.
         let now = pulse_alloc::clock::now();
         for (tid, values, n) in crate::counters::sample_all() {
@@ -238,6 +251,7 @@ impl Collector {
         }
         // After the rings are drained, so that their threads have room.
         self.write_symbols(Some(Instant::now() + ROUND_BUDGET));
+        self.build.judge(&mut self.symbols, false);
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);

@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod build_check;
 mod collector;
 mod counters;
 mod future;

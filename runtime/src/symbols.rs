@@ -167,6 +167,16 @@ impl Symbolizer {
         self.busy += start.elapsed();
     }
 
+    /// Whether `addr` is named (a function) but placed in no file: the
+    /// object it is in has no line tables for it. False where nothing
+    /// names it, which says nothing about line tables.
+    pub(crate) fn names_without_file(&mut self, addr: u64) -> bool {
+        let mut frames = Vec::new();
+        self.resolve(addr, &mut frames);
+        self.release();
+        !frames.is_empty() && frames.iter().all(|f| f.file.is_empty())
+    }
+
     /// The frames of `addr`, innermost first; none if nothing names it.
     fn resolve(&mut self, addr: u64, out: &mut Vec<Frame>) {
         // A return address points after its call; the call is one byte

@@ -2,7 +2,8 @@
 //! is built with each of cargo's debug settings (`0`, `"line-tables-only"`,
 //! `"limited"`, `true`), with and without frame pointers. Each gives
 //! file:line sites naming the program's own functions, or the one-line
-//! warning that says which configuration line fixes it.
+//! warning that says which configuration line fixes it, in the report and
+//! on the program's stderr when its session starts.
 //!
 //! Eight release builds of pulse and its dependencies (one shared
 //! `CARGO_TARGET_DIR` under target/, but each setting is its own build of
@@ -52,9 +53,16 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Builds and runs the program with `debug` and frame pointers on or off;
-/// returns its session's top sites (function, place) and the warnings.
-fn profile(debug: &str, frame_pointers: bool) -> (Vec<(String, String)>, Vec<String>) {
+/// What one build gave: its session's top sites (function, place), the
+/// report's warnings, and what the program printed on stderr.
+struct Outcome {
+    sites: Vec<(String, String)>,
+    warnings: Vec<String>,
+    stderr: String,
+}
+
+/// Builds and runs the program with `debug` and frame pointers on or off.
+fn profile(debug: &str, frame_pointers: bool) -> Outcome {
     let root = workspace();
     let name = format!("debug_{}_{}", debug.trim_matches('"').replace('-', "_"), frame_pointers);
     let dir = std::env::temp_dir().join(format!("pulse-{name}-{}", std::process::id()));
@@ -93,7 +101,11 @@ fn profile(debug: &str, frame_pointers: bool) -> (Vec<(String, String)>, Vec<Str
     let _ = std::fs::remove_dir_all(&dir);
     let mut sites = r.sites.clone();
     sites.sort_by_key(|s| std::cmp::Reverse(s.allocs + s.reallocs));
-    (sites.into_iter().take(2).map(|s| (s.function, s.place)).collect(), r.warnings)
+    Outcome {
+        sites: sites.into_iter().take(2).map(|s| (s.function, s.place)).collect(),
+        warnings: r.warnings,
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+    }
 }
 
 /// Whether the top two sites are the program's two functions, at lines of
@@ -114,16 +126,25 @@ fn every_debug_setting_gives_sites_or_says_how_to_get_them() {
     let lines_fix = "debug = \"line-tables-only\"";
     for debug in ["\"line-tables-only\"", "\"limited\"", "true", "0"] {
         for frame_pointers in [true, false] {
-            let (sites, warnings) = profile(debug, frame_pointers);
-            let what =
-                format!("debug = {debug}, frame pointers {frame_pointers}: {sites:?} {warnings:?}");
+            let Outcome { sites, warnings, stderr } = profile(debug, frame_pointers);
+            let what = format!(
+                "debug = {debug}, frame pointers {frame_pointers}: {sites:?} {warnings:?} {stderr:?}"
+            );
             eprintln!("{what}");
             let advice: Vec<&String> =
                 warnings.iter().filter(|w| w.contains(fp_fix) || w.contains(lines_fix)).collect();
+            // The program says the same, once, when its session starts.
+            let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("pulse: ")).collect();
+            assert!(said.len() <= 1, "one line on stderr: {what}");
+            for w in &advice {
+                let fix = if w.contains(fp_fix) { fp_fix } else { lines_fix };
+                assert!(said.iter().any(|l| l.contains(fix)), "not said at the start: {what}");
+            }
             assert!(advice.len() <= 2, "one warning a problem: {what}");
             if debug != "0" && frame_pointers {
                 assert!(names_the_program(&sites), "{what}");
                 assert!(advice.is_empty(), "a good build is not warned about: {what}");
+                assert!(said.is_empty(), "a good build starts without a warning: {what}");
             } else if debug == "0" && frame_pointers {
                 assert!(warnings.iter().any(|w| w.contains(lines_fix)), "{what}");
             } else if debug == "0" {
