@@ -525,12 +525,20 @@ const PENDING_WAIT: Duration = Duration::from_secs(1);
 /// * A moving reallocation's: the inner allocator releases the old block
 ///   before the thread can publish the event, so another thread may be
 ///   handed the address and publish its allocation first. The thread flags
-///   its ring for the length of the call ([`Core::set_pending`]); after
-///   reading every ring, the round waits for the calls it saw flagged, all
-///   together (up to [`PENDING_WAIT`]), reading their rings meanwhile, and
-///   reads each once its call is over. A reuse read in this round thus has
-///   its release read in this round or, if the flag was already cleared,
-///   in the next: within the two rounds the analyzer's merge holds.
+///   its ring for the length of the call ([`Core::set_pending`]). The round
+///   notes the flagged calls as it begins, before it reads any ring, and
+///   after reading every ring waits for them, all together (up to
+///   [`PENDING_WAIT`]), reading their rings meanwhile, and reads each once
+///   its call is over. The analyzer's merge, when round `r` begins, emits
+///   everything up to the latest timestamp of round `r - 2`, all of it
+///   read before round `r - 1` began. A call flagged then is read in round
+///   `r - 1`; one flagged later released its block after all of round
+///   `r - 2`'s events were stamped, so the reuse of that block is stamped
+///   later still and waits in the merge for the release, which round `r`
+///   reads at the latest (the call flagged as it begins, or published
+///   before). Noting the flags after the first reading instead let events
+///   read while the round waited depend on calls it never noted, which the
+///   next round could miss: addresses live twice under load.
 /// * A thread that was running when the session started is announced with
 ///   its `ThreadStart` (its name, at the time of its first event in this
 ///   session) before its first event.
@@ -539,10 +547,11 @@ const PENDING_WAIT: Duration = Duration::from_secs(1);
 pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
     let _consumer = CONSUMER.lock().unwrap_or_else(|e| e.into_inner());
     let orphans = crate::thread::take_orphans();
-    for_each_linked(|ring| collect(ring, f));
-    // The flagged rings are waited for together, not one after another: a
-    // thread inside a reallocation may be off its core for a whole
-    // scheduler slice, and many may be at once.
+    // The reallocations under way as the round begins, before it reads
+    // anything: every event this round reads, in any pass, was published
+    // after this, so one that reuses an address a later reallocation
+    // released has that release at least as late, and the round after
+    // reads it (flagged then, or published before it began).
     // A ring is waited for until the call seen here is over: its flag
     // cleared or set again by a later call, stored after this one's event.
     let mut waiting: Vec<(&Ring, u64)> = Vec::new();
@@ -552,6 +561,10 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
             waiting.push((ring, p));
         }
     });
+    for_each_linked(|ring| collect(ring, f));
+    // The flagged rings are waited for together, not one after another: a
+    // thread inside a reallocation may be off its core for a whole
+    // scheduler slice, and many may be at once.
     let deadline = Instant::now() + PENDING_WAIT;
     while !waiting.is_empty() {
         let late = Instant::now() >= deadline;
