@@ -467,11 +467,18 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
 
 impl Diff {
     /// Writes the diff as text: the headline, then at most `top` scopes and
-    /// locations that changed (noise left out).
+    /// locations that changed (noise left out); names from the sessions as
+    /// [`crate::printable`] shows them.
     pub fn render(&self, w: &mut dyn std::io::Write, top: usize) -> std::io::Result<()> {
+        use crate::text::printable;
         use crate::units::{Bytes, Nanos};
         let pct = |c: f64| format!("{:+.1} %", c * 100.0);
-        writeln!(w, "pulse diff: {} → {}", self.programs.0, self.programs.1)?;
+        writeln!(
+            w,
+            "pulse diff: {} → {}",
+            printable(&self.programs.0),
+            printable(&self.programs.1)
+        )?;
         if self.runs != (1, 1) {
             writeln!(
                 w,
@@ -511,7 +518,7 @@ impl Diff {
             plural(self.improvements, "improvement", "improvements")
         )?;
         for warning in &self.warnings {
-            writeln!(w, "  warning: {warning}")?;
+            writeln!(w, "  warning: {}", printable(warning))?;
         }
         let name = |v: Verdict| match v {
             Verdict::Improvement => "improvement",

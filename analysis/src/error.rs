@@ -34,6 +34,34 @@ pub enum Error {
         /// The session's threads, `#id name` each.
         threads: Vec<String>,
     },
+    /// No scope of the session has the category asked for.
+    NoSuchCategory {
+        /// The file.
+        path: PathBuf,
+        /// What was asked for.
+        wanted: String,
+        /// The session's categories.
+        categories: Vec<String>,
+    },
+}
+
+/// `path: no KIND matches WANTED; its KINDS are A, B`: what a filter that
+/// matches nothing says, naming what would have matched.
+fn no_match(
+    f: &mut fmt::Formatter<'_>,
+    path: &std::path::Path,
+    (kind, kinds): (&str, &str),
+    wanted: &str,
+    have: &[String],
+) -> fmt::Result {
+    // The names are the session's: shown as text is, so that the message
+    // stays one line whatever they hold.
+    let wanted = crate::text::printable(wanted);
+    if have.is_empty() {
+        return write!(f, "{}: no {kind} matches {wanted}; the session has none", path.display());
+    }
+    let have = crate::text::printable(&have.join(", ")).into_owned();
+    write!(f, "{}: no {kind} matches {wanted}; its {kinds} are {have}", path.display())
 }
 
 impl fmt::Display for Error {
@@ -44,12 +72,12 @@ impl fmt::Display for Error {
                 write!(f, "{}: is a directory, not a session file", path.display())
             }
             Error::Format { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::NoSuchThread { path, wanted, threads } => write!(
-                f,
-                "{}: no thread matches {wanted}; its threads are {}",
-                path.display(),
-                threads.join(", ")
-            ),
+            Error::NoSuchThread { path, wanted, threads } => {
+                no_match(f, path, ("thread", "threads"), wanted, threads)
+            }
+            Error::NoSuchCategory { path, wanted, categories } => {
+                no_match(f, path, ("category", "categories"), wanted, categories)
+            }
         }
     }
 }
@@ -59,7 +87,9 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Format { source, .. } => Some(source),
-            Error::IsDirectory(_) | Error::NoSuchThread { .. } => None,
+            Error::IsDirectory(_) | Error::NoSuchThread { .. } | Error::NoSuchCategory { .. } => {
+                None
+            }
         }
     }
 }

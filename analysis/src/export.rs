@@ -31,10 +31,15 @@ pub enum FoldedKind {
     Leaks,
 }
 
-/// Writes `profile` as folded stacks, one `stack weight` line per distinct
-/// stack, sorted, zero weights left out.
-pub fn folded(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
-    let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+/// The stacks `kind` weighs, each with its frames' names outermost first:
+/// one per call-tree path (its self time) or per allocation stack (user
+/// frames only, `(no stack)` where none was captured), the same stack's
+/// weights added up, zero weights left out, ordered by their frames.
+///
+/// The flamegraph is drawn from these, and the folded export writes them:
+/// each frame a name whole, whatever it holds.
+pub(crate) fn stacks(profile: &Profile, kind: FoldedKind) -> Vec<(Vec<String>, u64)> {
+    let mut stacks: BTreeMap<Vec<String>, u64> = BTreeMap::new();
     match kind {
         FoldedKind::Time => {
             let nodes = &profile.call_tree.nodes;
@@ -46,7 +51,8 @@ pub fn folded(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::R
                     at = nodes[j].parent;
                 }
                 path.reverse();
-                *lines.entry(path.join(";")).or_default() += n.self_ns;
+                let e = stacks.entry(path).or_default();
+                *e = e.saturating_add(n.self_ns);
             }
         }
         _ => {
@@ -62,14 +68,42 @@ pub fn folded(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::R
                     stack.push(String::from("(no stack)"));
                 }
                 stack.reverse();
-                let e = lines.entry(stack.join(";")).or_default();
+                let e = stacks.entry(stack).or_default();
                 *e = e.saturating_add(weight);
             }
         }
     }
-    for (stack, weight) in lines.into_iter().filter(|(_, w)| *w > 0) {
-        // A frame name may not contain the separators of the format.
-        writeln!(out, "{} {weight}", stack.replace(['\n', '\r'], " "))?;
+    stacks.into_iter().filter(|(_, w)| *w > 0).collect()
+}
+
+/// What stands for a `;` inside a frame's name in folded stacks: U+FF1B
+/// FULLWIDTH SEMICOLON, which reads as one but does not split the frame.
+pub const FOLDED_SEMICOLON: char = '\u{ff1b}';
+
+/// A frame's name as one field of a folded line. The format has no escape:
+/// `;` separates frames and a line ends the stack, so a `;` in a name
+/// (`core::array::<impl [T; N]>::map`) is written as [`FOLDED_SEMICOLON`],
+/// and control characters, newlines included, as [`crate::printable`]
+/// writes them.
+fn folded_frame(name: &str) -> String {
+    crate::text::printable(name).replace(';', &FOLDED_SEMICOLON.to_string())
+}
+
+/// Writes `profile` as folded stacks, one `frame;frame weight` line per
+/// distinct stack, outermost frame first, sorted, zero weights left out.
+/// Each frame is one name whole (see [`FOLDED_SEMICOLON`]): a consumer
+/// splitting at `;` finds the frames the stack holds.
+pub fn folded(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
+    let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+    for (stack, weight) in stacks(profile, kind) {
+        let frames: Vec<String> = stack.iter().map(|f| folded_frame(f)).collect();
+        // Two names that differ only in what the format cannot hold are
+        // one line.
+        let e = lines.entry(frames.join(";")).or_default();
+        *e = e.saturating_add(weight);
+    }
+    for (stack, weight) in lines {
+        writeln!(out, "{stack} {weight}")?;
     }
     Ok(())
 }
@@ -230,9 +264,12 @@ impl ChromeWriter<'_> {
     }
 }
 
-/// `s` as a JSON string literal.
+/// `s` as a JSON string literal, with no control character in its text
+/// (see [`crate::json_printable`]): the trace may be read on a terminal.
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"?\""))
+    serde_json::to_string(s)
+        .map(|j| crate::text::json_printable(&j).into_owned())
+        .unwrap_or_else(|_| String::from("\"?\""))
 }
 
 /// Writes `profile` as DHAT's JSON (`dhat-heap.json`), which DHAT's viewer

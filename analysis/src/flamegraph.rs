@@ -1,31 +1,37 @@
 //! Flamegraphs as SVG: by time (the scope call tree), by allocated bytes or
 //! allocation count (the allocation stacks), or by bytes live at the end.
 //!
-//! Frames are laid out from the same folded stacks `pulse export --format
-//! folded` writes: each stack's weight widens every frame on its path.
-//! Widths are proportional; a frame's colour is hashed from its name, so the
-//! same function has the same colour in every graph; each frame carries a
-//! tooltip with its figures; labels are cut to fit. A small script lets a
-//! click zoom into a frame (a click on the root, or "Reset zoom", zooms
-//! out), and "Search" (or Ctrl+F) highlight the frames whose names match a
-//! regular expression, with the share of the total they cover; without
-//! scripts the picture stays whole. The output is deterministic.
+//! Frames are laid out from the same stacks `pulse export --format folded`
+//! writes, taken as they are (each a list of names, never folded text read
+//! back, so a name holding `;` stays one frame): each stack's weight widens
+//! every frame on its path. Widths are proportional; a frame's colour is
+//! hashed from its name, so the same function has the same colour in every
+//! graph; each frame carries a tooltip with its figures; labels are cut to
+//! fit. A small script lets a click zoom into a frame (a click on the root,
+//! or "Reset zoom", zooms out), and "Search" (or Ctrl+F) highlight the
+//! frames whose names match a regular expression, with the share of the
+//! total they cover; without scripts the picture stays whole. The output is
+//! deterministic.
+//!
+//! The document is written here rather than through the `svg` crate, which
+//! leaves `"` unescaped in attribute values: a frame's name is in one
+//! (`data-n`, for the script), and a name is whatever the session says.
+//! Every name goes through [`crate::text::xml`], so the output is
+//! well-formed XML whatever the names hold.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use svg::node::element::{Group, Rectangle, Script, Text as TextElement, Title};
-use svg::node::Text;
-use svg::Document;
-
-use crate::export::{folded, FoldedKind};
+use crate::export::{stacks, FoldedKind};
 use crate::profile::Profile;
+use crate::text::xml;
 use crate::units::{Bytes, Nanos};
 
 const WIDTH: f64 = 1200.0;
 const ROW: f64 = 17.0;
 const PAD_TOP: f64 = 30.0;
-/// Frames narrower than this many pixels are left out.
+/// Frames narrower than this many pixels are left out, and so is
+/// everything above them.
 const MIN_WIDTH: f64 = 0.3;
 
 /// A node of the merged stack tree, in an arena (index 0 the root), so
@@ -33,147 +39,154 @@ const MIN_WIDTH: f64 = 0.3;
 #[derive(Debug, Default)]
 struct Node {
     weight: u64,
-    depth: usize,
     children: BTreeMap<String, usize>,
+}
+
+/// A frame to draw: its name, weight, left edge and width in pixels, and
+/// its row (0 for the root).
+#[derive(Debug)]
+struct Drawn<'a> {
+    name: &'a str,
+    weight: u64,
+    x: f64,
+    w: f64,
+    level: usize,
 }
 
 /// Writes the flamegraph of `profile` by `kind` as SVG.
 pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
-    let mut lines = Vec::new();
-    folded(profile, kind, &mut lines)?;
-    let mut nodes = vec![Node::default()];
-    for line in String::from_utf8_lossy(&lines).lines() {
-        let Some((stack, weight)) = line.rsplit_once(' ') else { continue };
-        let Ok(weight) = weight.parse::<u64>() else { continue };
-        nodes[0].weight = nodes[0].weight.saturating_add(weight);
-        let mut at = 0;
-        for frame in stack.split(';') {
-            let next = nodes.len();
-            let child = *nodes[at].children.entry(frame.to_owned()).or_insert(next);
-            if child == next {
-                let depth = nodes[at].depth + 1;
-                nodes.push(Node { depth, ..Node::default() });
-            }
-            at = child;
-            nodes[at].weight = nodes[at].weight.saturating_add(weight);
-        }
-    }
-    let root = &nodes[0];
     let (title, unit): (&str, fn(u64) -> String) = match kind {
         FoldedKind::Time => ("Time (self time of each scope path)", |v| Nanos(v).to_string()),
         FoldedKind::AllocBytes => ("Allocated bytes", |v| Bytes(v).to_string()),
         FoldedKind::AllocCount => ("Allocations", |v| format!("{v} allocations")),
         FoldedKind::Leaks => ("Bytes live at the end", |v| Bytes(v).to_string()),
     };
-    let total = root.weight.max(1);
-    let depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
-    let height = PAD_TOP + ROW * (depth as f64 + 1.0) + 10.0;
-    let mut frames = Group::new().set("id", "frames");
-    frames = frames.add(frame("all", total, total, 0.0, WIDTH, height - ROW - 10.0, unit));
+    render(&stacks(profile, kind), title, unit, out)
+}
+
+/// The stack tree of `stacks` (frames outermost first, each with its weight).
+fn tree(stacks: &[(Vec<String>, u64)]) -> Vec<Node> {
+    let mut nodes = vec![Node::default()];
+    for (stack, weight) in stacks {
+        nodes[0].weight = nodes[0].weight.saturating_add(*weight);
+        let mut at = 0;
+        for frame in stack {
+            let next = nodes.len();
+            let child = *nodes[at].children.entry(frame.clone()).or_insert(next);
+            if child == next {
+                nodes.push(Node::default());
+            }
+            at = child;
+            nodes[at].weight = nodes[at].weight.saturating_add(*weight);
+        }
+    }
+    nodes
+}
+
+/// The frames drawn, the root first: every frame at least [`MIN_WIDTH`]
+/// wide whose parent is drawn, placed left to right under its parent.
+fn layout(nodes: &[Node]) -> Vec<Drawn<'_>> {
+    let total = nodes[0].weight.max(1);
+    let mut drawn = vec![Drawn { name: "all", weight: total, x: 0.0, w: WIDTH, level: 0 }];
     let mut stack: Vec<(usize, f64, usize)> = vec![(0, 0.0, 1)];
     while let Some((node, x, level)) = stack.pop() {
         let mut cx = x;
         for (name, &child) in &nodes[node].children {
-            let child_weight = nodes[child].weight;
-            let w = WIDTH * child_weight as f64 / total as f64;
+            let weight = nodes[child].weight;
+            let w = WIDTH * weight as f64 / total as f64;
             if w >= MIN_WIDTH {
-                let y = height - ROW * (level as f64 + 1.0) - 10.0;
-                frames = frames.add(frame(name, child_weight, total, cx, w, y, unit));
+                drawn.push(Drawn { name, weight, x: cx, w, level });
                 stack.push((child, cx, level + 1));
             }
             cx += w;
         }
     }
-    let doc = Document::new()
-        .set("width", WIDTH)
-        .set("height", height)
-        .set("viewBox", (0, 0, WIDTH, height))
-        .set("font-family", "monospace")
-        .set("font-size", 11)
-        .add(Rectangle::new().set("width", "100%").set("height", "100%").set("fill", "#fdfdf8"))
-        .add(
-            TextElement::new("")
-                .set("x", WIDTH / 2.0)
-                .set("y", 18)
-                .set("text-anchor", "middle")
-                .set("font-size", 14)
-                .add(Text::new(format!("pulse: {title} — {}", unit(nodes[0].weight)))),
-        )
-        .add(
-            TextElement::new("")
-                .set("id", "unzoom")
-                .set("x", 10)
-                .set("y", 18)
-                .set("visibility", "hidden")
-                .set("cursor", "pointer")
-                .add(Text::new("Reset zoom")),
-        )
-        .add(
-            TextElement::new("")
-                .set("id", "search")
-                .set("x", WIDTH - 10.0)
-                .set("y", 18)
-                .set("text-anchor", "end")
-                .set("cursor", "pointer")
-                .set("visibility", "hidden")
-                .add(Text::new("Search")),
-        )
-        .add(
-            TextElement::new("")
-                .set("id", "matched")
-                .set("x", WIDTH - 10.0)
-                .set("y", height - 2.0)
-                .set("text-anchor", "end")
-                .add(Text::new("")),
-        )
-        .add(frames)
-        .add(Script::new(SCRIPT));
-    write!(out, "{doc}")?;
-    writeln!(out)
+    drawn
+}
+
+/// Writes the SVG of `stacks`. Its height is that of the rows drawn: a
+/// stack deeper than its frames wide enough to draw adds no empty band.
+fn render(
+    stacks: &[(Vec<String>, u64)],
+    title: &str,
+    unit: fn(u64) -> String,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let nodes = tree(stacks);
+    let total = nodes[0].weight;
+    let drawn = layout(&nodes);
+    let depth = drawn.iter().map(|d| d.level).max().unwrap_or(0);
+    let height = PAD_TOP + ROW * (depth as f64 + 1.0) + 10.0;
+    writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="11">"#
+    )?;
+    writeln!(out, r##"<rect width="100%" height="100%" fill="#fdfdf8"/>"##)?;
+    writeln!(
+        out,
+        r#"<text x="{}" y="18" text-anchor="middle" font-size="14">pulse: {} — {}</text>"#,
+        WIDTH / 2.0,
+        xml(title),
+        xml(&unit(total))
+    )?;
+    writeln!(
+        out,
+        r#"<text id="unzoom" x="10" y="18" visibility="hidden" cursor="pointer">Reset zoom</text>"#
+    )?;
+    writeln!(
+        out,
+        r#"<text id="search" x="{}" y="18" text-anchor="end" visibility="hidden" cursor="pointer">Search</text>"#,
+        WIDTH - 10.0
+    )?;
+    writeln!(
+        out,
+        r#"<text id="matched" x="{}" y="{}" text-anchor="end"></text>"#,
+        WIDTH - 10.0,
+        height - 2.0
+    )?;
+    writeln!(out, r#"<g id="frames">"#)?;
+    for d in &drawn {
+        let y = height - ROW * (d.level as f64 + 1.0) - 10.0;
+        frame(out, d, total.max(1), y, unit)?;
+    }
+    writeln!(out, "</g>")?;
+    writeln!(out, "<script><![CDATA[{SCRIPT}]]></script>")?;
+    writeln!(out, "</svg>")
 }
 
 /// One frame: a rectangle with a tooltip and a label cut to fit.
 fn frame(
-    name: &str,
-    weight: u64,
+    out: &mut dyn Write,
+    d: &Drawn<'_>,
     total: u64,
-    x: f64,
-    w: f64,
     y: f64,
     unit: fn(u64) -> String,
-) -> Group {
+) -> io::Result<()> {
+    let Drawn { name, weight, x, w, .. } = *d;
     let share = 100.0 * weight as f64 / total as f64;
-    let tip = format!("{name}: {} ({share:.1} %)", unit(weight));
+    // Cut to fit as shown: an escaped control character is several
+    // characters wide.
+    let shown = crate::text::printable(name);
     // About 7 px per character at 11 px monospace.
     let fits = ((w - 6.0) / 7.0).max(0.0) as usize;
-    let label: String = if name.chars().count() <= fits {
-        name.to_owned()
+    let label: String = if shown.chars().count() <= fits {
+        shown.into_owned()
     } else if fits > 2 {
-        name.chars().take(fits - 2).chain("..".chars()).collect()
+        shown.chars().take(fits - 2).chain("..".chars()).collect()
     } else {
         String::new()
     };
-    Group::new()
-        .set("class", "f")
-        .set("data-n", name)
-        .set("data-x", format!("{x:.2}"))
-        .set("data-w", format!("{w:.2}"))
-        .add(Title::new(tip))
-        .add(
-            Rectangle::new()
-                .set("x", format!("{x:.2}"))
-                .set("y", format!("{y:.2}"))
-                .set("width", format!("{:.2}", (w - 0.5).max(0.1)))
-                .set("height", ROW - 1.0)
-                .set("rx", 2)
-                .set("fill", colour(name)),
-        )
-        .add(
-            TextElement::new("")
-                .set("x", format!("{:.2}", x + 3.0))
-                .set("y", format!("{:.2}", y + ROW - 5.0))
-                .add(Text::new(label)),
-        )
+    writeln!(out, r#"<g class="f" data-n="{}" data-x="{x:.2}" data-w="{w:.2}">"#, xml(name))?;
+    writeln!(out, "<title>{}: {} ({share:.1} %)</title>", xml(name), xml(&unit(weight)))?;
+    writeln!(
+        out,
+        r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{}" rx="2" fill="{}"/>"#,
+        (w - 0.5).max(0.1),
+        ROW - 1.0,
+        colour(name)
+    )?;
+    writeln!(out, r#"<text x="{:.2}" y="{:.2}">{}</text>"#, x + 3.0, y + ROW - 5.0, xml(&label))?;
+    writeln!(out, "</g>")
 }
 
 /// A warm colour hashed from the name (FNV-1a): stable across runs and graphs.
@@ -249,3 +262,59 @@ const SCRIPT: &str = r#"
   });
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svg(stacks: &[(Vec<&str>, u64)]) -> String {
+        let stacks: Vec<(Vec<String>, u64)> =
+            stacks.iter().map(|(s, w)| (s.iter().map(|f| (*f).to_owned()).collect(), *w)).collect();
+        let mut out = Vec::new();
+        render(&stacks, "Allocations", |v| format!("{v} allocations"), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The frames' names as an XML parser reads them, and the document's height.
+    fn frames(svg: &str) -> (Vec<String>, f64) {
+        let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{e}: {svg}"));
+        let names = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("f"))
+            .map(|n| n.attribute("data-n").unwrap().to_owned())
+            .collect();
+        let height = doc.root_element().attribute("height").unwrap().parse().unwrap();
+        (names, height)
+    }
+
+    #[test]
+    fn a_name_holding_a_semicolon_is_one_frame() {
+        let (names, _) = frames(&svg(&[(vec!["main", "core::array::<impl [T; N]>::map"], 5)]));
+        assert_eq!(names, ["all", "main", "core::array::<impl [T; N]>::map"]);
+    }
+
+    #[test]
+    fn the_height_is_that_of_the_frames_drawn() {
+        // A stack 40 frames deep, far too narrow to draw beside a wide one:
+        // two rows (the root and `wide`), not 41.
+        let deep: Vec<&str> = (0..40).map(|_| "narrow").collect();
+        let (names, height) = frames(&svg(&[(vec!["wide"], 1_000_000), (deep, 1)]));
+        assert_eq!(names, ["all", "wide"]);
+        assert_eq!(height, PAD_TOP + 2.0 * ROW + 10.0);
+        // Drawn, the deep stack's rows count.
+        let deep: Vec<&str> = (0..40).map(|_| "deep").collect();
+        let (names, height) = frames(&svg(&[(vec!["wide"], 1), (deep, 1)]));
+        assert_eq!(names.len(), 42);
+        assert_eq!(height, PAD_TOP + 41.0 * ROW + 10.0);
+    }
+
+    #[test]
+    fn markup_and_controls_in_names_stay_text() {
+        let evil = "</script><script>alert(1)</script>\" onload=\"alert(2)\x1b[2J\0&amp;'";
+        let (names, _) = frames(&svg(&[(vec![evil], 1)]));
+        assert_eq!(
+            names[1],
+            "</script><script>alert(1)</script>\" onload=\"alert(2)\\u{1b}[2J\\u{0}&amp;'"
+        );
+    }
+}

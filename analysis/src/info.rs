@@ -6,7 +6,8 @@ use pulse_format::{ClockSource, Metadata, RecordKind, Trailer};
 
 use crate::profile::Profile;
 use crate::table::{Align, Table};
-use crate::units::{Bytes, Nanos};
+use crate::text::printable;
+use crate::units::{Bytes, Nanos, UnixTime};
 
 /// The header, metadata and record counts of a session.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -44,22 +45,30 @@ pub fn info(profile: &Profile) -> Info {
 }
 
 impl Info {
-    /// Writes the info as text.
+    /// Writes the info as text, every string from the session as
+    /// [`printable`] shows it.
     pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
         let m = &self.meta;
-        writeln!(w, "format       v{} ({})", self.version, m.writer)?;
-        writeln!(w, "program      {}", m.program)?;
+        writeln!(w, "format       v{} ({})", self.version, printable(&m.writer))?;
+        writeln!(w, "program      {}", printable(&m.program))?;
         if !m.args.is_empty() {
-            writeln!(w, "arguments    {}", m.args.join(" "))?;
+            writeln!(w, "arguments    {}", printable(&m.args.join(" ")))?;
         }
         writeln!(w, "pid          {}", m.pid)?;
-        writeln!(w, "host         {}", m.host)?;
-        writeln!(w, "started      {} ns after the Unix epoch", m.start_unix_ns)?;
+        writeln!(w, "host         {}", printable(&m.host))?;
+        // The raw nanoseconds are in `--json` (`meta.start_unix_ns`).
+        if m.start_unix_ns == 0 {
+            writeln!(w, "started      unknown")?;
+        } else {
+            writeln!(w, "started      {}", UnixTime(m.start_unix_ns))?;
+        }
         writeln!(w, "duration     {}", Nanos(self.duration_ns))?;
         let clock = match m.clock.source {
-            ClockSource::Tsc => {
-                format!("TSC, {:.4} ticks/ns ({})", m.clock.ticks_per_ns, m.clock.calibration)
-            }
+            ClockSource::Tsc => format!(
+                "TSC, {:.4} ticks/ns ({})",
+                m.clock.ticks_per_ns,
+                printable(&m.clock.calibration)
+            ),
             ClockSource::Monotonic => String::from("CLOCK_MONOTONIC (nanoseconds)"),
         };
         writeln!(w, "clock        {clock}")?;
@@ -76,14 +85,14 @@ impl Info {
         }
         for c in &m.counters {
             let state = if c.available { "opened" } else { "unavailable" };
-            writeln!(w, "counter      {}: {state} ({})", c.name, c.reason)?;
+            writeln!(w, "counter      {}: {state} ({})", printable(&c.name), printable(&c.reason))?;
         }
         // Counters that were opened but stopped reading part way.
         if let Some(note) = self.trailer.as_ref().and_then(|t| t.note("counters")) {
-            writeln!(w, "counters     {note}")?;
+            writeln!(w, "counters     {}", printable(note))?;
         }
         for (k, v) in &m.extra {
-            writeln!(w, "{k:<12} {v}")?;
+            writeln!(w, "{:<12} {}", printable(k), printable(v))?;
         }
         writeln!(w, "threads      {}", self.threads)?;
         writeln!(w, "chunks       {}", self.chunks)?;
@@ -100,13 +109,13 @@ impl Info {
                 for (k, v) in &tr.extra {
                     let shown =
                         if k.contains("bytes") { Bytes(*v).to_string() } else { v.to_string() };
-                    writeln!(w, "  {k:<20} {shown}")?;
+                    writeln!(w, "  {:<20} {shown}", printable(k))?;
                 }
             }
             None => writeln!(w, "trailer      missing: the session did not finish")?,
         }
         for warning in &self.warnings {
-            writeln!(w, "warning: {warning}")?;
+            writeln!(w, "warning: {}", printable(warning))?;
         }
         Ok(())
     }

@@ -5,6 +5,11 @@
 //! `render` method that writes it as text. The `pulse` command line is a
 //! thin layer over these calls.
 //!
+//! A session's names (functions, files, scopes, threads, the program and
+//! its arguments, metadata) are untrusted text: the text renderers show
+//! them through [`printable`], which escapes control characters, and the
+//! SVG and folded outputs keep them from breaking their formats.
+//!
 //! ```no_run
 //! let profile = pulse_analysis::Profile::load("run.pulse")?;
 //! let report = pulse_analysis::report(&profile, &Default::default());
@@ -30,6 +35,7 @@ mod replay;
 mod report;
 mod sites;
 mod table;
+mod text;
 mod timeline;
 mod units;
 
@@ -38,7 +44,7 @@ pub use diff::{
     RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME,
 };
 pub use error::Error;
-pub use export::{chrome, dhat, folded, FoldedKind};
+pub use export::{chrome, dhat, folded, FoldedKind, FOLDED_SEMICOLON};
 pub use flamegraph::flamegraph;
 pub use history::{trend, Trend};
 pub use info::{info, Info};
@@ -63,12 +69,13 @@ pub mod bench {
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
 pub use report::{
-    report, CounterRow, Counters, Overhead, Report, ReportOptions, ScopeRow, Sections, SiteRow,
-    SortBy, TreeRow, DEFAULT_TOP,
+    report, CounterRow, Counters, Omitted, Overhead, Report, ReportOptions, ScopeRow, Sections,
+    SiteRow, SortBy, TreeRow, DEFAULT_TOP,
 };
 pub use sites::{
     Frame, FrameKind, Site, Symbols, MAX_INLINED_FRAMES, MAX_STACK_FRAMES, PULSE_SOURCES_KEY,
     STACK_DEPTH_KEY,
 };
-pub use timeline::{timeline_svg, Timeline, POINTS};
+pub use text::{json_printable, printable};
+pub use timeline::{timeline_svg, Timeline, TimelineSite, POINTS, TOP_SITES};
 pub use units::{Bytes, Count, Nanos};

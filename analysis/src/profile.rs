@@ -335,6 +335,27 @@ impl Profile {
     pub fn scope_name(&self, id: u32) -> String {
         self.scopes.get(&id).map_or_else(|| format!("scope #{id}"), |s| s.name.clone())
     }
+
+    /// The categories of the session's scopes, sorted, each once.
+    pub fn categories(&self) -> Vec<String> {
+        let all: std::collections::BTreeSet<&str> =
+            self.scopes.values().map(|s| s.category.as_str()).filter(|c| !c.is_empty()).collect();
+        all.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Whether a filter on `category` (`pulse report --category`) matches
+    /// a scope of this session, read from `path`: if not, the error names
+    /// the categories it has, as one for a thread it does not have does.
+    pub fn check_category(&self, path: impl AsRef<Path>, category: &str) -> Result<(), Error> {
+        if self.scopes.values().any(|s| s.category == category) {
+            return Ok(());
+        }
+        Err(Error::NoSuchCategory {
+            path: path.as_ref().to_path_buf(),
+            wanted: category.to_owned(),
+            categories: self.categories(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -641,7 +662,7 @@ impl Visitor for State {
             Event::Free { ts, addr, size } => {
                 self.memory.frees += 1;
                 self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
-                self.remove(thread, addr, Some(ts));
+                self.remove(thread, addr, ts, true);
             }
             Event::Realloc { ts, old_addr, old_size, new_addr, new_size, site, .. } => {
                 let released = t.released.take();
@@ -662,7 +683,7 @@ impl Visitor for State {
                     Some((addr, birth)) if addr == old_addr => Some(birth),
                     // Another thread's block, outside this view: it enters it here.
                     _ if self.filter.is_some() && !self.live.contains_key(&old_addr) => None,
-                    _ => Some(self.remove(thread, old_addr, None).map_or(ts, |b| b.ts)),
+                    _ => Some(self.remove(thread, old_addr, ts, false).map_or(ts, |b| b.ts)),
                 };
                 if birth.is_some() {
                     self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
@@ -715,8 +736,9 @@ impl Visitor for State {
 
     fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64) {
         self.thread(thread);
+        self.timeline.advance(ts);
         if self.kept(thread, "") {
-            self.release_for_realloc(thread, addr);
+            self.release_for_realloc(thread, addr, ts);
         } else if let Some(b) = self.live.get(&addr) {
             // A kept thread's block, moved by another thread: it leaves the view.
             let size = b.size;
@@ -729,7 +751,11 @@ impl State {
     /// The clock reached `ts` with an event of `thread`.
     #[inline]
     fn arrive(&mut self, thread: Thread, ts: u64) {
-        self.first_ts.get_or_insert(ts);
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+            self.timeline.start(ts);
+        }
+        self.timeline.advance(ts);
         self.last_ts = self.last_ts.max(ts);
         if self.runs.is_empty() {
             if self.history.due(ts) {
@@ -810,16 +836,23 @@ impl State {
     fn leave_view(&mut self, thread: Thread, addr: u64, size: u64, ts: u64) {
         self.memory.frees += 1;
         self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(size);
-        self.remove(thread, addr, Some(ts));
+        self.remove(thread, addr, ts, true);
     }
 
-    fn release_for_realloc(&mut self, thread: Thread, addr: u64) {
+    fn release_for_realloc(&mut self, thread: Thread, addr: u64, ts: u64) {
         if self.filter.is_some() && !self.live.contains_key(&addr) {
             // Another thread's block, outside this view.
             return;
         }
-        let birth = self.remove(thread, addr, None).map_or(self.last_ts, |b| b.ts);
-        self.threads[thread.ix].released = Some((addr, birth));
+        let Some(b) = self.remove(thread, addr, ts, false) else {
+            self.threads[thread.ix].released = Some((addr, self.last_ts));
+            return;
+        };
+        // The block is out of the heap until its new address is in, which
+        // may be a while: the timeline sees the heap without it.
+        let own = self.threads[b.thread as usize].live_bytes;
+        self.timeline.record(self.live_bytes, b.thread as usize, own);
+        self.threads[thread.ix].released = Some((addr, b.ts));
     }
 
     /// The factors that make a sampled session's per-site estimates add up
@@ -893,7 +926,7 @@ impl State {
             self.peak_ts = ts;
             self.peak_epoch += 1;
         }
-        self.timeline.record(ts, self.live_bytes, thread.ix, own);
+        self.timeline.record(self.live_bytes, thread.ix, own);
     }
 
     /// A block dropped from the live set by a new one at its address.
@@ -959,18 +992,19 @@ impl State {
             s.live_bytes = s.live_bytes.saturating_sub(size);
             s.live_blocks = s.live_blocks.saturating_sub(1);
         }
+        self.timeline.site(site, s.live_bytes);
     }
 
-    /// `thread` gives up the block at `addr`: freed at `freed_at`, or moved
-    /// by a reallocation (`None`), which does not end its life.
+    /// `thread` gives up the block at `addr` at `ts`: `freed`, or moved by a
+    /// reallocation, which does not end its life.
     #[inline(always)]
-    fn remove(&mut self, thread: Thread, addr: u64, freed_at: Option<u64>) -> Option<Block> {
+    fn remove(&mut self, thread: Thread, addr: u64, ts: u64, freed: bool) -> Option<Block> {
         let Some(b) = self.live.remove(&addr) else {
             self.anomalies.unknown_frees += 1;
             return None;
         };
         let site = b.site as usize;
-        if let Some(ts) = freed_at {
+        if freed {
             let temporary = self.threads[thread.ix].last_alloc.take() == Some(addr);
             let sums = &mut self.site_sums[site];
             sums.lifetimes.record(ts.saturating_sub(b.ts));
@@ -983,9 +1017,9 @@ impl State {
         owner.counted = true;
         owner.live_bytes = owner.live_bytes.saturating_sub(b.size);
         owner.live_blocks = owner.live_blocks.saturating_sub(1);
-        let own = owner.live_bytes;
-        if let Some(ts) = freed_at {
-            self.timeline.record(ts, self.live_bytes, b.thread as usize, own);
+        if freed {
+            let own = owner.live_bytes;
+            self.timeline.record(self.live_bytes, b.thread as usize, own);
         }
         if b.thread as usize != thread.ix {
             let f = self.flows.entry((b.thread, thread.ix as u32)).or_default();
@@ -1113,6 +1147,12 @@ impl State {
         let mut symbols = self.symbols;
         let dirs = meta.extra.iter().find(|(k, _)| k == crate::sites::PULSE_SOURCES_KEY);
         symbols.set_pulse_dirs(dirs.map(|(_, v)| v.as_str()));
+        let timeline = {
+            let root = crate::sites::project_root(&meta.program);
+            let key = |site: usize| symbols.row_key(site_ids[site], &root);
+            let live = if meta.alloc_mode == AllocMode::Count { 0 } else { self.live_bytes };
+            std::mem::take(&mut self.timeline).finish(tpn, &ids, live, key)
+        };
         Profile {
             meta,
             version,
@@ -1151,7 +1191,7 @@ impl State {
                 }
                 all
             },
-            timeline: self.timeline.finish(tpn, &ids),
+            timeline,
             selection,
             scope_memory,
         }

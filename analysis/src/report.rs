@@ -10,6 +10,7 @@ use crate::leaks::Leak;
 use crate::profile::{MemoryTotals, Profile, ScopeMemory, Selection, ThreadFlow, ThreadInfo};
 use crate::recommend::{RecommendOptions, Recommendation};
 use crate::table::{Align, Table};
+use crate::text::printable;
 use crate::units::{Bytes, Count, Nanos};
 use pulse_format::ScopeTime;
 
@@ -43,7 +44,9 @@ pub struct ReportOptions {
     pub sort: SortBy,
     /// Only scopes of this category.
     pub category: Option<String>,
-    /// Call-tree nodes below this share of the session's scoped time are left out.
+    /// Call-tree nodes below this share of the session's scoped time (or of
+    /// its duration, when the outermost scopes of several threads add up to
+    /// more) are left out; each parent says how many and how long.
     pub tree_min_share: f64,
     /// The recommendation rules' thresholds.
     pub recommend: RecommendOptions,
@@ -140,6 +143,20 @@ pub struct TreeRow {
     /// Levels of direct recursion folded into this row: the scope entered
     /// inside itself, alone, `recursion - 1` times below (1: none).
     pub recursion: usize,
+    /// Its children left out below the cut
+    /// ([`ReportOptions::tree_min_share`]), shown as one `… N more` row
+    /// under its own; `None` when none was.
+    pub omitted: Option<Omitted>,
+}
+
+/// Call-tree nodes left out below the cut, under one parent (or among the
+/// outermost scopes): never silently, their number and time are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Omitted {
+    /// Nodes left out (each with whatever it called).
+    pub count: usize,
+    /// Their time, children included.
+    pub total_ns: u64,
 }
 
 /// What pulse itself cost in the session, from its calibration at start
@@ -156,8 +173,10 @@ pub struct Overhead {
     pub stack_ns: f64,
     /// Estimated time pulse added on the program's threads, in ns.
     pub on_threads_ns: u64,
-    /// CPU time of the collector thread, in ns.
-    pub collector_ns: u64,
+    /// CPU time of the collector thread, in ns. This and pulse's own
+    /// memory below come from the trailer: `None` when it has none (the
+    /// session did not finish, so they are unknown).
+    pub collector_ns: Option<u64>,
     /// Measured time the program's threads waited for room in their rings
     /// (the collector behind), in ns; `None` in sessions that predate it.
     pub wait_ns: Option<u64>,
@@ -166,11 +185,11 @@ pub struct Overhead {
     /// for, in ns; `None` where the session does not say.
     pub finish_ns: Option<u64>,
     /// pulse's own allocations, kept apart from the program's.
-    pub own_allocs: u64,
+    pub own_allocs: Option<u64>,
     /// Their bytes.
-    pub own_bytes: u64,
+    pub own_bytes: Option<u64>,
     /// Bytes of per-thread rings.
-    pub ring_bytes: u64,
+    pub ring_bytes: Option<u64>,
 }
 
 /// The overhead of this session, if it recorded its calibration.
@@ -180,7 +199,7 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
     };
     let (event_ns, stack_ns) = (cost("cost.event_ns")?, cost("cost.stack_ns")?);
     let t = p.trailer.as_ref();
-    let get = |k: &str| t.and_then(|t| t.extra(k)).unwrap_or(0);
+    let get = |k: &str| t.and_then(|t| t.extra(k));
     let defs = [RecordKind::SiteDef, RecordKind::ScopeDef, RecordKind::Symbol];
     let events: u64 = RecordKind::ALL
         .iter()
@@ -193,8 +212,8 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
         stack_ns,
         on_threads_ns: (events as f64 * event_ns + p.stacked_events as f64 * stack_ns) as u64,
         collector_ns: get("collector_cpu_ns"),
-        wait_ns: t.and_then(|t| t.extra("wait_ns")),
-        finish_ns: t.and_then(|t| t.extra("finish_ns")),
+        wait_ns: get("wait_ns"),
+        finish_ns: get("finish_ns"),
         own_allocs: get("pulse_allocs"),
         own_bytes: get("pulse_bytes"),
         ring_bytes: get("pulse_ring_bytes"),
@@ -301,6 +320,8 @@ pub struct Report {
     pub sections: Sections,
     /// The call tree, depth first, heaviest child first.
     pub tree: Vec<TreeRow>,
+    /// Outermost scopes left out of `tree` below the cut.
+    pub tree_omitted: Option<Omitted>,
     /// Counters per scope, or why there are none.
     pub counters: Counters,
     /// What pulse itself cost in this run.
@@ -359,7 +380,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     scopes.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
     let omitted = scopes.len().saturating_sub(opts.top);
     scopes.truncate(opts.top);
-    let tree = tree_rows(profile, opts.tree_min_share);
+    let (tree, tree_omitted) = tree_rows(profile, opts.tree_min_share);
     let mut sites = site_rows(profile, opts.recommend.short_lived_ns);
     if opts.sites_by_peak {
         sites.sort_by(|a, b| {
@@ -392,6 +413,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         sites_by_peak: opts.sites_by_peak,
         sections: opts.sections,
         tree,
+        tree_omitted,
         counters: counter_rows(profile),
         overhead: overhead(profile),
         recommendations: crate::recommend::recommend(profile, &opts.recommend),
@@ -472,26 +494,39 @@ pub(crate) fn counter_rows(p: &Profile) -> Counters {
 }
 
 /// The call tree depth first, children by total time, leaving out nodes
-/// below `min_share` of the outermost scopes' total.
-pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
+/// below `min_share` of the outermost scopes' total, or of the session's
+/// duration where that is less (the outermost scopes of threads that ran
+/// at once add up to more than the session lasted, and a node that took a
+/// share of the session's time must not drop out because other threads
+/// were busy too). What is left out is counted under its parent; the
+/// outermost scopes left out are the second value.
+pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> (Vec<TreeRow>, Option<Omitted>) {
     let nodes = &p.call_tree.nodes;
     let all: u64 =
         p.call_tree.roots().iter().fold(0u64, |a, &n| a.saturating_add(nodes[n].total_ns));
-    let floor = (all as f64 * min_share) as u64;
+    let base = if p.duration_ns > 0 { all.min(p.duration_ns) } else { all };
+    let floor = (base as f64 * min_share) as u64;
+    // The nodes that stay, and what each parent's cut leaves out.
+    let keep = |children: &[usize]| -> (Vec<usize>, Option<Omitted>) {
+        let (kept, cut): (Vec<usize>, Vec<usize>) =
+            children.iter().partition(|&&c| nodes[c].total_ns >= floor);
+        let omitted = (!cut.is_empty()).then(|| Omitted {
+            count: cut.len(),
+            total_ns: cut.iter().fold(0u64, |a, &c| a.saturating_add(nodes[c].total_ns)),
+        });
+        (kept, omitted)
+    };
     let mut rows = Vec::new();
     let mut stack: Vec<(usize, usize)> = Vec::new();
-    let push_children = |stack: &mut Vec<(usize, usize)>, children: &[usize], depth: usize| {
-        let mut c: Vec<usize> = children.to_vec();
+    let push_children = |stack: &mut Vec<(usize, usize)>, mut c: Vec<usize>, depth: usize| {
         // Heaviest last, so it is popped first.
         c.sort_by(|a, b| nodes[*a].total_ns.cmp(&nodes[*b].total_ns).then_with(|| b.cmp(a)));
         stack.extend(c.into_iter().map(|n| (n, depth)));
     };
-    push_children(&mut stack, p.call_tree.roots(), 0);
+    let (roots, roots_omitted) = keep(p.call_tree.roots());
+    push_children(&mut stack, roots, 0);
     while let Some((n, depth)) = stack.pop() {
         let node = &nodes[n];
-        if node.total_ns < floor {
-            continue;
-        }
         // Direct recursion, a scope whose only callee is itself, is one row.
         let (mut last, mut levels, mut self_ns) = (n, 1, node.self_ns);
         while let [only] = nodes[last].children[..] {
@@ -501,6 +536,7 @@ pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
             (last, levels) = (only, levels + 1);
             self_ns = self_ns.saturating_add(nodes[only].self_ns);
         }
+        let (children, omitted) = keep(&nodes[last].children);
         rows.push(TreeRow {
             depth,
             name: p.display_name(node.scope),
@@ -508,10 +544,11 @@ pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> Vec<TreeRow> {
             total_ns: node.total_ns,
             self_ns,
             recursion: levels,
+            omitted,
         });
-        push_children(&mut stack, &nodes[last].children, depth + 1);
+        push_children(&mut stack, children, depth + 1);
     }
-    rows
+    (rows, roots_omitted)
 }
 
 /// Allocation sites grouped by their user location, most bytes first.
@@ -718,14 +755,16 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
 }
 
 impl Report {
-    /// Writes the report as text.
+    /// Writes the report as text. Every name from the session — in the
+    /// tables, the header, the warnings and the recommendations — is
+    /// shown as [`printable`] writes it, its control characters escaped.
     pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
         let mut cmd = self.program.clone();
         for a in &self.args {
             cmd.push(' ');
             cmd.push_str(a);
         }
-        writeln!(w, "pulse report: {cmd}")?;
+        writeln!(w, "pulse report: {}", printable(&cmd))?;
         writeln!(
             w,
             "  duration {}, {} thread{}",
@@ -738,7 +777,7 @@ impl Report {
                 .all
                 .iter()
                 .filter(|(id, _)| s.kept.contains(id))
-                .map(|(id, name)| format!("#{id} {name}").trim_end().to_owned())
+                .map(|(id, name)| format!("#{id} {}", printable(name)).trim_end().to_owned())
                 .collect();
             let (its, it) = if kept.len() == 1 { ("its", "it") } else { ("their", "they") };
             writeln!(
@@ -767,17 +806,28 @@ impl Report {
                     o.finish_ns.map_or_else(|| String::from("?"), |n| Nanos(n).to_string()),
                 )?;
             }
-            writeln!(
-                w,
-                "                    collector {} of CPU; {} allocations ({}) and {} of rings of its own",
-                Nanos(o.collector_ns),
-                o.own_allocs,
-                Bytes(o.own_bytes),
-                Bytes(o.ring_bytes),
-            )?;
+            let own = [o.collector_ns, o.own_allocs, o.own_bytes, o.ring_bytes];
+            if own.iter().all(Option::is_none) {
+                writeln!(
+                    w,
+                    "                    collector's CPU and pulse's own memory: unknown (the session has no trailer: it did not finish)"
+                )?;
+            } else {
+                let known = |v: Option<u64>, show: fn(u64) -> String| {
+                    v.map_or_else(|| String::from("?"), show)
+                };
+                writeln!(
+                    w,
+                    "                    collector {} of CPU; {} allocations ({}) and {} of rings of its own",
+                    known(o.collector_ns, |n| Nanos(n).to_string()),
+                    known(o.own_allocs, |n| n.to_string()),
+                    known(o.own_bytes, |n| Bytes(n).to_string()),
+                    known(o.ring_bytes, |n| Bytes(n).to_string()),
+                )?;
+            }
         }
         for warning in &self.warnings {
-            writeln!(w, "  warning: {warning}")?;
+            writeln!(w, "  warning: {}", printable(warning))?;
         }
         if self.sections.recommendations {
             writeln!(w)?;
@@ -786,9 +836,9 @@ impl Report {
                 writeln!(w, "  none: nothing in this session stands out")?;
             }
             for (i, r) in self.recommendations.iter().enumerate() {
-                writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), r.location)?;
-                writeln!(w, "     {}", r.evidence)?;
-                writeln!(w, "     fix: {}", r.fix)?;
+                writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), printable(&r.location))?;
+                writeln!(w, "     {}", printable(&r.evidence))?;
+                writeln!(w, "     fix: {}", printable(&r.fix))?;
             }
         }
         if self.sections.memory {
@@ -918,7 +968,7 @@ impl Report {
                 }
             }
         }
-        if self.sections.tree && !self.tree.is_empty() {
+        if self.sections.tree && (!self.tree.is_empty() || self.tree_omitted.is_some()) {
             writeln!(w)?;
             writeln!(w, "Call tree")?;
             let mut t = Table::new(&[
@@ -927,7 +977,25 @@ impl Report {
                 ("total", Align::Right),
                 ("self", Align::Right),
             ]);
+            // A parent's `… N more` row goes after its last shown descendant.
+            let more = |t: &mut Table, depth: usize, o: &Omitted| {
+                t.row(vec![
+                    format!("{}… {} more ({})", "  ".repeat(depth), o.count, Nanos(o.total_ns)),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+            };
+            let mut pending: Vec<(usize, Omitted)> = Vec::new();
             for r in &self.tree {
+                while pending.last().is_some_and(|(depth, _)| *depth > r.depth) {
+                    if let Some((depth, o)) = pending.pop() {
+                        more(&mut t, depth, &o);
+                    }
+                }
+                if let Some(o) = r.omitted {
+                    pending.push((r.depth + 1, o));
+                }
                 let name = if r.recursion > 1 {
                     format!("{} (recursive, {} levels)", r.name, r.recursion)
                 } else {
@@ -939,6 +1007,12 @@ impl Report {
                     Nanos(r.total_ns).to_string(),
                     Nanos(r.self_ns).to_string(),
                 ]);
+            }
+            while let Some((depth, o)) = pending.pop() {
+                more(&mut t, depth, &o);
+            }
+            if let Some(o) = &self.tree_omitted {
+                more(&mut t, 0, o);
             }
             t.write(w, 2)?;
         }
@@ -1096,10 +1170,15 @@ impl Report {
         writeln!(w)?;
         writeln!(w, "Counters (mean per entry)")?;
         if !c.unavailable.is_empty() && c.names.is_empty() {
-            writeln!(w, "  none could be opened: {}", c.unavailable[0].1)?;
+            writeln!(w, "  none could be opened: {}", printable(&c.unavailable[0].1))?;
         } else if !c.unavailable.is_empty() {
             let names: Vec<&str> = c.unavailable.iter().map(|(n, _)| n.as_str()).collect();
-            writeln!(w, "  unavailable here: {} ({})", names.join(", "), c.unavailable[0].1)?;
+            writeln!(
+                w,
+                "  unavailable here: {} ({})",
+                printable(&names.join(", ")),
+                printable(&c.unavailable[0].1)
+            )?;
         }
         if c.rows.is_empty() {
             writeln!(w, "  no scope read them (use scope!(\"name\", counters))")?;

@@ -258,6 +258,18 @@ impl Symbols {
         Some(Site { frame: stack[i].clone(), kind: kinds[i], called_from })
     }
 
+    /// The function and `file:line` that the report's site rows group
+    /// `site` under (`root`: the project root paths are shown relative to).
+    pub(crate) fn row_key(&self, site: u32, root: &str) -> (String, String) {
+        match self.site(site) {
+            Some(s) => (s.frame.function.clone(), s.frame.place(root)),
+            None if site == pulse_format::NO_SITE => {
+                (String::from("(no stack captured)"), String::new())
+            }
+            None => (format!("site #{site}"), String::new()),
+        }
+    }
+
     /// The frame a user reads as the site's location (see [`Symbols::site`]).
     pub fn location(&self, site: u32) -> Option<Frame> {
         self.site(site).map(|s| s.frame)

@@ -1,6 +1,13 @@
 //! Aligned text tables.
+//!
+//! Every cell and heading goes through [`printable`] as it is added: a
+//! session's names are shown with their control characters escaped, so a
+//! newline in a name cannot start a row of its own nor an escape sequence
+//! reach the terminal, and columns are as wide as what is shown.
 
 use std::io::{self, Write};
+
+use crate::text::printable;
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,7 +16,8 @@ pub(crate) enum Align {
     Right,
 }
 
-/// A table of text cells, printed with every column as wide as its widest cell.
+/// A table of text cells, printed with every column as wide as its widest
+/// cell, each cell as [`printable`] shows it.
 #[derive(Debug)]
 pub(crate) struct Table {
     header: Vec<(String, Align)>,
@@ -19,13 +27,18 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn new(header: &[(&str, Align)]) -> Self {
         Table {
-            header: header.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
+            header: header.iter().map(|(h, a)| (printable(h).into_owned(), *a)).collect(),
             rows: Vec::new(),
         }
     }
 
-    pub(crate) fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, mut cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.header.len());
+        for cell in &mut cells {
+            if let std::borrow::Cow::Owned(shown) = printable(cell) {
+                *cell = shown;
+            }
+        }
         self.rows.push(cells);
     }
 

@@ -1,17 +1,29 @@
-//! The live heap over time: the most bytes live in each of up to
-//! [`POINTS`] evenly spaced intervals of the session, globally and per
-//! allocating thread, and an SVG chart of it with the peak marked.
+//! The live heap over time: in each of up to [`POINTS`] evenly spaced
+//! intervals of the session, the most bytes live and the bytes live at its
+//! end, globally and per allocating thread; what the heap held at each
+//! interval's peak, by allocation site; and an SVG chart of it with the
+//! peak marked.
 //!
 //! Like the per-site history, the interval starts small and doubles when
 //! the points fill up (two neighbours merge, keeping the larger), so memory
 //! is fixed however long the session. Each point keeps the maximum of its
 //! interval, so no spike is lost to downsampling.
+//!
+//! The breakdown by site is taken at each interval's peak, so that the
+//! sites of an interval add up to its maximum exactly: every site keeps its
+//! live bytes, and the first time it changes after a new peak of the
+//! current interval it saves what it had at that peak (as the heap at the
+//! session's peak is kept, in `profile.rs`). A site that did not change in
+//! an interval still has what it had at the end of the last one it changed
+//! in, so each site keeps an entry only for the intervals it changed in:
+//! at most [`POINTS`] per site, merged pairwise with the points.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use svg::node::element::{Circle, Line, Polyline, Rectangle, Text as TextElement};
-use svg::node::Text;
+use svg::node::element::{
+    Circle, Group, Line, Polygon, Polyline, Rectangle, Text as TextElement, Title,
+};
 use svg::Document;
 
 use crate::profile::Profile;
@@ -20,152 +32,506 @@ use crate::units::{Bytes, Nanos};
 /// Points kept.
 pub const POINTS: usize = 512;
 
+/// Sites the breakdown names; the rest of the heap is one `other` band.
+pub const TOP_SITES: usize = 8;
+
+/// Stacks considered for the breakdown: those with the most bytes live at
+/// an interval's peak, grouped by their line before the [`TOP_SITES`] are
+/// chosen.
+const CANDIDATE_STACKS: usize = 64;
+
 /// The live heap over the session.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Timeline {
-    /// Nanoseconds between two points.
-    pub interval_ns: u64,
-    /// The most bytes live in each interval, from the session's start.
+    /// Nanoseconds between two points: point `i` covers
+    /// `[i * interval_ns, (i + 1) * interval_ns)` from the session's start.
+    pub interval_ns: f64,
+    /// The most bytes live in each interval, from the session's start (the
+    /// bytes live when the interval began count).
     pub live_bytes: Vec<u64>,
-    /// The same per allocating thread (blocks count for the thread that
-    /// allocated them), aligned with `live_bytes`.
+    /// The bytes live at the end of each interval, aligned with
+    /// `live_bytes`: the last is what was live when the session ended.
+    pub end_bytes: Vec<u64>,
+    /// The most bytes live in each interval per allocating thread (blocks
+    /// count for the thread that allocated them), aligned with `live_bytes`.
     pub threads: BTreeMap<u64, Vec<u64>>,
+    /// The heap at each interval's peak by allocation site (the user's
+    /// line, as the report's site rows): the [`TOP_SITES`] lines with the
+    /// most bytes at any interval's peak, most first. Each series is
+    /// aligned with `live_bytes`.
+    pub sites: Vec<TimelineSite>,
+    /// The rest of the heap at each interval's peak: with `sites`, it adds
+    /// up to `live_bytes` at every point.
+    pub other_bytes: Vec<u64>,
+}
+
+/// One allocation site's share of the heap over time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TimelineSite {
+    /// The user's function, or what the stack ended in.
+    pub function: String,
+    /// `file:line`, as the report's site rows show it.
+    pub place: String,
+    /// Its bytes live at each interval's peak.
+    pub bytes: Vec<u64>,
+    /// The most of those.
+    pub peak_bytes: u64,
+}
+
+/// No point.
+const NONE: u32 = u32::MAX;
+
+/// One site as the timeline follows it.
+#[derive(Debug, Clone, Copy)]
+struct Track {
+    /// Its bytes live now.
+    live: u64,
+    /// The point it last changed in, whose entry is not written yet, or `NONE`.
+    point: u32,
+    /// The interval peak (epoch) at which `at_peak` was saved.
+    epoch: u64,
+    /// Its bytes live at that peak.
+    at_peak: u64,
+}
+
+impl Default for Track {
+    fn default() -> Self {
+        Track { live: 0, point: NONE, epoch: 0, at_peak: 0 }
+    }
+}
+
+/// A site's figures in one point it changed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    point: u32,
+    /// Its bytes live at the point's peak.
+    at_peak: u64,
+    /// Its bytes live at the point's end.
+    end: u64,
+}
+
+/// One thread's line: the most bytes in each point up to the last it
+/// changed in, and its bytes live now (carried into the points after).
+#[derive(Debug, Default)]
+struct ThreadLine {
+    max: Vec<u64>,
+    last: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct TimelineBuilder {
     start: Option<u64>,
+    /// Ticks per point.
     interval: u64,
+    /// The most bytes live in each point; the last is the current one.
     points: Vec<u64>,
+    /// The bytes live at the end of each point (so far, for the current one).
+    ends: Vec<u64>,
+    /// The epoch of each point's latest peak.
+    peak_epochs: Vec<u64>,
+    /// Incremented at each new peak of the current point (and at the start
+    /// of each point, whose first moment is its first peak).
+    epoch: u64,
     /// By the replay's thread index; `None` for a thread with no block.
-    threads: Vec<Option<Vec<u64>>>,
-    /// The point of the last change, and the ticks since `start` it covers:
-    /// the replay moves forward, so most changes fall in the same point
-    /// and need no division.
+    threads: Vec<Option<ThreadLine>>,
+    /// The current point, and the ticks since `start` it covers: the
+    /// replay moves forward, so most events fall in the same point and
+    /// need no division.
     current: (usize, u64, u64),
+    /// By the replay's site index.
+    tracks: Vec<Track>,
+    entries: Vec<Vec<Entry>>,
 }
 
 impl Default for TimelineBuilder {
     fn default() -> Self {
         TimelineBuilder {
             start: None,
-            interval: 1 << 16,
+            interval: 1,
             points: Vec::new(),
+            ends: Vec::new(),
+            peak_epochs: Vec::new(),
+            epoch: 0,
             threads: Vec::new(),
             current: (0, 0, 0),
+            tracks: Vec::new(),
+            entries: Vec::new(),
         }
     }
 }
 
 impl TimelineBuilder {
-    /// The heap at `ts` holds `global` bytes, the share of the thread at
-    /// index `thread` `own`.
-    #[inline(always)]
-    pub(crate) fn record(&mut self, ts: u64, global: u64, thread: usize, own: u64) {
-        let start = *self.start.get_or_insert(ts);
-        let since = ts.saturating_sub(start);
-        let (mut i, low, high) = self.current;
-        if !(low..high).contains(&since) {
-            i = self.point(since);
+    /// The session's first event is at `ts`: the timeline starts there,
+    /// with nothing live.
+    pub(crate) fn start(&mut self, ts: u64) {
+        if self.start.is_some() {
+            return;
         }
-        bump(&mut self.points, i, global);
-        if thread >= self.threads.len() {
-            self.threads.resize_with(thread + 1, || None);
-        }
-        bump(self.threads[thread].get_or_insert_with(Vec::new), i, own);
+        self.start = Some(ts);
+        self.points.push(0);
+        self.ends.push(0);
+        self.epoch += 1;
+        self.peak_epochs.push(self.epoch);
+        self.current = (0, 0, self.interval);
     }
 
-    /// The point `since` ticks after the start falls in, halving the
-    /// resolution until it fits.
-    fn point(&mut self, since: u64) -> usize {
+    /// The replay reached `ts`: the heap changes that follow fall in its
+    /// point. A clock that steps back stays in the current point.
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, ts: u64) {
+        let Some(start) = self.start else { return };
+        let since = ts.saturating_sub(start);
+        if since >= self.current.2 {
+            self.move_to(since);
+        }
+    }
+
+    /// Moves to the point `since` ticks after the start falls in, halving
+    /// the resolution until it fits. The points skipped held what the last
+    /// one ended with, as does the new one at its start.
+    #[inline(never)]
+    fn move_to(&mut self, since: u64) {
         let mut i = (since / self.interval) as usize;
         while i >= POINTS {
             self.halve();
             i = (since / self.interval) as usize;
         }
+        let end = self.ends.last().copied().unwrap_or(0);
+        if i + 1 > self.points.len() {
+            self.points.resize(i + 1, end);
+            self.ends.resize(i + 1, end);
+            self.epoch += 1;
+            self.peak_epochs.resize(i + 1, self.epoch);
+        }
         let low = i as u64 * self.interval;
         self.current = (i, low, low.saturating_add(self.interval));
-        i
+    }
+
+    /// The heap holds `global` bytes, of which the thread at index `thread`
+    /// allocated `own`.
+    #[inline(always)]
+    pub(crate) fn record(&mut self, global: u64, thread: usize, own: u64) {
+        let i = self.current.0;
+        let Some(p) = self.points.get_mut(i) else { return };
+        // `>=`: of equal peaks the latest counts, as for the session's peak.
+        if global >= *p {
+            *p = global;
+            self.epoch += 1;
+            self.peak_epochs[i] = self.epoch;
+        }
+        self.ends[i] = global;
+        if thread >= self.threads.len() {
+            self.threads.resize_with(thread + 1, || None);
+        }
+        let t = self.threads[thread].get_or_insert_with(ThreadLine::default);
+        if t.max.len() <= i {
+            let last = t.last;
+            t.max.resize(i + 1, last);
+        }
+        t.max[i] = t.max[i].max(own);
+        t.last = own;
+    }
+
+    /// The site at index `site` now has `live` bytes live. Called before
+    /// [`TimelineBuilder::record`] for the same change.
+    #[inline(always)]
+    pub(crate) fn site(&mut self, site: usize, live: u64) {
+        if site >= self.tracks.len() {
+            self.tracks.resize_with(site + 1, Track::default);
+            self.entries.resize_with(site + 1, Vec::new);
+        }
+        let i = self.current.0 as u32;
+        let t = &mut self.tracks[site];
+        if t.point != i {
+            if t.point != NONE {
+                self.settle(site);
+            }
+            self.tracks[site].point = i;
+        }
+        let t = &mut self.tracks[site];
+        if t.epoch < self.epoch {
+            t.at_peak = t.live;
+            t.epoch = self.epoch;
+        }
+        t.live = live;
+    }
+
+    /// Writes the entry of the site at index `site` for the point it last
+    /// changed in, which is over.
+    #[inline(never)]
+    fn settle(&mut self, site: usize) {
+        let t = &mut self.tracks[site];
+        let p = t.point;
+        if p == NONE {
+            return;
+        }
+        let peak_epoch = self.peak_epochs.get(p as usize).copied().unwrap_or(0);
+        // Saved at that peak if it changed after it; else it has not changed since.
+        let at_peak = if t.epoch >= peak_epoch { t.at_peak } else { t.live };
+        self.entries[site].push(Entry { point: p, at_peak, end: t.live });
+        t.point = NONE;
     }
 
     #[cold]
     fn halve(&mut self) {
-        let merge = |v: &mut Vec<u64>| {
+        for site in 0..self.tracks.len() {
+            self.settle(site);
+        }
+        let n = self.points.len();
+        // Which half of each merged point had its peak (the later of equals).
+        let later: Vec<bool> = (0..n.div_ceil(2))
+            .map(|k| 2 * k + 1 < n && self.points[2 * k + 1] >= self.points[2 * k])
+            .collect();
+        let merge_max = |v: &mut Vec<u64>| {
             let merged: Vec<u64> =
                 v.chunks(2).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
             *v = merged;
         };
-        merge(&mut self.points);
-        self.threads.iter_mut().flatten().for_each(merge);
+        merge_max(&mut self.points);
+        self.ends = self.ends.chunks(2).map(|c| c[c.len() - 1]).collect();
+        self.threads.iter_mut().flatten().for_each(|t| merge_max(&mut t.max));
+        for e in &mut self.entries {
+            if !e.is_empty() {
+                *e = merge_entries(e, &later);
+            }
+        }
+        self.peak_epochs.truncate(self.points.len());
         self.interval = self.interval.saturating_mul(2);
+        let i = self.points.len().saturating_sub(1);
+        let low = i as u64 * self.interval;
+        self.current = (i, low, low.saturating_add(self.interval));
     }
 
-    /// The timeline, its threads named by `ids` (the id of each thread index).
-    pub(crate) fn finish(self, ticks_per_ns: f64, ids: &[u64]) -> Timeline {
+    /// The timeline: its threads named by `ids` (the id of each thread
+    /// index), its sites by `key` (the function and place of each site
+    /// index); `live_at_end` is what the replay ended with.
+    pub(crate) fn finish(
+        mut self,
+        ticks_per_ns: f64,
+        ids: &[u64],
+        live_at_end: u64,
+        key: impl Fn(usize) -> (String, String),
+    ) -> Timeline {
+        for site in 0..self.tracks.len() {
+            self.settle(site);
+        }
         let n = self.points.len();
+        if let (Some(end), Some(max)) = (self.ends.last_mut(), self.points.last_mut()) {
+            *end = live_at_end;
+            *max = (*max).max(live_at_end);
+        }
+        let (sites, other_bytes) = self.breakdown(&key);
         Timeline {
-            interval_ns: (self.interval as f64 / ticks_per_ns) as u64,
+            interval_ns: self.interval as f64 / ticks_per_ns,
             live_bytes: self.points,
+            end_bytes: self.ends,
             threads: self
                 .threads
                 .into_iter()
                 .enumerate()
-                .filter_map(|(t, v)| {
-                    let mut v = v?;
-                    v.resize(n, 0);
-                    Some((ids[t], v))
+                .filter_map(|(t, line)| {
+                    let ThreadLine { mut max, last } = line?;
+                    max.resize(n, last);
+                    Some((ids[t], max))
                 })
                 .collect(),
+            sites,
+            other_bytes,
         }
     }
-}
 
-/// Raises point `i` to `v`; points between the last one and `i` carry the
-/// last value forward (nothing changed in between).
-#[inline]
-fn bump(v: &mut Vec<u64>, i: usize, value: u64) {
-    match v.get_mut(i) {
-        Some(p) => *p = (*p).max(value),
-        None => extend(v, i, value),
+    /// The [`TOP_SITES`] lines with the most bytes at an interval's peak
+    /// (of the [`CANDIDATE_STACKS`] stacks with the most), and the rest.
+    fn breakdown(&self, key: &impl Fn(usize) -> (String, String)) -> (Vec<TimelineSite>, Vec<u64>) {
+        let n = self.points.len();
+        let mut stacks: Vec<(u64, usize)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(s, e)| (dense(e, n).into_iter().max().unwrap_or(0), s))
+            .filter(|(peak, _)| *peak > 0)
+            .collect();
+        stacks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        stacks.truncate(CANDIDATE_STACKS);
+        let mut lines: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
+        for (_, s) in stacks {
+            let sum = lines.entry(key(s)).or_insert_with(|| vec![0; n]);
+            for (a, b) in sum.iter_mut().zip(dense(&self.entries[s], n)) {
+                *a = a.saturating_add(b);
+            }
+        }
+        let mut sites: Vec<TimelineSite> = lines
+            .into_iter()
+            .map(|((function, place), bytes)| TimelineSite {
+                function,
+                place,
+                peak_bytes: bytes.iter().copied().max().unwrap_or(0),
+                bytes,
+            })
+            .collect();
+        sites.sort_by(|a, b| {
+            b.peak_bytes
+                .cmp(&a.peak_bytes)
+                .then_with(|| a.function.cmp(&b.function))
+                .then_with(|| a.place.cmp(&b.place))
+        });
+        sites.truncate(TOP_SITES);
+        let other = (0..n)
+            .map(|i| {
+                let named = sites.iter().fold(0u64, |a, s| a.saturating_add(s.bytes[i]));
+                self.points[i].saturating_sub(named)
+            })
+            .collect();
+        (sites, other)
     }
 }
 
-#[cold]
-#[inline(never)]
-fn extend(v: &mut Vec<u64>, i: usize, value: u64) {
-    let last = v.last().copied().unwrap_or(0);
-    v.resize(i + 1, last);
-    v[i] = value;
+/// A site's bytes at each of `n` points' peaks, from its entries.
+fn dense(entries: &[Entry], n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(n);
+    let mut carry = 0;
+    let mut next = entries.iter().peekable();
+    for i in 0..n {
+        match next.peek() {
+            Some(e) if e.point as usize == i => {
+                out.push(e.at_peak);
+                carry = e.end;
+                next.next();
+            }
+            _ => out.push(carry),
+        }
+    }
+    out
 }
+
+/// A site's entries once each two neighbouring points are one: its bytes
+/// at the merged point's peak are those at the peak of the half that had
+/// it (`later[k]`: the second), its end the second half's.
+fn merge_entries(entries: &[Entry], later: &[bool]) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut carry = 0;
+    let mut i = 0;
+    while i < entries.len() {
+        let k = entries[i].point / 2;
+        let first = (entries[i].point % 2 == 0).then(|| {
+            i += 1;
+            entries[i - 1]
+        });
+        let second = entries.get(i).filter(|e| e.point == 2 * k + 1).copied();
+        if second.is_some() {
+            i += 1;
+        }
+        let before_second = first.map_or(carry, |f| f.end);
+        let at_peak = if later.get(k as usize).copied().unwrap_or(false) {
+            second.map_or(before_second, |s| s.at_peak)
+        } else {
+            first.map_or(carry, |f| f.at_peak)
+        };
+        let end = second.or(first).map_or(carry, |e| e.end);
+        out.push(Entry { point: k, at_peak, end });
+        carry = end;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The chart
+// ---------------------------------------------------------------------------
+
+/// Ticks wanted along an axis, about.
+const TICKS: f64 = 8.0;
+
+/// Round ticks from 0 to at least `max` in one of `units` (value, name):
+/// the step is 1, 2 or 5 times a power of ten of the largest unit it is a
+/// whole number of, so that every label is exact. The last tick is the
+/// first at or above `max`.
+fn ticks(max: f64, units: &[(f64, &str)]) -> Vec<(f64, String)> {
+    let max = max.max(1.0);
+    let raw = max / TICKS;
+    let (unit, name) = units.iter().rev().find(|(u, _)| raw >= *u).copied().unwrap_or(units[0]);
+    let scaled = (raw / unit).max(1.0);
+    let power = 10f64.powi(scaled.log10().floor() as i32);
+    let mantissa = [1.0, 2.0, 5.0, 10.0].into_iter().find(|m| m * power >= scaled).unwrap_or(10.0);
+    let step = mantissa * power * unit;
+    // Labelled in the largest unit the step is a whole number of (1 ms
+    // rather than 1000 µs).
+    let (unit, name) = units
+        .iter()
+        .rev()
+        .find(|(u, _)| step >= *u && (step / u).fract() == 0.0)
+        .copied()
+        .unwrap_or((unit, name));
+    let mut out = Vec::new();
+    let mut k = 0u32;
+    loop {
+        let v = f64::from(k) * step;
+        let shown = v / unit;
+        out.push((v, if k == 0 { String::from("0") } else { format!("{shown} {name}") }));
+        if v >= max {
+            break out;
+        }
+        k += 1;
+    }
+}
+
+const TIME_UNITS: [(f64, &str); 4] = [(1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s")];
+const BYTE_UNITS: [(f64, &str); 4] =
+    [(1.0, "B"), (1024.0, "KiB"), (1024.0 * 1024.0, "MiB"), (1024.0 * 1024.0 * 1024.0, "GiB")];
+
+/// The bands' colours, most bytes first; the last is `other`'s.
+const COLOURS: [&str; TOP_SITES + 1] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+    "#c8c8c8",
+];
 
 /// Writes the timeline of `profile` as an SVG chart: the live heap over
-/// time, the peak marked.
+/// time (the most in each interval, and what was live at its end), the
+/// peak marked at its time, the heap at each interval's peak stacked by
+/// its top sites and the rest, with time and byte ticks.
 pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
     let t = &profile.timeline;
-    let (w, h, left, bottom, top) = (1200.0, 400.0, 70.0, 40.0, 40.0);
-    let plot_w = w - left - 20.0;
-    let plot_h = h - top - bottom;
-    let max = t.live_bytes.iter().copied().max().unwrap_or(0).max(1);
-    let n = t.live_bytes.len().max(1);
-    let x = |i: usize| left + plot_w * i as f64 / n as f64;
-    let y = |b: u64| top + plot_h * (1.0 - b as f64 / max as f64);
-    let mut points = String::new();
-    for (i, b) in t.live_bytes.iter().enumerate() {
-        points.push_str(&format!("{:.1},{:.1} {:.1},{:.1} ", x(i), y(*b), x(i + 1), y(*b)));
-    }
-    let peak_i = t
-        .live_bytes
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, b)| (**b, usize::MAX - i))
-        .map_or(0, |(i, _)| i);
-    let peak = profile.memory.peak_bytes;
+    let legend = t.sites.len() + usize::from(!t.sites.is_empty());
+    let (w, left, right, top, plot_h) = (1200.0, 80.0, 20.0, 40.0, 320.0);
+    let plot_w = w - left - right;
+    let bottom = top + plot_h;
+    let h = bottom + 44.0 + 16.0 * legend as f64;
+    let duration = profile.duration_ns.max(1) as f64;
+    let max = t.live_bytes.iter().copied().max().unwrap_or(0).max(profile.memory.peak_bytes);
+    let yticks = ticks(max as f64, &BYTE_UNITS);
+    let ymax = yticks.last().map_or(1.0, |(v, _)| v.max(1.0));
+    let xticks: Vec<(f64, String)> =
+        ticks(duration, &TIME_UNITS).into_iter().filter(|(v, _)| *v <= duration).collect();
+    let x = |ns: f64| left + plot_w * (ns / duration).clamp(0.0, 1.0);
+    let y = |b: f64| top + plot_h * (1.0 - b / ymax);
+    // Each point's span on the chart, the last one's cut at the session's end.
+    let span = |i: usize| (x(i as f64 * t.interval_ns), x((i + 1) as f64 * t.interval_ns));
     let label = |s: String, x: f64, y: f64, anchor: &str| {
-        TextElement::new("")
-            .set("x", x)
-            .set("y", y)
+        TextElement::new(s)
+            .set("x", format!("{x:.1}"))
+            .set("y", format!("{y:.1}"))
             .set("text-anchor", anchor.to_owned())
-            .add(Text::new(s))
+    };
+    let line = |x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str| {
+        Line::new()
+            .set("x1", format!("{x1:.1}"))
+            .set("y1", format!("{y1:.1}"))
+            .set("x2", format!("{x2:.1}"))
+            .set("y2", format!("{y2:.1}"))
+            .set("stroke", stroke.to_owned())
+    };
+    let title = if profile.memory.counted_only {
+        format!(
+            "pulse: {} session in count mode: no allocation events, so no live heap over time",
+            Nanos(profile.duration_ns)
+        )
+    } else if t.sites.is_empty() {
+        format!("pulse: live heap over {}", Nanos(profile.duration_ns))
+    } else {
+        format!(
+            "pulse: live heap over {}, by allocation site at each interval's peak",
+            Nanos(profile.duration_ns)
+        )
     };
     let mut doc = Document::new()
         .set("width", w)
@@ -174,49 +540,92 @@ pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
         .set("font-family", "monospace")
         .set("font-size", 11)
         .add(Rectangle::new().set("width", "100%").set("height", "100%").set("fill", "#fdfdf8"))
-        .add(label(
-            format!("pulse: live heap over {}", Nanos(profile.duration_ns)),
-            w / 2.0,
-            20.0,
-            "middle",
-        ))
-        .add(
-            Line::new()
-                .set("x1", left)
-                .set("y1", top + plot_h)
-                .set("x2", left + plot_w)
-                .set("y2", top + plot_h)
-                .set("stroke", "#444"),
-        )
-        .add(
-            Line::new()
-                .set("x1", left)
-                .set("y1", top)
-                .set("x2", left)
-                .set("y2", top + plot_h)
-                .set("stroke", "#444"),
-        )
-        .add(label(Bytes(max).to_string(), left - 6.0, top + 4.0, "end"))
-        .add(label(String::from("0"), left - 6.0, top + plot_h, "end"))
-        .add(label(String::from("0"), left, top + plot_h + 16.0, "start"))
-        .add(label(
-            Nanos(t.interval_ns.saturating_mul(n as u64)).to_string(),
-            left + plot_w,
-            top + plot_h + 16.0,
-            "end",
-        ))
-        .add(
+        .add(label(title, w / 2.0, 20.0, "middle"));
+    // Grid and ticks.
+    let mut axes = Group::new().set("class", "axes");
+    for (v, name) in &yticks {
+        let yy = y(*v);
+        axes = axes.add(line(left, yy, left + plot_w, yy, "#e4e4dc")).add(line(
+            left - 4.0,
+            yy,
+            left,
+            yy,
+            "#444",
+        ));
+        axes = axes.add(
+            label(name.clone(), left - 6.0, yy, "end")
+                .set("class", "y-tick")
+                .set("dominant-baseline", "middle"),
+        );
+    }
+    for (v, name) in &xticks {
+        let xx = x(*v);
+        axes = axes
+            .add(line(xx, bottom, xx, bottom + 4.0, "#444"))
+            .add(label(name.clone(), xx, bottom + 16.0, "middle").set("class", "x-tick"));
+    }
+    axes = axes
+        .add(line(left, bottom, left + plot_w, bottom, "#444"))
+        .add(line(left, top, left, bottom, "#444"));
+    doc = doc.add(axes);
+    // The heap at each interval's peak, stacked by site: the bands' tops
+    // are the line's maxima.
+    if !t.sites.is_empty() {
+        let mut bands = Group::new().set("class", "sites");
+        let mut below = vec![0u64; t.live_bytes.len()];
+        let layers = t.sites.iter().map(|s| (&s.bytes, site_name(s)));
+        let layers = layers.chain(std::iter::once((&t.other_bytes, String::from("other"))));
+        for (k, (bytes, name)) in layers.enumerate() {
+            let above: Vec<u64> =
+                below.iter().zip(bytes).map(|(a, b)| a.saturating_add(*b)).collect();
+            let mut pts = Vec::new();
+            for (i, v) in above.iter().enumerate() {
+                let (x0, x1) = span(i);
+                pts.push((x0, y(*v as f64)));
+                pts.push((x1, y(*v as f64)));
+            }
+            for (i, v) in below.iter().enumerate().rev() {
+                let (x0, x1) = span(i);
+                pts.push((x1, y(*v as f64)));
+                pts.push((x0, y(*v as f64)));
+            }
+            bands = bands.add(
+                Polygon::new()
+                    .set("points", points(&pts))
+                    .set("fill", COLOURS[k.min(TOP_SITES)])
+                    .set("fill-opacity", 0.75)
+                    .add(Title::new(name)),
+            );
+            below = above;
+        }
+        doc = doc.add(bands);
+    }
+    // The line: each interval's maximum, then what was live at its end; it
+    // ends with what was live when the session ended.
+    if !t.live_bytes.is_empty() && !profile.memory.counted_only {
+        let mut pts = Vec::new();
+        for (i, (max, end)) in t.live_bytes.iter().zip(&t.end_bytes).enumerate() {
+            let (x0, x1) = span(i);
+            pts.push((x0, y(*max as f64)));
+            pts.push((x1, y(*max as f64)));
+            pts.push((x1, y(*end as f64)));
+        }
+        let last = t.end_bytes.last().copied().unwrap_or(0);
+        pts.push((x(duration), y(last as f64)));
+        doc = doc.add(
             Polyline::new()
-                .set("points", points.trim_end().to_owned())
+                .set("class", "heap")
+                .set("points", points(&pts))
                 .set("fill", "none")
                 .set("stroke", "rgb(220,90,40)")
                 .set("stroke-width", 1.5),
         );
-    if !t.live_bytes.is_empty() {
-        let (px, py) = (x(peak_i) + (x(peak_i + 1) - x(peak_i)) / 2.0, y(t.live_bytes[peak_i]));
+        let peak = profile.memory.peak_bytes;
+        let (px, py) = (x(profile.memory.peak_at_ns as f64), y(peak as f64));
         doc = doc
             .add(
                 Circle::new()
+                    .set("class", "peak")
                     .set("cx", format!("{px:.1}"))
                     .set("cy", format!("{py:.1}"))
                     .set("r", 4)
@@ -224,11 +633,188 @@ pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
             )
             .add(label(
                 format!("peak {} at {}", Bytes(peak), Nanos(profile.memory.peak_at_ns)),
-                px.min(left + plot_w - 200.0).max(left + 4.0),
+                (px + 8.0).min(left + plot_w - 200.0).max(left + 4.0),
                 (py - 8.0).max(top - 4.0),
                 "start",
             ));
     }
+    // The legend: each band's site and the most it held at an interval's peak.
+    if !t.sites.is_empty() {
+        let mut g = Group::new().set("class", "legend");
+        let rows = t.sites.iter().map(|s| (site_name(s), s.peak_bytes)).chain(std::iter::once((
+            String::from("other sites"),
+            t.other_bytes.iter().copied().max().unwrap_or(0),
+        )));
+        for (k, (name, most)) in rows.enumerate() {
+            let yy = bottom + 36.0 + 16.0 * k as f64;
+            g = g
+                .add(
+                    Rectangle::new()
+                        .set("x", left)
+                        .set("y", format!("{:.1}", yy - 9.0))
+                        .set("width", 10)
+                        .set("height", 10)
+                        .set("fill", COLOURS[k.min(TOP_SITES)]),
+                )
+                .add(label(Bytes(most).to_string(), left + 86.0, yy, "end"))
+                .add(label(name, left + 94.0, yy, "start"));
+        }
+        doc = doc.add(g);
+    }
     write!(out, "{doc}")?;
     writeln!(out)
+}
+
+/// `function (file:line)`, as a session named them, made safe to show.
+fn site_name(s: &TimelineSite) -> String {
+    let name = if s.place.is_empty() || s.place == s.function {
+        s.function.clone()
+    } else {
+        format!("{} ({})", s.function, s.place)
+    };
+    crate::text::printable(&name).into_owned()
+}
+
+/// `x,y x,y …` with one decimal, a point that repeats its predecessor left out.
+fn points(pts: &[(f64, f64)]) -> String {
+    let mut s = String::with_capacity(pts.len() * 12);
+    let mut last = None;
+    for &(x, y) in pts {
+        let p = (format!("{x:.1}"), format!("{y:.1}"));
+        if last.as_ref() == Some(&p) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&p.0);
+        s.push(',');
+        s.push_str(&p.1);
+        last = Some(p);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One heap change: at `ts`, site `site` grows by `grow` bytes or
+    /// shrinks by `shrink` (at most what it has).
+    #[derive(Debug, Clone, Copy)]
+    struct Change {
+        ts: u64,
+        site: usize,
+        grow: u64,
+        shrink: u64,
+    }
+
+    /// The builder fed `changes`, as the replay feeds it.
+    fn build(start: u64, changes: &[Change], sites: usize) -> (TimelineBuilder, Vec<Vec<u64>>) {
+        let mut b = TimelineBuilder::default();
+        b.start(start);
+        let mut live = vec![0u64; sites];
+        let mut states = Vec::new();
+        for c in changes {
+            b.advance(c.ts);
+            live[c.site] = (live[c.site] + c.grow).saturating_sub(c.shrink);
+            b.site(c.site, live[c.site]);
+            let global = live.iter().sum();
+            b.record(global, 0, global);
+            states.push(live.clone());
+        }
+        (b, states)
+    }
+
+    /// What each point must hold, worked out from every state: the most
+    /// bytes live from its start (what the last point ended with) through
+    /// each change in it, the latest moment of that most, each site's
+    /// bytes then, and the bytes at its end.
+    fn expected(
+        start: u64,
+        interval: u64,
+        n: usize,
+        changes: &[Change],
+        states: &[Vec<u64>],
+        sites: usize,
+    ) -> Vec<(u64, u64, Vec<u64>)> {
+        let mut out = Vec::new();
+        let mut before = vec![0u64; sites];
+        let mut k = 0;
+        for i in 0..n as u64 {
+            let mut moments = vec![before.clone()];
+            while k < changes.len() && (changes[k].ts - start) / interval <= i {
+                moments.push(states[k].clone());
+                k += 1;
+            }
+            let total = |m: &Vec<u64>| m.iter().sum::<u64>();
+            let most = moments.iter().map(total).max().unwrap();
+            let at = moments.iter().rposition(|m| total(m) == most).unwrap();
+            let end = moments.last().unwrap().clone();
+            out.push((most, total(&end), moments[at].clone()));
+            before = end;
+        }
+        out
+    }
+
+    fn changes(sites: usize) -> impl Strategy<Value = Vec<Change>> {
+        prop::collection::vec(
+            (0u64..5_000, 0..sites, 0u64..1000, 0u64..1000, any::<bool>()),
+            1..400,
+        )
+        .prop_map(|v| {
+            let mut ts = 1_000u64;
+            v.into_iter()
+                .map(|(gap, site, grow, shrink, which)| {
+                    // Mostly small steps, now and then a long quiet time.
+                    ts += if gap > 4_900 { gap * 1_000 } else { gap % 50 };
+                    let (grow, shrink) = if which { (grow, 0) } else { (0, shrink) };
+                    Change { ts, site, grow, shrink }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_point_holds_its_most_its_end_and_its_sites_at_its_peak(c in changes(5)) {
+            let (b, states) = build(1_000, &c, 5);
+            let interval = b.interval;
+            let mut b = b;
+            for s in 0..b.tracks.len() {
+                b.settle(s);
+            }
+            let n = b.points.len();
+            let want = expected(1_000, interval, n, &c, &states, 5);
+            let last = (c.last().unwrap().ts - 1_000) / interval;
+            prop_assert_eq!(n as u64, last + 1);
+            for (i, (most, end, at_peak)) in want.iter().enumerate() {
+                prop_assert_eq!(b.points[i], *most, "point {} of {}", i, n);
+                prop_assert_eq!(b.ends[i], *end, "point {}", i);
+                for (s, e) in b.entries.iter().enumerate() {
+                    let sites = dense(e, n);
+                    prop_assert_eq!(sites[i], at_peak.get(s).copied().unwrap_or(0), "point {} site {}", i, s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_quiet_time_after_a_spike_holds_what_was_left_not_the_spike() {
+        let c = |ts, site, grow, shrink| Change { ts, site, grow, shrink };
+        // 1 MB for a moment, freed at once; then nothing for a long while.
+        let changes = [c(10, 0, 1 << 20, 0), c(11, 0, 0, 1 << 20), c(12, 1, 100, 0)];
+        let (mut b, _) = build(10, &changes, 2);
+        b.advance(10_000);
+        b.advance(100_000);
+        let t = b.finish(1.0, &[1], 100, |s| (format!("f{s}"), String::new()));
+        assert_eq!(t.live_bytes[0], 1 << 20);
+        assert!(t.live_bytes[1..].iter().all(|b| *b == 100), "{:?}", t.live_bytes);
+        assert_eq!(t.end_bytes.last(), Some(&100));
+        assert_eq!(t.sites[0].function, "f0", "{:?}", t.sites);
+        assert_eq!(t.sites[0].bytes[0], 1 << 20);
+        assert_eq!(t.sites[1].bytes[1..].iter().max(), Some(&100));
+        assert_eq!(t.threads[&1].last(), Some(&100));
+    }
 }

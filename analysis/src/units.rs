@@ -62,6 +62,37 @@ impl fmt::Display for Count {
     }
 }
 
+/// A moment in nanoseconds after the Unix epoch, shown as a UTC date and
+/// time to the millisecond (`2026-12-05 17:05:22.123 UTC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct UnixTime(pub(crate) u64);
+
+impl fmt::Display for UnixTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0 / 1_000_000_000;
+        let millis = self.0 % 1_000_000_000 / 1_000_000;
+        let (days, day) = (secs / 86_400, secs % 86_400);
+        // The proleptic Gregorian calendar from days since 1970-01-01
+        // (Howard Hinnant's `civil_from_days`), in eras of 400 years.
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + u64::from(m <= 2);
+        let s = format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{millis:03} UTC",
+            day / 3_600,
+            day % 3_600 / 60,
+            day % 60
+        );
+        f.pad(&s)
+    }
+}
+
 /// Three significant digits, without trailing zeros past the point.
 fn sig3(v: f64) -> String {
     let s = if v >= 100.0 {
@@ -96,6 +127,16 @@ mod tests {
         assert_eq!(Count(12_345).to_string(), "12.3k");
         assert_eq!(Count(2_207_582).to_string(), "2.21M");
         assert_eq!(Count(2_123_669_361).to_string(), "2.12G");
+    }
+
+    #[test]
+    fn moments_read_as_utc_dates() {
+        assert_eq!(UnixTime(0).to_string(), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(UnixTime(1_700_000_000_123_456_789).to_string(), "2023-11-14 22:13:20.123 UTC");
+        // A leap day, and the last moment of a year.
+        assert_eq!(UnixTime(951_782_400_000_000_000).to_string(), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(UnixTime(1_798_761_599_999_000_000).to_string(), "2026-12-31 23:59:59.999 UTC");
+        assert_eq!(UnixTime(u64::MAX).to_string(), "2554-07-21 23:34:33.709 UTC");
     }
 
     #[test]

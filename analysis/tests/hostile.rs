@@ -134,9 +134,10 @@ fn every_command(what: &str, bytes: &[u8]) -> (Profile, Usage) {
         for kind in
             [FoldedKind::Time, FoldedKind::AllocBytes, FoldedKind::AllocCount, FoldedKind::Leaks]
         {
-            // The flamegraph is drawn from the folded stacks `export
-            // --format folded` writes: one call runs both.
+            // The flamegraph is drawn from the stacks the folded export
+            // writes, but not from its text: both run.
             pulse_analysis::flamegraph(&p, kind, sink).unwrap();
+            pulse_analysis::folded(&p, kind, sink).unwrap();
         }
         pulse_analysis::timeline_svg(&p, sink).unwrap();
         pulse_analysis::dhat(&p, sink).unwrap();

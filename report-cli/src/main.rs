@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 use clap::Parser;
+use pulse_analysis::printable;
 
 use args::{Cli, Command};
 
@@ -51,6 +52,8 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line. A cause whose text the message
 /// already holds (errors that print their source themselves) is left out.
+/// A message may quote the session (a thread's name): its control
+/// characters are escaped as the reports escape them.
 fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
@@ -62,7 +65,7 @@ fn one_line(e: &anyhow::Error) -> String {
             line.push_str(&text);
         }
     }
-    flatten(&line)
+    printable(&flatten(&line)).into_owned()
 }
 
 /// clap's several-line usage error as one line: the problem, then the usage.
@@ -78,7 +81,7 @@ fn usage_line(rendered: &str) -> String {
         }
     }
     let hint = usage.map_or_else(|| String::from("try 'pulse --help'"), |u| format!("usage: {u}"));
-    flatten(&format!("{} ({hint})", problem.join(" ")))
+    printable(&flatten(&format!("{} ({hint})", problem.join(" ")))).into_owned()
 }
 
 /// Whatever a message holds, stderr gets one line per problem.
@@ -147,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             o.min_share = a.min_share;
             let d = pulse_analysis::diff_runs(&before, &after, &o);
             for w in &d.warnings {
-                eprintln!("pulse: warning: {w}");
+                eprintln!("pulse: warning: {}", printable(w));
             }
             if a.json {
                 json(&d, &mut out)?;
@@ -213,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let summary = pulse_analysis::merge(&files, sink)
                 .with_context(|| format!("merging into {}", path.display()))?;
             for w in &summary.warnings {
-                eprintln!("pulse: warning: {w}");
+                eprintln!("pulse: warning: {}", printable(w));
             }
             exit::OK
         }
@@ -247,7 +250,8 @@ fn load(
     let profile = load_quietly(path, threads)?;
     // A cut file says so itself (exit status 3); an empty whole one is odd.
     if profile.threads.is_empty() && profile.truncated.is_none() {
-        eprintln!("pulse: warning: {}: the session holds no events", path.display());
+        let path = path.display().to_string();
+        eprintln!("pulse: warning: {}: the session holds no events", printable(&path));
     }
     Ok(profile)
 }
@@ -285,6 +289,9 @@ fn report(
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let profile = load(file, threads)?;
+    if let Some(c) = &opts.category {
+        profile.check_category(file, c)?;
+    }
     let report = pulse_analysis::report(&profile, opts);
     if as_json {
         json(&report, out)?;
@@ -304,12 +311,16 @@ fn output(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
     Ok(Box::new(BufWriter::new(file)))
 }
 
+/// `value` as pretty JSON, with the control characters serde_json leaves
+/// in strings (DEL, C1) escaped too: it may be read on a terminal.
 fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)?;
+    let text = serde_json::to_string_pretty(value)?;
+    writeln!(out, "{}", pulse_analysis::json_printable(&text))?;
     Ok(())
 }
 
+/// `pulse leaks` as text: each location's blocks, verdict and stack, the
+/// frames as [`printable`] shows them.
 fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Result<()> {
     if leaks.is_empty() {
         return writeln!(out, "no block was live at the end of the session");
@@ -329,7 +340,7 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
             pulse_analysis::Bytes(l.bytes)
         )?;
         for frame in &l.stack {
-            writeln!(out, "    {frame}")?;
+            writeln!(out, "    {}", printable(frame))?;
         }
         writeln!(out)?;
     }
@@ -340,7 +351,7 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
 /// with its own status, so scripts notice.
 fn partial(p: &pulse_analysis::Profile) -> u8 {
     if let Some(t) = &p.truncated {
-        eprintln!("pulse: warning: {t}");
+        eprintln!("pulse: warning: {}", printable(t));
         exit::PARTIAL
     } else {
         exit::OK

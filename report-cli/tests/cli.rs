@@ -1024,6 +1024,34 @@ fn flamegraph_writes_a_deterministic_svg() {
     assert!(r.stdout.contains("Allocated bytes"), "{}", r.stdout);
 }
 
+/// A scope path 40 deep with a nanosecond in it, beside one of a
+/// millisecond: too narrow to draw, it adds no empty rows above the ones
+/// drawn. The picture is as tall as its two rows (the root and `wide`), its
+/// deepest frame at the top margin.
+#[test]
+fn flamegraph_is_as_tall_as_the_frames_it_draws() {
+    let mut records = vec![scope_def(1, "wide", ""), scope_def(2, "narrow", "")];
+    records.extend([enter(1000, 1), exit(1_001_000, 1)]);
+    records.extend((0..40).map(|i| enter(2_000_000 + i, 2)));
+    records.extend((0..40).map(|i| exit(2_000_041 + i, 2)));
+    let mut w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(1, 0);
+    for r in &records {
+        enc.push(r);
+    }
+    w.write_chunk(&enc).expect("chunk");
+    let bytes = w.finish(trailer(&[])).expect("trailer");
+    let dir = scratch("flamegraph-height");
+    let path = write(&dir, "deep.pulse", &bytes);
+    let r = pulse(&[OsStr::new("flamegraph"), path.as_os_str(), OsStr::new("-o"), OsStr::new("-")]);
+    r.succeeds();
+    assert_eq!(r.stdout.matches("<g class=\"f\"").count(), 2, "{}", r.stdout);
+    // 30 px for the title, two rows of 17, 10 below.
+    assert!(r.stdout.starts_with("<svg") && r.stdout.contains(r#"height="74""#), "{}", r.stdout);
+    assert!(r.stdout.contains(r#"y="30.00""#), "the top row is at the margin: {}", r.stdout);
+}
+
 #[test]
 fn timeline_charts_the_live_heap_with_the_peak_marked() {
     let dir = scratch("timeline");
