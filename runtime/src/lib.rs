@@ -27,6 +27,7 @@ mod counters;
 mod future;
 mod macros;
 mod meter;
+mod metrics;
 mod op;
 mod output;
 mod report;
@@ -40,6 +41,7 @@ mod timer;
 
 pub use future::Instrumented;
 pub use meter::{heap_stats, AllocMeter};
+pub use metrics::{DEFAULT_METRICS_BUCKETS, ENV_METRICS, ENV_METRICS_BUCKETS};
 pub use op::Operation;
 pub use pulse_alloc::{clock, current_thread_id, Alloc, HeapStats, ThreadStats, Totals};
 pub use pulse_format::AllocMode;

@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Once};
@@ -24,6 +25,7 @@ use pulse_alloc::{StackMode, Tracking};
 use pulse_format::{AllocMode, ClockInfo, ClockSource, Metadata, Trailer, Writer};
 
 use crate::collector::{say, Collector, Control};
+use crate::metrics::{ENV_METRICS, ENV_METRICS_BUCKETS};
 use crate::signals;
 use crate::sink::Output;
 
@@ -90,6 +92,10 @@ struct Running {
     /// The process that started it: a forked child has no collector and
     /// leaves the parent's file alone.
     pid: u32,
+    /// Whether it writes a session file (not when it serves metrics alone).
+    file: bool,
+    /// Where its metrics are served, if they are.
+    metrics: Option<SocketAddr>,
 }
 
 /// Why a session could not start or finish.
@@ -111,6 +117,14 @@ pub enum Error {
     /// This process is a forked child of one whose session was running: the
     /// session and its file are the parent's, and a child records nothing.
     InForkedChild(PathBuf),
+    /// The metrics endpoint could not be served: an address that is not
+    /// one, or one that cannot be bound (in use, not this machine's).
+    Metrics {
+        /// The address asked for.
+        address: String,
+        /// What failed.
+        source: io::Error,
+    },
     /// An environment variable holds a value pulse does not understand.
     BadSetting {
         /// The variable.
@@ -137,6 +151,9 @@ impl fmt::Display for Error {
                  a forked child records nothing and cannot start a session of its own",
                 p.display()
             ),
+            Error::Metrics { address, source } => {
+                write!(f, "pulse: cannot serve metrics on {address}: {source}")
+            }
             Error::BadSetting { var, value, want } => {
                 write!(f, "pulse: {var}={value} is not valid; use {want}")
             }
@@ -147,7 +164,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Metrics { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -164,6 +181,12 @@ pub struct SessionBuilder {
     counters: Counters,
     args: bool,
     signals: bool,
+    /// Operation metrics (`metrics/`): where to serve them, with which
+    /// buckets; and whether a session file is written at all.
+    metrics: Option<String>,
+    /// None: the default bounds (nothing allocated by the program's builder).
+    buckets: Option<Vec<f64>>,
+    file: bool,
 }
 
 impl SessionBuilder {
@@ -230,10 +253,71 @@ impl SessionBuilder {
         self
     }
 
+    /// Serves operation metrics for Prometheus on `address` while the
+    /// session runs (and after, with its last figures, until the process
+    /// exits): `GET /metrics` in the text exposition format 0.0.4. The
+    /// address is an IP address and port (`"127.0.0.1:9464"`, `"[::1]:9464"`),
+    /// `localhost:PORT`, or a port alone (`"9464"`), which is on loopback;
+    /// port 0 takes a free port, which [`Session::metrics_addr`] and a line
+    /// on stderr give. `PULSE_METRICS` takes precedence (`off` serves none).
+    /// The metrics are listed in the README ("Metrics for Prometheus").
+    ///
+    /// ```no_run
+    /// let _session = pulse::Session::builder()
+    ///     .metrics("127.0.0.1:9464")
+    ///     .write_file(false)
+    ///     .start()
+    ///     .unwrap();
+    /// ```
+    pub fn metrics(mut self, address: impl AsRef<str>) -> Self {
+        self.metrics = Some(address.as_ref().to_owned());
+        self
+    }
+
+    /// The upper bounds, in seconds, of `pulse_operation_duration_seconds`'
+    /// buckets (default [`DEFAULT_METRICS_BUCKETS`](crate::DEFAULT_METRICS_BUCKETS):
+    /// 1, 2.5 and 5 per decade from 100 ns to 10 s). Bounds that are not
+    /// finite and positive are dropped, the rest sorted, at most 64 kept;
+    /// none left means the default. `PULSE_METRICS_BUCKETS` takes precedence.
+    pub fn metrics_buckets(mut self, bounds: &[f64]) -> Self {
+        let tidy = crate::metrics::tidy_buckets(bounds);
+        self.buckets = (!tidy.is_empty()).then_some(tidy);
+        self
+    }
+
+    /// Whether the session writes a session file (default `true`). With
+    /// `false` it records only for [`stats`](crate::stats()) and the
+    /// metrics: no file, no allocation stacks (nothing would read them),
+    /// and [`Session::path`] is empty. `PULSE_OUT` takes precedence: set,
+    /// the file is written.
+    pub fn write_file(mut self, on: bool) -> Self {
+        self.file = on;
+        self
+    }
+
     /// Applies the environment variables over the builder's settings.
     fn with_env(mut self) -> Result<Self, Error> {
         if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
             self.output = PathBuf::from(p);
+            self.file = true;
+        }
+        if let Ok(v) = std::env::var(ENV_METRICS) {
+            self.metrics = match v.trim() {
+                "" | "off" => None,
+                a if crate::metrics::parse_address(a).is_some() => Some(a.to_owned()),
+                _ => {
+                    let want = crate::metrics::ADDRESS_WANT;
+                    return Err(Error::BadSetting { var: ENV_METRICS, value: v, want });
+                }
+            };
+        }
+        if let Ok(v) = std::env::var(ENV_METRICS_BUCKETS) {
+            let parsed = crate::metrics::parse_buckets(&v).ok_or_else(|| Error::BadSetting {
+                var: ENV_METRICS_BUCKETS,
+                value: v.clone(),
+                want: crate::metrics::BUCKETS_WANT,
+            })?;
+            self.buckets = Some(parsed);
         }
         let sample = match std::env::var(ENV_SAMPLE_BYTES) {
             Ok(v) => Some(parse_number(ENV_SAMPLE_BYTES, &v)?),
@@ -272,19 +356,35 @@ impl SessionBuilder {
                 // here would write a corrupt file. The child records nothing.
                 return Err(Error::InForkedChild(r.path.clone()));
             }
-            if r.from_env {
+            // A session `PULSE_METRICS` started alone, without a file, gives
+            // way to one that writes a file: it finishes, and this one
+            // starts with the program's settings (and serves the metrics).
+            let gives_way = r.from_env && !r.file && self.file;
+            if r.from_env && !gives_way {
                 r.from_env = false;
-                return Ok(Session { path: pulse_alloc::untracked(|| r.path.clone()) });
+                let metrics = r.metrics;
+                return Ok(Session { path: pulse_alloc::untracked(|| r.path.clone()), metrics });
             }
-            return Err(Error::AlreadyRunning(r.path.clone()));
+            if !gives_way {
+                return Err(Error::AlreadyRunning(r.path.clone()));
+            }
         }
         let cfg = self.with_env()?;
+        if let Some(env) = running.take() {
+            drop(running);
+            finish(env)?;
+            running = lock();
+            if let Some(r) = running.as_ref() {
+                return Err(Error::AlreadyRunning(r.path.clone()));
+            }
+        }
         let r = launch(cfg, false)?;
         // Recording is on: the handle's copy of the path is pulse's, not
         // the program's (it is freed after the session ends).
         let path = pulse_alloc::untracked(|| r.path.clone());
+        let metrics = r.metrics;
         *running = Some(r);
-        Ok(Session { path })
+        Ok(Session { path, metrics })
     }
 }
 
@@ -361,6 +461,7 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Running>> {
 #[must_use = "the session stops when this handle is dropped"]
 pub struct Session {
     path: PathBuf,
+    metrics: Option<SocketAddr>,
 }
 
 impl Session {
@@ -374,12 +475,23 @@ impl Session {
             counters: Counters::Auto,
             args: true,
             signals: true,
+            metrics: None,
+            buckets: None,
+            file: true,
         }
     }
 
-    /// The session file being written.
+    /// The session file being written (empty when the session writes none:
+    /// [`SessionBuilder::write_file`]).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The address the operation metrics are served on, if they are
+    /// ([`SessionBuilder::metrics`], `PULSE_METRICS`): with port 0 asked
+    /// for, the port given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
     }
 
     /// Stops recording and completes the file; returns its path.
@@ -402,23 +514,54 @@ impl Drop for Session {
 /// Starts a session from `PULSE_OUT` if it is set. Called once when the
 /// program loads; an error is reported on stderr and the program runs on.
 pub(crate) fn start_from_env() {
-    if std::env::var_os(ENV_OUT).is_none_or(|v| v.is_empty()) {
+    let set = |var| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    // `PULSE_METRICS` alone starts a session too, with no file.
+    let metrics = std::env::var_os(ENV_METRICS).is_some_and(|v| !v.is_empty() && v != "off");
+    if !set(ENV_OUT) && !metrics {
         return;
     }
-    match Session::builder().with_env().and_then(|cfg| launch(cfg, true)) {
+    let cfg = SessionBuilder { file: set(ENV_OUT), ..Session::builder() };
+    match cfg.with_env().and_then(|cfg| launch(cfg, true)) {
         Ok(r) => *lock() = Some(r),
         Err(e) => say(&e.to_string()),
     }
 }
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
-    let SessionBuilder { output, mode, depth, tsc, counters, args, signals: on_signals } = cfg;
+    let SessionBuilder {
+        output,
+        mode,
+        depth,
+        tsc,
+        counters,
+        args,
+        signals: on_signals,
+        metrics,
+        buckets,
+        file,
+    } = cfg;
     pulse_alloc::untracked(|| {
         // pulse's own allocation, as everything else here, not the program's;
         // and the builder's path is freed here, before recording starts, not
         // after it as a free of a block from before the session.
-        let path = crate::output::expand(&output, std::process::id());
+        let path =
+            if file { crate::output::expand(&output, std::process::id()) } else { PathBuf::new() };
         drop(output);
+        // Bound before the file is created, served once it is: a refused
+        // address leaves no file, a refused file no server.
+        let bound = match metrics {
+            Some(address) => {
+                let err = |source| Error::Metrics { address: address.clone(), source };
+                let addr = crate::metrics::parse_address(&address).ok_or_else(|| {
+                    err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("not an address; use {}", crate::metrics::ADDRESS_WANT),
+                    ))
+                })?;
+                Some((crate::metrics::bind(addr).map_err(err)?, address))
+            }
+            None => None,
+        };
         let io_err = |source| Error::Io { path: path.clone(), source };
         let mut source = clock::select(tsc);
         let mut start = Anchor::take();
@@ -445,6 +588,8 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             pulse_alloc::set_stack_mode(StackMode::Full, depth);
         }
         let cost = pulse_alloc::calibrate();
+        // Stacks go to the file only: a session without one captures none.
+        let stacks = if file { StackMode::Full } else { StackMode::Off };
         meta.extra.extend([
             (String::from("cost.clock_ns"), format!("{:.1}", cost.clock_ns)),
             (String::from("cost.event_ns"), format!("{:.1}", cost.event_ns)),
@@ -455,12 +600,38 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             (String::from("stack_depth"), depth.to_string()),
         ]);
         crate::stats::reset(ticks_per_ns);
-        let file = crate::output::open(&path)
-            .map_err(|refusal| io_err(io::Error::other(refusal.to_string())))?;
-        let mut writer = Writer::new(Output::new(file), &meta).map_err(io_err)?;
+        crate::stats::with_aggregates(|a| {
+            let stack_ns = if file { cost.stack_ns } else { 0.0 };
+            a.extra.set_costs(cost.event_ns, stack_ns);
+        });
+        let output = if file {
+            let f = crate::output::open(&path)
+                .map_err(|refusal| io_err(io::Error::other(refusal.to_string())))?;
+            Output::new(f)
+        } else {
+            Output::discard()
+        };
+        let mut writer = Writer::new(output, &meta).map_err(io_err)?;
         // The header reaches the kernel now: a session killed at once still
         // leaves a file that says what it is.
         writer.get_mut().flush().map_err(io_err)?;
+        // Served before the collector starts: a failure leaves nothing running.
+        let metrics = match bound {
+            Some((bound, address)) => {
+                let buckets =
+                    buckets.unwrap_or_else(|| crate::metrics::DEFAULT_METRICS_BUCKETS.to_vec());
+                let local =
+                    bound.serve(buckets).map_err(|source| Error::Metrics { address, source })?;
+                let note = if crate::metrics::is_loopback(&local) {
+                    ""
+                } else {
+                    " (not loopback: reachable from other machines)"
+                };
+                say(&format!("pulse: metrics for Prometheus at http://{local}/metrics{note}"));
+                Some(local)
+            }
+            None => None,
+        };
         let control = Arc::new(Control::default());
         let before = Before {
             totals: pulse_alloc::totals(),
@@ -496,19 +667,28 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             AllocMode::Off => Tracking::Off,
             AllocMode::Count => Tracking::Count,
             AllocMode::Full => {
-                pulse_alloc::set_stack_mode(StackMode::Full, depth);
+                pulse_alloc::set_stack_mode(stacks, depth);
                 Tracking::Events
             }
             AllocMode::Sample { mean_bytes } => {
                 pulse_alloc::set_sample_interval(mean_bytes as usize);
-                pulse_alloc::set_stack_mode(StackMode::Sample, depth);
+                let sampled = if file { StackMode::Sample } else { StackMode::Off };
+                pulse_alloc::set_stack_mode(sampled, depth);
                 Tracking::Events
             }
         };
         pulse_alloc::start_recording(tracking);
         COLLECTOR.with_thread(handle.thread().clone());
         pulse_alloc::set_waker(wake_collector);
-        Ok(Running { path, control, collector: handle, from_env, pid: std::process::id() })
+        Ok(Running {
+            path,
+            control,
+            collector: handle,
+            from_env,
+            pid: std::process::id(),
+            file,
+            metrics,
+        })
     })
 }
 
@@ -621,6 +801,11 @@ fn finish_running() -> Result<(), Error> {
     let Some(r) = lock().take() else {
         return Ok(());
     };
+    finish(r)
+}
+
+/// Stops a session taken out of [`RUNNING`] and waits for its file.
+fn finish(r: Running) -> Result<(), Error> {
     if r.pid != std::process::id() {
         // A forked child: the collector thread exists only in the parent.
         std::mem::forget(r);

@@ -166,6 +166,22 @@ pub(crate) fn collector_started() {
     }
 }
 
+/// Blocks the terminating signals on the calling thread, one of pulse's own
+/// beside the collector (the metrics server): they go to the program's
+/// threads. A handler running on a pulse thread that holds a lock the
+/// collector needs (the aggregates') would wait for the collector in vain.
+pub(crate) fn block_terminating() {
+    // SAFETY: `set` is a valid sigset, filled before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in TERMINATING {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Called by the collector when the file is complete (or cannot be).
 pub(crate) fn collector_done() {
     PHASE.store(DONE, Ordering::Release);

@@ -17,19 +17,28 @@ const PIECE: usize = 64 << 10;
 
 /// The session file, with the bytes of the round being encoded.
 pub(crate) struct Output {
-    file: File,
+    /// None for a session that writes no file (metrics alone): its bytes
+    /// are dropped as they come.
+    file: Option<File>,
     pending: Vec<u8>,
 }
 
 impl Output {
     pub(crate) fn new(file: File) -> Self {
-        Output { file, pending: Vec::with_capacity(PIECE) }
+        Output { file: Some(file), pending: Vec::with_capacity(PIECE) }
+    }
+
+    /// A sink that keeps nothing, for a session without a file.
+    pub(crate) fn discard() -> Self {
+        Output { file: None, pending: Vec::new() }
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
+        if self.file.is_some() {
+            self.pending.extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
 
@@ -37,10 +46,11 @@ impl Write for Output {
     /// error the pending bytes are dropped: the collector writes nothing
     /// more after its first error.
     fn flush(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
         let mut done = 0;
         while done < self.pending.len() {
             let end = self.pending.len().min(done + PIECE);
-            match self.file.write(&self.pending[done..end]) {
+            match file.write(&self.pending[done..end]) {
                 Ok(0) => {
                     self.pending.clear();
                     return Err(io::ErrorKind::WriteZero.into());

@@ -39,12 +39,19 @@ impl OpStats {
 pub(crate) struct Aggregates {
     timing: Timing,
     ticks_per_ns: f64,
+    /// What the metrics endpoint adds to the timings (`metrics.rs`).
+    pub(crate) extra: crate::metrics::Extra,
 }
 
 impl Aggregates {
     /// The session's final calibration, once it is measured.
     pub(crate) fn set_ticks_per_ns(&mut self, t: f64) {
         self.ticks_per_ns = t;
+    }
+
+    /// The scope times, and ticks per nanosecond to read them with.
+    pub(crate) fn timing(&self) -> (&Timing, f64) {
+        (&self.timing, self.ticks_per_ns)
     }
 }
 
@@ -56,7 +63,8 @@ static ROUND_DONE: Condvar = Condvar::new();
 
 /// Starts fresh aggregates for a new session.
 pub(crate) fn reset(ticks_per_ns: f64) {
-    *lock() = Some(Aggregates { timing: Timing::default(), ticks_per_ns });
+    let extra = crate::metrics::Extra::at_session_start();
+    *lock() = Some(Aggregates { timing: Timing::default(), ticks_per_ns, extra });
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<Aggregates>> {
@@ -70,16 +78,19 @@ pub(crate) struct Feed<'a> {
     tid: u64,
     /// Allocations (count, bytes) not charged yet.
     allocs: (u64, u64),
+    /// The live heap along these events, and the events' count (`metrics.rs`).
+    heap: crate::metrics::FeedHeap,
 }
 
 impl<'a> Feed<'a> {
     pub(crate) fn new(agg: &'a mut Aggregates, tid: u64) -> Self {
-        Feed { agg, tid, allocs: (0, 0) }
+        Feed { agg, tid, allocs: (0, 0), heap: crate::metrics::FeedHeap::default() }
     }
 
     #[inline]
     pub(crate) fn event(&mut self, ev: &Event) {
         let tid = self.tid;
+        self.heap.event(ev);
         match ev.kind {
             EventKind::Alloc => {
                 self.allocs.0 += 1;
@@ -115,6 +126,7 @@ impl<'a> Feed<'a> {
 impl Drop for Feed<'_> {
     fn drop(&mut self) {
         self.flush();
+        self.agg.extra.add_feed(&self.heap);
     }
 }
 
@@ -127,6 +139,8 @@ pub(crate) fn with_aggregates(f: impl FnOnce(&mut Aggregates)) {
 
 /// Called by the collector at the end of every round.
 pub(crate) fn round_done() {
+    // The metrics' end of round, on the collector's thread (`metrics.rs`).
+    with_aggregates(|a| a.extra.end_round());
     *ROUNDS.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     ROUND_DONE.notify_all();
 }

@@ -258,6 +258,26 @@ impl Histogram {
         self.counts.iter().take_while(|&(b, _)| b <= last).map(|(_, n)| n).sum()
     }
 
+    /// [`Histogram::count_at_most`] for each of `bounds` (in rising
+    /// order), in one pass over the buckets: cumulative counts, as a
+    /// Prometheus histogram's `le` buckets hold them. `out` is cleared first.
+    pub fn counts_at_most(&self, bounds: &[u64], out: &mut Vec<u64>) {
+        out.clear();
+        let mut buckets = self.counts.iter().peekable();
+        let mut seen = 0;
+        for &v in bounds {
+            let last = bucket(v, self.bits());
+            while let Some(&(b, n)) = buckets.peek() {
+                if b > last {
+                    break;
+                }
+                seen += n;
+                buckets.next();
+            }
+            out.push(seen);
+        }
+    }
+
     /// The value below which a fraction `q` (0..=1) of the values fall:
     /// the midpoint of the bucket holding the value of rank `ceil(q·n)`,
     /// clamped to the exact minimum and maximum. 0 when empty.
@@ -413,5 +433,22 @@ mod tests {
         assert_eq!(a.count_at_most(4), 5);
         assert_eq!(a.count_at_most(1000), 20);
         assert_eq!(Histogram::new().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn counts_at_most_many_bounds_match_one_at_a_time() {
+        let mut next = rng(7);
+        let mut h = Histogram::new();
+        for _ in 0..10_000 {
+            h.record(next() >> (next() % 64));
+        }
+        let bounds: Vec<u64> = (0..64).map(|e| 1u64 << e).chain([u64::MAX]).collect();
+        let mut out = vec![42];
+        h.counts_at_most(&bounds, &mut out);
+        let one_by_one: Vec<u64> = bounds.iter().map(|&v| h.count_at_most(v)).collect();
+        assert_eq!(out, one_by_one);
+        assert_eq!(out.last(), Some(&h.count()));
+        Histogram::new().counts_at_most(&bounds, &mut out);
+        assert!(out.iter().all(|&n| n == 0) && out.len() == bounds.len());
     }
 }

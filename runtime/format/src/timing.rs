@@ -359,6 +359,20 @@ impl Timing {
         (times, CallTree { nodes })
     }
 
+    /// Per scope: its histogram of entry times in ticks (each entry's own
+    /// time, recursive ones too, as [`ScopeTime::count`] and
+    /// [`ScopeTime::mean_ns`] count them), and the allocations and bytes
+    /// charged to it. For exporters that bucket the times their own way
+    /// without the rest of a [`Timing::snapshot`].
+    pub fn scope_entries(&self) -> impl Iterator<Item = (u32, &Histogram, u64, u64)> + '_ {
+        self.scopes
+            .ids
+            .ids()
+            .iter()
+            .zip(&self.scopes.accs)
+            .map(|(id, a)| (*id, &a.entries, a.allocs, a.bytes))
+    }
+
     /// Each thread's time inside its outermost scopes (`ns` converts
     /// ticks): how long it ran instrumented code, pauses excluded.
     pub fn thread_scoped(&self, ns: impl Fn(u64) -> u64) -> BTreeMap<u64, u64> {
