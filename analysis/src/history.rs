@@ -161,11 +161,18 @@ pub fn trend(samples: &[u32]) -> Trend {
     let half = active.len() / 2;
     let first_half_max = active[..half].iter().copied().max().unwrap_or(0);
     let second_half = &active[half..];
-    // Growing: the end is above anything seen in the first half, and the
-    // second half climbs (its later samples are not below its earlier ones).
+    // Growing: the end is above anything seen in the first half, and so is
+    // the second half's median, and the second half climbs (its later
+    // samples are not below its earlier ones). The median keeps a bounded
+    // structure whose count wobbles (a B-tree's nodes under an LRU) from
+    // reading as a leak when its last sample happens to top the first
+    // half's: a leak stays above the first half for most of the second.
     let climbs =
         second_half.windows(2).filter(|w| w[1] >= w[0]).count() * 4 >= (second_half.len() - 1) * 3;
-    if end > first_half_max && climbs {
+    let mut sorted = second_half.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    if end > first_half_max && median > first_half_max && climbs {
         Trend::Growing
     } else {
         Trend::Flat
@@ -186,6 +193,21 @@ mod tests {
         assert_eq!(trend(&early), Trend::Flat);
         assert_eq!(trend(&[0, 0, 0]), Trend::Flat);
         assert_eq!(trend(&[0, 1]), Trend::Unknown);
+    }
+
+    /// A bounded cache's B-tree nodes, as leaky_cache's price cache
+    /// recorded them: the count wobbles around its level, and its last
+    /// sample tops the first half's highest.
+    #[test]
+    fn a_wobble_that_ends_high_is_not_a_leak() {
+        let wobble = [
+            0, 0, 0, 36, 38, 37, 38, 37, 36, 38, 37, 38, 36, 33, 35, 35, 35, 35, 34, 36, 36, 36,
+            37, 37, 37, 37, 35, 36, 36, 37, 38, 38, 39,
+        ];
+        assert_eq!(trend(&wobble), Trend::Flat);
+        // The same level reached by a steady climb, with the same wobble.
+        let climb: Vec<u32> = (0..40).map(|i| i * 3 + [0, 2, 1][i as usize % 3]).collect();
+        assert_eq!(trend(&climb), Trend::Growing);
     }
 
     #[test]

@@ -245,8 +245,13 @@ fn trading_submission_dominates_and_its_round_trip_is_the_cost() {
     ] {
         assert_eq!(inside.get(op).map(|c| c.0), Some(orders), "{op}: {inside:?}");
     }
+    // The round trip waits on the venue; the others compute. Compared with
+    // its siblings rather than with the submission's own time, which a
+    // loaded machine stretches (the test once failed so, 2026-12-05).
     let round_trip = inside["ExchangeRoundTrip"].1;
-    assert!(round_trip * 10 > nodes[submit_node].total_ns * 7, "{inside:?}");
+    let others: u64 =
+        inside.iter().filter(|(k, _)| *k != "ExchangeRoundTrip").map(|(_, v)| v.1).sum();
+    assert!(round_trip > others * 2, "{inside:?}");
     let r = report(&p, &ReportOptions::default());
     assert_eq!(r.scopes[0].name, "ExchangeRoundTrip", "{:#?}", r.scopes);
 }
