@@ -217,18 +217,16 @@ fn tour_exports_are_well_formed_and_read_by_their_consumers() {
 }
 
 #[test]
-fn trading_submission_dominates_and_its_round_trip_is_the_cost() {
+fn trading_round_trip_is_the_cost_of_each_submission() {
     let (p, stdout) = run(env!("CARGO_BIN_EXE_trading"), &["3000"]);
     let orders = numbers_after(&stdout, "opportunities, ")[0];
-    let pipeline =
-        ["ParseFeed", "DetectArbitrage", "CreateOrders", "SubmitOrders", "UpdatePositions"];
-    // The submission waits on the venue, the other stages compute: it is
-    // the largest stage (a loaded machine stretches the computing ones, so
-    // its share of the whole is not checked: once 42 %, 2026-12-05).
-    let totals: Vec<(&str, u64)> =
-        pipeline.iter().map(|op| (*op, scope(&p, op).total_ns)).collect();
-    let largest = totals.iter().max_by_key(|(_, t)| *t).expect("stages");
-    assert_eq!(largest.0, "SubmitOrders", "{totals:?}");
+    // Every stage ran. How they compare in time is not checked here: the
+    // submission waits on the venue while the others compute, and a loaded
+    // machine stretches only the computing ones (parsing the feed once took
+    // twice the submission's time, 2026-12-05).
+    for op in ["ParseFeed", "DetectArbitrage", "CreateOrders", "SubmitOrders", "UpdatePositions"] {
+        assert!(scope(&p, op).count > 0, "{op}");
+    }
 
     // Drilled down: every finer operation ran once per order, inside the
     // submission, and the round trip to the venue takes most of it.
@@ -256,8 +254,12 @@ fn trading_submission_dominates_and_its_round_trip_is_the_cost() {
     let others: u64 =
         inside.iter().filter(|(k, _)| *k != "ExchangeRoundTrip").map(|(_, v)| v.1).sum();
     assert!(round_trip > others * 2, "{inside:?}");
+    // In the report, the round trip comes before its siblings by self time.
     let r = report(&p, &ReportOptions::default());
-    assert_eq!(r.scopes[0].name, "ExchangeRoundTrip", "{:#?}", r.scopes);
+    let at = |op: &str| r.scopes.iter().position(|s| s.name == op).expect(op);
+    for op in ["PreTradeRiskCheck", "SerializeOrder", "ParseAck", "PostTradeRiskUpdate"] {
+        assert!(at("ExchangeRoundTrip") < at(op), "{op}: {:#?}", r.scopes);
+    }
 }
 
 #[test]
