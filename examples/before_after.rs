@@ -188,7 +188,7 @@ fn both(docs: usize) -> Result<(), Box<dyn std::error::Error>> {
     let opts = pulse_analysis::DiffOptions::default();
     let d = pulse_analysis::diff(&b, &a, &opts);
     println!();
-    d.render(&mut std::io::stdout().lock(), 10)?;
+    d.render_width(&mut std::io::stdout().lock(), 10, pulse_analysis::Width::default())?;
     let back = pulse_analysis::diff(&a, &b, &opts);
     println!();
     println!(

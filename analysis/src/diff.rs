@@ -34,6 +34,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::fit::Width;
 use crate::profile::Profile;
 use crate::sites::project_root;
 
@@ -466,19 +467,27 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
 }
 
 impl Diff {
-    /// Writes the diff as text: the headline, then at most `top` scopes and
+    /// Writes the diff as text, whole ([`Diff::render_width`] with
+    /// [`Width::Wide`]): the headline, then at most `top` scopes and
     /// locations that changed (noise left out); names from the sessions as
     /// [`crate::printable`] shows them.
     pub fn render(&self, w: &mut dyn std::io::Write, top: usize) -> std::io::Result<()> {
-        use crate::text::printable;
+        self.render_width(w, top, Width::Wide)
+    }
+
+    /// [`Diff::render`] within `width`: see [`Width::Fit`] for what gives way.
+    pub fn render_width(
+        &self,
+        w: &mut dyn std::io::Write,
+        top: usize,
+        width: Width,
+    ) -> std::io::Result<()> {
+        use crate::fit::{left_out, write_command, write_wrapped, Shorten};
+        use crate::table::{Align, Table};
         use crate::units::{Bytes, Nanos};
         let pct = |c: f64| format!("{:+.1} %", c * 100.0);
-        writeln!(
-            w,
-            "pulse diff: {} → {}",
-            printable(&self.programs.0),
-            printable(&self.programs.1)
-        )?;
+        let programs = format!("{} → {}", self.programs.0, self.programs.1);
+        write_command(w, "pulse diff: ", &programs, 12, width)?;
         if self.runs != (1, 1) {
             writeln!(
                 w,
@@ -493,22 +502,22 @@ impl Diff {
         } else {
             format!("{:.2}× slower", 1.0 / self.speedup.max(f64::MIN_POSITIVE))
         };
-        writeln!(
-            w,
-            "  duration {} → {} ({pace})",
+        let duration = format!(
+            "duration {} → {} ({pace})",
             Nanos(self.duration_ns.0),
-            Nanos(self.duration_ns.1),
-        )?;
-        writeln!(
-            w,
-            "  allocations {} → {}, bytes {} → {}, peak {} → {}",
+            Nanos(self.duration_ns.1)
+        );
+        write_wrapped(w, "  ", &duration, 4, width)?;
+        let totals = format!(
+            "allocations {} → {}, bytes {} → {}, peak {} → {}",
             self.allocs.0,
             self.allocs.1,
             Bytes(self.bytes.0),
             Bytes(self.bytes.1),
             Bytes(self.peak_bytes.0),
             Bytes(self.peak_bytes.1)
-        )?;
+        );
+        write_wrapped(w, "  ", &totals, 4, width)?;
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
@@ -518,7 +527,7 @@ impl Diff {
             plural(self.improvements, "improvement", "improvements")
         )?;
         for warning in &self.warnings {
-            writeln!(w, "  warning: {}", printable(warning))?;
+            write_wrapped(w, "  warning: ", warning, 11, width)?;
         }
         let name = |v: Verdict| match v {
             Verdict::Improvement => "improvement",
@@ -532,16 +541,18 @@ impl Diff {
         if !changed.is_empty() {
             writeln!(w)?;
             writeln!(w, "Scopes (median per entry)")?;
-            let mut t = crate::table::Table::new(&[
-                ("scope", crate::table::Align::Left),
-                ("before", crate::table::Align::Right),
-                ("after", crate::table::Align::Right),
-                ("change", crate::table::Align::Right),
-                ("p99 before", crate::table::Align::Right),
-                ("p99 after", crate::table::Align::Right),
-                ("count", crate::table::Align::Right),
-                ("verdict", crate::table::Align::Left),
+            let mut t = Table::new(&[
+                ("scope", Align::Left),
+                ("before", Align::Right),
+                ("after", Align::Right),
+                ("change", Align::Right),
+                ("p99 before", Align::Right),
+                ("p99 after", Align::Right),
+                ("count", Align::Right),
+                ("verdict", Align::Left),
             ]);
+            t.shrink(0, Shorten::Name, 20);
+            t.optional_named(&["before", "after", "count", "p99 after", "p99 before"]);
             for s in changed {
                 t.row(vec![
                     s.name.clone(),
@@ -558,19 +569,21 @@ impl Diff {
                     name(s.verdict).to_owned(),
                 ]);
             }
-            t.write(w, 2)?;
+            let dropped = t.write_fit(w, 2, width)?;
+            left_out(w, 2, &dropped, width)?;
         }
         let changed: Vec<&SiteChange> =
             self.sites.iter().filter(|s| s.verdict != Verdict::Noise).take(top).collect();
         if !changed.is_empty() {
             writeln!(w)?;
             writeln!(w, "Allocation sites")?;
-            let mut t = crate::table::Table::new(&[
-                ("location", crate::table::Align::Left),
-                ("allocs", crate::table::Align::Right),
-                ("bytes", crate::table::Align::Right),
-                ("verdict", crate::table::Align::Left),
+            let mut t = Table::new(&[
+                ("location", Align::Left),
+                ("allocs", Align::Right),
+                ("bytes", Align::Right),
+                ("verdict", Align::Left),
             ]);
+            t.shrink(0, Shorten::Location, 32);
             for s in changed {
                 t.row(vec![
                     s.location.clone(),
@@ -579,7 +592,7 @@ impl Diff {
                     name(s.verdict).to_owned(),
                 ]);
             }
-            t.write(w, 2)?;
+            t.write_fit(w, 2, width)?;
         }
         Ok(())
     }

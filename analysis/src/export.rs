@@ -43,16 +43,33 @@ pub(crate) fn stacks(profile: &Profile, kind: FoldedKind) -> Vec<(Vec<String>, u
     match kind {
         FoldedKind::Time => {
             let nodes = &profile.call_tree.nodes;
+            let to = time_paths(profile);
+            // Each scope's name once, whatever the nodes it has.
+            let mut names: HashMap<u32, String> = HashMap::new();
+            for n in nodes.iter().skip(1) {
+                names.entry(n.scope).or_insert_with(|| profile.display_name(n.scope));
+            }
+            // Each path's self time, and that of the paths beyond the budget
+            // within it.
+            let mut weights = vec![0u64; nodes.len()];
             for (i, n) in nodes.iter().enumerate().skip(1) {
+                if let Some(t) = to[i] {
+                    weights[t] = weights[t].saturating_add(n.self_ns);
+                }
+            }
+            for (i, &weight) in weights.iter().enumerate().skip(1) {
+                if to[i] != Some(i) {
+                    continue;
+                }
                 let mut path = Vec::new();
                 let mut at = Some(i);
                 while let Some(j) = at.filter(|&j| j != 0) {
-                    path.push(profile.display_name(nodes[j].scope));
+                    path.push(names[&nodes[j].scope].clone());
                     at = nodes[j].parent;
                 }
                 path.reverse();
                 let e = stacks.entry(path).or_default();
-                *e = e.saturating_add(n.self_ns);
+                *e = e.saturating_add(weight);
             }
         }
         _ => {
@@ -74,6 +91,55 @@ pub(crate) fn stacks(profile: &Profile, kind: FoldedKind) -> Vec<(Vec<String>, u
         }
     }
     stacks.into_iter().filter(|(_, w)| *w > 0).collect()
+}
+
+/// The call-tree paths the folded stacks and the flamegraph by time hold:
+/// for each node, the node its self time is drawn in — itself, or the
+/// nearest enclosing node within the names' budget (see
+/// [`crate::STACK_TEXT_PER_BYTE`]: each path holds the names of every node
+/// on it, and a tree of a few thousand nodes 128 deep under a long name
+/// would hold gigabytes of them); `None` for the root, and for an
+/// outermost scope whose own name is past the budget.
+fn time_paths(profile: &Profile) -> Vec<Option<usize>> {
+    let nodes = &profile.call_tree.nodes;
+    let mut left = crate::sites::text_budget(profile.decoded_bytes);
+    let mut cost = vec![0u64; nodes.len()];
+    let mut to: Vec<Option<usize>> = vec![None; nodes.len()];
+    // A node's parent comes before it.
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        let parent = n.parent.filter(|&p| p < i).unwrap_or(0);
+        let parent_kept = parent == 0 || to[parent] == Some(parent);
+        let c = cost[parent]
+            .saturating_add(display_len(profile, n.scope))
+            .saturating_add(crate::sites::FRAME_COST);
+        if parent_kept && c <= left {
+            left -= c;
+            cost[i] = c;
+            to[i] = Some(i);
+        } else {
+            to[i] = to[parent];
+        }
+    }
+    to
+}
+
+/// The length of [`Profile::display_name`] of `scope`, without making it.
+fn display_len(profile: &Profile, scope: u32) -> u64 {
+    let len = match profile.scopes.get(&scope) {
+        Some(s) if !s.category.is_empty() => s.category.len() + 2 + s.name.len(),
+        Some(s) => s.name.len(),
+        None => "scope #".len() + 10,
+    };
+    len as u64
+}
+
+/// How many call-tree nodes the folded stacks and the flamegraph by time
+/// leave out for the names' budget (their time is in an enclosing path's),
+/// if any.
+pub(crate) fn paths_over_budget(profile: &Profile) -> Option<usize> {
+    let to = time_paths(profile);
+    let n = to.iter().enumerate().skip(1).filter(|(i, t)| **t != Some(*i)).count();
+    (n > 0).then_some(n)
 }
 
 /// What stands for a `;` inside a frame's name in folded stacks: U+FF1B
@@ -185,6 +251,9 @@ impl ChromeWriter<'_> {
 impl Visitor for ChromeWriter<'_> {
     fn definition(&mut self, r: Record) {
         if let Record::ScopeDef { scope, name, category, .. } = r {
+            // As the profile keeps them: the trace names every entry.
+            let (name, _) = crate::profile::cut_scope_name(name);
+            let (category, _) = crate::profile::cut_scope_name(category);
             let full = if category.is_empty() { name } else { format!("{category}::{name}") };
             self.names.insert(scope, full);
         }

@@ -19,7 +19,6 @@
 //! Every name goes through [`crate::text::xml`], so the output is
 //! well-formed XML whatever the names hold.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::export::{stacks, FoldedKind};
@@ -35,11 +34,13 @@ const PAD_TOP: f64 = 30.0;
 const MIN_WIDTH: f64 = 0.3;
 
 /// A node of the merged stack tree, in an arena (index 0 the root), so
-/// that neither building, walking nor dropping a deep tree recurses.
+/// that neither building, walking nor dropping a deep tree recurses. Its
+/// children are sorted by name, each borrowing its name from the stacks:
+/// a node costs a few words, not a map and a copy of its name.
 #[derive(Debug, Default)]
-struct Node {
+struct Node<'a> {
     weight: u64,
-    children: BTreeMap<String, usize>,
+    children: Vec<(&'a str, usize)>,
 }
 
 /// A frame to draw: its name, weight, left edge and width in pixels, and
@@ -65,17 +66,31 @@ pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> i
 }
 
 /// The stack tree of `stacks` (frames outermost first, each with its weight).
-fn tree(stacks: &[(Vec<String>, u64)]) -> Vec<Node> {
+fn tree(stacks: &[(Vec<String>, u64)]) -> Vec<Node<'_>> {
     let mut nodes = vec![Node::default()];
     for (stack, weight) in stacks {
         nodes[0].weight = nodes[0].weight.saturating_add(*weight);
         let mut at = 0;
         for frame in stack {
-            let next = nodes.len();
-            let child = *nodes[at].children.entry(frame.clone()).or_insert(next);
-            if child == next {
-                nodes.push(Node::default());
-            }
+            // The stacks come sorted, so a frame is its parent's last child
+            // or a new last one; a search keeps any order right.
+            let children = &nodes[at].children;
+            let found = match children.last() {
+                Some(&(name, child)) if name == frame.as_str() => Ok(child),
+                Some(&(name, _)) if name < frame.as_str() => Err(children.len()),
+                _ => {
+                    children.binary_search_by(|(name, _)| (*name).cmp(frame)).map(|i| children[i].1)
+                }
+            };
+            let child = match found {
+                Ok(child) => child,
+                Err(pos) => {
+                    let next = nodes.len();
+                    nodes.push(Node::default());
+                    nodes[at].children.insert(pos, (frame.as_str(), next));
+                    next
+                }
+            };
             at = child;
             nodes[at].weight = nodes[at].weight.saturating_add(*weight);
         }
@@ -85,13 +100,13 @@ fn tree(stacks: &[(Vec<String>, u64)]) -> Vec<Node> {
 
 /// The frames drawn, the root first: every frame at least [`MIN_WIDTH`]
 /// wide whose parent is drawn, placed left to right under its parent.
-fn layout(nodes: &[Node]) -> Vec<Drawn<'_>> {
+fn layout<'a>(nodes: &[Node<'a>]) -> Vec<Drawn<'a>> {
     let total = nodes[0].weight.max(1);
     let mut drawn = vec![Drawn { name: "all", weight: total, x: 0.0, w: WIDTH, level: 0 }];
     let mut stack: Vec<(usize, f64, usize)> = vec![(0, 0.0, 1)];
     while let Some((node, x, level)) = stack.pop() {
         let mut cx = x;
-        for (name, &child) in &nodes[node].children {
+        for &(name, child) in &nodes[node].children {
             let weight = nodes[child].weight;
             let w = WIDTH * weight as f64 / total as f64;
             if w >= MIN_WIDTH {

@@ -84,13 +84,18 @@ impl History {
         if self.series.len() < live.len() {
             self.series.resize_with(live.len(), Vec::new);
         }
+        // The samples a halving keeps, laid out here and copied back, so
+        // that a site's series keeps its buffer.
+        let mut laid = Vec::new();
         for (n, s) in live.iter().zip(&mut self.series) {
             let now = u32::try_from(*n).unwrap_or(u32::MAX);
             if halved {
-                let old = std::mem::take(s);
-                s.extend(
-                    slots.iter().map(|slot| slot.map_or(now, |i| old.get(i).copied().unwrap_or(0))),
+                laid.clear();
+                laid.extend(
+                    slots.iter().map(|slot| slot.map_or(now, |i| s.get(i).copied().unwrap_or(0))),
                 );
+                s.clear();
+                s.extend_from_slice(&laid);
             } else {
                 // The common case: one or a few samples appended.
                 s.resize(before, 0);
@@ -102,8 +107,12 @@ impl History {
     fn sample(&mut self, live: &[u64]) {
         if self.taken == SAMPLES {
             for s in &mut self.series {
-                let kept: Vec<u32> = s.iter().step_by(2).copied().collect();
-                *s = kept;
+                // Every other sample, in place.
+                let kept = s.len().div_ceil(2);
+                for i in 0..kept {
+                    s[i] = s[2 * i];
+                }
+                s.truncate(kept);
             }
             self.taken = SAMPLES / 2;
             self.interval = self.interval.saturating_mul(2);

@@ -51,6 +51,12 @@ type Place = Option<(String, String)>;
 
 /// Every site with blocks live at the end, most bytes first.
 pub fn leaks(profile: &Profile) -> Vec<Leak> {
+    leaks_with_stacks(profile, usize::MAX)
+}
+
+/// [`leaks`], with the stacks of the first `stacks` rows only (the others'
+/// empty): for a report that shows a few rows of what may be many sites'.
+pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
     let root = project_root(&profile.meta.program);
     let place_of = |site: u32| {
         profile.symbols.location(site).map(|f| {
@@ -62,7 +68,19 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
     // history of their own run (see `Profile::site_history`), since a cache
     // every run fills is no leak of them all.
     let runs = crate::merge::merged_runs(&profile.meta);
-    let run_of = |site: u32| runs.iter().position(|r| site <= r.last_site);
+    // The first run whose last site is at or past `site`: the first whose
+    // running maximum is, found by halving (a merge's metadata may name a
+    // million runs).
+    let mut highest = 0;
+    let reach: Vec<u32> = runs
+        .iter()
+        .map(|r| {
+            highest = highest.max(r.last_site);
+            highest
+        })
+        .collect();
+    let run_of =
+        |site: u32| Some(reach.partition_point(|&h| h < site)).filter(|&i| i < reach.len());
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
     let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::new();
@@ -99,7 +117,8 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
                 other_stacks: 0,
                 function: at.function.clone(),
                 place: if at.file.is_empty() { String::new() } else { at.place(&root) },
-                stack: profile.symbols.user_stack(site).iter().map(|f| f.display(&root)).collect(),
+                // Filled in below, for the rows wanted.
+                stack: Vec::new(),
                 blocks: s.live_blocks_at_end,
                 bytes: s.live_bytes_at_end,
                 trend: trend(&history),
@@ -130,5 +149,8 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
         }
     }
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+    for row in rows.iter_mut().take(stacks) {
+        row.stack = profile.symbols.user_stack(row.site).iter().map(|f| f.display(&root)).collect();
+    }
     rows
 }

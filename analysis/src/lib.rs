@@ -2,8 +2,9 @@
 //!
 //! A library first: [`Profile::load`] replays a session file, and each
 //! report is a value built from the profile — [`report`], [`info`] — with a
-//! `render` method that writes it as text. The `pulse` command line is a
-//! thin layer over these calls.
+//! `render` method that writes it as text, whole, and `render_width` that
+//! fits it to a [`Width`] (what the `pulse` command line prints: 100
+//! columns). The `pulse` command line is a thin layer over these calls.
 //!
 //! A session's names (functions, files, scopes, threads, the program and
 //! its arguments, metadata) are untrusted text: the text renderers show
@@ -23,6 +24,7 @@
 mod diff;
 mod error;
 mod export;
+mod fit;
 mod flamegraph;
 mod history;
 mod info;
@@ -45,6 +47,7 @@ pub use diff::{
 };
 pub use error::Error;
 pub use export::{chrome, dhat, folded, FoldedKind, FOLDED_SEMICOLON};
+pub use fit::{shorten, wrap, Shorten, Width, DEFAULT_WIDTH};
 pub use flamegraph::flamegraph;
 pub use history::{trend, Trend};
 pub use info::{info, Info};
@@ -53,7 +56,7 @@ pub use merge::{merge, merge_bytes, MergeSummary};
 pub use pprof::{pprof, proto as pprof_proto};
 pub use profile::{
     Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
-    ThreadFlow, ThreadInfo,
+    ThreadFlow, ThreadInfo, MAX_SCOPE_NAME,
 };
 pub use pulse_format as format;
 
@@ -73,8 +76,8 @@ pub use report::{
     SiteRow, SortBy, TreeRow, DEFAULT_TOP,
 };
 pub use sites::{
-    Frame, FrameKind, Site, Symbols, MAX_INLINED_FRAMES, MAX_STACK_FRAMES, PULSE_SOURCES_KEY,
-    STACK_DEPTH_KEY,
+    Frame, FrameKind, Site, Symbols, FRAME_COST, MAX_INLINED_FRAMES, MAX_STACK_FRAMES,
+    PULSE_SOURCES_KEY, STACK_DEPTH_KEY, STACK_TEXT_BASE, STACK_TEXT_PER_BYTE,
 };
 pub use text::{json_printable, printable};
 pub use timeline::{timeline_svg, Timeline, TimelineSite, POINTS, TOP_SITES};

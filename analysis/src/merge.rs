@@ -14,7 +14,8 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use pulse_format::{
-    ChunkEncoder, ClockInfo, Frame, Metadata, Reader, Record, Trailer, Writer, NO_SCOPE, NO_SITE,
+    ChunkEncoder, ClockInfo, Event, Metadata, RawFrame, Reader, Record, Sink, Trailer, Writer,
+    NO_SCOPE, NO_SITE,
 };
 
 use crate::error::Error;
@@ -125,25 +126,16 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             ));
         }
         let tpn = r.metadata().clock.ticks_per_ns;
-        let (mut lo, mut hi, mut max_site, mut max_round) = (u64::MAX, 0u64, 0u32, 0u64);
-        let mut last_event = 0u64;
+        let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
+        let mut max_round = 0u64;
         loop {
-            match r.next_frame() {
-                Ok(Some(Frame::Chunk(c))) => {
+            match r.next_raw() {
+                Ok(Some(RawFrame::Chunk(c))) => {
                     max_round = max_round.max(c.round);
-                    for rec in &c.records {
-                        if let Some(ts) = rec.ts() {
-                            lo = lo.min(ts);
-                            hi = hi.max(ts);
-                            last_event = last_event.max(ts);
-                        }
-                        if let Record::SiteDef { site, .. } = rec {
-                            max_site = max_site.max(*site);
-                        }
-                    }
+                    c.decode(&mut first).map_err(fmt)?;
                 }
-                Ok(Some(Frame::Trailer(t))) => {
-                    hi = hi.max(t.end_ts);
+                Ok(Some(RawFrame::Trailer(t))) => {
+                    first.hi = first.hi.max(t.end_ts);
                     for (key, v) in &t.extra {
                         // pulse's own costs are each run's, not the merge's.
                         let own = ["collector_cpu_ns", "wait_ns", "finish_ns"];
@@ -161,6 +153,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 Err(e) => return Err(fmt(e)),
             }
         }
+        let FirstPass { mut lo, hi, last_event, max_site } = first;
         if lo == u64::MAX {
             lo = 0;
         }
@@ -187,91 +180,34 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     for (k, (input, span)) in inputs.iter().zip(&spans).enumerate() {
         let path = &input.path();
         let fmt = |source| Error::Format { path: path.clone(), source };
-        let ns = |ts: u64| span.ns(ts);
-        // Second pass: rewrite every record.
+        // Second pass: rewrite every record, one at a time, as it is decoded.
         let mut r = input.open()?;
         loop {
-            let chunk = match r.next_frame() {
-                Ok(Some(Frame::Chunk(c))) => c,
-                Ok(Some(Frame::Trailer(_))) | Ok(None) => break,
+            let chunk = match r.next_raw() {
+                Ok(Some(RawFrame::Chunk(c))) => c,
+                Ok(Some(RawFrame::Trailer(_))) | Ok(None) => break,
                 Err(e) if e.is_truncation() => break,
                 Err(e) => return Err(fmt(e)),
             };
             let thread = if chunk.thread == 0 { 0 } else { ((k as u64 + 1) << 32) | chunk.thread };
-            enc.begin(thread, round_base.saturating_add(chunk.round));
-            let site = |s: u32| if s == NO_SITE { NO_SITE } else { site_base.saturating_add(s) };
-            for rec in chunk.records {
-                let rec = match rec {
-                    Record::ScopeDef { scope, name, category, description, priority } => {
-                        let next = scopes.len() as u32 + 1;
-                        let id = *scopes.entry((name.clone(), category.clone())).or_insert(next);
-                        scope_map.insert((k, scope), id);
-                        if id != next {
-                            continue;
-                        }
-                        Record::ScopeDef { scope: id, name, category, description, priority }
-                    }
-                    Record::SiteDef { site: s, frames } => Record::SiteDef {
-                        site: site(s),
-                        frames: frames.into_iter().map(|f| tag(k, f)).collect(),
-                    },
-                    Record::Symbol { addr, function, file, line } => {
-                        Record::Symbol { addr: tag(k, addr), function, file, line }
-                    }
-                    Record::ThreadStart { ts, name } => Record::ThreadStart { ts: ns(ts), name },
-                    Record::ThreadEnd { ts } => Record::ThreadEnd { ts: ns(ts) },
-                    Record::Alloc { ts, addr, size, align, site: s, weight } => Record::Alloc {
-                        ts: ns(ts),
-                        addr: tag(k, addr),
-                        size,
-                        align,
-                        site: site(s),
-                        weight,
-                    },
-                    Record::AllocFailed { ts, size, align } => {
-                        Record::AllocFailed { ts: ns(ts), size, align }
-                    }
-                    Record::Free { ts, addr, size } => {
-                        Record::Free { ts: ns(ts), addr: tag(k, addr), size }
-                    }
-                    Record::Realloc {
-                        ts,
-                        start_ts,
-                        old_addr,
-                        old_size,
-                        new_addr,
-                        new_size,
-                        align,
-                        site: s,
-                    } => Record::Realloc {
-                        ts: ns(ts),
-                        start_ts: ns(start_ts),
-                        old_addr: tag(k, old_addr),
-                        old_size,
-                        new_addr: tag(k, new_addr),
-                        new_size,
-                        align,
-                        site: site(s),
-                    },
-                    Record::ScopeEnter { ts, scope } => {
-                        Record::ScopeEnter { ts: ns(ts), scope: mapped(&scope_map, k, scope) }
-                    }
-                    Record::ScopeExit { ts, scope } => {
-                        Record::ScopeExit { ts: ns(ts), scope: mapped(&scope_map, k, scope) }
-                    }
-                    Record::Pause { ts } => Record::Pause { ts: ns(ts) },
-                    Record::Resume { ts } => Record::Resume { ts: ns(ts) },
-                    Record::Counters { ts, scope, values } => {
-                        Record::Counters { ts: ns(ts), scope: mapped(&scope_map, k, scope), values }
-                    }
-                    Record::Span { ts, start_ts, scope } => Record::Span {
-                        ts: ns(ts),
-                        start_ts: ns(start_ts),
-                        scope: mapped(&scope_map, k, scope),
-                    },
-                };
-                enc.push(&rec);
-                summary.records += 1;
+            let round = round_base.saturating_add(chunk.round);
+            enc.begin(thread, round);
+            let mut copy = Copy {
+                k,
+                span,
+                site_base,
+                scopes: &mut scopes,
+                scope_map: &mut scope_map,
+                enc: &mut enc,
+                w: &mut w,
+                thread,
+                round,
+                records: &mut summary.records,
+                err: None,
+            };
+            chunk.decode(&mut copy).map_err(fmt)?;
+            if let Some(e) = copy.err {
+                return Err(out_err(e));
             }
             w.write_chunk(&enc).map_err(out_err)?;
         }
@@ -286,6 +222,161 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     };
     w.finish(trailer).map_err(out_err)?;
     Ok(summary)
+}
+
+/// A session's first pass: its earliest and latest timestamps, the latest
+/// of its records' (`last_event`: the trailer's end may be later), and its
+/// largest site id.
+struct FirstPass {
+    lo: u64,
+    hi: u64,
+    last_event: u64,
+    max_site: u32,
+}
+
+impl FirstPass {
+    fn ts(&mut self, ts: u64) {
+        self.lo = self.lo.min(ts);
+        self.hi = self.hi.max(ts);
+        self.last_event = self.last_event.max(ts);
+    }
+}
+
+impl Sink for FirstPass {
+    fn event(&mut self, e: Event) {
+        self.ts(e.ts());
+    }
+
+    fn record(&mut self, r: Record) {
+        if let Some(ts) = r.ts() {
+            self.ts(ts);
+        }
+        if let Record::SiteDef { site, .. } = r {
+            self.max_site = self.max_site.max(site);
+        }
+    }
+}
+
+/// A merged chunk grows no larger than this: past it, the input chunk's
+/// records go on in another chunk of the same thread and round (the
+/// writer's chunks hold about 1 MiB, so a session's own never reach it),
+/// so that merging holds one record at a time and a chunk's encoding,
+/// whatever the inputs' frames hold, and never writes a frame over the
+/// format's limit.
+const MERGED_CHUNK: usize = 4 << 20;
+
+/// Session `k`'s records rewritten into the merged session as they are
+/// decoded, one at a time.
+struct Copy<'a, W: Write> {
+    k: usize,
+    span: &'a Span,
+    site_base: u32,
+    scopes: &'a mut BTreeMap<(String, String), u32>,
+    scope_map: &'a mut BTreeMap<(usize, u32), u32>,
+    enc: &'a mut ChunkEncoder,
+    w: &'a mut Writer<W>,
+    thread: u64,
+    round: u64,
+    records: &'a mut u64,
+    /// The first error writing a full chunk; nothing is written after it.
+    err: Option<std::io::Error>,
+}
+
+impl<W: Write> Sink for Copy<'_, W> {
+    fn event(&mut self, e: Event) {
+        self.copy(e.into());
+    }
+
+    fn record(&mut self, r: Record) {
+        self.copy(r);
+    }
+}
+
+impl<W: Write> Copy<'_, W> {
+    fn copy(&mut self, rec: Record) {
+        let k = self.k;
+        let span = self.span;
+        let ns = |ts: u64| span.ns(ts);
+        let site_base = self.site_base;
+        let site = |s: u32| if s == NO_SITE { NO_SITE } else { site_base.saturating_add(s) };
+        let scope_map = &mut *self.scope_map;
+        let rec = match rec {
+            Record::ScopeDef { scope, name, category, description, priority } => {
+                let next = self.scopes.len() as u32 + 1;
+                let id = *self.scopes.entry((name.clone(), category.clone())).or_insert(next);
+                scope_map.insert((k, scope), id);
+                if id != next {
+                    return;
+                }
+                Record::ScopeDef { scope: id, name, category, description, priority }
+            }
+            Record::SiteDef { site: s, frames } => Record::SiteDef {
+                site: site(s),
+                frames: frames.into_iter().map(|f| tag(k, f)).collect(),
+            },
+            Record::Symbol { addr, function, file, line } => {
+                Record::Symbol { addr: tag(k, addr), function, file, line }
+            }
+            Record::ThreadStart { ts, name } => Record::ThreadStart { ts: ns(ts), name },
+            Record::ThreadEnd { ts } => Record::ThreadEnd { ts: ns(ts) },
+            Record::Alloc { ts, addr, size, align, site: s, weight } => {
+                Record::Alloc { ts: ns(ts), addr: tag(k, addr), size, align, site: site(s), weight }
+            }
+            Record::AllocFailed { ts, size, align } => {
+                Record::AllocFailed { ts: ns(ts), size, align }
+            }
+            Record::Free { ts, addr, size } => {
+                Record::Free { ts: ns(ts), addr: tag(k, addr), size }
+            }
+            Record::Realloc {
+                ts,
+                start_ts,
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align,
+                site: s,
+            } => Record::Realloc {
+                ts: ns(ts),
+                start_ts: ns(start_ts),
+                old_addr: tag(k, old_addr),
+                old_size,
+                new_addr: tag(k, new_addr),
+                new_size,
+                align,
+                site: site(s),
+            },
+            Record::ScopeEnter { ts, scope } => {
+                Record::ScopeEnter { ts: ns(ts), scope: mapped(scope_map, k, scope) }
+            }
+            Record::ScopeExit { ts, scope } => {
+                Record::ScopeExit { ts: ns(ts), scope: mapped(scope_map, k, scope) }
+            }
+            Record::Pause { ts } => Record::Pause { ts: ns(ts) },
+            Record::Resume { ts } => Record::Resume { ts: ns(ts) },
+            Record::Counters { ts, scope, values } => {
+                Record::Counters { ts: ns(ts), scope: mapped(scope_map, k, scope), values }
+            }
+            Record::Span { ts, start_ts, scope } => Record::Span {
+                ts: ns(ts),
+                start_ts: ns(start_ts),
+                scope: mapped(scope_map, k, scope),
+            },
+        };
+        if self.err.is_some() {
+            return;
+        }
+        if self.enc.encoded_len() >= MERGED_CHUNK {
+            if let Err(e) = self.w.write_chunk(self.enc) {
+                self.err = Some(e);
+                return;
+            }
+            self.enc.begin(self.thread, self.round);
+        }
+        self.enc.push(&rec);
+        *self.records += 1;
+    }
 }
 
 /// The metadata key of a merged session's runs (see [`merged_runs`]).

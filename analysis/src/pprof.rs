@@ -172,6 +172,9 @@ pub fn pprof(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
         b.profile.sample.push(proto::Sample { location_id: ids, value });
     }
     let nodes = &profile.call_tree.nodes;
+    // Each scope's location once: a path repeats its ancestors' names, and a
+    // name may be long.
+    let mut scopes: BTreeMap<u32, u64> = BTreeMap::new();
     for (i, n) in nodes.iter().enumerate().skip(1) {
         if n.self_ns == 0 {
             continue;
@@ -180,7 +183,16 @@ pub fn pprof(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
         let mut ids = Vec::new();
         let mut at = Some(i);
         while let Some(j) = at.filter(|&j| j != 0) {
-            ids.push(b.location(&profile.display_name(nodes[j].scope), "", 0));
+            let scope = nodes[j].scope;
+            let id = match scopes.get(&scope) {
+                Some(&id) => id,
+                None => {
+                    let id = b.location(&profile.display_name(scope), "", 0);
+                    scopes.insert(scope, id);
+                    id
+                }
+            };
+            ids.push(id);
             at = nodes[j].parent;
         }
         b.profile

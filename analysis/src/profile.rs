@@ -108,6 +108,30 @@ pub struct Anomalies {
     /// Site ids that allocations name but no `SiteDef` defines: their
     /// stacks are unknown.
     pub undefined_sites: u64,
+    /// Scope names and categories longer than [`MAX_SCOPE_NAME`], cut.
+    pub long_scope_names: u64,
+}
+
+/// The longest scope name, and category, a profile keeps, in bytes: a
+/// name is repeated in every call-tree node of its scope (16 384 of them at
+/// most) and in a Chrome trace's every entry, so that one long name would
+/// cost as much as the file many times over. Longer ones are cut at a
+/// character's boundary, `…` where they were cut, and the report says so.
+pub const MAX_SCOPE_NAME: usize = 1024;
+
+/// `name` cut to [`MAX_SCOPE_NAME`] bytes, and whether it was.
+pub(crate) fn cut_scope_name(mut name: String) -> (String, bool) {
+    if name.len() <= MAX_SCOPE_NAME {
+        return (name, false);
+    }
+    let mut cut = MAX_SCOPE_NAME;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name.truncate(cut);
+    name.push('…');
+    name.shrink_to_fit();
+    (name, true)
 }
 
 /// A thread the session saw.
@@ -194,6 +218,11 @@ pub struct Profile {
     pub truncated: Option<String>,
     /// Frames of records read.
     pub chunks: u64,
+    /// The session's bytes as decoded: its header and metadata, and each
+    /// frame with its payload decompressed (see
+    /// [`pulse_format::Reader::decoded_len`]). What reading and reporting
+    /// it may cost is bounded per byte of this (`docs/RELIABILITY.md`).
+    pub decoded_bytes: u64,
     /// Records read, by kind, in [`RecordKind::ALL`] order.
     pub record_counts: [u64; RecordKind::ALL.len()],
     /// Allocation totals and the live set.
@@ -311,6 +340,7 @@ impl Profile {
             state.runs.clear();
         }
         state.run_histories = vec![History::default(); state.runs.len()];
+        state.run_sites = vec![Vec::new(); state.runs.len()];
         if let AllocMode::Sample { mean_bytes } = reader.metadata().alloc_mode {
             state.sample_bytes = Some(mean_bytes.max(1) as f64);
         }
@@ -539,6 +569,9 @@ struct State {
     /// A merged session's runs, and a history of each (see `read_with`).
     runs: Vec<crate::merge::Run>,
     run_histories: Vec<History>,
+    /// The sites each run's history follows (site indices): its own,
+    /// rather than every site of the session in each of up to 64 runs.
+    run_sites: Vec<Vec<usize>>,
     /// The run the replay is in.
     run_ix: usize,
     timeline: TimelineBuilder,
@@ -611,6 +644,9 @@ impl Visitor for State {
     fn definition(&mut self, r: Record) {
         match r {
             Record::ScopeDef { scope, name, category, description, priority } => {
+                let (name, long_name) = cut_scope_name(name);
+                let (category, long_category) = cut_scope_name(category);
+                self.anomalies.long_scope_names += u64::from(long_name) + u64::from(long_category);
                 self.scopes
                     .insert(scope, ScopeInfo { id: scope, name, category, description, priority });
             }
@@ -775,7 +811,9 @@ impl State {
             self.run_ix += 1;
         }
         if self.run_histories[self.run_ix].due(ts) {
-            let live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
+            let sums = &self.site_sums;
+            let live: Vec<u64> =
+                self.run_sites[self.run_ix].iter().map(|&i| sums[i].live_blocks).collect();
             self.run_histories[self.run_ix].catch_up(ts, &live);
         }
     }
@@ -810,8 +848,26 @@ impl State {
         let (i, new) = self.site_ids.index(site);
         if new {
             self.site_sums.push(SiteSums::default());
+            if !self.runs.is_empty() {
+                self.join_run(site, i);
+            }
         }
         i
+    }
+
+    /// A merged session's site `id`, at index `i`, joins the history of
+    /// its run: the last whose range of site ids holds it (a merge's own
+    /// ranges follow each other), run 0 for site 0.
+    #[cold]
+    fn join_run(&mut self, id: u32, i: usize) {
+        let runs = &self.runs;
+        let holds = |k: usize| {
+            let lo = if k == 0 { 0 } else { runs[k - 1].last_site };
+            id > lo && id <= runs[k].last_site || k == 0 && id == 0
+        };
+        if let Some(k) = (0..runs.len()).rev().find(|&k| holds(k)) {
+            self.run_sites[k].push(i);
+        }
     }
 
     /// An event of a thread left out of the replay: only what it does to
@@ -1147,6 +1203,7 @@ impl State {
         let mut symbols = self.symbols;
         let dirs = meta.extra.iter().find(|(k, _)| k == crate::sites::PULSE_SOURCES_KEY);
         symbols.set_pulse_dirs(dirs.map(|(_, v)| v.as_str()));
+        symbols.budget(crate::sites::text_budget(end.decoded_len), sites.keys().copied());
         let timeline = {
             let root = crate::sites::project_root(&meta.program);
             let key = |site: usize| symbols.row_key(site_ids[site], &root);
@@ -1159,6 +1216,7 @@ impl State {
             trailer: end.trailer,
             truncated: end.truncated.map(|e| e.to_string()),
             chunks: end.chunks,
+            decoded_bytes: end.decoded_len,
             record_counts: end.record_counts,
             memory: self.memory,
             scope_times,
@@ -1176,18 +1234,12 @@ impl State {
                 self.history.finish(&site_live, site_ids)
             } else {
                 // Each site's samples from its own run's history.
-                let runs = std::mem::take(&mut self.runs);
-                let per_run: Vec<HashMap<u32, Vec<u32>>> = std::mem::take(&mut self.run_histories)
-                    .into_iter()
-                    .map(|h| h.finish(&site_live, site_ids))
-                    .collect();
+                let histories = std::mem::take(&mut self.run_histories);
                 let mut all = HashMap::default();
-                for (k, mut h) in per_run.into_iter().enumerate() {
-                    let lo = if k == 0 { 0 } else { runs[k - 1].last_site };
-                    let hi = runs[k].last_site;
-                    all.extend(
-                        h.drain().filter(|(id, _)| *id > lo && *id <= hi || k == 0 && *id == 0),
-                    );
+                for (h, sites) in histories.into_iter().zip(&self.run_sites) {
+                    let live: Vec<u64> = sites.iter().map(|&i| site_live[i]).collect();
+                    let ids: Vec<u32> = sites.iter().map(|&i| site_ids[i]).collect();
+                    all.extend(h.finish(&live, &ids));
                 }
                 all
             },

@@ -256,7 +256,13 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
 /// (`None` where that counter was not opened).
 fn reading(p: &Profile, scope: u32, name: &str) -> Option<f64> {
     let t = p.scope_times.get(&scope)?;
-    let i = p.meta.counters.iter().filter(|c| c.available).position(|c| c.name == name)?;
+    let i = p
+        .meta
+        .counters
+        .iter()
+        .filter(|c| c.available)
+        .take(crate::report::MAX_COUNTERS)
+        .position(|c| c.name == name)?;
     t.counters.get(i).map(|v| *v as f64)
 }
 
@@ -514,14 +520,20 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
     }
     // One finding per location, its stacks' blocks added up.
     let mut growing: Vec<crate::leaks::Leak> = Vec::new();
-    for leak in crate::leaks::leaks(p).into_iter().filter(|l| l.trend == Trend::Growing) {
-        match growing.iter_mut().find(|g| (&g.function, &g.place) == (&leak.function, &leak.place))
-        {
-            Some(g) => {
+    let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
+    let leaks = crate::leaks::leaks_with_stacks(p, 0);
+    for leak in leaks.into_iter().filter(|l| l.trend == Trend::Growing) {
+        let key = (leak.function.clone(), leak.place.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let g = &mut growing[i];
                 g.blocks += leak.blocks;
                 g.bytes = g.bytes.saturating_add(leak.bytes);
             }
-            None => growing.push(leak),
+            None => {
+                at.insert(key, growing.len());
+                growing.push(leak);
+            }
         }
     }
     for leak in growing {

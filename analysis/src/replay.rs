@@ -16,7 +16,9 @@ use std::io::Read;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use pulse_format::{Event, RawFrame, Reader, Record, RecordKind, Sink, Trailer};
+use pulse_format::{
+    Decoded, Decoder, Event, RawChunk, RawFrame, Reader, Record, RecordKind, Sink, Trailer,
+};
 
 /// A thread of the session: pulse's id for it, and the replay's own dense
 /// index (0, 1, 2, … in the order threads first appear in the file), for
@@ -50,6 +52,8 @@ pub(crate) struct Ending {
     pub(crate) truncated: Option<pulse_format::Error>,
     pub(crate) chunks: u64,
     pub(crate) record_counts: [u64; RecordKind::ALL.len()],
+    /// The session's bytes as decoded (see [`Reader::decoded_len`]).
+    pub(crate) decoded_len: u64,
 }
 
 /// Reads every frame of `reader` and replays it into `v`.
@@ -67,19 +71,7 @@ pub(crate) fn replay<R: Read>(
         match reader.next_raw() {
             Ok(Some(RawFrame::Chunk(chunk))) => {
                 end.chunks += 1;
-                let q = merger.begin(chunk.thread);
-                let queue = &mut merger.queues[q];
-                let Some(run) = queue.runs.back_mut() else { unreachable!("begin pushes a run") };
-                let mut fill = Fill {
-                    events: &mut run.events,
-                    records: &mut queue.records,
-                    max: None,
-                    counts: &mut end.record_counts,
-                    v,
-                };
-                chunk.decode(&mut fill)?;
-                let max = fill.max;
-                merger.pushed(q, chunk.round, max, v);
+                merger.chunk(&chunk, &mut end.record_counts, v)?;
             }
             Ok(Some(RawFrame::Trailer(t))) => end.trailer = Some(t),
             Ok(None) => break,
@@ -91,6 +83,7 @@ pub(crate) fn replay<R: Read>(
         }
     }
     merger.flush(u64::MAX, v);
+    end.decoded_len = reader.decoded_len();
     Ok(end)
 }
 
@@ -121,19 +114,43 @@ pub(crate) fn merge_only(input: impl Read) -> Result<u64, pulse_format::Error> {
     Ok(count.0)
 }
 
-/// A held event: an event, or a record with owned data waiting in its
-/// queue's `records` (with its timestamp).
-#[derive(Debug, Clone, Copy)]
+/// A held record, decoded: an event, or a timed record with owned data.
+#[derive(Debug)]
 enum Held {
     Event(Event),
-    Record(u64),
+    Record(u64, Record),
 }
 
-/// One chunk's held events, the next to go at `next`.
-#[derive(Debug, Default)]
+/// One chunk's held records: its payload as stored (a byte or two a
+/// record, where a decoded [`Event`] is 64 bytes), decoded again one
+/// record at a time as they go out, the next one decoded ahead.
+#[derive(Debug)]
 struct Run {
-    events: Vec<Held>,
-    next: usize,
+    body: Vec<u8>,
+    /// The chunk's frame, for the error a record cannot have twice.
+    offset: u64,
+    decoder: Decoder,
+    /// The next timed record; `None` once the run is used up.
+    head: Option<Held>,
+}
+
+impl Run {
+    /// Decodes the next timed record into `head`. Definitions were applied
+    /// on arrival and are passed over; the chunk decoded whole on arrival,
+    /// so no error can come now.
+    fn advance(&mut self) {
+        self.head = loop {
+            match self.decoder.next(&self.body, self.offset) {
+                Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
+                Ok(Some(Decoded::Record(r))) => {
+                    if let Some(ts) = r.ts() {
+                        break Some(Held::Record(ts, r));
+                    }
+                }
+                Ok(None) | Err(_) => break None,
+            }
+        };
+    }
 }
 
 /// One thread's held events, in its own order: its chunks' runs, oldest
@@ -142,7 +159,6 @@ struct Run {
 struct Queue {
     id: u64,
     runs: VecDeque<Run>,
-    records: VecDeque<Record>,
     /// The front is a moving reallocation whose release half was emitted.
     released: bool,
 }
@@ -150,8 +166,7 @@ struct Queue {
 impl Queue {
     /// The timestamp the front is merged at, if any.
     fn key(&self) -> Option<u64> {
-        let run = self.runs.front()?;
-        run.events.get(run.next).map(|h| key(h, self.released))
+        Some(key(self.runs.front()?.head.as_ref()?, self.released))
     }
 }
 
@@ -166,26 +181,26 @@ fn key(h: &Held, released: bool) -> u64 {
             start_ts.min(ts)
         }
         Held::Event(e) => e.ts(),
-        Held::Record(ts) => ts,
+        Held::Record(ts, _) => ts,
     }
 }
 
-/// Decodes one chunk into its thread's newest run.
-struct Fill<'a, V> {
-    events: &'a mut Vec<Held>,
-    records: &'a mut VecDeque<Record>,
+/// A chunk's first pass, on arrival: its definitions applied, its records
+/// counted, the largest timestamp of its timed ones.
+struct Scan<'a, V> {
     max: Option<u64>,
+    timed: bool,
     counts: &'a mut [u64; RecordKind::ALL.len()],
     v: &'a mut V,
 }
 
-impl<V: Visitor> Sink for Fill<'_, V> {
+impl<V: Visitor> Sink for Scan<'_, V> {
     #[inline]
     fn event(&mut self, e: Event) {
         self.counts[e.kind().index()] += 1;
         let ts = e.ts();
         self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-        self.events.push(Held::Event(e));
+        self.timed = true;
     }
 
     fn record(&mut self, r: Record) {
@@ -193,8 +208,7 @@ impl<V: Visitor> Sink for Fill<'_, V> {
         match r.ts() {
             Some(ts) => {
                 self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-                self.events.push(Held::Record(ts));
-                self.records.push_back(r);
+                self.timed = true;
             }
             None => self.v.definition(r),
         }
@@ -205,14 +219,20 @@ impl<V: Visitor> Sink for Fill<'_, V> {
 /// which is a few per thread running at once.
 const SPARE_RUNS: usize = 32;
 
+/// A used-up run's buffer larger than this is given back rather than kept
+/// (the writer's chunks hold about 1 MiB).
+const SPARE_CAPACITY: usize = 4 << 20;
+
 #[derive(Default)]
 struct Merger {
     /// One per thread, by dense index.
     queues: Vec<Queue>,
     by_id: HashMap<u64, usize>,
-    /// Queues that may hold events.
-    active: Vec<usize>,
-    spare: Vec<Vec<Held>>,
+    spare: Vec<Vec<u8>>,
+    /// Every queue holding events, at the key of its front: a queue's front
+    /// changes only when it is emitted or when the queue, empty, receives a
+    /// run, so the heap is kept across flushes rather than rebuilt from
+    /// every thread at each.
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     /// The largest timestamp seen in each round still held.
     round_max: BTreeMap<u64, u64>,
@@ -220,40 +240,66 @@ struct Merger {
 }
 
 impl Merger {
-    /// The queue of `thread`, with a new empty run at its back for a chunk.
-    fn begin(&mut self, thread: u64) -> usize {
+    /// Takes in one chunk: applies its definitions, counts its records into
+    /// `counts`, holds its timed records, and emits what is now complete.
+    fn chunk(
+        &mut self,
+        chunk: &RawChunk<'_>,
+        counts: &mut [u64; RecordKind::ALL.len()],
+        v: &mut impl Visitor,
+    ) -> Result<(), pulse_format::Error> {
+        let q = self.queue(chunk.thread);
+        let mut scan = Scan { max: None, timed: false, counts, v };
+        chunk.decode(&mut scan)?;
+        let (max, timed) = (scan.max, scan.timed);
+        if timed {
+            self.hold(q, chunk.offset, chunk.body());
+        }
+        self.pushed(chunk.round, max, v);
+        Ok(())
+    }
+
+    /// The queue of `thread`.
+    fn queue(&mut self, thread: u64) -> usize {
         let next = self.queues.len();
         let q = *self.by_id.entry(thread).or_insert(next);
         if q == next {
             self.queues.push(Queue { id: thread, ..Queue::default() });
         }
-        let queue = &mut self.queues[q];
-        if queue.runs.is_empty() && !self.active.contains(&q) {
-            self.active.push(q);
-        }
-        let events = self.spare.pop().unwrap_or_default();
-        queue.runs.push_back(Run { events, next: 0 });
         q
     }
 
-    /// Gives a used-up run's buffer back.
-    fn recycle(spare: &mut Vec<Vec<Held>>, mut events: Vec<Held>) {
-        if spare.len() < SPARE_RUNS {
-            events.clear();
-            spare.push(events);
+    /// Holds a chunk's records (`body`, which hold a timed one) at the back
+    /// of queue `q`.
+    fn hold(&mut self, q: usize, offset: u64, body: &[u8]) {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.extend_from_slice(body);
+        let mut run = Run { body: buf, offset, decoder: Decoder::new(), head: None };
+        run.advance();
+        if run.head.is_none() {
+            Self::recycle(&mut self.spare, run.body);
+            return;
+        }
+        let queue = &mut self.queues[q];
+        queue.runs.push_back(run);
+        if queue.runs.len() == 1 {
+            if let Some(k) = queue.key() {
+                self.heap.push(Reverse((k, queue.id, q)));
+            }
         }
     }
 
-    /// Queue `q` received a chunk of round `round` whose largest timestamp
-    /// was `max`: emits what is now complete.
-    fn pushed(&mut self, q: usize, round: u64, max: Option<u64>, v: &mut impl Visitor) {
-        let queue = &mut self.queues[q];
-        if queue.runs.back().is_some_and(|r| r.events.is_empty()) {
-            // Definitions only.
-            if let Some(run) = queue.runs.pop_back() {
-                Self::recycle(&mut self.spare, run.events);
-            }
+    /// Gives a used-up run's buffer back.
+    fn recycle(spare: &mut Vec<Vec<u8>>, mut body: Vec<u8>) {
+        if spare.len() < SPARE_RUNS && body.capacity() <= SPARE_CAPACITY {
+            body.clear();
+            spare.push(body);
         }
+    }
+
+    /// A chunk of round `round` whose largest timestamp was `max` came in:
+    /// emits what is now complete.
+    fn pushed(&mut self, round: u64, max: Option<u64>, v: &mut impl Visitor) {
         let new_round = self.highest_round.is_none_or(|h| round > h);
         if let Some(m) = max {
             let e = self.round_max.entry(round).or_insert(m);
@@ -277,34 +323,28 @@ impl Merger {
     /// the lower thread id). A run of one thread's events that no other
     /// thread's front precedes goes out without touching the heap.
     fn flush(&mut self, threshold: u64, v: &mut impl Visitor) {
-        let heap = &mut self.heap;
-        heap.clear();
-        for &i in &self.active {
-            if let Some(k) = self.queues[i].key() {
-                heap.push(Reverse((k, self.queues[i].id, i)));
-            }
-        }
-        while let Some(Reverse((k, id, i))) = heap.pop() {
+        while let Some(&Reverse((k, id, i))) = self.heap.peek() {
             if k > threshold {
                 break;
             }
-            let limit = heap.peek().map(|Reverse((k, id, _))| (*k, *id));
+            self.heap.pop();
+            let limit = self.heap.peek().map(|Reverse((k, id, _))| (*k, *id));
             let thread = Thread { id, ix: i };
-            let Queue { runs, records, released, .. } = &mut self.queues[i];
+            let Queue { runs, released, .. } = &mut self.queues[i];
             // The heap's earliest front goes out; the events after it follow
             // while they come before every other front.
             let mut first = true;
             'queue: while let Some(run) = runs.front_mut() {
-                while let Some(&h) = run.events.get(run.next) {
+                while let Some(h) = &run.head {
                     if !first {
-                        let k = key(&h, *released);
+                        let k = key(h, *released);
                         if k > threshold || limit.is_some_and(|l| (k, id) > l) {
-                            heap.push(Reverse((k, id, i)));
+                            self.heap.push(Reverse((k, id, i)));
                             break 'queue;
                         }
                     }
                     first = false;
-                    match h {
+                    match *h {
                         Held::Event(Event::Realloc {
                             ts, start_ts, old_addr, new_addr, ..
                         }) if old_addr != new_addr && !*released => {
@@ -312,33 +352,27 @@ impl Merger {
                             v.realloc_release(thread, start_ts.min(ts), old_addr);
                         }
                         Held::Event(e) => {
-                            run.next += 1;
+                            run.advance();
                             *released = false;
                             v.event(thread, e);
                         }
-                        Held::Record(_) => {
-                            run.next += 1;
-                            if let Some(r) = records.pop_front() {
+                        Held::Record(..) => {
+                            let held = run.head.take();
+                            run.advance();
+                            if let Some(Held::Record(_, r)) = held {
                                 v.record(thread, r);
                             }
                         }
                     }
                 }
                 if let Some(run) = runs.pop_front() {
-                    Self::recycle(&mut self.spare, run.events);
+                    Self::recycle(&mut self.spare, run.body);
                 }
             }
-        }
-        let queues = &mut self.queues;
-        self.active.retain(|&i| {
-            let q = &mut queues[i];
-            if !q.runs.is_empty() {
-                return true;
+            if runs.is_empty() {
+                *runs = VecDeque::new();
             }
-            q.runs = VecDeque::new();
-            q.records = VecDeque::new();
-            false
-        });
+        }
     }
 }
 
@@ -366,31 +400,33 @@ mod tests {
         Record::Pause { ts }
     }
 
-    /// What `replay` does with one decoded chunk.
-    fn push(m: &mut Merger, thread: u64, round: u64, records: Vec<Record>, v: &mut Log) {
-        let q = m.begin(thread);
-        let mut counts = [0; RecordKind::ALL.len()];
-        let queue = &mut m.queues[q];
-        let run = queue.runs.back_mut().unwrap();
-        let mut fill = Fill {
-            events: &mut run.events,
-            records: &mut queue.records,
-            max: None,
-            counts: &mut counts,
-            v,
-        };
-        for r in records {
-            match Event::try_from(r) {
-                Ok(e) => fill.event(e),
-                Err(r) => fill.record(r),
-            }
+    /// What `replay` does with one chunk of `records`.
+    fn push(m: &mut Merger, thread: u64, round: u64, records: Vec<Record>, v: &mut impl Visitor) {
+        let mut w = pulse_format::Writer::new(Vec::new(), &Default::default()).unwrap();
+        let mut enc = pulse_format::ChunkEncoder::new();
+        enc.begin(thread, round);
+        for r in &records {
+            enc.push(r);
         }
-        let max = fill.max;
-        m.pushed(q, round, max, v);
+        w.write_chunk(&enc).unwrap();
+        let bytes = w.finish(Trailer::default()).unwrap();
+        let mut reader = Reader::new(&bytes[..]).unwrap();
+        let Ok(Some(RawFrame::Chunk(chunk))) = reader.next_raw() else { panic!("a chunk") };
+        let mut counts = [0; RecordKind::ALL.len()];
+        m.chunk(&chunk, &mut counts, v).unwrap();
     }
 
+    /// Timed records held.
     fn held(m: &Merger) -> usize {
-        m.queues.iter().flat_map(|q| &q.runs).map(|r| r.events.len() - r.next).sum()
+        let mut n = 0;
+        for run in m.queues.iter().flat_map(|q| &q.runs) {
+            let mut d = run.decoder;
+            n += usize::from(run.head.is_some());
+            while let Ok(Some(r)) = d.next(&run.body, 0) {
+                n += usize::from(!matches!(r, Decoded::Record(r) if r.ts().is_none()));
+            }
+        }
+        n
     }
 
     #[test]
@@ -515,23 +551,7 @@ mod tests {
         ];
         let mut m = Merger::default();
         let mut got = Everything::default();
-        let mut counts = [0; RecordKind::ALL.len()];
-        let q = m.begin(5);
-        let queue = &mut m.queues[q];
-        let run = queue.runs.back_mut().unwrap();
-        let mut fill = Fill {
-            events: &mut run.events,
-            records: &mut queue.records,
-            max: None,
-            counts: &mut counts,
-            v: &mut got,
-        };
-        for r in records.clone() {
-            match Event::try_from(r) {
-                Ok(e) => fill.event(e),
-                Err(r) => fill.record(r),
-            }
-        }
+        push(&mut m, 5, 0, records.clone(), &mut got);
         m.flush(u64::MAX, &mut got);
         let releases: Vec<(u64, u64)> = got
             .0
@@ -556,13 +576,55 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_is_held_as_its_bytes_and_its_definitions_applied_on_arrival() {
+        #[derive(Default)]
+        struct Defs(Vec<Record>, Vec<u64>);
+        impl Visitor for Defs {
+            fn definition(&mut self, r: Record) {
+                self.0.push(r);
+            }
+            fn event(&mut self, _: Thread, e: Event) {
+                self.1.push(e.ts());
+            }
+            fn record(&mut self, _: Thread, r: Record) {
+                self.1.push(r.ts().unwrap());
+            }
+            fn realloc_release(&mut self, _: Thread, _: u64, _: u64) {}
+        }
+        let mut m = Merger::default();
+        let mut v = Defs::default();
+        let def = Record::ScopeDef {
+            scope: 1,
+            name: "s".into(),
+            category: String::new(),
+            description: String::new(),
+            priority: 0,
+        };
+        push(&mut m, 0, 0, vec![def.clone()], &mut v);
+        assert!(m.queues[0].runs.is_empty(), "definitions only: nothing held");
+        let pauses: Vec<Record> = (0..1000).map(ev).collect();
+        let mut mixed = pauses.clone();
+        mixed.insert(500, def.clone());
+        push(&mut m, 1, 0, mixed, &mut v);
+        assert_eq!(v.0, [def.clone(), def], "on arrival, before the events go out");
+        assert!(v.1.is_empty());
+        // Held as its bytes: about two a record, not a 64-byte event each.
+        let run = &m.queues[1].runs[0];
+        assert!(run.body.len() < 2_100, "{} bytes", run.body.len());
+        assert_eq!(held(&m), 1000);
+        m.flush(u64::MAX, &mut v);
+        assert_eq!(v.1, (0..1000).collect::<Vec<u64>>());
+        assert_eq!(held(&m), 0);
+    }
+
+    #[test]
     fn memory_holds_at_most_two_rounds() {
         let mut m = Merger::default();
         let mut log = Log::default();
         for round in 0..100u64 {
             push(&mut m, 1 + round % 3, round, vec![ev(round * 10), ev(round * 10 + 5)], &mut log);
             assert!(held(&m) <= 6);
-            assert!(m.active.len() <= 3);
+            assert!(m.heap.len() <= 3);
         }
     }
 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use pulse_format::{RecordKind, NO_SITE};
 
+use crate::fit::{fitted, left_out, write_command, write_wrapped, Shorten, Width};
 use crate::history::Trend;
 use crate::leaks::Leak;
 use crate::profile::{MemoryTotals, Profile, ScopeMemory, Selection, ThreadFlow, ThreadInfo};
@@ -418,7 +419,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         overhead: overhead(profile),
         recommendations: crate::recommend::recommend(profile, &opts.recommend),
         live_at_end: {
-            let mut l = crate::leaks::leaks(profile);
+            let mut l = crate::leaks::leaks_with_stacks(profile, opts.top);
             l.truncate(opts.top);
             l
         },
@@ -450,10 +451,21 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     }
 }
 
+/// Counters the report shows, the first the metadata names as available:
+/// the runtime reads five at most, and a table of a column per counter and
+/// a row per scope must not grow as the product of two parts of the file.
+pub(crate) const MAX_COUNTERS: usize = 64;
+
 /// Counter figures per scope, with the ratios a reader looks for.
 pub(crate) fn counter_rows(p: &Profile) -> Counters {
-    let names: Vec<String> =
-        p.meta.counters.iter().filter(|c| c.available).map(|c| c.name.clone()).collect();
+    let names: Vec<String> = p
+        .meta
+        .counters
+        .iter()
+        .filter(|c| c.available)
+        .take(MAX_COUNTERS)
+        .map(|c| c.name.clone())
+        .collect();
     let unavailable = p
         .meta
         .counters
@@ -467,8 +479,12 @@ pub(crate) fn counter_rows(p: &Profile) -> Counters {
         .iter()
         .filter(|(_, t)| t.counted > 0)
         .map(|(id, t)| {
-            let per_entry: Vec<f64> =
-                t.counters.iter().map(|v| *v as f64 / t.counted as f64).collect();
+            let per_entry: Vec<f64> = t
+                .counters
+                .iter()
+                .take(MAX_COUNTERS)
+                .map(|v| *v as f64 / t.counted as f64)
+                .collect();
             let get = |n: &str| idx(n).and_then(|i| t.counters.get(i)).map(|v| *v as f64);
             let mut ratios = Vec::new();
             if let (Some(i), Some(c)) = (get("instructions"), get("cycles")) {
@@ -627,6 +643,12 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
     rows
 }
 
+/// The bytes of names a profile's stacks, or its call tree's paths, may
+/// expand to (see [`crate::STACK_TEXT_PER_BYTE`]).
+pub(crate) fn stack_budget(p: &Profile) -> u64 {
+    crate::sites::text_budget(p.decoded_bytes)
+}
+
 /// The warnings a profile deserves, one line each.
 pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     let mut w = Vec::new();
@@ -695,6 +717,21 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             crate::sites::MAX_INLINED_FRAMES
         ));
     }
+    if p.symbols.over_budget_frames > 0 {
+        w.push(format!(
+            "{} stack frames were left out: the stacks name more than {} bytes of frames ({} a byte of the session as decoded, and {} MiB), each keeping its innermost frames that fit",
+            p.symbols.over_budget_frames,
+            stack_budget(p),
+            crate::sites::STACK_TEXT_PER_BYTE,
+            crate::sites::STACK_TEXT_BASE >> 20
+        ));
+    }
+    if let Some(n) = crate::export::paths_over_budget(p) {
+        w.push(format!(
+            "{n} call-tree paths were left out of the folded stacks and the flamegraph by time: their names come to more than {} bytes; their time counts in their enclosing path's",
+            stack_budget(p)
+        ));
+    }
     if a.clock_steps_back > 0 {
         w.push(format!(
             "the clock stepped back {} times within a thread; a duration across a step counts as zero",
@@ -711,6 +748,13 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
         w.push(format!(
             "{} allocation sites have no stack in the session: they show as \"site #N\"",
             a.undefined_sites
+        ));
+    }
+    if a.long_scope_names > 0 {
+        w.push(format!(
+            "{} scope names or categories longer than {} bytes were cut",
+            a.long_scope_names,
+            crate::profile::MAX_SCOPE_NAME
         ));
     }
     if a.reused_live_addresses > 0 {
@@ -755,16 +799,26 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
 }
 
 impl Report {
-    /// Writes the report as text. Every name from the session — in the
-    /// tables, the header, the warnings and the recommendations — is
-    /// shown as [`printable`] writes it, its control characters escaped.
+    /// Writes the report as text, whole: every name in full and every
+    /// column, however wide the lines get ([`Report::render_width`] with
+    /// [`Width::Wide`]). Every name from the session — in the tables, the
+    /// header, the warnings and the recommendations — is shown as
+    /// [`printable`] writes it, its control characters escaped.
     pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
+        self.render_width(w, Width::Wide)
+    }
+
+    /// Writes the report as text within `width`: see [`Width::Fit`] for
+    /// what gives way. Names are escaped as [`Report::render`] escapes
+    /// them, before they are measured.
+    pub fn render_width(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
+        let cols = width.columns();
         let mut cmd = self.program.clone();
         for a in &self.args {
             cmd.push(' ');
             cmd.push_str(a);
         }
-        writeln!(w, "pulse report: {}", printable(&cmd))?;
+        write_command(w, "pulse report: ", &cmd, 14, width)?;
         writeln!(
             w,
             "  duration {}, {} thread{}",
@@ -780,54 +834,68 @@ impl Report {
                 .map(|(id, name)| format!("#{id} {}", printable(name)).trim_end().to_owned())
                 .collect();
             let (its, it) = if kept.len() == 1 { ("its", "it") } else { ("their", "they") };
-            writeln!(
-                w,
-                "  only {} ({} of {} threads): {its} scopes, and the blocks {it} allocated, wherever freed",
+            let text = format!(
+                "only {} ({} of {} threads): {its} scopes, and the blocks {it} allocated, wherever freed",
                 kept.join(", "),
                 kept.len(),
                 s.all.len()
-            )?;
+            );
+            write_wrapped(w, "  ", &text, 4, width)?;
         }
         if let Some(o) = &self.overhead {
-            writeln!(
-                w,
-                "  pulse's own cost: ~{} on the program's threads ({} events × {:.0} ns, {} stacks × {:.0} ns, estimated)",
-                Nanos(o.on_threads_ns),
+            // The figures behind the estimate go on a line of their own
+            // where the two do not fit on one.
+            let head =
+                format!("  pulse's own cost: ~{} on the program's threads", Nanos(o.on_threads_ns));
+            let how = format!(
+                "({} events × {:.0} ns, {} stacks × {:.0} ns, estimated)",
                 Count(o.events),
                 o.event_ns,
                 Count(o.stacked_events),
                 o.stack_ns,
-            )?;
+            );
+            const HANG: usize = 20;
+            let more = " ".repeat(HANG);
+            match cols {
+                Some(n) if head.chars().count() + 1 + how.chars().count() > n => {
+                    writeln!(w, "{head}")?;
+                    write_wrapped(w, &more, &how, HANG, width)?;
+                }
+                _ => writeln!(w, "{head} {how}")?,
+            }
             if o.wait_ns.is_some() || o.finish_ns.is_some() {
-                writeln!(
-                    w,
-                    "                    {} waiting for ring room, {} waiting for the file to finish (measured)",
+                let text = format!(
+                    "{} waiting for ring room, {} waiting for the file to finish (measured)",
                     o.wait_ns.map_or_else(|| String::from("?"), |n| Nanos(n).to_string()),
                     o.finish_ns.map_or_else(|| String::from("?"), |n| Nanos(n).to_string()),
-                )?;
+                );
+                write_wrapped(w, &more, &text, HANG, width)?;
             }
             let own = [o.collector_ns, o.own_allocs, o.own_bytes, o.ring_bytes];
             if own.iter().all(Option::is_none) {
-                writeln!(
+                write_wrapped(
                     w,
-                    "                    collector's CPU and pulse's own memory: unknown (the session has no trailer: it did not finish)"
+                    &more,
+                    "collector's CPU and pulse's own memory: unknown (the session has no trailer: it did not finish)",
+                    HANG,
+                    width,
                 )?;
             } else {
                 let known = |v: Option<u64>, show: fn(u64) -> String| {
                     v.map_or_else(|| String::from("?"), show)
                 };
-                writeln!(
-                    w,
-                    "                    collector {} of CPU; {} allocations ({}) and {} of rings of its own",
+                let text = format!(
+                    "collector {} of CPU; {} allocations ({}) and {} of rings of its own",
                     known(o.collector_ns, |n| Nanos(n).to_string()),
                     known(o.own_allocs, |n| n.to_string()),
                     known(o.own_bytes, |n| Bytes(n).to_string()),
                     known(o.ring_bytes, |n| Bytes(n).to_string()),
-                )?;
+                );
+                write_wrapped(w, &more, &text, HANG, width)?;
             }
         }
         for warning in &self.warnings {
-            writeln!(w, "  warning: {}", printable(warning))?;
+            write_wrapped(w, "  warning: ", warning, 11, width)?;
         }
         if self.sections.recommendations {
             writeln!(w)?;
@@ -836,9 +904,11 @@ impl Report {
                 writeln!(w, "  none: nothing in this session stands out")?;
             }
             for (i, r) in self.recommendations.iter().enumerate() {
-                writeln!(w, "  {}. [{}] {}", i + 1, r.severity.name(), printable(&r.location))?;
-                writeln!(w, "     {}", printable(&r.evidence))?;
-                writeln!(w, "     fix: {}", printable(&r.fix))?;
+                let head = format!("  {}. [{}] ", i + 1, r.severity.name());
+                let room = cols.map(|n| n.saturating_sub(head.chars().count()).max(24));
+                writeln!(w, "{head}{}", fitted(Shorten::Location, &r.location, room))?;
+                write_wrapped(w, "     ", &r.evidence, 5, width)?;
+                write_wrapped(w, "     fix: ", &r.fix, 10, width)?;
             }
         }
         if self.sections.memory {
@@ -869,7 +939,7 @@ impl Report {
             if m.failed > 0 {
                 t.row(vec!["failed allocations".into(), m.failed.to_string(), String::new()]);
             }
-            t.write(w, 2)?;
+            t.write_fit(w, 2, width)?;
             if !self.at_peak.is_empty() && self.memory.peak_bytes > 0 {
                 writeln!(w)?;
                 writeln!(
@@ -884,6 +954,8 @@ impl Report {
                     ("bytes", Align::Right),
                     ("share", Align::Right),
                 ]);
+                t.shrink(0, Shorten::Name, NAME_MIN);
+                t.shrink(1, Shorten::Path, PLACE_MIN);
                 for s in &self.at_peak {
                     t.row(vec![
                         s.function.clone(),
@@ -892,7 +964,8 @@ impl Report {
                         format!("{:.0} %", 100.0 * s.bytes_at_peak as f64 / m.peak_bytes as f64),
                     ]);
                 }
-                t.write(w, 2)?;
+                let dropped = t.write_fit(w, 2, width)?;
+                left_out(w, 2, &dropped, width)?;
             }
         }
         if self.sections.scopes {
@@ -930,6 +1003,31 @@ impl Report {
                     cols.push(("wall (async)", Align::Right));
                 }
                 let mut t = Table::new(&cols);
+                t.shrink(0, Shorten::Name, NAME_MIN);
+                // The column the rows are ordered by stays; the others give
+                // way from the end of this list.
+                let key = match self.sorted_by {
+                    SortBy::SelfTime | SortBy::Priority => "self",
+                    SortBy::Total => "total",
+                    SortBy::Mean => "mean",
+                    SortBy::Count => "count",
+                };
+                let order = [
+                    "self",
+                    "total",
+                    "count",
+                    "mean",
+                    "p50",
+                    "p99",
+                    "allocs",
+                    "peak live",
+                    "wall (async)",
+                    "max",
+                    "live at end",
+                    "p99.9",
+                ];
+                let optional: Vec<&str> = order.into_iter().filter(|h| *h != key).collect();
+                t.optional_named(&optional);
                 for s in &self.scopes {
                     let name = if s.category.is_empty() {
                         s.name.clone()
@@ -962,10 +1060,11 @@ impl Report {
                     }
                     t.row(row);
                 }
-                t.write(w, 2)?;
+                let dropped = t.write_fit(w, 2, width)?;
                 if self.scopes_omitted > 0 {
                     writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
                 }
+                left_out(w, 2, &dropped, width)?;
             }
         }
         if self.sections.tree && (!self.tree.is_empty() || self.tree_omitted.is_some()) {
@@ -977,6 +1076,7 @@ impl Report {
                 ("total", Align::Right),
                 ("self", Align::Right),
             ]);
+            t.shrink(0, Shorten::Name, NAME_MIN);
             // A parent's `… N more` row goes after its last shown descendant.
             let more = |t: &mut Table, depth: usize, o: &Omitted| {
                 t.row(vec![
@@ -1014,14 +1114,20 @@ impl Report {
             if let Some(o) = &self.tree_omitted {
                 more(&mut t, 0, o);
             }
-            t.write(w, 2)?;
+            t.write_fit(w, 2, width)?;
         }
         if self.sections.counters {
-            self.render_counters(w)?;
+            self.render_counters(w, width)?;
         }
         if self.sections.threads && (self.per_thread.len() > 1 || self.selection.is_some()) {
             writeln!(w)?;
-            writeln!(w, "Threads (time inside their outermost scopes; live sets count the blocks each allocated)")?;
+            write_wrapped(
+                w,
+                "",
+                "Threads (time inside their outermost scopes; live sets count the blocks each allocated)",
+                2,
+                width,
+            )?;
             let mut t = Table::new(&[
                 ("thread", Align::Left),
                 ("scoped time", Align::Right),
@@ -1029,6 +1135,7 @@ impl Report {
                 ("peak live", Align::Right),
                 ("live at end", Align::Right),
             ]);
+            t.shrink(0, Shorten::Text, 16);
             for th in &self.per_thread {
                 let name = if th.name.is_empty() {
                     format!("#{}", th.id)
@@ -1043,11 +1150,10 @@ impl Report {
                     Bytes(th.live_bytes_at_end).to_string(),
                 ]);
             }
-            t.write(w, 2)?;
+            t.write_fit(w, 2, width)?;
             for f in self.flows.iter().take(5) {
-                writeln!(
-                    w,
-                    "  #{} → #{}: {}, {} freed on another thread",
+                let text = format!(
+                    "#{} → #{}: {}, {} freed on another thread",
                     f.from,
                     f.to,
                     if f.blocks == 1 {
@@ -1056,12 +1162,13 @@ impl Report {
                         format!("{} blocks", f.blocks)
                     },
                     Bytes(f.bytes)
-                )?;
+                );
+                write_wrapped(w, "  ", &text, 4, width)?;
             }
         }
         if self.sections.live_at_end && !self.live_at_end.is_empty() {
             writeln!(w)?;
-            writeln!(w, "Live at end (leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end)")?;
+            write_wrapped(w, "", "Live at end (leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end)", 2, width)?;
             let mut t = Table::new(&[
                 ("function", Align::Left),
                 ("at", Align::Left),
@@ -1069,6 +1176,8 @@ impl Report {
                 ("bytes", Align::Right),
                 ("verdict", Align::Left),
             ]);
+            t.shrink(0, Shorten::Name, NAME_MIN);
+            t.shrink(1, Shorten::Path, PLACE_MIN);
             for l in &self.live_at_end {
                 let verdict = match l.trend {
                     Trend::Growing => "LEAK",
@@ -1083,12 +1192,11 @@ impl Report {
                     verdict.to_owned(),
                 ]);
             }
-            t.write(w, 2)?;
+            t.write_fit(w, 2, width)?;
         }
         if self.sections.sites {
             writeln!(w)?;
-            writeln!(
-                w,
+            let title = format!(
                 "Allocation sites by {} (lifetimes of the freed blocks; short-lived: freed within {})",
                 if self.sites_by_peak {
                     "their own peak of live bytes"
@@ -1098,7 +1206,8 @@ impl Report {
                     "bytes"
                 },
                 Nanos(self.short_lived_ns)
-            )?;
+            );
+            write_wrapped(w, "", &title, 2, width)?;
             if self.sites.is_empty() {
                 writeln!(w, "  (no allocations recorded)")?;
             } else {
@@ -1122,6 +1231,30 @@ impl Report {
                     columns.push(("called from", Align::Left));
                 }
                 let mut t = Table::new(&columns);
+                t.shrink(0, Shorten::Name, NAME_MIN);
+                t.shrink(1, Shorten::Path, PLACE_MIN);
+                t.shrink_named("called from", Shorten::Location, 32);
+                // The order's own figures first, then the others as they fit.
+                let key: &[&str] = if self.sites_by_peak {
+                    &["own peak"]
+                } else if self.sites_by_allocs {
+                    &["allocs", "reallocs"]
+                } else {
+                    &["bytes"]
+                };
+                let rest = [
+                    "allocs",
+                    "bytes",
+                    "short-lived",
+                    "reallocs",
+                    "live at end",
+                    "lifetime p50",
+                    "mean",
+                    "largest",
+                    "called from",
+                ];
+                let order: Vec<&str> = key.iter().chain(&rest).copied().collect();
+                t.optional_named(&order);
                 for s in &self.sites {
                     let (life, short) = if s.freed == 0 {
                         (String::from("-"), String::from("-"))
@@ -1151,18 +1284,26 @@ impl Report {
                     }
                     t.row(row);
                 }
-                t.write(w, 2)?;
+                let dropped = t.write_fit(w, 2, width)?;
                 if self.sites_omitted > 0 {
                     writeln!(w, "  … {} more (--top)", self.sites_omitted)?;
                 }
+                left_out(w, 2, &dropped, width)?;
             }
         }
         Ok(())
     }
 }
 
+/// The width a function name keeps in a fitted table before a column of
+/// figures gives way for it.
+const NAME_MIN: usize = 24;
+
+/// The same for a `file:line`.
+const PLACE_MIN: usize = 22;
+
 impl Report {
-    fn render_counters(&self, w: &mut dyn Write) -> io::Result<()> {
+    fn render_counters(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
         let c = &self.counters;
         if c.rows.is_empty() && c.names.is_empty() && c.unavailable.is_empty() {
             return Ok(());
@@ -1170,15 +1311,12 @@ impl Report {
         writeln!(w)?;
         writeln!(w, "Counters (mean per entry)")?;
         if !c.unavailable.is_empty() && c.names.is_empty() {
-            writeln!(w, "  none could be opened: {}", printable(&c.unavailable[0].1))?;
+            write_wrapped(w, "  none could be opened: ", &c.unavailable[0].1, 4, width)?;
         } else if !c.unavailable.is_empty() {
             let names: Vec<&str> = c.unavailable.iter().map(|(n, _)| n.as_str()).collect();
-            writeln!(
-                w,
-                "  unavailable here: {} ({})",
-                printable(&names.join(", ")),
-                printable(&c.unavailable[0].1)
-            )?;
+            let text =
+                format!("{} ({})", printable(&names.join(", ")), printable(&c.unavailable[0].1));
+            write_wrapped(w, "  unavailable here: ", &text, 4, width)?;
         }
         if c.rows.is_empty() {
             writeln!(w, "  no scope read them (use scope!(\"name\", counters))")?;
@@ -1200,6 +1338,15 @@ impl Report {
         cols.extend(ratio_names.iter().map(|n| (n.to_string(), Align::Right)));
         let header: Vec<(&str, Align)> = cols.iter().map(|(n, a)| (n.as_str(), *a)).collect();
         let mut t = Table::new(&header);
+        t.shrink(0, Shorten::Name, NAME_MIN);
+        // The ratios first (what the advice reads), then task-clock, then
+        // the counters in their order.
+        let first = 2 + c.names.len();
+        let clock = c.names.iter().position(|n| n == "task-clock").map(|i| 2 + i);
+        let mut optional: Vec<usize> = (first..first + ratio_names.len()).collect();
+        optional.extend(clock);
+        optional.extend((2..first).filter(|&i| Some(i) != clock));
+        t.optional(&optional);
         for r in &c.rows {
             let mut row = vec![r.name.clone(), r.entries.to_string()];
             row.extend(c.names.iter().enumerate().map(|(i, n)| {
@@ -1220,7 +1367,8 @@ impl Report {
             }));
             t.row(row);
         }
-        t.write(w, 2)
+        let dropped = t.write_fit(w, 2, width)?;
+        left_out(w, 2, &dropped, width)
     }
 }
 

@@ -102,6 +102,33 @@ pub const MAX_STACK_FRAMES: usize = 256;
 /// it); further `Symbol` records for it are dropped.
 pub const MAX_INLINED_FRAMES: usize = 64;
 
+/// The names a profile's stacks may expand to, every site with an event
+/// together, per byte of the session as decoded (see
+/// [`pulse_format::Reader::decoded_len`]): a frame counts its function's
+/// and file's bytes and [`FRAME_COST`]. Stacks are expanded site after
+/// site, by id; past the budget, a stack keeps its innermost frames that
+/// fit (its innermost address bare when none does) and the report says how
+/// many were left out. A site's definition of a few bytes can name a set
+/// of long inlined frames that every other site names too: without a
+/// budget, the stacks every command expands (and the folded export
+/// writes, and the leaks list) grow with the number of sites times the
+/// length of that set, not with the file. Real sessions use a few bytes
+/// of it per byte of the session (a program's allocation sites, symbolized).
+pub const STACK_TEXT_PER_BYTE: u64 = 64;
+
+/// ... plus this much, whatever the session's size.
+pub const STACK_TEXT_BASE: u64 = 16 << 20;
+
+/// The bytes of names the stacks (or the call tree's paths) of a session
+/// of `decoded_bytes` may expand to.
+pub(crate) fn text_budget(decoded_bytes: u64) -> u64 {
+    STACK_TEXT_PER_BYTE.saturating_mul(decoded_bytes).saturating_add(STACK_TEXT_BASE)
+}
+
+/// What a frame of a stack counts for in [`STACK_TEXT_PER_BYTE`] besides
+/// its names: about what it costs held as a [`Frame`].
+pub const FRAME_COST: u64 = 64;
+
 /// The metadata key under which the runtime records pulse's own source
 /// directories, one a line, so that its frames are recognised by file.
 pub const PULSE_SOURCES_KEY: &str = "pulse.source_dirs";
@@ -109,15 +136,74 @@ pub const PULSE_SOURCES_KEY: &str = "pulse.source_dirs";
 /// The metadata key under which the runtime records the stack depth.
 pub const STACK_DEPTH_KEY: &str = "stack_depth";
 
+/// One symbolized frame of an address, with what it is.
+#[derive(Debug, Clone)]
+struct Named {
+    frame: Frame,
+    kind: FrameKind,
+}
+
+/// A frame of a site's stack, not copied: a symbol's, or an address no
+/// symbol names.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    Named(&'a Named),
+    Bare(u64),
+}
+
+impl At<'_> {
+    fn kind(self) -> FrameKind {
+        match self {
+            At::Named(n) => n.kind,
+            At::Bare(_) => FrameKind::Unknown,
+        }
+    }
+
+    fn frame(self) -> Frame {
+        match self {
+            At::Named(n) => n.frame.clone(),
+            At::Bare(a) => bare(a),
+        }
+    }
+
+    /// Whether it is a standard-library function proper (not a collection's).
+    fn std_proper(self) -> bool {
+        match self {
+            At::Named(n) => {
+                n.frame.file.contains("/std/src/") || crate_of(&n.frame.function) == "std"
+            }
+            At::Bare(_) => false,
+        }
+    }
+
+    /// What it counts for in the stacks' budget.
+    fn cost(self) -> u64 {
+        match self {
+            At::Named(n) => (n.frame.function.len() + n.frame.file.len()) as u64 + FRAME_COST,
+            At::Bare(_) => 18 + FRAME_COST,
+        }
+    }
+}
+
+/// The frame of an address no symbol names.
+fn bare(addr: u64) -> Frame {
+    Frame { function: format!("{addr:#x}"), file: String::new(), line: 0 }
+}
+
 /// The symbol table and site stacks of a session.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
     sites: HashMap<u32, Vec<u64>>,
-    symbols: HashMap<u64, Vec<Frame>>,
+    symbols: HashMap<u64, Vec<Named>>,
     /// pulse's source directories, each ending in `/`.
     pulse_dirs: Vec<String>,
     /// Frames and symbols beyond the limits above, dropped.
     pub(crate) dropped_frames: u64,
+    /// The frames of each site's stack within the names' budget, where
+    /// that is fewer than its own (see [`STACK_TEXT_PER_BYTE`]).
+    budgeted: HashMap<u32, usize>,
+    /// Frames the budget left out.
+    pub(crate) over_budget_frames: u64,
 }
 
 impl Symbols {
@@ -131,15 +217,16 @@ impl Symbols {
     }
 
     pub(crate) fn add_symbol(&mut self, addr: u64, mut frame: Frame) {
+        let frames = self.symbols.entry(addr).or_default();
+        if frames.len() >= MAX_INLINED_FRAMES {
+            self.dropped_frames += 1;
+            return;
+        }
         if let Some(name) = demangled(&frame.function) {
             frame.function = name;
         }
-        let frames = self.symbols.entry(addr).or_default();
-        if frames.len() < MAX_INLINED_FRAMES {
-            frames.push(frame);
-        } else {
-            self.dropped_frames += 1;
-        }
+        let kind = classify(&frame, &self.pulse_dirs);
+        frames.push(Named { frame, kind });
     }
 
     /// Sets pulse's source directories from the session's metadata value
@@ -148,14 +235,46 @@ impl Symbols {
         let mut dirs: Vec<String> = recorded
             .unwrap_or("")
             .lines()
-            .chain(BUILT_PULSE_DIRS.iter().copied())
             .map(str::trim)
             .filter(|d| d.starts_with('/') && d.len() > 1)
+            .take(MAX_PULSE_DIRS)
+            .chain(BUILT_PULSE_DIRS.iter().copied())
             .map(|d| format!("{}/", normalized(d).trim_end_matches('/')))
             .collect();
         dirs.sort();
         dirs.dedup();
         self.pulse_dirs = dirs;
+        // What a frame is depends on them.
+        for n in self.symbols.values_mut().flatten() {
+            n.kind = classify(&n.frame, &self.pulse_dirs);
+        }
+    }
+
+    /// Keeps the stacks of `sites` (in their order) within `budget` bytes
+    /// of names (see [`STACK_TEXT_PER_BYTE`]): each keeps its innermost
+    /// frames that fit in what the sites before it left.
+    pub(crate) fn budget(&mut self, budget: u64, sites: impl Iterator<Item = u32>) {
+        let mut left = budget;
+        let mut budgeted = HashMap::default();
+        let mut over = 0u64;
+        for site in sites {
+            let Some(at) = self.walk(site) else { continue };
+            let mut kept = 0;
+            for a in &at {
+                let cost = a.cost();
+                if cost > left {
+                    break;
+                }
+                left -= cost;
+                kept += 1;
+            }
+            if kept < at.len() {
+                over += (at.len() - kept) as u64;
+                budgeted.insert(site, kept);
+            }
+        }
+        self.budgeted.extend(budgeted);
+        self.over_budget_frames += over;
     }
 
     /// Whether the session defined `site`.
@@ -186,24 +305,34 @@ impl Symbols {
         self.sites.get(&site).map_or(0, Vec::len)
     }
 
-    /// The stack of `site`, symbolized and with inlined frames expanded,
-    /// innermost first. Empty if the session never defined the site.
-    pub fn stack(&self, site: u32) -> Vec<Frame> {
-        let Some(addrs) = self.sites.get(&site) else { return Vec::new() };
-        let mut out = Vec::with_capacity(addrs.len());
-        for a in addrs {
-            let room = MAX_STACK_FRAMES - out.len();
-            match self.symbols.get(a) {
-                Some(frames) => out.extend(frames.iter().take(room).cloned()),
-                None => {
-                    out.push(Frame { function: format!("{a:#x}"), file: String::new(), line: 0 })
-                }
+    /// The frames of `site`'s stack, innermost first, inlined frames
+    /// expanded, without copying them: at most [`MAX_STACK_FRAMES`], and
+    /// what the names' budget leaves; `None` for a site never defined.
+    fn walk(&self, site: u32) -> Option<Vec<At<'_>>> {
+        let addrs = self.sites.get(&site)?;
+        let limit = self.budgeted.get(&site).copied().unwrap_or(MAX_STACK_FRAMES);
+        if limit == 0 {
+            // Nothing fit: the innermost address, bare, for a name.
+            return Some(addrs.first().map(|&a| At::Bare(a)).into_iter().collect());
+        }
+        let mut out = Vec::with_capacity(addrs.len().min(limit));
+        for &a in addrs {
+            let room = limit - out.len();
+            match self.symbols.get(&a) {
+                Some(frames) => out.extend(frames.iter().take(room).map(At::Named)),
+                None => out.push(At::Bare(a)),
             }
-            if out.len() >= MAX_STACK_FRAMES {
+            if out.len() >= limit {
                 break;
             }
         }
-        out
+        Some(out)
+    }
+
+    /// The stack of `site`, symbolized and with inlined frames expanded,
+    /// innermost first. Empty if the session never defined the site.
+    pub fn stack(&self, site: u32) -> Vec<Frame> {
+        self.walk(site).unwrap_or_default().into_iter().map(At::frame).collect()
     }
 
     /// What `frame` is: pulse's, the allocator's entry, the standard
@@ -214,12 +343,13 @@ impl Symbols {
 
     /// The index in `stack` of its site's frame (see [`Symbols::site`]),
     /// or `None` for an empty stack.
-    fn site_index(&self, stack: &[Frame], kinds: &[FrameKind]) -> Option<usize> {
+    fn site_index(stack: &[At<'_>]) -> Option<usize> {
         if stack.is_empty() {
             return None;
         }
+        let kinds = || stack.iter().map(|a| a.kind());
         // Code that asked for the memory: a dependency's or the program's.
-        if let Some(i) = kinds.iter().position(|k| k.is_code()) {
+        if let Some(i) = kinds().position(|k| k.is_code()) {
             return Some(i);
         }
         // Nothing but the standard library past pulse (a thread's start-up,
@@ -227,16 +357,14 @@ impl Symbols {
         // collection that asked for it.
         // Past the allocator's entry point: what pulse called on the way in
         // (a thread-local's `with`, say) is pulse's, not the caller's.
-        let past = kinds
-            .iter()
+        let past = kinds()
             .rposition(|k| matches!(k, FrameKind::Pulse | FrameKind::Plumbing))
             .map_or(0, |i| i + 1);
-        let std_proper = |f: &Frame| f.file.contains("/std/src/") || crate_of(&f.function) == "std";
         (past..stack.len())
-            .find(|&i| kinds[i] == FrameKind::Std && std_proper(&stack[i]))
-            .or_else(|| (past..stack.len()).find(|&i| kinds[i] == FrameKind::Std))
-            .or_else(|| kinds.iter().position(|k| *k == FrameKind::Unknown))
-            .or_else(|| kinds.iter().position(|k| *k != FrameKind::Pulse))
+            .find(|&i| stack[i].kind() == FrameKind::Std && stack[i].std_proper())
+            .or_else(|| (past..stack.len()).find(|&i| stack[i].kind() == FrameKind::Std))
+            .or_else(|| kinds().position(|k| k == FrameKind::Unknown))
+            .or_else(|| kinds().position(|k| k != FrameKind::Pulse))
             .or(Some(0))
     }
 
@@ -247,15 +375,15 @@ impl Symbols {
     /// is placed at its innermost `std` frame past the collections.
     /// `None` if the session never defined the site.
     pub fn site(&self, site: u32) -> Option<Site> {
-        let stack = self.stack(site);
-        let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
-        let i = self.site_index(&stack, &kinds)?;
-        let called_from = if kinds[i] == FrameKind::Own {
+        let stack = self.walk(site)?;
+        let i = Self::site_index(&stack)?;
+        let kind = stack[i].kind();
+        let called_from = if kind == FrameKind::Own {
             None
         } else {
-            (i + 1..stack.len()).find(|&j| kinds[j] == FrameKind::Own).map(|j| stack[j].clone())
+            stack[i + 1..].iter().find(|a| a.kind() == FrameKind::Own).map(|a| a.frame())
         };
-        Some(Site { frame: stack[i].clone(), kind: kinds[i], called_from })
+        Some(Site { frame: stack[i].frame(), kind, called_from })
     }
 
     /// The function and `file:line` that the report's site rows group
@@ -272,22 +400,22 @@ impl Symbols {
 
     /// The frame a user reads as the site's location (see [`Symbols::site`]).
     pub fn location(&self, site: u32) -> Option<Frame> {
-        self.site(site).map(|s| s.frame)
+        let stack = self.walk(site)?;
+        Self::site_index(&stack).map(|i| stack[i].frame())
     }
 
     /// The stack of `site` from its location outwards, the runtime's
     /// start-up frames past the outermost dependency or program frame left
     /// out: the stack a flamegraph, an export or a leak shows.
     pub fn user_stack(&self, site: u32) -> Vec<Frame> {
-        let stack = self.stack(site);
-        let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
-        let Some(first) = self.site_index(&stack, &kinds) else { return stack };
-        let last = if kinds[first].is_code() {
-            kinds.iter().rposition(|k| k.is_code()).unwrap_or(first)
+        let stack = self.walk(site).unwrap_or_default();
+        let Some(first) = Self::site_index(&stack) else { return Vec::new() };
+        let last = if stack[first].kind().is_code() {
+            stack.iter().rposition(|a| a.kind().is_code()).unwrap_or(first)
         } else {
             stack.len() - 1
         };
-        stack[first..=last].to_vec()
+        stack[first..=last].iter().map(|a| a.frame()).collect()
     }
 
     /// What keeps this session's sites from being read as file:line of the
@@ -316,9 +444,8 @@ impl Symbols {
                 continue;
             }
             total = total.saturating_add(w);
-            let stack = self.stack(id);
-            let kinds: Vec<FrameKind> = stack.iter().map(|f| self.kind(f)).collect();
-            let reaches_code = kinds.iter().any(|k| k.is_code());
+            let stack = self.walk(id).unwrap_or_default();
+            let reaches_code = stack.iter().any(|a| a.kind().is_code());
             let captured = self.captured_depth(id);
             if !reaches_code && depth.is_some_and(|d| captured >= d) {
                 // Cut by the configured depth, not by a missing frame pointer.
@@ -329,9 +456,11 @@ impl Symbols {
                 short = short.saturating_add(w);
                 continue;
             }
-            if let Some(i) = self.site_index(&stack, &kinds) {
+            if let Some(i) = Self::site_index(&stack) {
                 placed = placed.saturating_add(w);
-                if stack[i].file.is_empty() {
+                if matches!(stack[i], At::Bare(_))
+                    || matches!(stack[i], At::Named(n) if n.frame.file.is_empty())
+                {
                     unfiled = unfiled.saturating_add(w);
                 }
             }
@@ -360,6 +489,11 @@ impl Symbols {
         out
     }
 }
+
+/// pulse's source directories a session's metadata may name (the runtime
+/// names two or three): every frame's file is compared with each of them,
+/// so a metadata value of a million lines would cost as much per frame.
+pub(crate) const MAX_PULSE_DIRS: usize = 64;
 
 /// pulse's source directories as the analyzer was built: the crates beside
 /// it in its workspace.

@@ -29,7 +29,8 @@ pub fn print_report(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let profile = pulse_analysis::Profile::load(path)?;
     let report = pulse_analysis::report(&profile, &pulse_analysis::ReportOptions::default());
     let mut out = std::io::stdout().lock();
-    report.render(&mut out)?;
+    // As `pulse report` prints it: fitted to 100 columns.
+    report.render_width(&mut out, pulse_analysis::Width::default())?;
     println!();
     println!("Session written to {}", path.display());
     println!(

@@ -126,6 +126,7 @@ fn commands(data: &[u8]) -> bool {
             one_line(w);
         }
         d.render(&mut io::sink(), pulse_analysis::DEFAULT_TOP).unwrap();
+        fits(|w| d.render_width(w, pulse_analysis::DEFAULT_TOP, FITTED));
         serde_json::to_writer(io::sink(), &d).unwrap();
     }
 
@@ -150,6 +151,7 @@ fn commands(data: &[u8]) -> bool {
     // info, text and JSON.
     let info = pulse_analysis::info(&profile);
     info.render(&mut io::sink()).unwrap();
+    fits(|w| info.render_width(w, FITTED));
     serde_json::to_writer(io::sink(), &info).unwrap();
 
     // --thread: the first thread by id, the last one by name.
@@ -168,6 +170,20 @@ fn commands(data: &[u8]) -> bool {
         views(&view);
     }
     profile.trailer.is_some() && profile.truncated.is_none()
+}
+
+/// The width the CLI fits its text to by default.
+const FITTED: pulse_analysis::Width = pulse_analysis::Width::Fit(pulse_analysis::DEFAULT_WIDTH);
+
+/// Text fitted to [`FITTED`] keeps within it, whatever the session holds.
+fn fits(render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) {
+    let mut text = Vec::new();
+    render(&mut text).unwrap();
+    let text = String::from_utf8(text).expect("text output is UTF-8");
+    for line in text.lines() {
+        let n = line.chars().count();
+        assert!(n <= pulse_analysis::DEFAULT_WIDTH, "a line of {n} columns: {line:?}");
+    }
 }
 
 const KINDS: [FoldedKind; 4] =
@@ -199,6 +215,7 @@ fn views(profile: &Profile) {
             one_line(w);
         }
         report.render(&mut io::sink()).unwrap();
+        fits(|w| report.render_width(w, FITTED));
         serde_json::to_writer(io::sink(), &report).unwrap();
     }
 

@@ -119,6 +119,29 @@ impl Threads {
     }
 }
 
+/// `--wide`: whole lines rather than lines that fit the terminal.
+#[derive(Debug, Args)]
+pub(crate) struct Layout {
+    /// Print every line whole: every name in full, every column.
+    ///
+    /// Without it, lines fit 100 columns (or a narrower terminal): long
+    /// names are shortened in the middle with `…`, the columns that do not
+    /// fit are left out (a line names them), and long text wraps.
+    #[arg(long)]
+    pub(crate) wide: bool,
+}
+
+impl Layout {
+    /// The width text output is fitted to: `columns` unless `--wide`.
+    pub(crate) fn width(&self, columns: usize) -> pulse_analysis::Width {
+        if self.wide {
+            pulse_analysis::Width::Wide
+        } else {
+            pulse_analysis::Width::Fit(columns)
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     /// The session file.
@@ -137,9 +160,11 @@ pub(crate) struct ReportArgs {
     /// A block freed within this long is short-lived (`10us`, `1ms`, `500ns`).
     #[arg(long, value_name = "DURATION", default_value = "10us", value_parser = parse_duration)]
     pub(crate) short_lived: u64,
-    /// Print JSON (every figure of the report; schema in docs/CLI.md).
+    /// Print JSON (every figure of the report; schema: docs/schema/report.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: Layout,
 }
 
 /// `--sort` values.
@@ -194,9 +219,11 @@ pub(crate) struct HotspotsArgs {
     /// Rows per table.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
-    /// Print JSON.
+    /// Print JSON (the report's, every figure; schema: docs/schema/hotspots.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: Layout,
 }
 
 /// `--by` values.
@@ -253,9 +280,11 @@ pub(crate) struct LeaksArgs {
     /// Sites to list.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
-    /// Print JSON (an array of sites; schema in docs/CLI.md).
+    /// Print JSON (an array of sites; schema: docs/schema/leaks.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: Layout,
     /// Count a site whose blocks were live only near the end of a run too
     /// short to tell a leak from a cache as a leak (exit status 5): for CI.
     #[arg(long)]
@@ -292,9 +321,11 @@ pub(crate) struct DiffArgs {
     /// Rows per table.
     #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
     pub(crate) top: usize,
-    /// Print JSON.
+    /// Print JSON (every scope and site; schema: docs/schema/diff.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: Layout,
 }
 
 /// `10us`, `10µs`, `1.5ms`, `500ns` or `2s` as nanoseconds.
@@ -415,7 +446,9 @@ impl FoldedKind {
 pub(crate) struct InfoArgs {
     /// The session file.
     pub(crate) file: PathBuf,
-    /// Print JSON.
+    /// Print JSON (schema: docs/schema/info.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) layout: Layout,
 }

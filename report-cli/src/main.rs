@@ -106,9 +106,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let plain: Box<dyn Write> =
         if terminal { Box::new(stdout.lock()) } else { Box::new(BufWriter::new(stdout.lock())) };
     let mut out: Box<dyn Write> = if color { Box::new(colour::Colour::new(plain)) } else { plain };
+    let columns = columns(terminal.then(terminal_columns).flatten());
     let code = match cli.command {
-        Command::Report(a) => report(&a.file, &a.threads, &a.options(), a.json, &mut out)?,
-        Command::Hotspots(a) => report(&a.file, &a.threads, &a.options(), a.json, &mut out)?,
+        Command::Report(a) => {
+            let shown = Shown { json: a.json, width: a.layout.width(columns) };
+            report(&a.file, &a.threads, &a.options(), shown, &mut out)?
+        }
+        Command::Hotspots(a) => {
+            let shown = Shown { json: a.json, width: a.layout.width(columns) };
+            report(&a.file, &a.threads, &a.options(), shown, &mut out)?
+        }
         Command::Leaks(a) => {
             let profile = load(&a.file, &a.threads)?;
             let mut leaks = pulse_analysis::leaks(&profile);
@@ -120,17 +127,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.json {
                 json(&leaks, &mut out)?;
             } else {
-                render_leaks(&leaks, &mut out)?;
+                let width = a.layout.width(columns);
+                render_leaks(&leaks, width, &mut out)?;
                 if undecided > 0 {
                     let n = if undecided == 1 {
                         String::from("1 site's")
                     } else {
                         format!("{undecided} sites'")
                     };
-                    writeln!(
-                        out,
+                    let text = format!(
                         "{n} blocks were live only near the end of the run: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
-                    )?;
+                    );
+                    for line in pulse_analysis::wrap("", &text, 2, width) {
+                        writeln!(out, "{line}")?;
+                    }
                 }
             }
             match partial(&profile) {
@@ -155,7 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.json {
                 json(&d, &mut out)?;
             } else {
-                d.render(&mut out, a.top)?;
+                d.render_width(&mut out, a.top, a.layout.width(columns))?;
             }
             let whole = before.iter().chain(&after).all(|p| partial(p) == exit::OK);
             match whole {
@@ -231,7 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.json {
                 json(&info, &mut out)?;
             } else {
-                info.render(&mut out)?;
+                info.render_width(&mut out, a.layout.width(columns))?;
             }
             partial(&profile)
         }
@@ -280,12 +290,37 @@ fn load_quietly(
     result
 }
 
+/// The least width text output is fitted to, however narrow the terminal:
+/// below it a report's tables cannot show their figures.
+const MIN_COLUMNS: usize = 60;
+
+/// The columns text output fits: [`pulse_analysis::DEFAULT_WIDTH`] (100),
+/// or the terminal's width where stdout is a terminal narrower than that
+/// (but not under [`MIN_COLUMNS`]). A wider terminal still gets 100: lines
+/// longer than that are hard to read, and `--wide` shows everything.
+fn columns(terminal: Option<usize>) -> usize {
+    let most = pulse_analysis::DEFAULT_WIDTH;
+    terminal.filter(|&c| c > 0).map_or(most, |c| c.clamp(MIN_COLUMNS, most))
+}
+
+/// The width of the terminal stdout is, if it tells.
+fn terminal_columns() -> Option<usize> {
+    console::Term::stdout().size_checked().map(|(_, columns)| usize::from(columns))
+}
+
+/// How a report is shown: as JSON, or as text of a width.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    json: bool,
+    width: pulse_analysis::Width,
+}
+
 /// `pulse report` and `pulse hotspots`: the report with these options.
 fn report(
     file: &std::path::Path,
     threads: &args::Threads,
     opts: &pulse_analysis::ReportOptions,
-    as_json: bool,
+    shown: Shown,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let profile = load(file, threads)?;
@@ -293,10 +328,10 @@ fn report(
         profile.check_category(file, c)?;
     }
     let report = pulse_analysis::report(&profile, opts);
-    if as_json {
+    if shown.json {
         json(&report, out)?;
     } else {
-        report.render(out)?;
+        report.render_width(out, shown.width)?;
     }
     Ok(partial(&profile))
 }
@@ -320,8 +355,13 @@ fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> anyhow::Result<()
 }
 
 /// `pulse leaks` as text: each location's blocks, verdict and stack, the
-/// frames as [`printable`] shows them.
-fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Result<()> {
+/// frames as [`printable`] shows them, within `width` (each frame
+/// shortened in the middle to fit, see [`pulse_analysis::Shorten::Location`]).
+fn render_leaks(
+    leaks: &[pulse_analysis::Leak],
+    width: pulse_analysis::Width,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if leaks.is_empty() {
         return writeln!(out, "no block was live at the end of the session");
     }
@@ -333,14 +373,26 @@ fn render_leaks(leaks: &[pulse_analysis::Leak], out: &mut dyn Write) -> io::Resu
                 "too short to tell: live only near the end of the run (a leak or a cache)"
             }
         };
-        writeln!(
-            out,
+        let head = format!(
             "{}, {} live at end — {verdict}",
             if l.blocks == 1 { String::from("1 block") } else { format!("{} blocks", l.blocks) },
             pulse_analysis::Bytes(l.bytes)
-        )?;
+        );
+        for line in pulse_analysis::wrap("", &head, 2, width) {
+            writeln!(out, "{line}")?;
+        }
         for frame in &l.stack {
-            writeln!(out, "    {}", printable(frame))?;
+            match width.columns() {
+                Some(n) => {
+                    let short = pulse_analysis::shorten(
+                        pulse_analysis::Shorten::Location,
+                        frame,
+                        n.saturating_sub(4),
+                    );
+                    writeln!(out, "    {short}")?;
+                }
+                None => writeln!(out, "    {}", printable(frame))?,
+            }
         }
         writeln!(out)?;
     }
@@ -355,5 +407,19 @@ fn partial(p: &pulse_analysis::Profile) -> u8 {
         exit::PARTIAL
     } else {
         exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns;
+
+    #[test]
+    fn text_fits_100_columns_or_a_narrower_terminal() {
+        assert_eq!(columns(None), 100, "not a terminal");
+        assert_eq!(columns(Some(80)), 80);
+        assert_eq!(columns(Some(250)), 100, "a wide terminal");
+        assert_eq!(columns(Some(20)), 60, "a very narrow one");
+        assert_eq!(columns(Some(0)), 100, "a terminal that does not say");
     }
 }

@@ -228,10 +228,12 @@ fn report_prints_exact_totals_peak_live_and_scopes() {
     r.has_line("peak live (at 1.1 µs) 3 1.53 KiB");
     r.has_line("live at end 3 608 B");
     // count, self, total, mean, p50, p99, p99.9, max, allocations inside,
-    // their peak and what is left of them.
-    r.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 2 640 B 512 B");
-    r.has_line("build::index 1 700 ns 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 1 KiB 0 B");
-    r.has_line("serve::query 2 650 ns 650 ns 325 ns 302 ns 350 ns 350 ns 350 ns 2 64 B 64 B");
+    // their peak and what is left of them: every column, with --wide.
+    let wide = pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--wide")]);
+    wide.succeeds();
+    wide.has_line("parse 1 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 2 640 B 512 B");
+    wide.has_line("build::index 1 700 ns 1 µs 1 µs 1 µs 1 µs 1 µs 1 µs 1 1 KiB 0 B");
+    wide.has_line("serve::query 2 650 ns 650 ns 325 ns 302 ns 350 ns 350 ns 350 ns 2 64 B 64 B");
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
     golden("report.txt", &r.stdout);
     // Longest self time first.
@@ -258,7 +260,14 @@ fn report_for_one_thread_keeps_its_scopes_and_the_blocks_it_allocated() {
     );
     r.has_line("allocated 2 64 B");
     r.has_line("live at end 1 32 B");
-    r.has_line("serve::query 1 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 1 32 B 0 B");
+    let wide = pulse(&[
+        OsStr::new("report"),
+        path.as_os_str(),
+        OsStr::new("--thread"),
+        OsStr::new("worker"),
+        OsStr::new("--wide"),
+    ]);
+    wide.has_line("serve::query 1 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 350 ns 1 32 B 0 B");
     assert!(!r.stdout.contains("parse"), "{}", r.stdout);
     golden("report-thread.txt", &r.stdout);
     // By id, as the report lists threads, is the same view.
@@ -732,7 +741,7 @@ fn leaks_exits_5_when_a_site_is_still_growing_and_prints_json() {
     golden("leaks.json", &j.stdout);
     // The good session has nothing growing: exit 0.
     let good = write(&dir, "good.pulse", &session_bytes());
-    let r = pulse(&[OsStr::new("leaks"), good.as_os_str()]);
+    let r = pulse(&[OsStr::new("leaks"), good.as_os_str(), OsStr::new("--wide")]);
     assert_eq!(r.status, 0);
     // Its blocks live at the end were allocated only near the end: it says
     // it cannot tell, and --strict makes that fail a CI job.

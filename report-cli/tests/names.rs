@@ -3,7 +3,9 @@
 //! `analysis/tests/support/names.rs`): nothing it prints, on stdout or
 //! stderr, as text or as JSON, holds a raw control character, and every
 //! command prints the lines it prints for the same session with plain
-//! names, with the same exit status.
+//! names (whole, with `--wide`), with the same exit status. Fitted to 100
+//! columns, as by default, every line is within them: names are escaped
+//! before they are measured and shortened.
 
 mod common;
 
@@ -31,17 +33,43 @@ fn run(args: &[&str], (f, later): &(PathBuf, PathBuf)) -> Run {
 }
 
 const TEXT: &[&[&str]] = &[
-    &["report", "{f}"],
-    &["report", "{f}", "--thread", "1"],
-    &["hotspots", "{f}", "--tree"],
-    &["hotspots", "{f}", "--by", "peak"],
-    &["leaks", "{f}"],
-    &["info", "{f}"],
-    &["diff", "{f}", "{f}"],
-    &["diff", "{f}", "{later}"],
+    &["report", "{f}", "--wide"],
+    &["report", "{f}", "--thread", "1", "--wide"],
+    &["hotspots", "{f}", "--tree", "--wide"],
+    &["hotspots", "{f}", "--by", "peak", "--wide"],
+    &["leaks", "{f}", "--wide"],
+    &["info", "{f}", "--wide"],
+    &["diff", "{f}", "{f}", "--wide"],
+    &["diff", "{f}", "{later}", "--wide"],
     &["export", "{f}", "--format", "folded", "-o", "-"],
     &["export", "{f}", "--format", "folded", "--kind", "alloc-count", "-o", "-"],
 ];
+
+#[test]
+fn fitted_text_escapes_names_before_it_measures_them() {
+    let hostile_files = files("names-fitted", hostile);
+    for args in TEXT.iter().filter(|a| a.last() == Some(&"--wide")) {
+        let args = &args[..args.len() - 1];
+        let got = run(args, &hostile_files);
+        let what = args.join(" ");
+        got.no_panic();
+        assert_terminal_safe(&format!("{what}: stdout"), &got.stdout);
+        for line in got.stdout.lines() {
+            let n = line.chars().count();
+            assert!(n <= 100, "{what}: a line of {n} columns:\n{line}\n\n{}", got.stdout);
+        }
+        // A cut never falls inside an escape: each one that starts is whole.
+        for line in got.stdout.lines() {
+            for (i, _) in line.match_indices("\\u{") {
+                let digits = &line[i + 3..];
+                let whole = digits.find('}').is_some_and(|end| {
+                    (1..=6).contains(&end) && digits[..end].chars().all(|c| c.is_ascii_hexdigit())
+                });
+                assert!(whole, "{what}: a cut escape in {line:?}");
+            }
+        }
+    }
+}
 
 #[test]
 fn text_output_escapes_names_and_keeps_its_lines() {
@@ -65,15 +93,15 @@ fn text_output_escapes_names_and_keeps_its_lines() {
         assert_eq!(got.stderr.lines().count(), want.stderr.lines().count(), "{what}: {got:#?}");
     }
     // The names are there, escaped.
-    let report = run(&["report", "{f}"], &hostile_files);
+    let report = run(&["report", "{f}", "--wide"], &hostile_files);
     assert!(report.stdout.contains(&shown(&hostile("prog"))), "{}", report.stdout);
-    let leaks = run(&["leaks", "{f}"], &hostile_files);
+    let leaks = run(&["leaks", "{f}", "--wide"], &hostile_files);
     assert_eq!(leaks.status, 5, "a leak is found: {leaks:#?}");
     assert!(leaks.stdout.contains(&format!("    {}", shown(&hostile(names::GRID)))));
-    let info = run(&["info", "{f}"], &hostile_files);
+    let info = run(&["info", "{f}", "--wide"], &hostile_files);
     assert!(info.stdout.contains(&format!("host         {}", shown(&hostile("host")))));
     // diff says on stderr too that the programs differ.
-    let diff = run(&["diff", "{f}", "{later}"], &hostile_files);
+    let diff = run(&["diff", "{f}", "{later}", "--wide"], &hostile_files);
     assert!(diff.stderr.contains(&shown(PAYLOAD)), "{diff:#?}");
 }
 

@@ -226,7 +226,7 @@ fn what_only_the_trailer_knows_is_unknown_when_it_is_missing() {
     r.has_line("collector 5 µs of CPU; 3 allocations (300 B) and 4 KiB of rings of its own");
 
     let cut = write(&dir, "cut.pulse", without_trailer(&whole));
-    let r = run(&[OsStr::new("report"), cut.as_os_str()]);
+    let r = run(&[OsStr::new("report"), cut.as_os_str(), OsStr::new("--wide")]);
     r.fails(3, &["warning: ", "truncated"]);
     r.has_line(
         "collector's CPU and pulse's own memory: unknown (the session has no trailer: it did not finish)",

@@ -2,7 +2,9 @@
 //! named threads, a hand-over of buffers, a leak) and `job slow` / `job
 //! fast` (the same work done badly and well) from `pulse-tests` — compared
 //! with expected files. The sessions and the expected files are checked in;
-//! `bash report-cli/tests/data/real/regenerate` writes both anew.
+//! `bash report-cli/tests/data/real/regenerate` writes both anew. Text is
+//! compared as it is printed by default, fitted to 100 columns, and for
+//! some commands as `--wide` prints it, whole (the `-wide` files).
 
 mod common;
 
@@ -36,12 +38,15 @@ fn run(args: &[&str]) -> Run {
 fn report_hotspots_and_info_match_their_expected_output() {
     for (file, args) in [
         ("report.txt", &["report", "{threads}"][..]),
+        ("report-wide.txt", &["report", "{threads}", "--wide"]),
         ("report.json", &["report", "{threads}", "--json"]),
         ("report-maker.txt", &["report", "{threads}", "--thread", "maker"]),
         ("report-slow.txt", &["report", "{slow}", "--sort", "total", "--top", "5"]),
         ("hotspots.txt", &["hotspots", "{slow}", "--tree", "--by", "allocs"]),
         ("hotspots-peak.txt", &["hotspots", "{threads}", "--by", "peak"]),
+        ("hotspots-peak-wide.txt", &["hotspots", "{threads}", "--by", "peak", "--wide"]),
         ("info.txt", &["info", "{threads}"]),
+        ("info-wide.txt", &["info", "{threads}", "--wide"]),
         ("info.json", &["info", "{slow}", "--json"]),
     ] {
         let r = run(args);
@@ -59,6 +64,9 @@ fn leaks_names_the_leak_with_its_stack_and_says_so_in_its_status() {
     // Status 5 when a site was still growing at the end, 0 when all flat.
     let growing = r.stdout.contains("LEAK");
     assert_eq!(r.status, if growing { 5 } else { 0 }, "{r:#?}");
+    let wide = run(&["leaks", "{threads}", "--wide"]);
+    assert_eq!(wide.status, r.status);
+    golden("leaks-wide.txt", &wide.stdout);
     let j = run(&["leaks", "{threads}", "--json"]);
     assert_eq!(j.status, r.status);
     golden("leaks.json", &j.stdout);

@@ -2,6 +2,8 @@
 //! scratch directories, and expected-output files.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod rich;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -188,9 +188,16 @@ pub struct RawChunk<'a> {
     pub(crate) body: &'a [u8],
 }
 
-impl RawChunk<'_> {
+impl<'a> RawChunk<'a> {
+    /// A chunk of `thread` from collector round `round` whose records are
+    /// `body` (as [`RawChunk::body`] gives them), its frame at `offset`:
+    /// for decoding records kept apart from the reader's buffer.
+    pub fn new(offset: u64, thread: u64, round: u64, body: &'a [u8]) -> Self {
+        RawChunk { offset, thread, round, body }
+    }
+
     /// The encoded records, after the chunk's thread and round.
-    pub fn body(&self) -> &[u8] {
+    pub fn body(&self) -> &'a [u8] {
         self.body
     }
 
@@ -201,22 +208,10 @@ impl RawChunk<'_> {
         let mut c = Cursor::new(self.body);
         let mut d = Deltas::default();
         loop {
-            let (pos, saved) = (c.position(), d);
-            if let Some(e) = fast(&mut c, &mut d) {
-                sink.event(e);
-                continue;
-            }
-            // The reference decoder, from the start of the same record.
-            c.set_position(pos);
-            d = saved;
-            match record::decode(&mut c, &mut d)
-                .map_err(|e| crate::reader::corrupt(self.offset, e))?
-            {
+            match step(&mut c, &mut d, self.offset)? {
                 None => return Ok(()),
-                Some(r) => match Event::try_from(r) {
-                    Ok(e) => sink.event(e),
-                    Err(r) => sink.record(r),
-                },
+                Some(Decoded::Event(e)) => sink.event(e),
+                Some(Decoded::Record(r)) => sink.record(r),
             }
         }
     }
@@ -233,6 +228,77 @@ impl RawChunk<'_> {
         }
         Ok(records)
     }
+}
+
+/// One record as [`Decoder::next`] returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A record without owned data.
+    Event(Event),
+    /// A record that owns data (`ThreadStart`, `Counters`) or has no
+    /// timestamp (`SiteDef`, `ScopeDef`, `Symbol`).
+    Record(Record),
+}
+
+/// A chunk's records decoded one at a time, on demand: where the next one
+/// starts and the chunk's running timestamp and address. It borrows
+/// nothing, so that a replay can keep a chunk's bytes (a byte or two a
+/// record) and decode each record when it is needed, rather than keep the
+/// chunk decoded (an [`Event`] is 64 bytes).
+///
+/// ```
+/// use pulse_format::{Decoded, Decoder, Event};
+/// // `Pause` at 5 and `Resume` at 9: a tag, then the timestamp's delta
+/// // (zigzag, so 5 is written 10, and the 4 to 9 is written 8).
+/// let body = [10, 10, 11, 8];
+/// let body = &body[..];
+/// let mut d = Decoder::new();
+/// assert_eq!(d.next(body, 0).unwrap(), Some(Decoded::Event(Event::Pause { ts: 5 })));
+/// assert_eq!(d.next(body, 0).unwrap(), Some(Decoded::Event(Event::Resume { ts: 9 })));
+/// assert_eq!(d.next(body, 0).unwrap(), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decoder {
+    pos: usize,
+    deltas: Deltas,
+}
+
+impl Decoder {
+    /// At the first record of a chunk.
+    pub fn new() -> Self {
+        Decoder::default()
+    }
+
+    /// The next record of `body` — the records of the chunk this decoder
+    /// began at, as [`RawChunk::body`] gives them, whose frame is at
+    /// `offset` (for the error) — or `None` at its end. A record that does
+    /// not decode is the error [`RawChunk::decode`] reports for it.
+    #[inline]
+    pub fn next(&mut self, body: &[u8], offset: u64) -> Result<Option<Decoded>, Error> {
+        let mut c = Cursor::new(body);
+        c.set_position(self.pos);
+        let r = step(&mut c, &mut self.deltas, offset);
+        self.pos = c.position();
+        r
+    }
+}
+
+/// The next record at `c`: the fast path for the common kinds, else the
+/// reference decoder from the start of the same record.
+#[inline(always)]
+fn step(c: &mut Cursor<'_>, d: &mut Deltas, offset: u64) -> Result<Option<Decoded>, Error> {
+    let (pos, saved) = (c.position(), *d);
+    if let Some(e) = fast(c, d) {
+        return Ok(Some(Decoded::Event(e)));
+    }
+    c.set_position(pos);
+    *d = saved;
+    Ok(record::decode(c, d).map_err(|e| crate::reader::corrupt(offset, e))?.map(|r| {
+        match Event::try_from(r) {
+            Ok(e) => Decoded::Event(e),
+            Err(r) => Decoded::Record(r),
+        }
+    }))
 }
 
 /// A varint: one or two bytes inline, longer ones out of line; `None` for
@@ -415,6 +481,17 @@ mod tests {
         chunk.decode(&mut got).unwrap();
         assert_eq!(got.0, records);
         assert_eq!(chunk.records().unwrap(), records);
+        // One at a time, the same.
+        let mut d = Decoder::new();
+        let mut one = Vec::new();
+        while let Some(r) = d.next(body, 0).unwrap() {
+            one.push(match r {
+                Decoded::Event(e) => Record::from(e),
+                Decoded::Record(r) => r,
+            });
+        }
+        assert_eq!(one, records);
+        assert_eq!(d.next(body, 0).unwrap(), None, "and nothing after the end");
     }
 
     #[test]
@@ -456,6 +533,15 @@ mod tests {
             let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
             let slow = chunk.records().map(|_| ()).map_err(|e| e.to_string());
             assert_eq!(fast, slow, "cut at {cut}");
+            let mut d = Decoder::new();
+            let one = loop {
+                match d.next(&body[..cut], 7) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e.to_string()),
+                }
+            };
+            assert_eq!(one, slow, "cut at {cut}, one at a time");
         }
         // A site id over 32 bits.
         body.truncate(body.len() - 1);

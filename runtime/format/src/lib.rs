@@ -63,7 +63,7 @@ mod writer;
 
 pub use dense::DenseIds;
 pub use error::Error;
-pub use event::{Event, RawChunk, Sink};
+pub use event::{Decoded, Decoder, Event, RawChunk, Sink};
 pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
 pub use hist::Histogram;
 pub use reader::{Chunk, Frame, RawFrame, Reader};

@@ -49,6 +49,8 @@ pub struct Reader<R: Read> {
     offset: u64,
     version: u16,
     meta: Metadata,
+    /// Bytes read so far as decoded (see [`Reader::decoded_len`]).
+    decoded: u64,
     stored: Vec<u8>,
     raw: Vec<u8>,
     decompressor: zstd::bulk::Decompressor<'static>,
@@ -111,6 +113,7 @@ impl<R: Read> Reader<R> {
         Ok(Reader {
             inp,
             offset: 20 + u64::from(meta_len),
+            decoded: 20 + u64::from(meta_len),
             version,
             meta,
             stored: Vec::new(),
@@ -133,6 +136,15 @@ impl<R: Read> Reader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Bytes of the session read so far as decoded: the header and the
+    /// metadata, then each frame's 16-byte header and its payload at its
+    /// raw length, whether it was stored compressed or not. What a reader
+    /// of the session does is bounded per byte of this, never of the file,
+    /// which zstd can make thousands of times smaller.
+    pub fn decoded_len(&self) -> u64 {
+        self.decoded
     }
 
     /// The next frame, or `None` after the trailer.
@@ -224,6 +236,7 @@ impl<R: Read> Reader<R> {
             }
             c => return Err(Error::Corrupt { offset: start, what: format!("unknown codec {c}") }),
         };
+        self.decoded += 16 + raw.len() as u64;
         let mut c = Cursor::new(raw);
         match kind {
             k if k == FrameKind::Chunk as u8 => {

@@ -30,7 +30,9 @@ struct Open {
     scope: u32,
     enter: u64,
     children: u64,
-    paused: u64,
+    /// The thread's paused time ([`ThreadScopes::paused`]) when it began:
+    /// its own is what the thread's grew by while it was open.
+    paused_before: u128,
 }
 
 /// One finished scope entry.
@@ -53,6 +55,11 @@ pub struct Completed {
 pub struct ThreadScopes {
     stack: Vec<Open>,
     paused_at: Option<u64>,
+    /// Every pause of the thread so far, added up: each open entry takes
+    /// its own pauses out of this at its exit, so that a resume costs the
+    /// same however many entries are open (a `u128`: the sum of every
+    /// pause a file can hold, each up to 2^64 ticks, does not overflow).
+    paused: u128,
     /// Open entries by scope, kept while the stack is deeper than
     /// [`INDEXED_DEPTH`] / 2 once it has been deeper than [`INDEXED_DEPTH`].
     open: Option<HashMap<u32, u32>>,
@@ -81,7 +88,7 @@ impl ThreadScopes {
 
     /// An entry of `scope` at `ts`.
     pub fn enter(&mut self, scope: u32, ts: u64) {
-        self.stack.push(Open { scope, enter: ts, children: 0, paused: 0 });
+        self.stack.push(Open { scope, enter: ts, children: 0, paused_before: self.paused });
         if let Some(open) = &mut self.open {
             *open.entry(scope).or_default() += 1;
         }
@@ -122,10 +129,7 @@ impl ThreadScopes {
     /// Recording resumed at `ts`: the pause is excluded from every open entry.
     pub fn resume(&mut self, ts: u64) {
         if let Some(at) = self.paused_at.take() {
-            let d = ts.saturating_sub(at);
-            for o in &mut self.stack {
-                o.paused = o.paused.saturating_add(d);
-            }
+            self.paused += u128::from(ts.saturating_sub(at));
         }
     }
 
@@ -150,7 +154,8 @@ impl ThreadScopes {
                 *n -= 1;
             }
         }
-        let total = ts.saturating_sub(o.enter).saturating_sub(o.paused);
+        let paused = u64::try_from(self.paused - o.paused_before).unwrap_or(u64::MAX);
+        let total = ts.saturating_sub(o.enter).saturating_sub(paused);
         let parent = self.stack.last_mut();
         let parent_scope = parent.as_ref().map_or(NO_SCOPE, |p| p.scope);
         if let Some(p) = parent {
@@ -252,6 +257,40 @@ mod tests {
         assert_eq!(deep.depth(), 2);
         let scopes: Vec<u32> = deep.path().collect();
         assert_eq!(scopes, [1, 2]);
+    }
+
+    #[test]
+    fn a_resume_costs_the_same_at_any_depth_and_excludes_the_pause_from_each_entry() {
+        let out = run(&[
+            ('e', 1, 0),
+            ('p', 0, 10),
+            ('e', 2, 15), // entered while paused: the whole pause is out of it too
+            ('r', 0, 20),
+            ('e', 3, 30),
+            ('p', 0, 40),
+            ('r', 0, 45),
+            ('x', 3, 50),
+            ('x', 2, 60),
+            ('x', 1, 100),
+        ]);
+        assert_eq!((out[0].scope, out[0].total), (3, 15));
+        assert_eq!((out[1].scope, out[1].total), (2, 30));
+        assert_eq!((out[2].scope, out[2].total), (1, 85));
+        // Pauses that add up past 2^64 ticks (a clock that jumps back and
+        // forth) saturate as a sum of each entry's own would.
+        let mut t = ThreadScopes::new();
+        t.enter(1, 0);
+        for _ in 0..4 {
+            t.pause(0);
+            t.resume(u64::MAX);
+        }
+        t.enter(2, 5);
+        t.pause(0);
+        t.resume(3);
+        let mut out = Vec::new();
+        t.close_all(u64::MAX, |c| out.push(c));
+        assert_eq!((out[0].scope, out[0].total), (2, u64::MAX - 8));
+        assert_eq!((out[1].scope, out[1].total), (1, 0));
     }
 
     #[test]
