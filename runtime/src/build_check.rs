@@ -14,11 +14,11 @@
 //!   function but no file, the build's crates have no line tables. An
 //!   address nothing names (an unreadable binary) says nothing either way.
 //!
-//! The collector does this off the program's threads; it costs one lookup
-//! of an address the symbolizer resolves anyway.
+//! The collector does this off the program's threads; the line tables are
+//! judged by the `Symbol` records the symbolizer makes for that frame
+//! anyway, when they come.
 
 use crate::collector::say;
-use crate::symbols::Symbolizer;
 
 /// Sites seen before the frame pointers are judged.
 const SITES_TO_JUDGE: u32 = 16;
@@ -64,6 +64,17 @@ impl BuildCheck {
         }
     }
 
+    /// The address whose symbol the line tables are judged by, until they
+    /// are.
+    pub(crate) fn first_frame(&self) -> Option<u64> {
+        self.first_frame.filter(|_| !self.lines_judged)
+    }
+
+    /// Whether everything is judged.
+    pub(crate) fn done(&self) -> bool {
+        self.frame_pointers_judged && self.lines_judged
+    }
+
     /// Whether [`BuildCheck::allocations`] still wants counts.
     pub(crate) fn counting(&self) -> bool {
         !self.frame_pointers_judged
@@ -78,15 +89,18 @@ impl BuildCheck {
 
     /// Judges what can be judged by now (everything, at the session's
     /// `end`), and says so once, on stderr, where the build falls short.
-    pub(crate) fn judge(&mut self, symbols: &mut Symbolizer, end: bool) {
-        if let Some(line) = self.verdict(|addr| symbols.names_without_file(addr), end) {
+    /// `unfiled` is whether the symbolizer named [`BuildCheck::first_frame`]
+    /// without a file, once its symbols have come.
+    pub(crate) fn judge(&mut self, unfiled: Option<bool>, end: bool) {
+        if let Some(line) = self.verdict(|_| unfiled, end) {
             say(&line);
         }
     }
 
     /// What [`BuildCheck::judge`] says, if anything: `unfiled(addr)` tells
-    /// whether the symbolizer names `addr` without a file.
-    fn verdict(&mut self, unfiled: impl FnOnce(u64) -> bool, end: bool) -> Option<String> {
+    /// whether the symbolizer names `addr` without a file (`None` while it
+    /// is not known yet).
+    fn verdict(&mut self, unfiled: impl FnOnce(u64) -> Option<bool>, end: bool) -> Option<String> {
         let seen = self.sites >= SITES_TO_JUDGE || self.allocs >= ALLOCS_TO_JUDGE;
         if !self.frame_pointers_judged && (seen || (end && (self.sites > 0 || self.allocs > 0))) {
             self.frame_pointers_judged = true;
@@ -111,9 +125,17 @@ impl BuildCheck {
             }
         }
         if !self.lines_judged && self.frame_pointers_judged {
-            if let Some(addr) = self.first_frame.take() {
+            if let Some(addr) = self.first_frame {
+                let unfiled = match unfiled(addr) {
+                    Some(u) => u,
+                    // Not symbolized yet: judged when it is. At the end, an
+                    // address never named says nothing either way.
+                    None if end => false,
+                    None => return None,
+                };
+                self.first_frame = None;
                 self.lines_judged = true;
-                if unfiled(addr) {
+                if unfiled {
                     return Some(format!(
                         "pulse: this build has no line tables, so allocation sites will have no file and line: {LINE_TABLES_FIX}"
                     ));
@@ -147,31 +169,31 @@ mod tests {
             c.verdict(
                 |addr| {
                     asked.push(addr);
-                    false
+                    Some(false)
                 },
                 false
             ),
             None
         );
         assert_eq!(asked, [DEEP[0]]);
-        assert_eq!(c.verdict(|_| true, true), None);
+        assert_eq!(c.verdict(|_| Some(true), true), None);
     }
 
     #[test]
     fn stacks_that_end_at_once_or_early_ask_for_frame_pointers_once() {
         let mut c = BuildCheck::default();
         c.allocations(300, 299);
-        let said = c.verdict(|_| true, false).expect("said");
+        let said = c.verdict(|_| Some(true), false).expect("said");
         assert!(said.contains("299 of the first 300 allocations have no stack"), "{said}");
         assert!(said.contains(FRAME_POINTERS_FIX), "{said}");
         assert!(!c.counting());
-        assert_eq!(c.verdict(|_| true, true), None, "once, and no line-table advice then");
+        assert_eq!(c.verdict(|_| Some(true), true), None, "once, and no line-table advice then");
 
         let mut c = BuildCheck::default();
         for i in 0..SITES_TO_JUDGE {
             c.saw(if i % 4 == 0 { &DEEP } else { &DEEP[..2] });
         }
-        let said = c.verdict(|_| true, false).expect("said");
+        let said = c.verdict(|_| Some(true), false).expect("said");
         assert!(said.contains("12 of the first 16 allocation sites"), "{said}");
     }
 
@@ -180,23 +202,42 @@ mod tests {
         let mut c = BuildCheck::default();
         c.saw(&DEEP);
         c.saw(&[0x99; 6]);
-        assert_eq!(c.verdict(|_| true, false), None, "too few sites to judge yet");
+        assert_eq!(c.verdict(|_| Some(true), false), None, "too few sites to judge yet");
         let mut asked = None;
         let said = c.verdict(
             |addr| {
                 asked = Some(addr);
-                true
+                Some(true)
             },
             true,
         );
         assert_eq!(asked, Some(DEEP[0]), "the first site's innermost frame");
         assert!(said.expect("said").contains(LINE_TABLES_FIX));
-        assert_eq!(c.verdict(|_| true, true), None, "once");
+        assert_eq!(c.verdict(|_| Some(true), true), None, "once");
+    }
+
+    #[test]
+    fn the_line_tables_wait_for_the_first_frame_s_symbols() {
+        let mut c = BuildCheck::default();
+        for _ in 0..SITES_TO_JUDGE {
+            c.saw(&DEEP);
+        }
+        assert_eq!(c.verdict(|_| None, false), None, "not symbolized yet");
+        assert_eq!(c.first_frame(), Some(DEEP[0]), "still waited for");
+        let said = c.verdict(|_| Some(true), false).expect("said once the symbols came");
+        assert!(said.contains(LINE_TABLES_FIX), "{said}");
+        assert_eq!(c.first_frame(), None);
+        assert!(c.done());
+
+        let mut c = BuildCheck::default();
+        c.saw(&DEEP);
+        assert_eq!(c.verdict(|_| None, true), None, "never named: nothing to say");
+        assert!(c.done());
     }
 
     #[test]
     fn a_session_without_stacks_says_nothing() {
         let mut c = BuildCheck::default();
-        assert_eq!(c.verdict(|_| true, true), None);
+        assert_eq!(c.verdict(|_| Some(true), true), None);
     }
 }

@@ -29,12 +29,15 @@ use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
 use crate::build_check::BuildCheck;
 use crate::signals;
 use crate::sink::Output;
-use crate::symbols::{Symbolizer, ROUND_BUDGET};
+use crate::symbols::{Symbolizer, Worker, ROUND_BUDGET};
 
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
 /// Spare chunk encoders kept between rounds.
 const POOL: usize = 16;
+
+/// `Symbol` records the collector writes in one chunk at the end.
+const SYMBOLS_PER_CHUNK: usize = 1024;
 
 /// What the collector shares with the session handle.
 #[derive(Debug, Default)]
@@ -55,10 +58,13 @@ pub(crate) struct Collector {
     touched: Vec<u64>,
     round: u64,
     scopes_written: usize,
-    /// The sites' frame addresses, symbolized round by round.
-    symbols: Symbolizer,
+    /// Who symbolizes the sites' frame addresses.
+    symbols: Symbols,
     /// Whether the build gives good sites, told once on stderr.
     build: BuildCheck,
+    /// Whether the symbolizer named the frame the build check judges the
+    /// line tables by without a file, once its symbols have come.
+    first_unfiled: Option<bool>,
     /// The first write error; after it, nothing more is written.
     failed: Option<io::Error>,
     control: Arc<Control>,
@@ -80,34 +86,75 @@ impl Collector {
             touched: Vec::new(),
             round: 0,
             scopes_written: 0,
-            symbols: Symbolizer::default(),
+            symbols: Symbols::Inline(Symbolizer::default()),
             build: BuildCheck::default(),
+            first_unfiled: None,
             failed: None,
             control,
         }
     }
 
-    /// Resolves the frames of the sites defined so far into `Symbol`
-    /// records in this round's chunk of definitions: for a round's share of
-    /// time, or all of them (in chunks of 1 MiB at most) at the end. The file
-    /// is then self-contained: the analyzer never needs the binary.
-    fn write_symbols(&mut self, until: Option<Instant>) {
-        if self.symbols.pending() == 0 {
-            return;
-        }
-        let mut symbols = std::mem::take(&mut self.symbols);
-        if until.is_some() {
-            symbols.resolve_into(self.encoder(0), until, 1 << 20);
-        } else {
-            let mut enc = self.pool.pop().unwrap_or_default();
-            while symbols.pending() > 0 {
-                enc.begin(0, self.round);
-                symbols.resolve_into(&mut enc, None, 1 << 20);
-                self.write(&enc);
+    /// Hands the frames of this round's new sites to the symbolizer, and
+    /// writes the `Symbol` records it made since in this round's chunk of
+    /// definitions (where it runs on the collector's thread, it resolves
+    /// them here, for [`ROUND_BUDGET`] at most). The file is then
+    /// self-contained: the analyzer never needs the binary.
+    fn symbolize(&mut self, frames: &[u64]) {
+        let mut records = Vec::new();
+        match &mut self.symbols {
+            Symbols::Worker(w) => w.exchange(frames, &mut records),
+            Symbols::Inline(s) => {
+                s.add(frames);
+                let until = Instant::now() + ROUND_BUDGET;
+                while s.resolve_next(&mut |r| records.push(r)) > 0 && Instant::now() < until {}
+                s.release();
             }
-            self.pool.push(enc);
         }
-        self.symbols = symbols;
+        if !records.is_empty() {
+            note_first_frame(self.build.first_frame(), &records, &mut self.first_unfiled);
+            let enc = self.encoder(0);
+            for r in &records {
+                enc.push(r);
+            }
+        }
+    }
+
+    /// Resolves every frame left, [`SYMBOLS_PER_CHUNK`] records a chunk:
+    /// at the end.
+    fn symbolize_the_rest(&mut self) {
+        let symbols = std::mem::replace(&mut self.symbols, Symbols::Inline(Symbolizer::default()));
+        let mut enc = self.pool.pop().unwrap_or_default();
+        let first = self.build.first_frame();
+        let mut unfiled = self.first_unfiled;
+        let mut write = |records: &mut Vec<Record>| {
+            note_first_frame(first, records, &mut unfiled);
+            enc.begin(0, self.round);
+            for r in records.drain(..) {
+                enc.push(&r);
+            }
+            self.write(&enc);
+        };
+        match symbols {
+            Symbols::Worker(w) => w.finish(SYMBOLS_PER_CHUNK, &mut write),
+            Symbols::Inline(mut s) => {
+                let mut records = Vec::new();
+                while s.pending() > 0 {
+                    while records.len() < SYMBOLS_PER_CHUNK
+                        && s.resolve_next(&mut |r| records.push(r)) > 0
+                    {}
+                    write(&mut records);
+                }
+            }
+        }
+        self.first_unfiled = unfiled;
+        self.pool.push(enc);
+    }
+
+    /// Judges the build as far as it can be by now (see [`BuildCheck`]).
+    fn judge(&mut self, end: bool) {
+        if !self.build.done() {
+            self.build.judge(self.first_unfiled, end);
+        }
     }
 
     /// Whether the session gave up on this collector.
@@ -143,6 +190,13 @@ impl Collector {
         // The rings' one consumer from the first, before recording starts.
         pulse_alloc::become_collector();
         signals::collector_started();
+        // The symbolizer's own threads, started before recording is (and
+        // after the signals are blocked, which they inherit), so that
+        // nothing they allocate is recorded; where none can be started, the
+        // collector symbolizes itself.
+        if let Ok(w) = Worker::start() {
+            self.symbols = Symbols::Worker(w);
+        }
         READY.store(true, Ordering::Release);
         // Whatever way this ends, a signal handler waiting for it stops waiting.
         struct Done;
@@ -176,8 +230,8 @@ impl Collector {
             crate::stats::with_aggregates(|a| a.set_ticks_per_ns(trailer.ticks_per_ns));
         }
         signals::SYMBOLIZING.store(true, Ordering::Release);
-        self.build.judge(&mut self.symbols, true);
-        self.write_symbols(None);
+        self.symbolize_the_rest();
+        self.judge(true);
         signals::SYMBOLIZING.store(false, Ordering::Release);
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -211,8 +265,9 @@ impl Collector {
         }
         let mut sites = Vec::new();
         pulse_alloc::drain_sites(&mut |site, frames| sites.push((site, frames.to_vec())));
+        let mut new_frames = Vec::new();
         for (site, frames) in sites {
-            self.symbols.add(&frames);
+            new_frames.extend_from_slice(&frames);
             self.build.saw(&frames);
             self.encoder(0).push(&Record::SiteDef { site, frames });
         }
@@ -250,8 +305,8 @@ impl Collector {
             });
         }
         // After the rings are drained, so that their threads have room.
-        self.write_symbols(Some(Instant::now() + ROUND_BUDGET));
-        self.build.judge(&mut self.symbols, false);
+        self.symbolize(&new_frames);
+        self.judge(false);
         for tid in std::mem::take(&mut self.touched) {
             if let Some(enc) = self.encoders.remove(&tid) {
                 self.write(&enc);
@@ -279,6 +334,33 @@ impl Collector {
             e
         })
     }
+}
+
+/// Notes in `unfiled`, if `records` hold the symbols of `first` (the frame
+/// the build's line tables are judged by), whether they name it without a
+/// file.
+fn note_first_frame(first: Option<u64>, records: &[Record], unfiled: &mut Option<bool>) {
+    let Some(first) = first else { return };
+    let (mut seen, mut named, mut filed) = (false, false, false);
+    for r in records {
+        if let Record::Symbol { addr, function, file, .. } = r {
+            if *addr == first {
+                seen = true;
+                named |= !function.is_empty();
+                filed |= !file.is_empty();
+            }
+        }
+    }
+    if seen {
+        *unfiled = Some(named && !filed);
+    }
+}
+
+/// Who symbolizes the sites' frames: threads of its own, or, where none
+/// could be started, the collector itself, a share of each round.
+enum Symbols {
+    Worker(Worker),
+    Inline(Symbolizer),
 }
 
 /// Writes one line to file descriptor 2 as it is: no lock, no buffer, so

@@ -28,8 +28,8 @@
 //! [`pulse_alloc::STALL_NS`] (it may be blocked on a lock the interrupted
 //! thread holds), or after [`MAX_WAIT_NS`] in all. The collector thread
 //! blocks the terminating signals, so the kernel delivers them to a thread
-//! of the program; a fatal signal raised on the collector itself is passed
-//! on at once.
+//! of the program; a fatal signal raised on the collector itself (or on
+//! one of its symbolizer threads, which it waits for) is passed on at once.
 //!
 //! [`SessionBuilder::signals`]: crate::SessionBuilder::signals
 
@@ -67,6 +67,10 @@ pub(crate) static SYMBOLIZING: AtomicBool = AtomicBool::new(false);
 pub(crate) const MAX_FINISH_NS: u64 = 120_000_000_000;
 /// The collector's kernel thread id.
 static COLLECTOR_TID: AtomicI64 = AtomicI64::new(0);
+/// The kernel thread ids of the symbolizer's threads, which the collector
+/// waits for as for itself: a fatal signal raised on one of them is passed
+/// on at once too.
+static SYMBOLIZER_TIDS: [AtomicI64; 2] = [AtomicI64::new(0), AtomicI64::new(0)];
 
 /// One signal's previous disposition.
 struct Slot {
@@ -182,6 +186,29 @@ pub(crate) fn block_terminating() {
     }
 }
 
+/// Called by symbolizer thread `k` (0 or 1) as it starts.
+pub(crate) fn symbolizer_started(k: usize) {
+    if let Some(slot) = SYMBOLIZER_TIDS.get(k) {
+        // SAFETY: gettid has no preconditions.
+        slot.store(unsafe { libc::syscall(libc::SYS_gettid) }, Ordering::Relaxed);
+    }
+}
+
+/// Called by symbolizer thread `k` as it ends: its id may be a program
+/// thread's next.
+pub(crate) fn symbolizer_ended(k: usize) {
+    if let Some(slot) = SYMBOLIZER_TIDS.get(k) {
+        slot.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Whether the thread `tid` is pulse's collector or one of its symbolizer
+/// threads.
+fn is_pulse_thread(tid: i64) -> bool {
+    tid == COLLECTOR_TID.load(Ordering::Relaxed)
+        || SYMBOLIZER_TIDS.iter().any(|t| t.load(Ordering::Relaxed) == tid)
+}
+
 /// Called by the collector when the file is complete (or cannot be).
 pub(crate) fn collector_done() {
     PHASE.store(DONE, Ordering::Release);
@@ -233,7 +260,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     let me = unsafe { libc::syscall(libc::SYS_gettid) };
     if ARMED.load(Ordering::Acquire)
         && PHASE.load(Ordering::Acquire) == RUNNING
-        && me != COLLECTOR_TID.load(Ordering::Relaxed)
+        && !is_pulse_thread(me)
     {
         finishing();
         SIGNALLED.store(true, Ordering::Release);

@@ -1,68 +1,87 @@
 //! Symbolizing the sites' frames while the program runs.
 //!
 //! The collector hands every frame address of every new site definition to
-//! a [`Symbolizer`]; each round resolves the addresses new since the last
-//! one (for at most [`ROUND_BUDGET`], the rest carried over) into `Symbol`
-//! records in that round's chunks, so a session cut short (a `SIGKILL`)
-//! still names the sites defined before its last round. What is left at the
-//! end of the session is resolved then.
+//! the symbolizer's threads ([`Worker`]), which resolve them as they come,
+//! a compilation unit's addresses at a time, into `Symbol` records that the
+//! collector writes in its next round's chunks: a session cut short (a
+//! `SIGKILL`) still names the sites defined before its last rounds. What is
+//! left at the end of the session is resolved then, while the program
+//! waits. Where no thread can be started, the collector resolves them
+//! itself, for [`ROUND_BUDGET`] a round.
 //!
 //! An address is mapped to its object (the executable or a shared library)
-//! and its address in that file through `/proc/self/maps`, read by the
-//! collector (no loader lock: a thread inside `dlopen` may be waiting on a
-//! full ring for this very collector). The object is mapped, not read, and
-//! its DWARF is read lazily by `addr2line`: a compilation unit's line table
-//! and functions are parsed when one of its addresses is first looked up.
-//! Pages of the mapping count toward the process's resident memory as they
-//! are touched, so after each round that resolved something they are
-//! released (`MADV_DONTNEED`; they are read back from the page cache when
-//! needed again). An object without DWARF names its frames from its symbol
-//! table, without file or line. A stripped object's debug information is
-//! looked for in a separate file (by build id under `/usr/lib/debug`, or by
-//! its `.gnu_debuglink`).
+//! and its address in that file through `/proc/self/maps` (no loader lock:
+//! a thread inside `dlopen` may be waiting on a full ring for the
+//! collector). The object is mapped, not read, and its DWARF is read
+//! straight from the mapping, one unit at a time: `.debug_aranges` names
+//! the unit of each address, and the queued addresses of one unit are
+//! resolved together, in one pass over the unit's entries and one over its
+//! line program (see [`Dwarf::unit_frames`]), into the frames `addr2line`
+//! gives. Nothing is copied, and nothing parsed is kept but the few units
+//! that names were last taken from; names are read from `.debug_str` with
+//! `pread` ([`Strings`]). Pages of the mapping count toward the process's
+//! resident memory as they are touched (the kernel maps the pages around
+//! each one touched that are in the page cache, 64 KiB by default), so
+//! they are released (`MADV_DONTNEED`; they are read back from the page
+//! cache when needed again) whenever the process's file-backed resident
+//! memory has grown by [`RELEASE_BYTES`] since the last release, and when
+//! nothing is left to resolve. An object without DWARF names its frames
+//! from its symbol table, without file or line. A stripped object's debug
+//! information is looked for in a separate file (by build id under
+//! `/usr/lib/debug`, or by its `.gnu_debuglink`).
 
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use object::{Object as _, ObjectSection as _, ObjectSegment as _};
-use pulse_format::{ChunkEncoder, Record};
+use pulse_format::Record;
 
-/// The most time one round spends resolving addresses (at least one
-/// address is resolved each round there are any).
+/// The most time one round spends resolving addresses where the collector
+/// resolves them itself (at least one unit's addresses are resolved each
+/// round there are any).
 pub(crate) const ROUND_BUDGET: Duration = Duration::from_millis(2);
 
-/// Addresses resolved between two releases of the mappings' pages: the
-/// pages one address's unit touches are a few hundred KiB at most.
-const RELEASE_EVERY: u64 = 64;
+/// How much the process's file-backed resident memory may grow before the
+/// mappings' pages are released: about what symbolizing adds to the
+/// resident set at most, give or take one unit's pages.
+const RELEASE_BYTES: usize = 1 << 20;
 
 type Slice = gimli::EndianSlice<'static, gimli::RunTimeEndian>;
+
+/// No object, or no unit: sorts after every real one.
+const NONE: usize = usize::MAX;
 
 /// Frame addresses waiting to be resolved, and the objects that resolve them.
 #[derive(Default)]
 pub(crate) struct Symbolizer {
-    /// Addresses queued, in the order their sites were defined.
-    pending: VecDeque<u64>,
+    /// Addresses queued and not yet placed.
+    queued: Vec<u64>,
+    /// Addresses placed, by object, unit and address, the first last.
+    placed: Vec<(Place, u64)>,
     /// Every address ever queued: each is resolved and written once.
     seen: HashSet<u64>,
     /// File-backed mappings of the process, sorted by start address.
     regions: Vec<Region>,
     /// Whether `regions` was read since the last address it could not place.
     regions_fresh: bool,
-    /// Objects by path; `None` for one that cannot be read.
-    objects: HashMap<String, Option<Box<ObjectFile>>>,
-    /// Whether a mapping was touched since its pages were last released.
+    /// Objects, by index in `paths`; `None` for one that cannot be read.
+    objects: Vec<Option<Box<ObjectFile>>>,
+    paths: HashMap<String, usize>,
+    /// Whether a mapping was touched since the pages were last released.
     touched: bool,
-    /// Totals, for the tests and the performance notes.
+    /// The process's file-backed resident bytes after the last release.
+    resident: usize,
+    /// Addresses resolved so far, for the tests.
     pub(crate) resolved: u64,
-    pub(crate) busy: Duration,
 }
 
 impl std::fmt::Debug for Symbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Symbolizer")
-            .field("pending", &self.pending.len())
+            .field("pending", &self.pending())
             .field("seen", &self.seen.len())
             .field("objects", &self.objects.len())
             .finish_non_exhaustive()
@@ -79,12 +98,35 @@ struct Region {
     path: String,
 }
 
+/// Where an address is: its object (an index into `objects`), the unit
+/// that holds it (an offset in `.debug_info`) and its address in the
+/// object's own layout. Sorting places groups the addresses of a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Place {
+    object: usize,
+    unit: usize,
+    svma: u64,
+}
+
+impl Place {
+    /// Which of `n` shares the address is in: by a hash of its unit, so that
+    /// a unit's addresses are resolved together; an address in no unit is
+    /// the first share's.
+    fn share(&self, n: usize) -> usize {
+        if n <= 1 || self.object == NONE || self.unit == NONE {
+            return 0;
+        }
+        let h = (self.unit as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((h >> 32) % n as u64) as usize
+    }
+}
+
 /// An object file mapped into memory, with its DWARF read unit by unit.
 struct ObjectFile {
     // Fields drop in declaration order: everything above `map` borrows it
     // and goes first.
     dwarf: Option<Dwarf>,
-    symtab: OnceCell<object::SymbolMap<object::SymbolMapName<'static>>>,
+    symtab: Symtab,
     file: object::File<'static>,
     /// Loadable segments: file offset, size in the file, virtual address.
     segments: Vec<(u64, u64, u64)>,
@@ -92,6 +134,7 @@ struct ObjectFile {
 }
 
 /// One frame of an address: the function, its file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Frame {
     function: String,
     file: String,
@@ -103,98 +146,174 @@ impl Symbolizer {
     pub(crate) fn add(&mut self, frames: &[u64]) {
         for &a in frames {
             if self.seen.insert(a) {
-                self.pending.push_back(a);
+                self.queued.push(a);
             }
         }
     }
 
     /// Addresses not yet resolved.
     pub(crate) fn pending(&self) -> usize {
-        self.pending.len()
+        self.queued.len() + self.placed.len()
     }
 
-    /// Resolves queued addresses into `Symbol` records in `enc`, one per
-    /// frame (the inlined ones first, the function that holds the address
-    /// last), until `until` has passed or `enc` holds `max_len` encoded
-    /// bytes; the rest stay queued. An address nothing names gets one
-    /// empty record, so that it is not taken for one that was never
-    /// resolved.
-    pub(crate) fn resolve_into(
+    /// Resolves queued addresses into `Symbol` records in `enc` (see
+    /// [`Symbolizer::resolve_next`]) until `until` has passed or `enc`
+    /// holds `max_len` encoded bytes; the rest stay queued.
+    #[cfg(test)]
+    fn resolve_into(
         &mut self,
-        enc: &mut ChunkEncoder,
-        until: Option<Instant>,
+        enc: &mut pulse_format::ChunkEncoder,
+        until: Option<std::time::Instant>,
         max_len: usize,
     ) {
-        let start = Instant::now();
-        self.regions_fresh = false;
-        // In address order, the addresses of one unit come one after the
-        // other, and each unit is read once.
-        self.pending.make_contiguous().sort_unstable();
-        let mut frames = Vec::new();
-        while let Some(addr) = self.pending.pop_front() {
-            frames.clear();
-            self.resolve(addr, &mut frames);
-            if frames.is_empty() {
-                frames.push(Frame { function: String::new(), file: String::new(), line: 0 });
+        while self.resolve_next(&mut |r| enc.push(&r)) > 0 {
+            if until.is_some_and(|t| std::time::Instant::now() >= t) || enc.encoded_len() >= max_len
+            {
+                break;
             }
-            for f in frames.drain(..) {
-                enc.push(&Record::Symbol {
-                    addr,
+        }
+        self.release();
+    }
+
+    /// Resolves the queued addresses of one unit (the first, in the order
+    /// of their objects and units), or one address that is in none, into
+    /// `Symbol` records handed to `emit`: one per frame, the inlined ones
+    /// first, the function that holds the address last. An address nothing
+    /// names gets one empty record, so that it is not taken for one that
+    /// was never resolved. Returns how many addresses it resolved (none
+    /// when none is queued).
+    pub(crate) fn resolve_next(&mut self, emit: &mut dyn FnMut(Record)) -> usize {
+        self.place_queued();
+        let Some(&(first, _)) = self.placed.last() else { return 0 };
+        // A unit's addresses together; any other address alone.
+        let n = if first.object != NONE && first.unit != NONE {
+            self.placed
+                .iter()
+                .rev()
+                .take_while(|(p, _)| (p.object, p.unit) == (first.object, first.unit))
+                .count()
+        } else {
+            1
+        };
+        let mut group = self.placed.split_off(self.placed.len() - n);
+        group.reverse();
+        let mut frames = Vec::new();
+        self.frames_of(&group, &mut frames);
+        for ((_, addr), mut fs) in group.iter().zip(frames) {
+            if fs.is_empty() {
+                fs.push(Frame { function: String::new(), file: String::new(), line: 0 });
+            }
+            for f in fs {
+                emit(Record::Symbol {
+                    addr: *addr,
                     function: f.function,
                     file: f.file,
                     line: f.line,
                 });
             }
-            self.resolved += 1;
-            // Resolving is the collector at work: a thread waiting for ring
-            // room keeps waiting rather than taking it for a stall.
-            pulse_alloc::note_progress();
-            if self.resolved % RELEASE_EVERY == 0 {
-                self.release();
-            }
-            if until.is_some_and(|t| Instant::now() >= t) || enc.encoded_len() >= max_len {
-                break;
-            }
         }
-        if self.pending.is_empty() {
+        self.resolved += n as u64;
+        // Resolving is pulse at work: a thread waiting for ring room, or the
+        // end of the session, keeps waiting rather than taking it for a
+        // stall.
+        pulse_alloc::note_progress();
+        if self.touched && file_resident() >= self.resident + RELEASE_BYTES {
+            self.release();
+        }
+        if self.pending() == 0 {
             // Nothing left to resolve: what was parsed goes back to the
             // program, until new sites come.
-            for object in self.objects.values_mut().flatten() {
+            for object in self.objects.iter_mut().flatten() {
                 object.forget_units();
             }
+            self.release();
         }
-        self.release();
-        self.busy += start.elapsed();
+        n
     }
 
-    /// Whether `addr` is named (a function) but placed in no file: the
-    /// object it is in has no line tables for it. False where nothing
-    /// names it, which says nothing about line tables.
-    pub(crate) fn names_without_file(&mut self, addr: u64) -> bool {
-        let mut frames = Vec::new();
-        self.resolve(addr, &mut frames);
-        self.release();
-        !frames.is_empty() && frames.iter().all(|f| f.file.is_empty())
+    /// Places the addresses queued since the last call, and sorts them
+    /// with the others by object, unit and address, the first last.
+    fn place_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        // A library loaded since the maps were read is looked for once.
+        self.regions_fresh = false;
+        for a in std::mem::take(&mut self.queued) {
+            let place = self.place(a);
+            self.placed.push((place, a));
+        }
+        self.placed.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// Places the addresses queued, keeps the first of `n` shares of them
+    /// (by unit: see [`Place::share`]) and hands back the others', one list
+    /// a share, for other symbolizers to resolve.
+    fn take_shares(&mut self, n: usize) -> Vec<Vec<u64>> {
+        let mut others = vec![Vec::new(); n];
+        if n > 1 && !self.queued.is_empty() {
+            self.place_queued();
+            self.placed.retain(|(place, a)| match place.share(n) {
+                0 => true,
+                k => {
+                    others[k].push(*a);
+                    false
+                }
+            });
+        }
+        others
     }
 
     /// The frames of `addr`, innermost first; none if nothing names it.
+    #[cfg(test)]
     fn resolve(&mut self, addr: u64, out: &mut Vec<Frame>) {
+        let mut frames = Vec::new();
+        let place = self.place(addr);
+        self.frames_of(&[(place, addr)], &mut frames);
+        *out = frames.pop().unwrap_or_default();
+    }
+
+    /// Where `addr` is (its object opened on first use).
+    fn place(&mut self, addr: u64) -> Place {
+        let nowhere = Place { object: NONE, unit: NONE, svma: addr };
         // A return address points after its call; the call is one byte
         // before. (A site's first frame, inside pulse, is not a return
         // address, but one byte back is still inside the same function.)
         let probe = addr.saturating_sub(1);
-        let Some(region) = self.region(probe) else { return };
+        let Some(region) = self.region(probe) else { return nowhere };
         let file_offset = probe - region.start + region.offset;
         let path = region.path.clone();
-        let object = self.objects.entry(path).or_insert_with_key(|p| ObjectFile::open(p));
-        let Some(object) = object else { return };
+        let object = match self.paths.get(&path) {
+            Some(&i) => i,
+            None => {
+                self.objects.push(ObjectFile::open(&path));
+                self.paths.insert(path, self.objects.len() - 1);
+                self.objects.len() - 1
+            }
+        };
+        let Some(o) = &self.objects[object] else { return nowhere };
+        let Some(svma) = o.file_to_svma(file_offset) else { return nowhere };
+        let unit = o.dwarf.as_ref().and_then(|d| d.unit_of_address(svma)).unwrap_or(NONE);
+        Place { object, unit, svma }
+    }
+
+    /// The frames of each address of `group` into `out`, one list each
+    /// (empty where nothing names it). The addresses are all of one unit,
+    /// or there is one.
+    fn frames_of(&mut self, group: &[(Place, u64)], out: &mut Vec<Vec<Frame>>) {
+        out.resize_with(group.len(), Vec::new);
+        out.truncate(group.len());
+        out.iter_mut().for_each(Vec::clear);
+        let first = group[0].0;
+        let Some(Some(object)) = self.objects.get_mut(first.object) else { return };
         self.touched = true;
-        let Some(svma) = object.file_to_svma(file_offset) else { return };
-        object.frames(svma, out);
+        let svmas: Vec<u64> = group.iter().map(|(p, _)| p.svma).collect();
+        object.frames(first.unit, &svmas, out, &mut self.resident);
     }
 
     /// The mapping that holds `addr`, reading `/proc/self/maps` again (once
-    /// a round) when none does: a library may have been loaded since.
+    /// for each batch of addresses placed) when none does: a library may
+    /// have been loaded since.
     fn region(&mut self, addr: u64) -> Option<&Region> {
         let find = |regions: &[Region]| {
             let i = regions.partition_point(|r| r.start <= addr).checked_sub(1)?;
@@ -212,19 +331,1399 @@ impl Symbolizer {
         Some(&self.regions[i])
     }
 
-    /// Releases the pages of every mapping touched since the last release.
-    fn release(&mut self) {
+    /// Releases the pages of the mappings, if one was touched since the
+    /// last release.
+    pub(crate) fn release(&mut self) {
         if std::mem::take(&mut self.touched) {
-            for object in self.objects.values().flatten() {
+            for object in self.objects.iter().flatten() {
                 object.release();
+            }
+            self.resident = file_resident();
+        }
+    }
+}
+
+impl ObjectFile {
+    /// Maps and parses the object at `path`; `None` if it is not an object
+    /// this can read. Its DWARF, if any, is read lazily from then on.
+    fn open(path: &str) -> Option<Box<ObjectFile>> {
+        let (map, file, handle) = map_object(Path::new(path))?;
+        let segments = file
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                (offset, size, s.address())
+            })
+            .collect();
+        // A stripped object's DWARF and symbol table may be in a separate
+        // file; the segments stay the object's own.
+        let separate = match file.section_by_name(".debug_info") {
+            Some(_) => None,
+            None => separate_debug_file(&file, Path::new(path)).and_then(|p| map_object(&p)),
+        };
+        let (map, file, handle) = match separate {
+            Some((debug_map, debug_file, debug_handle)) => {
+                // The object's parse borrows its mapping: it goes first.
+                drop(file);
+                drop(map);
+                (debug_map, debug_file, debug_handle)
+            }
+            None => (map, file, handle),
+        };
+        let endian = if file.is_little_endian() {
+            gimli::RunTimeEndian::Little
+        } else {
+            gimli::RunTimeEndian::Big
+        };
+        let dwarf = Dwarf::new(&file, endian, handle);
+        let object = ObjectFile { dwarf, symtab: Symtab::default(), file, segments, map };
+        object.release();
+        Some(Box::new(object))
+    }
+
+    /// The address in the object's own layout of the byte at `offset` in
+    /// the file.
+    fn file_to_svma(&self, offset: u64) -> Option<u64> {
+        let &(start, _, vaddr) = self
+            .segments
+            .iter()
+            .find(|&&(start, size, _)| (start..start.saturating_add(size)).contains(&offset))?;
+        Some(vaddr + (offset - start))
+    }
+
+    /// The frames at each of `svmas` (sorted, all in the unit at `unit` of
+    /// `.debug_info`, or one address and `unit` [`NONE`]) into `out`,
+    /// innermost first, as `backtrace` names them: each DWARF frame (a
+    /// function without a name in DWARF takes the symbol table's), or else
+    /// the symbol table's entry alone (the table is read on first use).
+    /// On the way, the mapping's pages are released whenever the process's
+    /// file-backed resident memory has grown by [`RELEASE_BYTES`] past
+    /// `resident` (updated then).
+    fn frames(&mut self, unit: usize, svmas: &[u64], out: &mut [Vec<Frame>], resident: &mut usize) {
+        let ObjectFile { dwarf, symtab, file, map, .. } = self;
+        let symbol = |svma| symtab.containing(file, svma);
+        let mut checkpoint = || {
+            if file_resident() >= *resident + RELEASE_BYTES {
+                release(map);
+                *resident = file_resident();
+            }
+        };
+        if let Some(dwarf) = dwarf {
+            if unit != NONE {
+                // On an error the addresses get what was found before it.
+                let _ = dwarf.unit_frames(unit, svmas, &symbol, out, &mut checkpoint);
+            } else if let Some(whole) = &dwarf.whole {
+                for (&svma, out) in svmas.iter().zip(out.iter_mut()) {
+                    if dwarf_frames(whole, svma, &symbol, out).is_err() {
+                        out.clear();
+                    }
+                }
+            }
+        }
+        for (&svma, out) in svmas.iter().zip(out.iter_mut()) {
+            if out.is_empty() {
+                if let Some(name) = symbol(svma) {
+                    out.push(Frame { function: demangle(name), file: String::new(), line: 0 });
+                }
+            }
+        }
+    }
+
+    /// Drops what was parsed of the object's units.
+    fn forget_units(&mut self) {
+        if let Some(d) = &mut self.dwarf {
+            d.names.kept.clear();
+        }
+    }
+
+    /// Drops the mapping's resident pages; they are read back as touched.
+    fn release(&self) {
+        release(&self.map);
+    }
+}
+
+/// Drops the resident pages of `map`, a mapping of an object; they are read
+/// back as touched.
+fn release(map: &memmap2::Mmap) {
+    // SAFETY: the mapping is private, read-only and never written, so
+    // discarding its pages loses nothing: the next access reads the same
+    // bytes back from the file.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
+/// Symbol-table lookups made by scanning the table before it is sorted
+/// into a map: a program with DWARF looks a few addresses up there at
+/// most (its `main`, which the compiler writes no DWARF name for), and the
+/// map of a large program's table takes MiBs to build.
+const SCANS: usize = 16;
+
+/// An object's symbol table, scanned for the first few addresses looked
+/// up, then sorted into a map (on the next lookup).
+#[derive(Default)]
+struct Symtab {
+    map: OnceCell<object::SymbolMap<object::SymbolMapName<'static>>>,
+    scans: std::cell::Cell<usize>,
+}
+
+impl Symtab {
+    /// The name of the symbol that holds `svma`, as `object`'s symbol map
+    /// finds it.
+    fn containing(&self, file: &object::File<'static>, svma: u64) -> Option<&'static [u8]> {
+        if self.map.get().is_none() && self.scans.get() < SCANS {
+            self.scans.set(self.scans.get() + 1);
+            return scan_symbols(file, svma).map(str::as_bytes);
+        }
+        let map = self.map.get_or_init(|| file.symbol_map());
+        map.containing(svma).map(|s| s.name().as_bytes())
+    }
+}
+
+/// The symbol of `file` that holds `svma`, found by one pass over the
+/// symbol table: what `object`'s `SymbolMap::containing` finds, without
+/// building the map. Among the symbols with a name, defined, of a known or
+/// unknown kind, the last one at or before `svma`; where several share its
+/// address, the one the map keeps (a known kind, a size, the widest scope,
+/// the last in the table, in that order); its size, where it has none, is
+/// the distance to the next symbol or section end.
+fn scan_symbols(file: &object::File<'static>, svma: u64) -> Option<&'static str> {
+    use object::{ObjectSymbol as _, ObjectSymbolTable as _};
+    let table = file.symbol_table().or_else(|| file.dynamic_symbol_table())?;
+    // (address, priority, !index, size, name): the map's order.
+    let mut best: Option<(u64, u32, usize, u64, &'static str)> = None;
+    // The first symbol address past `svma`, for a size that must be guessed.
+    let mut above = u64::MAX;
+    for symbol in table.symbols() {
+        if !symbol.is_definition() {
+            continue;
+        }
+        let address = symbol.address();
+        if address > svma {
+            // Its name decides whether it counts; only the nearest matters.
+            if address < above && symbol.name().is_ok_and(|n| !n.is_empty()) {
+                let known = matches!(
+                    symbol.kind(),
+                    object::SymbolKind::Text
+                        | object::SymbolKind::Data
+                        | object::SymbolKind::Unknown
+                );
+                if known {
+                    above = address;
+                }
+            }
+            continue;
+        }
+        if best.is_some_and(|b| address < b.0) {
+            continue;
+        }
+        let mut priority = match symbol.kind() {
+            object::SymbolKind::Text | object::SymbolKind::Data => 0u32,
+            object::SymbolKind::Unknown => 1,
+            _ => continue,
+        };
+        let size = symbol.size();
+        priority = priority * 4 + u32::from(size == 0);
+        priority = priority * 4
+            + match symbol.scope() {
+                object::SymbolScope::Unknown => 3,
+                object::SymbolScope::Compilation => 2,
+                object::SymbolScope::Linkage => 1,
+                object::SymbolScope::Dynamic => 0,
+            };
+        let Ok(name) = symbol.name() else { continue };
+        if name.is_empty() {
+            continue;
+        }
+        let this = (address, priority, !symbol.index().0, size, name);
+        let better = match best {
+            None => true,
+            Some(b) => address > b.0 || (this.1, this.2) < (b.1, b.2),
+        };
+        if better {
+            best = Some(this);
+        }
+    }
+    let (address, _, _, mut size, name) = best?;
+    if size == 0 {
+        // The next entry of the map: a symbol, or the end of a section.
+        let next = file
+            .sections()
+            .map(|s| s.address().saturating_add(s.size()))
+            .filter(|&end| end > address)
+            .fold(above, u64::min);
+        if next != u64::MAX {
+            size = next - address;
+        }
+    }
+    (size == 0 || svma.wrapping_sub(address) < size).then_some(name)
+}
+
+/// The DWARF frames of `svma` in `context` into `out`, innermost first:
+/// each with its function's name (the symbol table's where DWARF has none),
+/// file and line. For an object without `.debug_aranges`.
+fn dwarf_frames<'a>(
+    context: &addr2line::Context<Slice>,
+    svma: u64,
+    symbol: &impl Fn(u64) -> Option<&'a [u8]>,
+    out: &mut Vec<Frame>,
+) -> Result<(), gimli::Error> {
+    let mut frames = context.find_frames(svma).skip_all_loads()?;
+    while let Some(frame) = frames.next()? {
+        let function = match &frame.function {
+            Some(f) => demangle(f.name.slice()),
+            None => symbol(svma).map(demangle).unwrap_or_default(),
+        };
+        let (file, line) = match frame.location {
+            Some(l) => (l.file.unwrap_or_default().to_owned(), l.line.unwrap_or(0)),
+            None => (String::new(), 0),
+        };
+        out.push(Frame { function, file, line });
+    }
+    Ok(())
+}
+
+/// Units kept for the names other units take from them (an inlined
+/// function's name is often an entry of another unit, by its offset in
+/// `.debug_info`), the most recently used first.
+const NAMED_KEPT: usize = 8;
+
+/// How many references a name is followed through.
+const NAME_DEPTH: usize = 16;
+
+/// An object's DWARF: which unit holds which addresses, and the few units
+/// that names were last taken from.
+///
+/// A unit's queued addresses are resolved together, from the mapped
+/// sections themselves: one pass over the unit's entries finds the
+/// function that holds each address, one over each of those functions
+/// the inlined calls around it, one over the unit's line program the file
+/// and line of each. Frames are what `addr2line`'s `find_frames` gives, but
+/// a context over the whole object parses every unit's header,
+/// abbreviations, file table and ranges up front (tens of MiB and a few
+/// hundred milliseconds for a program the size of ripgrep), and one per
+/// unit parses and keeps the line table and every function of the unit,
+/// with the names of all their inlined calls. An object without
+/// `.debug_aranges` falls back to a context over all its units.
+struct Dwarf {
+    /// Every section whole.
+    sections: gimli::Dwarf<Slice>,
+    /// Address ranges (begin, end) and the offset of their unit, by begin.
+    aranges: Vec<Arange>,
+    /// The units names are taken from.
+    names: Names,
+    /// The context over every unit, for an object without `.debug_aranges`.
+    whole: Option<addr2line::Context<Slice>>,
+}
+
+/// An address range of `.debug_aranges`: its start, length and unit (the
+/// unit's offset in `.debug_info`), in 16 bytes (a program the size of
+/// ripgrep has some 16 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Arange {
+    begin: u64,
+    len: u32,
+    unit: u32,
+}
+
+/// The units of an object that names are taken from.
+#[derive(Default)]
+struct Names {
+    /// Where units of `.debug_info` start, in order: those `.debug_aranges`
+    /// names, and those found since between them.
+    unit_starts: Vec<usize>,
+    /// Units read for names, most recently used first: start, end, unit.
+    kept: Vec<(usize, usize, Arc<gimli::Unit<Slice>>)>,
+    /// `.debug_str`, read from the file rather than the mapping.
+    strings: Option<Strings>,
+}
+
+/// A name: bytes of the mapping, or a string of `.debug_str` by its offset
+/// there, read with [`Strings::read`].
+#[derive(Clone, Copy)]
+enum Name {
+    Bytes(Slice),
+    Str(usize),
+}
+
+/// An object's `.debug_str`, whose strings names are read from with
+/// `pread`, not through the mapping: the names of a unit's frames are
+/// scattered all over the section, and each page touched in a mapping
+/// brings the pages around it that are in the page cache into the resident
+/// set with it (64 KiB).
+struct Strings {
+    file: std::fs::File,
+    /// Where the section is in the file, and its size.
+    offset: u64,
+    size: u64,
+}
+
+impl Strings {
+    /// The string at `at` in the section, without its terminating zero.
+    fn read(&self, at: usize) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt as _;
+        let mut out = Vec::new();
+        let mut pos = at as u64;
+        loop {
+            let want = (self.size.checked_sub(pos)?).min(256) as usize;
+            if want == 0 || out.len() > 1 << 20 {
+                return None;
+            }
+            let start = out.len();
+            out.resize(start + want, 0);
+            let n = loop {
+                match self.file.read_at(&mut out[start..], self.offset + pos) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    r => break r.ok()?,
+                }
+            };
+            out.truncate(start + n);
+            if let Some(end) = out[start..].iter().position(|&b| b == 0) {
+                out.truncate(start + end);
+                return Some(out);
+            }
+            if n == 0 {
+                return None;
+            }
+            pos += n as u64;
+        }
+    }
+}
+
+/// An entry's address ranges, from `DW_AT_low_pc`, `DW_AT_high_pc` and
+/// `DW_AT_ranges`, read as `addr2line` reads them.
+#[derive(Default)]
+struct Ranges {
+    low_pc: Option<u64>,
+    high_pc: Option<u64>,
+    size: Option<u64>,
+    list: Option<gimli::RangeListsOffset<usize>>,
+}
+
+impl Ranges {
+    /// Takes `attr` in if it is one of the range attributes.
+    fn take(&mut self, unit: gimli::UnitRef<'_, Slice>, attr: &gimli::Attribute<Slice>) {
+        match (attr.name(), attr.value()) {
+            (gimli::DW_AT_low_pc, gimli::AttributeValue::Addr(a)) => self.low_pc = Some(a),
+            (gimli::DW_AT_low_pc, gimli::AttributeValue::DebugAddrIndex(i)) => {
+                self.low_pc = unit.address(i).ok();
+            }
+            (gimli::DW_AT_high_pc, gimli::AttributeValue::Addr(a)) => self.high_pc = Some(a),
+            (gimli::DW_AT_high_pc, gimli::AttributeValue::DebugAddrIndex(i)) => {
+                self.high_pc = unit.address(i).ok();
+            }
+            (gimli::DW_AT_high_pc, gimli::AttributeValue::Udata(n)) => self.size = Some(n),
+            (gimli::DW_AT_ranges, v) => self.list = unit.attr_ranges_offset(v).ok().flatten(),
+            _ => {}
+        }
+    }
+
+    /// Calls `f` with each non-empty range.
+    fn each(
+        &self,
+        unit: gimli::UnitRef<'_, Slice>,
+        mut f: impl FnMut(u64, u64),
+    ) -> Result<(), gimli::Error> {
+        let mut add = |begin: u64, end: u64| {
+            if begin < end {
+                f(begin, end);
+            }
+        };
+        if let Some(offset) = self.list {
+            let mut list = unit.ranges(offset)?;
+            while let Some(r) = list.next()? {
+                add(r.begin, r.end);
+            }
+        } else if let (Some(begin), Some(end)) = (self.low_pc, self.high_pc) {
+            add(begin, end);
+        } else if let (Some(begin), Some(size)) = (self.low_pc, self.size) {
+            // A -1 tombstone overflows and is left out as empty.
+            add(begin, begin.wrapping_add(size));
+        }
+        Ok(())
+    }
+}
+
+/// The indices of the addresses of `sorted` in `[begin, end)`.
+fn within(sorted: &[u64], begin: u64, end: u64) -> std::ops::Range<usize> {
+    let from = sorted.partition_point(|&a| a < begin);
+    let to = from + sorted[from..].partition_point(|&a| a < end);
+    from..to
+}
+
+/// The attributes an entry takes its name from, in their order.
+#[derive(Default)]
+struct NameAttrs {
+    attrs: Vec<(gimli::DwAt, gimli::AttributeValue<Slice>)>,
+}
+
+impl NameAttrs {
+    fn take(&mut self, attr: &gimli::Attribute<Slice>) {
+        if matches!(
+            attr.name(),
+            gimli::DW_AT_linkage_name
+                | gimli::DW_AT_MIPS_linkage_name
+                | gimli::DW_AT_name
+                | gimli::DW_AT_abstract_origin
+                | gimli::DW_AT_specification
+        ) {
+            self.attrs.push((attr.name(), attr.value()));
+        }
+    }
+}
+
+/// An inlined call that holds an address: the inlined function's name and
+/// where it was called from (an index into the unit's files, and a line).
+#[derive(Clone, Copy)]
+struct Inlined {
+    name: Option<Name>,
+    call_file: Option<u64>,
+    call_line: u32,
+}
+
+/// What a pass over one function's inlined calls works on.
+struct Calls<'a> {
+    /// The unit's addresses.
+    svmas: &'a [u64],
+    /// Those of the function, as indices into `svmas`.
+    mine: &'a [usize],
+    /// Per address, the inlined calls that hold it, outermost first.
+    chains: &'a mut [Vec<Inlined>],
+}
+
+impl Dwarf {
+    fn new(
+        file: &object::File<'static>,
+        endian: gimli::RunTimeEndian,
+        handle: std::fs::File,
+    ) -> Option<Dwarf> {
+        section(file, ".debug_info")?;
+        let sections = load_sections(file, endian).ok()?;
+        let mut aranges = Vec::new();
+        let mut unit_starts = Vec::new();
+        let mut headers = sections.debug_aranges.headers();
+        while let Ok(Some(header)) = headers.next() {
+            let unit = header.debug_info_offset().0;
+            unit_starts.push(unit);
+            let mut entries = header.entries();
+            while let Ok(Some(e)) = entries.next() {
+                let r = e.range();
+                // A unit past 4 GiB of `.debug_info` is left to the symbol
+                // table; a range of more than 4 GiB is cut into pieces.
+                let (Ok(unit), mut begin) = (u32::try_from(unit), r.begin) else { continue };
+                while begin < r.end {
+                    let len = (r.end - begin).min(u64::from(u32::MAX));
+                    aranges.push(Arange { begin, len: len as u32, unit });
+                    begin += len;
+                }
+            }
+        }
+        aranges.sort_unstable();
+        unit_starts.sort_unstable();
+        unit_starts.dedup();
+        let whole = if aranges.is_empty() {
+            Some(addr2line::Context::from_dwarf(load_sections(file, endian).ok()?).ok()?)
+        } else {
+            None
+        };
+        // Where `.debug_str` is borrowed whole (not compressed), its
+        // strings can be read from the file.
+        let strings = file
+            .section_by_name(".debug_str")
+            .filter(|_| section(file, ".debug_str").is_some())
+            .and_then(|s| s.file_range())
+            .map(|(offset, size)| Strings { file: handle, offset, size });
+        let names = Names { unit_starts, strings, ..Names::default() };
+        Some(Dwarf { sections, aranges, names, whole })
+    }
+
+    /// The unit that holds `svma`, by its offset in `.debug_info`.
+    fn unit_of_address(&self, svma: u64) -> Option<usize> {
+        let i = self.aranges.partition_point(|a| a.begin <= svma).checked_sub(1)?;
+        let a = self.aranges[..=i].iter().rev().find(|a| svma - a.begin < u64::from(a.len))?;
+        Some(a.unit as usize)
+    }
+
+    /// The frames of each of `svmas` (sorted, all in the unit at `base` of
+    /// `.debug_info`) into `out`, innermost first, as `addr2line`'s
+    /// `find_frames` gives them: the inlined calls that hold the address,
+    /// innermost first, each named after the function inlined and placed
+    /// where the next one in was called (the innermost where the line
+    /// program places the address), then the function that holds them. An
+    /// address no function holds gets one frame named from the symbol table
+    /// if the line program places it, else none.
+    fn unit_frames<'s>(
+        &mut self,
+        base: usize,
+        svmas: &[u64],
+        symbol: &impl Fn(u64) -> Option<&'s [u8]>,
+        out: &mut [Vec<Frame>],
+        checkpoint: &mut dyn FnMut(),
+    ) -> Result<(), gimli::Error> {
+        let Dwarf { sections, names, .. } = self;
+        let header = sections.debug_info.header_from_offset(gimli::DebugInfoOffset(base))?;
+        let unit = sections.unit(header)?;
+        let u = gimli::UnitRef::new(sections, &unit);
+        let n = svmas.len();
+
+        // The function that holds each address: one pass over the entries.
+        let mut function: Vec<Option<gimli::UnitOffset<usize>>> = vec![None; n];
+        let mut entries = unit.entries_raw(None)?;
+        while !entries.is_empty() {
+            let at = entries.next_offset();
+            let Some(abbrev) = entries.read_abbreviation()? else { continue };
+            // A declaration, or an inlined function's abstract instance,
+            // has no addresses: only a function with code is read.
+            let code = abbrev.attributes().iter().any(|a| {
+                matches!(a.name(), gimli::DW_AT_low_pc | gimli::DW_AT_high_pc | gimli::DW_AT_ranges)
+            });
+            if abbrev.tag() != gimli::DW_TAG_subprogram || !code {
+                entries.skip_attributes(abbrev.attributes())?;
+                continue;
+            }
+            let mut ranges = Ranges::default();
+            for spec in abbrev.attributes() {
+                ranges.take(u, &entries.read_attribute(*spec)?);
+            }
+            ranges.each(u, |begin, end| {
+                for i in within(svmas, begin, end) {
+                    function[i].get_or_insert(at);
+                }
+            })?;
+        }
+
+        checkpoint();
+        // Each function's name, and the inlined calls around its addresses.
+        let mut function_names: Vec<Option<Name>> = vec![None; n];
+        let mut chains: Vec<Vec<Inlined>> = vec![Vec::new(); n];
+        let mut by_function: Vec<(gimli::UnitOffset<usize>, usize)> =
+            function.iter().enumerate().filter_map(|(i, f)| Some(((*f)?, i))).collect();
+        by_function.sort_unstable();
+        let mut mine = Vec::new();
+        for group in by_function.chunk_by(|a, b| a.0 == b.0) {
+            let at = group[0].0;
+            mine.clear();
+            mine.extend(group.iter().map(|&(_, i)| i));
+            let mut entries = unit.entries_raw(Some(at))?;
+            let depth = entries.next_depth();
+            let Some(abbrev) = entries.read_abbreviation()? else { continue };
+            let mut attrs = NameAttrs::default();
+            for spec in abbrev.attributes() {
+                attrs.take(&entries.read_attribute(*spec)?);
+            }
+            let name = names.entry_name(sections, &unit, base, &attrs);
+            for &i in &mine {
+                function_names[i] = name;
+            }
+            let mut calls = Calls { svmas, mine: &mine, chains: &mut chains };
+            names.inlined_calls(sections, &unit, base, &mut entries, depth, 0, &mut calls)?;
+            checkpoint();
+        }
+
+        // The file and line of each address: one pass over the line program.
+        let mut lines: Vec<Option<(u64, u32)>> = vec![None; n];
+        let program = unit.line_program.as_ref();
+        if let Some(program) = program {
+            // As `addr2line` places an address: by the row at or before it
+            // in the first sequence that holds it, of the rows at one
+            // address the last. A row places the addresses from its own up
+            // to the next row's (or the end of its sequence), found with a
+            // cursor over the sorted addresses as the rows go up.
+            let mut row_before: Option<Row> = None;
+            let mut next = 0;
+            line_rows(program, |row| {
+                let Some(before) = row_before else {
+                    next = svmas.partition_point(|&a| a < row.address);
+                    row_before = (!row.end).then_some(row);
+                    return;
+                };
+                if row.address < before.address {
+                    // Not in address order (or a sequence whose end was a
+                    // tombstone's): the cursor starts again.
+                    next = svmas.partition_point(|&a| a < row.address);
+                } else if row.address > before.address {
+                    while next < n && svmas[next] < row.address {
+                        if svmas[next] >= before.address && lines[next].is_none() {
+                            lines[next] = Some((before.file, before.line as u32));
+                        }
+                        next += 1;
+                    }
+                }
+                row_before = (!row.end).then_some(row);
+            })?;
+        }
+        let mut files: HashMap<u64, String> = HashMap::new();
+        let mut file_name = |index: u64| -> String {
+            let Some(program) = program else { return String::new() };
+            files
+                .entry(index)
+                .or_insert_with(|| {
+                    program
+                        .header()
+                        .file(index)
+                        .and_then(|f| render_file(u, f, program.header()).ok())
+                        .unwrap_or_default()
+                })
+                .clone()
+        };
+
+        let mut read: HashMap<usize, String> = HashMap::new();
+        let strings = names.strings.as_ref();
+        let mut named = |name: Option<Name>, svma: u64| {
+            let text = match name {
+                Some(Name::Bytes(b)) => Some(demangle(b.slice())),
+                Some(Name::Str(at)) => read
+                    .entry(at)
+                    .or_insert_with(|| {
+                        strings.and_then(|s| s.read(at)).map_or_else(String::new, |b| demangle(&b))
+                    })
+                    .clone()
+                    .into(),
+                None => None,
+            };
+            text.unwrap_or_else(|| symbol(svma).map(demangle).unwrap_or_default())
+        };
+        for i in 0..n {
+            let place = lines[i].map(|(f, line)| (file_name(f), line));
+            if function[i].is_none() {
+                if let Some((file, line)) = place {
+                    out[i].push(Frame { function: named(None, svmas[i]), file, line });
+                }
+                continue;
+            }
+            let mut place = place.unwrap_or_default();
+            for call in chains[i].iter().rev() {
+                let (file, line) = std::mem::take(&mut place);
+                out[i].push(Frame { function: named(call.name, svmas[i]), file, line });
+                place = (call.call_file.map(&mut file_name).unwrap_or_default(), call.call_line);
+            }
+            let (file, line) = place;
+            out[i].push(Frame { function: named(function_names[i], svmas[i]), file, line });
+        }
+        Ok(())
+    }
+}
+
+impl Names {
+    /// The start and end of the unit that holds byte `offset` of
+    /// `.debug_info`: from the starts known, reading the headers after the
+    /// nearest one (a unit `.debug_aranges` does not name) where needed.
+    fn unit_span(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        offset: usize,
+    ) -> Option<(usize, usize)> {
+        let info = &sections.debug_info;
+        let k = self.unit_starts.partition_point(|&s| s <= offset);
+        let mut at = k.checked_sub(1).map_or(0, |k| self.unit_starts[k]);
+        loop {
+            let header = info.header_from_offset(gimli::DebugInfoOffset(at)).ok()?;
+            let end = at.checked_add(header.length_including_self())?;
+            if offset < end {
+                if let Err(k) = self.unit_starts.binary_search(&at) {
+                    self.unit_starts.insert(k, at);
+                }
+                return Some((at, end));
+            }
+            if end <= at {
+                return None;
+            }
+            at = end;
+        }
+    }
+
+    /// The unit that holds byte `offset` of `.debug_info`, read (or kept
+    /// from before) for the names of its entries.
+    fn named_unit(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        offset: usize,
+    ) -> Option<(usize, Arc<gimli::Unit<Slice>>)> {
+        if let Some(k) = self.kept.iter().position(|u| (u.0..u.1).contains(&offset)) {
+            self.kept[..=k].rotate_right(1);
+            return Some((self.kept[0].0, Arc::clone(&self.kept[0].2)));
+        }
+        let (start, end) = self.unit_span(sections, offset)?;
+        let header = sections.debug_info.header_from_offset(gimli::DebugInfoOffset(start)).ok()?;
+        let unit = Arc::new(unit_for_names(sections, header).ok()?);
+        self.kept.truncate(NAMED_KEPT - 1);
+        self.kept.insert(0, (start, end, Arc::clone(&unit)));
+        Some((start, unit))
+    }
+
+    /// The name `value` (an entry's `DW_AT_abstract_origin` or
+    /// `DW_AT_specification`) refers to, as `addr2line` follows it: the
+    /// entry's linkage name, else its name, else where it refers to in
+    /// turn, `depth` times at most. `unit` (starting at `base` in
+    /// `.debug_info`) holds the entry that refers.
+    fn name_of(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        unit: &gimli::Unit<Slice>,
+        base: usize,
+        value: gimli::AttributeValue<Slice>,
+        depth: usize,
+    ) -> Option<Name> {
+        if depth == 0 {
+            return None;
+        }
+        let end = base + unit.header.length_including_self();
+        match value {
+            gimli::AttributeValue::UnitRef(at) => self.name_at(sections, unit, base, at, depth),
+            gimli::AttributeValue::DebugInfoRef(r) if (base..end).contains(&r.0) => {
+                self.name_at(sections, unit, base, gimli::UnitOffset(r.0 - base), depth)
+            }
+            gimli::AttributeValue::DebugInfoRef(r) => {
+                let (start, other) = self.named_unit(sections, r.0)?;
+                self.name_at(sections, &other, start, gimli::UnitOffset(r.0 - start), depth)
+            }
+            _ => None,
+        }
+    }
+
+    /// The name of the entry at `at` in `unit` (see [`Dwarf::name_of`]).
+    fn name_at(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        unit: &gimli::Unit<Slice>,
+        base: usize,
+        at: gimli::UnitOffset<usize>,
+        depth: usize,
+    ) -> Option<Name> {
+        let u = gimli::UnitRef::new(sections, unit);
+        let mut entries = u.entries_raw(Some(at)).ok()?;
+        let abbrev = entries.read_abbreviation().ok()??;
+        let (mut name, mut next) = (None, None);
+        for spec in abbrev.attributes() {
+            let attr = entries.read_attribute(*spec).ok()?;
+            match attr.name() {
+                gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
+                    if let Some(s) = self.string(sections, unit, attr.value()) {
+                        return Some(s);
+                    }
+                }
+                gimli::DW_AT_name => {
+                    if let Some(s) = self.string(sections, unit, attr.value()) {
+                        name = Some(s);
+                    }
+                }
+                gimli::DW_AT_abstract_origin | gimli::DW_AT_specification => {
+                    next = Some(attr.value());
+                }
+                _ => {}
+            }
+        }
+        if name.is_some() {
+            return name;
+        }
+        self.name_of(sections, unit, base, next?, depth - 1)
+    }
+
+    /// The string `value` is, as `addr2line` reads it (`Unit::attr_string`):
+    /// one of `.debug_str` by its offset there where that section is read
+    /// from the file, else the bytes.
+    fn string(
+        &self,
+        sections: &gimli::Dwarf<Slice>,
+        unit: &gimli::Unit<Slice>,
+        value: gimli::AttributeValue<Slice>,
+    ) -> Option<Name> {
+        let offset = match (&self.strings, value) {
+            (Some(_), gimli::AttributeValue::DebugStrRef(o)) => Some(o.0),
+            (Some(_), gimli::AttributeValue::DebugStrOffsetsIndex(i)) => {
+                Some(sections.string_offset(unit, i).ok()?.0)
+            }
+            _ => None,
+        };
+        match offset {
+            // In the section, as the mapping's slice would be.
+            Some(o) if (o as u64) < self.strings.as_ref().map_or(0, |s| s.size) => {
+                Some(Name::Str(o))
+            }
+            Some(_) => None,
+            None => sections.attr_string(unit, value).ok().map(Name::Bytes),
+        }
+    }
+
+    /// The name of an entry with the attributes `attrs` (in their order), as
+    /// `addr2line` names a function or an inlined call.
+    fn entry_name(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        unit: &gimli::Unit<Slice>,
+        base: usize,
+        attrs: &NameAttrs,
+    ) -> Option<Name> {
+        let mut name = None;
+        for &(at, value) in &attrs.attrs {
+            match at {
+                gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
+                    if let Some(s) = self.string(sections, unit, value) {
+                        name = Some(s);
+                    }
+                }
+                gimli::DW_AT_name if name.is_none() => {
+                    name = self.string(sections, unit, value);
+                }
+                gimli::DW_AT_abstract_origin | gimli::DW_AT_specification if name.is_none() => {
+                    name = self.name_of(sections, unit, base, value, NAME_DEPTH);
+                }
+                _ => {}
+            }
+        }
+        name
+    }
+
+    /// Walks the children of the entry at `depth` (a function, or an
+    /// inlined call `inlined` deep) and records, for each of the function's
+    /// addresses, the inlined calls that hold it, as `addr2line` finds them.
+    #[allow(clippy::too_many_arguments)]
+    fn inlined_calls(
+        &mut self,
+        sections: &gimli::Dwarf<Slice>,
+        unit: &gimli::Unit<Slice>,
+        base: usize,
+        entries: &mut gimli::EntriesRaw<'_, Slice>,
+        depth: isize,
+        inlined: usize,
+        calls: &mut Calls<'_>,
+    ) -> Result<(), gimli::Error> {
+        let u = gimli::UnitRef::new(sections, unit);
+        loop {
+            let next = entries.next_depth();
+            if next <= depth {
+                return Ok(());
+            }
+            let Some(abbrev) = entries.read_abbreviation()? else { continue };
+            match abbrev.tag() {
+                gimli::DW_TAG_subprogram => skip_subtree(entries, abbrev, next)?,
+                gimli::DW_TAG_inlined_subroutine => {
+                    let mut ranges = Ranges::default();
+                    let mut attrs = NameAttrs::default();
+                    let (mut call_file, mut call_line) = (None, 0);
+                    for spec in abbrev.attributes() {
+                        let attr = entries.read_attribute(*spec)?;
+                        ranges.take(u, &attr);
+                        attrs.take(&attr);
+                        match attr.name() {
+                            gimli::DW_AT_call_file => {
+                                // DWARF 5 numbers files from 0.
+                                if let gimli::AttributeValue::FileIndex(f) = attr.value() {
+                                    if f > 0 || unit.header.version() >= 5 {
+                                        call_file = Some(f);
+                                    }
+                                }
+                            }
+                            gimli::DW_AT_call_line => {
+                                call_line = attr.udata_value().unwrap_or(0) as u32;
+                            }
+                            _ => {}
+                        }
+                    }
+                    // The function's addresses this call holds, at this depth.
+                    let mut held = Vec::new();
+                    ranges.each(u, |begin, end| {
+                        for &i in calls.mine {
+                            let a = calls.svmas[i];
+                            if begin <= a && a < end && calls.chains[i].len() == inlined {
+                                held.push(i);
+                            }
+                        }
+                    })?;
+                    if held.is_empty() {
+                        // Nothing in it is any of the addresses'.
+                        skip_children(entries, next)?;
+                        continue;
+                    }
+                    held.dedup();
+                    let name = self.entry_name(sections, unit, base, &attrs);
+                    for &i in &held {
+                        if calls.chains[i].len() == inlined {
+                            calls.chains[i].push(Inlined { name, call_file, call_line });
+                        }
+                    }
+                    self.inlined_calls(sections, unit, base, entries, next, inlined + 1, calls)?;
+                }
+                _ => entries.skip_attributes(abbrev.attributes())?,
             }
         }
     }
 }
 
-/// Maps the object at `path` and parses it. The parse borrows the
-/// mapping's pages: the caller drops it before the mapping.
-fn map_object(path: &Path) -> Option<(memmap2::Mmap, object::File<'static>)> {
+/// A row of a line program: what symbolizing reads of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    address: u64,
+    file: u64,
+    /// 0 where the compiler gave none.
+    line: u64,
+    /// The end of a sequence: the first address past it.
+    end: bool,
+}
+
+/// Runs `program` and calls `row` with each row it makes, as `gimli`'s
+/// `LineRows` makes them (a tombstone's rows left out): with a decoder of
+/// its own that keeps only the address, file and line, several times
+/// faster, or with `gimli`'s where instructions hold several operations.
+fn line_rows(
+    program: &gimli::IncompleteLineProgram<Slice, usize>,
+    mut row: impl FnMut(Row),
+) -> Result<(), gimli::Error> {
+    use gimli::Reader as _;
+    let header = program.header();
+    let encoding = header.line_encoding();
+    if encoding.maximum_operations_per_instruction != 1 || encoding.line_range == 0 {
+        let mut rows = program.clone().rows();
+        while let Some((_, r)) = rows.next_row()? {
+            row(Row {
+                address: r.address(),
+                file: r.file_index(),
+                line: r.line().map_or(0, std::num::NonZeroU64::get),
+                end: r.end_sequence(),
+            });
+        }
+        return Ok(());
+    }
+    let mut input = header.raw_program_buf();
+    let lengths = *header.standard_opcode_lengths();
+    let (base, range) = (header.opcode_base(), encoding.line_range);
+    let (line_base, step) =
+        (i64::from(encoding.line_base), u64::from(encoding.minimum_instruction_length));
+    let size = header.address_size();
+    let mask = if size >= 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
+    // `gimli`'s smallest tombstone: -2 in the address's size.
+    let tombstone_from = mask - 1;
+    let (mut address, mut file, mut line, mut tombstone) = (0u64, 1u64, 1u64, false);
+    let advance = |address: &mut u64, tombstone: bool, by: u64| -> Result<(), gimli::Error> {
+        if !tombstone {
+            let a = address.checked_add(by).ok_or(gimli::Error::AddressOverflow)?;
+            if a & !mask != 0 {
+                return Err(gimli::Error::AddressOverflow);
+            }
+            *address = a;
+        }
+        Ok(())
+    };
+    let add_line = |line: &mut u64, by: i64| {
+        if by < 0 {
+            *line = line.saturating_sub(by.unsigned_abs());
+        } else {
+            *line = line.wrapping_add(by as u64);
+        }
+    };
+    while !input.is_empty() {
+        let opcode = input.read_u8()?;
+        if opcode >= base {
+            let adjusted = opcode - base;
+            add_line(&mut line, line_base + i64::from(adjusted % range));
+            advance(&mut address, tombstone, step.wrapping_mul(u64::from(adjusted / range)))?;
+            if !tombstone {
+                row(Row { address, file, line, end: false });
+            }
+            continue;
+        }
+        match opcode {
+            0 => {
+                let len = input.read_uleb128()? as usize;
+                let mut rest = input.split(len)?;
+                match gimli::DwLne(rest.read_u8()?) {
+                    gimli::DW_LNE_end_sequence => {
+                        if !tombstone {
+                            row(Row { address, file, line, end: true });
+                        }
+                        (address, file, line, tombstone) = (0, 1, 1, false);
+                    }
+                    gimli::DW_LNE_set_address => {
+                        let a = rest.read_address(size)?;
+                        tombstone = a < address || a >= tombstone_from;
+                        if !tombstone {
+                            address = a;
+                        }
+                    }
+                    gimli::DW_LNE_define_file if header.version() <= 4 => {
+                        // Files a program defines as it goes are not named.
+                        rest.read_null_terminated_slice()?;
+                    }
+                    _ => {}
+                }
+            }
+            1 => {
+                if !tombstone {
+                    row(Row { address, file, line, end: false });
+                }
+            }
+            2 => {
+                let by = input.read_uleb128()?;
+                advance(&mut address, tombstone, step.wrapping_mul(by))?;
+            }
+            3 => add_line(&mut line, input.read_sleb128()?),
+            4 => file = input.read_uleb128()?,
+            5 | 12 => {
+                input.read_uleb128()?;
+            }
+            8 => {
+                let by = u64::from((255 - base) / range);
+                advance(&mut address, tombstone, step.wrapping_mul(by))?;
+            }
+            9 => {
+                let by = u64::from(input.read_u16()?);
+                advance(&mut address, tombstone, by)?;
+            }
+            6 | 7 | 10 | 11 => {}
+            _ => {
+                let mut lengths = lengths;
+                lengths.skip(usize::from(opcode - 1))?;
+                for _ in 0..lengths.read_u8()? {
+                    input.read_uleb128()?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A unit for reading the names of its entries: what `gimli`'s `Unit::new`
+/// makes, without the line program (its header's file table is a good part
+/// of the work, and names need none of it), nor the unit's own name and
+/// directory.
+fn unit_for_names(
+    sections: &gimli::Dwarf<Slice>,
+    header: gimli::UnitHeader<Slice>,
+) -> Result<gimli::Unit<Slice>, gimli::Error> {
+    let abbreviations = sections.abbreviations(&header)?;
+    let mut unit = gimli::Unit {
+        header,
+        abbreviations,
+        name: None,
+        comp_dir: None,
+        low_pc: 0,
+        str_offsets_base: gimli::DebugStrOffsetsBase(0),
+        addr_base: gimli::DebugAddrBase(0),
+        loclists_base: gimli::DebugLocListsBase(0),
+        rnglists_base: gimli::DebugRngListsBase(0),
+        line_program: None,
+        dwo_id: None,
+    };
+    // The bases that strings, addresses and ranges are read from.
+    let (mut strings, mut addresses, mut ranges) = (None, None, None);
+    let mut entries = unit.entries_raw(None)?;
+    let abbrev = entries.read_abbreviation()?.ok_or(gimli::Error::MissingUnitDie)?;
+    for spec in abbrev.attributes() {
+        match entries.read_attribute(*spec)?.value() {
+            gimli::AttributeValue::DebugStrOffsetsBase(b) => strings = Some(b),
+            gimli::AttributeValue::DebugAddrBase(b) => addresses = Some(b),
+            gimli::AttributeValue::DebugRngListsBase(b) => ranges = Some(b),
+            _ => {}
+        }
+    }
+    unit.str_offsets_base = strings.unwrap_or(unit.str_offsets_base);
+    unit.addr_base = addresses.unwrap_or(unit.addr_base);
+    unit.rnglists_base = ranges.unwrap_or(unit.rnglists_base);
+    Ok(unit)
+}
+
+/// Skips the entry whose abbreviation was just read, at `depth`, and all
+/// its children.
+fn skip_subtree(
+    entries: &mut gimli::EntriesRaw<'_, Slice>,
+    abbrev: &gimli::Abbreviation,
+    depth: isize,
+) -> Result<(), gimli::Error> {
+    entries.skip_attributes(abbrev.attributes())?;
+    skip_children(entries, depth)
+}
+
+/// Skips the children of the entry at `depth` whose attributes were just
+/// read.
+fn skip_children(
+    entries: &mut gimli::EntriesRaw<'_, Slice>,
+    depth: isize,
+) -> Result<(), gimli::Error> {
+    while entries.next_depth() > depth {
+        if let Some(abbrev) = entries.read_abbreviation()? {
+            entries.skip_attributes(abbrev.attributes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The path of a line program's file entry, as `addr2line` renders it: the
+/// unit's directory, the entry's directory (unless it is the unit's),
+/// the entry's name, each replacing what is before it if absolute.
+fn render_file(
+    unit: gimli::UnitRef<'_, Slice>,
+    file: &gimli::FileEntry<Slice, usize>,
+    header: &gimli::LineProgramHeader<Slice, usize>,
+) -> Result<String, gimli::Error> {
+    let mut path = match unit.comp_dir {
+        Some(dir) => dir.to_string_lossy().into_owned(),
+        None => String::new(),
+    };
+    if file.directory_index() != 0 {
+        if let Some(dir) = file.directory(header) {
+            path_push(&mut path, &unit.attr_string(dir)?.to_string_lossy());
+        }
+    }
+    path_push(&mut path, &unit.attr_string(file.path_name())?.to_string_lossy());
+    Ok(path)
+}
+
+/// Appends `p` to `path` as `addr2line` does.
+fn path_push(path: &mut String, p: &str) {
+    let forward_root = |p: &str| p.starts_with('/') || p.get(1..3) == Some(":/");
+    let backward_root = |p: &str| p.starts_with('\\') || p.get(1..3) == Some(":\\");
+    if forward_root(p) || backward_root(p) {
+        *path = p.to_owned();
+    } else {
+        let separator = if backward_root(path) { '\\' } else { '/' };
+        if !path.is_empty() && !path.ends_with(separator) {
+            path.push(separator);
+        }
+        path.push_str(p);
+    }
+}
+
+/// The DWARF sections of `file`, borrowed from its mapping.
+fn load_sections(
+    file: &object::File<'static>,
+    endian: gimli::RunTimeEndian,
+) -> Result<gimli::Dwarf<Slice>, gimli::Error> {
+    gimli::Dwarf::load(|id| -> Result<Slice, gimli::Error> {
+        Ok(gimli::EndianSlice::new(section(file, id.name()).unwrap_or(&[]), endian))
+    })
+}
+
+/// The symbolizer on threads of its own (`pulse-symbols`), so that
+/// resolving never holds up the collector's rounds, and goes on while the
+/// collector sleeps, on other cores where there are some: the collector
+/// hands them each round's new frame addresses and takes the records they
+/// have made since, to write in that round's chunks. At the end of the
+/// session the collector has them resolve what is left and writes that.
+///
+/// There are two where the machine has two cores or more, each with a
+/// symbolizer of its own that resolves the units of one half (by a hash of
+/// the unit): what is left when the program ends is done twice as fast, as
+/// its threads have stopped, and during the run the symbolizers get two
+/// threads' share of a busy machine.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<WorkerState>,
+    changed: Condvar,
+    /// Threads that are pulse's own.
+    started: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct WorkerState {
+    /// Frame addresses handed over since each thread last took them.
+    queued: Vec<Vec<u64>>,
+    /// `Symbol` records made since the collector last took them.
+    done: Vec<Record>,
+    /// No more addresses come: resolve what is left and end.
+    last: bool,
+    /// The collector is gone: end now.
+    gone: bool,
+    /// Threads that have ended.
+    ended: usize,
+    /// The first thread has placed every address it will be handed, and
+    /// handed the other threads theirs.
+    forwarded: bool,
+}
+
+/// The most threads symbolizing.
+const WORKERS: usize = 2;
+
+impl Worker {
+    /// Starts the threads, and returns once they are pulse's own. Call it
+    /// from the collector's thread before recording starts, so that
+    /// nothing the threads allocate as they start is recorded, and they
+    /// block the signals the collector blocks.
+    pub(crate) fn start() -> std::io::Result<Worker> {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, WORKERS);
+        let shared = Arc::new(Shared::default());
+        {
+            let mut state = shared.lock();
+            state.queued = vec![Vec::new(); n];
+        }
+        let mut threads = Vec::new();
+        for k in 0..n {
+            let theirs = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(String::from("pulse-symbols"))
+                .spawn(move || work(&theirs, k, n));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Those started end at once; the collector symbolizes.
+                    drop(Worker { shared, threads });
+                    return Err(e);
+                }
+            }
+        }
+        // A flag and `yield_now`, as the session waits for the collector.
+        while shared.started.load(std::sync::atomic::Ordering::Acquire) < n {
+            std::thread::yield_now();
+        }
+        Ok(Worker { shared, threads })
+    }
+
+    /// Hands over the frames of new sites (each address once), and takes
+    /// the records made since the last call.
+    pub(crate) fn exchange(&self, frames: &[u64], records: &mut Vec<Record>) {
+        let mut state = self.shared.lock();
+        if !frames.is_empty() {
+            // To the first thread, which hands the others their share.
+            state.queued[0].extend_from_slice(frames);
+            self.shared.changed.notify_all();
+        }
+        records.append(&mut state.done);
+    }
+
+    /// Has the threads resolve everything left, and hands the records to
+    /// `write` as they come, at least `batch` of them at a time but for
+    /// the last; returns when the threads are done.
+    pub(crate) fn finish(mut self, batch: usize, write: &mut dyn FnMut(&mut Vec<Record>)) {
+        let threads = std::mem::take(&mut self.threads);
+        let mut records = Vec::new();
+        let mut state = self.shared.lock();
+        state.last = true;
+        self.shared.changed.notify_all();
+        loop {
+            records.append(&mut state.done);
+            let ended = state.ended >= threads.len();
+            if records.len() >= batch || (ended && !records.is_empty()) {
+                drop(state);
+                write(&mut records);
+                records.clear();
+                state = self.shared.lock();
+                continue;
+            }
+            if ended {
+                break;
+            }
+            state = self.shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        // Not joined: a thread's last steps, past its work, can wait on
+        // what a thread in a signal handler holds (std's record of the
+        // threads' stacks, while Rust reports a stack overflow), and the
+        // session is finished by then.
+        drop(state);
+        drop(threads);
+    }
+}
+
+impl Drop for Worker {
+    /// A collector that ends without [`Worker::finish`] (given up on) lets
+    /// the threads end after the unit they are on, without waiting for
+    /// them.
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            let mut state = self.shared.lock();
+            state.gone = true;
+            self.shared.changed.notify_all();
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Symbolizer thread `k` of `n`: resolves a unit's addresses at a time, and
+/// hands the records over after each. The first thread is handed every
+/// address: it places them, keeps its share and hands the others theirs,
+/// so that each address is placed once and resolved once.
+fn work(shared: &Shared, k: usize, n: usize) {
+    pulse_alloc::mark_internal_thread();
+    crate::signals::symbolizer_started(k);
+    shared.started.fetch_add(1, std::sync::atomic::Ordering::Release);
+    // However the thread ends (a panic too), the collector stops waiting.
+    struct Ended<'a>(&'a Shared, usize);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            crate::signals::symbolizer_ended(self.1);
+            let mut state = self.0.lock();
+            state.ended += 1;
+            // The first thread hands the others nothing more.
+            state.forwarded |= self.1 == 0;
+            self.0.changed.notify_all();
+        }
+    }
+    let _ended = Ended(shared, k);
+    let mut symbols = Symbolizer::default();
+    let mut made = Vec::new();
+    // Whether no more addresses come to this thread: the collector's last
+    // ones have come (and, to the others, the first thread's).
+    let no_more = |state: &WorkerState| state.last && (k == 0 || state.forwarded);
+    loop {
+        let last = {
+            let mut state = shared.lock();
+            while state.queued[k].is_empty()
+                && symbols.pending() == 0
+                && !no_more(&state)
+                && !state.gone
+            {
+                state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            if state.gone {
+                break;
+            }
+            symbols.add(&std::mem::take(&mut state.queued[k]));
+            no_more(&state)
+        };
+        if k == 0 && n > 1 {
+            let others = symbols.take_shares(n);
+            let handed = others.iter().any(|a| !a.is_empty());
+            let mut state = shared.lock();
+            if handed || (last && !state.forwarded) {
+                for (queued, addrs) in state.queued.iter_mut().zip(others).skip(1) {
+                    queued.extend(addrs);
+                }
+                state.forwarded |= last;
+                shared.changed.notify_all();
+            }
+        }
+        let resolved = symbols.resolve_next(&mut |r| made.push(r));
+        let mut state = shared.lock();
+        state.done.append(&mut made);
+        if resolved == 0 && last && state.queued[k].is_empty() {
+            break;
+        }
+        if resolved > 0 {
+            shared.changed.notify_all();
+        }
+    }
+}
+
+/// The process's file-backed resident memory in bytes (the resident shared
+/// pages of `/proc/self/statm`); 0 if it cannot be read.
+fn file_resident() -> usize {
+    use std::os::unix::fs::FileExt as _;
+    // Opened once, read again from its start each time.
+    static STATM: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let Some(f) = STATM.get_or_init(|| std::fs::File::open("/proc/self/statm").ok()) else {
+        return 0;
+    };
+    let mut buf = [0u8; 128];
+    let n = f.read_at(&mut buf, 0).unwrap_or(0);
+    let pages = std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as usize;
+    pages * page
+}
+
+/// Maps the object at `path` and parses it; returns the file too. The
+/// parse borrows the mapping's pages: the caller drops it before the
+/// mapping.
+fn map_object(path: &Path) -> Option<(memmap2::Mmap, object::File<'static>, std::fs::File)> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: the mapping is private and read-only; a program that
     // rewrites its own executable or libraries in place while it runs
@@ -237,7 +1736,7 @@ fn map_object(path: &Path) -> Option<(memmap2::Mmap, object::File<'static>)> {
     // declares it, and all that borrows it, before its mapping).
     let data: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
     let parsed = object::File::parse(data).ok()?;
-    Some((map, parsed))
+    Some((map, parsed, file))
 }
 
 /// Where the debug information of a stripped object is: by its build id
@@ -301,419 +1800,6 @@ fn parse_maps_line(line: &str) -> Option<Region> {
     })
 }
 
-impl ObjectFile {
-    /// Maps and parses the object at `path`; `None` if it is not an object
-    /// this can read. Its DWARF, if any, is read lazily from then on.
-    fn open(path: &str) -> Option<Box<ObjectFile>> {
-        let (map, file) = map_object(Path::new(path))?;
-        let segments = file
-            .segments()
-            .map(|s| {
-                let (offset, size) = s.file_range();
-                (offset, size, s.address())
-            })
-            .collect();
-        // A stripped object's DWARF and symbol table may be in a separate
-        // file; the segments stay the object's own.
-        let separate = match file.section_by_name(".debug_info") {
-            Some(_) => None,
-            None => separate_debug_file(&file, Path::new(path)).and_then(|p| map_object(&p)),
-        };
-        let (map, file) = match separate {
-            Some((debug_map, debug_file)) => {
-                // The object's parse borrows its mapping: it goes first.
-                drop(file);
-                drop(map);
-                (debug_map, debug_file)
-            }
-            None => (map, file),
-        };
-        let endian = if file.is_little_endian() {
-            gimli::RunTimeEndian::Little
-        } else {
-            gimli::RunTimeEndian::Big
-        };
-        let dwarf = Dwarf::new(&file, endian);
-        let object = ObjectFile { dwarf, symtab: OnceCell::new(), file, segments, map };
-        object.release();
-        Some(Box::new(object))
-    }
-
-    /// The address in the object's own layout of the byte at `offset` in
-    /// the file.
-    fn file_to_svma(&self, offset: u64) -> Option<u64> {
-        let &(start, _, vaddr) = self
-            .segments
-            .iter()
-            .find(|&&(start, size, _)| (start..start.saturating_add(size)).contains(&offset))?;
-        Some(vaddr + (offset - start))
-    }
-
-    /// The frames at `svma`, innermost first, as `backtrace` names them:
-    /// each DWARF frame (a function without a name in DWARF takes the
-    /// symbol table's), or else the symbol table's entry alone (the table
-    /// is read on first use).
-    fn frames(&mut self, svma: u64, out: &mut Vec<Frame>) {
-        let ObjectFile { dwarf, symtab, file, .. } = self;
-        let symbol = |svma| {
-            let map = symtab.get_or_init(|| file.symbol_map());
-            map.containing(svma).map(|s| s.name().as_bytes())
-        };
-        if let Some(dwarf) = dwarf {
-            for _ in 0..=MORE_UNITS {
-                out.clear();
-                let Some(context) = dwarf.context(file, svma) else { break };
-                let missing = match dwarf_frames(context, svma, &symbol, out) {
-                    Err(gimli::Error::NoEntryAtGivenOffset(offset)) => offset,
-                    _ => break,
-                };
-                if !dwarf.take_in(file, svma, missing) {
-                    break;
-                }
-            }
-        }
-        if out.is_empty() {
-            if let Some(name) = symbol(svma) {
-                out.push(Frame { function: demangle(name), file: String::new(), line: 0 });
-            }
-        }
-    }
-
-    /// Drops the contexts of the units read so far.
-    fn forget_units(&mut self) {
-        if let Some(d) = &mut self.dwarf {
-            d.units.clear();
-        }
-    }
-
-    /// Drops the mapping's resident pages; they are read back as touched.
-    fn release(&self) {
-        // SAFETY: the mapping is private, read-only and never written, so
-        // discarding its pages loses nothing: the next access reads the
-        // same bytes back from the file.
-        let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-    }
-}
-
-/// The DWARF frames of `svma` in `context` into `out`, innermost first:
-/// each with its function's name (the symbol table's where DWARF has none),
-/// file and line. Stops at the first error, keeping the frames before it.
-fn dwarf_frames<'a>(
-    context: &addr2line::Context<Slice>,
-    svma: u64,
-    symbol: &impl Fn(u64) -> Option<&'a [u8]>,
-    out: &mut Vec<Frame>,
-) -> Result<(), gimli::Error> {
-    let mut frames = context.find_frames(svma).skip_all_loads()?;
-    while let Some(frame) = frames.next()? {
-        let function = match &frame.function {
-            Some(f) => demangle(f.name.slice()),
-            None => symbol(svma).map(demangle).unwrap_or_default(),
-        };
-        let (file, line) = match frame.location {
-            Some(l) => (l.file.unwrap_or_default().to_owned(), l.line.unwrap_or(0)),
-            None => (String::new(), 0),
-        };
-        out.push(Frame { function, file, line });
-    }
-    Ok(())
-}
-
-/// Compilation units kept parsed (their line tables and functions), the
-/// most recently used first.
-const UNITS_KEPT: usize = 8;
-
-/// Times a unit's context is made again to take in one more unit that a
-/// lookup found it needs (a name referred to through two other units).
-const MORE_UNITS: usize = 4;
-
-/// An object's DWARF: which unit holds which addresses, and the few units
-/// read lately.
-///
-/// `addr2line`'s context over a whole object parses every unit's header,
-/// abbreviations, file table and address ranges up front: tens of MiB and a
-/// few hundred milliseconds for a program the size of ripgrep. Here
-/// `.debug_aranges` says which unit holds an address, and a context is made
-/// for that unit and the units it refers to alone, so what is parsed is the
-/// units the sites' frames are in, a few at a time. An object without
-/// `.debug_aranges` falls back to one context over all its units.
-///
-/// The units a context sees keep their offsets in `.debug_info`: an inlined
-/// function's name is often a reference into another unit by its offset in
-/// the section (`DW_FORM_ref_addr`; optimised Rust is full of them), so a
-/// unit is not read on its own but from a copy of the section where it and
-/// the units it refers to stand at their own offsets, and every other
-/// stretch is one empty type unit, which `addr2line` passes over unread.
-struct Dwarf {
-    endian: gimli::RunTimeEndian,
-    /// `.debug_info` whole.
-    info: &'static [u8],
-    /// Every section whole, to read unit headers and references from.
-    sections: gimli::Dwarf<Slice>,
-    /// Address ranges (begin, end) and the offset of their unit, by begin.
-    aranges: Vec<(u64, u64, usize)>,
-    /// Where each unit of `.debug_info` starts, in order; read on first use.
-    unit_starts: OnceCell<Vec<usize>>,
-    /// Contexts of single units, most recently used first.
-    units: Vec<UnitContext>,
-    /// The context over every unit, for an object without `.debug_aranges`.
-    whole: Option<addr2line::Context<Slice>>,
-}
-
-/// A context over one unit (`primary`) and the units it refers to.
-struct UnitContext {
-    primary: usize,
-    /// The units the context holds, by offset, in order.
-    held: Vec<usize>,
-    // `context` borrows `_copy`: it is declared, so dropped, first.
-    context: addr2line::Context<Slice>,
-    _copy: memmap2::MmapMut,
-}
-
-impl Dwarf {
-    fn new(file: &object::File<'static>, endian: gimli::RunTimeEndian) -> Option<Dwarf> {
-        let info = section(file, ".debug_info")?;
-        let sections = load_sections(file, endian, info, false).ok()?;
-        let mut aranges = Vec::new();
-        let mut headers = sections.debug_aranges.headers();
-        while let Ok(Some(header)) = headers.next() {
-            let unit = header.debug_info_offset().0;
-            let mut entries = header.entries();
-            while let Ok(Some(e)) = entries.next() {
-                let r = e.range();
-                if r.begin < r.end {
-                    aranges.push((r.begin, r.end, unit));
-                }
-            }
-        }
-        aranges.sort_unstable();
-        let whole = if aranges.is_empty() {
-            Some(
-                addr2line::Context::from_dwarf(load_sections(file, endian, info, false).ok()?)
-                    .ok()?,
-            )
-        } else {
-            None
-        };
-        Some(Dwarf {
-            endian,
-            info,
-            sections,
-            aranges,
-            unit_starts: OnceCell::new(),
-            units: Vec::new(),
-            whole,
-        })
-    }
-
-    /// The unit that holds `svma`, by its offset in `.debug_info`.
-    fn unit_of_address(&self, svma: u64) -> Option<usize> {
-        let i = self.aranges.partition_point(|a| a.0 <= svma).checked_sub(1)?;
-        Some(self.aranges[..=i].iter().rev().find(|a| svma < a.1)?.2)
-    }
-
-    /// The unit that holds byte `offset` of `.debug_info`.
-    fn unit_of_offset(&self, offset: usize) -> Option<usize> {
-        let starts = self.unit_starts.get_or_init(|| {
-            let mut starts = Vec::new();
-            let mut headers = self.sections.units();
-            while let Ok(Some(h)) = headers.next() {
-                if let Some(o) = h.debug_info_offset() {
-                    starts.push(o.0);
-                }
-            }
-            starts
-        });
-        let i = starts.partition_point(|&s| s <= offset).checked_sub(1)?;
-        Some(starts[i])
-    }
-
-    /// The context that resolves `svma`: its unit's, made if it is not
-    /// among those kept. `None` when no unit holds the address.
-    fn context(
-        &mut self,
-        file: &object::File<'static>,
-        svma: u64,
-    ) -> Option<&addr2line::Context<Slice>> {
-        if self.whole.is_some() {
-            return self.whole.as_ref();
-        }
-        let unit = self.unit_of_address(svma)?;
-        match self.units.iter().position(|u| u.primary == unit) {
-            Some(k) => self.units[..=k].rotate_right(1),
-            None => {
-                let mut held = vec![unit];
-                held.extend(self.referred_units(unit));
-                held.sort_unstable();
-                held.dedup();
-                let context = self.unit_context(file, unit, held)?;
-                self.units.truncate(UNITS_KEPT - 1);
-                self.units.insert(0, context);
-            }
-        }
-        self.units.first().map(|u| &u.context)
-    }
-
-    /// Makes the context of the unit that resolves `svma` again, with the
-    /// unit that holds `offset` too, after a lookup in it failed for want of
-    /// the entry there. Whether it was made (not if that unit was held).
-    fn take_in(&mut self, file: &object::File<'static>, svma: u64, offset: u64) -> bool {
-        let Some(unit) = self.unit_of_address(svma) else { return false };
-        let Some(k) = self.units.iter().position(|u| u.primary == unit) else { return false };
-        let Some(more) = usize::try_from(offset).ok().and_then(|o| self.unit_of_offset(o)) else {
-            return false;
-        };
-        let mut held = self.units[k].held.clone();
-        if held.contains(&more) {
-            return false;
-        }
-        held.push(more);
-        held.sort_unstable();
-        self.units.remove(k);
-        match self.unit_context(file, unit, held) {
-            Some(context) => {
-                self.units.insert(0, context);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The units that entries of the unit at `offset` name themselves after
-    /// (their `DW_AT_abstract_origin` or `DW_AT_specification` refers into
-    /// another unit by section offset).
-    fn referred_units(&self, offset: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        let Ok(header) =
-            self.sections.debug_info.header_from_offset(gimli::DebugInfoOffset(offset))
-        else {
-            return out;
-        };
-        let Ok(abbreviations) = self.sections.abbreviations(&header) else { return out };
-        let mut entries = header.entries(&abbreviations);
-        let mut targets = Vec::new();
-        while let Ok(Some(entry)) = entries.next_dfs() {
-            for attr in entry.attrs() {
-                if matches!(attr.name(), gimli::DW_AT_abstract_origin | gimli::DW_AT_specification)
-                {
-                    if let gimli::AttributeValue::DebugInfoRef(r) = attr.value() {
-                        targets.push(r.0);
-                    }
-                }
-            }
-        }
-        targets.sort_unstable();
-        targets.dedup();
-        for t in targets {
-            if let Some(u) = self.unit_of_offset(t) {
-                if u != offset && out.last() != Some(&u) {
-                    out.push(u);
-                }
-            }
-        }
-        out
-    }
-
-    /// A context over the units at `held` (offsets in `.debug_info`, in
-    /// order), each at its own offset in a copy of the section.
-    fn unit_context(
-        &self,
-        file: &object::File<'static>,
-        primary: usize,
-        held: Vec<usize>,
-    ) -> Option<UnitContext> {
-        let info = gimli::DebugInfo::new(self.info, self.endian);
-        let mut spans = Vec::with_capacity(held.len());
-        for &offset in &held {
-            let header = info.header_from_offset(gimli::DebugInfoOffset(offset)).ok()?;
-            let end = offset.checked_add(header.length_including_self())?;
-            spans.push(offset..end.min(self.info.len()));
-        }
-        let len = spans.last()?.end;
-        // Anonymous memory: pages nobody writes stay zero and cost nothing.
-        let mut copy = memmap2::MmapMut::map_anon(len).ok()?;
-        let mut at = 0;
-        for span in &spans {
-            fill_with_empty_units(
-                &mut copy[at..span.start],
-                &self.info[at..span.start],
-                self.endian,
-            );
-            copy[span.clone()].copy_from_slice(&self.info[span.clone()]);
-            at = span.end;
-        }
-        // SAFETY: the slice points into `copy`'s pages, which stay where
-        // they are for as long as `copy` lives (moving the `MmapMut` does
-        // not move them) and are not written again; the context that
-        // borrows them is declared before `copy` in `UnitContext`, so it is
-        // dropped first.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(copy.as_ptr(), len) };
-        let sections = load_sections(file, self.endian, bytes, true).ok()?;
-        let context = addr2line::Context::from_dwarf(sections).ok()?;
-        Some(UnitContext { primary, held, context, _copy: copy })
-    }
-}
-
-/// The longest empty unit written in one piece.
-const MAX_EMPTY_UNIT: usize = 0xffff_0000;
-/// The header of an empty unit: a DWARF 5 type unit, which a context skips
-/// without reading its abbreviations or entries.
-const EMPTY_UNIT_HEADER: usize = 24;
-
-/// Fills `out` with empty units as long as it, or with `original` (the
-/// section's own units there) where it is too short for one.
-fn fill_with_empty_units(out: &mut [u8], original: &[u8], endian: gimli::RunTimeEndian) {
-    let big = matches!(endian, gimli::RunTimeEndian::Big);
-    if out.is_empty() {
-        return;
-    }
-    if out.len() < EMPTY_UNIT_HEADER {
-        out.copy_from_slice(original);
-        return;
-    }
-    let mut rest = out;
-    while !rest.is_empty() {
-        let mut n = rest.len().min(MAX_EMPTY_UNIT);
-        // Never leave a piece too short to be a unit.
-        if rest.len() - n != 0 && rest.len() - n < EMPTY_UNIT_HEADER {
-            n -= EMPTY_UNIT_HEADER;
-        }
-        let (piece, tail) = rest.split_at_mut(n);
-        let length = u32::try_from(n - 4).expect("a piece is shorter than 4 GiB");
-        let (length, version) = if big {
-            (length.to_be_bytes(), 5u16.to_be_bytes())
-        } else {
-            (length.to_le_bytes(), 5u16.to_le_bytes())
-        };
-        piece[..4].copy_from_slice(&length);
-        piece[4..6].copy_from_slice(&version);
-        piece[6] = gimli::DW_UT_type.0;
-        piece[7] = 8; // address size
-                      // Abbreviations at offset 0, type signature 0, type offset 0.
-        piece[8..EMPTY_UNIT_HEADER].fill(0);
-        rest = tail;
-    }
-}
-
-/// The DWARF sections of `file`, with `info` as `.debug_info`; for a
-/// single unit's context (`unit`), without `.debug_aranges`, which that
-/// context would otherwise read whole to find its one unit's ranges.
-fn load_sections(
-    file: &object::File<'static>,
-    endian: gimli::RunTimeEndian,
-    info: &'static [u8],
-    unit: bool,
-) -> Result<gimli::Dwarf<Slice>, gimli::Error> {
-    gimli::Dwarf::load(|id| -> Result<Slice, gimli::Error> {
-        let data = match id {
-            gimli::SectionId::DebugInfo => info,
-            gimli::SectionId::DebugAranges if unit => &[],
-            _ => section(file, id.name()).unwrap_or(&[]),
-        };
-        Ok(gimli::EndianSlice::new(data, endian))
-    })
-}
-
 /// The bytes of section `name`, borrowed from the mapping. A compressed
 /// section cannot be; without it the frames come from the symbol table.
 fn section(file: &object::File<'static>, name: &str) -> Option<&'static [u8]> {
@@ -735,7 +1821,10 @@ fn demangle(raw: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
+    use pulse_format::ChunkEncoder;
 
     #[test]
     fn a_maps_line_of_a_file_is_parsed_and_others_are_skipped() {
@@ -836,27 +1925,164 @@ mod tests {
         assert_eq!(records(&enc).len(), 3);
     }
 
+    /// Frames of addresses all over this test binary, as the new resolver
+    /// and as `addr2line`'s context over the whole object give them.
     #[test]
-    fn a_stretch_of_empty_units_reads_as_type_units_covering_it_exactly() {
-        for (len, endian) in [
-            (24, gimli::RunTimeEndian::Little),
-            (1000, gimli::RunTimeEndian::Little),
-            (4096, gimli::RunTimeEndian::Big),
-        ] {
-            let mut bytes = vec![0xaa; len];
-            fill_with_empty_units(&mut bytes, &vec![0; len], endian);
-            let info = gimli::DebugInfo::new(&bytes[..], endian);
-            let mut headers = info.units();
-            let mut covered = 0;
-            while let Some(h) = headers.next().unwrap() {
-                assert!(matches!(h.type_(), gimli::UnitType::Type { .. }), "{h:?}");
-                covered += h.length_including_self();
+    fn frames_are_those_of_addr2line_over_the_whole_object() {
+        use object::ObjectSymbol as _;
+        let step: usize =
+            std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(13);
+        let mut s = Symbolizer::default();
+        let here = std::hint::black_box(a_function_to_find()) + 1;
+        let place = s.place(here);
+        let mut other =
+            std::env::var("PULSE_TEST_SYMBOL_OBJECT").ok().and_then(|p| ObjectFile::open(&p));
+        let object = match &mut other {
+            Some(o) => o,
+            None => s.objects[place.object].as_mut().expect("this test binary"),
+        };
+        let endian = if object.file.is_little_endian() {
+            gimli::RunTimeEndian::Little
+        } else {
+            gimli::RunTimeEndian::Big
+        };
+        let whole =
+            addr2line::Context::from_dwarf(load_sections(&object.file, endian).unwrap()).unwrap();
+        let map = object.file.symbol_map();
+        let symbol =
+            |svma| map.containing(svma).map(|s: &object::SymbolMapName<'_>| s.name().as_bytes());
+        let mut svmas: Vec<u64> = object
+            .file
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 1)
+            .step_by(step)
+            .flat_map(|s| [s.address() + 1, s.address() + s.size() / 2])
+            .collect();
+        svmas.sort_unstable();
+        svmas.dedup();
+        let dwarf = object.dwarf.as_ref().unwrap();
+        let mut keyed: Vec<(usize, u64)> =
+            svmas.iter().map(|&a| (dwarf.unit_of_address(a).unwrap_or(NONE), a)).collect();
+        keyed.sort_unstable();
+        let (mut checked, mut differ) = (0, 0);
+        let mut took = Duration::ZERO;
+        let mut groups = 0;
+        for group in keyed.chunk_by(|a, b| a.0 == b.0 && a.0 != NONE) {
+            let addrs: Vec<u64> = group.iter().map(|g| g.1).collect();
+            let mut got = vec![Vec::new(); addrs.len()];
+            let t = Instant::now();
+            object.frames(group[0].0, &addrs, &mut got, &mut 0);
+            took += t.elapsed();
+            groups += 1;
+            for (&a, got) in addrs.iter().zip(&got) {
+                let mut want = Vec::new();
+                if dwarf_frames(&whole, a, &symbol, &mut want).is_err() {
+                    want.clear();
+                }
+                if want.is_empty() {
+                    if let Some(name) = symbol(a) {
+                        want.push(Frame { function: demangle(name), file: String::new(), line: 0 });
+                    }
+                }
+                checked += 1;
+                if *got != want {
+                    differ += 1;
+                    if differ <= 10 {
+                        eprintln!("{a:#x}:\n  got  {got:?}\n  want {want:?}");
+                    }
+                }
             }
-            assert_eq!(covered, len);
         }
-        // Too short for a unit: the section's own bytes stay.
-        let mut short = [0u8; 10];
-        fill_with_empty_units(&mut short, &[7; 10], gimli::RunTimeEndian::Little);
-        assert_eq!(short, [7; 10]);
+        eprintln!("{checked} addresses, {differ} differ; {groups} groups resolved in {took:?}");
+        assert!(checked > 50, "{checked}");
+        assert_eq!(differ, 0);
+    }
+
+    /// A scan of the symbol table finds what `object`'s symbol map finds,
+    /// in this test binary and in the C library.
+    #[test]
+    fn a_scan_of_the_symbol_table_finds_what_the_map_finds() {
+        use object::{ObjectSymbol as _, ObjectSymbolTable as _};
+        let mut s = Symbolizer::default();
+        let here = std::hint::black_box(a_function_to_find()) + 1;
+        let libc = libc::getpid as *const () as usize as u64 + 1;
+        for addr in [here, libc] {
+            let place = s.place(addr);
+            let object = s.objects[place.object].as_ref().expect("an object");
+            let map = object.file.symbol_map();
+            let table = object.file.symbol_table().or_else(|| object.file.dynamic_symbol_table());
+            // About 50 symbols of the table, each probed four ways.
+            let count = table.as_ref().map_or(0, |t| t.symbols().count());
+            let mut probes: Vec<u64> = table
+                .into_iter()
+                .flat_map(|t| t.symbols())
+                .step_by((count / 50).max(1))
+                .flat_map(|s| {
+                    [
+                        s.address(),
+                        s.address() + 1,
+                        s.address() + s.size(),
+                        s.address().wrapping_sub(1),
+                    ]
+                })
+                .collect();
+            probes.extend([0, 1, u64::MAX, place.svma]);
+            for p in probes {
+                let want = map.containing(p).map(|s| s.name());
+                assert_eq!(scan_symbols(&object.file, p), want, "{p:#x}");
+            }
+        }
+    }
+
+    /// The line programs of units of this test binary (every 16th, or every
+    /// `PULSE_TEST_SYMBOL_STEP`th; or of `PULSE_TEST_SYMBOL_OBJECT`'s) give
+    /// the rows `gimli` gives.
+    #[test]
+    fn line_rows_are_gimli_s() {
+        let step: usize =
+            std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+        let mut s = Symbolizer::default();
+        let here = std::hint::black_box(a_function_to_find()) + 1;
+        let place = s.place(here);
+        let mut other =
+            std::env::var("PULSE_TEST_SYMBOL_OBJECT").ok().and_then(|p| ObjectFile::open(&p));
+        let object = match &mut other {
+            Some(o) => o,
+            None => s.objects[place.object].as_mut().expect("this test binary"),
+        };
+        let sections = &object.dwarf.as_ref().expect("DWARF").sections;
+        let (mut programs, mut rows) = (0, 0);
+        let mut headers = sections.units();
+        let mut k = 0;
+        while let Ok(Some(header)) = headers.next() {
+            k += 1;
+            if k % step != 0 {
+                continue;
+            }
+            let Ok(unit) = sections.unit(header) else { continue };
+            let Some(program) = &unit.line_program else { continue };
+            let mut want = Vec::new();
+            let mut gimli_rows = program.clone().rows();
+            let gimli_end = loop {
+                match gimli_rows.next_row() {
+                    Ok(Some((_, r))) => want.push(Row {
+                        address: r.address(),
+                        file: r.file_index(),
+                        line: r.line().map_or(0, std::num::NonZeroU64::get),
+                        end: r.end_sequence(),
+                    }),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            let mut got = Vec::new();
+            let end = line_rows(program, |r| got.push(r));
+            assert_eq!(got, want);
+            assert_eq!(end, gimli_end);
+            programs += 1;
+            rows += got.len();
+        }
+        eprintln!("{programs} line programs, {rows} rows");
+        assert!(programs > 10 && rows > 1000, "{programs} {rows}");
     }
 }
