@@ -37,7 +37,6 @@
 //! for the record only): how `docs/RELIABILITY.md`'s table was measured,
 //! in release, at a scale where each file is tens of kilobytes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::sync::mpsc;
@@ -76,55 +75,9 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------
 // Memory and allocations, counted per thread.
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn grew(size: usize) {
-    // `try_with`: never fail inside the allocator, even during thread exit.
-    let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-    let _ = LIVE.try_with(|l| {
-        l.set(l.get() + size as isize);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
-    });
-}
-
-fn shrank(size: usize) {
-    let _ = LIVE.try_with(|l| l.set(l.get() - size as isize));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; the bookkeeping neither allocates nor touches the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        shrank(layout.size());
-        // SAFETY: `ptr` came from `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        shrank(layout.size());
-        grew(new_size);
-        // SAFETY: as for `dealloc`, and the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
+use counting::{Counting, ALLOCS, LIVE, PEAK};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

@@ -12,7 +12,6 @@
 #[path = "../../fuzz/src/commands.rs"]
 mod commands;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
 use std::sync::Mutex;
@@ -27,55 +26,9 @@ use pulse_analysis::{FoldedKind, Profile, ReportOptions, MAX_STACK_FRAMES};
 // Memory, counted per thread: the largest single allocation and the peak of
 // bytes live, both since the measurement began.
 
-struct Counting;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn grew(size: usize) {
-    // `try_with`: never fail inside the allocator, even during thread exit.
-    let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
-    let _ = LIVE.try_with(|l| {
-        l.set(l.get() + size as isize);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
-    });
-}
-
-fn shrank(size: usize) {
-    let _ = LIVE.try_with(|l| l.set(l.get() - size as isize));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; the bookkeeping neither allocates nor touches the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        shrank(layout.size());
-        // SAFETY: `ptr` came from `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        shrank(layout.size());
-        grew(new_size);
-        // SAFETY: as for `dealloc`, and the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
+use counting::{Counting, LARGEST, LIVE, PEAK};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
