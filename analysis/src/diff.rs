@@ -189,7 +189,7 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
         names.dedup();
         warnings.push(format!(
             "the sessions are of different programs ({}): compared by scope and location names",
-            names.join(", ")
+            crate::text::printable(&names.join(", "))
         ));
     }
     for (which, side) in [("before", before), ("after", after)] {

@@ -19,6 +19,7 @@ use pulse_format::{
 };
 
 use crate::error::Error;
+use crate::text::printable;
 
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,9 +121,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if r.metadata().program != first_meta.program {
             summary.warnings.push(format!(
                 "{} is a session of {}, not {}",
-                path.display(),
-                r.metadata().program,
-                first_meta.program
+                printable(&path.display().to_string()),
+                printable(&r.metadata().program),
+                printable(&first_meta.program)
             ));
         }
         let tpn = r.metadata().clock.ticks_per_ns;
@@ -147,7 +148,10 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 }
                 Ok(None) => break,
                 Err(e) if e.is_truncation() => {
-                    summary.warnings.push(format!("{}: {e}; merged up to the cut", path.display()));
+                    summary.warnings.push(format!(
+                        "{}: {e}; merged up to the cut",
+                        printable(&path.display().to_string())
+                    ));
                     break;
                 }
                 Err(e) => return Err(fmt(e)),

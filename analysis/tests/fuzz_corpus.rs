@@ -390,6 +390,45 @@ fn lying_trailer() -> Vec<u8> {
     [&honest[..trailer_at], &head[..], &t[..]].concat()
 }
 
+/// Names that could move a terminal's cursor or split a warning over
+/// lines, in every place a session carries text: the program, its
+/// arguments, the host, threads, scopes, symbols and files.
+fn hostile_names() -> Vec<u8> {
+    const BAD: &str = "\x1b[2J\r\n\0\u{2028}\u{7f}";
+    let mut m = meta(AllocMode::Full);
+    m.program = format!("/w/{BAD}/debug/hostile");
+    m.args = vec![format!("--{BAD}")];
+    m.host = format!("host{BAD}");
+    m.extra = vec![(format!("key{BAD}"), format!("value{BAD}"))];
+    let mut w = Writer::new(Vec::new(), &m).unwrap();
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    enc.push(&Record::ScopeDef {
+        scope: 1,
+        name: format!("scope{BAD}"),
+        category: format!("cat{BAD}"),
+        description: format!("about{BAD}"),
+        priority: 0,
+    });
+    enc.push(&Record::SiteDef { site: 1, frames: vec![0x10, 0x20] });
+    enc.push(&Record::Symbol {
+        addr: 0x10,
+        function: format!("f{BAD}"),
+        file: format!("/src/{BAD}.rs"),
+        line: 3,
+    });
+    w.write_chunk(&enc).unwrap();
+    enc.begin(1, 0);
+    enc.push(&Record::ThreadStart { ts: 1, name: format!("thread{BAD}") });
+    enc.push(&Record::ScopeEnter { ts: 2, scope: 1 });
+    enc.push(&alloc(3, 0x100, 64, 1));
+    enc.push(&alloc(4, 0x200, 32, 1));
+    enc.push(&Record::Free { ts: 5, addr: 0x100, size: 64 });
+    enc.push(&Record::ScopeExit { ts: 6, scope: 1 });
+    w.write_chunk(&enc).unwrap();
+    w.finish(Trailer { end_ts: 10, ticks_per_ns: 1.0, ..Trailer::default() }).unwrap()
+}
+
 fn empty() -> Vec<u8> {
     Writer::new(Vec::new(), &Metadata::default()).unwrap().finish(Trailer::default()).unwrap()
 }
@@ -460,6 +499,7 @@ fn regenerate_the_seed_corpora() {
         (String::from("valid-empty"), empty()),
         (String::from("valid-deep"), deep()),
         (String::from("valid-lying-trailer"), lying_trailer()),
+        (String::from("valid-hostile-names"), hostile_names()),
     ];
     seeds.extend(damaged("threads", &threads));
     seeds.extend(damaged("everything", &full));
@@ -477,6 +517,7 @@ fn regenerate_the_seed_corpora() {
         ("valid-empty+real-threads", cat(&empty(), &threads)),
         ("valid-lying-trailer+lying-trailer", cat(&lying_trailer(), &lying_trailer())),
         ("valid-deep+real-leaky-full", cat(&deep(), &leaky)),
+        ("valid-hostile-names+everything", cat(&hostile_names(), &full)),
         ("cut-second-threads+job-fast", cat(&threads, &fast[..fast.len() / 2])),
         ("cut-first-threads+job-fast", cat(&threads[..threads.len() - 40], &fast)),
         ("flipped-second-leaky+everything", {
