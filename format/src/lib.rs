@@ -58,6 +58,7 @@ mod hist;
 mod reader;
 mod record;
 mod scopes;
+pub mod tag;
 mod timing;
 mod writer;
 

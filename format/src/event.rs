@@ -15,7 +15,8 @@
 
 use crate::codec::{unzigzag, Cursor};
 use crate::error::Error;
-use crate::record::{self, Deltas, Record, RecordKind, TAG_ALLOC_WEIGHTED};
+use crate::record::{self, Deltas, Record, RecordKind};
+use crate::tag;
 
 /// A timed record without owned data: every kind but `ThreadStart` and
 /// `Counters` (which own a name and values) and the definitions (which have
@@ -376,24 +377,24 @@ fn fast(c: &mut Cursor<'_>, d: &mut Deltas) -> Option<Event> {
     let tag = *c.buf().get(c.position())?;
     c.set_position(c.position() + 1);
     Some(match tag {
-        3 | TAG_ALLOC_WEIGHTED => {
+        tag::ALLOC | tag::ALLOC_WEIGHTED => {
             let ts = d.ts.wrapping_add(delta(c)?);
             let addr = d.addr.wrapping_add(delta(c)?);
             let size = var(c)?;
             let align = var(c)?;
             let site = var32(c)?;
-            let weight = if tag == TAG_ALLOC_WEIGHTED { var(c)? } else { 1 };
+            let weight = if tag == tag::ALLOC_WEIGHTED { var(c)? } else { 1 };
             (d.ts, d.addr) = (ts, addr);
             Event::Alloc { ts, addr, size, align, site, weight }
         }
-        6 => {
+        tag::FREE => {
             let ts = d.ts.wrapping_add(delta(c)?);
             let addr = d.addr.wrapping_add(delta(c)?);
             let size = var(c)?;
             (d.ts, d.addr) = (ts, addr);
             Event::Free { ts, addr, size }
         }
-        7 => {
+        tag::REALLOC => {
             let ts = d.ts.wrapping_add(delta(c)?);
             let start_ts = ts.wrapping_sub(delta(c)?);
             let old_addr = d.addr.wrapping_add(delta(c)?);
@@ -405,11 +406,11 @@ fn fast(c: &mut Cursor<'_>, d: &mut Deltas) -> Option<Event> {
             (d.ts, d.addr) = (ts, new_addr);
             Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site }
         }
-        8 | 9 => {
+        tag::SCOPE_ENTER | tag::SCOPE_EXIT => {
             let ts = d.ts.wrapping_add(delta(c)?);
             let scope = var32(c)?;
             d.ts = ts;
-            if tag == 8 {
+            if tag == tag::SCOPE_ENTER {
                 Event::ScopeEnter { ts, scope }
             } else {
                 Event::ScopeExit { ts, scope }

@@ -16,7 +16,7 @@ use pulse_format::{
 };
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/reader")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/reader")
 }
 
 /// What the fuzz target does: read everything, stop at `None` or an error.

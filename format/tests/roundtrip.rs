@@ -1098,7 +1098,7 @@ fn the_writer_refuses_metadata_the_reader_would_refuse() {
 
 /// The hex dump under "## Example" in docs/FORMAT.md.
 fn documented_example() -> Vec<u8> {
-    let doc = include_str!("../../../docs/FORMAT.md");
+    let doc = include_str!("../../docs/FORMAT.md");
     let example = &doc[doc.find("## Example").expect("an example section")..];
     let block = example.split("```text\n").nth(1).expect("a hex block");
     let block = &block[..block.find("```").expect("the block ends")];

@@ -8,6 +8,7 @@
 //! reader that does not know the tag skips the body.
 
 use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError, Sink};
+use crate::tag;
 
 /// Scope id 0 means "no scope": the root of a thread's call tree.
 pub const NO_SCOPE: u32 = 0;
@@ -175,35 +176,35 @@ pub enum Record {
 #[repr(u8)]
 pub enum RecordKind {
     /// [`Record::ThreadStart`]
-    ThreadStart = 1,
+    ThreadStart = tag::THREAD_START,
     /// [`Record::ThreadEnd`]
-    ThreadEnd = 2,
+    ThreadEnd = tag::THREAD_END,
     /// [`Record::Alloc`]
-    Alloc = 3,
+    Alloc = tag::ALLOC,
     /// [`Record::AllocFailed`]
-    AllocFailed = 5,
+    AllocFailed = tag::ALLOC_FAILED,
     /// [`Record::Free`]
-    Free = 6,
+    Free = tag::FREE,
     /// [`Record::Realloc`]
-    Realloc = 7,
+    Realloc = tag::REALLOC,
     /// [`Record::ScopeEnter`]
-    ScopeEnter = 8,
+    ScopeEnter = tag::SCOPE_ENTER,
     /// [`Record::ScopeExit`]
-    ScopeExit = 9,
+    ScopeExit = tag::SCOPE_EXIT,
     /// [`Record::Pause`]
-    Pause = 10,
+    Pause = tag::PAUSE,
     /// [`Record::Resume`]
-    Resume = 11,
+    Resume = tag::RESUME,
     /// [`Record::Counters`]
-    Counters = 12,
+    Counters = tag::COUNTERS,
     /// [`Record::SiteDef`]
-    SiteDef = 13,
+    SiteDef = tag::SITE_DEF,
     /// [`Record::ScopeDef`]
-    ScopeDef = 14,
+    ScopeDef = tag::SCOPE_DEF,
     /// [`Record::Symbol`]
-    Symbol = 15,
+    Symbol = tag::SYMBOL,
     /// [`Record::Span`]
-    Span = 16,
+    Span = tag::SPAN,
 }
 
 impl RecordKind {
@@ -265,10 +266,6 @@ impl RecordKind {
         }
     }
 }
-
-pub(crate) const TAG_ALLOC_WEIGHTED: u8 = 4;
-/// The first tag of the skippable extension range.
-pub(crate) const TAG_EXTENSION: u8 = 0x80;
 
 impl Record {
     /// This record's kind.
@@ -349,7 +346,7 @@ impl Deltas {
 pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
     match r {
         Record::ThreadStart { ts, name } => {
-            buf.push(RecordKind::ThreadStart as u8);
+            buf.push(tag::THREAD_START);
             d.put_ts(buf, *ts);
             put_str(buf, name);
         }
@@ -376,7 +373,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_scope(buf, d, r.kind(), *ts, *scope);
         }
         Record::Counters { ts, scope, values } => {
-            buf.push(RecordKind::Counters as u8);
+            buf.push(tag::COUNTERS);
             d.put_ts(buf, *ts);
             put_u64(buf, u64::from(*scope));
             put_u64(buf, values.len() as u64);
@@ -385,7 +382,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             }
         }
         Record::SiteDef { site, frames } => {
-            buf.push(RecordKind::SiteDef as u8);
+            buf.push(tag::SITE_DEF);
             put_u64(buf, u64::from(*site));
             put_u64(buf, frames.len() as u64);
             let mut prev = 0u64;
@@ -395,7 +392,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             }
         }
         Record::ScopeDef { scope, name, category, description, priority } => {
-            buf.push(RecordKind::ScopeDef as u8);
+            buf.push(tag::SCOPE_DEF);
             put_u64(buf, u64::from(*scope));
             put_str(buf, name);
             put_str(buf, category);
@@ -404,7 +401,7 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
         }
         Record::Span { ts, start_ts, scope } => put_span(buf, d, *ts, *start_ts, *scope),
         Record::Symbol { addr, function, file, line } => {
-            buf.push(RecordKind::Symbol as u8);
+            buf.push(tag::SYMBOL);
             put_u64(buf, *addr);
             put_str(buf, function);
             put_str(buf, file);
@@ -436,7 +433,7 @@ pub(crate) fn put_alloc(
     site: u32,
     weight: u64,
 ) {
-    buf.byte(if weight == 1 { RecordKind::Alloc as u8 } else { TAG_ALLOC_WEIGHTED });
+    buf.byte(if weight == 1 { tag::ALLOC } else { tag::ALLOC_WEIGHTED });
     d.put_ts(buf, ts);
     d.put_addr(buf, addr);
     buf.u64(size);
@@ -456,7 +453,7 @@ pub(crate) fn put_alloc_failed(
     size: u64,
     align: u64,
 ) {
-    buf.byte(RecordKind::AllocFailed as u8);
+    buf.byte(tag::ALLOC_FAILED);
     d.put_ts(buf, ts);
     buf.u64(size);
     buf.u64(align);
@@ -465,7 +462,7 @@ pub(crate) fn put_alloc_failed(
 /// A [`Record::Free`].
 #[inline(always)]
 pub(crate) fn put_free(buf: &mut impl Sink, d: &mut Deltas, ts: u64, addr: u64, size: u64) {
-    buf.byte(RecordKind::Free as u8);
+    buf.byte(tag::FREE);
     d.put_ts(buf, ts);
     d.put_addr(buf, addr);
     buf.u64(size);
@@ -482,7 +479,7 @@ pub(crate) fn put_realloc(
     align: u64,
     site: u32,
 ) {
-    buf.byte(RecordKind::Realloc as u8);
+    buf.byte(tag::REALLOC);
     d.put_ts(buf, ts);
     buf.i64(ts.wrapping_sub(start_ts) as i64);
     d.put_addr(buf, old_addr);
@@ -510,7 +507,7 @@ pub(crate) fn put_scope(
 /// A [`Record::Span`].
 #[inline(always)]
 pub(crate) fn put_span(buf: &mut impl Sink, d: &mut Deltas, ts: u64, start_ts: u64, scope: u32) {
-    buf.byte(RecordKind::Span as u8);
+    buf.byte(tag::SPAN);
     d.put_ts(buf, ts);
     buf.i64(ts.wrapping_sub(start_ts) as i64);
     buf.u64(u64::from(scope));
@@ -525,20 +522,22 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
         }
         let tag = c.u8("record tag")?;
         let r = match tag {
-            1 => Record::ThreadStart { ts: d.ts(c)?, name: c.str("thread name")? },
-            2 => Record::ThreadEnd { ts: d.ts(c)? },
-            3 | TAG_ALLOC_WEIGHTED => {
+            tag::THREAD_START => Record::ThreadStart { ts: d.ts(c)?, name: c.str("thread name")? },
+            tag::THREAD_END => Record::ThreadEnd { ts: d.ts(c)? },
+            tag::ALLOC | tag::ALLOC_WEIGHTED => {
                 let ts = d.ts(c)?;
                 let addr = d.addr(c)?;
                 let size = c.u64("size")?;
                 let align = c.u64("align")?;
                 let site = c.u32("site")?;
-                let weight = if tag == TAG_ALLOC_WEIGHTED { c.u64("weight")? } else { 1 };
+                let weight = if tag == tag::ALLOC_WEIGHTED { c.u64("weight")? } else { 1 };
                 Record::Alloc { ts, addr, size, align, site, weight }
             }
-            5 => Record::AllocFailed { ts: d.ts(c)?, size: c.u64("size")?, align: c.u64("align")? },
-            6 => Record::Free { ts: d.ts(c)?, addr: d.addr(c)?, size: c.u64("size")? },
-            7 => {
+            tag::ALLOC_FAILED => {
+                Record::AllocFailed { ts: d.ts(c)?, size: c.u64("size")?, align: c.u64("align")? }
+            }
+            tag::FREE => Record::Free { ts: d.ts(c)?, addr: d.addr(c)?, size: c.u64("size")? },
+            tag::REALLOC => {
                 let ts = d.ts(c)?;
                 let start_ts = ts.wrapping_sub(c.i64("realloc start")? as u64);
                 let old_addr = d.addr(c)?;
@@ -558,11 +557,11 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                     site,
                 }
             }
-            8 => Record::ScopeEnter { ts: d.ts(c)?, scope: c.u32("scope")? },
-            9 => Record::ScopeExit { ts: d.ts(c)?, scope: c.u32("scope")? },
-            10 => Record::Pause { ts: d.ts(c)? },
-            11 => Record::Resume { ts: d.ts(c)? },
-            12 => {
+            tag::SCOPE_ENTER => Record::ScopeEnter { ts: d.ts(c)?, scope: c.u32("scope")? },
+            tag::SCOPE_EXIT => Record::ScopeExit { ts: d.ts(c)?, scope: c.u32("scope")? },
+            tag::PAUSE => Record::Pause { ts: d.ts(c)? },
+            tag::RESUME => Record::Resume { ts: d.ts(c)? },
+            tag::COUNTERS => {
                 let ts = d.ts(c)?;
                 let scope = c.u32("scope")?;
                 let n = c.count("counter values")?;
@@ -572,7 +571,7 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 }
                 Record::Counters { ts, scope, values }
             }
-            13 => {
+            tag::SITE_DEF => {
                 let site = c.u32("site")?;
                 let n = c.count("frames")?;
                 let mut frames = Vec::with_capacity(n);
@@ -583,25 +582,25 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 }
                 Record::SiteDef { site, frames }
             }
-            14 => Record::ScopeDef {
+            tag::SCOPE_DEF => Record::ScopeDef {
                 scope: c.u32("scope")?,
                 name: c.str("scope name")?,
                 category: c.str("category")?,
                 description: c.str("description")?,
                 priority: c.i64("priority")?,
             },
-            15 => Record::Symbol {
+            tag::SYMBOL => Record::Symbol {
                 addr: c.u64("address")?,
                 function: c.str("function")?,
                 file: c.str("file")?,
                 line: c.u32("line")?,
             },
-            16 => {
+            tag::SPAN => {
                 let ts = d.ts(c)?;
                 let start_ts = ts.wrapping_sub(c.i64("span start")? as u64);
                 Record::Span { ts, start_ts, scope: c.u32("scope")? }
             }
-            t if t >= TAG_EXTENSION => {
+            t if t >= tag::EXTENSION => {
                 let n = c.count("extension length")?;
                 c.bytes(n, "extension body")?;
                 continue;

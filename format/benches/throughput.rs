@@ -113,7 +113,7 @@ fn main() {
     // The same read and comparison on a real session, if one is named.
     if let Some(path) = args.iter().position(|a| a == "--session").and_then(|i| args.get(i + 1)) {
         // cargo runs benches in the crate's directory: also try the workspace root.
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let file = std::fs::read(path)
             .or_else(|_| std::fs::read(root.join(path)))
             .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));

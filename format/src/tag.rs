@@ -1,0 +1,43 @@
+//! The tag byte that starts each record in a chunk (docs/FORMAT.md,
+//! "Records"). The encoder writes these, both decoders (`record.rs`'s
+//! reference one and `event.rs`'s fast one) match on them, and
+//! [`RecordKind`](crate::RecordKind)'s discriminants are them, so a kind's
+//! number is written once, here.
+
+/// [`Record::ThreadStart`](crate::Record::ThreadStart)
+pub const THREAD_START: u8 = 1;
+/// [`Record::ThreadEnd`](crate::Record::ThreadEnd)
+pub const THREAD_END: u8 = 2;
+/// [`Record::Alloc`](crate::Record::Alloc) of weight 1.
+pub const ALLOC: u8 = 3;
+/// [`Record::Alloc`](crate::Record::Alloc) with a weight (a sampled site):
+/// the same fields and the weight after them. Counted as an `Alloc`.
+pub const ALLOC_WEIGHTED: u8 = 4;
+/// [`Record::AllocFailed`](crate::Record::AllocFailed)
+pub const ALLOC_FAILED: u8 = 5;
+/// [`Record::Free`](crate::Record::Free)
+pub const FREE: u8 = 6;
+/// [`Record::Realloc`](crate::Record::Realloc)
+pub const REALLOC: u8 = 7;
+/// [`Record::ScopeEnter`](crate::Record::ScopeEnter)
+pub const SCOPE_ENTER: u8 = 8;
+/// [`Record::ScopeExit`](crate::Record::ScopeExit)
+pub const SCOPE_EXIT: u8 = 9;
+/// [`Record::Pause`](crate::Record::Pause)
+pub const PAUSE: u8 = 10;
+/// [`Record::Resume`](crate::Record::Resume)
+pub const RESUME: u8 = 11;
+/// [`Record::Counters`](crate::Record::Counters)
+pub const COUNTERS: u8 = 12;
+/// [`Record::SiteDef`](crate::Record::SiteDef)
+pub const SITE_DEF: u8 = 13;
+/// [`Record::ScopeDef`](crate::Record::ScopeDef)
+pub const SCOPE_DEF: u8 = 14;
+/// [`Record::Symbol`](crate::Record::Symbol)
+pub const SYMBOL: u8 = 15;
+/// [`Record::Span`](crate::Record::Span)
+pub const SPAN: u8 = 16;
+/// The first tag of the extension range: a record with a tag from here up
+/// is a length and that many bytes, which a reader that does not know it
+/// skips.
+pub const EXTENSION: u8 = 0x80;
