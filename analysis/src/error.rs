@@ -56,11 +56,11 @@ fn no_match(
 ) -> fmt::Result {
     // The names are the session's: shown as text is, so that the message
     // stays one line whatever they hold.
-    let wanted = crate::text::printable(wanted);
+    let wanted = crate::write::text::printable(wanted);
     if have.is_empty() {
         return write!(f, "{}: no {kind} matches {wanted}; the session has none", path.display());
     }
-    let have = crate::text::printable(&have.join(", ")).into_owned();
+    let have = crate::write::text::printable(&have.join(", ")).into_owned();
     write!(f, "{}: no {kind} matches {wanted}; its {kinds} are {have}", path.display())
 }
 

@@ -21,44 +21,30 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod diff;
 mod error;
-mod export;
-mod fit;
-mod flamegraph;
-mod history;
-mod info;
-mod leaks;
-mod merge;
-mod pprof;
-mod profile;
-mod recommend;
-mod replay;
-mod report;
-mod sites;
-mod table;
-mod text;
-mod timeline;
-mod units;
+mod load;
+mod model;
+mod write;
 
-pub use diff::{
+pub use error::Error;
+pub use load::merge::{merge, merge_bytes, MergeSummary};
+pub use load::LoadOptions;
+pub use model::diff::{
     diff, diff_runs, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS,
     RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME,
 };
-pub use error::Error;
-pub use export::{chrome, dhat, folded, FoldedKind, FOLDED_SEMICOLON};
-pub use fit::{shorten, wrap, Shorten, Width, DEFAULT_WIDTH};
-pub use flamegraph::flamegraph;
-pub use history::{trend, Trend};
-pub use info::{info, Info};
-pub use leaks::{leaks, Leak};
-pub use merge::{merge, merge_bytes, MergeSummary};
-pub use pprof::{pprof, proto as pprof_proto};
-pub use profile::{
-    Anomalies, LoadOptions, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
-    ThreadFlow, ThreadInfo, MAX_SCOPE_NAME,
+pub use model::history::{trend, Trend};
+pub use model::info::{info, Info};
+pub use model::leaks::{leaks, Leak};
+pub use model::profile::{
+    Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats, ThreadFlow,
+    ThreadInfo, MAX_SCOPE_NAME,
 };
 pub use pulse_format as format;
+pub use write::export::{chrome, dhat, folded, FoldedKind, FOLDED_SEMICOLON};
+pub use write::fit::{shorten, wrap, Shorten, Width, DEFAULT_WIDTH};
+pub use write::flamegraph::flamegraph;
+pub use write::pprof::{pprof, proto as pprof_proto};
 
 /// For the replay bench's breakdown of where the time goes; not an API.
 #[doc(hidden)]
@@ -66,19 +52,19 @@ pub mod bench {
     /// The replay — read, decode, merge in timestamp order — into a
     /// visitor that only counts: `Profile::load` without the profile.
     pub fn merge_only(input: impl std::io::Read) -> Result<u64, pulse_format::Error> {
-        crate::replay::merge_only(input)
+        crate::load::replay::merge_only(input)
     }
 }
-pub use pulse_format::{CallNode, CallTree, ScopeTime};
-pub use recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
-pub use report::{
+pub use model::recommend::{recommend, Category, RecommendOptions, Recommendation, Severity};
+pub use model::report::{
     report, CounterRow, Counters, Omitted, Overhead, Report, ReportOptions, ScopeRow, Sections,
     SiteRow, SortBy, TreeRow, DEFAULT_TOP,
 };
-pub use sites::{
+pub use model::sites::{
     Frame, FrameKind, Site, Symbols, FRAME_COST, MAX_INLINED_FRAMES, MAX_STACK_FRAMES,
     PULSE_SOURCES_KEY, STACK_DEPTH_KEY, STACK_TEXT_BASE, STACK_TEXT_PER_BYTE,
 };
-pub use text::{json_printable, printable};
-pub use timeline::{timeline_svg, Timeline, TimelineSite, POINTS, TOP_SITES};
-pub use units::{Bytes, Count, Nanos};
+pub use model::timeline::{timeline_svg, Timeline, TimelineSite, POINTS, TOP_SITES};
+pub use pulse_format::{CallNode, CallTree, ScopeTime};
+pub use write::text::{json_printable, printable};
+pub use write::units::{Bytes, Count, Nanos};

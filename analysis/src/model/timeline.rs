@@ -26,8 +26,8 @@ use svg::node::element::{
 };
 use svg::Document;
 
-use crate::profile::Profile;
-use crate::units::{Bytes, Nanos};
+use crate::model::profile::Profile;
+use crate::write::units::{Bytes, Nanos};
 
 /// Points kept.
 pub const POINTS: usize = 512;
@@ -672,7 +672,7 @@ fn site_name(s: &TimelineSite) -> String {
     } else {
         format!("{} ({})", s.function, s.place)
     };
-    crate::text::printable(&name).into_owned()
+    crate::write::text::printable(&name).into_owned()
 }
 
 /// `x,y x,y …` with one decimal, a point that repeats its predecessor left out.

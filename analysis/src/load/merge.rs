@@ -19,7 +19,7 @@ use pulse_format::{
 };
 
 use crate::error::Error;
-use crate::text::printable;
+use crate::write::text::printable;
 
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -34,9 +34,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::fit::Width;
-use crate::profile::Profile;
-use crate::sites::project_root;
+use crate::model::profile::Profile;
+use crate::model::sites::project_root;
+use crate::write::fit::Width;
 
 /// The least a scope entered fewer than three times must move, in total,
 /// to be more than noise: a few scheduler time slices, which one preemption
@@ -189,7 +189,7 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
         names.dedup();
         warnings.push(format!(
             "the sessions are of different programs ({}): compared by scope and location names",
-            crate::text::printable(&names.join(", "))
+            crate::write::text::printable(&names.join(", "))
         ));
     }
     for (which, side) in [("before", before), ("after", after)] {
@@ -482,9 +482,9 @@ impl Diff {
         top: usize,
         width: Width,
     ) -> std::io::Result<()> {
-        use crate::fit::{left_out, write_command, write_wrapped, Shorten};
-        use crate::table::{Align, Table};
-        use crate::units::{Bytes, Nanos};
+        use crate::write::fit::{left_out, write_command, write_wrapped, Shorten};
+        use crate::write::table::{Align, Table};
+        use crate::write::units::{Bytes, Nanos};
         let pct = |c: f64| format!("{:+.1} %", c * 100.0);
         let programs = format!("{} → {}", self.programs.0, self.programs.1);
         write_command(w, "pulse diff: ", &programs, 12, width)?;

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::history::{trend, Trend};
-use crate::profile::Profile;
-use crate::sites::{project_root, Frame};
+use crate::model::history::{trend, Trend};
+use crate::model::profile::Profile;
+use crate::model::sites::{project_root, Frame};
 
 /// One allocation site's blocks live at the end: a line of code (in a
 /// merged session, a line of code in one run), whichever stacks reach it.
@@ -67,7 +67,7 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
     // A merged session is judged run by run: each run's sites have the
     // history of their own run (see `Profile::site_history`), since a cache
     // every run fills is no leak of them all.
-    let runs = crate::merge::merged_runs(&profile.meta);
+    let runs = crate::load::merge::merged_runs(&profile.meta);
     // The first run whose last site is at or past `site`: the first whose
     // running maximum is, found by halving (a merge's metadata may name a
     // million runs).

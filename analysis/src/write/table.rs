@@ -10,12 +10,12 @@
 //! while they fit with each name column at its least comfortable width;
 //! the name columns then share the room left, each shortened as its
 //! [`Shorten`] says. The caller says which columns were left out
-//! ([`crate::fit::left_out`]).
+//! ([`crate::write::fit::left_out`]).
 
 use std::io::{self, Write};
 
-use crate::fit::{shorten, Shorten, Width};
-use crate::text::printable;
+use crate::write::fit::{shorten, Shorten, Width};
+use crate::write::text::printable;
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

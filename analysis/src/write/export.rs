@@ -15,8 +15,8 @@ use std::io::{self, Read, Write};
 
 use pulse_format::{Event, Reader, Record, ThreadScopes};
 
-use crate::profile::Profile;
-use crate::replay::{self, Visitor};
+use crate::load::replay::{self, Visitor};
+use crate::model::profile::Profile;
 
 /// What a folded-stack export weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub(crate) fn stacks(profile: &Profile, kind: FoldedKind) -> Vec<(Vec<String>, u
 /// outermost scope whose own name is past the budget.
 fn time_paths(profile: &Profile) -> Vec<Option<usize>> {
     let nodes = &profile.call_tree.nodes;
-    let mut left = crate::sites::text_budget(profile.decoded_bytes);
+    let mut left = crate::model::sites::text_budget(profile.decoded_bytes);
     let mut cost = vec![0u64; nodes.len()];
     let mut to: Vec<Option<usize>> = vec![None; nodes.len()];
     // A node's parent comes before it.
@@ -111,7 +111,7 @@ fn time_paths(profile: &Profile) -> Vec<Option<usize>> {
         let parent_kept = parent == 0 || to[parent] == Some(parent);
         let c = cost[parent]
             .saturating_add(display_len(profile, n.scope))
-            .saturating_add(crate::sites::FRAME_COST);
+            .saturating_add(crate::model::sites::FRAME_COST);
         if parent_kept && c <= left {
             left -= c;
             cost[i] = c;
@@ -152,7 +152,7 @@ pub const FOLDED_SEMICOLON: char = '\u{ff1b}';
 /// and control characters, newlines included, as [`crate::printable`]
 /// writes them.
 fn folded_frame(name: &str) -> String {
-    crate::text::printable(name).replace(';', &FOLDED_SEMICOLON.to_string())
+    crate::write::text::printable(name).replace(';', &FOLDED_SEMICOLON.to_string())
 }
 
 /// Writes `profile` as folded stacks, one `frame;frame weight` line per
@@ -252,8 +252,8 @@ impl Visitor for ChromeWriter<'_> {
     fn definition(&mut self, r: Record) {
         if let Record::ScopeDef { scope, name, category, .. } = r {
             // As the profile keeps them: the trace names every entry.
-            let (name, _) = crate::profile::cut_scope_name(name);
-            let (category, _) = crate::profile::cut_scope_name(category);
+            let (name, _) = crate::model::profile::cut_scope_name(name);
+            let (category, _) = crate::model::profile::cut_scope_name(category);
             let full = if category.is_empty() { name } else { format!("{category}::{name}") };
             self.names.insert(scope, full);
         }
@@ -337,7 +337,7 @@ impl ChromeWriter<'_> {
 /// (see [`crate::json_printable`]): the trace may be read on a terminal.
 fn json_string(s: &str) -> String {
     serde_json::to_string(s)
-        .map(|j| crate::text::json_printable(&j).into_owned())
+        .map(|j| crate::write::text::json_printable(&j).into_owned())
         .unwrap_or_else(|_| String::from("\"?\""))
 }
 
@@ -354,7 +354,7 @@ fn json_string(s: &str) -> String {
 /// report row that gathers several stacks: the sites' peaks may fall at
 /// different times, so their sum would overstate it.
 pub fn dhat(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
-    let root = crate::sites::project_root(&profile.meta.program);
+    let root = crate::model::sites::project_root(&profile.meta.program);
     let mut ftbl: Vec<String> = vec![String::from("[root]")];
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     let us = |ticks: u64| (ticks as f64 / profile.ticks_per_ns / 1000.0) as u64;

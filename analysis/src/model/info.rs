@@ -4,11 +4,11 @@ use std::io::{self, Write};
 
 use pulse_format::{ClockSource, Metadata, RecordKind, Trailer};
 
-use crate::fit::{fitted, write_command, write_wrapped, Shorten, Width};
-use crate::profile::Profile;
-use crate::table::{Align, Table};
-use crate::text::printable;
-use crate::units::{Bytes, Nanos, UnixTime};
+use crate::model::profile::Profile;
+use crate::write::fit::{fitted, write_command, write_wrapped, Shorten, Width};
+use crate::write::table::{Align, Table};
+use crate::write::text::printable;
+use crate::write::units::{Bytes, Nanos, UnixTime};
 
 /// The header, metadata and record counts of a session.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -41,7 +41,7 @@ pub fn info(profile: &Profile) -> Info {
         trailer: profile.trailer.clone(),
         duration_ns: profile.duration_ns,
         threads: profile.threads.len(),
-        warnings: crate::report::warnings(profile),
+        warnings: crate::model::report::warnings(profile),
     }
 }
 

@@ -1,392 +1,23 @@
-//! A replayed session: its metadata and every aggregate the reports draw on.
+//! The replay's accumulation: what each event of a session adds to the
+//! aggregates a [`Profile`] holds, and the profile it becomes.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
 
 use pulse_format::{
-    AllocMode, CallTree, DenseIds, Event, Histogram, Metadata, Reader, Record, RecordKind,
-    ScopeTime, Timing, Trailer, NO_SITE,
+    AllocMode, DenseIds, Event, Histogram, Metadata, Record, Timing, Trailer, NO_SITE,
 };
 
-use crate::error::Error;
-use crate::history::History;
-use crate::replay::{self, Thread, Visitor};
-use crate::sites::{Frame, Symbols};
-use crate::timeline::{Timeline, TimelineBuilder};
+use crate::load::replay::{self, Thread, Visitor};
+use crate::load::LoadOptions;
+use crate::model::history::History;
+use crate::model::profile::{
+    cut_scope_name, Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
+    ThreadFlow, ThreadInfo,
+};
+use crate::model::sites::{Frame, Symbols};
+use crate::model::timeline::TimelineBuilder;
 
 use rustc_hash::FxHashMap as HashMap;
-
-/// A reader that reports how far it got.
-struct Counting<'a, R> {
-    inner: R,
-    read: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        (self.progress)(self.read, self.total);
-        Ok(n)
-    }
-}
-
-/// A scope or typed operation as the session defined it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopeInfo {
-    /// Its id in the session.
-    pub id: u32,
-    /// Its name.
-    pub name: String,
-    /// Its category, or empty.
-    pub category: String,
-    /// The category's description, or empty.
-    pub description: String,
-    /// Its priority (higher first), 0 when none was given.
-    pub priority: i64,
-}
-
-/// Allocation totals and the live set over the whole session, exact.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MemoryTotals {
-    /// Blocks allocated (`alloc`, `alloc_zeroed`), weights applied.
-    pub allocs: u64,
-    /// Blocks freed.
-    pub frees: u64,
-    /// Reallocations.
-    pub reallocs: u64,
-    /// Allocation calls the inner allocator refused.
-    pub failed: u64,
-    /// Bytes allocated, reallocations' new sizes included.
-    pub bytes_allocated: u64,
-    /// Bytes freed, reallocations' old sizes included.
-    pub bytes_freed: u64,
-    /// The most bytes live at once.
-    pub peak_bytes: u64,
-    /// Blocks live at that moment.
-    pub peak_blocks: u64,
-    /// When the peak was reached, in nanoseconds from the session's start.
-    pub peak_at_ns: u64,
-    /// Bytes still live when the session ended.
-    pub live_bytes_at_end: u64,
-    /// Blocks still live when the session ended.
-    pub live_blocks_at_end: u64,
-    /// Set for a session in `count` mode: the totals are the allocator's
-    /// counters, and there is no peak (it needs the events).
-    pub counted_only: bool,
-}
-
-/// Things in the event stream that should not happen in a well-formed
-/// session; each is counted, the replay carries on as soundly as it can.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Anomalies {
-    /// Frees of blocks the session never saw allocated (allocated before it began).
-    pub unknown_frees: u64,
-    /// Scope exits with no matching entry on their thread.
-    pub unmatched_exits: u64,
-    /// Scopes still open when the session ended (closed at its end).
-    pub open_at_end: u64,
-    /// Allocations at an address that was still live (the old block is dropped).
-    pub reused_live_addresses: u64,
-    /// Scope entries without a call-tree node of their own (nested deeper
-    /// than [`pulse_format::MAX_TREE_DEPTH`], or along a path past
-    /// [`pulse_format::MAX_TREE_NODES`]): their time is the self time of
-    /// their enclosing node; their scopes' figures count them.
-    pub beyond_call_tree: u64,
-    /// Events whose timestamp is earlier than the one before it on the same
-    /// thread: the clock stepped back (a clock that is not monotonic, or a
-    /// damaged file). Durations across such a step count as zero.
-    pub clock_steps_back: u64,
-    /// Distinct stack addresses that no `Symbol` record names: the session
-    /// ended before its symbols were written (it was killed), or they were
-    /// lost. Such frames show as bare addresses.
-    pub unsymbolized_addresses: u64,
-    /// Site ids that allocations name but no `SiteDef` defines: their
-    /// stacks are unknown.
-    pub undefined_sites: u64,
-    /// Scope names and categories longer than [`MAX_SCOPE_NAME`], cut.
-    pub long_scope_names: u64,
-}
-
-/// The longest scope name, and category, a profile keeps, in bytes: a
-/// name is repeated in every call-tree node of its scope (16 384 of them at
-/// most) and in a Chrome trace's every entry, so that one long name would
-/// cost as much as the file many times over. Longer ones are cut at a
-/// character's boundary, `…` where they were cut, and the report says so.
-pub const MAX_SCOPE_NAME: usize = 1024;
-
-/// `name` cut to [`MAX_SCOPE_NAME`] bytes, and whether it was.
-pub(crate) fn cut_scope_name(mut name: String) -> (String, bool) {
-    if name.len() <= MAX_SCOPE_NAME {
-        return (name, false);
-    }
-    let mut cut = MAX_SCOPE_NAME;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    name.truncate(cut);
-    name.push('…');
-    name.shrink_to_fit();
-    (name, true)
-}
-
-/// A thread the session saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ThreadInfo {
-    /// pulse's id for it.
-    pub id: u64,
-    /// Its name, or empty.
-    pub name: String,
-    /// Timed events it produced.
-    pub events: u64,
-    /// Bytes it allocated (reallocations' new sizes included).
-    pub bytes_allocated: u64,
-    /// The most bytes live at once among blocks it allocated, wherever freed.
-    pub peak_live_bytes: u64,
-    /// Bytes it allocated still live at the end.
-    pub live_bytes_at_end: u64,
-    /// Blocks it allocated still live at the end.
-    pub live_blocks_at_end: u64,
-    /// Time inside its outermost scopes, pauses excluded: how long it ran
-    /// instrumented code.
-    pub scoped_ns: u64,
-}
-
-/// Which threads a profile was read for (see [`LoadOptions::threads`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Selection {
-    /// What was asked for: thread ids (`3` or `#3`) or names.
-    pub wanted: Vec<String>,
-    /// The threads that matched, by id.
-    pub kept: Vec<u64>,
-    /// Every thread of the session: id and name.
-    pub all: Vec<(u64, String)>,
-}
-
-/// How a session is read.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct LoadOptions {
-    /// Only these threads, by id (`3` or `#3`) or name (`worker-0`; every
-    /// thread of that name). Empty: all of them. The profile then holds
-    /// their scopes and the blocks they allocated, wherever those were
-    /// freed; a block of theirs reallocated on another thread leaves their
-    /// view there, as if freed.
-    pub threads: Vec<String>,
-}
-
-impl LoadOptions {
-    /// Every thread.
-    pub fn new() -> Self {
-        LoadOptions::default()
-    }
-
-    /// Only the threads `wanted` names (ids or names).
-    pub fn threads(mut self, wanted: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.threads = wanted.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-/// Blocks allocated on one thread and freed on another.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ThreadFlow {
-    /// The allocating thread.
-    pub from: u64,
-    /// The freeing thread.
-    pub to: u64,
-    /// Blocks.
-    pub blocks: u64,
-    /// Bytes.
-    pub bytes: u64,
-}
-
-/// A session replayed from its file.
-#[derive(Debug, Clone)]
-pub struct Profile {
-    /// The session's metadata.
-    pub meta: Metadata,
-    /// The file's format version.
-    pub version: u16,
-    /// The trailer, absent when the file was cut short.
-    pub trailer: Option<Trailer>,
-    /// Set when the file was cut short: what the reader said.
-    pub truncated: Option<String>,
-    /// Frames of records read.
-    pub chunks: u64,
-    /// The session's bytes as decoded: its header and metadata, and each
-    /// frame with its payload decompressed (see
-    /// [`pulse_format::Reader::decoded_len`]). What reading and reporting
-    /// it may cost is bounded per byte of this (`docs/RELIABILITY.md`).
-    pub decoded_bytes: u64,
-    /// Records read, by kind, in [`RecordKind::ALL`] order.
-    pub record_counts: [u64; RecordKind::ALL.len()],
-    /// Allocation totals and the live set.
-    pub memory: MemoryTotals,
-    /// Time per scope, by scope id.
-    pub scope_times: BTreeMap<u32, ScopeTime>,
-    /// The call tree, every thread merged.
-    pub call_tree: CallTree,
-    /// Allocations per site, by site id (0: no stack captured).
-    pub sites: BTreeMap<u32, SiteStats>,
-    /// Site stacks and their symbols.
-    pub symbols: Symbols,
-    /// Scope definitions, by id.
-    pub scopes: BTreeMap<u32, ScopeInfo>,
-    /// Threads, by id.
-    pub threads: BTreeMap<u64, ThreadInfo>,
-    /// Bytes allocated on one thread and freed on another, by pair of threads.
-    pub flows: Vec<ThreadFlow>,
-    /// What was odd in the stream.
-    pub anomalies: Anomalies,
-    /// The session's length in nanoseconds.
-    pub duration_ns: u64,
-    /// Ticks per nanosecond used for every conversion.
-    pub ticks_per_ns: f64,
-    /// Allocations and reallocations recorded with a stack, every thread's.
-    pub stacked_events: u64,
-    /// Each site's live blocks at evenly spaced moments, the end last (in
-    /// a merged session, moments of the site's own run).
-    pub site_history: HashMap<u32, Vec<u32>>,
-    /// The live heap over time, globally and per allocating thread.
-    pub timeline: Timeline,
-    /// Set when the profile was read for some threads only.
-    pub selection: Option<Selection>,
-    /// The heap by the scope that was innermost when each block was
-    /// allocated, by scope id (0: outside every scope).
-    pub scope_memory: BTreeMap<u32, ScopeMemory>,
-}
-
-/// The blocks allocated while a scope was the innermost one on their thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ScopeMemory {
-    /// The most bytes of them live at once.
-    pub peak_live_bytes: u64,
-    /// Bytes of them still live at the end.
-    pub live_bytes_at_end: u64,
-    /// Blocks of them still live at the end.
-    pub live_blocks_at_end: u64,
-}
-
-impl Profile {
-    /// Reads and replays the session file at `path`.
-    pub fn load(path: impl AsRef<Path>) -> Result<Profile, Error> {
-        Profile::load_with_progress(path, &mut |_, _| {})
-    }
-
-    /// [`Profile::load`], calling `progress(bytes read, file size)` as it
-    /// reads (for a progress bar; the library prints nothing).
-    pub fn load_with_progress(
-        path: impl AsRef<Path>,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Profile, Error> {
-        Profile::load_with(path, &LoadOptions::default(), progress)
-    }
-
-    /// [`Profile::load_with_progress`] with [`LoadOptions`]. Asking for
-    /// threads the session does not have is an error that lists those it has.
-    pub fn load_with(
-        path: impl AsRef<Path>,
-        opts: &LoadOptions,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Profile, Error> {
-        let path = path.as_ref();
-        if path.is_dir() {
-            return Err(Error::IsDirectory(path.to_path_buf()));
-        }
-        let file =
-            File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let total = file.metadata().map_or(0, |m| m.len());
-        let counting = Counting { inner: file, read: 0, total, progress };
-        let profile = Profile::read_with(BufReader::with_capacity(1 << 20, counting), opts)
-            .map_err(|source| match source {
-                pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
-                source => Error::Format { path: path.to_path_buf(), source },
-            })?;
-        match &profile.selection {
-            Some(s) if s.kept.is_empty() => Err(Error::NoSuchThread {
-                path: path.to_path_buf(),
-                wanted: s.wanted.join(", "),
-                threads: s.all.iter().map(|(id, name)| format!("#{id} {name}")).collect(),
-            }),
-            _ => Ok(profile),
-        }
-    }
-
-    /// Reads and replays a session from any reader.
-    pub fn read(input: impl Read) -> Result<Profile, pulse_format::Error> {
-        Profile::read_with(input, &LoadOptions::default())
-    }
-
-    /// [`Profile::read`] with [`LoadOptions`]. Threads asked for that the
-    /// session does not have are not an error here: the profile's
-    /// [`Selection`] says which matched.
-    pub fn read_with(input: impl Read, opts: &LoadOptions) -> Result<Profile, pulse_format::Error> {
-        let mut reader = Reader::new(input)?;
-        let mut state = State::default();
-        if !opts.threads.is_empty() {
-            state.filter =
-                Some(ThreadFilter { wanted: opts.threads.clone(), ..Default::default() });
-        }
-        // A merge of runs keeps each run's live history apart: a run's
-        // sites are judged over its own stretch of the clock, with its own
-        // samples, as when it was read alone.
-        state.runs = crate::merge::merged_runs(reader.metadata());
-        if state.runs.len() > MAX_RUN_HISTORIES {
-            state.runs.clear();
-        }
-        state.run_histories = vec![History::default(); state.runs.len()];
-        state.run_sites = vec![Vec::new(); state.runs.len()];
-        if let AllocMode::Sample { mean_bytes } = reader.metadata().alloc_mode {
-            state.sample_bytes = Some(mean_bytes.max(1) as f64);
-        }
-        let ending = replay::replay(&mut reader, &mut state)?;
-        Ok(state.finish(reader.metadata().clone(), reader.version(), ending))
-    }
-
-    /// Records read of `kind`.
-    pub fn count(&self, kind: RecordKind) -> u64 {
-        self.record_counts[kind.index()]
-    }
-
-    /// `category::name` of scope `id`, or its name alone when it has no category.
-    pub fn display_name(&self, id: u32) -> String {
-        match self.scopes.get(&id) {
-            Some(s) if !s.category.is_empty() => format!("{}::{}", s.category, s.name),
-            _ => self.scope_name(id),
-        }
-    }
-
-    /// The name of scope `id`, or `scope #id` if the session never defined it.
-    pub fn scope_name(&self, id: u32) -> String {
-        self.scopes.get(&id).map_or_else(|| format!("scope #{id}"), |s| s.name.clone())
-    }
-
-    /// The categories of the session's scopes, sorted, each once.
-    pub fn categories(&self) -> Vec<String> {
-        let all: std::collections::BTreeSet<&str> =
-            self.scopes.values().map(|s| s.category.as_str()).filter(|c| !c.is_empty()).collect();
-        all.into_iter().map(str::to_owned).collect()
-    }
-
-    /// Whether a filter on `category` (`pulse report --category`) matches
-    /// a scope of this session, read from `path`: if not, the error names
-    /// the categories it has, as one for a thread it does not have does.
-    pub fn check_category(&self, path: impl AsRef<Path>, category: &str) -> Result<(), Error> {
-        if self.scopes.values().any(|s| s.category == category) {
-            return Ok(());
-        }
-        Err(Error::NoSuchCategory {
-            path: path.as_ref().to_path_buf(),
-            wanted: category.to_owned(),
-            categories: self.categories(),
-        })
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Block {
@@ -400,48 +31,6 @@ struct Block {
     /// The replay's index of the thread that allocated it: the block
     /// counts in that thread's live set whichever thread frees it.
     thread: u32,
-}
-
-/// Allocations made at one site (one distinct stack).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SiteStats {
-    /// Blocks allocated here. In a sampled session, an estimate: the
-    /// sampled allocations weighted by the inverse of their chance, scaled
-    /// so that the sites add up to the exact total; site 0 (allocations
-    /// whose stack was not sampled) then has none, only its live blocks.
-    pub allocs: u64,
-    /// Bytes allocated here, reallocations' new sizes included.
-    pub bytes: u64,
-    /// Reallocations made here.
-    pub reallocs: u64,
-    /// The largest single request.
-    pub max_size: u64,
-    /// Blocks from here still live at the end.
-    pub live_blocks_at_end: u64,
-    /// Bytes from here still live at the end.
-    pub live_bytes_at_end: u64,
-    /// Lifetimes of the blocks from here that were freed, in clock ticks, in
-    /// coarse buckets (percentiles within 12.5 %)
-    /// (see [`Profile::ticks_per_ns`]; [`SiteStats::freed_within`] converts).
-    pub lifetimes: Histogram,
-    /// Blocks freed by their thread before it allocated anything else
-    /// (heaptrack's "temporary" allocations).
-    pub temporary: u64,
-    /// The most bytes from here live at once.
-    pub peak_live_bytes: u64,
-    /// Blocks from here live at that moment.
-    pub peak_live_blocks: u64,
-    /// Bytes from here live at the moment of the session's peak.
-    pub bytes_at_peak: u64,
-    /// Blocks from here live at that moment.
-    pub blocks_at_peak: u64,
-}
-
-impl SiteStats {
-    /// Blocks from here freed within `ns` nanoseconds of their allocation.
-    pub fn freed_within(&self, ns: u64, ticks_per_ns: f64) -> u64 {
-        self.lifetimes.count_at_most((ns as f64 * ticks_per_ns) as u64)
-    }
 }
 
 /// Hashes a block address so that nearby addresses land in nearby buckets
@@ -551,7 +140,7 @@ impl Default for SiteSums {
 /// other: ids are small in practice but not by contract, and a damaged
 /// file's huge id costs a hash entry, not a huge table.
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     memory: MemoryTotals,
     peak_ts: u64,
     live: std::collections::HashMap<u64, Block, BuildAddrHasher>,
@@ -567,7 +156,7 @@ struct State {
     stacked_events: u64,
     history: History,
     /// A merged session's runs, and a history of each (see `read_with`).
-    runs: Vec<crate::merge::Run>,
+    runs: Vec<crate::load::merge::Run>,
     run_histories: Vec<History>,
     /// The sites each run's history follows (site indices): its own,
     /// rather than every site of the session in each of up to 64 runs.
@@ -784,6 +373,28 @@ impl Visitor for State {
 }
 
 impl State {
+    /// The state a replay of a session with this metadata starts from,
+    /// keeping the threads `opts` asks for.
+    pub(crate) fn new(meta: &Metadata, opts: &LoadOptions) -> State {
+        let mut s = State::default();
+        if !opts.threads.is_empty() {
+            s.filter = Some(ThreadFilter { wanted: opts.threads.clone(), ..Default::default() });
+        }
+        // A merge of runs keeps each run's live history apart: a run's
+        // sites are judged over its own stretch of the clock, with its own
+        // samples, as when it was read alone.
+        s.runs = crate::load::merge::merged_runs(meta);
+        if s.runs.len() > MAX_RUN_HISTORIES {
+            s.runs.clear();
+        }
+        s.run_histories = vec![History::default(); s.runs.len()];
+        s.run_sites = vec![Vec::new(); s.runs.len()];
+        if let AllocMode::Sample { mean_bytes } = meta.alloc_mode {
+            s.sample_bytes = Some(mean_bytes.max(1) as f64);
+        }
+        s
+    }
+
     /// The clock reached `ts` with an event of `thread`.
     #[inline]
     fn arrive(&mut self, thread: Thread, ts: u64) {
@@ -1085,7 +696,7 @@ impl State {
         Some(b)
     }
 
-    fn finish(mut self, meta: Metadata, version: u16, end: replay::Ending) -> Profile {
+    pub(crate) fn finish(mut self, meta: Metadata, version: u16, end: replay::Ending) -> Profile {
         let end_ts = end.trailer.as_ref().map_or(self.last_ts, |t| t.end_ts.max(self.last_ts));
         self.time.close_all(end_ts);
         self.anomalies.open_at_end = self.time.open_at_end;
@@ -1201,11 +812,11 @@ impl State {
             all: f.seen.into_iter().map(|(id, (_, name))| (id, name)).collect(),
         });
         let mut symbols = self.symbols;
-        let dirs = meta.extra.iter().find(|(k, _)| k == crate::sites::PULSE_SOURCES_KEY);
+        let dirs = meta.extra.iter().find(|(k, _)| k == crate::model::sites::PULSE_SOURCES_KEY);
         symbols.set_pulse_dirs(dirs.map(|(_, v)| v.as_str()));
-        symbols.budget(crate::sites::text_budget(end.decoded_len), sites.keys().copied());
+        symbols.budget(crate::model::sites::text_budget(end.decoded_len), sites.keys().copied());
         let timeline = {
-            let root = crate::sites::project_root(&meta.program);
+            let root = crate::model::sites::project_root(&meta.program);
             let key = |site: usize| symbols.row_key(site_ids[site], &root);
             let live = if meta.alloc_mode == AllocMode::Count { 0 } else { self.live_bytes };
             std::mem::take(&mut self.timeline).finish(tpn, &ids, live, key)

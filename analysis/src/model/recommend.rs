@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::history::Trend;
-use crate::profile::Profile;
-use crate::sites::project_root;
-use crate::units::{Bytes, Nanos};
+use crate::model::history::Trend;
+use crate::model::profile::Profile;
+use crate::model::sites::project_root;
+use crate::write::units::{Bytes, Nanos};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -261,7 +261,7 @@ fn reading(p: &Profile, scope: u32, name: &str) -> Option<f64> {
         .counters
         .iter()
         .filter(|c| c.available)
-        .take(crate::report::MAX_COUNTERS)
+        .take(crate::model::report::MAX_COUNTERS)
         .position(|c| c.name == name)?;
     t.counters.get(i).map(|v| *v as f64)
 }
@@ -519,9 +519,9 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
         }
     }
     // One finding per location, its stacks' blocks added up.
-    let mut growing: Vec<crate::leaks::Leak> = Vec::new();
+    let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
     let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
-    let leaks = crate::leaks::leaks_with_stacks(p, 0);
+    let leaks = crate::model::leaks::leaks_with_stacks(p, 0);
     for leak in leaks.into_iter().filter(|l| l.trend == Trend::Growing) {
         let key = (leak.function.clone(), leak.place.clone());
         match at.get(&key) {

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::text::printable;
+use crate::write::text::printable;
 
 /// The columns text output is fitted to unless told otherwise: what the
 /// `pulse` command uses when its output is not a terminal.

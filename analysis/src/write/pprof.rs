@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use flate2::write::GzEncoder;
 use prost::Message;
 
-use crate::profile::Profile;
+use crate::model::profile::Profile;
 
 /// `profile.proto`'s messages, the fields pulse writes.
 #[allow(missing_docs, unreachable_pub)]

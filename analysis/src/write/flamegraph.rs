@@ -16,15 +16,15 @@
 //! The document is written here rather than through the `svg` crate, which
 //! leaves `"` unescaped in attribute values: a frame's name is in one
 //! (`data-n`, for the script), and a name is whatever the session says.
-//! Every name goes through [`crate::text::xml`], so the output is
+//! Every name goes through [`crate::write::text::xml`], so the output is
 //! well-formed XML whatever the names hold.
 
 use std::io::{self, Write};
 
-use crate::export::{stacks, FoldedKind};
-use crate::profile::Profile;
-use crate::text::xml;
-use crate::units::{Bytes, Nanos};
+use crate::model::profile::Profile;
+use crate::write::export::{stacks, FoldedKind};
+use crate::write::text::xml;
+use crate::write::units::{Bytes, Nanos};
 
 const WIDTH: f64 = 1200.0;
 const ROW: f64 = 17.0;
@@ -181,7 +181,7 @@ fn frame(
     let share = 100.0 * weight as f64 / total as f64;
     // Cut to fit as shown: an escaped control character is several
     // characters wide.
-    let shown = crate::text::printable(name);
+    let shown = crate::write::text::printable(name);
     // About 7 px per character at 11 px monospace.
     let fits = ((w - 6.0) / 7.0).max(0.0) as usize;
     let label: String = if shown.chars().count() <= fits {

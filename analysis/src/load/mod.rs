@@ -1,0 +1,123 @@
+//! Loading: a session file read and replayed into a [`Profile`].
+//!
+//! `replay` reads the chunks and merges the threads' events in timestamp
+//! order; `accumulate` is what the replay feeds, the state that becomes
+//! the profile; `merge` joins sessions into one file.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use pulse_format::Reader;
+
+use crate::error::Error;
+use crate::model::profile::Profile;
+
+pub(crate) mod accumulate;
+pub(crate) mod merge;
+pub(crate) mod replay;
+
+use accumulate::State;
+
+/// How a session is read.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Only these threads, by id (`3` or `#3`) or name (`worker-0`; every
+    /// thread of that name). Empty: all of them. The profile then holds
+    /// their scopes and the blocks they allocated, wherever those were
+    /// freed; a block of theirs reallocated on another thread leaves their
+    /// view there, as if freed.
+    pub threads: Vec<String>,
+}
+
+impl LoadOptions {
+    /// Every thread.
+    pub fn new() -> Self {
+        LoadOptions::default()
+    }
+
+    /// Only the threads `wanted` names (ids or names).
+    pub fn threads(mut self, wanted: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.threads = wanted.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// A reader that reports how far it got.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.progress)(self.read, self.total);
+        Ok(n)
+    }
+}
+
+impl Profile {
+    /// Reads and replays the session file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Profile, Error> {
+        Profile::load_with_progress(path, &mut |_, _| {})
+    }
+
+    /// [`Profile::load`], calling `progress(bytes read, file size)` as it
+    /// reads (for a progress bar; the library prints nothing).
+    pub fn load_with_progress(
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Profile, Error> {
+        Profile::load_with(path, &LoadOptions::default(), progress)
+    }
+
+    /// [`Profile::load_with_progress`] with [`LoadOptions`]. Asking for
+    /// threads the session does not have is an error that lists those it has.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        opts: &LoadOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Profile, Error> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            return Err(Error::IsDirectory(path.to_path_buf()));
+        }
+        let file =
+            File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let total = file.metadata().map_or(0, |m| m.len());
+        let counting = Counting { inner: file, read: 0, total, progress };
+        let profile = Profile::read_with(BufReader::with_capacity(1 << 20, counting), opts)
+            .map_err(|source| match source {
+                pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
+                source => Error::Format { path: path.to_path_buf(), source },
+            })?;
+        match &profile.selection {
+            Some(s) if s.kept.is_empty() => Err(Error::NoSuchThread {
+                path: path.to_path_buf(),
+                wanted: s.wanted.join(", "),
+                threads: s.all.iter().map(|(id, name)| format!("#{id} {name}")).collect(),
+            }),
+            _ => Ok(profile),
+        }
+    }
+
+    /// Reads and replays a session from any reader.
+    pub fn read(input: impl Read) -> Result<Profile, pulse_format::Error> {
+        Profile::read_with(input, &LoadOptions::default())
+    }
+
+    /// [`Profile::read`] with [`LoadOptions`]. Threads asked for that the
+    /// session does not have are not an error here: the profile's
+    /// [`Selection`] says which matched.
+    pub fn read_with(input: impl Read, opts: &LoadOptions) -> Result<Profile, pulse_format::Error> {
+        let mut reader = Reader::new(input)?;
+        let mut state = State::new(reader.metadata(), opts);
+        let ending = replay::replay(&mut reader, &mut state)?;
+        Ok(state.finish(reader.metadata().clone(), reader.version(), ending))
+    }
+}
