@@ -34,6 +34,8 @@ pub enum Error {
         /// The session's threads, `#id name` each.
         threads: Vec<String>,
     },
+    /// Writing an output failed ([`crate::write`]).
+    Write(io::Error),
     /// No scope of the session has the category asked for.
     NoSuchCategory {
         /// The file.
@@ -78,6 +80,7 @@ impl fmt::Display for Error {
             Error::NoSuchCategory { path, wanted, categories } => {
                 no_match(f, path, ("category", "categories"), wanted, categories)
             }
+            Error::Write(source) => write!(f, "{source}"),
         }
     }
 }
@@ -87,6 +90,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Format { source, .. } => Some(source),
+            Error::Write(source) => Some(source),
             Error::IsDirectory(_) | Error::NoSuchThread { .. } | Error::NoSuchCategory { .. } => {
                 None
             }

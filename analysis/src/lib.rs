@@ -35,16 +35,21 @@ pub use model::diff::{
 };
 pub use model::history::{trend, Trend};
 pub use model::info::{info, Info};
-pub use model::leaks::{leaks, Leak};
+pub use model::leaks::{leak_report, leaks, Leak, LeakReport};
 pub use model::profile::{
     Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats, ThreadFlow,
     ThreadInfo, MAX_SCOPE_NAME,
 };
+pub use model::stacks::FoldedKind;
 pub use pulse_format as format;
-pub use write::export::{chrome, dhat, folded, FoldedKind, FOLDED_SEMICOLON};
+pub use write::chrome::chrome;
+pub use write::dhat::dhat;
 pub use write::fit::{shorten, wrap, Shorten, Width, DEFAULT_WIDTH};
 pub use write::flamegraph::flamegraph;
+pub use write::folded::{folded, FOLDED_SEMICOLON};
+pub use write::json::write_json;
 pub use write::pprof::{pprof, proto as pprof_proto};
+pub use write::{write, Form, Outcome, Output, Source};
 
 /// For the replay bench's breakdown of where the time goes; not an API.
 #[doc(hidden)]
@@ -64,7 +69,8 @@ pub use model::sites::{
     Frame, FrameKind, Site, Symbols, FRAME_COST, MAX_INLINED_FRAMES, MAX_STACK_FRAMES,
     PULSE_SOURCES_KEY, STACK_DEPTH_KEY, STACK_TEXT_BASE, STACK_TEXT_PER_BYTE,
 };
-pub use model::timeline::{timeline_svg, Timeline, TimelineSite, POINTS, TOP_SITES};
+pub use model::timeline::{Timeline, TimelineSite, POINTS, TOP_SITES};
 pub use pulse_format::{CallNode, CallTree, ScopeTime};
 pub use write::text::{json_printable, printable};
+pub use write::timeline_svg::timeline_svg;
 pub use write::units::{Bytes, Count, Nanos};

@@ -1,10 +1,10 @@
 //! What every `pulse` command computes, run on arbitrary bytes read as a
 //! session file, through the `pulse-analysis` calls `report-cli/src/main.rs`
-//! makes: `report`, `hotspots` (with and without `--tree`), `leaks`,
-//! `flamegraph` of each kind, `timeline`, `diff` (against itself and
-//! against a real session, both ways), `export` in every format (folded of
-//! each kind, chrome, dhat, pprof, json), `info`, the `--thread` views, and
-//! `merge`.
+//! makes: every output of [`Output::every`] through the one dispatch the
+//! CLI calls ([`pulse_analysis::write`]: `report`, `hotspots`, `leaks`,
+//! `info`, `flamegraph` and `export` of each kind and format, `timeline`),
+//! `hotspots` with `--tree` and `--by peak`, `diff` (against itself and
+//! against a real session, both ways), the `--thread` views, and `merge`.
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/commands.rs`, `merge.rs`) and the
 //! stable replay of their corpora (`analysis/tests/fuzz_corpus.rs`)
@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::sync::OnceLock;
 
 use pulse_analysis::format::MAGIC;
-use pulse_analysis::{FoldedKind, LoadOptions, Profile, ReportOptions, Sections};
+use pulse_analysis::{Form, LoadOptions, Output, Profile, ReportOptions, Source};
 
 /// A real session (`job fast` from `pulse-tests`) to diff against.
 const REFERENCE: &[u8] = include_bytes!("../corpus/commands/real-job-fast");
@@ -115,7 +115,9 @@ fn commands(data: &[u8]) -> bool {
     if let Some(t) = &profile.truncated {
         one_line(t);
     }
-    views(&profile);
+    // Every output of the command line, through the dispatch it calls;
+    // chrome reads the session's bytes again.
+    views(&profile, Source::Bytes(data), true);
 
     // diff, with the CLI's default options, against itself and a real session.
     let o = pulse_analysis::DiffOptions::default();
@@ -130,30 +132,6 @@ fn commands(data: &[u8]) -> bool {
         serde_json::to_writer(io::sink(), &d).unwrap();
     }
 
-    // export: folded of each kind, dhat, pprof, json (the report), chrome.
-    for kind in KINDS {
-        pulse_analysis::folded(&profile, kind, &mut io::sink()).unwrap();
-    }
-    let mut dhat = Vec::new();
-    pulse_analysis::dhat(&profile, &mut dhat).unwrap();
-    serde_json::from_slice::<serde_json::Value>(&dhat).expect("dhat export is JSON");
-    pulse_analysis::pprof(&profile, &mut io::sink()).unwrap();
-    serde_json::to_writer(io::sink(), &pulse_analysis::report(&profile, &Default::default()))
-        .unwrap();
-    let mut chrome = Vec::new();
-    match pulse_analysis::chrome(data, &mut chrome) {
-        Ok(()) => {
-            serde_json::from_slice::<serde_json::Value>(&chrome).expect("chrome export is JSON");
-        }
-        Err(e) => panic!("chrome refused what the profile read: {e}"),
-    }
-
-    // info, text and JSON.
-    let info = pulse_analysis::info(&profile);
-    info.render(&mut io::sink()).unwrap();
-    fits(|w| info.render_width(w, FITTED));
-    serde_json::to_writer(io::sink(), &info).unwrap();
-
     // --thread: the first thread by id, the last one by name.
     let mut wanted = Vec::new();
     if let Some(id) = profile.threads.keys().next() {
@@ -167,7 +145,7 @@ fn commands(data: &[u8]) -> bool {
             .expect("a view of a session that reads");
         let kept = view.selection.as_ref().map_or(0, |s| s.kept.len());
         assert!(k > 0 || kept == 1, "a thread's id picks it out");
-        views(&view);
+        views(&view, Source::Bytes(data), false);
     }
     profile.trailer.is_some() && profile.truncated.is_none()
 }
@@ -186,55 +164,68 @@ fn fits(render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) {
     }
 }
 
-const KINDS: [FoldedKind; 4] =
-    [FoldedKind::Time, FoldedKind::AllocBytes, FoldedKind::AllocCount, FoldedKind::Leaks];
-
-/// What the commands that take `--thread` print from one profile: report,
-/// hotspots, leaks, flamegraphs, timeline.
-fn views(profile: &Profile) {
-    let mut hotspots = ReportOptions::default();
-    hotspots.sections = Sections {
-        recommendations: false,
-        memory: false,
-        scopes: true,
-        tree: false,
-        counters: false,
-        threads: false,
-        live_at_end: false,
-        sites: true,
-    };
-    let mut tree = hotspots.clone();
+/// What the commands print from one profile: every output (the Chrome
+/// trace only if `chrome`: `--thread` does not apply to it), and the
+/// report's other orders.
+fn views(profile: &Profile, source: Source<'_>, chrome: bool) {
+    outputs(profile, source, chrome);
+    let mut tree = ReportOptions::hotspots();
     tree.sections.tree = true;
     tree.tree_min_share = 0.0;
     tree.sites_by_allocs = true;
-    let mut peak = hotspots.clone();
+    let mut peak = ReportOptions::hotspots();
     peak.sites_by_peak = true;
-    for opts in [ReportOptions::default(), hotspots, tree, peak] {
+    for opts in [tree, peak] {
         let report = pulse_analysis::report(profile, &opts);
         for w in &report.warnings {
             one_line(w);
         }
         report.render(&mut io::sink()).unwrap();
         fits(|w| report.render_width(w, FITTED));
-        serde_json::to_writer(io::sink(), &report).unwrap();
     }
+}
 
-    // leaks, as the CLI prints them.
-    let leaks = pulse_analysis::leaks(profile);
-    let mut out = io::sink();
-    for l in &leaks {
-        writeln!(out, "{} {} {:?} {}", l.blocks, pulse_analysis::Bytes(l.bytes), l.trend, l.place)
-            .unwrap();
-        for frame in &l.stack {
-            writeln!(out, "    {frame}").unwrap();
+/// Every output in [`Output::every`], fitted and whole, written through
+/// [`pulse_analysis::write`] as the CLI writes them: the fitted text keeps
+/// to its width, the JSON ones parse, none is refused. `chrome`: whether
+/// to write the Chrome trace too (from `source`).
+fn outputs(profile: &Profile, source: Source<'_>, chrome: bool) {
+    let report = pulse_analysis::report(profile, &Default::default());
+    for w in report.warnings.iter().chain(&pulse_analysis::info(profile).warnings) {
+        one_line(w);
+    }
+    for width in [FITTED, pulse_analysis::Width::Wide] {
+        for output in Output::every(width) {
+            let text = matches!(
+                output,
+                Output::Report(_, Form::Text(_))
+                    | Output::Leaks { form: Form::Text(_), .. }
+                    | Output::Info(Form::Text(_))
+            );
+            let json = matches!(
+                output,
+                Output::Report(_, Form::Json)
+                    | Output::Leaks { form: Form::Json, .. }
+                    | Output::Info(Form::Json)
+                    | Output::Dhat
+                    | Output::Chrome
+            );
+            if matches!(output, Output::Chrome) && !chrome || width != FITTED && !text {
+                continue;
+            }
+            let mut out = Vec::new();
+            if let Err(e) = pulse_analysis::write(&output, profile, source, &mut out) {
+                panic!("{output:?} refused what the profile read: {e}");
+            }
+            if text && width == FITTED {
+                fits(|w| w.write_all(&out));
+            }
+            if json {
+                serde_json::from_slice::<serde_json::Value>(&out)
+                    .unwrap_or_else(|e| panic!("{output:?} is not JSON: {e}"));
+            }
         }
     }
-    serde_json::to_writer(io::sink(), &leaks).unwrap();
-
-    for kind in KINDS {
-        pulse_analysis::flamegraph(profile, kind, &mut io::sink()).unwrap();
-    }
-    pulse_analysis::timeline_svg(profile, &mut io::sink()).unwrap();
 }
 
 /// `data` with the metadata's and every whole frame's CRC made to match.

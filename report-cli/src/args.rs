@@ -244,7 +244,7 @@ pub(crate) enum By {
 
 impl HotspotsArgs {
     pub(crate) fn options(&self) -> pulse_analysis::ReportOptions {
-        let mut o = pulse_analysis::ReportOptions::default();
+        let mut o = pulse_analysis::ReportOptions::hotspots();
         o.top = self.top;
         o.sort = if self.by == By::Time {
             pulse_analysis::SortBy::Total
@@ -257,16 +257,7 @@ impl HotspotsArgs {
         if self.tree {
             o.tree_min_share = 0.0;
         }
-        o.sections = pulse_analysis::Sections {
-            recommendations: false,
-            memory: false,
-            scopes: true,
-            tree: self.tree,
-            counters: false,
-            threads: false,
-            live_at_end: false,
-            sites: true,
-        };
+        o.sections.tree = self.tree;
         o
     }
 }

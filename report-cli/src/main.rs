@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
 use clap::Parser;
-use pulse_analysis::printable;
+use std::path::Path;
+
+use pulse_analysis::{printable, Form, Output, Source};
 
 use args::{Cli, Command};
 
@@ -109,42 +111,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let columns = columns(terminal.then(terminal_columns).flatten());
     let code = match cli.command {
         Command::Report(a) => {
-            let shown = Shown { json: a.json, width: a.layout.width(columns) };
-            report(&a.file, &a.threads, &a.options(), shown, &mut out)?
+            let form = form(a.json, a.layout.width(columns));
+            report(&a.file, &a.threads, &a.options(), form, &mut out)?
         }
         Command::Hotspots(a) => {
-            let shown = Shown { json: a.json, width: a.layout.width(columns) };
-            report(&a.file, &a.threads, &a.options(), shown, &mut out)?
+            let form = form(a.json, a.layout.width(columns));
+            report(&a.file, &a.threads, &a.options(), form, &mut out)?
         }
         Command::Leaks(a) => {
+            let form = form(a.json, a.layout.width(columns));
+            let output = Output::Leaks { top: a.top, strict: a.strict, form };
             let profile = load(&a.file, &a.threads)?;
-            let mut leaks = pulse_analysis::leaks(&profile);
-            let undecided =
-                leaks.iter().filter(|l| l.trend == pulse_analysis::Trend::Unknown).count();
-            let found =
-                leaks.iter().any(pulse_analysis::Leak::is_leak) || a.strict && undecided > 0;
-            leaks.truncate(a.top);
-            if a.json {
-                json(&leaks, &mut out)?;
-            } else {
-                let width = a.layout.width(columns);
-                render_leaks(&leaks, width, &mut out)?;
-                if undecided > 0 {
-                    let n = if undecided == 1 {
-                        String::from("1 site's")
-                    } else {
-                        format!("{undecided} sites'")
-                    };
-                    let text = format!(
-                        "{n} blocks were live only near the end of the run: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
-                    );
-                    for line in pulse_analysis::wrap("", &text, 2, width) {
-                        writeln!(out, "{line}")?;
-                    }
-                }
-            }
+            let outcome =
+                pulse_analysis::write(&output, &profile, Source::File(&a.file), &mut out)?;
             match partial(&profile) {
-                exit::OK if found => exit::LEAKS,
+                exit::OK if outcome.leaks => exit::LEAKS,
                 code => code,
             }
         }
@@ -163,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 eprintln!("pulse: warning: {}", printable(w));
             }
             if a.json {
-                json(&d, &mut out)?;
+                pulse_analysis::write_json(&d, &mut out)?;
             } else {
                 d.render_width(&mut out, a.top, a.layout.width(columns))?;
             }
@@ -175,47 +156,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Flamegraph(a) => {
-            let profile = load(&a.file, &a.threads)?;
-            let mut sink = output(&a.output)?;
-            pulse_analysis::flamegraph(&profile, a.kind.to_lib(), &mut sink)
-                .and_then(|()| sink.flush())
-                .with_context(|| format!("writing {}", a.output.display()))?;
-            partial(&profile)
+            to_file(&Output::Flamegraph(a.kind.to_lib()), &a.file, &a.threads, &a.output)?
         }
-        Command::Timeline(a) => {
-            let profile = load(&a.file, &a.threads)?;
-            let mut sink = output(&a.output)?;
-            pulse_analysis::timeline_svg(&profile, &mut sink)
-                .and_then(|()| sink.flush())
-                .with_context(|| format!("writing {}", a.output.display()))?;
-            partial(&profile)
-        }
+        Command::Timeline(a) => to_file(&Output::Timeline, &a.file, &a.threads, &a.output)?,
         Command::Export(a) => {
             if matches!(a.format, args::ExportFormat::Chrome) && !a.threads.wanted.is_empty() {
                 eprintln!("pulse: --thread does not apply to --format chrome: the trace already has a track per thread");
                 return Ok(exit::USAGE);
             }
-            let profile = load(&a.file, &a.threads)?;
-            let mut sink = output(&a.output)?;
-            match a.format {
-                args::ExportFormat::Folded => {
-                    pulse_analysis::folded(&profile, a.kind.to_lib(), &mut sink)?
-                }
-                args::ExportFormat::Dhat => pulse_analysis::dhat(&profile, &mut sink)?,
-                args::ExportFormat::Pprof => pulse_analysis::pprof(&profile, &mut sink)?,
-                args::ExportFormat::Json => {
-                    let report = pulse_analysis::report(&profile, &Default::default());
-                    json(&report, &mut sink)?;
-                }
-                args::ExportFormat::Chrome => {
-                    let file = std::fs::File::open(&a.file)
-                        .with_context(|| format!("{}", a.file.display()))?;
-                    pulse_analysis::chrome(io::BufReader::new(file), &mut sink)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-                }
-            }
-            sink.flush().with_context(|| format!("writing {}", a.output.display()))?;
-            partial(&profile)
+            let output = match a.format {
+                args::ExportFormat::Folded => Output::Folded(a.kind.to_lib()),
+                args::ExportFormat::Dhat => Output::Dhat,
+                args::ExportFormat::Pprof => Output::Pprof,
+                args::ExportFormat::Json => Output::Report(Default::default(), Form::Json),
+                args::ExportFormat::Chrome => Output::Chrome,
+            };
+            to_file(&output, &a.file, &a.threads, &a.output)?
         }
         Command::Merge { files, output: path } => {
             // Every input readable before the output is created.
@@ -236,13 +192,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             exit::OK
         }
         Command::Info(a) => {
+            let form = form(a.json, a.layout.width(columns));
             let profile = load(&a.file, &args::Threads { wanted: Vec::new() })?;
-            let info = pulse_analysis::info(&profile);
-            if a.json {
-                json(&info, &mut out)?;
-            } else {
-                info.render_width(&mut out, a.layout.width(columns))?;
-            }
+            pulse_analysis::write(&Output::Info(form), &profile, Source::File(&a.file), &mut out)?;
             partial(&profile)
         }
     };
@@ -308,95 +260,59 @@ fn terminal_columns() -> Option<usize> {
     console::Term::stdout().size_checked().map(|(_, columns)| usize::from(columns))
 }
 
-/// How a report is shown: as JSON, or as text of a width.
-#[derive(Debug, Clone, Copy)]
-struct Shown {
-    json: bool,
-    width: pulse_analysis::Width,
+/// JSON (`--json`), or text of `width`.
+fn form(json: bool, width: pulse_analysis::Width) -> Form {
+    if json {
+        Form::Json
+    } else {
+        Form::Text(width)
+    }
 }
 
 /// `pulse report` and `pulse hotspots`: the report with these options.
 fn report(
-    file: &std::path::Path,
+    file: &Path,
     threads: &args::Threads,
     opts: &pulse_analysis::ReportOptions,
-    shown: Shown,
+    form: Form,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let profile = load(file, threads)?;
     if let Some(c) = &opts.category {
         profile.check_category(file, c)?;
     }
-    let report = pulse_analysis::report(&profile, opts);
-    if shown.json {
-        json(&report, out)?;
-    } else {
-        report.render_width(out, shown.width)?;
+    pulse_analysis::write(&Output::Report(opts.clone(), form), &profile, Source::File(file), out)?;
+    Ok(partial(&profile))
+}
+
+/// An output of the session in `file` written to `path` (`-`: stdout).
+fn to_file(
+    output: &Output,
+    file: &Path,
+    threads: &args::Threads,
+    path: &Path,
+) -> anyhow::Result<u8> {
+    let profile = load(file, threads)?;
+    let mut sink = self::output(path)?;
+    let writing = || format!("writing {}", path.display());
+    match pulse_analysis::write(output, &profile, Source::File(file), &mut sink) {
+        Err(pulse_analysis::Error::Write(e)) => {
+            return Err(anyhow::Error::from(e).context(writing()))
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => sink.flush().with_context(writing)?,
     }
     Ok(partial(&profile))
 }
 
 /// The file to write to, or standard output for `-`.
-fn output(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
+fn output(path: &Path) -> anyhow::Result<Box<dyn Write>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(BufWriter::new(io::stdout())));
     }
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Box::new(BufWriter::new(file)))
-}
-
-/// `value` as pretty JSON, with the control characters serde_json leaves
-/// in strings (DEL, C1) escaped too: it may be read on a terminal.
-fn json(value: &impl serde::Serialize, out: &mut dyn Write) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    writeln!(out, "{}", pulse_analysis::json_printable(&text))?;
-    Ok(())
-}
-
-/// `pulse leaks` as text: each location's blocks, verdict and stack, the
-/// frames as [`printable`] shows them, within `width` (each frame
-/// shortened in the middle to fit, see [`pulse_analysis::Shorten::Location`]).
-fn render_leaks(
-    leaks: &[pulse_analysis::Leak],
-    width: pulse_analysis::Width,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    if leaks.is_empty() {
-        return writeln!(out, "no block was live at the end of the session");
-    }
-    for l in leaks {
-        let verdict = match l.trend {
-            pulse_analysis::Trend::Growing => "LEAK: still growing when the session ended",
-            pulse_analysis::Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
-            pulse_analysis::Trend::Unknown => {
-                "too short to tell: live only near the end of the run (a leak or a cache)"
-            }
-        };
-        let head = format!(
-            "{}, {} live at end — {verdict}",
-            if l.blocks == 1 { String::from("1 block") } else { format!("{} blocks", l.blocks) },
-            pulse_analysis::Bytes(l.bytes)
-        );
-        for line in pulse_analysis::wrap("", &head, 2, width) {
-            writeln!(out, "{line}")?;
-        }
-        for frame in &l.stack {
-            match width.columns() {
-                Some(n) => {
-                    let short = pulse_analysis::shorten(
-                        pulse_analysis::Shorten::Location,
-                        frame,
-                        n.saturating_sub(4),
-                    );
-                    writeln!(out, "    {short}")?;
-                }
-                None => writeln!(out, "    {}", printable(frame))?,
-            }
-        }
-        writeln!(out)?;
-    }
-    Ok(())
 }
 
 /// A truncated session is reported (with a warning in the output) but exits

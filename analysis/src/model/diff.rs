@@ -21,7 +21,10 @@
 //! 2. **Beyond the threshold and the entries' own scatter.** The median
 //!    must move by at least `threshold` (5 %); and, as before, by more than
 //!    twice `spread / √n`, with `spread` the larger p90 − p50 and `n` the
-//!    smaller entry count. With fewer than three entries on either side the
+//!    smaller entry count — unless the two are apart, the slower side's
+//!    median beyond the faster side's p90: a loaded machine spreads the
+//!    slow side's entries, which is no reason to doubt a shift that leaves
+//!    the fast side behind. With fewer than three entries on either side the
 //!    median must move by half, and the total by more than
 //!    [`FEW_ENTRIES_FLOOR_NS`].
 //! 3. **Large enough to matter.** A scope's total time must move by at
@@ -36,7 +39,6 @@ use std::collections::BTreeMap;
 
 use crate::model::profile::Profile;
 use crate::model::sites::project_root;
-use crate::write::fit::Width;
 
 /// The least a scope entered fewer than three times must move, in total,
 /// to be more than noise: a few scheduler time slices, which one preemption
@@ -324,9 +326,14 @@ fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<
                 };
                 let floor = (floor as f64).max(o.min_share * session_ns as f64);
                 let moved = (y.total_ns as f64 - x.total_ns as f64).abs();
+                // Distributions apart — the slower side's median beyond
+                // the faster side's p90 — need no test of the scatter: the
+                // slower side's own spread (a loaded machine's) is no
+                // reason to doubt a shift that leaves the other behind.
+                let apart = if shift > 0.0 { y.p50_ns > x.p90_ns } else { x.p50_ns > y.p90_ns };
                 let verdict = if change.abs() < needed
                     || (1.0 + change).ln().abs() <= (1.0 + noise).ln()
-                    || shift.abs() <= 2.0 * scatter / n.sqrt()
+                    || !apart && shift.abs() <= 2.0 * scatter / n.sqrt()
                     || moved < floor
                 {
                     Verdict::Noise
@@ -464,136 +471,4 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
         .collect();
     out.sort_by(|(sa, a), (sb, b)| rank(a.verdict).cmp(&rank(b.verdict)).then(sb.total_cmp(sa)));
     out.into_iter().map(|(_, c)| c).collect()
-}
-
-impl Diff {
-    /// Writes the diff as text, whole ([`Diff::render_width`] with
-    /// [`Width::Wide`]): the headline, then at most `top` scopes and
-    /// locations that changed (noise left out); names from the sessions as
-    /// [`crate::printable`] shows them.
-    pub fn render(&self, w: &mut dyn std::io::Write, top: usize) -> std::io::Result<()> {
-        self.render_width(w, top, Width::Wide)
-    }
-
-    /// [`Diff::render`] within `width`: see [`Width::Fit`] for what gives way.
-    pub fn render_width(
-        &self,
-        w: &mut dyn std::io::Write,
-        top: usize,
-        width: Width,
-    ) -> std::io::Result<()> {
-        use crate::write::fit::{left_out, write_command, write_wrapped, Shorten};
-        use crate::write::table::{Align, Table};
-        use crate::write::units::{Bytes, Nanos};
-        let pct = |c: f64| format!("{:+.1} %", c * 100.0);
-        let programs = format!("{} → {}", self.programs.0, self.programs.1);
-        write_command(w, "pulse diff: ", &programs, 12, width)?;
-        if self.runs != (1, 1) {
-            writeln!(
-                w,
-                "  {} runs before, {} after: each figure is the middle run's",
-                self.runs.0, self.runs.1
-            )?;
-        }
-        let pace = if self.duration_ns.0 == self.duration_ns.1 {
-            String::from("no change")
-        } else if self.speedup >= 1.0 {
-            format!("{:.2}× faster", self.speedup)
-        } else {
-            format!("{:.2}× slower", 1.0 / self.speedup.max(f64::MIN_POSITIVE))
-        };
-        let duration = format!(
-            "duration {} → {} ({pace})",
-            Nanos(self.duration_ns.0),
-            Nanos(self.duration_ns.1)
-        );
-        write_wrapped(w, "  ", &duration, 4, width)?;
-        let totals = format!(
-            "allocations {} → {}, bytes {} → {}, peak {} → {}",
-            self.allocs.0,
-            self.allocs.1,
-            Bytes(self.bytes.0),
-            Bytes(self.bytes.1),
-            Bytes(self.peak_bytes.0),
-            Bytes(self.peak_bytes.1)
-        );
-        write_wrapped(w, "  ", &totals, 4, width)?;
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        writeln!(
-            w,
-            "  {}, {}",
-            plural(self.regressions, "regression", "regressions"),
-            plural(self.improvements, "improvement", "improvements")
-        )?;
-        for warning in &self.warnings {
-            write_wrapped(w, "  warning: ", warning, 11, width)?;
-        }
-        let name = |v: Verdict| match v {
-            Verdict::Improvement => "improvement",
-            Verdict::Regression => "REGRESSION",
-            Verdict::Noise => "noise",
-            Verdict::Added => "added",
-            Verdict::Removed => "removed",
-        };
-        let changed: Vec<&ScopeChange> =
-            self.scopes.iter().filter(|s| s.verdict != Verdict::Noise).take(top).collect();
-        if !changed.is_empty() {
-            writeln!(w)?;
-            writeln!(w, "Scopes (median per entry)")?;
-            let mut t = Table::new(&[
-                ("scope", Align::Left),
-                ("before", Align::Right),
-                ("after", Align::Right),
-                ("change", Align::Right),
-                ("p99 before", Align::Right),
-                ("p99 after", Align::Right),
-                ("count", Align::Right),
-                ("verdict", Align::Left),
-            ]);
-            t.shrink(0, Shorten::Name, 20);
-            t.optional_named(&["before", "after", "count", "p99 after", "p99 before"]);
-            for s in changed {
-                t.row(vec![
-                    s.name.clone(),
-                    Nanos(s.p50_ns.0).to_string(),
-                    Nanos(s.p50_ns.1).to_string(),
-                    match (s.verdict, s.change) {
-                        (_, Some(c)) => pct(c),
-                        (Verdict::Added, None) => String::from("new"),
-                        (_, None) => String::from("gone"),
-                    },
-                    Nanos(s.p99_ns.0).to_string(),
-                    Nanos(s.p99_ns.1).to_string(),
-                    format!("{} → {}", s.count.0, s.count.1),
-                    name(s.verdict).to_owned(),
-                ]);
-            }
-            let dropped = t.write_fit(w, 2, width)?;
-            left_out(w, 2, &dropped, width)?;
-        }
-        let changed: Vec<&SiteChange> =
-            self.sites.iter().filter(|s| s.verdict != Verdict::Noise).take(top).collect();
-        if !changed.is_empty() {
-            writeln!(w)?;
-            writeln!(w, "Allocation sites")?;
-            let mut t = Table::new(&[
-                ("location", Align::Left),
-                ("allocs", Align::Right),
-                ("bytes", Align::Right),
-                ("verdict", Align::Left),
-            ]);
-            t.shrink(0, Shorten::Location, 32);
-            for s in changed {
-                t.row(vec![
-                    s.location.clone(),
-                    format!("{} → {}", s.allocs.0, s.allocs.1),
-                    format!("{} → {}", Bytes(s.bytes.0), Bytes(s.bytes.1)),
-                    name(s.verdict).to_owned(),
-                ]);
-            }
-            t.write_fit(w, 2, width)?;
-        }
-        Ok(())
-    }
 }

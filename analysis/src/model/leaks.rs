@@ -46,6 +46,30 @@ impl Leak {
     }
 }
 
+/// What `pulse leaks` shows: the locations with blocks live at the end,
+/// at most `top` of them, and whether the command finds a leak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakReport {
+    /// The locations shown, most bytes first.
+    pub leaks: Vec<Leak>,
+    /// Locations (of all, not only those shown) whose blocks were live
+    /// only near the end: too short a run to tell a leak from a cache.
+    pub undecided: usize,
+    /// Whether a location leaks: one still growing, or under `strict` one
+    /// that cannot be told.
+    pub found: bool,
+}
+
+/// The [`LeakReport`] of `profile`: its `top` locations with the most
+/// bytes live at the end; `strict` counts those too short to tell as leaks.
+pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
+    let mut leaks = leaks(profile);
+    let undecided = leaks.iter().filter(|l| l.trend == Trend::Unknown).count();
+    let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
+    leaks.truncate(top);
+    LeakReport { leaks, undecided, found }
+}
+
 /// A location: function and `file:line`; `None` for a site without one.
 type Place = Option<(String, String)>;
 

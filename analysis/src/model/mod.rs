@@ -13,4 +13,5 @@ pub(crate) mod profile;
 pub(crate) mod recommend;
 pub(crate) mod report;
 pub(crate) mod sites;
+pub(crate) mod stacks;
 pub(crate) mod timeline;

@@ -108,6 +108,26 @@ impl Default for ReportOptions {
     }
 }
 
+impl ReportOptions {
+    /// What `pulse hotspots` shows by default: the scopes, sorted by
+    /// self time, and the allocation sites (the call tree with `--tree`).
+    pub fn hotspots() -> Self {
+        ReportOptions {
+            sections: Sections {
+                recommendations: false,
+                memory: false,
+                scopes: true,
+                tree: false,
+                counters: false,
+                threads: false,
+                live_at_end: false,
+                sites: true,
+            },
+            ..ReportOptions::default()
+        }
+    }
+}
+
 /// One scope's line in the report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ScopeRow {
@@ -722,7 +742,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             crate::model::sites::STACK_TEXT_BASE >> 20
         ));
     }
-    if let Some(n) = crate::write::export::paths_over_budget(p) {
+    if let Some(n) = crate::model::stacks::paths_over_budget(p) {
         w.push(format!(
             "{n} call-tree paths were left out of the folded stacks and the flamegraph by time: their names come to more than {} bytes; their time counts in their enclosing path's",
             stack_budget(p)

@@ -22,7 +22,7 @@
 use std::io::{self, Write};
 
 use crate::model::profile::Profile;
-use crate::write::export::{stacks, FoldedKind};
+use crate::model::stacks::{stacks, FoldedKind};
 use crate::write::text::xml;
 use crate::write::units::{Bytes, Nanos};
 

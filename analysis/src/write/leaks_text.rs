@@ -1,0 +1,63 @@
+//! `pulse leaks` as text: each location's blocks, verdict and stack.
+
+use std::io::{self, Write};
+
+use crate::model::history::Trend;
+use crate::model::leaks::LeakReport;
+use crate::write::fit::{shorten, wrap, Shorten, Width};
+use crate::write::text::printable;
+use crate::write::units::Bytes;
+
+impl LeakReport {
+    /// Writes the locations as text within `width`: each one's blocks,
+    /// verdict and stack, the frames as [`printable`] shows them (each
+    /// shortened in the middle to fit, see [`Shorten::Location`]), then a
+    /// note on the locations too short to tell.
+    pub fn render_width(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
+        if self.leaks.is_empty() {
+            writeln!(w, "no block was live at the end of the session")?;
+        }
+        for l in &self.leaks {
+            let verdict = match l.trend {
+                Trend::Growing => "LEAK: still growing when the session ended",
+                Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
+                Trend::Unknown => {
+                    "too short to tell: live only near the end of the run (a leak or a cache)"
+                }
+            };
+            let blocks = if l.blocks == 1 {
+                String::from("1 block")
+            } else {
+                format!("{} blocks", l.blocks)
+            };
+            let head = format!("{blocks}, {} live at end — {verdict}", Bytes(l.bytes));
+            for line in wrap("", &head, 2, width) {
+                writeln!(w, "{line}")?;
+            }
+            for frame in &l.stack {
+                match width.columns() {
+                    Some(n) => {
+                        let short = shorten(Shorten::Location, frame, n.saturating_sub(4));
+                        writeln!(w, "    {short}")?;
+                    }
+                    None => writeln!(w, "    {}", printable(frame))?,
+                }
+            }
+            writeln!(w)?;
+        }
+        if self.undecided > 0 {
+            let n = if self.undecided == 1 {
+                String::from("1 site's")
+            } else {
+                format!("{} sites'", self.undecided)
+            };
+            let text = format!(
+                "{n} blocks were live only near the end of the run: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
+            );
+            for line in wrap("", &text, 2, width) {
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
