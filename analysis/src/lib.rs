@@ -47,6 +47,7 @@ pub use write::dhat::dhat;
 pub use write::fit::{shorten, wrap, Shorten, Width, DEFAULT_WIDTH};
 pub use write::flamegraph::flamegraph;
 pub use write::folded::{folded, FOLDED_SEMICOLON};
+pub use write::html::{html, HTML_ROWS, MAX_HTML_BYTES};
 pub use write::json::write_json;
 pub use write::pprof::{pprof, proto as pprof_proto};
 pub use write::{write, Form, Outcome, Output, Source};

@@ -14,10 +14,10 @@
 //! with the older hostile shapes of `hostile.rs` at a small size.
 //!
 //! Each case is read once, then every command runs on the profile as the
-//! `pulse` binary runs it: report, hotspots (and `--tree`), leaks,
-//! flamegraph of each kind, timeline, export in every format (folded of
-//! each kind, chrome, dhat, pprof, json), info, diff against itself, merge
-//! with itself, and a `--thread` view. For each command this checks, with
+//! `pulse` binary runs it: report (as text, JSON and HTML), hotspots (and
+//! `--tree`), leaks, flamegraph of each kind, timeline, export in every
+//! format (folded of each kind, chrome, dhat, pprof, json), info, diff
+//! against itself, merge with itself, and a `--thread` view. For each command this checks, with
 //! a counting global allocator and a counting output and never a clock:
 //!
 //! - its peak of live bytes (the profile's own included) is at most
@@ -177,6 +177,14 @@ fn commands<'a>(p: &'a Profile, bytes: &'a [u8]) -> Vec<Command<'a>> {
         (
             "report --json",
             Box::new(move |out| json(&pulse_analysis::report(p, &Default::default()), out)),
+        ),
+        (
+            "report --html",
+            Box::new(move |out| {
+                let mut o = ReportOptions::default();
+                o.top = pulse_analysis::HTML_ROWS;
+                pulse_analysis::html(p, &pulse_analysis::report(p, &o), out).unwrap();
+            }),
         ),
         (
             "hotspots",

@@ -220,6 +220,10 @@ fn outputs(profile: &Profile, source: Source<'_>, chrome: bool) {
             if text && width == FITTED {
                 fits(|w| w.write_all(&out));
             }
+            if matches!(output, Output::Html(_)) {
+                let n = out.len();
+                assert!(n <= pulse_analysis::MAX_HTML_BYTES, "an HTML report of {n} bytes");
+            }
             if json {
                 serde_json::from_slice::<serde_json::Value>(&out)
                     .unwrap_or_else(|e| panic!("{output:?} is not JSON: {e}"));

@@ -148,9 +148,9 @@ pub(crate) struct ReportArgs {
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
-    /// Rows per table.
-    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
-    pub(crate) top: usize,
+    /// Rows per table [default: 20, or 200 with --html].
+    #[arg(long, value_name = "TOP")]
+    pub(crate) top: Option<usize>,
     /// The order of the scope table.
     #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
     pub(crate) sort: Sort,
@@ -163,6 +163,12 @@ pub(crate) struct ReportArgs {
     /// Print JSON (every figure of the report; schema: docs/schema/report.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Write the report as one self-contained HTML page to this file
+    /// (`-` for standard output) instead of printing it: sortable,
+    /// filterable tables, the flamegraphs and the heap timeline inline;
+    /// at most 8 MiB whatever the session.
+    #[arg(long, value_name = "PATH", conflicts_with = "json")]
+    pub(crate) html: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) layout: Layout,
 }
@@ -186,7 +192,12 @@ pub(crate) enum Sort {
 impl ReportArgs {
     pub(crate) fn options(&self) -> pulse_analysis::ReportOptions {
         let mut o = pulse_analysis::ReportOptions::default();
-        o.top = self.top;
+        let rows = if self.html.is_some() {
+            pulse_analysis::HTML_ROWS
+        } else {
+            pulse_analysis::DEFAULT_TOP
+        };
+        o.top = self.top.unwrap_or(rows);
         o.category = self.category.clone();
         o.recommend.short_lived_ns = self.short_lived;
         o.sort = match self.sort {

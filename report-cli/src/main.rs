@@ -110,10 +110,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut out: Box<dyn Write> = if color { Box::new(colour::Colour::new(plain)) } else { plain };
     let columns = columns(terminal.then(terminal_columns).flatten());
     let code = match cli.command {
-        Command::Report(a) => {
-            let form = form(a.json, a.layout.width(columns));
-            report(&a.file, &a.threads, &a.options(), form, &mut out)?
-        }
+        Command::Report(a) => match &a.html {
+            Some(path) => html(&a.file, &a.threads, &a.options(), path)?,
+            None => {
+                let form = form(a.json, a.layout.width(columns));
+                report(&a.file, &a.threads, &a.options(), form, &mut out)?
+            }
+        },
         Command::Hotspots(a) => {
             let form = form(a.json, a.layout.width(columns));
             report(&a.file, &a.threads, &a.options(), form, &mut out)?
@@ -285,6 +288,21 @@ fn report(
     Ok(partial(&profile))
 }
 
+/// `pulse report --html PATH`: the report with these options as a page,
+/// written to `path` once the session has been read.
+fn html(
+    file: &Path,
+    threads: &args::Threads,
+    opts: &pulse_analysis::ReportOptions,
+    path: &Path,
+) -> anyhow::Result<u8> {
+    let profile = load(file, threads)?;
+    if let Some(c) = &opts.category {
+        profile.check_category(file, c)?;
+    }
+    write_file(&Output::Html(opts.clone()), &profile, file, path)
+}
+
 /// An output of the session in `file` written to `path` (`-`: stdout).
 fn to_file(
     output: &Output,
@@ -293,16 +311,27 @@ fn to_file(
     path: &Path,
 ) -> anyhow::Result<u8> {
     let profile = load(file, threads)?;
+    write_file(output, &profile, file, path)
+}
+
+/// An output of `profile`, read from `file`, written to `path` (`-`:
+/// stdout), which is created only now that the session has been read.
+fn write_file(
+    output: &Output,
+    profile: &pulse_analysis::Profile,
+    file: &Path,
+    path: &Path,
+) -> anyhow::Result<u8> {
     let mut sink = self::output(path)?;
     let writing = || format!("writing {}", path.display());
-    match pulse_analysis::write(output, &profile, Source::File(file), &mut sink) {
+    match pulse_analysis::write(output, profile, Source::File(file), &mut sink) {
         Err(pulse_analysis::Error::Write(e)) => {
             return Err(anyhow::Error::from(e).context(writing()))
         }
         Err(e) => return Err(e.into()),
         Ok(_) => sink.flush().with_context(writing)?,
     }
-    Ok(partial(&profile))
+    Ok(partial(profile))
 }
 
 /// The file to write to, or standard output for `-`.

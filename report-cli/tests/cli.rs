@@ -1061,6 +1061,85 @@ fn flamegraph_is_as_tall_as_the_frames_it_draws() {
     assert!(r.stdout.contains(r#"y="30.00""#), "the top row is at the margin: {}", r.stdout);
 }
 
+/// `pulse report --html`: one page, nothing on stdout, the same bytes
+/// each time (so a golden file); the report's figures in its tables; the
+/// rows it would print with `--top 1` cut and counted.
+#[test]
+fn report_html_writes_one_self_contained_page() {
+    let dir = scratch("report-html");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let html = dir.join("report.html");
+    let r =
+        pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--html"), html.as_os_str()]);
+    r.succeeds();
+    assert_eq!(r.stdout, "");
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.starts_with("<!DOCTYPE html>") && text.trim_end().ends_with("</html>"));
+    // Offline: no resource named outside the page.
+    for external in ["src=", "http://", "https://", "@import", "url("] {
+        let outside = text.replace("http://www.w3.org/2000/svg", "");
+        assert!(!outside.contains(external), "{external} in the page");
+    }
+    for holds in [
+        r#"<code class="cmd">/usr/local/bin/orderbook --depth 3</code>"#,
+        r#"<td class="n" data-v="1568">1.53 KiB</td>"#,
+        r#"<td>serve::<wbr>query</td><td class="n" data-v="2">2</td>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="flamegraph""#,
+        "pulse: live heap over 3 µs",
+    ] {
+        assert!(text.contains(holds), "no {holds} in the page");
+    }
+    golden("report.html", &text);
+    let again = dir.join("again.html");
+    pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--html"), again.as_os_str()])
+        .succeeds();
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+    // `-` is standard output; --top cuts the tables, and the page says so.
+    let r = pulse(&[
+        OsStr::new("report"),
+        path.as_os_str(),
+        OsStr::new("--top"),
+        OsStr::new("1"),
+        OsStr::new("--html"),
+        OsStr::new("-"),
+    ]);
+    r.succeeds();
+    assert!(r.stdout.starts_with("<!DOCTYPE html>"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("… 2 more rows not shown; see <code>pulse report --json --top 3</code>"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// An HTML report that cannot be written is one line and exit status 1;
+/// a session that cannot be read leaves no page behind; `--html` and
+/// `--json` are one or the other.
+#[test]
+fn report_html_refuses_in_one_line() {
+    let dir = scratch("report-html-errors");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let nowhere = dir.join("no-such-dir").join("report.html");
+    let r =
+        pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--html"), nowhere.as_os_str()]);
+    r.fails(1, &["cannot write", "no-such-dir/report.html", "No such file or directory"]);
+    let r = pulse(&[OsStr::new("report"), path.as_os_str(), OsStr::new("--html"), dir.as_os_str()]);
+    r.fails(1, &["cannot write"]);
+    let bad = write(&dir, "bad.pulse", b"not a session");
+    let html = dir.join("bad.html");
+    let r = pulse(&[OsStr::new("report"), bad.as_os_str(), OsStr::new("--html"), html.as_os_str()]);
+    r.fails(1, &["bad.pulse", "not a pulse session file"]);
+    assert!(!html.exists(), "a page for a session that could not be read");
+    let r = pulse(&[
+        OsStr::new("report"),
+        path.as_os_str(),
+        OsStr::new("--json"),
+        OsStr::new("--html"),
+        html.as_os_str(),
+    ]);
+    r.fails(2, &["--json", "--html"]);
+}
+
 #[test]
 fn timeline_charts_the_live_heap_with_the_peak_marked() {
     let dir = scratch("timeline");

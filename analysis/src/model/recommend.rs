@@ -75,6 +75,24 @@ pub enum Category {
     DeepCallStack,
 }
 
+impl Category {
+    /// Lower-case name, as the JSON writes it (`slow-function`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::SlowFunction => "slow-function",
+            Category::HotLoop => "hot-loop",
+            Category::ShortLivedAllocation => "short-lived-allocation",
+            Category::ReallocChurn => "realloc-churn",
+            Category::Leak => "leak",
+            Category::LargeAllocation => "large-allocation",
+            Category::FrequentAllocation => "frequent-allocation",
+            Category::LowIpc => "low-ipc",
+            Category::CacheMissHeavy => "cache-miss-heavy",
+            Category::DeepCallStack => "deep-call-stack",
+        }
+    }
+}
+
 /// One piece of advice.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Recommendation {
@@ -546,5 +564,29 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
             fix: String::from("something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak"),
             stake: share,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_are_the_jsons() {
+        let all = [
+            Category::SlowFunction,
+            Category::HotLoop,
+            Category::ShortLivedAllocation,
+            Category::ReallocChurn,
+            Category::Leak,
+            Category::LargeAllocation,
+            Category::FrequentAllocation,
+            Category::LowIpc,
+            Category::CacheMissHeavy,
+            Category::DeepCallStack,
+        ];
+        for c in all {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.name()));
+        }
     }
 }

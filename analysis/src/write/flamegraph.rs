@@ -13,6 +13,12 @@
 //! total they cover; without scripts the picture stays whole. The output is
 //! deterministic.
 //!
+//! The same picture is drawn into the HTML report (`write/html/`), where
+//! it must share its page with others: its controls are found by class
+//! within its own `<svg>`, never by id, and [`embedded`] leaves the script
+//! out (the page runs [`ZOOM_SCRIPT`] once for every flamegraph on it) and
+//! keeps the picture within a number of frames and of bytes.
+//!
 //! The document is written here rather than through the `svg` crate, which
 //! leaves `"` unescaped in attribute values: a frame's name is in one
 //! (`data-n`, for the script), and a name is whatever the session says.
@@ -23,6 +29,7 @@ use std::io::{self, Write};
 
 use crate::model::profile::Profile;
 use crate::model::stacks::{stacks, FoldedKind};
+use crate::write::fit::{shorten, Shorten};
 use crate::write::text::xml;
 use crate::write::units::{Bytes, Nanos};
 
@@ -54,15 +61,52 @@ struct Drawn<'a> {
     level: usize,
 }
 
+/// Bounds on a flamegraph drawn into another document: at most `frames`
+/// frames, whose markup comes to at most `bytes`, each name cut to
+/// `name_chars` characters (as [`Shorten::Name`] shortens it). The frames
+/// kept are the widest, so a frame is never drawn without its parent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Embed {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+    pub(crate) name_chars: usize,
+}
+
+/// How many frames a flamegraph drew, of those wide enough to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shown {
+    pub(crate) drawn: usize,
+    pub(crate) wide_enough: usize,
+}
+
 /// Writes the flamegraph of `profile` by `kind` as SVG.
 pub fn flamegraph(profile: &Profile, kind: FoldedKind, out: &mut dyn Write) -> io::Result<()> {
-    let (title, unit): (&str, fn(u64) -> String) = match kind {
+    let (title, unit) = title(kind);
+    render(&stacks(profile, kind), title, unit, None, out).map(|_| ())
+}
+
+/// Writes the flamegraph of `stacks` (a profile's stacks by `kind`, as
+/// [`stacks`] makes them) as an `<svg>` element for an HTML page: no script
+/// (the page runs [`ZOOM_SCRIPT`]) and within `embed`'s bounds. Says how
+/// many frames it drew.
+pub(crate) fn embedded(
+    stacks: &[(Vec<String>, u64)],
+    kind: FoldedKind,
+    embed: Embed,
+    out: &mut dyn Write,
+) -> io::Result<Shown> {
+    let (title, unit) = title(kind);
+    render(stacks, title, unit, Some(embed), out)
+}
+
+/// The picture's title and how it writes a weight.
+fn title(kind: FoldedKind) -> (&'static str, fn(u64) -> String) {
+    match kind {
         FoldedKind::Time => ("Time (self time of each scope path)", |v| Nanos(v).to_string()),
         FoldedKind::AllocBytes => ("Allocated bytes", |v| Bytes(v).to_string()),
         FoldedKind::AllocCount => ("Allocations", |v| format!("{v} allocations")),
         FoldedKind::Leaks => ("Bytes live at the end", |v| Bytes(v).to_string()),
-    };
-    render(&stacks(profile, kind), title, unit, out)
+    }
 }
 
 /// The stack tree of `stacks` (frames outermost first, each with its weight).
@@ -121,20 +165,31 @@ fn layout<'a>(nodes: &[Node<'a>]) -> Vec<Drawn<'a>> {
 
 /// Writes the SVG of `stacks`. Its height is that of the rows drawn: a
 /// stack deeper than its frames wide enough to draw adds no empty band.
+/// With `embed`, the frames, their names and their bytes are bounded and
+/// there is no script.
 fn render(
     stacks: &[(Vec<String>, u64)],
     title: &str,
     unit: fn(u64) -> String,
+    embed: Option<Embed>,
     out: &mut dyn Write,
-) -> io::Result<()> {
+) -> io::Result<Shown> {
     let nodes = tree(stacks);
     let total = nodes[0].weight;
     let drawn = layout(&nodes);
+    let wide_enough = drawn.len();
+    let (drawn, names) = match embed {
+        Some(e) => bounded(drawn, e, total.max(1), unit),
+        None => {
+            let names = drawn.iter().map(|d| d.name.to_owned()).collect();
+            (drawn, names)
+        }
+    };
     let depth = drawn.iter().map(|d| d.level).max().unwrap_or(0);
     let height = PAD_TOP + ROW * (depth as f64 + 1.0) + 10.0;
     writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="flamegraph" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="11">"#
     )?;
     writeln!(out, r##"<rect width="100%" height="100%" fill="#fdfdf8"/>"##)?;
     writeln!(
@@ -146,38 +201,86 @@ fn render(
     )?;
     writeln!(
         out,
-        r#"<text id="unzoom" x="10" y="18" visibility="hidden" cursor="pointer">Reset zoom</text>"#
+        r#"<text class="unzoom" x="10" y="18" visibility="hidden" cursor="pointer">Reset zoom</text>"#
     )?;
     writeln!(
         out,
-        r#"<text id="search" x="{}" y="18" text-anchor="end" visibility="hidden" cursor="pointer">Search</text>"#,
+        r#"<text class="search" x="{}" y="18" text-anchor="end" visibility="hidden" cursor="pointer">Search</text>"#,
         WIDTH - 10.0
     )?;
     writeln!(
         out,
-        r#"<text id="matched" x="{}" y="{}" text-anchor="end"></text>"#,
+        r#"<text class="matched" x="{}" y="{}" text-anchor="end"></text>"#,
         WIDTH - 10.0,
         height - 2.0
     )?;
-    writeln!(out, r#"<g id="frames">"#)?;
-    for d in &drawn {
+    writeln!(out, r#"<g class="frames">"#)?;
+    for (d, name) in drawn.iter().zip(&names) {
         let y = height - ROW * (d.level as f64 + 1.0) - 10.0;
-        frame(out, d, total.max(1), y, unit)?;
+        frame(out, d, name, total.max(1), y, unit)?;
     }
     writeln!(out, "</g>")?;
-    writeln!(out, "<script><![CDATA[{SCRIPT}]]></script>")?;
-    writeln!(out, "</svg>")
+    if embed.is_none() {
+        writeln!(
+            out,
+            "<script><![CDATA[(function () {{{ZOOM_SCRIPT}pulseFlamegraph(document.documentElement, true);\n}})();]]></script>"
+        )?;
+    }
+    writeln!(out, "</svg>")?;
+    Ok(Shown { drawn: drawn.len(), wide_enough })
 }
 
-/// One frame: a rectangle with a tooltip and a label cut to fit.
+/// The frames of `drawn` (the root first, each after its parent) that
+/// `embed` keeps, in their order, with their names cut: the widest first
+/// (a parent is at least as wide as its child, and comes first among
+/// equals) while there is room for their number and their markup. What
+/// is kept is a prefix of that order, so every frame kept has its parent.
+fn bounded<'a>(
+    drawn: Vec<Drawn<'a>>,
+    embed: Embed,
+    total: u64,
+    unit: fn(u64) -> String,
+) -> (Vec<Drawn<'a>>, Vec<String>) {
+    let mut order: Vec<usize> = (0..drawn.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&drawn[a], &drawn[b]);
+        b.w.total_cmp(&a.w).then(a.level.cmp(&b.level))
+    });
+    let mut names: Vec<Option<String>> = vec![None; drawn.len()];
+    let (mut frames, mut bytes) = (0, 0);
+    let mut scratch = Vec::new();
+    for i in order {
+        let d = &drawn[i];
+        let name = shorten(Shorten::Name, d.name, embed.name_chars);
+        // Drawn at y = 0: each of the two `y` written later is at most
+        // `Y_DIGITS` characters longer. (Into a `Vec`, which cannot fail.)
+        scratch.clear();
+        let _ = frame(&mut scratch, d, &name, total, 0.0, unit);
+        bytes += scratch.len() + 2 * Y_DIGITS;
+        frames += 1;
+        if frames > embed.frames || bytes > embed.bytes {
+            break;
+        }
+        names[i] = Some(name);
+    }
+    drawn.into_iter().zip(names).filter_map(|(d, n)| n.map(|n| (d, n))).unzip()
+}
+
+/// What a row's `y` (`0.00` measured, at most `99999999.99` written: rows
+/// are 17 px and a stack is at most a few thousand frames deep) may add.
+const Y_DIGITS: usize = 8;
+
+/// One frame, named `name` (its name, perhaps cut): a rectangle with a
+/// tooltip and a label cut to fit, its colour that of its whole name.
 fn frame(
     out: &mut dyn Write,
     d: &Drawn<'_>,
+    name: &str,
     total: u64,
     y: f64,
     unit: fn(u64) -> String,
 ) -> io::Result<()> {
-    let Drawn { name, weight, x, w, .. } = *d;
+    let Drawn { weight, x, w, .. } = *d;
     let share = 100.0 * weight as f64 / total as f64;
     // Cut to fit as shown: an escaped control character is several
     // characters wide.
@@ -198,7 +301,7 @@ fn frame(
         r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{}" rx="2" fill="{}"/>"#,
         (w - 0.5).max(0.1),
         ROW - 1.0,
-        colour(name)
+        colour(d.name)
     )?;
     writeln!(out, r#"<text x="{:.2}" y="{:.2}">{}</text>"#, x + 3.0, y + ROW - 5.0, xml(&label))?;
     writeln!(out, "</g>")
@@ -216,17 +319,23 @@ fn colour(name: &str) -> String {
     format!("rgb({r},{g},{b})")
 }
 
-/// Click a frame to zoom into it (its width fills the graph, its label
-/// refitted); click the root ("all") or "Reset zoom" to zoom out. "Search"
-/// or Ctrl+F asks for a regular expression and highlights the frames whose
-/// names match, with the share of the total they cover (each stretch of
-/// the graph counted once); an empty search clears it. The controls stay
-/// hidden where scripts do not run.
-const SCRIPT: &str = r#"
-(function () {
-  var full = 1200, frames = document.querySelectorAll('g.f');
-  var unzoom = document.getElementById('unzoom'), search = document.getElementById('search');
-  var matched = document.getElementById('matched');
+/// The flamegraph's script, as a function `pulseFlamegraph(svg, keys)`
+/// that brings one `<svg>` to life, finding its frames and controls by
+/// class within it: a standalone SVG calls it on its root (with `keys`,
+/// for Ctrl+F), the HTML report on each of its flamegraphs (without: the
+/// browser's own find stays). Click a frame to zoom into it (its width
+/// fills the graph, its label refitted); click the root ("all") or "Reset
+/// zoom" to zoom out. "Search" (or Ctrl+F) asks for a regular expression
+/// and highlights the frames whose names match, with the share of the
+/// total they cover (each stretch of the graph counted once); an empty
+/// search clears it. The controls stay hidden where scripts do not run.
+/// Valid inside an HTML `<script>` element too: it holds no `</script` nor
+/// `<!--`.
+pub(crate) const ZOOM_SCRIPT: &str = r#"
+function pulseFlamegraph(svg, keys) {
+  var full = 1200, frames = svg.querySelectorAll('g.f');
+  var unzoom = svg.querySelector('.unzoom'), search = svg.querySelector('.search');
+  var matched = svg.querySelector('.matched');
   function fit(name, w) {
     var n = Math.floor((w - 6) / 7);
     return name.length <= n ? name : (n > 2 ? name.slice(0, n - 2) + '..' : '');
@@ -272,10 +381,12 @@ const SCRIPT: &str = r#"
   unzoom.addEventListener('click', function () { zoom(0, full); });
   search.setAttribute('visibility', 'visible');
   search.addEventListener('click', ask);
-  document.addEventListener('keydown', function (e) {
-    if ((e.ctrlKey || e.metaKey) && e.key === 'f') { e.preventDefault(); ask(); }
-  });
-})();
+  if (keys) {
+    document.addEventListener('keydown', function (e) {
+      if ((e.ctrlKey || e.metaKey) && e.key === 'f') { e.preventDefault(); ask(); }
+    });
+  }
+}
 "#;
 
 #[cfg(test)]
@@ -286,7 +397,7 @@ mod tests {
         let stacks: Vec<(Vec<String>, u64)> =
             stacks.iter().map(|(s, w)| (s.iter().map(|f| (*f).to_owned()).collect(), *w)).collect();
         let mut out = Vec::new();
-        render(&stacks, "Allocations", |v| format!("{v} allocations"), &mut out).unwrap();
+        render(&stacks, "Allocations", |v| format!("{v} allocations"), None, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -321,6 +432,41 @@ mod tests {
         let (names, height) = frames(&svg(&[(vec!["wide"], 1), (deep, 1)]));
         assert_eq!(names.len(), 42);
         assert_eq!(height, PAD_TOP + 41.0 * ROW + 10.0);
+    }
+
+    /// Embedded, the frames kept are the widest, each with its parent,
+    /// within the number and the bytes allowed; names cut.
+    #[test]
+    fn embedded_keeps_the_widest_frames_with_their_parents() {
+        let long = "x".repeat(500);
+        let stacks: Vec<(Vec<String>, u64)> = vec![
+            (vec!["a".into(), "a1".into(), "a2".into()], 50),
+            (vec!["b".into(), long.clone()], 30),
+            (vec!["c".into()], 20),
+        ];
+        let unit: fn(u64) -> String = |v| v.to_string();
+        let embed = |frames, bytes| Embed { frames, bytes, name_chars: 40 };
+        let names = |e: Embed| {
+            let mut out = Vec::new();
+            let shown = render(&stacks, "t", unit, Some(e), &mut out).unwrap();
+            let svg = String::from_utf8(out).unwrap();
+            assert!(!svg.contains("<script"), "{svg}");
+            (frames(&svg).0, shown, svg.len())
+        };
+        // All 7 frames: the root, a, a1, a2, b, the long one, c.
+        let (all, shown, _) = names(embed(100, 1 << 20));
+        assert_eq!(shown, Shown { drawn: 7, wide_enough: 7 });
+        assert!(all.iter().all(|n| n.chars().count() <= 40), "{all:?}");
+        // Four: the root, then a, a1 and a2 (50 each) before b (30).
+        let (four, shown, _) = names(embed(4, 1 << 20));
+        assert_eq!(four, ["all", "a", "a1", "a2"]);
+        assert_eq!(shown, Shown { drawn: 4, wide_enough: 7 });
+        // Within the bytes of about two frames' markup: the root and a,
+        // or the root alone.
+        let (_, _, one) = names(embed(1, 1 << 20));
+        let (_, _, two) = names(embed(2, 1 << 20));
+        let (kept, _, _) = names(embed(100, 2 * (two - one) + 4 * Y_DIGITS));
+        assert!((1..=2).contains(&kept.len()) && kept[0] == "all", "{kept:?}");
     }
 
     #[test]

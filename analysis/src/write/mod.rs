@@ -21,6 +21,7 @@ pub(crate) mod diff_text;
 pub(crate) mod fit;
 pub(crate) mod flamegraph;
 pub(crate) mod folded;
+pub(crate) mod html;
 pub(crate) mod info_text;
 pub(crate) mod json;
 pub(crate) mod leaks_text;
@@ -53,6 +54,9 @@ pub enum Output {
     },
     /// `pulse info`.
     Info(Form),
+    /// `pulse report --html`: the report with these options as one
+    /// self-contained page, at most [`crate::MAX_HTML_BYTES`].
+    Html(ReportOptions),
     /// `pulse flamegraph`: an SVG.
     Flamegraph(FoldedKind),
     /// `pulse timeline`: an SVG.
@@ -114,6 +118,8 @@ impl Output {
             all.push(Output::Flamegraph(kind));
             all.push(Output::Folded(kind));
         }
+        let html = ReportOptions { top: html::HTML_ROWS, ..ReportOptions::default() };
+        all.push(Output::Html(html));
         all.extend([Output::Timeline, Output::Dhat, Output::Pprof, Output::Chrome]);
         all
     }
@@ -152,6 +158,10 @@ pub fn write(
                 Form::Text(width) => info.render_width(out, *width),
                 Form::Json => json::write_json(&info, out),
             }
+        }
+        Output::Html(opts) => {
+            let report = crate::model::report::report(profile, opts);
+            html::html(profile, &report, out)
         }
         Output::Flamegraph(kind) => flamegraph::flamegraph(profile, *kind, out),
         Output::Timeline => timeline_svg::timeline_svg(profile, out),

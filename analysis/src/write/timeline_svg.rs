@@ -63,6 +63,22 @@ const COLOURS: [&str; TOP_SITES + 1] = [
 /// peak marked at its time, the heap at each interval's peak stacked by
 /// its top sites and the rest, with time and byte ticks.
 pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
+    chart(profile, usize::MAX, out)
+}
+
+/// The chart of [`timeline_svg`] for an HTML page: each site's name cut to
+/// `name_chars` characters, so that its size is bounded whatever the
+/// names (its points are: [`POINTS`] of them, [`TOP_SITES`] bands).
+pub(crate) fn embedded(
+    profile: &Profile,
+    name_chars: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    chart(profile, name_chars, out)
+}
+
+/// The chart, each site named in at most `name_chars` characters.
+fn chart(profile: &Profile, name_chars: usize, out: &mut dyn Write) -> io::Result<()> {
     let t = &profile.timeline;
     let legend = t.sites.len() + usize::from(!t.sites.is_empty());
     let (w, left, right, top, plot_h) = (1200.0, 80.0, 20.0, 40.0, 320.0);
@@ -146,7 +162,7 @@ pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
     if !t.sites.is_empty() {
         let mut bands = Group::new().set("class", "sites");
         let mut below = vec![0u64; t.live_bytes.len()];
-        let layers = t.sites.iter().map(|s| (&s.bytes, site_name(s)));
+        let layers = t.sites.iter().map(|s| (&s.bytes, site_name(s, name_chars)));
         let layers = layers.chain(std::iter::once((&t.other_bytes, String::from("other"))));
         for (k, (bytes, name)) in layers.enumerate() {
             let above: Vec<u64> =
@@ -214,10 +230,12 @@ pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
     // The legend: each band's site and the most it held at an interval's peak.
     if !t.sites.is_empty() {
         let mut g = Group::new().set("class", "legend");
-        let rows = t.sites.iter().map(|s| (site_name(s), s.peak_bytes)).chain(std::iter::once((
-            String::from("other sites"),
-            t.other_bytes.iter().copied().max().unwrap_or(0),
-        )));
+        let rows = t.sites.iter().map(|s| (site_name(s, name_chars), s.peak_bytes)).chain(
+            std::iter::once((
+                String::from("other sites"),
+                t.other_bytes.iter().copied().max().unwrap_or(0),
+            )),
+        );
         for (k, (name, most)) in rows.enumerate() {
             let yy = bottom + 36.0 + 16.0 * k as f64;
             g = g
@@ -238,14 +256,16 @@ pub fn timeline_svg(profile: &Profile, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-/// `function (file:line)`, as a session named them, made safe to show.
-fn site_name(s: &TimelineSite) -> String {
+/// `function (file:line)`, as a session named them, made safe to show,
+/// in at most `chars` characters (as [`crate::write::fit::Shorten::Location`]
+/// shortens it).
+fn site_name(s: &TimelineSite, chars: usize) -> String {
     let name = if s.place.is_empty() || s.place == s.function {
         s.function.clone()
     } else {
         format!("{} ({})", s.function, s.place)
     };
-    crate::write::text::printable(&name).into_owned()
+    crate::write::fit::shorten(crate::write::fit::Shorten::Location, &name, chars)
 }
 
 /// `x,y x,y …` with one decimal, a point that repeats its predecessor left out.
