@@ -39,7 +39,7 @@ pub(crate) enum Color {
 pub(crate) enum Command {
     /// The one-screen answer: recommendations, totals, memory, scopes by
     /// self time, leaks and allocation sites.
-    #[command(after_help = concat!("Examples:\n  pulse report run.pulse --top 10 --sort total\n  pulse report run.pulse --thread worker-0\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
+    #[command(after_help = concat!("Examples:\n  pulse report run.pulse --top 10 --sort total\n  pulse report run.pulse --thread worker-0\n  pulse report run.pulse --html report.html\n\n", "Exit status: 0 ok, 1 error, 2 usage, 3 truncated input"))]
     Report(ReportArgs),
     /// Time and allocation hotspots in depth: scopes with percentiles,
     /// allocation sites, and with --tree the whole call tree.

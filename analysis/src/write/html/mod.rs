@@ -38,7 +38,7 @@
 //! said where it is left out — "… N more rows not shown; see `pulse
 //! report --json --top N`", "The 2000 widest of its 5300 frames are
 //! drawn" — with the command that shows it all. On real sessions the page
-//! is far smaller (the tour's: about 200 KiB).
+//! is far smaller (the tour's: under 200 KB).
 
 mod csp;
 mod sections;
