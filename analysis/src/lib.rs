@@ -4,7 +4,11 @@
 //! report is a value built from the profile — [`report`], [`info`] — with a
 //! `render` method that writes it as text, whole, and `render_width` that
 //! fits it to a [`Width`] (what the `pulse` command line prints: 100
-//! columns). The `pulse` command line is a thin layer over these calls.
+//! columns); [`html()`] writes a report as one self-contained HTML page,
+//! with the profile's flamegraphs and heap timeline. Every output of one
+//! session goes through [`write()`], the dispatch over [`Output`] that the
+//! `pulse` command line (a thin layer over these calls) and the fuzz
+//! targets share.
 //!
 //! A session's names (functions, files, scopes, threads, the program and
 //! its arguments, metadata) are untrusted text: the text renderers show

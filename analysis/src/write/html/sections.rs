@@ -2,7 +2,7 @@
 //! text report's order: recommendations, memory (and the heap at its
 //! peak), scopes, the call tree, counters, threads (and the bytes that
 //! crossed between them), what is live at the end, allocation sites.
-//! [`present`] says which the report has, [`write`] writes one.
+//! [`present()`] says which the report has, [`write()`] writes one.
 
 use std::io::{self, Write};
 
