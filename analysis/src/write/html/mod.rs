@@ -46,11 +46,11 @@ mod table;
 
 use std::io::{self, Write};
 
+use crate::model::profile::Profile;
+use crate::model::report::Report;
 use crate::model::stacks::{stacks, FoldedKind};
 use crate::write::fit::{shorten, Shorten};
 use crate::write::flamegraph::{self, Embed};
-use crate::model::profile::Profile;
-use crate::model::report::Report;
 use crate::write::text::xml as escape;
 use crate::write::units::{Bytes, Count, Nanos};
 
