@@ -56,6 +56,7 @@ fn macros_expand_to_their_bare_blocks() {
             );
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn futures_ready<F: std::future::Future>(f: F) -> F::Output {
