@@ -50,23 +50,21 @@ const HALF: usize = RING_WORDS / 2;
 
 /// What an [`Event`] records. Each kind is written as a fixed number of
 /// words: the header (`kind | small << 8 | id << 32`), the clock `ts`, then
-/// the kind's own words, which [`Event`] decodes into its fields:
+/// the kind's own words, which are decoded into the named fields of its
+/// [`Event`]:
 ///
-/// | kind | words | header `small`, `id` | then | `Event` fields |
-/// |---|---|---|---|---|
-/// | `ThreadStart` | 4 | | name bytes 0..8, 8..16 | `a`, `b` |
-/// | `ThreadEnd` | 2 | | | |
-/// | `Alloc` | 4 | align log2, site | address, size | `a`, `b` |
-/// | `AllocFailed` | 3 | align log2 | size | `b` |
-/// | `Free` | 4 | | address, size | `a`, `b` |
-/// | `Realloc` | 7 | align log2, site | start, new address, new size, old address, old size | `start`, `a`, `b`, `c`, `d` |
-/// | `ScopeEnter`, `ScopeExit` | 2 | , scope id | | `a` = scope id |
-/// | `Pause`, `Resume` | 2 | | | |
-/// | `Span` | 3 | , scope id | first poll | `start`, `a` = scope id |
-/// | `Counters` | 7 | values in use, scope (0: periodic) | 5 values | `a`, `b`, `c`, `d`, `start`; `align_log2` = values, `site` = scope |
-///
-/// `start` is the clock when a `Realloc` call began or a `Span`'s first
-/// poll happened; for every other kind it equals `ts`.
+/// | kind | words | header `small`, `id` | then |
+/// |---|---|---|---|
+/// | `ThreadStart` | 4 | | `name` bytes 0..8, 8..16 |
+/// | `ThreadEnd` | 2 | | |
+/// | `Alloc` | 4 | `align_log2`, `site` | `addr`, `size` |
+/// | `AllocFailed` | 3 | `align_log2` | `size` |
+/// | `Free` | 4 | | `addr`, `size` |
+/// | `Realloc` | 7 | `align_log2`, `site` | `start`, `new_addr`, `new_size`, `old_addr`, `old_size` |
+/// | `ScopeEnter`, `ScopeExit` | 2 | , `scope` | |
+/// | `Pause`, `Resume` | 2 | | |
+/// | `Span` | 3 | , `scope` | `start` |
+/// | `Counters` | 7 | `len`, `scope` (0: periodic) | `values` (5 words, `len` in use) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum EventKind {
@@ -133,28 +131,49 @@ pub(crate) const fn header(kind: EventKind, small: u8, id: u32) -> u64 {
     kind as u64 | (small as u64) << 8 | (id as u64) << 32
 }
 
-/// One event, decoded from a ring's words (see [`EventKind`] for which
-/// fields each kind uses; the others are zero).
+/// One event, decoded from a ring's words. `ts` is the session clock when
+/// it happened; alignments are log2 of the block's alignment; a `site` of 0
+/// means no stack was captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Event {
-    /// What happened.
-    pub kind: EventKind,
-    /// log2 of the block's alignment.
-    pub align_log2: u8,
-    /// The allocation site, 0 when none was captured.
-    pub site: u32,
-    /// The session clock when it happened.
-    pub ts: u64,
-    /// For `Realloc`, the clock when the call began (the old block's release).
-    pub start: u64,
-    /// Kind-specific, see [`EventKind`].
-    pub a: u64,
-    /// Kind-specific.
-    pub b: u64,
-    /// Kind-specific.
-    pub c: u64,
-    /// Kind-specific.
-    pub d: u64,
+#[allow(missing_docs)]
+pub enum Event {
+    /// The thread's first event; `name` is its name's first 16 bytes,
+    /// NUL-padded.
+    ThreadStart { ts: u64, name: [u8; 16] },
+    /// The thread is exiting.
+    ThreadEnd { ts: u64 },
+    /// `alloc` or `alloc_zeroed` returned `size` bytes at `addr`.
+    Alloc { ts: u64, addr: u64, size: u64, align_log2: u8, site: u32 },
+    /// The inner allocator returned null for `size` bytes.
+    AllocFailed { ts: u64, size: u64, align_log2: u8 },
+    /// `dealloc` of `size` bytes at `addr`.
+    Free { ts: u64, addr: u64, size: u64 },
+    /// `realloc`, called at `start`, moved or resized the old block into
+    /// the new one and returned at `ts`.
+    Realloc {
+        ts: u64,
+        start: u64,
+        old_addr: u64,
+        old_size: u64,
+        new_addr: u64,
+        new_size: u64,
+        align_log2: u8,
+        site: u32,
+    },
+    /// A scope was entered.
+    ScopeEnter { ts: u64, scope: u32 },
+    /// A scope was left.
+    ScopeExit { ts: u64, scope: u32 },
+    /// Recording was paused on the thread.
+    Pause { ts: u64 },
+    /// Recording resumed on the thread.
+    Resume { ts: u64 },
+    /// A run of an asynchronous operation, first polled at `start`,
+    /// completed at `ts`.
+    Span { ts: u64, start: u64, scope: u32 },
+    /// A reading of the thread's counters: `values[..len]`, taken at the
+    /// boundary of `scope` (0: a periodic reading).
+    Counters { ts: u64, scope: u32, len: u8, values: [u64; 5] },
 }
 
 impl Event {
@@ -166,25 +185,79 @@ impl Event {
         let kind = *EventKind::ALL.get((h as u8 as usize).wrapping_sub(1))?;
         let ts = w(1);
         let (small, id) = ((h >> 8) as u8, (h >> 32) as u32);
-        let mut e = Event { kind, align_log2: 0, site: 0, ts, start: ts, a: 0, b: 0, c: 0, d: 0 };
-        match kind {
-            EventKind::ThreadStart => (e.a, e.b) = (w(2), w(3)),
-            EventKind::Alloc => (e.align_log2, e.site, e.a, e.b) = (small, id, w(2), w(3)),
-            EventKind::AllocFailed => (e.align_log2, e.b) = (small, w(2)),
-            EventKind::Free => (e.a, e.b) = (w(2), w(3)),
-            EventKind::Realloc => {
-                (e.align_log2, e.site, e.start) = (small, id, w(2));
-                (e.a, e.b, e.c, e.d) = (w(3), w(4), w(5), w(6));
+        Some(match kind {
+            EventKind::ThreadStart => {
+                let mut name = [0u8; 16];
+                name[..8].copy_from_slice(&w(2).to_le_bytes());
+                name[8..].copy_from_slice(&w(3).to_le_bytes());
+                Event::ThreadStart { ts, name }
             }
-            EventKind::ScopeEnter | EventKind::ScopeExit => e.a = u64::from(id),
-            EventKind::Span => (e.start, e.a) = (w(2), u64::from(id)),
-            EventKind::Counters => {
-                (e.align_log2, e.site) = (small, id);
-                (e.a, e.b, e.c, e.d, e.start) = (w(2), w(3), w(4), w(5), w(6));
+            EventKind::ThreadEnd => Event::ThreadEnd { ts },
+            EventKind::Alloc => {
+                Event::Alloc { ts, addr: w(2), size: w(3), align_log2: small, site: id }
             }
-            EventKind::ThreadEnd | EventKind::Pause | EventKind::Resume => {}
+            EventKind::AllocFailed => Event::AllocFailed { ts, size: w(2), align_log2: small },
+            EventKind::Free => Event::Free { ts, addr: w(2), size: w(3) },
+            EventKind::Realloc => Event::Realloc {
+                ts,
+                start: w(2),
+                new_addr: w(3),
+                new_size: w(4),
+                old_addr: w(5),
+                old_size: w(6),
+                align_log2: small,
+                site: id,
+            },
+            EventKind::ScopeEnter => Event::ScopeEnter { ts, scope: id },
+            EventKind::ScopeExit => Event::ScopeExit { ts, scope: id },
+            EventKind::Pause => Event::Pause { ts },
+            EventKind::Resume => Event::Resume { ts },
+            EventKind::Span => Event::Span { ts, start: w(2), scope: id },
+            EventKind::Counters => Event::Counters {
+                ts,
+                scope: id,
+                len: small.min(5),
+                values: [w(2), w(3), w(4), w(5), w(6)],
+            },
+        })
+    }
+
+    /// What the event records.
+    #[inline(always)]
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::ThreadStart { .. } => EventKind::ThreadStart,
+            Event::ThreadEnd { .. } => EventKind::ThreadEnd,
+            Event::Alloc { .. } => EventKind::Alloc,
+            Event::AllocFailed { .. } => EventKind::AllocFailed,
+            Event::Free { .. } => EventKind::Free,
+            Event::Realloc { .. } => EventKind::Realloc,
+            Event::ScopeEnter { .. } => EventKind::ScopeEnter,
+            Event::ScopeExit { .. } => EventKind::ScopeExit,
+            Event::Pause { .. } => EventKind::Pause,
+            Event::Resume { .. } => EventKind::Resume,
+            Event::Span { .. } => EventKind::Span,
+            Event::Counters { .. } => EventKind::Counters,
         }
-        Some(e)
+    }
+
+    /// The session clock when it happened.
+    #[inline(always)]
+    pub fn ts(&self) -> u64 {
+        match *self {
+            Event::ThreadStart { ts, .. }
+            | Event::ThreadEnd { ts }
+            | Event::Alloc { ts, .. }
+            | Event::AllocFailed { ts, .. }
+            | Event::Free { ts, .. }
+            | Event::Realloc { ts, .. }
+            | Event::ScopeEnter { ts, .. }
+            | Event::ScopeExit { ts, .. }
+            | Event::Pause { ts }
+            | Event::Resume { ts }
+            | Event::Span { ts, .. }
+            | Event::Counters { ts, .. } => ts,
+        }
     }
 }
 
@@ -241,7 +314,7 @@ impl Iterator for Events<'_> {
         // that range since only whole events are published.
         let ev = Event::decode(|i| unsafe { *base.add(pos.wrapping_add(i) & mask) });
         match ev {
-            Some(e) => self.pos = pos.wrapping_add(e.kind.words()),
+            Some(e) => self.pos = pos.wrapping_add(e.kind().words()),
             // Never written; stop rather than misread the rest.
             None => self.pos = self.end,
         }
@@ -623,8 +696,8 @@ fn collect(ring: &Ring, f: &mut dyn FnMut(u64, Events<'_>)) {
         };
         if let Some(name) = ring.take_announce() {
             // A thread that claimed the ring just now announces itself.
-            if let Some(first) = events().next().filter(|e| e.kind != EventKind::ThreadStart) {
-                let start = [header(EventKind::ThreadStart, 0, 0), first.ts, name[0], name[1]];
+            if let Some(first) = events().next().filter(|e| e.kind() != EventKind::ThreadStart) {
+                let start = [header(EventKind::ThreadStart, 0, 0), first.ts(), name[0], name[1]];
                 f(t.tid, Events::linear(&start));
             }
         }
@@ -665,36 +738,33 @@ mod tests {
         ]
         .concat();
         let evs: Vec<Event> = Events::linear(&words).collect();
-        let kinds: Vec<EventKind> = evs.iter().map(|e| e.kind).collect();
+        let mut main = [0u8; 16];
+        main[..4].copy_from_slice(b"main");
         assert_eq!(
-            kinds,
+            evs,
             [
-                EventKind::ThreadStart,
-                EventKind::Alloc,
-                EventKind::Free,
-                EventKind::Realloc,
-                EventKind::ScopeEnter,
-                EventKind::Span,
-                EventKind::Counters,
-                EventKind::AllocFailed,
-                EventKind::ThreadEnd,
+                Event::ThreadStart { ts: 10, name: main },
+                Event::Alloc { ts: 11, addr: 0x1000, size: 24, align_log2: 3, site: 7 },
+                Event::Free { ts: 12, addr: 0x1000, size: 24 },
+                Event::Realloc {
+                    ts: 14,
+                    start: 13,
+                    old_addr: 0x1000,
+                    old_size: 32,
+                    new_addr: 0x2000,
+                    new_size: 64,
+                    align_log2: 4,
+                    site: 9,
+                },
+                Event::ScopeEnter { ts: 15, scope: 5 },
+                Event::Span { ts: 16, start: 2, scope: 5 },
+                Event::Counters { ts: 17, scope: 5, len: 2, values: [1, 2, 0, 0, 0] },
+                Event::AllocFailed { ts: 18, size: 1 << 40, align_log2: 6 },
+                Event::ThreadEnd { ts: 19 },
             ]
         );
-        let alloc = evs[1];
-        assert_eq!(
-            (alloc.ts, alloc.site, alloc.align_log2, alloc.a, alloc.b),
-            (11, 7, 3, 0x1000, 24)
-        );
-        let re = evs[3];
-        assert_eq!(
-            (re.ts, re.start, re.a, re.b, re.c, re.d, re.site),
-            (14, 13, 0x2000, 64, 0x1000, 32, 9)
-        );
-        assert_eq!((evs[4].a, evs[5].start, evs[5].a), (5, 2, 5));
-        assert_eq!((evs[6].site, evs[6].align_log2, evs[6].a, evs[6].b), (5, 2, 1, 2));
-        assert_eq!(evs[7].b, 1 << 40);
         for (e, w) in evs.iter().zip([4, 4, 4, 7, 2, 3, 7, 3, 2]) {
-            assert_eq!(e.kind.words(), w);
+            assert_eq!(e.kind().words(), w);
         }
     }
 
@@ -724,7 +794,10 @@ mod tests {
                 _words: PhantomData,
             };
             for e in evs {
-                assert_eq!((e.kind, e.start, e.a, e.d), (EventKind::Realloc, e.ts, 1, 4));
+                let Event::Realloc { ts, start, new_addr, old_size, .. } = e else {
+                    panic!("{e:?} is not the reallocation pushed");
+                };
+                assert_eq!((start, new_addr, old_size), (ts, 1, 4));
                 seen += 1;
             }
             r.tail.store(head, Ordering::Release);

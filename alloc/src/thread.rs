@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::clock;
 use crate::guard::Guard;
-use crate::ring::{header, EventKind, Events, Ring, RECORDING};
+use crate::ring::{header, Event, EventKind, Events, Ring, RECORDING};
 use crate::site::{self, SiteCache, StackMode};
 use crate::stats::{ThreadCounters, Totals, ORPHAN_COUNTERS, OWN_ALLOCS, OWN_BYTES};
 
@@ -253,11 +253,13 @@ fn record_orphan<const N: usize>(tid: u64, event: impl FnOnce(Option<&mut SiteCa
     let words = &words[..];
     let Some(ev) = Events::linear(words).next() else { return };
     let mut t = Totals::default();
-    match ev.kind {
-        EventKind::Alloc => (t.allocs, t.bytes_allocated) = (1, ev.b),
-        EventKind::Free => (t.frees, t.bytes_freed) = (1, ev.b),
-        EventKind::Realloc => (t.reallocs, t.bytes_allocated, t.bytes_freed) = (1, ev.b, ev.d),
-        EventKind::AllocFailed => t.failed = 1,
+    match ev {
+        Event::Alloc { size, .. } => (t.allocs, t.bytes_allocated) = (1, size),
+        Event::Free { size, .. } => (t.frees, t.bytes_freed) = (1, size),
+        Event::Realloc { new_size, old_size, .. } => {
+            (t.reallocs, t.bytes_allocated, t.bytes_freed) = (1, new_size, old_size)
+        }
+        Event::AllocFailed { .. } => t.failed = 1,
         _ => {}
     }
     ORPHAN_COUNTERS.add(t);
@@ -283,7 +285,7 @@ pub(crate) fn hand_orphans(taken: &[(u64, [u64; MAX_WORDS])], f: &mut dyn FnMut(
         words.clear();
         while i < taken.len() && taken[i].0 == tid {
             let w = &taken[i].1;
-            let n = Events::linear(w).next().map_or(0, |e| e.kind.words());
+            let n = Events::linear(w).next().map_or(0, |e| e.kind().words());
             words.extend_from_slice(&w[..n]);
             i += 1;
         }

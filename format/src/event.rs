@@ -128,12 +128,11 @@ impl From<Event> for Record {
     }
 }
 
-impl TryFrom<Record> for Event {
-    type Error = Record;
-
-    /// The event form of `r`, or `r` back if it owns data or has no timestamp.
-    fn try_from(r: Record) -> Result<Event, Record> {
-        Ok(match r {
+impl Event {
+    /// The event form of `r`, or `None` if it owns data or has no timestamp.
+    #[inline]
+    pub fn of(r: &Record) -> Option<Event> {
+        Some(match *r {
             Record::ThreadEnd { ts } => Event::ThreadEnd { ts },
             Record::Alloc { ts, addr, size, align, site, weight } => {
                 Event::Alloc { ts, addr, size, align, site, weight }
@@ -157,12 +156,21 @@ impl TryFrom<Record> for Event {
             Record::Pause { ts } => Event::Pause { ts },
             Record::Resume { ts } => Event::Resume { ts },
             Record::Span { ts, start_ts, scope } => Event::Span { ts, start_ts, scope },
-            r @ (Record::ThreadStart { .. }
+            Record::ThreadStart { .. }
             | Record::Counters { .. }
             | Record::SiteDef { .. }
             | Record::ScopeDef { .. }
-            | Record::Symbol { .. }) => return Err(r),
+            | Record::Symbol { .. } => return None,
         })
+    }
+}
+
+impl TryFrom<Record> for Event {
+    type Error = Record;
+
+    /// The event form of `r`, or `r` back if it owns data or has no timestamp.
+    fn try_from(r: Record) -> Result<Event, Record> {
+        Event::of(&r).ok_or(r)
     }
 }
 

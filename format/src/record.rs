@@ -8,6 +8,7 @@
 //! reader that does not know the tag skips the body.
 
 use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError, Sink};
+use crate::event::Event;
 use crate::tag;
 
 /// Scope id 0 means "no scope": the root of a thread's call tree.
@@ -342,35 +343,17 @@ impl Deltas {
     }
 }
 
-/// Appends `r` to `buf`.
+/// Appends `r` to `buf`: the records without owned data as their
+/// [`Event`], the others here.
 pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
+    if let Some(e) = Event::of(r) {
+        return put_event(buf, d, &e);
+    }
     match r {
         Record::ThreadStart { ts, name } => {
             buf.push(tag::THREAD_START);
             d.put_ts(buf, *ts);
             put_str(buf, name);
-        }
-        Record::ThreadEnd { ts } | Record::Pause { ts } | Record::Resume { ts } => {
-            put_marker(buf, d, r.kind(), *ts);
-        }
-        Record::Alloc { ts, addr, size, align, site, weight } => {
-            put_alloc(buf, d, *ts, *addr, *size, *align, *site, *weight);
-        }
-        Record::AllocFailed { ts, size, align } => put_alloc_failed(buf, d, *ts, *size, *align),
-        Record::Free { ts, addr, size } => put_free(buf, d, *ts, *addr, *size),
-        Record::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
-            put_realloc(
-                buf,
-                d,
-                (*ts, *start_ts),
-                (*old_addr, *old_size),
-                (*new_addr, *new_size),
-                *align,
-                *site,
-            );
-        }
-        Record::ScopeEnter { ts, scope } | Record::ScopeExit { ts, scope } => {
-            put_scope(buf, d, r.kind(), *ts, *scope);
         }
         Record::Counters { ts, scope, values } => {
             buf.push(tag::COUNTERS);
@@ -399,7 +382,6 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_str(buf, description);
             put_i64(buf, *priority);
         }
-        Record::Span { ts, start_ts, scope } => put_span(buf, d, *ts, *start_ts, *scope),
         Record::Symbol { addr, function, file, line } => {
             buf.push(tag::SYMBOL);
             put_u64(buf, *addr);
@@ -407,110 +389,75 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
             put_str(buf, file);
             put_u64(buf, u64::from(*line));
         }
+        Record::ThreadEnd { .. }
+        | Record::Alloc { .. }
+        | Record::AllocFailed { .. }
+        | Record::Free { .. }
+        | Record::Realloc { .. }
+        | Record::ScopeEnter { .. }
+        | Record::ScopeExit { .. }
+        | Record::Pause { .. }
+        | Record::Resume { .. }
+        | Record::Span { .. } => unreachable!("{:?} is an event", r.kind()),
     }
 }
 
-// The event records' encoders, shared by `encode` and the writer's direct
-// pushes (which the collector uses, with no `Record` in between).
-
-/// A [`Record::ThreadEnd`], [`Record::Pause`] or [`Record::Resume`].
+/// Appends the record of `e`: the one encoder of the event records, used
+/// by [`encode`] and by the writer's [`ChunkEncoder::event`](crate::ChunkEncoder::event),
+/// which the collector feeds with no [`Record`] in between.
 #[inline(always)]
-pub(crate) fn put_marker(buf: &mut impl Sink, d: &mut Deltas, kind: RecordKind, ts: u64) {
-    buf.byte(kind as u8);
-    d.put_ts(buf, ts);
-}
-
-/// A [`Record::Alloc`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn put_alloc(
-    buf: &mut impl Sink,
-    d: &mut Deltas,
-    ts: u64,
-    addr: u64,
-    size: u64,
-    align: u64,
-    site: u32,
-    weight: u64,
-) {
-    buf.byte(if weight == 1 { tag::ALLOC } else { tag::ALLOC_WEIGHTED });
-    d.put_ts(buf, ts);
-    d.put_addr(buf, addr);
-    buf.u64(size);
-    buf.u64(align);
-    buf.u64(u64::from(site));
-    if weight != 1 {
-        buf.u64(weight);
+pub(crate) fn put_event(buf: &mut impl Sink, d: &mut Deltas, e: &Event) {
+    match *e {
+        Event::ThreadEnd { ts } | Event::Pause { ts } | Event::Resume { ts } => {
+            buf.byte(e.kind() as u8);
+            d.put_ts(buf, ts);
+        }
+        Event::Alloc { ts, addr, size, align, site, weight } => {
+            buf.byte(if weight == 1 { tag::ALLOC } else { tag::ALLOC_WEIGHTED });
+            d.put_ts(buf, ts);
+            d.put_addr(buf, addr);
+            buf.u64(size);
+            buf.u64(align);
+            buf.u64(u64::from(site));
+            if weight != 1 {
+                buf.u64(weight);
+            }
+        }
+        Event::AllocFailed { ts, size, align } => {
+            buf.byte(tag::ALLOC_FAILED);
+            d.put_ts(buf, ts);
+            buf.u64(size);
+            buf.u64(align);
+        }
+        Event::Free { ts, addr, size } => {
+            buf.byte(tag::FREE);
+            d.put_ts(buf, ts);
+            d.put_addr(buf, addr);
+            buf.u64(size);
+        }
+        Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
+            buf.byte(tag::REALLOC);
+            d.put_ts(buf, ts);
+            buf.i64(ts.wrapping_sub(start_ts) as i64);
+            d.put_addr(buf, old_addr);
+            buf.u64(old_size);
+            d.put_addr(buf, new_addr);
+            buf.u64(new_size);
+            buf.u64(align);
+            buf.u64(u64::from(site));
+        }
+        Event::ScopeEnter { ts, scope } | Event::ScopeExit { ts, scope } => {
+            buf.byte(e.kind() as u8);
+            d.put_ts(buf, ts);
+            buf.u64(u64::from(scope));
+        }
+        Event::Span { ts, start_ts, scope } => {
+            buf.byte(tag::SPAN);
+            d.put_ts(buf, ts);
+            buf.i64(ts.wrapping_sub(start_ts) as i64);
+            buf.u64(u64::from(scope));
+        }
     }
-}
-
-/// A [`Record::AllocFailed`].
-#[inline(always)]
-pub(crate) fn put_alloc_failed(
-    buf: &mut impl Sink,
-    d: &mut Deltas,
-    ts: u64,
-    size: u64,
-    align: u64,
-) {
-    buf.byte(tag::ALLOC_FAILED);
-    d.put_ts(buf, ts);
-    buf.u64(size);
-    buf.u64(align);
-}
-
-/// A [`Record::Free`].
-#[inline(always)]
-pub(crate) fn put_free(buf: &mut impl Sink, d: &mut Deltas, ts: u64, addr: u64, size: u64) {
-    buf.byte(tag::FREE);
-    d.put_ts(buf, ts);
-    d.put_addr(buf, addr);
-    buf.u64(size);
-}
-
-/// A [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr, old_size)`, `(new_addr, new_size)`.
-#[inline(always)]
-pub(crate) fn put_realloc(
-    buf: &mut impl Sink,
-    d: &mut Deltas,
-    (ts, start_ts): (u64, u64),
-    (old_addr, old_size): (u64, u64),
-    (new_addr, new_size): (u64, u64),
-    align: u64,
-    site: u32,
-) {
-    buf.byte(tag::REALLOC);
-    d.put_ts(buf, ts);
-    buf.i64(ts.wrapping_sub(start_ts) as i64);
-    d.put_addr(buf, old_addr);
-    buf.u64(old_size);
-    d.put_addr(buf, new_addr);
-    buf.u64(new_size);
-    buf.u64(align);
-    buf.u64(u64::from(site));
-}
-
-/// A [`Record::ScopeEnter`] or [`Record::ScopeExit`].
-#[inline(always)]
-pub(crate) fn put_scope(
-    buf: &mut impl Sink,
-    d: &mut Deltas,
-    kind: RecordKind,
-    ts: u64,
-    scope: u32,
-) {
-    buf.byte(kind as u8);
-    d.put_ts(buf, ts);
-    buf.u64(u64::from(scope));
-}
-
-/// A [`Record::Span`].
-#[inline(always)]
-pub(crate) fn put_span(buf: &mut impl Sink, d: &mut Deltas, ts: u64, start_ts: u64, scope: u32) {
-    buf.byte(tag::SPAN);
-    d.put_ts(buf, ts);
-    buf.i64(ts.wrapping_sub(start_ts) as i64);
-    buf.u64(u64::from(scope));
 }
 
 /// Decodes the next record, skipping extension records this reader does not

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use crate::codec::Out;
+use crate::event::Event;
 use crate::header::{Metadata, Trailer};
 use crate::record::{self, Deltas, Record, RecordKind};
 use crate::{
@@ -13,8 +14,8 @@ use crate::{
 /// level 3's ratio at about twice the speed (see `docs/PERFORMANCE.md`).
 const ZSTD_LEVEL: i32 = 1;
 
-/// Room kept past the end of a chunk's bytes for the direct pushes to
-/// write one record into (at most 76 bytes).
+/// Room kept past the end of a chunk's bytes for [`ChunkEncoder::event`]
+/// to write one record into (at most 76 bytes).
 const ROOM: usize = 96;
 
 /// Builds the body of one chunk: one thread's records, delta-encoded.
@@ -23,8 +24,8 @@ const ROOM: usize = 96;
 /// it for the next, so encoding allocates only while the buffer grows.
 #[derive(Debug, Default)]
 pub struct ChunkEncoder {
-    /// The chunk's bytes are `body[..len]`; the direct pushes write into
-    /// the room after them, which the buffer keeps at least [`ROOM`] long.
+    /// The chunk's bytes are `body[..len]`; `event` writes into the room
+    /// after them, which the buffer keeps at least [`ROOM`] long.
     body: Vec<u8>,
     len: usize,
     deltas: Deltas,
@@ -91,88 +92,15 @@ impl ChunkEncoder {
         self.counts[kind.index()] += 1;
     }
 
-    // Direct pushes of the event records: the same bytes as `push` of the
-    // record named, without building it. The collector encodes every event
-    // it drains this way.
-
-    /// Appends a [`Record::Alloc`].
+    /// Appends the record of `e`: the same bytes as [`ChunkEncoder::push`]
+    /// of its [`Record`], without building one. The collector encodes every
+    /// event it drains this way.
     #[inline]
-    pub fn alloc(&mut self, ts: u64, addr: u64, size: u64, align: u64, site: u32, weight: u64) {
+    pub fn event(&mut self, e: &Event) {
         let (mut o, d) = self.room();
-        record::put_alloc(&mut o, d, ts, addr, size, align, site, weight);
+        record::put_event(&mut o, d, e);
         let n = o.n;
-        self.wrote(n, RecordKind::Alloc);
-    }
-
-    /// Appends a [`Record::AllocFailed`].
-    #[inline]
-    pub fn alloc_failed(&mut self, ts: u64, size: u64, align: u64) {
-        let (mut o, d) = self.room();
-        record::put_alloc_failed(&mut o, d, ts, size, align);
-        let n = o.n;
-        self.wrote(n, RecordKind::AllocFailed);
-    }
-
-    /// Appends a [`Record::Free`].
-    #[inline]
-    pub fn free(&mut self, ts: u64, addr: u64, size: u64) {
-        let (mut o, d) = self.room();
-        record::put_free(&mut o, d, ts, addr, size);
-        let n = o.n;
-        self.wrote(n, RecordKind::Free);
-    }
-
-    /// Appends a [`Record::Realloc`]: `(ts, start_ts)`, `(old_addr,
-    /// old_size)`, `(new_addr, new_size)`, then its alignment and site.
-    #[inline]
-    pub fn realloc(
-        &mut self,
-        times: (u64, u64),
-        old: (u64, u64),
-        new: (u64, u64),
-        align: u64,
-        site: u32,
-    ) {
-        let (mut o, d) = self.room();
-        record::put_realloc(&mut o, d, times, old, new, align, site);
-        let n = o.n;
-        self.wrote(n, RecordKind::Realloc);
-    }
-
-    /// Appends a [`Record::ScopeEnter`] (`enter`) or a [`Record::ScopeExit`].
-    #[inline]
-    pub fn scope(&mut self, enter: bool, ts: u64, scope: u32) {
-        let kind = if enter { RecordKind::ScopeEnter } else { RecordKind::ScopeExit };
-        let (mut o, d) = self.room();
-        record::put_scope(&mut o, d, kind, ts, scope);
-        let n = o.n;
-        self.wrote(n, kind);
-    }
-
-    /// Appends a [`Record::ThreadEnd`], [`Record::Pause`] or
-    /// [`Record::Resume`], the records that are only a timestamp.
-    ///
-    /// # Panics
-    /// For any other `kind`.
-    #[inline]
-    pub fn marker(&mut self, kind: RecordKind, ts: u64) {
-        assert!(
-            matches!(kind, RecordKind::ThreadEnd | RecordKind::Pause | RecordKind::Resume),
-            "{kind:?} is not a timestamp-only record"
-        );
-        let (mut o, d) = self.room();
-        record::put_marker(&mut o, d, kind, ts);
-        let n = o.n;
-        self.wrote(n, kind);
-    }
-
-    /// Appends a [`Record::Span`].
-    #[inline]
-    pub fn span(&mut self, ts: u64, start_ts: u64, scope: u32) {
-        let (mut o, d) = self.room();
-        record::put_span(&mut o, d, ts, start_ts, scope);
-        let n = o.n;
-        self.wrote(n, RecordKind::Span);
+        self.wrote(n, e.kind());
     }
 
     /// Records pushed since [`ChunkEncoder::begin`].
@@ -326,7 +254,7 @@ impl<W: Write> Writer<W> {
 mod tests {
     use super::*;
 
-    /// Every direct push writes exactly the bytes of pushing its record,
+    /// Every event pushed writes exactly the bytes of pushing its record,
     /// also between records pushed whole.
     #[test]
     fn direct_pushes_match_their_records() {
@@ -370,36 +298,10 @@ mod tests {
         let mut direct = ChunkEncoder::new();
         direct.begin(3, 1);
         for r in &records {
-            match *r {
-                Record::ThreadEnd { ts } => direct.marker(RecordKind::ThreadEnd, ts),
-                Record::Pause { ts } => direct.marker(RecordKind::Pause, ts),
-                Record::Resume { ts } => direct.marker(RecordKind::Resume, ts),
-                Record::Alloc { ts, addr, size, align, site, weight } => {
-                    direct.alloc(ts, addr, size, align, site, weight)
-                }
-                Record::Free { ts, addr, size } => direct.free(ts, addr, size),
-                Record::AllocFailed { ts, size, align } => direct.alloc_failed(ts, size, align),
-                Record::Realloc {
-                    ts,
-                    start_ts,
-                    old_addr,
-                    old_size,
-                    new_addr,
-                    new_size,
-                    align,
-                    site,
-                } => direct.realloc(
-                    (ts, start_ts),
-                    (old_addr, old_size),
-                    (new_addr, new_size),
-                    align,
-                    site,
-                ),
-                Record::ScopeEnter { ts, scope } => direct.scope(true, ts, scope),
-                Record::ScopeExit { ts, scope } => direct.scope(false, ts, scope),
-                Record::Span { ts, start_ts, scope } => direct.span(ts, start_ts, scope),
+            match Event::of(r) {
+                Some(e) => direct.event(&e),
                 // The records that own data go through `push` on both sides.
-                ref r => direct.push(r),
+                None => direct.push(r),
             }
         }
         assert_eq!(direct.bytes(), by_record.bytes());

@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulse_alloc::{Event, EventKind, Events as Pulled};
-use pulse_format::{ChunkEncoder, Record, RecordKind, Trailer, Writer, NO_SCOPE};
+use pulse_alloc::{Event, Events as Pulled};
+use pulse_format::{ChunkEncoder, Record, Trailer, Writer, NO_SCOPE};
 
 use crate::build_check::BuildCheck;
 use crate::signals;
@@ -285,9 +285,9 @@ impl Collector {
                 if let Some(feed) = &mut feed {
                     feed.event(&ev);
                 }
-                if judging && ev.kind == EventKind::Alloc {
+                if let (true, Event::Alloc { site, .. }) = (judging, ev) {
                     allocs += 1;
-                    stackless += u64::from(ev.site == 0);
+                    stackless += u64::from(site == 0);
                 }
             }
         };
@@ -384,41 +384,48 @@ pub(crate) fn say(line: &str) {
     }
 }
 
-/// Encodes one ring event as its record. The thread's name is the one
-/// record that owns data; the others are written field by field.
+/// Encodes one ring event as its record. The thread's name and a counter
+/// reading are the records that own data; the others are written as the
+/// format's [`Event`](pulse_format::Event), the type the replay reads back.
 #[inline(always)]
 fn encode(enc: &mut ChunkEncoder, ev: &Event) {
-    let align = 1u64 << (ev.align_log2 & 63);
-    match ev.kind {
-        EventKind::Alloc => enc.alloc(ev.ts, ev.a, ev.b, align, ev.site, 1),
-        EventKind::Free => enc.free(ev.ts, ev.a, ev.b),
-        EventKind::Realloc => {
-            enc.realloc((ev.ts, ev.start.min(ev.ts)), (ev.c, ev.d), (ev.a, ev.b), align, ev.site)
+    use pulse_format::Event as Wire;
+    let align = |log2: u8| 1u64 << (log2 & 63);
+    let wire = match *ev {
+        Event::Alloc { ts, addr, size, align_log2, site } => {
+            Wire::Alloc { ts, addr, size, align: align(align_log2), site, weight: 1 }
         }
-        EventKind::ScopeEnter => enc.scope(true, ev.ts, ev.a as u32),
-        EventKind::ScopeExit => enc.scope(false, ev.ts, ev.a as u32),
-        EventKind::AllocFailed => enc.alloc_failed(ev.ts, ev.b, align),
-        EventKind::ThreadEnd => enc.marker(RecordKind::ThreadEnd, ev.ts),
-        EventKind::Pause => enc.marker(RecordKind::Pause, ev.ts),
-        EventKind::Resume => enc.marker(RecordKind::Resume, ev.ts),
-        EventKind::Span => enc.span(ev.ts, ev.start.min(ev.ts), ev.a as u32),
-        EventKind::ThreadStart => {
-            let mut name = [0u8; 16];
-            name[..8].copy_from_slice(&ev.a.to_le_bytes());
-            name[8..].copy_from_slice(&ev.b.to_le_bytes());
+        Event::Free { ts, addr, size } => Wire::Free { ts, addr, size },
+        Event::Realloc { ts, start, old_addr, old_size, new_addr, new_size, align_log2, site } => {
+            Wire::Realloc {
+                ts,
+                start_ts: start.min(ts),
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align: align(align_log2),
+                site,
+            }
+        }
+        Event::ScopeEnter { ts, scope } => Wire::ScopeEnter { ts, scope },
+        Event::ScopeExit { ts, scope } => Wire::ScopeExit { ts, scope },
+        Event::AllocFailed { ts, size, align_log2 } => {
+            Wire::AllocFailed { ts, size, align: align(align_log2) }
+        }
+        Event::ThreadEnd { ts } => Wire::ThreadEnd { ts },
+        Event::Pause { ts } => Wire::Pause { ts },
+        Event::Resume { ts } => Wire::Resume { ts },
+        Event::Span { ts, start, scope } => Wire::Span { ts, start_ts: start.min(ts), scope },
+        Event::ThreadStart { ts, name } => {
             let len = name.iter().position(|&b| b == 0).unwrap_or(16);
-            enc.push(&Record::ThreadStart {
-                ts: ev.ts,
-                name: String::from_utf8_lossy(&name[..len]).into_owned(),
-            });
+            let name = String::from_utf8_lossy(&name[..len]).into_owned();
+            return enc.push(&Record::ThreadStart { ts, name });
         }
-        EventKind::Counters => {
-            let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
-            enc.push(&Record::Counters {
-                ts: ev.ts,
-                scope: ev.site,
-                values: all[..usize::from(ev.align_log2).min(5)].to_vec(),
-            });
+        Event::Counters { ts, scope, len, values } => {
+            let values = values[..usize::from(len)].to_vec();
+            return enc.push(&Record::Counters { ts, scope, values });
         }
-    }
+    };
+    enc.event(&wire);
 }

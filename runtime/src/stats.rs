@@ -5,7 +5,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use pulse_alloc::{Event, EventKind};
+use pulse_alloc::Event;
 use pulse_format::{ScopeTime, Timing};
 
 /// One operation's or scope's figures so far.
@@ -91,25 +91,24 @@ impl<'a> Feed<'a> {
     pub(crate) fn event(&mut self, ev: &Event) {
         let tid = self.tid;
         self.heap.event(ev);
-        match ev.kind {
-            EventKind::Alloc => {
+        match *ev {
+            Event::Alloc { size, .. } => {
                 self.allocs.0 += 1;
-                self.allocs.1 = self.allocs.1.saturating_add(ev.b);
+                self.allocs.1 = self.allocs.1.saturating_add(size);
                 return;
             }
-            EventKind::Free | EventKind::Realloc | EventKind::AllocFailed => return,
+            Event::Free { .. } | Event::Realloc { .. } | Event::AllocFailed { .. } => return,
             _ => self.flush(),
         }
         let t = &mut self.agg.timing;
-        match ev.kind {
-            EventKind::ScopeEnter => t.enter(tid, ev.a as u32, ev.ts),
-            EventKind::ScopeExit => t.exit(tid, ev.a as u32, ev.ts),
-            EventKind::Pause => t.pause(tid, ev.ts),
-            EventKind::Resume => t.resume(tid, ev.ts),
-            EventKind::Span => t.span(ev.a as u32, ev.start, ev.ts),
-            EventKind::Counters => {
-                let all = [ev.a, ev.b, ev.c, ev.d, ev.start];
-                t.counters(tid, ev.site, &all[..usize::from(ev.align_log2).min(5)]);
+        match *ev {
+            Event::ScopeEnter { ts, scope } => t.enter(tid, scope, ts),
+            Event::ScopeExit { ts, scope } => t.exit(tid, scope, ts),
+            Event::Pause { ts } => t.pause(tid, ts),
+            Event::Resume { ts } => t.resume(tid, ts),
+            Event::Span { ts, start, scope } => t.span(scope, start, ts),
+            Event::Counters { scope, len, values, .. } => {
+                t.counters(tid, scope, &values[..usize::from(len)]);
             }
             _ => {}
         }

@@ -29,7 +29,7 @@ mod server;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pulse_alloc::{Event, EventKind};
+use pulse_alloc::Event;
 
 pub(crate) use server::bind;
 
@@ -234,13 +234,15 @@ impl FeedHeap {
     #[inline]
     pub(crate) fn event(&mut self, ev: &Event) {
         self.events += 1;
-        let delta = match ev.kind {
-            EventKind::Alloc => ev.b as i64,
-            EventKind::Free => (ev.b as i64).wrapping_neg(),
-            EventKind::Realloc => (ev.b as i64).wrapping_sub(ev.d as i64),
+        let (delta, site) = match *ev {
+            Event::Alloc { size, site, .. } => (size as i64, site),
+            Event::Free { size, .. } => ((size as i64).wrapping_neg(), 0),
+            Event::Realloc { new_size, old_size, site, .. } => {
+                ((new_size as i64).wrapping_sub(old_size as i64), site)
+            }
             _ => return,
         };
-        self.stacked += u64::from(ev.site != 0);
+        self.stacked += u64::from(site != 0);
         // Wrapping: sizes are below 2^63, and the heap's sum of them too.
         self.now = self.now.wrapping_add(delta);
         self.high = self.high.max(self.now);
@@ -251,6 +253,7 @@ impl FeedHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pulse_alloc::EventKind;
 
     #[test]
     fn addresses_default_to_loopback() {
@@ -279,10 +282,23 @@ mod tests {
         assert_eq!((DEFAULT_METRICS_BUCKETS[0], DEFAULT_METRICS_BUCKETS[24]), (100e-9, 10.0));
     }
 
-    fn ev(kind: EventKind, b: u64, d: u64) -> Event {
-        // A free carries no site.
-        let site = u32::from(kind != EventKind::Free);
-        Event { kind, align_log2: 3, site, ts: 0, start: 0, a: 0x1000, b, c: 0, d }
+    fn ev(kind: EventKind, size: u64, old_size: u64) -> Event {
+        let (ts, addr, align_log2, site) = (0, 0x1000, 3, 1);
+        match kind {
+            EventKind::Alloc => Event::Alloc { ts, addr, size, align_log2, site },
+            EventKind::Free => Event::Free { ts, addr, size },
+            EventKind::Realloc => Event::Realloc {
+                ts,
+                start: ts,
+                old_addr: addr,
+                old_size,
+                new_addr: addr,
+                new_size: size,
+                align_log2,
+                site,
+            },
+            _ => unreachable!("{kind:?} changes no heap"),
+        }
     }
 
     #[test]
