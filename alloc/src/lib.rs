@@ -19,6 +19,7 @@
 //! lowest layer and has no dependency beyond `libc`.
 #![deny(missing_docs)]
 
+pub mod budget;
 mod calibrate;
 pub mod clock;
 mod guard;

@@ -166,6 +166,17 @@ impl SiteCache {
         self.new_site(ip, fp, depth)
     }
 
+    /// The calling stack's frames into `frames` (at most [`MAX_DEPTH`]),
+    /// walked from the function this is inlined into: how many, and their
+    /// hash (0 for none). No cache, no interning: for budgets, which keep
+    /// their own sites.
+    #[inline(always)]
+    pub(crate) fn stack(&self, frames: &mut [u64; MAX_DEPTH]) -> (usize, u64) {
+        let (ip, fp) = (instruction_pointer(), frame_pointer());
+        let (lo, hi) = (self.stack_lo, self.stack_hi);
+        walk(ip, fp, MAX_DEPTH, lo, hi, |i, f| frames[i] = f)
+    }
+
     /// A site missing from this thread's cache: its frames, interned. It
     /// takes the first entry of its pair; the entry there moves to the second.
     #[cold]

@@ -14,6 +14,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
+use crate::budget::{self, BUDGETED};
 use crate::clock;
 use crate::guard::Guard;
 use crate::ring::{header, Event, EventKind, Events, Ring, RECORDING};
@@ -326,8 +327,11 @@ const FULL: u8 = 3;
 /// Record events, a byte-weighted sample with stacks.
 const SAMPLE: u8 = 4;
 
-/// Recomputes [`ALLOC_MODE`] after any of its inputs changed.
+/// Recomputes [`ALLOC_MODE`] after any of its inputs changed. Serialized:
+/// the last to run read every input written before it.
 pub(crate) fn refresh_mode() {
+    static REFRESH: Mutex<()> = Mutex::new(());
+    let _one = REFRESH.lock().unwrap_or_else(|e| e.into_inner());
     let mode = if !RECORDING.load(Ordering::SeqCst) {
         IDLE
     } else {
@@ -341,7 +345,8 @@ pub(crate) fn refresh_mode() {
             _ => IDLE,
         }
     };
-    ALLOC_MODE.store(mode, Ordering::SeqCst);
+    let budgets = if budget::active() { BUDGETED } else { 0 };
+    ALLOC_MODE.store(mode | budgets, Ordering::SeqCst);
 }
 
 /// The allocation mode an allocator call acts on, read once per call.
@@ -527,6 +532,128 @@ pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
         r.set_pending(0);
     }
     new
+}
+
+// The budget path: while a budget counts anywhere in the process
+// (`BUDGETED` in the mode), every call comes here. It does what the mode
+// without the bit says (through the functions above), and tells the budgets
+// (`budget.rs`) about the block: a free before the block is released, an
+// allocation after it exists.
+
+/// The allocator's `alloc` (or `alloc_zeroed`) while a budget counts.
+///
+/// # Safety
+/// As for [`alloc_recorded`].
+#[inline(never)]
+pub(crate) unsafe fn alloc_budgeted<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+    mode: u8,
+) -> *mut u8 {
+    let mode = mode & !BUDGETED;
+    let p = if mode >= EVENTS {
+        // SAFETY: our caller's layout, under the same contract.
+        unsafe { alloc_recorded(inner, layout, zeroed, mode) }
+    } else {
+        // SAFETY: as above.
+        let p = unsafe {
+            if zeroed {
+                inner.alloc_zeroed(layout)
+            } else {
+                inner.alloc(layout)
+            }
+        };
+        counted_alloc(mode, p, layout)
+    };
+    if !p.is_null() {
+        budget_alloc(p as u64, layout.size() as u64, false);
+    }
+    p
+}
+
+/// The allocator's `dealloc` while a budget counts.
+///
+/// # Safety
+/// As for [`dealloc_recorded`].
+#[inline(never)]
+pub(crate) unsafe fn dealloc_budgeted<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    mode: u8,
+) {
+    budget_free(ptr as u64);
+    let mode = mode & !BUDGETED;
+    if mode >= EVENTS {
+        // SAFETY: our caller's block, under the same contract.
+        return unsafe { dealloc_recorded(inner, ptr, layout) };
+    }
+    counted_free(mode, layout);
+    // SAFETY: as above.
+    unsafe { inner.dealloc(ptr, layout) };
+}
+
+/// The allocator's `realloc` while a budget counts: the old block leaves
+/// its budget before the inner call may release it; the new one is counted
+/// as a block handed out.
+///
+/// # Safety
+/// As for [`realloc_recorded`].
+#[inline(never)]
+pub(crate) unsafe fn realloc_budgeted<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+    mode: u8,
+) -> *mut u8 {
+    let old = budget_free(ptr as u64);
+    let mode = mode & !BUDGETED;
+    let new = if mode >= EVENTS {
+        // SAFETY: our caller's arguments, under the same contract.
+        unsafe { realloc_recorded(inner, ptr, layout, new_size, mode) }
+    } else {
+        // SAFETY: as above.
+        let p = unsafe { inner.realloc(ptr, layout, new_size) };
+        counted_realloc(mode, layout, p, new_size)
+    };
+    if !new.is_null() {
+        budget_alloc(new as u64, new_size as u64, true);
+    } else if let Some(old) = old {
+        // Refused: the old block is still the program's, and its budget's.
+        let s = state();
+        if let Some(_g) = Guard::enter(&s.busy) {
+            budget::restore(ptr as u64, old);
+        }
+    }
+    new
+}
+
+/// Counts a block handed out on this thread, if the thread is attributed
+/// to a budget, with its stack walked from here.
+#[inline(always)]
+fn budget_alloc(addr: u64, size: u64, realloc: bool) {
+    if budget::attributed().is_null() {
+        return;
+    }
+    let s = state();
+    let Some(_g) = Guard::enter(&s.busy) else { return };
+    let mut frames = [0u64; budget::DEPTH];
+    let (n, hash) = match s.ring() {
+        // SAFETY: this thread owns the ring; the reference ends here.
+        Some(ring) => unsafe { ring.sites() }.stack(&mut frames),
+        None => (0, 0),
+    };
+    budget::on_alloc(addr, size, realloc, &frames[..n], hash);
+}
+
+/// Takes a block about to be released out of its budget, if one counts it.
+#[inline(always)]
+fn budget_free(addr: u64) -> Option<budget::Counted> {
+    let s = state();
+    let _g = Guard::enter(&s.busy)?;
+    budget::on_free(addr)
 }
 
 /// Flags this thread's ring as inside a reallocation that began at `start`

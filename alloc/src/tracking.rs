@@ -52,6 +52,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mode = thread::alloc_mode();
         if mode >= thread::EVENTS {
+            if mode & crate::budget::BUDGETED != 0 {
+                // SAFETY: our caller's arguments, under the same contract.
+                return unsafe { thread::alloc_budgeted(&self.inner, layout, false, mode) };
+            }
             // SAFETY: our caller's layout, under the same contract.
             return unsafe { thread::alloc_recorded(&self.inner, layout, false, mode) };
         }
@@ -65,6 +69,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let mode = thread::alloc_mode();
         if mode >= thread::EVENTS {
+            if mode & crate::budget::BUDGETED != 0 {
+                // SAFETY: our caller's arguments, under the same contract.
+                return unsafe { thread::alloc_budgeted(&self.inner, layout, true, mode) };
+            }
             // SAFETY: as for `alloc`.
             return unsafe { thread::alloc_recorded(&self.inner, layout, true, mode) };
         }
@@ -77,6 +85,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let mode = thread::alloc_mode();
         if mode >= thread::EVENTS {
+            if mode & crate::budget::BUDGETED != 0 {
+                // SAFETY: our caller's arguments, under the same contract.
+                return unsafe { thread::dealloc_budgeted(&self.inner, ptr, layout, mode) };
+            }
             // The free is recorded before the block is released: once it
             // is, another thread may be handed the same address, and its
             // allocation must carry the later timestamp.
@@ -93,6 +105,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let mode = thread::alloc_mode();
         if mode >= thread::EVENTS {
+            if mode & crate::budget::BUDGETED != 0 {
+                // SAFETY: our caller's arguments, under the same contract.
+                return unsafe {
+                    thread::realloc_budgeted(&self.inner, ptr, layout, new_size, mode)
+                };
+            }
             // The clock is read before the inner call for the same reason
             // as in `dealloc`, and again after it, as in `alloc`.
             // SAFETY: our caller's arguments, under the same contract.

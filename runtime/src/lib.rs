@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod budget;
 mod build_check;
 mod collector;
 mod counters;
@@ -37,6 +38,7 @@ mod signals;
 mod sink;
 mod stats;
 mod symbols;
+pub mod thread;
 mod timer;
 
 pub use future::Instrumented;

@@ -1812,6 +1812,78 @@ fn section(file: &object::File<'static>, name: &str) -> Option<&'static [u8]> {
 
 /// A symbol's name as `backtrace` prints it with `{:#}`: demangled without
 /// the hash if it is a Rust name, else as it is (lossily, if not UTF-8).
+/// One frame of a symbolized address: function, file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub(crate) function: String,
+    pub(crate) file: String,
+    pub(crate) line: u32,
+}
+
+/// Symbolizes `addrs` in this process, now: each address's frames, inlined
+/// ones first (none where nothing names it). For a report made in the
+/// process, such as a budget's; slow, as a first symbolization is.
+pub(crate) fn symbolize_now(addrs: &[u64]) -> HashMap<u64, Vec<Named>> {
+    let mut s = Symbolizer::default();
+    s.add(addrs);
+    let mut out: HashMap<u64, Vec<Named>> = HashMap::new();
+    while s.resolve_next(&mut |r| {
+        if let Record::Symbol { addr, function, file, line } = r {
+            let frames = out.entry(addr).or_default();
+            if !function.is_empty() || !file.is_empty() {
+                frames.push(Named { function, file, line });
+            }
+        }
+    }) > 0
+    {}
+    s.release();
+    out
+}
+
+/// The address range, in this process, of the function of the main
+/// executable whose demangled name (without its hash) is `name`: from the
+/// executable's symbol table and the load address the dynamic loader gives
+/// it. `None` where the executable has no symbol table or no such function.
+pub(crate) fn function_range(name: &str) -> Option<(u64, u64)> {
+    use object::{Object as _, ObjectSymbol as _, ObjectSymbolTable as _};
+    let (_map, file, _handle) = map_object(Path::new("/proc/self/exe"))?;
+    let table = file.symbol_table()?;
+    let symbol = table.symbols().find(|sym| {
+        sym.is_definition()
+            && sym.size() > 0
+            && sym.name_bytes().is_ok_and(|raw| {
+                std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(|s| rustc_demangle::try_demangle(s).ok())
+                    .is_some_and(|d| format!("{d:#}") == name)
+            })
+    })?;
+    let bias = if file.kind() == object::ObjectKind::Dynamic { main_load_bias()? } else { 0 };
+    let start = symbol.address().wrapping_add(bias);
+    Some((start, start.wrapping_add(symbol.size())))
+}
+
+/// The main executable's load bias: what the dynamic loader added to its
+/// addresses.
+fn main_load_bias() -> Option<u64> {
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid `info` for the call, and `data`
+        // is the `u64` that `main_load_bias` passed in.
+        unsafe { *(data as *mut u64) = (*info).dlpi_addr };
+        1
+    }
+    let mut bias = u64::MAX;
+    // SAFETY: `first` matches the callback type and writes only through
+    // `data`, which points at `bias` for the whole call. The loader visits
+    // the main program first.
+    unsafe { libc::dl_iterate_phdr(Some(first), &mut bias as *mut u64 as *mut libc::c_void) };
+    (bias != u64::MAX).then_some(bias)
+}
+
 fn demangle(raw: &[u8]) -> String {
     match std::str::from_utf8(raw).ok().and_then(|s| rustc_demangle::try_demangle(s).ok()) {
         Some(d) => format!("{d:#}"),

@@ -1,0 +1,370 @@
+//! Budgets: what one block of code allocates, attributed by thread.
+//!
+//! A [`Tally`] counts the allocations of the threads attributed to it: a
+//! thread is attributed while it holds the tally in its thread state
+//! ([`attribute`]), which the runtime sets for the thread that runs the
+//! measured block and carries into the threads and futures it hands work to.
+//! Any number of tallies count at once, one per thread at most: tests that
+//! run as threads of one process each count their own.
+//!
+//! While at least one tally exists, every allocator call takes the budget
+//! path ([`BUDGETED`] in the allocation mode): an attributed allocation walks
+//! its stack, is counted by site, and enters a map of live blocks, sharded by
+//! address, that records its tally; a free or reallocation of a block in that
+//! map, on whatever thread, takes it out of its tally. So peak and live bytes
+//! are exact even when a block moves between threads.
+//!
+//! An allocation whose stack passes through code marked as excluded
+//! ([`exclude_code`]) is not counted: the test harness's capture of
+//! `println!` output grows a buffer on the test's thread that is not the
+//! test's doing.
+//!
+//! Locks, always in this order: a shard of the live map, then a tally. Every
+//! update of a tally happens with the shard of the block's address held, so
+//! [`Tally::close`] (which takes the tally's blocks out of every shard) knows
+//! that once it is done no thread can reach the tally through the map.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::site::MAX_DEPTH;
+
+/// The allocation-mode bit that sends every allocator call through this
+/// module while a tally exists.
+pub(crate) const BUDGETED: u8 = 0x80;
+
+/// Tallies alive: while non-zero, the allocation mode has [`BUDGETED`].
+static TALLIES: AtomicUsize = AtomicUsize::new(0);
+
+const SHARDS: usize = 64;
+
+/// A live counted block: its tally, size and site.
+#[derive(Clone, Copy)]
+struct Block {
+    tally: *const Tally,
+    size: u64,
+    site: u64,
+}
+
+// SAFETY: the pointer is only dereferenced with the block's shard held,
+// and a tally takes its blocks out of every shard before it is freed
+// (`Tally::close`, called by its owner before dropping it).
+unsafe impl Send for Block {}
+
+type AddrMap = HashMap<u64, Block, BuildHasherDefault<AddrHasher>>;
+
+/// The live counted blocks, by address.
+static LIVE: [Mutex<Option<AddrMap>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+
+fn shard(addr: u64) -> &'static Mutex<Option<AddrMap>> {
+    // Blocks are at least 8-aligned; mix the bits above.
+    let h = (addr >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    &LIVE[(h >> 58) as usize % SHARDS]
+}
+
+/// A hasher for addresses and stack hashes: both are spread already, or
+/// nearly; one multiply mixes them enough.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// What one site (one distinct stack) of a tally allocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteTally {
+    /// The stack's return addresses, innermost first (empty when none could
+    /// be read).
+    pub frames: Vec<u64>,
+    /// Calls that handed out a block: allocations and reallocations.
+    pub allocations: u64,
+    /// Of those, reallocations.
+    pub reallocations: u64,
+    /// Bytes handed out (a reallocation counts its new size).
+    pub bytes: u64,
+    /// Bytes of this site's blocks live now.
+    pub live_bytes: u64,
+    /// This site's blocks live now.
+    pub live_blocks: u64,
+    /// Bytes of this site's blocks live when the tally's heap was highest,
+    /// kept once the peak passes the tally's peak limit.
+    pub peak_bytes: u64,
+}
+
+/// The counts of a tally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TallyCounts {
+    /// Calls that handed out a block: allocations and reallocations.
+    pub allocations: u64,
+    /// Of those, reallocations.
+    pub reallocations: u64,
+    /// Bytes handed out (a reallocation counts its new size).
+    pub bytes: u64,
+    /// Bytes of counted blocks live now.
+    pub live_bytes: u64,
+    /// Counted blocks live now.
+    pub live_blocks: u64,
+    /// The most bytes of counted blocks live at once.
+    pub peak_bytes: u64,
+    /// Allocations not counted because excluded code made them.
+    pub excluded: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    counts: TallyCounts,
+    sites: HashMap<u64, SiteTally, BuildHasherDefault<AddrHasher>>,
+    closed: bool,
+}
+
+/// The allocations of the threads attributed to one measured block.
+///
+/// Create it with [`Tally::new`], attribute threads to it with [`attribute`],
+/// read it with [`Tally::counts`] and [`Tally::sites`], and [`Tally::close`]
+/// it before dropping it. Creating and reading allocate: do it outside any
+/// attribution (the runtime does it untracked).
+pub struct Tally {
+    inner: Mutex<Inner>,
+    /// Above this many live bytes, each new peak keeps every site's live
+    /// bytes (`SiteTally::peak_bytes`).
+    peak_limit: u64,
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally").field("counts", &self.counts()).finish_non_exhaustive()
+    }
+}
+
+impl Tally {
+    /// A tally counting from now; from its creation to its [`Tally::close`]
+    /// every allocator call of the process takes the budget path. Each new
+    /// peak above `peak_limit` live bytes keeps what every site held then.
+    pub fn new(peak_limit: u64) -> Tally {
+        let tally = Tally { inner: Mutex::new(Inner::default()), peak_limit };
+        if TALLIES.fetch_add(1, Ordering::SeqCst) == 0 {
+            crate::thread::refresh_mode();
+        }
+        tally
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> TallyCounts {
+        self.lock().counts.clone()
+    }
+
+    /// What each site allocated so far, in no particular order.
+    pub fn sites(&self) -> Vec<SiteTally> {
+        self.lock().sites.values().cloned().collect()
+    }
+
+    /// Stops counting: no allocation counts from here on, and the tally's
+    /// live blocks leave the live map (they stay counted as live in its
+    /// counts and sites). Call it before dropping the tally; idempotent.
+    pub fn close(&self) {
+        {
+            let mut inner = self.lock();
+            if inner.closed {
+                return;
+            }
+            inner.closed = true;
+        }
+        let me = self as *const Tally;
+        for s in &LIVE {
+            let mut map = s.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(map) = map.as_mut() {
+                map.retain(|_, b| b.tally != me);
+            }
+        }
+        if TALLIES.fetch_sub(1, Ordering::SeqCst) == 1 {
+            crate::thread::refresh_mode();
+        }
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Inner {
+    fn allocated(&mut self, b: &Block, realloc: bool, frames: &[u64], peak_limit: u64) {
+        let c = &mut self.counts;
+        c.allocations += 1;
+        c.reallocations += u64::from(realloc);
+        c.bytes = c.bytes.saturating_add(b.size);
+        c.live_bytes = c.live_bytes.saturating_add(b.size);
+        c.live_blocks += 1;
+        let new_peak = c.live_bytes > c.peak_bytes;
+        if new_peak {
+            c.peak_bytes = c.live_bytes;
+        }
+        let site = self
+            .sites
+            .entry(b.site)
+            .or_insert_with(|| SiteTally { frames: frames.to_vec(), ..SiteTally::default() });
+        site.allocations += 1;
+        site.reallocations += u64::from(realloc);
+        site.bytes = site.bytes.saturating_add(b.size);
+        site.live_bytes = site.live_bytes.saturating_add(b.size);
+        site.live_blocks += 1;
+        if new_peak && self.counts.peak_bytes > peak_limit {
+            for s in self.sites.values_mut() {
+                s.peak_bytes = s.live_bytes;
+            }
+        }
+    }
+
+    fn restored(&mut self, b: &Block) {
+        let c = &mut self.counts;
+        c.live_bytes = c.live_bytes.saturating_add(b.size);
+        c.live_blocks += 1;
+        if let Some(site) = self.sites.get_mut(&b.site) {
+            site.live_bytes = site.live_bytes.saturating_add(b.size);
+            site.live_blocks += 1;
+        }
+    }
+
+    fn freed(&mut self, b: &Block) {
+        let c = &mut self.counts;
+        c.live_bytes = c.live_bytes.saturating_sub(b.size);
+        c.live_blocks = c.live_blocks.saturating_sub(1);
+        if let Some(site) = self.sites.get_mut(&b.site) {
+            site.live_bytes = site.live_bytes.saturating_sub(b.size);
+            site.live_blocks = site.live_blocks.saturating_sub(1);
+        }
+    }
+}
+
+thread_local! {
+    /// The tally the calling thread's allocations count in (null: none).
+    static CURRENT: Cell<*const Tally> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Code whose allocations no tally counts: up to four address ranges.
+static EXCLUDED: [(AtomicU64, AtomicU64); 4] =
+    [const { (AtomicU64::new(0), AtomicU64::new(0)) }; 4];
+
+/// Marks the code at `[start, end)` (a function's instructions) as
+/// excluded: an allocation with a frame in it counts in no tally. At most
+/// four ranges; returns whether there was room.
+pub fn exclude_code(start: u64, end: u64) -> bool {
+    for (s, e) in &EXCLUDED {
+        if s.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            e.store(end, Ordering::SeqCst);
+            return true;
+        }
+    }
+    false
+}
+
+fn excluded(frames: &[u64]) -> bool {
+    EXCLUDED.iter().any(|(s, e)| {
+        let (s, e) = (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed));
+        // A return address points past its call: one byte back is the call.
+        s != 0 && frames.iter().any(|&f| (s..e).contains(&f.wrapping_sub(1)))
+    })
+}
+
+/// Attributes the calling thread's allocations to `tally` (null: to none)
+/// and returns the attribution it had, to be given back to `attribute`
+/// when this one ends.
+///
+/// # Safety
+/// `tally`, if not null, stays valid until the thread's attribution changes
+/// again.
+pub unsafe fn attribute(tally: *const Tally) -> *const Tally {
+    CURRENT.with(|c| c.replace(tally))
+}
+
+/// The tally the calling thread's allocations count in, or null.
+pub fn attributed() -> *const Tally {
+    CURRENT.with(|c| c.get())
+}
+
+/// Whether any tally exists (the allocation mode then has [`BUDGETED`]).
+pub(crate) fn active() -> bool {
+    TALLIES.load(Ordering::SeqCst) > 0
+}
+
+/// A block handed out on this thread, counted if the thread is attributed;
+/// `frames` is its stack and `hash` the stack's hash. The caller holds the
+/// thread's guard.
+pub(crate) fn on_alloc(addr: u64, size: u64, realloc: bool, frames: &[u64], hash: u64) {
+    let tally = attributed();
+    if tally.is_null() {
+        return;
+    }
+    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: an attributed thread's tally is valid while it is attributed
+    // (`attribute`'s contract).
+    let t = unsafe { &*tally };
+    let mut inner = t.lock();
+    if inner.closed {
+        return;
+    }
+    if excluded(frames) {
+        inner.counts.excluded += 1;
+        return;
+    }
+    let b = Block { tally, size, site: hash };
+    inner.allocated(&b, realloc, frames, t.peak_limit);
+    map.get_or_insert_with(AddrMap::default).insert(addr, b);
+}
+
+/// A counted block taken out of the live map: what [`restore`] puts back.
+#[derive(Clone, Copy)]
+pub(crate) struct Counted(Block);
+
+/// A block about to be released (or resized), on any thread: leaves its
+/// tally if one counted it. The caller holds the thread's guard, and calls
+/// this before the block is released, so that its address cannot be handed
+/// out again meanwhile.
+pub(crate) fn on_free(addr: u64) -> Option<Counted> {
+    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+    let b = map.as_mut()?.remove(&addr)?;
+    // SAFETY: the block was in the map, so its tally has not finished
+    // `close` (which takes its blocks out first), and cannot while this
+    // shard is held.
+    let t = unsafe { &*b.tally };
+    t.lock().freed(&b);
+    Some(Counted(b))
+}
+
+/// Puts back a block [`on_free`] took out, which was not released after all
+/// (a refused reallocation). The caller holds the thread's guard.
+pub(crate) fn restore(addr: u64, Counted(b): Counted) {
+    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: a tally outlives its attributed threads' calls, and this
+    // thread's call is still running (see `on_alloc`); if it closed
+    // meanwhile, the block is not put back.
+    let t = unsafe { &*b.tally };
+    let mut inner = t.lock();
+    if inner.closed {
+        return;
+    }
+    inner.restored(&b);
+    map.get_or_insert_with(AddrMap::default).insert(addr, b);
+}
+
+/// How many frames a budgeted allocation's stack keeps.
+pub(crate) const DEPTH: usize = MAX_DEPTH;
