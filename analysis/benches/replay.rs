@@ -238,6 +238,37 @@ fn stages(path: &std::path::Path, runs: usize) -> [f64; 3] {
     [median(frames), median(decode), median(merge)]
 }
 
+/// The wall time of a load through an empty cache (a replay that stores
+/// its profile) and of a later one (the file hashed, the profile read
+/// back), and the entry's size.
+fn through_cache(path: &std::path::Path, dir: &std::path::Path, runs: usize) -> (f64, f64, u64) {
+    let load = |cache: &pulse_analysis::Cache| {
+        let opts = pulse_analysis::LoadOptions::new();
+        let (p, used) =
+            pulse_analysis::Profile::load_cached(path, &opts, cache, &mut |_, _| {}).expect("load");
+        std::hint::black_box(p.memory.allocs);
+        used
+    };
+    let (mut firsts, mut laters, mut entry) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..runs {
+        let _ = std::fs::remove_dir_all(dir);
+        let cache = pulse_analysis::Cache::new(dir);
+        let start = Instant::now();
+        assert_eq!(load(&cache), pulse_analysis::CacheUse::Stored);
+        firsts.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        assert_eq!(load(&cache), pulse_analysis::CacheUse::Hit);
+        laters.push(start.elapsed().as_secs_f64());
+        entry = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum();
+    }
+    (median(firsts), median(laters), entry)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let smoke = !std::env::args().any(|a| a == "--bench") && !quick;
@@ -258,6 +289,7 @@ fn main() {
     );
     let mut slowest = (f64::INFINITY, f64::INFINITY);
     let mut breakdown = Vec::new();
+    let mut cached = Vec::new();
     for &n in sizes {
         let path = dir.join(format!("{n}.pulse"));
         // One file at a time: the 50 M one is a few hundred megabytes.
@@ -293,6 +325,24 @@ fn main() {
             live,
         );
         breakdown.push((n, stages(&path, runs), cpu));
+        cached.push((n, wall, through_cache(&path, &dir.join("cache"), runs)));
+    }
+    println!();
+    println!(
+        "read once, ask many times: a load through the replay cache, median of {runs} \
+         (ratios against the plain load above)"
+    );
+    println!("{:>12} {:>16} {:>16} {:>9}", "events", "first (stores)", "later (hits)", "entry");
+    for (n, plain, (first, later, entry)) in cached {
+        println!(
+            "{:>12} {:>7.0}ms {:>5.2}x {:>7.0}ms {:>5.3}x {:>7.1}MB",
+            n,
+            first * 1e3,
+            first / plain,
+            later * 1e3,
+            later / plain,
+            entry as f64 / 1e6
+        );
     }
     println!();
     println!("where the time goes, CPU ns per event (each stage timed alone, median of {runs}):");

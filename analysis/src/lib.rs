@@ -31,6 +31,7 @@ mod model;
 mod write;
 
 pub use error::Error;
+pub use load::cache::{Cache, CacheUse, ENV_CACHE, ENV_CACHE_DIR};
 pub use load::merge::{merge, merge_bytes, MergeSummary};
 pub use load::LoadOptions;
 pub use model::diff::{

@@ -5,7 +5,7 @@ use crate::record::RecordKind;
 
 /// Where timestamps come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ClockSource {
     /// `CLOCK_MONOTONIC`, one tick per nanosecond.
     Monotonic,
@@ -15,7 +15,7 @@ pub enum ClockSource {
 
 /// How to turn ticks into time.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClockInfo {
     /// The clock read for every timestamp.
     pub source: ClockSource,
@@ -46,7 +46,7 @@ impl ClockInfo {
 
 /// What the allocator recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AllocMode {
     /// Nothing: the allocator was not installed or tracking was off.
     Off,
@@ -75,7 +75,7 @@ impl AllocMode {
 
 /// Whether a counter could be opened, and why not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CounterInfo {
     /// Its name, e.g. `cycles` or `task-clock`.
     pub name: String,
@@ -88,7 +88,7 @@ pub struct CounterInfo {
 
 /// Everything known about a session when it starts.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Metadata {
     /// The writer, e.g. `pulse 0.1.0`.
     pub writer: String,
@@ -221,7 +221,7 @@ impl Metadata {
 
 /// Totals written when the session finishes, for a reader to cross-check.
 #[derive(Debug, Clone, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Trailer {
     /// The clock at the end of the session, in ticks.
     pub end_ts: u64,

@@ -23,6 +23,7 @@ const COARSE_BITS: u32 = 2;
 /// Counts of values by log-linear bucket, with the exact count, sum, minimum
 /// and maximum.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Histogram {
     /// Sub-buckets per power of two, as a power of two; 0 means the default.
     sub_bits: u32,
@@ -35,6 +36,7 @@ pub struct Histogram {
 
 /// The counts of the buckets used.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 enum Counts {
     /// `(bucket, count)` of each bucket used, by bucket.
     Sparse(Vec<(usize, u64)>),

@@ -17,7 +17,7 @@ use crate::scopes::{Completed, ThreadScopes};
 
 /// Time spent in one scope or operation, all threads together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScopeTime {
     /// Completed entries (for an asynchronous operation: polls).
     pub count: u64,
@@ -61,7 +61,7 @@ pub struct ScopeTime {
 
 /// One node of the call tree: a scope reached by one path of enclosing scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CallNode {
     /// The scope ([`NO_SCOPE`] for the root).
     pub scope: u32,
@@ -79,7 +79,7 @@ pub struct CallNode {
 
 /// The call tree of every thread merged: node 0 is the root.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CallTree {
     /// The nodes; a node's children come after it.
     pub nodes: Vec<CallNode>,

@@ -20,6 +20,11 @@ pub(crate) struct Cli {
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     pub(crate) color: Color,
+    /// Replay the session even if the cache holds its profile, and keep
+    /// nothing there (the cache: PULSE_CACHE_DIR, or ~/.cache/pulse;
+    /// PULSE_CACHE=off turns it off).
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

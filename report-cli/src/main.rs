@@ -42,6 +42,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let cache = if cli.no_cache { None } else { pulse_analysis::Cache::from_env() };
+    let _ = CACHE.set(cache);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
@@ -221,6 +223,22 @@ fn load(
     Ok(profile)
 }
 
+/// Where profiles are kept between commands: none with `--no-cache` or
+/// `PULSE_CACHE=off` (see [`pulse_analysis::Cache::from_env`]).
+static CACHE: std::sync::OnceLock<Option<pulse_analysis::Cache>> = std::sync::OnceLock::new();
+
+/// Loads a session through the cache, if there is one.
+fn load_from(
+    path: &std::path::Path,
+    opts: &pulse_analysis::LoadOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
+    match CACHE.get().and_then(Option::as_ref) {
+        Some(cache) => Ok(pulse_analysis::Profile::load_cached(path, opts, cache, progress)?.0),
+        None => pulse_analysis::Profile::load_with(path, opts, progress),
+    }
+}
+
 fn load_quietly(
     path: &std::path::Path,
     threads: &args::Threads,
@@ -228,7 +246,7 @@ fn load_quietly(
     let opts = threads.options();
     let big = std::fs::metadata(path).map_or(0, |m| m.len()) > 16 << 20;
     if !(big && io::stderr().is_terminal()) {
-        return pulse_analysis::Profile::load_with(path, &opts, &mut |_, _| {});
+        return load_from(path, &opts, &mut |_, _| {});
     }
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
@@ -237,7 +255,7 @@ fn load_quietly(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(path.display().to_string());
-    let result = pulse_analysis::Profile::load_with(path, &opts, &mut |read, total| {
+    let result = load_from(path, &opts, &mut |read, total| {
         bar.set_length(total);
         bar.set_position(read);
     });

@@ -357,6 +357,7 @@ fn a_closed_stdout_pipe_is_not_an_error() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg("report")
         .arg(&path)
+        .env("PULSE_CACHE_DIR", common::cache_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -1269,4 +1270,35 @@ fn an_empty_session_reads_as_one_with_nothing_in_it() {
     let d = pulse(&[OsStr::new("diff"), path.as_os_str(), path.as_os_str()]);
     assert_eq!(d.status, 0);
     assert_eq!(d.stderr.lines().count(), 2, "{}", d.stderr);
+}
+
+#[test]
+fn a_second_command_reads_the_cache_and_says_the_same() {
+    let dir = scratch("cache");
+    let cache = dir.join("cache");
+    let path = write(&dir, "run.pulse", &session_bytes());
+    let run = |args: &[&str], cache_env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
+        c.args(args).arg(&path).env("PULSE_CACHE_DIR", &cache).env_remove("PULSE_CACHE");
+        if let Some(v) = cache_env {
+            c.env("PULSE_CACHE", v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let entries = || std::fs::read_dir(&cache).map_or(0, |d| d.count());
+    // Nothing kept when asked not to.
+    let replayed = run(&["report", "--no-cache"], None);
+    assert_eq!(run(&["info"], Some("off")).0, Some(0));
+    assert_eq!(entries(), 0);
+    // The first command keeps the profile; every later one reads it and
+    // prints what a replay prints.
+    assert_eq!(run(&["report"], None), replayed);
+    assert_eq!(entries(), 1);
+    for args in [["report"], ["leaks"], ["info"], ["hotspots"]] {
+        let replay = run(&[args[0], "--no-cache"], None);
+        assert_eq!(run(&args, None), replay, "{args:?}");
+    }
+    assert_eq!(entries(), 1);
 }

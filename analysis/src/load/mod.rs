@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::model::profile::Profile;
 
 pub(crate) mod accumulate;
+pub(crate) mod cache;
 pub(crate) mod merge;
 pub(crate) mod replay;
 
@@ -42,6 +43,14 @@ impl LoadOptions {
         self.threads = wanted.into_iter().map(Into::into).collect();
         self
     }
+}
+
+/// Opens the session file at `path`.
+pub(crate) fn open(path: &Path) -> Result<File, Error> {
+    if path.is_dir() {
+        return Err(Error::IsDirectory(path.to_path_buf()));
+    }
+    File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 /// A reader that reports how far it got.
@@ -84,18 +93,24 @@ impl Profile {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Profile, Error> {
         let path = path.as_ref();
-        if path.is_dir() {
-            return Err(Error::IsDirectory(path.to_path_buf()));
-        }
-        let file =
-            File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let file = open(path)?;
         let total = file.metadata().map_or(0, |m| m.len());
         let counting = Counting { inner: file, read: 0, total, progress };
-        let profile = Profile::read_with(BufReader::with_capacity(1 << 20, counting), opts)
-            .map_err(|source| match source {
-                pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
-                source => Error::Format { path: path.to_path_buf(), source },
-            })?;
+        Profile::replay_file(path, opts, BufReader::with_capacity(1 << 20, counting))
+    }
+
+    /// Replays the session read from `input`, the file at `path`: its
+    /// errors name the file, and threads asked for that it does not have
+    /// are an error.
+    pub(crate) fn replay_file(
+        path: &Path,
+        opts: &LoadOptions,
+        input: impl Read,
+    ) -> Result<Profile, Error> {
+        let profile = Profile::read_with(input, opts).map_err(|source| match source {
+            pulse_format::Error::Io(source) => Error::Io { path: path.to_path_buf(), source },
+            source => Error::Format { path: path.to_path_buf(), source },
+        })?;
         match &profile.selection {
             Some(s) if s.kept.is_empty() => Err(Error::NoSuchThread {
                 path: path.to_path_buf(),

@@ -14,7 +14,7 @@ use crate::model::timeline::Timeline;
 use rustc_hash::FxHashMap as HashMap;
 
 /// A scope or typed operation as the session defined it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScopeInfo {
     /// Its id in the session.
     pub id: u32,
@@ -29,7 +29,7 @@ pub struct ScopeInfo {
 }
 
 /// Allocation totals and the live set over the whole session, exact.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryTotals {
     /// Blocks allocated (`alloc`, `alloc_zeroed`), weights applied.
     pub allocs: u64,
@@ -60,7 +60,7 @@ pub struct MemoryTotals {
 
 /// Things in the event stream that should not happen in a well-formed
 /// session; each is counted, the replay carries on as soundly as it can.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Anomalies {
     /// Frees of blocks the session never saw allocated (allocated before it began).
     pub unknown_frees: u64,
@@ -113,7 +113,7 @@ pub(crate) fn cut_scope_name(mut name: String) -> (String, bool) {
 }
 
 /// A thread the session saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThreadInfo {
     /// pulse's id for it.
     pub id: u64,
@@ -135,7 +135,7 @@ pub struct ThreadInfo {
 }
 
 /// Which threads a profile was read for (see [`LoadOptions::threads`](crate::LoadOptions::threads)).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selection {
     /// What was asked for: thread ids (`3` or `#3`) or names.
     pub wanted: Vec<String>,
@@ -146,7 +146,7 @@ pub struct Selection {
 }
 
 /// Blocks allocated on one thread and freed on another.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThreadFlow {
     /// The allocating thread.
     pub from: u64,
@@ -159,7 +159,7 @@ pub struct ThreadFlow {
 }
 
 /// A session replayed from its file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// The session's metadata.
     pub meta: Metadata,
@@ -215,7 +215,7 @@ pub struct Profile {
 }
 
 /// The blocks allocated while a scope was the innermost one on their thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScopeMemory {
     /// The most bytes of them live at once.
     pub peak_live_bytes: u64,
@@ -267,7 +267,7 @@ impl Profile {
 }
 
 /// Allocations made at one site (one distinct stack).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SiteStats {
     /// Blocks allocated here. In a sampled session, an estimate: the
     /// sampled allocations weighted by the inverse of their chance, scaled

@@ -19,7 +19,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 /// One symbolized frame. An address inlined into its caller yields several,
 /// innermost first.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Frame {
     /// The demangled function name, or `0x…` when it could not be resolved.
     pub function: String,
@@ -48,7 +50,7 @@ impl Frame {
 }
 
 /// What a frame is, for choosing the site of an allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FrameKind {
     /// pulse's own code: the allocator and the runtime.
     Pulse,
@@ -137,7 +139,7 @@ pub const PULSE_SOURCES_KEY: &str = "pulse.source_dirs";
 pub const STACK_DEPTH_KEY: &str = "stack_depth";
 
 /// One symbolized frame of an address, with what it is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Named {
     frame: Frame,
     kind: FrameKind,
@@ -191,7 +193,7 @@ fn bare(addr: u64) -> Frame {
 }
 
 /// The symbol table and site stacks of a session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Symbols {
     sites: HashMap<u32, Vec<u64>>,
     symbols: HashMap<u64, Vec<Named>>,

@@ -31,7 +31,7 @@ pub const TOP_SITES: usize = 8;
 const CANDIDATE_STACKS: usize = 64;
 
 /// The live heap over the session.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timeline {
     /// Nanoseconds between two points: point `i` covers
     /// `[i * interval_ns, (i + 1) * interval_ns)` from the session's start.
@@ -56,7 +56,7 @@ pub struct Timeline {
 }
 
 /// One allocation site's share of the heap over time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimelineSite {
     /// The user's function, or what the stack ended in.
     pub function: String,

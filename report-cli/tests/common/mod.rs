@@ -78,9 +78,17 @@ impl Run {
     }
 }
 
+/// The replay cache of every test's `pulse` commands: under cargo's
+/// scratch space, never the user's.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("pulse-cli-cache")
+}
+
 pub fn pulse<S: AsRef<OsStr>>(args: &[S]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_pulse"))
         .args(args)
+        .env("PULSE_CACHE_DIR", cache_dir())
+        .env_remove("PULSE_CACHE")
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .output()

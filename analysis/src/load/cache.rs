@@ -1,0 +1,276 @@
+//! The replay cache: a session's profile kept after its first replay, so
+//! that later commands on the same session read it back instead of
+//! replaying the file again.
+//!
+//! One entry per session file and thread selection, in a directory of its
+//! own (see [`Cache::from_env`]). An entry is used only when it was written
+//! by this very analyzer (its version and executable) for a session of the
+//! same length, modification time and CRC-32 of every byte: the file is
+//! hashed again on every use, so that an entry can never stand for a file
+//! that changed since. Anything wrong with an entry (missing, foreign,
+//! damaged, stale) means a replay, never an error; failing to write one
+//! is not an error either.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::error::Error;
+use crate::load::LoadOptions;
+use crate::model::profile::Profile;
+
+/// What starts an entry.
+const MAGIC: &[u8; 8] = b"PLSPROF1";
+
+/// Entries kept; past this, the least recently used go.
+const MAX_ENTRIES: usize = 64;
+
+/// Bytes of entries kept; past this, the least recently used go.
+const MAX_BYTES: u64 = 1 << 30;
+
+/// The environment variable that names the cache's directory.
+pub const ENV_CACHE_DIR: &str = "PULSE_CACHE_DIR";
+
+/// The environment variable that turns the cache off (`off`).
+pub const ENV_CACHE: &str = "PULSE_CACHE";
+
+/// Where replayed profiles are kept between commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// What loading through a cache did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// The profile came from the cache.
+    Hit,
+    /// The session was replayed and its profile stored.
+    Stored,
+    /// The session was replayed; its profile could not be stored (the
+    /// directory is not writable, or the file changed while it was read).
+    NotStored,
+}
+
+/// What an entry says about the session it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    /// The analyzer that wrote it: its version and its executable.
+    build: String,
+    /// The session file, as given.
+    path: String,
+    /// The threads asked for.
+    threads: Vec<String>,
+    /// The file's length, modification time and CRC-32.
+    len: u64,
+    modified_ns: u128,
+    crc: u32,
+}
+
+impl Cache {
+    /// A cache in `dir`, created on first store.
+    pub fn new(dir: impl Into<PathBuf>) -> Cache {
+        Cache { dir: dir.into() }
+    }
+
+    /// The cache the environment asks for: none with `PULSE_CACHE=off`;
+    /// else in `PULSE_CACHE_DIR`, `$XDG_CACHE_HOME/pulse` or
+    /// `$HOME/.cache/pulse`, the first that is set.
+    pub fn from_env() -> Option<Cache> {
+        if std::env::var_os(ENV_CACHE).is_some_and(|v| v == "off") {
+            return None;
+        }
+        let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let dir = set(ENV_CACHE_DIR)
+            .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("pulse")))
+            .or_else(|| set("HOME").map(|d| d.join(".cache").join("pulse")))?;
+        Some(Cache::new(dir))
+    }
+
+    /// The cache's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry of `path` read with `opts`.
+    fn entry(&self, path: &Path, opts: &LoadOptions) -> PathBuf {
+        let absolute = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut h = crc32fast::Hasher::new();
+        h.update(absolute.as_os_str().as_encoded_bytes());
+        let mut h2 = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
+        h2.update(absolute.as_os_str().as_encoded_bytes());
+        for t in &opts.threads {
+            h.update(b"\0");
+            h.update(t.as_bytes());
+            h2.update(b"\0");
+            h2.update(t.as_bytes());
+        }
+        self.dir.join(format!("{:08x}{:08x}.profile", h.finalize(), h2.finalize()))
+    }
+}
+
+/// This analyzer: its version and its executable's length and modification
+/// time, so that a rebuilt analyzer never reads what another build wrote.
+fn build() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let m = fs::metadata(exe).ok()?;
+    Some(format!("{} {} {}", env!("CARGO_PKG_VERSION"), m.len(), nanos(m.modified().ok()?)))
+}
+
+fn nanos(t: SystemTime) -> u128 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// A reader that hashes what it reads and reports how far it got.
+struct Hashing<'a, R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+    read: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        self.read += n as u64;
+        (self.progress)(self.read, self.total);
+        Ok(n)
+    }
+}
+
+impl Profile {
+    /// [`Profile::load_with`] through `cache`: the profile stored by an
+    /// earlier load of the same, unchanged file with the same options, or
+    /// else a replay, whose profile is then stored. The file is read whole
+    /// either way (hashed, or replayed).
+    pub fn load_cached(
+        path: impl AsRef<Path>,
+        opts: &LoadOptions,
+        cache: &Cache,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Profile, CacheUse), Error> {
+        let path = path.as_ref();
+        let Some(build) = build() else {
+            return Ok((Profile::load_with(path, opts, progress)?, CacheUse::NotStored));
+        };
+        let io_error = |source| Error::Io { path: path.to_path_buf(), source };
+        let file = super::open(path)?;
+        let before = file.metadata().map_err(io_error)?;
+        let stamp = Stamp {
+            build,
+            path: path.to_string_lossy().into_owned(),
+            threads: opts.threads.clone(),
+            len: before.len(),
+            modified_ns: before.modified().map_or(0, nanos),
+            crc: 0,
+        };
+        let entry = cache.entry(path, opts);
+        let mut reading = Hashing {
+            inner: file,
+            crc: crc32fast::Hasher::new(),
+            read: 0,
+            total: stamp.len,
+            progress,
+        };
+        if let Some((stored, payload)) = read_entry(&entry) {
+            if stored == (Stamp { crc: stored.crc, ..stamp.clone() }) {
+                io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
+                if reading.crc.clone().finalize() == stored.crc {
+                    if let Ok(profile) = postcard::from_bytes::<Profile>(&payload) {
+                        // Recently used: the last to be pruned.
+                        let _ = File::options()
+                            .append(true)
+                            .open(&entry)
+                            .and_then(|f| f.set_modified(SystemTime::now()));
+                        return Ok((profile, CacheUse::Hit));
+                    }
+                }
+                // Stale or damaged: replayed from the start.
+                reading.inner = super::open(path)?;
+                (reading.crc, reading.read) = (crc32fast::Hasher::new(), 0);
+            }
+        }
+        let mut buffered = BufReader::with_capacity(1 << 20, reading);
+        let profile = Profile::replay_file(path, opts, &mut buffered)?;
+        let mut reading = buffered.into_inner();
+        // What the replay left unread (past the trailer) is hashed too.
+        io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
+        let stamp = Stamp { crc: reading.crc.finalize(), ..stamp };
+        let unchanged = reading.read == stamp.len
+            && fs::metadata(path).is_ok_and(|m| {
+                m.len() == stamp.len && m.modified().map_or(0, nanos) == stamp.modified_ns
+            });
+        let used = match unchanged && write_entry(cache, &entry, &stamp, &profile).is_ok() {
+            true => CacheUse::Stored,
+            false => CacheUse::NotStored,
+        };
+        Ok((profile, used))
+    }
+}
+
+/// An entry's stamp and payload, if it is whole and pulse's.
+fn read_entry(entry: &Path) -> Option<(Stamp, Vec<u8>)> {
+    let bytes = fs::read(entry).ok()?;
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (len, rest) = split_u32(rest)?;
+    let (stamp, rest) = rest.split_at_checked(len as usize)?;
+    let stamp: Stamp = postcard::from_bytes(stamp).ok()?;
+    let (crc, payload) = split_u32(rest)?;
+    (crc32fast::hash(payload) == crc).then(|| (stamp, payload.to_vec()))
+}
+
+fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = b.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*head), rest))
+}
+
+/// Writes an entry whole or not at all (a file of its own, renamed into
+/// place), then prunes the cache.
+fn write_entry(cache: &Cache, entry: &Path, stamp: &Stamp, profile: &Profile) -> io::Result<()> {
+    let invalid = |e: postcard::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+    let payload = postcard::to_stdvec(profile).map_err(invalid)?;
+    let stamp = postcard::to_stdvec(stamp).map_err(invalid)?;
+    fs::create_dir_all(&cache.dir)?;
+    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&(stamp.len() as u32).to_le_bytes())?;
+        f.write_all(&stamp)?;
+        f.write_all(&crc32fast::hash(&payload).to_le_bytes())?;
+        f.write_all(&payload)?;
+        f.sync_all()?;
+        fs::rename(&tmp, entry)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    prune(&cache.dir);
+    Ok(())
+}
+
+/// Removes the least recently used entries past [`MAX_ENTRIES`] or
+/// [`MAX_BYTES`].
+fn prune(dir: &Path) {
+    let Ok(read) = fs::read_dir(dir) else { return };
+    let mut entries: Vec<(SystemTime, u64, PathBuf)> = read
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "profile"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut bytes = 0u64;
+    for (i, (_, len, path)) in entries.iter().enumerate() {
+        bytes += len;
+        if i >= MAX_ENTRIES || bytes > MAX_BYTES {
+            let _ = fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The replay cache: a profile read back from the cache gives every output
+//! byte for byte as the replay did, and an entry is never used for a file
+//! that changed, however little, nor when it is damaged.
+
+#[path = "support/names.rs"]
+mod names;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use pulse_analysis::{Cache, CacheUse, LoadOptions, Output, Profile, Source, Width};
+
+/// A directory of its own for each test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-tests").join(test);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn load(path: &Path, opts: &LoadOptions, cache: &Cache) -> (Profile, CacheUse) {
+    Profile::load_cached(path, opts, cache, &mut |_, _| {}).unwrap()
+}
+
+/// Every output of `profile`, each as its bytes.
+fn outputs(profile: &Profile, path: &Path) -> Vec<Vec<u8>> {
+    Output::every(Width::Fit(100))
+        .iter()
+        .map(|o| {
+            let mut out = Vec::new();
+            pulse_analysis::write(o, profile, Source::File(path), &mut out).unwrap();
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn a_cached_profile_gives_every_output_as_the_replay_did() {
+    let dir = scratch("every-output");
+    let cache = Cache::new(dir.join("cache"));
+    for variant in [0, 1] {
+        let path = dir.join(format!("s{variant}.pulse"));
+        fs::write(&path, names::session(names::plain, variant)).unwrap();
+        let (replayed, first) = load(&path, &LoadOptions::new(), &cache);
+        assert_eq!(first, CacheUse::Stored);
+        let (cached, second) = load(&path, &LoadOptions::new(), &cache);
+        assert_eq!(second, CacheUse::Hit);
+        let (a, b) = (outputs(&replayed, &path), outputs(&cached, &path));
+        assert_eq!(a.len(), b.len());
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert!(a == b, "output {i} differs from the cache:\n{}", String::from_utf8_lossy(b));
+        }
+    }
+}
+
+#[test]
+fn threads_asked_for_have_their_own_entry() {
+    let dir = scratch("threads");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    let all = LoadOptions::new();
+    let one = LoadOptions::new().threads(["1"]);
+    assert_eq!(load(&path, &all, &cache).1, CacheUse::Stored);
+    assert_eq!(load(&path, &one, &cache).1, CacheUse::Stored);
+    let (p, used) = load(&path, &one, &cache);
+    assert_eq!(used, CacheUse::Hit);
+    assert!(p.selection.is_some());
+    assert_eq!(load(&path, &all, &cache).1, CacheUse::Hit);
+}
+
+/// The plain session's names, but the host's.
+fn other_host(tag: &str) -> String {
+    if tag == "host" {
+        "HOST".into()
+    } else {
+        tag.into()
+    }
+}
+
+#[test]
+fn a_changed_file_is_replayed_even_with_its_length_and_time() {
+    let dir = scratch("changed");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    let (_, used) = load(&path, &LoadOptions::new(), &cache);
+    assert_eq!(used, CacheUse::Stored);
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    // Another session of the same length (another host name as long), the
+    // modification time put back as it was.
+    let other = names::session(other_host, 0);
+    let before = fs::metadata(&path).unwrap().len();
+    assert_eq!(other.len() as u64, before, "the two sessions' lengths");
+    fs::write(&path, &other).unwrap();
+    File::options().append(true).open(&path).unwrap().set_modified(modified).unwrap();
+    let (p, used) = load(&path, &LoadOptions::new(), &cache);
+    assert_ne!(used, CacheUse::Hit);
+    assert_eq!(p.meta.host, "HOST");
+    // Now stored for the new content.
+    assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Hit);
+}
+
+#[test]
+fn a_damaged_or_foreign_entry_means_a_replay() {
+    let dir = scratch("damaged");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    let (replayed, _) = load(&path, &LoadOptions::new(), &cache);
+    let entry = fs::read_dir(cache.dir()).unwrap().next().unwrap().unwrap().path();
+    let good = fs::read(&entry).unwrap();
+    let damages: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("cut", good[..good.len() / 2].to_vec()),
+        ("a byte flipped", {
+            let mut b = good.clone();
+            let last = b.len() - 1;
+            b[last] ^= 0x40;
+            b
+        }),
+        ("foreign", b"not an entry at all".to_vec()),
+    ];
+    for (what, bytes) in damages {
+        fs::write(&entry, &bytes).unwrap();
+        let (p, used) = load(&path, &LoadOptions::new(), &cache);
+        assert_ne!(used, CacheUse::Hit, "{what}");
+        assert_eq!(outputs(&p, &path), outputs(&replayed, &path), "{what}");
+        assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Hit, "{what}");
+    }
+}
+
+#[test]
+fn a_file_being_written_is_not_stored() {
+    // The file's modification time moves while it is read (a program still
+    // writing it): what was replayed is not kept.
+    let dir = scratch("growing");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    let touch = || {
+        let later = SystemTime::now() + Duration::from_secs(5);
+        File::options().append(true).open(&path).unwrap().set_modified(later).unwrap();
+    };
+    let mut touched = false;
+    let (_, used) = Profile::load_cached(&path, &LoadOptions::new(), &cache, &mut |_, _| {
+        if !touched {
+            touched = true;
+            touch();
+        }
+    })
+    .unwrap();
+    assert_eq!(used, CacheUse::NotStored);
+    assert!(fs::read_dir(cache.dir()).map_or(true, |mut d| d.next().is_none()));
+}
+
+#[test]
+fn an_unwritable_cache_only_costs_the_replay() {
+    let dir = scratch("unwritable");
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    // A file where the cache's directory would be.
+    fs::write(dir.join("cache"), b"").unwrap();
+    let cache = Cache::new(dir.join("cache"));
+    let (_, used) = load(&path, &LoadOptions::new(), &cache);
+    assert_eq!(used, CacheUse::NotStored);
+}
