@@ -16,13 +16,17 @@
 //! ```
 //!
 //! `real_compare` runs `real_pulse` and `real_system` on them and prints
-//! their peak resident memory and exit time side by side.
+//! their peak resident memory and exit time side by side; `real_report`
+//! reads a session as `pulse report` does, for the `peers` bench to time
+//! against `heaptrack_print`.
 //!
 //! Inputs are generated deterministically, so a run's allocations are the
 //! same from one run to the next (but for `grep`'s thread interleaving).
 
 use std::fmt::Write as _;
 use std::path::Path;
+
+pub mod measure;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Runs the program `args[0]` with the rest of `args`; prints its result

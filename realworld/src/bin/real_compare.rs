@@ -11,9 +11,10 @@
 //! `real_pulse`, the end of the session (its last round, symbolizing what
 //! is left, the trailer) and the process's teardown.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use pulse_realworld::measure::{self, median};
 
 /// One run's peak RSS in KiB and its exit in milliseconds.
 fn run_once(bin: &Path, args: &[&str], session: Option<&Path>) -> Result<(u64, f64), String> {
@@ -22,39 +23,13 @@ fn run_once(bin: &Path, args: &[&str], session: Option<&Path>) -> Result<(u64, f
     if let Some(s) = session {
         cmd.env("PULSE_OUT", s);
     }
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that wait4 fills in; `status` and it
-    // are valid for the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped (std never waits for
-    // it: `child` is only read from below), and the pointers are valid.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let end = unix_ns();
-    if rc != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(format!("{} {} failed (status {status:#x})", bin.display(), args.join(" ")));
-    }
-    let mut err = String::new();
-    let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-    let work_end: u128 = err
-        .lines()
-        .find_map(|l| l.strip_prefix("work-end ")?.parse().ok())
-        .ok_or_else(|| format!("{} printed no work-end: {err}", bin.display()))?;
-    Ok((usage.ru_maxrss as u64, end.saturating_sub(work_end) as f64 / 1e6))
-}
-
-fn unix_ns() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let m = measure::run(&mut cmd)?;
+    let work_end: u128 =
+        m.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("work-end ")?.parse().ok())
+            .ok_or_else(|| format!("{} printed no work-end: {}", bin.display(), m.stderr))?;
+    Ok((m.max_rss_kib, m.end_unix_ns.saturating_sub(work_end) as f64 / 1e6))
 }
 
 fn main() -> Result<(), String> {
