@@ -100,9 +100,12 @@ pub struct SiteTally {
     pub live_bytes: u64,
     /// This site's blocks live now.
     pub live_blocks: u64,
-    /// Bytes of this site's blocks live when the tally's heap was highest,
-    /// kept once the peak passes the tally's peak limit.
+    /// Bytes of this site's blocks live when the tally's heap was highest.
     pub peak_bytes: u64,
+    /// The tally's peak count when `peak_bytes` was last brought up to
+    /// date: if fewer than the tally's, the site has not changed since the
+    /// last peak, and what it holds now is what it held then.
+    seen: u64,
 }
 
 /// The counts of a tally.
@@ -127,6 +130,8 @@ pub struct TallyCounts {
 #[derive(Default)]
 struct Inner {
     counts: TallyCounts,
+    /// New peaks reached so far.
+    peaks: u64,
     sites: HashMap<u64, SiteTally, BuildHasherDefault<AddrHasher>>,
     closed: bool,
 }
@@ -139,9 +144,6 @@ struct Inner {
 /// attribution (the runtime does it untracked).
 pub struct Tally {
     inner: Mutex<Inner>,
-    /// Above this many live bytes, each new peak keeps every site's live
-    /// bytes (`SiteTally::peak_bytes`).
-    peak_limit: u64,
 }
 
 impl std::fmt::Debug for Tally {
@@ -152,10 +154,9 @@ impl std::fmt::Debug for Tally {
 
 impl Tally {
     /// A tally counting from now; from its creation to its [`Tally::close`]
-    /// every allocator call of the process takes the budget path. Each new
-    /// peak above `peak_limit` live bytes keeps what every site held then.
-    pub fn new(peak_limit: u64) -> Tally {
-        let tally = Tally { inner: Mutex::new(Inner::default()), peak_limit };
+    /// every allocator call of the process takes the budget path.
+    pub fn new() -> Tally {
+        let tally = Tally { inner: Mutex::new(Inner::default()) };
         if TALLIES.fetch_add(1, Ordering::SeqCst) == 0 {
             crate::thread::refresh_mode();
         }
@@ -173,7 +174,12 @@ impl Tally {
 
     /// What each site allocated so far, in no particular order.
     pub fn sites(&self) -> Vec<SiteTally> {
-        self.lock().sites.values().cloned().collect()
+        let inner = self.lock();
+        let mut sites: Vec<SiteTally> = inner.sites.values().cloned().collect();
+        for s in &mut sites {
+            catch_up(s, inner.peaks);
+        }
+        sites
     }
 
     /// Stops counting: no allocation counts from here on, and the tally's
@@ -200,6 +206,12 @@ impl Tally {
     }
 }
 
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally::new()
+    }
+}
+
 impl Drop for Tally {
     fn drop(&mut self) {
         self.close();
@@ -207,51 +219,70 @@ impl Drop for Tally {
 }
 
 impl Inner {
-    fn allocated(&mut self, b: &Block, realloc: bool, frames: &[u64], peak_limit: u64) {
+    // Each site's bytes at the peak are kept lazily, in constant time: a
+    // new peak only counts itself (`peaks`), and a site brings its
+    // `peak_bytes` up to date (`catch_up`) before its live bytes change
+    // and when it is read.
+
+    fn allocated(&mut self, b: &Block, realloc: bool, frames: &[u64]) {
+        let peaks = self.peaks;
+        let site = self.sites.entry(b.site).or_insert_with(|| SiteTally {
+            frames: frames.to_vec(),
+            // It held nothing at the last peak.
+            seen: peaks,
+            ..SiteTally::default()
+        });
+        catch_up(site, peaks);
+        site.allocations += 1;
+        site.reallocations += u64::from(realloc);
+        site.bytes = site.bytes.saturating_add(b.size);
+        site.live_bytes = site.live_bytes.saturating_add(b.size);
+        site.live_blocks += 1;
         let c = &mut self.counts;
         c.allocations += 1;
         c.reallocations += u64::from(realloc);
         c.bytes = c.bytes.saturating_add(b.size);
         c.live_bytes = c.live_bytes.saturating_add(b.size);
         c.live_blocks += 1;
-        let new_peak = c.live_bytes > c.peak_bytes;
-        if new_peak {
+        if c.live_bytes > c.peak_bytes {
             c.peak_bytes = c.live_bytes;
-        }
-        let site = self
-            .sites
-            .entry(b.site)
-            .or_insert_with(|| SiteTally { frames: frames.to_vec(), ..SiteTally::default() });
-        site.allocations += 1;
-        site.reallocations += u64::from(realloc);
-        site.bytes = site.bytes.saturating_add(b.size);
-        site.live_bytes = site.live_bytes.saturating_add(b.size);
-        site.live_blocks += 1;
-        if new_peak && self.counts.peak_bytes > peak_limit {
-            for s in self.sites.values_mut() {
-                s.peak_bytes = s.live_bytes;
-            }
+            self.peaks += 1;
         }
     }
 
     fn restored(&mut self, b: &Block) {
+        if let Some(site) = self.sites.get_mut(&b.site) {
+            catch_up(site, self.peaks);
+            site.live_bytes = site.live_bytes.saturating_add(b.size);
+            site.live_blocks += 1;
+        }
         let c = &mut self.counts;
         c.live_bytes = c.live_bytes.saturating_add(b.size);
         c.live_blocks += 1;
-        if let Some(site) = self.sites.get_mut(&b.site) {
-            site.live_bytes = site.live_bytes.saturating_add(b.size);
-            site.live_blocks += 1;
+        if c.live_bytes > c.peak_bytes {
+            c.peak_bytes = c.live_bytes;
+            self.peaks += 1;
         }
     }
 
     fn freed(&mut self, b: &Block) {
-        let c = &mut self.counts;
-        c.live_bytes = c.live_bytes.saturating_sub(b.size);
-        c.live_blocks = c.live_blocks.saturating_sub(1);
         if let Some(site) = self.sites.get_mut(&b.site) {
+            catch_up(site, self.peaks);
             site.live_bytes = site.live_bytes.saturating_sub(b.size);
             site.live_blocks = site.live_blocks.saturating_sub(1);
         }
+        let c = &mut self.counts;
+        c.live_bytes = c.live_bytes.saturating_sub(b.size);
+        c.live_blocks = c.live_blocks.saturating_sub(1);
+    }
+}
+
+/// Brings `site.peak_bytes` up to date with the tally's `peaks`: a site not
+/// changed since the last peak holds now what it held then.
+fn catch_up(site: &mut SiteTally, peaks: u64) {
+    if site.seen < peaks {
+        site.peak_bytes = site.live_bytes;
+        site.seen = peaks;
     }
 }
 
@@ -327,7 +358,7 @@ pub(crate) fn on_alloc(addr: u64, size: u64, realloc: bool, frames: &[u64], hash
         return;
     }
     let b = Block { tally, size, site: hash };
-    inner.allocated(&b, realloc, frames, t.peak_limit);
+    inner.allocated(&b, realloc, frames);
     map.get_or_insert_with(AddrMap::default).insert(addr, b);
 }
 

@@ -93,8 +93,7 @@ impl Budget {
     /// bound); returns its value with what was measured, whether or not
     /// the budget held: see [`Usage::overruns`].
     pub fn measure<R>(&self, mut f: impl FnMut() -> R) -> (R, Usage) {
-        let limit = self.peak_bytes.unwrap_or(u64::MAX);
-        let (value, mut usage) = counted(limit, &mut f);
+        let (value, mut usage) = counted(&mut f);
         if let Some((_, runs)) = self.time {
             let mut fastest = Duration::MAX;
             for _ in 0..runs {
@@ -130,12 +129,12 @@ impl Budget {
 /// `Budget::new().measure(f)` for a block run once.
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
     let mut f = Some(f);
-    counted(u64::MAX, &mut || (f.take().expect("run once"))())
+    counted(&mut || (f.take().expect("run once"))())
 }
 
-fn counted<R>(peak_limit: u64, f: &mut impl FnMut() -> R) -> (R, Usage) {
+fn counted<R>(f: &mut impl FnMut() -> R) -> (R, Usage) {
     exclude_harness_capture();
-    let tally = untracked(|| Arc::new(Tally::new(peak_limit)));
+    let tally = untracked(|| Arc::new(Tally::new()));
     let value = {
         let _in = Attribution(Arc::clone(&tally)).enter();
         f()
@@ -263,8 +262,8 @@ impl SiteUsage {
     pub fn bytes(&self) -> u64 {
         self.0.bytes
     }
-    /// Bytes of this site's blocks live at the block's peak (known where
-    /// the peak passed a [`Budget::peak_bytes`] bound; 0 otherwise).
+    /// Bytes of this site's blocks live when the block's allocations were
+    /// highest ([`Usage::peak_bytes`]).
     pub fn peak_bytes(&self) -> u64 {
         self.0.peak_bytes
     }

@@ -90,6 +90,10 @@ fn peak_and_what_is_left() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].live_bytes(), 500);
     assert!(!live[0].frames().is_empty());
+    // At the peak (a and b live), each site held its own block.
+    let mut at_peak: Vec<u64> = u.sites().iter().map(|s| s.peak_bytes()).collect();
+    at_peak.sort_unstable();
+    assert_eq!(at_peak, [0, 1000, 3000], "{u:?}");
     drop(kept);
 }
 
