@@ -46,6 +46,7 @@ pub struct Budget {
     peak_bytes: Option<u64>,
     nothing_live: bool,
     time: Option<(Duration, u32)>,
+    instructions: Option<(u64, u32)>,
 }
 
 impl Budget {
@@ -89,9 +90,22 @@ impl Budget {
         self
     }
 
+    /// The calling thread runs the block in at most `max` user-space
+    /// instructions, the fewest of `runs` more runs after the counted one
+    /// (at least one), counted by the processor (`perf_event_open`):
+    /// steadier than time on a shared machine. The threads the block starts
+    /// are not counted. Where the processor exposes no instruction counter
+    /// (most virtual machines), the bound is not checked: [`Usage`] says
+    /// why, and [`Budget::check`] prints it in one line on stderr.
+    pub fn instructions(mut self, max: u64, runs: u32) -> Budget {
+        self.instructions = Some((max, runs.max(1)));
+        self
+    }
+
     /// Runs `f`, counting what it allocates (and timing it, with a time
-    /// bound); returns its value with what was measured, whether or not
-    /// the budget held: see [`Usage::overruns`].
+    /// bound, and counting its instructions, with an instruction bound);
+    /// returns its value with what was measured, whether or not the budget
+    /// held: see [`Usage::overruns`].
     pub fn measure<R>(&self, mut f: impl FnMut() -> R) -> (R, Usage) {
         let (value, mut usage) = counted(&mut f);
         if let Some((_, runs)) = self.time {
@@ -104,6 +118,12 @@ impl Budget {
             }
             usage.fastest = Some(fastest);
         }
+        if let Some((_, runs)) = self.instructions {
+            match fewest_instructions(&mut f, runs) {
+                Ok(n) => usage.instructions = Some(n),
+                Err(e) => usage.instructions_unavailable = Some(e),
+            }
+        }
         (value, usage)
     }
 
@@ -113,6 +133,10 @@ impl Budget {
     #[track_caller]
     pub fn check<R>(&self, f: impl FnMut() -> R) -> R {
         let (value, usage) = self.measure(f);
+        if let (Some(_), Some(why)) = (self.instructions, &usage.instructions_unavailable) {
+            let at = std::panic::Location::caller();
+            eprintln!("pulse: budget at {at}: the instruction bound was not checked: {why}");
+        }
         let overruns = usage.overruns(self);
         if !overruns.is_empty() {
             let at = std::panic::Location::caller();
@@ -123,6 +147,20 @@ impl Budget {
         }
         value
     }
+}
+
+/// The fewest instructions of `runs` runs of `f` on the calling thread, or
+/// why they cannot be counted.
+fn fewest_instructions<R>(f: &mut impl FnMut() -> R, runs: u32) -> Result<u64, String> {
+    let mut counter = crate::counters::Instructions::open()
+        .map_err(|e| format!("perf_event_open: {e}: no instruction counter exposed here"))?;
+    let mut fewest = u64::MAX;
+    for _ in 0..runs {
+        let (r, n) = counter.count(&mut *f).map_err(|e| format!("reading the counter: {e}"))?;
+        drop(r);
+        fewest = fewest.min(n);
+    }
+    Ok(fewest)
 }
 
 /// Runs `f` and counts what it allocates, with no bound: the same as
@@ -154,6 +192,8 @@ fn counted<R>(f: &mut impl FnMut() -> R) -> (R, Usage) {
             live_blocks: c.live_blocks,
             excluded: c.excluded,
             fastest: None,
+            instructions: None,
+            instructions_unavailable: None,
             sites,
         }
     });
@@ -194,6 +234,11 @@ pub struct Usage {
     pub excluded: u64,
     /// The fastest of the timed runs, for a budget with a time bound.
     pub fastest: Option<Duration>,
+    /// The fewest instructions of the counted runs, for a budget with an
+    /// instruction bound, where they could be counted.
+    pub instructions: Option<u64>,
+    /// Why a budget's instruction bound could not be checked.
+    pub instructions_unavailable: Option<String>,
     sites: Vec<SiteUsage>,
 }
 
@@ -218,6 +263,9 @@ impl Usage {
         if let (Some((max, _)), Some(fastest)) = (budget.time, self.fastest) {
             let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
             bound(Bound::Nanoseconds, Some(ns(max)), ns(fastest));
+        }
+        if let (Some((max, _)), Some(n)) = (budget.instructions, self.instructions) {
+            bound(Bound::Instructions, Some(max), n);
         }
         over
     }
@@ -247,6 +295,8 @@ pub enum Bound {
     LiveBlocks,
     /// [`Budget::time`], in nanoseconds.
     Nanoseconds,
+    /// [`Budget::instructions`].
+    Instructions,
 }
 
 /// What one site of a measured block allocated: its stack and its counts.
@@ -282,7 +332,7 @@ impl SiteUsage {
     fn by(&self, what: Bound) -> u64 {
         match what {
             Bound::Allocations => self.0.allocations,
-            Bound::Bytes | Bound::Nanoseconds => self.0.bytes,
+            Bound::Bytes | Bound::Nanoseconds | Bound::Instructions => self.0.bytes,
             Bound::PeakBytes => self.0.peak_bytes,
             Bound::LiveBlocks => self.0.live_blocks,
         }
@@ -319,6 +369,9 @@ impl fmt::Display for Exceeded<'_> {
                     format!("{:?}", Duration::from_nanos(o.got)),
                     format!("{:?}", Duration::from_nanos(o.limit)),
                 ),
+                Bound::Instructions => {
+                    ("fewest instructions", o.got.to_string(), o.limit.to_string())
+                }
             };
             writeln!(f, "  {name}: {got}, budget {limit}")?;
         }
@@ -333,8 +386,8 @@ impl fmt::Display for Exceeded<'_> {
             bytes(u.live_bytes),
         )?;
         // The sites by the first bound passed that sites can explain.
-        let Some(what) = self.overruns.iter().map(|o| o.what).find(|w| *w != Bound::Nanoseconds)
-        else {
+        let timing = |w: &Bound| matches!(w, Bound::Nanoseconds | Bound::Instructions);
+        let Some(what) = self.overruns.iter().map(|o| o.what).find(|w| !timing(w)) else {
             return Ok(());
         };
         let mut sites: Vec<&SiteUsage> = u.sites.iter().filter(|s| s.by(what) > 0).collect();
@@ -344,7 +397,7 @@ impl fmt::Display for Exceeded<'_> {
         let names = crate::symbols::symbolize_now(&addrs);
         let order = match what {
             Bound::Allocations => "allocations",
-            Bound::Bytes | Bound::Nanoseconds => "bytes allocated",
+            Bound::Bytes | Bound::Nanoseconds | Bound::Instructions => "bytes allocated",
             Bound::PeakBytes => "live bytes at the peak",
             Bound::LiveBlocks => "blocks live at the end",
         };

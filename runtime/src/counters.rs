@@ -80,6 +80,37 @@ mod imp {
         }
     }
 
+    /// The calling thread's user-space instructions, counted around a
+    /// block of code: for a budget's instruction bound.
+    pub(crate) struct Instructions(Counter);
+
+    impl Instructions {
+        /// Opens the counter on the calling thread; an error where the
+        /// processor exposes no instruction counter.
+        pub(crate) fn open() -> std::io::Result<Instructions> {
+            Ok(Instructions(Builder::new().kind(Hardware::INSTRUCTIONS).build()?))
+        }
+
+        /// Runs `f` and counts its instructions.
+        pub(crate) fn count<R>(&mut self, f: impl FnOnce() -> R) -> std::io::Result<(R, u64)> {
+            self.0.reset()?;
+            self.0.enable()?;
+            let r = f();
+            self.0.disable()?;
+            let c = self.0.read_count_and_time()?;
+            if c.time_running == 0 {
+                return Err(std::io::Error::other("the counter was never scheduled"));
+            }
+            // Time-shared with other counters: scaled, as `perf stat` does.
+            let n = if c.time_running < c.time_enabled {
+                (c.count as f64 * c.time_enabled as f64 / c.time_running as f64) as u64
+            } else {
+                c.count
+            };
+            Ok((r, n))
+        }
+    }
+
     /// Tries the hardware group, then the software one, on the calling
     /// thread; returns the set to use and what to record about each counter.
     /// With `hardware` false, the hardware group is not tried (software
@@ -159,9 +190,20 @@ mod imp {
     pub(crate) fn probe(_hardware: bool) -> (Set, Vec<CounterInfo>) {
         (Set::None, Vec::new())
     }
+
+    pub(crate) struct Instructions;
+
+    impl Instructions {
+        pub(crate) fn open() -> std::io::Result<Instructions> {
+            Err(std::io::Error::other("perf_event_open is Linux-only"))
+        }
+        pub(crate) fn count<R>(&mut self, _: impl FnOnce() -> R) -> std::io::Result<(R, u64)> {
+            Err(std::io::Error::other("perf_event_open is Linux-only"))
+        }
+    }
 }
 
-pub(crate) use imp::{probe, ThreadGroup};
+pub(crate) use imp::{probe, Instructions, ThreadGroup};
 
 /// One thread's group, and why reading it stopped, if it did.
 pub(crate) struct Opened {

@@ -310,6 +310,41 @@ fn time_is_the_fastest_run() {
     assert_eq!(u.overruns(&tight)[0].what, Bound::Nanoseconds);
 }
 
+/// `n` rounds of arithmetic the optimiser cannot remove.
+#[inline(never)]
+fn work(n: u64) -> u64 {
+    (0..black_box(n)).fold(0u64, |a, i| black_box(a.wrapping_mul(31).wrapping_add(i)))
+}
+
+#[test]
+fn instructions_are_counted_where_the_processor_counts_them() {
+    let b = Budget::new().instructions(1_000_000_000, 3);
+    let (small, u) = b.measure(|| work(10_000));
+    let (_, big) = b.measure(|| work(1_000_000));
+    black_box(small);
+    match (u.instructions, &u.instructions_unavailable) {
+        // A processor that counts: ten thousand rounds take tens of
+        // thousands of instructions, a million a hundred times that.
+        (Some(n), None) => {
+            let m = big.instructions.expect("counted once, counted again");
+            assert!((10_000..10_000_000).contains(&n), "{u:?}");
+            assert!(m > 50 * n && m < 200 * n, "{n} then {m}");
+            assert!(u.overruns(&b).is_empty());
+            let tight = Budget::new().instructions(n / 2, 2);
+            let (_, t) = tight.measure(|| work(10_000));
+            assert_eq!(t.overruns(&tight)[0].what, Bound::Instructions, "{t:?}");
+        }
+        // No counter (a virtual machine): the bound is not checked, and
+        // the usage says why.
+        (None, Some(why)) => {
+            assert!(why.contains("perf_event_open"), "{why}");
+            assert!(u.overruns(&b).is_empty());
+            eprintln!("instruction counting is not available here: {why}");
+        }
+        other => panic!("counted and not: {other:?}"),
+    }
+}
+
 #[test]
 #[should_panic(expected = "budgets do not nest")]
 fn budgets_do_not_nest() {
