@@ -19,10 +19,12 @@
 //! `println!` output grows a buffer on the test's thread that is not the
 //! test's doing.
 //!
-//! Locks, always in this order: a shard of the live map, then a tally. Every
-//! update of a tally happens with the shard of the block's address held, so
-//! [`Tally::close`] (which takes the tally's blocks out of every shard) knows
-//! that once it is done no thread can reach the tally through the map.
+//! Locks, always in this order: the list of open tallies ([`OPEN`]), a
+//! shard of the live map, then a tally. Every update of a tally happens
+//! with the shard of the block's address held, so [`Tally::close`] (which
+//! leaves the open list, then takes the tally's blocks out of every shard)
+//! knows that once it is done no thread can reach the tally through the map
+//! or the list.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -41,10 +43,12 @@ static TALLIES: AtomicUsize = AtomicUsize::new(0);
 
 const SHARDS: usize = 64;
 
-/// A live counted block: its tally, size and site.
+/// A live counted block: its tally (and the tally's id, which tells it
+/// from a later tally at the same address), size and site.
 #[derive(Clone, Copy)]
 struct Block {
     tally: *const Tally,
+    id: u64,
     size: u64,
     site: u64,
 }
@@ -58,6 +62,34 @@ type AddrMap = HashMap<u64, Block, BuildHasherDefault<AddrHasher>>;
 
 /// The live counted blocks, by address.
 static LIVE: [Mutex<Option<AddrMap>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+
+/// The tallies not yet closed, by address and id: a thread that holds a
+/// block's tally only through the block (the block left the live map for a
+/// reallocation) reaches the tally through this list, which `close` leaves
+/// first. Taken before any shard.
+static OPEN: Mutex<Vec<(usize, u64)>> = Mutex::new(Vec::new());
+
+/// Ids of tallies, never reused.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Set while the thread is in this module's bookkeeping: a free it
+    /// makes there (a map growing) is not a program's block, and taking a
+    /// shard again would deadlock.
+    static IN_BUDGET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with [`IN_BUDGET`] set, unless it is already: `None` then.
+fn bookkeeping<R>(f: impl FnOnce() -> R) -> Option<R> {
+    IN_BUDGET.with(|b| {
+        if b.replace(true) {
+            return None;
+        }
+        let r = f();
+        b.set(false);
+        Some(r)
+    })
+}
 
 fn shard(addr: u64) -> &'static Mutex<Option<AddrMap>> {
     // Blocks are at least 8-aligned; mix the bits above.
@@ -144,6 +176,7 @@ struct Inner {
 /// attribution (the runtime does it untracked).
 pub struct Tally {
     inner: Mutex<Inner>,
+    id: u64,
 }
 
 impl std::fmt::Debug for Tally {
@@ -156,11 +189,23 @@ impl Tally {
     /// A tally counting from now; from its creation to its [`Tally::close`]
     /// every allocator call of the process takes the budget path.
     pub fn new() -> Tally {
-        let tally = Tally { inner: Mutex::new(Inner::default()) };
+        let tally = Tally {
+            inner: Mutex::new(Inner::default()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        };
         if TALLIES.fetch_add(1, Ordering::SeqCst) == 0 {
             crate::thread::refresh_mode();
         }
         tally
+    }
+
+    /// Makes the tally reachable by the blocks it counted (see [`OPEN`]),
+    /// once it is where it stays until it is closed: call it before
+    /// attributing a thread to it.
+    pub fn open(&self) {
+        OPEN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((self as *const Tally as usize, self.id));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -186,6 +231,12 @@ impl Tally {
     /// live blocks leave the live map (they stay counted as live in its
     /// counts and sites). Call it before dropping the tally; idempotent.
     pub fn close(&self) {
+        let me = self as *const Tally;
+        // First out of the open list: from here no thread reaches it but
+        // through the live map, which it leaves below, and its attribution.
+        OPEN.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&(p, id)| (p, id) != (me as usize, self.id));
         {
             let mut inner = self.lock();
             if inner.closed {
@@ -193,7 +244,6 @@ impl Tally {
             }
             inner.closed = true;
         }
-        let me = self as *const Tally;
         for s in &LIVE {
             let mut map = s.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(map) = map.as_mut() {
@@ -337,17 +387,43 @@ pub(crate) fn active() -> bool {
     TALLIES.load(Ordering::SeqCst) > 0
 }
 
-/// A block handed out on this thread, counted if the thread is attributed;
+/// A block handed out on this thread, counted in `tally` (the thread's,
+/// which its attribution keeps alive) if not null, else in the tally of
+/// `moved`, the block it replaces (a reallocation by a thread outside the
+/// budget keeps the block in its budget), if that tally is still open.
 /// `frames` is its stack and `hash` the stack's hash. The caller holds the
 /// thread's guard.
-pub(crate) fn on_alloc(addr: u64, size: u64, realloc: bool, frames: &[u64], hash: u64) {
-    let tally = attributed();
-    if tally.is_null() {
-        return;
-    }
+pub(crate) fn on_alloc(addr: u64, size: u64, moved: Option<Counted>, frames: &[u64], hash: u64) {
+    bookkeeping(|| {
+        let tally = attributed();
+        if !tally.is_null() {
+            // SAFETY: an attributed thread's tally is valid while it is
+            // attributed (`attribute`'s contract).
+            let id = unsafe { &*tally }.id;
+            count(addr, size, moved.is_some(), frames, hash, tally, id);
+        } else if let Some(Counted(old)) = moved {
+            let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+            // Open: its owner's `close` waits for this list, so it lives
+            // until the block is counted.
+            if open.contains(&(old.tally as usize, old.id)) {
+                count(addr, size, true, frames, hash, old.tally, old.id);
+            }
+        }
+    });
+}
+
+/// Counts the block at `addr` in `tally`, which is alive for the call.
+fn count(
+    addr: u64,
+    size: u64,
+    realloc: bool,
+    frames: &[u64],
+    hash: u64,
+    tally: *const Tally,
+    id: u64,
+) {
     let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: an attributed thread's tally is valid while it is attributed
-    // (`attribute`'s contract).
+    // SAFETY: the caller's contract.
     let t = unsafe { &*tally };
     let mut inner = t.lock();
     if inner.closed {
@@ -357,44 +433,53 @@ pub(crate) fn on_alloc(addr: u64, size: u64, realloc: bool, frames: &[u64], hash
         inner.counts.excluded += 1;
         return;
     }
-    let b = Block { tally, size, site: hash };
+    let b = Block { tally, id, size, site: hash };
     inner.allocated(&b, realloc, frames);
     map.get_or_insert_with(AddrMap::default).insert(addr, b);
 }
 
-/// A counted block taken out of the live map: what [`restore`] puts back.
+/// A counted block taken out of the live map: what [`restore`] puts back,
+/// or [`on_alloc`] counts again where it was reallocated.
 #[derive(Clone, Copy)]
 pub(crate) struct Counted(Block);
 
 /// A block about to be released (or resized), on any thread: leaves its
-/// tally if one counted it. The caller holds the thread's guard, and calls
-/// this before the block is released, so that its address cannot be handed
-/// out again meanwhile.
+/// tally if one counted it. Called before the block is released, so that
+/// its address cannot be handed out again meanwhile; with or without the
+/// thread's guard (a program's block freed inside pulse's own code leaves
+/// its tally too), but not from this module's own bookkeeping.
 pub(crate) fn on_free(addr: u64) -> Option<Counted> {
-    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
-    let b = map.as_mut()?.remove(&addr)?;
-    // SAFETY: the block was in the map, so its tally has not finished
-    // `close` (which takes its blocks out first), and cannot while this
-    // shard is held.
-    let t = unsafe { &*b.tally };
-    t.lock().freed(&b);
-    Some(Counted(b))
+    bookkeeping(|| {
+        let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+        let b = map.as_mut()?.remove(&addr)?;
+        // SAFETY: the block was in the map, so its tally has not finished
+        // `close` (which takes its blocks out first), and cannot while this
+        // shard is held.
+        let t = unsafe { &*b.tally };
+        t.lock().freed(&b);
+        Some(Counted(b))
+    })
+    .flatten()
 }
 
 /// Puts back a block [`on_free`] took out, which was not released after all
-/// (a refused reallocation). The caller holds the thread's guard.
+/// (a refused reallocation), if its tally is still open.
 pub(crate) fn restore(addr: u64, Counted(b): Counted) {
-    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: a tally outlives its attributed threads' calls, and this
-    // thread's call is still running (see `on_alloc`); if it closed
-    // meanwhile, the block is not put back.
-    let t = unsafe { &*b.tally };
-    let mut inner = t.lock();
-    if inner.closed {
-        return;
-    }
-    inner.restored(&b);
-    map.get_or_insert_with(AddrMap::default).insert(addr, b);
+    bookkeeping(|| {
+        let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !open.contains(&(b.tally as usize, b.id)) {
+            return;
+        }
+        let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: open, so alive while the list is held (see `on_alloc`).
+        let t = unsafe { &*b.tally };
+        let mut inner = t.lock();
+        if inner.closed {
+            return;
+        }
+        inner.restored(&b);
+        map.get_or_insert_with(AddrMap::default).insert(addr, b);
+    });
 }
 
 /// How many frames a budgeted allocation's stack keeps.

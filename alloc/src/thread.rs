@@ -567,7 +567,7 @@ pub(crate) unsafe fn alloc_budgeted<A: GlobalAlloc>(
         counted_alloc(mode, p, layout)
     };
     if !p.is_null() {
-        budget_alloc(p as u64, layout.size() as u64, false);
+        budget_alloc(p as u64, layout.size() as u64, None);
     }
     p
 }
@@ -619,22 +619,20 @@ pub(crate) unsafe fn realloc_budgeted<A: GlobalAlloc>(
         counted_realloc(mode, layout, p, new_size)
     };
     if !new.is_null() {
-        budget_alloc(new as u64, new_size as u64, true);
+        budget_alloc(new as u64, new_size as u64, old);
     } else if let Some(old) = old {
         // Refused: the old block is still the program's, and its budget's.
-        let s = state();
-        if let Some(_g) = Guard::enter(&s.busy) {
-            budget::restore(ptr as u64, old);
-        }
+        budget::restore(ptr as u64, old);
     }
     new
 }
 
 /// Counts a block handed out on this thread, if the thread is attributed
-/// to a budget, with its stack walked from here.
+/// to a budget or the block replaces one a budget counted (`moved`), with
+/// its stack walked from here.
 #[inline(always)]
-fn budget_alloc(addr: u64, size: u64, realloc: bool) {
-    if budget::attributed().is_null() {
+fn budget_alloc(addr: u64, size: u64, moved: Option<budget::Counted>) {
+    if budget::attributed().is_null() && moved.is_none() {
         return;
     }
     let s = state();
@@ -645,14 +643,13 @@ fn budget_alloc(addr: u64, size: u64, realloc: bool) {
         Some(ring) => unsafe { ring.sites() }.stack(&mut frames),
         None => (0, 0),
     };
-    budget::on_alloc(addr, size, realloc, &frames[..n], hash);
+    budget::on_alloc(addr, size, moved, &frames[..n], hash);
 }
 
-/// Takes a block about to be released out of its budget, if one counts it.
+/// Takes a block about to be released out of its budget, if one counts it
+/// (also inside pulse's own code: a program's block freed there is freed).
 #[inline(always)]
 fn budget_free(addr: u64) -> Option<budget::Counted> {
-    let s = state();
-    let _g = Guard::enter(&s.busy)?;
     budget::on_free(addr)
 }
 

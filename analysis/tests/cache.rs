@@ -166,3 +166,34 @@ fn an_unwritable_cache_only_costs_the_replay() {
     let (_, used) = load(&path, &LoadOptions::new(), &cache);
     assert_eq!(used, CacheUse::NotStored);
 }
+
+#[test]
+fn every_spelling_of_a_path_finds_the_same_entry() {
+    let dir = scratch("spellings");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Stored);
+    let dotted = dir.join(".").join("s.pulse");
+    let link = dir.join("link.pulse");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    for spelling in [dotted, link, path.clone()] {
+        assert_eq!(load(&spelling, &LoadOptions::new(), &cache).1, CacheUse::Hit, "{spelling:?}");
+    }
+}
+
+#[test]
+fn a_fifo_in_place_of_an_entry_does_not_block() {
+    let dir = scratch("fifo");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    fs::write(&path, names::session(names::plain, 0)).unwrap();
+    load(&path, &LoadOptions::new(), &cache);
+    let entry = fs::read_dir(cache.dir()).unwrap().next().unwrap().unwrap().path();
+    fs::remove_file(&entry).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&entry).status().unwrap();
+    assert!(made.success());
+    // Nothing writes the FIFO: reading it would wait for ever.
+    let (_, used) = load(&path, &LoadOptions::new(), &cache);
+    assert_ne!(used, CacheUse::Hit);
+}

@@ -188,6 +188,37 @@ impl Histogram {
         }
     }
 
+    /// Whether its parts agree: buckets in order and in range, their counts
+    /// adding up to the count, the minimum not above the maximum. Always so
+    /// for a histogram built by recording; for one read back from storage
+    /// (the analyzer's replay cache), what makes its other methods safe.
+    pub fn is_consistent(&self) -> bool {
+        let bits = self.bits();
+        if bits > 16 {
+            return false;
+        }
+        let last = bucket(u64::MAX, bits);
+        let mut total = 0u64;
+        let mut prev = None;
+        if let Counts::Dense { lo, counts, used } = &self.counts {
+            let nonzero = counts.iter().filter(|&&n| n > 0).count();
+            if lo.checked_add(counts.len()).is_none_or(|end| end > last + 1) || *used != nonzero {
+                return false;
+            }
+        }
+        for (b, n) in self.counts.iter() {
+            if b > last || prev.is_some_and(|p| p >= b) {
+                return false;
+            }
+            prev = Some(b);
+            total = match total.checked_add(n) {
+                Some(t) => t,
+                None => return false,
+            };
+        }
+        total == self.count && (self.count == 0 || self.min <= self.max)
+    }
+
     /// Adds one value.
     #[inline]
     pub fn record(&mut self, v: u64) {
@@ -303,6 +334,26 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_out_of_joint_is_told() {
+        let mut h = Histogram::new();
+        for v in [3, 70, 5000, 1 << 40] {
+            h.record(v);
+        }
+        assert!(h.is_consistent() && Histogram::new().is_consistent());
+        let broken = [
+            Histogram { min: 9, max: 2, ..h.clone() },
+            Histogram { count: h.count + 1, ..h.clone() },
+            Histogram { sub_bits: 40, ..h.clone() },
+            Histogram { counts: Counts::Sparse(vec![(9, 2), (3, 2)]), ..h.clone() },
+            Histogram { counts: Counts::Sparse(vec![(usize::MAX, 4)]), ..h.clone() },
+            Histogram { counts: Counts::Dense { lo: 1, counts: vec![4], used: 0 }, ..h.clone() },
+        ];
+        for b in broken {
+            assert!(!b.is_consistent(), "{b:?}");
+        }
+    }
 
     #[test]
     fn buckets_cover_every_value_in_order() {

@@ -26,6 +26,7 @@
 //! whichever thread frees it. What the test harness allocates to capture
 //! `println!` output is not counted.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -172,7 +173,11 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
 
 fn counted<R>(f: &mut impl FnMut() -> R) -> (R, Usage) {
     exclude_harness_capture();
-    let tally = untracked(|| Arc::new(Tally::new()));
+    let tally = untracked(|| {
+        let tally = Arc::new(Tally::new());
+        tally.open();
+        tally
+    });
     let value = {
         let _in = Attribution(Arc::clone(&tally)).enter();
         f()
@@ -500,52 +505,77 @@ impl fmt::Debug for Attribution {
 /// its threads this way: the standard library's bookkeeping of a thread is
 /// freed only as the thread exits, after its work was joined.
 pub fn outside<R>(f: impl FnOnce() -> R) -> R {
-    struct Back(*const Tally);
+    /// Gives the thread back its attribution, however `f` ends.
+    struct Back(Held);
     impl Drop for Back {
         fn drop(&mut self) {
-            // SAFETY: giving the thread back the attribution it had, whose
-            // tally its guard (up the stack) keeps alive.
-            unsafe { raw::attribute(self.0) };
+            let held = std::mem::take(&mut self.0);
+            let tally = held.tally.as_ref().map_or(std::ptr::null(), Arc::as_ptr);
+            // SAFETY: `held` keeps the tally alive while the thread holds it.
+            unsafe { raw::attribute(tally) };
+            untracked(|| {
+                let _ = HELD.try_with(|h| *h.borrow_mut() = held);
+            });
         }
     }
+    let held =
+        untracked(|| HELD.try_with(|h| std::mem::take(&mut *h.borrow_mut()))).unwrap_or_default();
     // SAFETY: null attributes to no tally.
-    let _back = Back(unsafe { raw::attribute(std::ptr::null()) });
+    unsafe { raw::attribute(std::ptr::null()) };
+    let _back = Back(held);
     f()
+}
+
+/// The budget a thread counts in, held while any [`Entered`] of it lives
+/// on the thread: the thread's attribution points at this tally, and this
+/// `Arc` keeps it alive, whatever order the guards are dropped in.
+#[derive(Default)]
+struct Held {
+    tally: Option<Arc<Tally>>,
+    /// Guards of it alive on this thread.
+    depth: usize,
+}
+
+thread_local! {
+    static HELD: RefCell<Held> = const { RefCell::new(Held { tally: None, depth: 0 }) };
 }
 
 /// The budget the calling thread's allocations count in, if one does.
 pub fn current() -> Option<Attribution> {
-    let p = raw::attributed();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: only `Attribution::enter` attributes threads, always to the
-    // pointer of an `Arc<Tally>` that its guard keeps alive while the
-    // thread is attributed; the count taken here is the new `Arc`'s.
-    Some(Attribution(unsafe {
-        Arc::increment_strong_count(p);
-        Arc::from_raw(p)
-    }))
+    untracked(|| HELD.try_with(|h| h.borrow().tally.clone().map(Attribution)).ok().flatten())
 }
 
 impl Attribution {
     /// Attributes the calling thread's allocations to this budget until
-    /// the guard drops.
+    /// the guard drops (or, with several guards of it, the last of them).
     ///
     /// # Panics
     /// If the thread already counts in another budget: budgets do not
     /// nest, since a block counts in one budget only.
     pub fn enter(&self) -> Entered {
-        let me = Arc::as_ptr(&self.0);
-        let before = raw::attributed();
+        let entered = untracked(|| {
+            HELD.with(|h| {
+                let mut h = h.borrow_mut();
+                match &h.tally {
+                    Some(t) if Arc::ptr_eq(t, &self.0) => {}
+                    Some(_) => return false,
+                    None => {
+                        h.tally = Some(Arc::clone(&self.0));
+                        // SAFETY: `HELD` keeps the tally alive until the
+                        // thread's last guard of it drops, which ends the
+                        // attribution first.
+                        unsafe { raw::attribute(Arc::as_ptr(&self.0)) };
+                    }
+                }
+                h.depth += 1;
+                true
+            })
+        });
         assert!(
-            before.is_null() || before == me,
+            entered,
             "pulse::budget: this thread already counts in another budget; budgets do not nest"
         );
-        // SAFETY: `Entered` holds the `Arc` until it gives the thread its
-        // attribution before back, so the tally outlives the attribution.
-        unsafe { raw::attribute(me) };
-        Entered { tally: Arc::clone(&self.0), before, _thread: PhantomData }
+        Entered { _thread: PhantomData }
     }
 
     /// `fut`, counting in this budget whenever it is polled, on any thread.
@@ -554,11 +584,10 @@ impl Attribution {
     }
 }
 
-/// A thread attributed to a budget; dropping it ends the attribution.
+/// A thread attributed to a budget; dropping it ends the attribution (the
+/// last of the thread's guards of that budget does).
 #[must_use = "the thread counts in the budget until this drops"]
 pub struct Entered {
-    tally: Arc<Tally>,
-    before: *const Tally,
     // Attribution is per thread: the guard stays on its thread.
     _thread: PhantomData<*const ()>,
 }
@@ -571,10 +600,20 @@ impl fmt::Debug for Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        // SAFETY: `before` was this thread's attribution when this guard
-        // was made, and whoever set it keeps its tally alive meanwhile.
-        unsafe { raw::attribute(self.before) };
-        let _ = &self.tally;
+        let last = untracked(|| {
+            HELD.try_with(|h| {
+                let mut h = h.borrow_mut();
+                h.depth = h.depth.saturating_sub(1);
+                if h.depth > 0 {
+                    return None;
+                }
+                // SAFETY: null attributes to no tally.
+                unsafe { raw::attribute(std::ptr::null()) };
+                h.tally.take()
+            })
+        });
+        // The tally's last `Arc` may go here, outside the borrow.
+        untracked(|| drop(last));
     }
 }
 

@@ -14,6 +14,9 @@ use pulse::budget::{self, Bound, Budget};
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
 
+/// One session at a time in a process: the tests that start one take turns.
+static SESSIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `n` boxes of `size` bytes, made and dropped one at a time, yielding in
 /// between so that the tests' threads interleave.
 fn churn(n: u64, size: usize) {
@@ -247,6 +250,7 @@ fn a_budget_closes_while_other_threads_free_its_blocks() {
 fn budgets_hold_while_a_session_records() {
     // The allocator records every event for the session and counts for
     // the budget, both exact.
+    let _one = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
     let path = pulse_tests::temp_session("budgets");
     let session = pulse::Session::builder().output(&path).start().unwrap();
     let (_, u) = budget::measure(|| churn(500, 24));
@@ -254,6 +258,78 @@ fn budgets_hold_while_a_session_records() {
     assert_eq!((u.allocations, u.bytes, u.live_blocks), (500, 500 * 24, 0), "{u:?}");
     let profile = pulse_analysis::Profile::load(&path).unwrap();
     assert!(profile.memory.allocs >= 500, "{:?}", profile.memory);
+}
+
+#[test]
+fn guards_dropped_in_any_order_leave_no_dangling_budget() {
+    let (to, _) = budget::measure(|| budget::current().unwrap());
+    let a = to.enter();
+    let b = to.enter();
+    drop(a);
+    assert!(budget::current().is_some(), "b still attributes the thread");
+    drop(b);
+    assert!(budget::current().is_none());
+    drop(to);
+    // With another budget alive, this thread's allocations take the budget
+    // path: they must find no tally (valgrind in CI checks no freed one is read).
+    let (_, u) = budget::measure(|| {
+        std::thread::scope(|s| s.spawn(|| black_box(vec![0u8; 64]).len()).join().unwrap())
+    });
+    assert_eq!(u.live_blocks, 0, "{u:?}");
+}
+
+#[test]
+fn a_block_grown_by_a_thread_outside_the_budget_stays_in_it() {
+    // A pool thread, not the test's, grows the vector the test allocated.
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (back_tx, back) = std::sync::mpsc::channel::<Vec<u8>>();
+    let pool = std::thread::spawn(move || {
+        for mut v in rx {
+            v.extend_from_slice(&[1; 4096]);
+            back_tx.send(v).unwrap();
+        }
+    });
+    let (v, u) = budget::measure(|| {
+        tx.send(Vec::with_capacity(16)).unwrap();
+        back.recv().unwrap()
+    });
+    drop(tx);
+    pool.join().unwrap();
+    assert!(v.capacity() >= 4096);
+    let grown = u.sites().iter().find(|s| s.live_blocks() == 1).expect("the vector's site");
+    assert!(grown.live_bytes() >= 4096, "{u:?}");
+    assert!(u.reallocations >= 1, "{u:?}");
+}
+
+thread_local! {
+    static CACHE: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn a_scoped_threads_thread_locals_are_gone_when_the_scope_returns() {
+    // A per-thread cache filled inside the budget is freed as its thread
+    // exits: pulse::thread::scope returns after that, every time.
+    for _ in 0..50 {
+        let (_, u) = budget::measure(|| {
+            pulse::thread::scope(|s| {
+                s.spawn(|| CACHE.with(|c| c.borrow_mut().extend(0..100)));
+            })
+        });
+        assert_eq!(u.live_blocks, 0, "{u:?}");
+    }
+}
+
+#[test]
+fn a_block_freed_inside_pulse_is_freed() {
+    // The builder's path is the program's block; the session's start frees
+    // it inside pulse's own code.
+    let _one = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let path = pulse_tests::temp_session("budgets-inside");
+    let (_, u) = budget::measure(|| {
+        let builder = pulse::Session::builder().output(&path);
+        budget::outside(|| builder.start().unwrap().finish().unwrap());
+    });
+    assert_eq!(u.live_blocks, 0, "{u:?}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub enum CacheUse {
 struct Stamp {
     /// The analyzer that wrote it: its version and its executable.
     build: String,
-    /// The session file, as given.
+    /// The session file, by its canonical name.
     path: String,
     /// The threads asked for.
     threads: Vec<String>,
@@ -95,7 +95,7 @@ impl Cache {
 
     /// The entry of `path` read with `opts`.
     fn entry(&self, path: &Path, opts: &LoadOptions) -> PathBuf {
-        let absolute = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let absolute = absolute(path);
         let mut h = crc32fast::Hasher::new();
         h.update(absolute.as_os_str().as_encoded_bytes());
         let mut h2 = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
@@ -108,6 +108,12 @@ impl Cache {
         }
         self.dir.join(format!("{:08x}{:08x}.profile", h.finalize(), h2.finalize()))
     }
+}
+
+/// The file's one name, however it was spelled (relative, `./`, through
+/// links), so that each spelling finds the same entry.
+fn absolute(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// This analyzer: its version and its executable's length and modification
@@ -161,7 +167,7 @@ impl Profile {
         let before = file.metadata().map_err(io_error)?;
         let stamp = Stamp {
             build,
-            path: path.to_string_lossy().into_owned(),
+            path: absolute(path).to_string_lossy().into_owned(),
             threads: opts.threads.clone(),
             len: before.len(),
             modified_ns: before.modified().map_or(0, nanos),
@@ -179,7 +185,8 @@ impl Profile {
             if stored == (Stamp { crc: stored.crc, ..stamp.clone() }) {
                 io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
                 if reading.crc.clone().finalize() == stored.crc {
-                    if let Ok(profile) = postcard::from_bytes::<Profile>(&payload) {
+                    let decoded = postcard::from_bytes::<Profile>(&payload).ok();
+                    if let Some(profile) = decoded.filter(consistent) {
                         // Recently used: the last to be pruned.
                         let _ = File::options()
                             .append(true)
@@ -211,9 +218,38 @@ impl Profile {
     }
 }
 
-/// An entry's stamp and payload, if it is whole and pulse's.
+/// Whether a profile read back from an entry holds together where the
+/// writers index into it (a histogram's buckets, the call tree's links, the
+/// timeline's aligned series): an entry whose checksum holds was written by
+/// pulse, but one forged to match must still not make a command panic.
+fn consistent(p: &Profile) -> bool {
+    let nodes = p.call_tree.nodes.len();
+    let tree = p
+        .call_tree
+        .nodes
+        .iter()
+        .all(|n| n.parent.is_none_or(|i| i < nodes) && n.children.iter().all(|&c| c < nodes));
+    let t = &p.timeline;
+    let points = t.live_bytes.len();
+    let aligned = |v: &Vec<u64>| v.is_empty() || v.len() == points;
+    let timeline = aligned(&t.end_bytes)
+        && aligned(&t.other_bytes)
+        && t.sites.iter().all(|s| aligned(&s.bytes))
+        && t.threads.values().all(aligned);
+    let sites = p.sites.values().all(|s| s.lifetimes.is_consistent());
+    tree && timeline && sites
+}
+
+/// An entry's stamp and payload, if it is whole and pulse's: a regular
+/// file (a FIFO in its place would block the read) of at most the cache's
+/// size.
 fn read_entry(entry: &Path) -> Option<(Stamp, Vec<u8>)> {
-    let bytes = fs::read(entry).ok()?;
+    let meta = fs::metadata(entry).ok()?;
+    if !meta.is_file() || meta.len() > MAX_BYTES {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    File::open(entry).ok()?.take(MAX_BYTES).read_to_end(&mut bytes).ok()?;
     let rest = bytes.strip_prefix(MAGIC)?;
     let (len, rest) = split_u32(rest)?;
     let (stamp, rest) = rest.split_at_checked(len as usize)?;
