@@ -282,25 +282,18 @@ impl Inner {
             seen: peaks,
             ..SiteTally::default()
         });
-        catch_up(site, peaks);
         site.allocations += 1;
         site.reallocations += u64::from(realloc);
         site.bytes = site.bytes.saturating_add(b.size);
-        site.live_bytes = site.live_bytes.saturating_add(b.size);
-        site.live_blocks += 1;
         let c = &mut self.counts;
         c.allocations += 1;
         c.reallocations += u64::from(realloc);
         c.bytes = c.bytes.saturating_add(b.size);
-        c.live_bytes = c.live_bytes.saturating_add(b.size);
-        c.live_blocks += 1;
-        if c.live_bytes > c.peak_bytes {
-            c.peak_bytes = c.live_bytes;
-            self.peaks += 1;
-        }
+        self.went_live(b);
     }
 
-    fn restored(&mut self, b: &Block) {
+    /// `b` is live: allocated, or put back after a refused reallocation.
+    fn went_live(&mut self, b: &Block) {
         if let Some(site) = self.sites.get_mut(&b.site) {
             catch_up(site, self.peaks);
             site.live_bytes = site.live_bytes.saturating_add(b.size);
@@ -477,7 +470,7 @@ pub(crate) fn restore(addr: u64, Counted(b): Counted) {
         if inner.closed {
             return;
         }
-        inner.restored(&b);
+        inner.went_live(&b);
         map.get_or_insert_with(AddrMap::default).insert(addr, b);
     });
 }
