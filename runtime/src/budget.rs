@@ -454,8 +454,20 @@ impl fmt::Display for Exceeded<'_> {
 }
 
 /// The frames above the code that asked for memory: pulse's, and the
-/// standard library's (its allocation and collection code, inlined or not).
+/// standard library's (its allocation and collection code, inlined or not);
+/// and below it, the C library's start of a thread or of the program.
 fn is_plumbing(n: &crate::symbols::Named) -> bool {
+    const LIBC: [&str; 6] = [
+        "start_thread",
+        "clone",
+        "clone3",
+        "__libc_start_main",
+        "__libc_start_call_main",
+        "_start",
+    ];
+    if n.file.is_empty() && LIBC.contains(&n.function.as_str()) {
+        return true;
+    }
     let f = n.function.trim_start_matches('<');
     let pulse = f.starts_with("pulse_alloc::")
         || f.starts_with("pulse::")
