@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::Error;
-use crate::load::LoadOptions;
+use crate::load::{Counting, LoadOptions};
 use crate::model::profile::Profile;
 
 /// What starts an entry.
@@ -128,25 +128,6 @@ fn nanos(t: SystemTime) -> u128 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
-/// A reader that hashes what it reads and reports how far it got.
-struct Hashing<'a, R> {
-    inner: R,
-    crc: crc32fast::Hasher,
-    read: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
-}
-
-impl<R: Read> Read for Hashing<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.crc.update(&buf[..n]);
-        self.read += n as u64;
-        (self.progress)(self.read, self.total);
-        Ok(n)
-    }
-}
-
 impl Profile {
     /// [`Profile::load_with`] through `cache`: the profile stored by an
     /// earlier load of the same, unchanged file with the same options, or
@@ -174,17 +155,17 @@ impl Profile {
             crc: 0,
         };
         let entry = cache.entry(path, opts);
-        let mut reading = Hashing {
+        let mut reading = Counting {
             inner: file,
-            crc: crc32fast::Hasher::new(),
             read: 0,
             total: stamp.len,
+            crc: Some(crc32fast::Hasher::new()),
             progress,
         };
         if let Some((stored, payload)) = read_entry(&entry) {
             if stored == (Stamp { crc: stored.crc, ..stamp.clone() }) {
                 io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
-                if reading.crc.clone().finalize() == stored.crc {
+                if reading.crc.clone().map(crc32fast::Hasher::finalize) == Some(stored.crc) {
                     let decoded = postcard::from_bytes::<Profile>(&payload).ok();
                     if let Some(profile) = decoded.filter(consistent) {
                         // Recently used: the last to be pruned.
@@ -197,7 +178,7 @@ impl Profile {
                 }
                 // Stale or damaged: replayed from the start.
                 reading.inner = super::open(path)?;
-                (reading.crc, reading.read) = (crc32fast::Hasher::new(), 0);
+                (reading.crc, reading.read) = (Some(crc32fast::Hasher::new()), 0);
             }
         }
         let mut buffered = BufReader::with_capacity(1 << 20, reading);
@@ -205,7 +186,7 @@ impl Profile {
         let mut reading = buffered.into_inner();
         // What the replay left unread (past the trailer) is hashed too.
         io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
-        let stamp = Stamp { crc: reading.crc.finalize(), ..stamp };
+        let stamp = Stamp { crc: reading.crc.map_or(0, crc32fast::Hasher::finalize), ..stamp };
         let unchanged = reading.read == stamp.len
             && fs::metadata(path).is_ok_and(|m| {
                 m.len() == stamp.len && m.modified().map_or(0, nanos) == stamp.modified_ns

@@ -53,17 +53,22 @@ pub(crate) fn open(path: &Path) -> Result<File, Error> {
     File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
-/// A reader that reports how far it got.
-struct Counting<'a, R> {
-    inner: R,
-    read: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
+/// A reader that reports how far it got, and hashes what it read where
+/// asked (`crc`: the replay cache's check of the file).
+pub(crate) struct Counting<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) read: u64,
+    pub(crate) total: u64,
+    pub(crate) crc: Option<crc32fast::Hasher>,
+    pub(crate) progress: &'a mut dyn FnMut(u64, u64),
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(crc) = &mut self.crc {
+            crc.update(&buf[..n]);
+        }
         self.read += n as u64;
         (self.progress)(self.read, self.total);
         Ok(n)
@@ -95,7 +100,7 @@ impl Profile {
         let path = path.as_ref();
         let file = open(path)?;
         let total = file.metadata().map_or(0, |m| m.len());
-        let counting = Counting { inner: file, read: 0, total, progress };
+        let counting = Counting { inner: file, read: 0, total, crc: None, progress };
         Profile::replay_file(path, opts, BufReader::with_capacity(1 << 20, counting))
     }
 
