@@ -141,6 +141,7 @@ fn main() {
         );
         let [frames, events] = read_stages(&file, records);
         print_stages(frames, events, records);
+        print_collector(&session_threads(&file, SESSION_COLLECTOR_RECORDS));
         println!();
         print_codecs(&raw, records);
         println!();
@@ -148,23 +149,15 @@ fn main() {
     }
 }
 
-/// Where a session's bytes go: each record kind's share of the encoded
-/// bytes, and of what zstd -1 makes of that kind's records alone (a kind's
-/// stream compressed on its own: an estimate of its share of the file); then
-/// the fields of the commonest kinds, by the varint lengths the encoder
-/// writes (timestamps and addresses as deltas within a chunk).
+/// Where a session's bytes go: each record kind's encoded bytes, in the
+/// records and in the timestamps kept after them (format version 2), as the
+/// writer encodes the whole chunk (so frees and allocations name recent
+/// blocks as they do in the file); then the whole file's compressed bytes.
 fn print_bytes_by_kind(file: &[u8]) {
     use pulse_format::{Frame, Reader, RecordKind};
     let kinds = RecordKind::ALL.len();
-    let (mut count, mut raw) = (vec![0u64; kinds], vec![0u64; kinds]);
-    // Each kind's records alone, as chunks of their own through the real
-    // writer (so deltas are against the same kind's previous record).
-    let meta = pulse_format::Metadata::default();
-    let mut alone: Vec<Writer<Vec<u8>>> =
-        (0..kinds).map(|_| Writer::new(Vec::new(), &meta).expect("header")).collect();
-    let mut per_kind: Vec<ChunkEncoder> = (0..kinds).map(|_| ChunkEncoder::new()).collect();
-    // Fields, in bytes: [tag, ts, addr, size, align, site, rest].
-    let mut fields = [[0u64; 7]; 3];
+    let (mut count, mut records, mut times) =
+        (vec![0u64; kinds], vec![0u64; kinds], vec![0u64; kinds]);
     let varint = |v: u64| ((64 - v.leading_zeros()).max(1) as u64).div_ceil(7);
     let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
     let mut reader = Reader::new(file).expect("header");
@@ -172,108 +165,52 @@ fn print_bytes_by_kind(file: &[u8]) {
     while let Some(frame) = reader.next_frame().expect("frame") {
         let Frame::Chunk(c) = frame else { continue };
         enc.begin(c.thread, c.round);
-        per_kind.iter_mut().for_each(|e| e.begin(c.thread, c.round));
-        let (mut prev_ts, mut prev_addr) = (0u64, 0u64);
+        let mut prev_ts = 0u64;
         for r in &c.records {
             let before = enc.encoded_len();
             enc.push(r);
             let n = (enc.encoded_len() - before) as u64;
-            let k = r.kind().index();
-            count[k] += 1;
-            raw[k] += n;
-            per_kind[k].push(r);
-            let mut ts_bytes = |ts: u64| {
+            let t = r.ts().map_or(0, |ts| {
                 let b = varint(zigzag(ts.wrapping_sub(prev_ts) as i64));
                 prev_ts = ts;
                 b
-            };
-            let (row, f) = match *r {
-                Record::Alloc { ts, addr, size, align, site, .. } => {
-                    let t = ts_bytes(ts);
-                    let a = varint(zigzag(addr.wrapping_sub(prev_addr) as i64));
-                    prev_addr = addr;
-                    (0, [1, t, a, varint(size), varint(align), varint(u64::from(site)), 0])
-                }
-                Record::Free { ts, addr, size } => {
-                    let t = ts_bytes(ts);
-                    let a = varint(zigzag(addr.wrapping_sub(prev_addr) as i64));
-                    prev_addr = addr;
-                    (1, [1, t, a, varint(size), 0, 0, 0])
-                }
-                Record::Realloc {
-                    ts, old_addr, new_addr, old_size, new_size, align, site, ..
-                } => {
-                    let t = ts_bytes(ts);
-                    let a1 = varint(zigzag(old_addr.wrapping_sub(prev_addr) as i64));
-                    let a2 = varint(zigzag(new_addr.wrapping_sub(old_addr) as i64));
-                    prev_addr = new_addr;
-                    let sizes = varint(old_size) + varint(new_size);
-                    (2, [1, t, a1 + a2, sizes, varint(align), varint(u64::from(site)), 0])
-                }
-                ref other => {
-                    if let Some(ts) = other.ts() {
-                        prev_ts = ts;
-                    }
-                    continue;
-                }
-            };
-            for (sum, b) in fields[row].iter_mut().zip(f) {
-                *sum += b;
-            }
-            // The realloc's start delta is what is left of its bytes.
-            if row == 2 {
-                let known: u64 = f[..6].iter().sum();
-                fields[2][6] += n.saturating_sub(known);
-            }
-        }
-        for (w, e) in alone.iter_mut().zip(&per_kind) {
-            if e.records() > 0 {
-                w.write_chunk(e).expect("chunk");
-            }
+            });
+            let k = r.kind().index();
+            count[k] += 1;
+            records[k] += n - t;
+            times[k] += t;
         }
     }
-    let total_raw: u64 = raw.iter().sum();
-    let packed: Vec<u64> = alone.iter().map(Writer::bytes_written).collect();
-    let total_packed: u64 = packed.iter().sum();
-    println!("where the bytes go, by record kind (compressed: each kind's records alone, as the writer writes them):");
+    let total: u64 = records.iter().chain(&times).sum();
+    println!("where the bytes go, by record kind (encoded as the writer encodes each chunk, before compression):");
     println!(
-        "{:<14} {:>11} {:>12} {:>7} {:>9} {:>12} {:>7} {:>9}",
-        "kind", "records", "encoded", "share", "B/record", "zstd alone", "share", "B/record"
+        "{:<14} {:>11} {:>12} {:>7} {:>9} {:>11} {:>11}",
+        "kind", "records", "encoded", "share", "B/record", "of which ts", "the rest"
     );
     for k in 0..kinds {
         if count[k] == 0 {
             continue;
         }
+        let n = count[k] as f64;
+        let bytes = records[k] + times[k];
         println!(
-            "{:<14} {:>11} {:>10.2}MB {:>6.1}% {:>9.2} {:>10.2}MB {:>6.1}% {:>9.2}",
+            "{:<14} {:>11} {:>10.2}MB {:>6.1}% {:>9.2} {:>11.2} {:>11.2}",
             RecordKind::ALL[k].name(),
             count[k],
-            mb(raw[k] as usize),
-            100.0 * raw[k] as f64 / total_raw as f64,
-            raw[k] as f64 / count[k] as f64,
-            mb(packed[k] as usize),
-            100.0 * packed[k] as f64 / total_packed as f64,
-            packed[k] as f64 / count[k] as f64,
+            mb(bytes as usize),
+            100.0 * bytes as f64 / total as f64,
+            bytes as f64 / n,
+            times[k] as f64 / n,
+            records[k] as f64 / n,
         );
     }
-    println!();
-    println!("encoded bytes per record, by field (before compression):");
+    let all: u64 = count.iter().sum();
     println!(
-        "{:<10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
-        "kind", "tag", "ts", "addr", "size", "align", "site", "start"
+        "all            {all:>11} {:>10.2}MB  100.0% {:>9.2}; the file: {:.2} bytes/record",
+        mb(total as usize),
+        total as f64 / all as f64,
+        file.len() as f64 / all as f64
     );
-    for (row, name, kind) in [
-        (0, "alloc", RecordKind::Alloc),
-        (1, "free", RecordKind::Free),
-        (2, "realloc", RecordKind::Realloc),
-    ] {
-        let n = count[kind.index()].max(1) as f64;
-        let f = fields[row].map(|b| b as f64 / n);
-        println!(
-            "{:<10} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
-            name, f[0], f[1], f[2], f[3], f[4], f[5], f[6]
-        );
-    }
 }
 
 fn print_codecs(raw: &[Vec<u8>], records: usize) {
@@ -370,6 +307,26 @@ fn scope_defs() -> Vec<Record> {
             priority: 0,
         })
         .collect()
+}
+
+/// How many of a real session's records the collector line encodes (as
+/// `Record`s in memory, 88 bytes each).
+const SESSION_COLLECTOR_RECORDS: usize = 2_000_000;
+
+/// The first `limit` records of a session, by thread, in each thread's order.
+fn session_threads(file: &[u8], limit: usize) -> Vec<Vec<Record>> {
+    use pulse_format::{Frame, Reader};
+    let mut by_thread: std::collections::BTreeMap<u64, Vec<Record>> = Default::default();
+    let mut reader = Reader::new(file).expect("header");
+    let mut n = 0;
+    while let Some(Frame::Chunk(c)) = reader.next_frame().expect("frame") {
+        n += c.records.len();
+        by_thread.entry(c.thread).or_default().extend(c.records);
+        if n >= limit {
+            break;
+        }
+    }
+    by_thread.into_values().collect()
 }
 
 /// The collector's side: its events encoded as `Event`s (`ChunkEncoder::event`,

@@ -13,9 +13,10 @@
 //! goes through the one reference decoder from the start of that record, so
 //! both paths accept exactly the same bytes and report the same errors.
 
-use crate::codec::{unzigzag, Cursor};
+use crate::codec::{unzigzag, Cursor, DecodeError};
 use crate::error::Error;
-use crate::record::{self, Deltas, Record, RecordKind};
+use crate::recent::Recent;
+use crate::record::{self, Deltas, Record, RecordKind, Times};
 use crate::tag;
 
 /// A timed record without owned data: every kind but `ThreadStart` and
@@ -195,14 +196,17 @@ pub struct RawChunk<'a> {
     /// The collector round that wrote the chunk.
     pub round: u64,
     pub(crate) body: &'a [u8],
+    /// Version 1's layout: each record's timestamp in the record.
+    pub(crate) inline_times: bool,
 }
 
 impl<'a> RawChunk<'a> {
     /// A chunk of `thread` from collector round `round` whose records are
-    /// `body` (as [`RawChunk::body`] gives them), its frame at `offset`:
-    /// for decoding records kept apart from the reader's buffer.
+    /// `body` (as [`RawChunk::body`] gives them, in this crate's
+    /// [`VERSION`](crate::VERSION)), its frame at `offset`: for decoding
+    /// records kept apart from the reader's buffer.
     pub fn new(offset: u64, thread: u64, round: u64, body: &'a [u8]) -> Self {
-        RawChunk { offset, thread, round, body }
+        RawChunk { offset, thread, round, body, inline_times: false }
     }
 
     /// The encoded records, after the chunk's thread and round.
@@ -210,14 +214,18 @@ impl<'a> RawChunk<'a> {
         self.body
     }
 
+    /// A decoder at this chunk's first record, for its [`body`](RawChunk::body).
+    pub fn decoder(&self) -> Decoder {
+        Decoder { inline_times: self.inline_times, ..Decoder::new() }
+    }
+
     /// Decodes every record into `sink`, in order. A chunk that does not
     /// decode is [`Error::Corrupt`], as [`Reader::next_frame`](crate::Reader::next_frame)
     /// reports it; `sink` may then have received the records before the fault.
     pub fn decode(&self, sink: &mut impl Sink) -> Result<(), Error> {
-        let mut c = Cursor::new(self.body);
-        let mut d = Deltas::default();
+        let mut d = self.decoder();
         loop {
-            match step(&mut c, &mut d, self.offset)? {
+            match d.next(self.body, self.offset)? {
                 None => return Ok(()),
                 Some(Decoded::Event(e)) => sink.event(e),
                 Some(Decoded::Record(r)) => sink.record(r),
@@ -225,17 +233,59 @@ impl<'a> RawChunk<'a> {
         }
     }
 
-    /// Decodes every record into a vector, as `next_frame` does.
+    /// Decodes every record into a vector, as `next_frame` does, with the
+    /// reference decoder alone.
     pub fn records(&self) -> Result<Vec<Record>, Error> {
-        let mut c = Cursor::new(self.body);
+        let corrupt = |e| crate::reader::corrupt(self.offset, e);
+        let (start, end) = streams(self.body, self.inline_times).map_err(corrupt)?;
+        let mut c = Cursor::new(&self.body[..end]);
+        c.set_position(start);
+        let mut t = Cursor::new(self.body);
+        t.set_position(end);
+        let mut times = if self.inline_times { Times::Inline } else { Times::Apart(&mut t) };
         let mut d = Deltas::default();
+        let mut recent = Recent::new();
         let mut records = Vec::with_capacity(self.body.len() / 6);
         while let Some(r) =
-            record::decode(&mut c, &mut d).map_err(|e| crate::reader::corrupt(self.offset, e))?
+            record::decode(&mut c, &mut times, &mut d, &mut recent).map_err(corrupt)?
         {
             records.push(r);
         }
+        if !self.inline_times {
+            no_times_left(&t).map_err(corrupt)?;
+        }
         Ok(records)
+    }
+}
+
+/// Where a chunk's records are in its body: from the start to the end in
+/// version 1; in version 2 after the varint of their length, the
+/// timestamps after them.
+fn streams(body: &[u8], inline_times: bool) -> Result<(usize, usize), DecodeError> {
+    if inline_times {
+        return Ok((0, body.len()));
+    }
+    let mut c = Cursor::new(body);
+    let n = c.u64("the records' length")?;
+    let start = c.position();
+    match usize::try_from(n).ok().filter(|n| *n <= body.len() - start) {
+        Some(n) => Ok((start, start + n)),
+        None => Err(DecodeError::Invalid(format!(
+            "the chunk claims {n} bytes of records but has {}",
+            body.len() - start
+        ))),
+    }
+}
+
+/// Version 2: the timestamps end with the records.
+fn no_times_left(t: &Cursor<'_>) -> Result<(), DecodeError> {
+    if t.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid(format!(
+            "{} bytes of timestamps after the chunk's last record",
+            t.remaining()
+        )))
     }
 }
 
@@ -250,32 +300,55 @@ pub enum Decoded {
 }
 
 /// A chunk's records decoded one at a time, on demand: where the next one
-/// starts and the chunk's running timestamp and address. It borrows
-/// nothing, so that a replay can keep a chunk's bytes (a byte or two a
-/// record) and decode each record when it is needed, rather than keep the
-/// chunk decoded (an [`Event`] is 64 bytes).
+/// and its timestamp start, the chunk's running timestamp and address, and
+/// its recent blocks. It borrows nothing, so that a replay can keep a
+/// chunk's bytes (a byte or two a record) and decode each record when it is
+/// needed, rather than keep the chunk decoded (an [`Event`] is 64 bytes).
 ///
 /// ```
 /// use pulse_format::{Decoded, Decoder, Event};
-/// // `Pause` at 5 and `Resume` at 9: a tag, then the timestamp's delta
-/// // (zigzag, so 5 is written 10, and the 4 to 9 is written 8).
-/// let body = [10, 10, 11, 8];
+/// // `Pause` at 5 and `Resume` at 9: the records' length (2), their tags,
+/// // then their timestamps' deltas (zigzag, so 5 is written 10, and the 4
+/// // to 9 is written 8).
+/// let body = [2, 10, 11, 10, 8];
 /// let body = &body[..];
 /// let mut d = Decoder::new();
 /// assert_eq!(d.next(body, 0).unwrap(), Some(Decoded::Event(Event::Pause { ts: 5 })));
 /// assert_eq!(d.next(body, 0).unwrap(), Some(Decoded::Event(Event::Resume { ts: 9 })));
 /// assert_eq!(d.next(body, 0).unwrap(), None);
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct Decoder {
+    inline_times: bool,
+    /// Set once the body's layout is read, by the first call.
+    started: bool,
     pos: usize,
+    end: usize,
+    times: usize,
     deltas: Deltas,
+    recent: Box<Recent>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
 }
 
 impl Decoder {
-    /// At the first record of a chunk.
+    /// At the first record of a chunk written in this crate's
+    /// [`VERSION`](crate::VERSION); [`RawChunk::decoder`] gives one for any
+    /// chunk a [`Reader`](crate::Reader) returns.
     pub fn new() -> Self {
-        Decoder::default()
+        Decoder {
+            inline_times: false,
+            started: false,
+            pos: 0,
+            end: 0,
+            times: 0,
+            deltas: Deltas::default(),
+            recent: Recent::new(),
+        }
     }
 
     /// The next record of `body` — the records of the chunk this decoder
@@ -284,30 +357,56 @@ impl Decoder {
     /// not decode is the error [`RawChunk::decode`] reports for it.
     #[inline]
     pub fn next(&mut self, body: &[u8], offset: u64) -> Result<Option<Decoded>, Error> {
-        let mut c = Cursor::new(body);
-        c.set_position(self.pos);
-        let r = step(&mut c, &mut self.deltas, offset);
+        let corrupt = |e| crate::reader::corrupt(offset, e);
+        if !self.started {
+            let (start, end) = streams(body, self.inline_times).map_err(corrupt)?;
+            (self.pos, self.end, self.times, self.started) = (start, end, end, true);
+        }
+        let mut c = Cursor::new(body.get(..self.end).unwrap_or(body));
+        c.set_position(self.pos.min(c.buf().len()));
+        let mut t = Cursor::new(body);
+        t.set_position(self.times.min(body.len()));
+        let r = if self.inline_times {
+            step::<true>(&mut c, &mut t, &mut self.deltas, &mut self.recent, offset)
+        } else {
+            step::<false>(&mut c, &mut t, &mut self.deltas, &mut self.recent, offset)
+        };
         self.pos = c.position();
+        self.times = t.position();
+        if let Ok(None) = r {
+            if !self.inline_times {
+                no_times_left(&t).map_err(corrupt)?;
+            }
+        }
         r
     }
 }
 
-/// The next record at `c`: the fast path for the common kinds, else the
-/// reference decoder from the start of the same record.
+/// The next record at `c`, its timestamp at `t` unless `INLINE` (version
+/// 1): the fast path for the common kinds, else the reference decoder from
+/// the start of the same record.
 #[inline(always)]
-fn step(c: &mut Cursor<'_>, d: &mut Deltas, offset: u64) -> Result<Option<Decoded>, Error> {
-    let (pos, saved) = (c.position(), *d);
-    if let Some(e) = fast(c, d) {
+fn step<const INLINE: bool>(
+    c: &mut Cursor<'_>,
+    t: &mut Cursor<'_>,
+    d: &mut Deltas,
+    recent: &mut Recent,
+    offset: u64,
+) -> Result<Option<Decoded>, Error> {
+    let (pos, times, saved) = (c.position(), t.position(), *d);
+    if let Some(e) = fast::<INLINE>(c, t, d, recent) {
         return Ok(Some(Decoded::Event(e)));
     }
     c.set_position(pos);
+    t.set_position(times);
     *d = saved;
-    Ok(record::decode(c, d).map_err(|e| crate::reader::corrupt(offset, e))?.map(|r| {
-        match Event::try_from(r) {
+    let mut times = if INLINE { Times::Inline } else { Times::Apart(t) };
+    Ok(record::decode(c, &mut times, d, recent)
+        .map_err(|e| crate::reader::corrupt(offset, e))?
+        .map(|r| match Event::try_from(r) {
             Ok(e) => Decoded::Event(e),
             Err(r) => Decoded::Record(r),
-        }
-    }))
+        }))
 }
 
 /// A varint: one or two bytes inline, longer ones out of line; `None` for
@@ -379,53 +478,93 @@ fn delta(c: &mut Cursor<'_>) -> Option<u64> {
 }
 
 /// The common kinds, decoded without the reference decoder's error
-/// plumbing. `None`: let the reference decoder read this record.
+/// plumbing. `None`: let the reference decoder read this record. The
+/// recent blocks change only once the whole record has decoded.
 #[inline(always)]
-fn fast(c: &mut Cursor<'_>, d: &mut Deltas) -> Option<Event> {
+fn fast<const INLINE: bool>(
+    c: &mut Cursor<'_>,
+    t: &mut Cursor<'_>,
+    d: &mut Deltas,
+    recent: &mut Recent,
+) -> Option<Event> {
     let tag = *c.buf().get(c.position())?;
     c.set_position(c.position() + 1);
-    Some(match tag {
+    let timed = matches!(
+        tag,
+        tag::ALLOC
+            | tag::ALLOC_WEIGHTED
+            | tag::FREE
+            | tag::FREE_RECENT
+            | tag::REALLOC
+            | tag::REALLOC_RECENT
+            | tag::SCOPE_ENTER
+            | tag::SCOPE_EXIT
+    ) || (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag);
+    if !timed {
+        return None;
+    }
+    let ts = d.ts.wrapping_add(if INLINE { delta(c)? } else { delta(t)? });
+    let e = match tag {
         tag::ALLOC | tag::ALLOC_WEIGHTED => {
-            let ts = d.ts.wrapping_add(delta(c)?);
             let addr = d.addr.wrapping_add(delta(c)?);
             let size = var(c)?;
             let align = var(c)?;
             let site = var32(c)?;
             let weight = if tag == tag::ALLOC_WEIGHTED { var(c)? } else { 1 };
-            (d.ts, d.addr) = (ts, addr);
+            d.addr = addr;
+            recent.allocated(addr, size);
             Event::Alloc { ts, addr, size, align, site, weight }
         }
         tag::FREE => {
-            let ts = d.ts.wrapping_add(delta(c)?);
             let addr = d.addr.wrapping_add(delta(c)?);
             let size = var(c)?;
-            (d.ts, d.addr) = (ts, addr);
+            d.addr = addr;
+            recent.freed(addr, size);
             Event::Free { ts, addr, size }
         }
-        tag::REALLOC => {
-            let ts = d.ts.wrapping_add(delta(c)?);
+        tag::FREE_RECENT => {
+            let (addr, size) = recent.alloc(var(c)?)?;
+            d.addr = addr;
+            recent.freed(addr, size);
+            Event::Free { ts, addr, size }
+        }
+        tag::REALLOC | tag::REALLOC_RECENT => {
             let start_ts = ts.wrapping_sub(delta(c)?);
-            let old_addr = d.addr.wrapping_add(delta(c)?);
-            let old_size = var(c)?;
+            let (old_addr, old_size) = if tag == tag::REALLOC {
+                (d.addr.wrapping_add(delta(c)?), var(c)?)
+            } else {
+                recent.alloc(var(c)?)?
+            };
             let new_addr = old_addr.wrapping_add(delta(c)?);
             let new_size = var(c)?;
             let align = var(c)?;
             let site = var32(c)?;
-            (d.ts, d.addr) = (ts, new_addr);
+            d.addr = new_addr;
+            if old_addr != new_addr {
+                recent.freed(old_addr, old_size);
+            }
+            recent.allocated(new_addr, new_size);
             Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site }
         }
-        tag::SCOPE_ENTER | tag::SCOPE_EXIT => {
-            let ts = d.ts.wrapping_add(delta(c)?);
-            let scope = var32(c)?;
-            d.ts = ts;
-            if tag == tag::SCOPE_ENTER {
-                Event::ScopeEnter { ts, scope }
+        tag::SCOPE_ENTER => Event::ScopeEnter { ts, scope: var32(c)? },
+        tag::SCOPE_EXIT => Event::ScopeExit { ts, scope: var32(c)? },
+        _ => {
+            // A compact allocation: the alignment is in the tag.
+            let align = 1u64 << ((tag - tag::ALLOC_NEW) % tag::ALIGN_IN_TAG);
+            let (addr, size) = if tag < tag::ALLOC_REUSE_SAME {
+                (d.addr.wrapping_add(delta(c)?), var(c)?)
             } else {
-                Event::ScopeExit { ts, scope }
-            }
+                let (addr, freed) = recent.free(var(c)?)?;
+                (addr, if tag < tag::ALLOC_REUSE { freed } else { var(c)? })
+            };
+            let site = var32(c)?;
+            d.addr = addr;
+            recent.allocated(addr, size);
+            Event::Alloc { ts, addr, size, align, site, weight: 1 }
         }
-        _ => return None,
-    })
+    };
+    d.ts = ts;
+    Some(e)
 }
 
 #[cfg(test)]
@@ -484,8 +623,9 @@ mod tests {
         for r in &records {
             enc.push(r);
         }
-        let body = &enc.body()[2..];
-        let chunk = RawChunk { offset: 0, thread: 1, round: 0, body };
+        let payload = enc.body();
+        let body = &payload[2..];
+        let chunk = RawChunk::new(0, 1, 0, body);
         let mut got = Collect::default();
         chunk.decode(&mut got).unwrap();
         assert_eq!(got.0, records);
@@ -517,18 +657,37 @@ mod tests {
         for r in &records {
             enc.push(r);
         }
-        let chunk = RawChunk { offset: 0, thread: 1, round: 0, body: &enc.body()[2..] };
+        let payload = enc.body();
+        let chunk = RawChunk::new(0, 1, 0, &payload[2..]);
         let mut got = Collect::default();
         chunk.decode(&mut got).unwrap();
         assert_eq!(got.0, records);
-        // Non-minimal encodings are accepted, as the reference decoder does.
+        // Non-minimal encodings are accepted, as the reference decoder does
+        // (a version 1 chunk: the timestamp in the record).
         let body =
             [6u8, 0x80, 0x80, 0x80, 0x00, 0x81, 0x80, 0x80, 0x00, 0x85, 0x80, 0x00, 0, 0, 0, 0, 0];
-        let chunk = RawChunk { offset: 0, thread: 1, round: 0, body: &body[..12] };
+        let chunk = RawChunk { inline_times: true, ..RawChunk::new(0, 1, 0, &body[..12]) };
         let mut got = Collect::default();
         chunk.decode(&mut got).unwrap();
         assert_eq!(got.0, chunk.records().unwrap());
         assert_eq!(got.0, [Record::Free { ts: 0, addr: u64::MAX, size: 5 }]);
+    }
+
+    /// Both paths and the one-at-a-time decoder end `chunk` the same way.
+    fn same_ending(chunk: &RawChunk<'_>) -> Result<(), String> {
+        let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
+        let slow = chunk.records().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(fast, slow, "{:?}", chunk.body());
+        let mut d = chunk.decoder();
+        let one = loop {
+            match d.next(chunk.body(), chunk.offset) {
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        assert_eq!(one, slow, "{:?}, one at a time", chunk.body());
+        slow
     }
 
     #[test]
@@ -536,28 +695,39 @@ mod tests {
         let mut enc = ChunkEncoder::new();
         enc.begin(1, 0);
         enc.push(&Record::Alloc { ts: 10, addr: 0x1000, size: 64, align: 8, site: 3, weight: 1 });
-        let mut body = enc.body()[2..].to_vec();
+        enc.push(&Record::Free { ts: 12, addr: 0x1000, size: 64 });
+        enc.push(&Record::Alloc { ts: 13, addr: 0x1000, size: 64, align: 8, site: 3, weight: 1 });
+        let payload = enc.body();
+        let body = &payload[2..];
+        // The records' length, a compact allocation (8-aligned), a free of
+        // it and an allocation at its address, then the timestamps.
+        assert_eq!(body, [10, 0x23, 0x80, 0x40, 64, 3, tag::FREE_RECENT, 0, 0x33, 0, 3, 20, 4, 2]);
         for cut in 0..body.len() {
-            let chunk = RawChunk { offset: 7, thread: 1, round: 0, body: &body[..cut] };
-            let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
-            let slow = chunk.records().map(|_| ()).map_err(|e| e.to_string());
-            assert_eq!(fast, slow, "cut at {cut}");
-            let mut d = Decoder::new();
-            let one = loop {
-                match d.next(&body[..cut], 7) {
-                    Ok(Some(_)) => {}
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e.to_string()),
-                }
-            };
-            assert_eq!(one, slow, "cut at {cut}, one at a time");
+            let mut cut_body = body[..cut].to_vec();
+            same_ending(&RawChunk::new(7, 1, 0, &cut_body)).ok();
+            // Also with the records' length kept true to the cut.
+            if let Some(n) = cut_body.first_mut() {
+                *n = (*n).min(cut as u8 - 1);
+                same_ending(&RawChunk::new(7, 1, 0, &cut_body)).ok();
+            }
         }
-        // A site id over 32 bits.
-        body.truncate(body.len() - 1);
-        body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x7f]);
-        let chunk = RawChunk { offset: 7, thread: 1, round: 0, body: &body };
-        let fast = chunk.decode(&mut Collect::default()).map_err(|e| e.to_string());
-        assert_eq!(fast, chunk.records().map(|_| ()).map_err(|e| e.to_string()));
-        assert!(fast.is_err());
+        let v1 = [3u8, 20, 0x80, 0x40, 64, 8, 3];
+        for cut in 0..v1.len() {
+            let chunk = RawChunk { inline_times: true, ..RawChunk::new(7, 1, 0, &v1[..cut]) };
+            same_ending(&chunk).ok();
+        }
+        // A site id over 32 bits, in each version.
+        let v2 = [9u8, 0x23, 0x80, 0x40, 64, 0xff, 0xff, 0xff, 0xff, 0x7f, 20];
+        assert!(same_ending(&RawChunk::new(7, 1, 0, &v2)).is_err());
+        let v1 = [3u8, 20, 0x80, 0x40, 64, 8, 0xff, 0xff, 0xff, 0xff, 0x7f];
+        assert!(
+            same_ending(&RawChunk { inline_times: true, ..RawChunk::new(7, 1, 0, &v1) }).is_err()
+        );
+        // A free of a block the chunk never had, timestamps left over, and
+        // a length past the end.
+        for bad in [&[2u8, tag::FREE_RECENT, 0, 20][..], &[0, 20], &[5, 10, 2]] {
+            let err = same_ending(&RawChunk::new(7, 1, 0, bad)).unwrap_err();
+            assert!(err.contains("at byte 7"), "{err}");
+        }
     }
 }

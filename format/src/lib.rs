@@ -56,6 +56,7 @@ mod event;
 mod header;
 mod hist;
 mod reader;
+mod recent;
 mod record;
 mod scopes;
 pub mod tag;
@@ -76,7 +77,7 @@ pub use writer::{ChunkEncoder, Writer};
 /// The bytes every session file starts with.
 pub const MAGIC: [u8; 8] = *b"\x89PULSE\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The file extension of session files.
 pub const EXTENSION: &str = "pulse";
 /// The largest frame payload, stored or raw.

@@ -243,7 +243,14 @@ impl<R: Read> Reader<R> {
                 let thread = c.u64("thread").map_err(|e| corrupt(start, e))?;
                 let round = c.u64("round").map_err(|e| corrupt(start, e))?;
                 let body = &raw[c.position()..];
-                Ok(Some(RawFrame::Chunk(RawChunk { offset: start, thread, round, body })))
+                let inline_times = self.version == 1;
+                Ok(Some(RawFrame::Chunk(RawChunk {
+                    offset: start,
+                    thread,
+                    round,
+                    body,
+                    inline_times,
+                })))
             }
             k if k == FrameKind::Trailer as u8 => {
                 let t = Trailer::decode(&mut c).map_err(|e| corrupt(start, e))?;

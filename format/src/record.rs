@@ -9,6 +9,7 @@
 
 use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError, Sink};
 use crate::event::Event;
+use crate::recent::{Recent, Refs};
 use crate::tag;
 
 /// Scope id 0 means "no scope": the root of a thread's call tree.
@@ -343,21 +344,39 @@ impl Deltas {
     }
 }
 
-/// Appends `r` to `buf`: the records without owned data as their
-/// [`Event`], the others here.
-pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
-    if let Some(e) = Event::of(r) {
-        return put_event(buf, d, &e);
+/// What an encoder keeps from one record to the next within a chunk: the
+/// deltas' bases and the recent blocks it may name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct EncodeState {
+    pub(crate) deltas: Deltas,
+    pub(crate) refs: Refs,
+}
+
+impl EncodeState {
+    /// The top of a chunk.
+    pub(crate) fn begin(&mut self) {
+        self.deltas = Deltas::default();
+        self.refs.begin();
     }
+}
+
+/// Appends `r`: the records without owned data as their [`Event`], the
+/// others here. Every timestamp goes to `times` (version 2 keeps a
+/// chunk's timestamps after its records), everything else to `buf`.
+pub(crate) fn encode(r: &Record, st: &mut EncodeState, buf: &mut Vec<u8>, times: &mut Vec<u8>) {
+    if let Some(e) = Event::of(r) {
+        return put_event(buf, times, st, &e);
+    }
+    let d = &mut st.deltas;
     match r {
         Record::ThreadStart { ts, name } => {
             buf.push(tag::THREAD_START);
-            d.put_ts(buf, *ts);
+            d.put_ts(times, *ts);
             put_str(buf, name);
         }
         Record::Counters { ts, scope, values } => {
             buf.push(tag::COUNTERS);
-            d.put_ts(buf, *ts);
+            d.put_ts(times, *ts);
             put_u64(buf, u64::from(*scope));
             put_u64(buf, values.len() as u64);
             for v in values {
@@ -402,100 +421,253 @@ pub(crate) fn encode(r: &Record, d: &mut Deltas, buf: &mut Vec<u8>) {
     }
 }
 
-/// Appends the record of `e`: the one encoder of the event records, used
-/// by [`encode`] and by the writer's [`ChunkEncoder::event`](crate::ChunkEncoder::event),
-/// which the collector feeds with no [`Record`] in between.
+/// The log2 of `align` if an allocation tag can carry it.
 #[inline(always)]
-pub(crate) fn put_event(buf: &mut impl Sink, d: &mut Deltas, e: &Event) {
+fn align_in_tag(align: u64) -> Option<u8> {
+    (align.is_power_of_two() && align.trailing_zeros() < u32::from(tag::ALIGN_IN_TAG))
+        .then(|| align.trailing_zeros() as u8)
+}
+
+/// Appends the record of `e`, its timestamp to `times`: the one encoder of
+/// the event records, used by [`encode`] and by the writer's
+/// [`ChunkEncoder::event`](crate::ChunkEncoder::event), which the collector
+/// feeds with no [`Record`] in between.
+#[inline(always)]
+pub(crate) fn put_event(
+    buf: &mut impl Sink,
+    times: &mut impl Sink,
+    st: &mut EncodeState,
+    e: &Event,
+) {
+    let (d, refs) = (&mut st.deltas, &mut st.refs);
     match *e {
         Event::ThreadEnd { ts } | Event::Pause { ts } | Event::Resume { ts } => {
             buf.byte(e.kind() as u8);
-            d.put_ts(buf, ts);
+            d.put_ts(times, ts);
         }
         Event::Alloc { ts, addr, size, align, site, weight } => {
-            buf.byte(if weight == 1 { tag::ALLOC } else { tag::ALLOC_WEIGHTED });
-            d.put_ts(buf, ts);
-            d.put_addr(buf, addr);
-            buf.u64(size);
-            buf.u64(align);
+            match align_in_tag(align).filter(|_| weight == 1) {
+                Some(a) => match refs.free(addr) {
+                    Some((k, freed)) if freed == size => {
+                        buf.byte(tag::ALLOC_REUSE_SAME + a);
+                        buf.u64(k);
+                        d.addr = addr;
+                    }
+                    Some((k, _)) => {
+                        buf.byte(tag::ALLOC_REUSE + a);
+                        buf.u64(k);
+                        buf.u64(size);
+                        d.addr = addr;
+                    }
+                    None => {
+                        buf.byte(tag::ALLOC_NEW + a);
+                        d.put_addr(buf, addr);
+                        buf.u64(size);
+                    }
+                },
+                None => {
+                    buf.byte(if weight == 1 { tag::ALLOC } else { tag::ALLOC_WEIGHTED });
+                    d.put_addr(buf, addr);
+                    buf.u64(size);
+                    buf.u64(align);
+                }
+            }
             buf.u64(u64::from(site));
             if weight != 1 {
                 buf.u64(weight);
             }
+            d.put_ts(times, ts);
+            refs.allocated(addr, size);
         }
         Event::AllocFailed { ts, size, align } => {
             buf.byte(tag::ALLOC_FAILED);
-            d.put_ts(buf, ts);
+            d.put_ts(times, ts);
             buf.u64(size);
             buf.u64(align);
         }
         Event::Free { ts, addr, size } => {
-            buf.byte(tag::FREE);
-            d.put_ts(buf, ts);
-            d.put_addr(buf, addr);
-            buf.u64(size);
+            match refs.alloc(addr, size) {
+                Some(k) => {
+                    buf.byte(tag::FREE_RECENT);
+                    buf.u64(k);
+                    d.addr = addr;
+                }
+                None => {
+                    buf.byte(tag::FREE);
+                    d.put_addr(buf, addr);
+                    buf.u64(size);
+                }
+            }
+            d.put_ts(times, ts);
+            refs.freed(addr, size);
         }
         Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
-            buf.byte(tag::REALLOC);
-            d.put_ts(buf, ts);
-            buf.i64(ts.wrapping_sub(start_ts) as i64);
-            d.put_addr(buf, old_addr);
-            buf.u64(old_size);
-            d.put_addr(buf, new_addr);
+            match refs.alloc(old_addr, old_size) {
+                Some(k) => {
+                    buf.byte(tag::REALLOC_RECENT);
+                    buf.i64(ts.wrapping_sub(start_ts) as i64);
+                    buf.u64(k);
+                }
+                None => {
+                    buf.byte(tag::REALLOC);
+                    buf.i64(ts.wrapping_sub(start_ts) as i64);
+                    d.put_addr(buf, old_addr);
+                    buf.u64(old_size);
+                }
+            }
+            buf.i64(new_addr.wrapping_sub(old_addr) as i64);
             buf.u64(new_size);
             buf.u64(align);
             buf.u64(u64::from(site));
+            d.addr = new_addr;
+            d.put_ts(times, ts);
+            if old_addr != new_addr {
+                refs.freed(old_addr, old_size);
+            }
+            refs.allocated(new_addr, new_size);
         }
         Event::ScopeEnter { ts, scope } | Event::ScopeExit { ts, scope } => {
             buf.byte(e.kind() as u8);
-            d.put_ts(buf, ts);
+            d.put_ts(times, ts);
             buf.u64(u64::from(scope));
         }
         Event::Span { ts, start_ts, scope } => {
             buf.byte(tag::SPAN);
-            d.put_ts(buf, ts);
+            d.put_ts(times, ts);
             buf.i64(ts.wrapping_sub(start_ts) as i64);
             buf.u64(u64::from(scope));
         }
     }
 }
 
+/// Where a chunk's timestamps are: in each record (version 1), or after
+/// the records, in a stream of their own (version 2), which the decoder
+/// reads with a second cursor.
+pub(crate) enum Times<'c, 'a> {
+    Inline,
+    Apart(&'c mut Cursor<'a>),
+}
+
+/// Whether records of `tag` have a timestamp.
+fn timed(tag: u8) -> bool {
+    matches!(
+        tag,
+        tag::THREAD_START
+            | tag::THREAD_END
+            | tag::ALLOC
+            | tag::ALLOC_WEIGHTED
+            | tag::ALLOC_FAILED
+            | tag::FREE
+            | tag::FREE_RECENT
+            | tag::REALLOC
+            | tag::REALLOC_RECENT
+            | tag::SCOPE_ENTER
+            | tag::SCOPE_EXIT
+            | tag::PAUSE
+            | tag::RESUME
+            | tag::COUNTERS
+            | tag::SPAN
+    ) || is_alloc_v2(tag)
+}
+
+/// The compact allocation tags of version 2.
+fn is_alloc_v2(tag: u8) -> bool {
+    (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag)
+}
+
+/// A reference to a recent block that the chunk does not have.
+fn no_block(what: &str, k: u64) -> DecodeError {
+    DecodeError::Invalid(format!("{what} names recent block {k}, which the chunk does not have"))
+}
+
 /// Decodes the next record, skipping extension records this reader does not
 /// know. Returns `Ok(None)` when the buffer is exhausted.
-pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record>, DecodeError> {
+pub(crate) fn decode(
+    c: &mut Cursor<'_>,
+    t: &mut Times<'_, '_>,
+    d: &mut Deltas,
+    recent: &mut Recent,
+) -> Result<Option<Record>, DecodeError> {
     loop {
         if c.is_empty() {
             return Ok(None);
         }
         let tag = c.u8("record tag")?;
+        // Version 1 has each record's timestamp right after its tag.
+        let ts = match t {
+            Times::Inline if timed(tag) => d.ts(c)?,
+            _ => 0,
+        };
+        let t = &mut *t;
+        let mut ts = move |d: &mut Deltas| -> Result<u64, DecodeError> {
+            match t {
+                Times::Inline => Ok(ts),
+                Times::Apart(t) => d.ts(t),
+            }
+        };
         let r = match tag {
-            tag::THREAD_START => Record::ThreadStart { ts: d.ts(c)?, name: c.str("thread name")? },
-            tag::THREAD_END => Record::ThreadEnd { ts: d.ts(c)? },
+            tag::THREAD_START => Record::ThreadStart { ts: ts(d)?, name: c.str("thread name")? },
+            tag::THREAD_END => Record::ThreadEnd { ts: ts(d)? },
             tag::ALLOC | tag::ALLOC_WEIGHTED => {
-                let ts = d.ts(c)?;
                 let addr = d.addr(c)?;
                 let size = c.u64("size")?;
                 let align = c.u64("align")?;
                 let site = c.u32("site")?;
                 let weight = if tag == tag::ALLOC_WEIGHTED { c.u64("weight")? } else { 1 };
-                Record::Alloc { ts, addr, size, align, site, weight }
+                recent.allocated(addr, size);
+                Record::Alloc { ts: ts(d)?, addr, size, align, site, weight }
+            }
+            t_ if is_alloc_v2(t_) => {
+                let align = 1u64 << ((t_ - tag::ALLOC_NEW) % tag::ALIGN_IN_TAG);
+                let (addr, size) = if t_ < tag::ALLOC_REUSE_SAME {
+                    (d.addr(c)?, c.u64("size")?)
+                } else {
+                    let k = c.u64("recent free")?;
+                    let (addr, freed) =
+                        recent.free(k).ok_or_else(|| no_block("an allocation", k))?;
+                    d.addr = addr;
+                    (addr, if t_ < tag::ALLOC_REUSE { freed } else { c.u64("size")? })
+                };
+                let site = c.u32("site")?;
+                recent.allocated(addr, size);
+                Record::Alloc { ts: ts(d)?, addr, size, align, site, weight: 1 }
             }
             tag::ALLOC_FAILED => {
-                Record::AllocFailed { ts: d.ts(c)?, size: c.u64("size")?, align: c.u64("align")? }
+                Record::AllocFailed { ts: ts(d)?, size: c.u64("size")?, align: c.u64("align")? }
             }
-            tag::FREE => Record::Free { ts: d.ts(c)?, addr: d.addr(c)?, size: c.u64("size")? },
-            tag::REALLOC => {
-                let ts = d.ts(c)?;
-                let start_ts = ts.wrapping_sub(c.i64("realloc start")? as u64);
-                let old_addr = d.addr(c)?;
-                let old_size = c.u64("old size")?;
-                let new_addr = d.addr(c)?;
+            tag::FREE | tag::FREE_RECENT => {
+                let (addr, size) = if tag == tag::FREE {
+                    (d.addr(c)?, c.u64("size")?)
+                } else {
+                    let k = c.u64("recent allocation")?;
+                    let block = recent.alloc(k).ok_or_else(|| no_block("a free", k))?;
+                    d.addr = block.0;
+                    block
+                };
+                recent.freed(addr, size);
+                Record::Free { ts: ts(d)?, addr, size }
+            }
+            tag::REALLOC | tag::REALLOC_RECENT => {
+                let start = c.i64("realloc start")? as u64;
+                let (old_addr, old_size) = if tag == tag::REALLOC {
+                    (d.addr(c)?, c.u64("old size")?)
+                } else {
+                    let k = c.u64("recent allocation")?;
+                    recent.alloc(k).ok_or_else(|| no_block("a reallocation", k))?
+                };
+                let new_addr = old_addr.wrapping_add(c.i64("address")? as u64);
                 let new_size = c.u64("new size")?;
                 let align = c.u64("align")?;
                 let site = c.u32("site")?;
+                d.addr = new_addr;
+                if old_addr != new_addr {
+                    recent.freed(old_addr, old_size);
+                }
+                recent.allocated(new_addr, new_size);
+                let ts = ts(d)?;
                 Record::Realloc {
                     ts,
-                    start_ts,
+                    start_ts: ts.wrapping_sub(start),
                     old_addr,
                     old_size,
                     new_addr,
@@ -504,12 +676,12 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                     site,
                 }
             }
-            tag::SCOPE_ENTER => Record::ScopeEnter { ts: d.ts(c)?, scope: c.u32("scope")? },
-            tag::SCOPE_EXIT => Record::ScopeExit { ts: d.ts(c)?, scope: c.u32("scope")? },
-            tag::PAUSE => Record::Pause { ts: d.ts(c)? },
-            tag::RESUME => Record::Resume { ts: d.ts(c)? },
+            tag::SCOPE_ENTER => Record::ScopeEnter { ts: ts(d)?, scope: c.u32("scope")? },
+            tag::SCOPE_EXIT => Record::ScopeExit { ts: ts(d)?, scope: c.u32("scope")? },
+            tag::PAUSE => Record::Pause { ts: ts(d)? },
+            tag::RESUME => Record::Resume { ts: ts(d)? },
             tag::COUNTERS => {
-                let ts = d.ts(c)?;
+                let ts = ts(d)?;
                 let scope = c.u32("scope")?;
                 let n = c.count("counter values")?;
                 let mut values = Vec::with_capacity(n);
@@ -543,7 +715,7 @@ pub(crate) fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<Option<Record
                 line: c.u32("line")?,
             },
             tag::SPAN => {
-                let ts = d.ts(c)?;
+                let ts = ts(d)?;
                 let start_ts = ts.wrapping_sub(c.i64("span start")? as u64);
                 Record::Span { ts, start_ts, scope: c.u32("scope")? }
             }

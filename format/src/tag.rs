@@ -37,6 +37,25 @@ pub const SCOPE_DEF: u8 = 14;
 pub const SYMBOL: u8 = 15;
 /// [`Record::Span`](crate::Record::Span)
 pub const SPAN: u8 = 16;
+/// [`Record::Free`](crate::Record::Free) of one of the chunk's recent
+/// allocations, named by how recent it is (version 2): no address or size.
+pub const FREE_RECENT: u8 = 17;
+/// [`Record::Realloc`](crate::Record::Realloc) whose old block is one of
+/// the chunk's recent allocations (version 2).
+pub const REALLOC_RECENT: u8 = 18;
+/// [`Record::Alloc`](crate::Record::Alloc) of weight 1 and alignment
+/// `1 << (tag - ALLOC_NEW)`, at an address given as a delta (version 2).
+pub const ALLOC_NEW: u8 = 0x20;
+/// The same, at the address of one of the chunk's recent frees and of its
+/// size (version 2): neither is written.
+pub const ALLOC_REUSE_SAME: u8 = 0x30;
+/// The same, at the address of one of the chunk's recent frees but of
+/// another size, which is written (version 2).
+pub const ALLOC_REUSE: u8 = 0x40;
+/// The alignments the three compact allocation tags above carry: `1 << 0`
+/// to `1 << 15`, each tag the base plus the alignment's log2.
+pub const ALIGN_IN_TAG: u8 = 16;
+
 /// The first tag of the extension range: a record with a tag from here up
 /// is a length and that many bytes, which a reader that does not know it
 /// skips.

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::codec::Out;
 use crate::event::Event;
 use crate::header::{Metadata, Trailer};
-use crate::record::{self, Deltas, Record, RecordKind};
+use crate::record::{self, EncodeState, Record, RecordKind};
 use crate::{
     frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
 };
@@ -18,18 +18,65 @@ const ZSTD_LEVEL: i32 = 1;
 /// to write one record into (at most 76 bytes).
 const ROOM: usize = 96;
 
-/// Builds the body of one chunk: one thread's records, delta-encoded.
+/// A growing buffer written through room kept past its end.
+#[derive(Debug, Default)]
+struct Buf {
+    /// The bytes are `bytes[..len]`; the buffer keeps at least [`ROOM`]
+    /// bytes after them.
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Buf {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    #[inline(always)]
+    fn room(&mut self) -> Out<'_> {
+        if self.bytes.len() < self.len + ROOM {
+            self.grow();
+        }
+        Out { room: &mut self.bytes[self.len..self.len + ROOM], n: 0 }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let want = (self.len + ROOM).max(self.bytes.len() * 2).max(4096);
+        self.bytes.resize(want, 0);
+    }
+
+    /// The buffer as a `Vec` holding exactly the bytes, for an encoder that
+    /// pushes; [`Buf::put_back`] takes it back.
+    fn take(&mut self) -> Vec<u8> {
+        let mut v = std::mem::take(&mut self.bytes);
+        v.truncate(self.len);
+        v
+    }
+
+    fn put_back(&mut self, v: Vec<u8>) {
+        self.len = v.len();
+        self.bytes = v;
+    }
+}
+
+/// Builds the body of one chunk: one thread's records, delta-encoded, and
+/// their timestamps apart (docs/FORMAT.md, "Chunks").
 ///
 /// The collector fills one, hands it to [`Writer::write_chunk`], and reuses
-/// it for the next, so encoding allocates only while the buffer grows.
+/// it for the next, so encoding allocates only while the buffers grow.
 #[derive(Debug, Default)]
 pub struct ChunkEncoder {
-    /// The chunk's bytes are `body[..len]`; `event` writes into the room
-    /// after them, which the buffer keeps at least [`ROOM`] long.
-    body: Vec<u8>,
-    len: usize,
-    deltas: Deltas,
-    records: u64,
+    /// The thread and the round.
+    head: Vec<u8>,
+    records: Buf,
+    times: Buf,
+    state: EncodeState,
+    count: u64,
     counts: [u64; RecordKind::ALL.len()],
 }
 
@@ -41,54 +88,39 @@ impl ChunkEncoder {
 
     /// Starts a chunk for `thread`, written in collector round `round`.
     pub fn begin(&mut self, thread: u64, round: u64) {
-        self.body.clear();
-        self.deltas = Deltas::default();
-        self.records = 0;
+        self.head.clear();
+        self.records.clear();
+        self.times.clear();
+        self.state.begin();
+        self.count = 0;
         self.counts = [0; RecordKind::ALL.len()];
-        crate::codec::put_u64(&mut self.body, thread);
-        crate::codec::put_u64(&mut self.body, round);
-        self.len = self.body.len();
+        crate::codec::put_u64(&mut self.head, thread);
+        crate::codec::put_u64(&mut self.head, round);
     }
 
-    /// The chunk's bytes.
-    fn bytes(&self) -> &[u8] {
-        &self.body[..self.len]
+    /// The chunk's payload: thread, round, the records' length, the
+    /// records, their timestamps.
+    fn payload(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.head);
+        crate::codec::put_u64(out, self.records.len as u64);
+        out.extend_from_slice(self.records.as_slice());
+        out.extend_from_slice(self.times.as_slice());
     }
 
     /// Appends one record.
     #[inline]
     pub fn push(&mut self, r: &Record) {
-        self.body.truncate(self.len);
-        record::encode(r, &mut self.deltas, &mut self.body);
-        self.len = self.body.len();
+        let (mut records, mut times) = (self.records.take(), self.times.take());
+        record::encode(r, &mut self.state, &mut records, &mut times);
+        self.records.put_back(records);
+        self.times.put_back(times);
         self.counted(r.kind());
-    }
-
-    /// The room after the chunk's bytes, for one record, and the deltas;
-    /// [`ChunkEncoder::wrote`] then takes the `n` bytes written into it.
-    #[inline(always)]
-    fn room(&mut self) -> (Out<'_>, &mut Deltas) {
-        if self.body.len() < self.len + ROOM {
-            self.grow();
-        }
-        (Out { room: &mut self.body[self.len..self.len + ROOM], n: 0 }, &mut self.deltas)
-    }
-
-    #[inline(always)]
-    fn wrote(&mut self, n: usize, kind: RecordKind) {
-        self.len += n;
-        self.counted(kind);
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        let want = (self.len + ROOM).max(self.body.len() * 2).max(4096);
-        self.body.resize(want, 0);
     }
 
     #[inline]
     fn counted(&mut self, kind: RecordKind) {
-        self.records += 1;
+        self.count += 1;
         self.counts[kind.index()] += 1;
     }
 
@@ -97,26 +129,31 @@ impl ChunkEncoder {
     /// event it drains this way.
     #[inline]
     pub fn event(&mut self, e: &Event) {
-        let (mut o, d) = self.room();
-        record::put_event(&mut o, d, e);
-        let n = o.n;
-        self.wrote(n, e.kind());
+        let mut records = self.records.room();
+        let mut times = self.times.room();
+        record::put_event(&mut records, &mut times, &mut self.state, e);
+        let (nr, nt) = (records.n, times.n);
+        self.records.len += nr;
+        self.times.len += nt;
+        self.counted(e.kind());
     }
 
     /// Records pushed since [`ChunkEncoder::begin`].
     pub fn records(&self) -> u64 {
-        self.records
+        self.count
     }
 
     /// The chunk's payload so far: thread, round and records.
     #[cfg(test)]
-    pub(crate) fn body(&self) -> &[u8] {
-        &self.body
+    pub(crate) fn body(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.payload(&mut out);
+        out
     }
 
     /// Encoded bytes so far, before compression.
     pub fn encoded_len(&self) -> usize {
-        self.len
+        self.head.len() + 10 + self.records.len + self.times.len
     }
 }
 
@@ -125,6 +162,8 @@ pub struct Writer<W: Write> {
     out: W,
     compressor: zstd::bulk::Compressor<'static>,
     stored: Vec<u8>,
+    /// A chunk's payload, gathered from its encoder's buffers.
+    payload: Vec<u8>,
     chunks: u64,
     counts: [u64; RecordKind::ALL.len()],
     bytes: u64,
@@ -173,6 +212,7 @@ impl<W: Write> Writer<W> {
             out,
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
             stored: Vec::new(),
+            payload: Vec::new(),
             chunks: 0,
             counts: [0; RecordKind::ALL.len()],
             bytes: head.len() as u64,
@@ -181,10 +221,14 @@ impl<W: Write> Writer<W> {
 
     /// Compresses and writes one chunk. An empty chunk writes nothing.
     pub fn write_chunk(&mut self, chunk: &ChunkEncoder) -> io::Result<()> {
-        if chunk.records == 0 {
+        if chunk.count == 0 {
             return Ok(());
         }
-        self.write_frame(FrameKind::Chunk, chunk.bytes())?;
+        let mut payload = std::mem::take(&mut self.payload);
+        chunk.payload(&mut payload);
+        let written = self.write_frame(FrameKind::Chunk, &payload);
+        self.payload = payload;
+        written?;
         self.chunks += 1;
         for (total, n) in self.counts.iter_mut().zip(chunk.counts) {
             *total += n;
@@ -304,7 +348,7 @@ mod tests {
                 None => direct.push(r),
             }
         }
-        assert_eq!(direct.bytes(), by_record.bytes());
+        assert_eq!(direct.body(), by_record.body());
         assert_eq!(direct.counts, by_record.counts);
         assert_eq!(direct.records(), records.len() as u64);
     }

@@ -105,6 +105,8 @@ fn every_seed_replays_without_panicking() {
 // ---------------------------------------------------------------------------
 // The generator
 
+/// Version 2's records that name recent blocks, and a version 1 seed of
+/// each valid kind (`valid-v1-*`, kept from before version 2) besides.
 fn tiny_session() -> Vec<u8> {
     let meta = Metadata {
         writer: String::from("pulse 0.1.0"),
@@ -147,6 +149,8 @@ fn tiny_session() -> Vec<u8> {
     });
     enc.push(&Record::Counters { ts: 140, scope: 1, values: vec![1000, 2000] });
     enc.push(&Record::Free { ts: 150, addr: 0x2000, size: 128 });
+    enc.push(&Record::Alloc { ts: 152, addr: 0x2000, size: 128, align: 8, site: 1, weight: 1 });
+    enc.push(&Record::Alloc { ts: 154, addr: 0x1000, size: 16, align: 8, site: 1, weight: 1 });
     enc.push(&Record::ScopeExit { ts: 160, scope: 1 });
     enc.push(&Record::ThreadEnd { ts: 170 });
     w.write_chunk(&enc).unwrap();
@@ -207,10 +211,10 @@ fn extension_session() -> Vec<u8> {
     let mut body = Vec::new();
     varint(&mut body, 1); // thread
     varint(&mut body, 0); // round
-    body.extend_from_slice(&[0x80, 3, b'a', b'b', b'c']);
-    body.extend_from_slice(&[10, 2]); // Pause at 1
-    body.extend_from_slice(&[0xff, 0]);
-    body.extend_from_slice(&[11, 2]); // Resume at 2
+    let records = [0x80, 3, b'a', b'b', b'c', 10, 0xff, 0, 11]; // extension, Pause, extension, Resume
+    varint(&mut body, records.len() as u64);
+    body.extend_from_slice(&records);
+    body.extend_from_slice(&[2, 2]); // at 1 and 2
     let mut out = base[..head_len].to_vec();
     out.extend(frame(1, body.len() as u32, body.len() as u32, &body));
     out.extend_from_slice(&base[head_len..]);
@@ -266,7 +270,7 @@ fn regenerate_the_seed_corpus() {
         }),
         ("newer-version", {
             let mut v = tiny.clone();
-            v[8] = 2;
+            v[8] = pulse_format::VERSION as u8 + 1;
             v
         }),
         ("frame-claims-4gib", {

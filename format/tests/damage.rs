@@ -8,7 +8,7 @@ use std::io::{self, Read};
 
 use pulse_format::{
     AllocMode, ChunkEncoder, ClockInfo, ClockSource, CounterInfo, Error, Frame, Metadata, Reader,
-    Record, Trailer, Writer, MAX_FRAME_LEN, MAX_META_LEN,
+    Record, Trailer, Writer, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
 };
 
 // ---------------------------------------------------------------------------
@@ -136,7 +136,8 @@ fn session(rounds: u64, per_chunk: u64) -> Vec<u8> {
         enc.push(&Record::Symbol {
             addr: frames[0],
             function: format!("app::work_{round}"),
-            file: String::from("src/work.rs"),
+            // A long, repetitive path: this chunk compresses, the others not.
+            file: "src/work/".repeat(8) + "mod.rs",
             line: 10 + round as u32,
         });
         enc.push(&Record::SiteDef { site, frames });
@@ -482,12 +483,12 @@ fn overwritten_runs_of_bytes_never_panic() {
 #[test]
 fn a_newer_version_says_to_upgrade() {
     let bytes = small();
-    for version in [2u16, 3, 0x100, u16::MAX] {
+    for version in [VERSION + 1, VERSION + 2, 0x100, u16::MAX] {
         let mut v = bytes.clone();
         v[8..10].copy_from_slice(&version.to_le_bytes());
         let err = Reader::new(&v[..]).unwrap_err();
         assert!(
-            matches!(err, Error::NewerVersion { found, supported: 1 } if found == version),
+            matches!(err, Error::NewerVersion { found, supported: VERSION } if found == version),
             "{err:?}"
         );
         let msg = err.to_string();
@@ -497,8 +498,10 @@ fn a_newer_version_says_to_upgrade() {
     }
     // The version is checked before anything after it, even a cut.
     let mut v = bytes[..20].to_vec();
-    v[8] = 2;
-    assert!(matches!(Reader::new(&v[..]), Err(Error::NewerVersion { found: 2, .. })));
+    v[8] = VERSION as u8 + 1;
+    assert!(
+        matches!(Reader::new(&v[..]), Err(Error::NewerVersion { found, .. }) if found == VERSION + 1)
+    );
 }
 
 #[test]

@@ -779,8 +779,14 @@ mod spec {
         buf.extend_from_slice(s);
     }
 
-    /// Header + metadata for `Metadata::default()`.
+    /// Header + metadata for `Metadata::default()`, in version 1: chunks
+    /// with each record's timestamp in the record.
     pub(super) fn header() -> Vec<u8> {
+        header_of(1)
+    }
+
+    /// Header + metadata for `Metadata::default()` in `version`.
+    pub(super) fn header_of(version: u16) -> Vec<u8> {
         let mut meta = Vec::new();
         string(&mut meta, b""); // writer
         string(&mut meta, b""); // program
@@ -796,7 +802,7 @@ mod spec {
         varint(&mut meta, 0); // no extra pairs
         let mut out = Vec::new();
         out.extend_from_slice(b"\x89PULSE\r\n");
-        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&meta).to_le_bytes());
@@ -870,6 +876,86 @@ fn read_chunks(bytes: &[u8]) -> Result<(Vec<ChunkSpec>, Option<Trailer>), Error>
 #[test]
 fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     // A chunk this small is not worth compressing, so the writer stores it raw.
+    let mut rec = Vec::new();
+    let mut times = Vec::new();
+    rec.push(0x23); // Alloc, weight 1, align 1 << 3, at an address of its own
+    spec::zigzag(&mut times, 100); // ts delta from 0
+    spec::zigzag(&mut rec, 0x1000); // address delta from 0
+    spec::varint(&mut rec, 64);
+    spec::varint(&mut rec, 5);
+    rec.push(6); // Free of a block the chunk did not allocate
+    spec::zigzag(&mut times, -10); // ts 90
+    spec::zigzag(&mut rec, -0x100); // address 0xf00
+    spec::varint(&mut rec, 64);
+    rec.push(4); // Alloc with weight
+    spec::zigzag(&mut times, 10); // ts 100
+    spec::zigzag(&mut rec, 0x100); // address 0x1000
+    spec::varint(&mut rec, 1);
+    spec::varint(&mut rec, 1);
+    spec::varint(&mut rec, 0);
+    spec::varint(&mut rec, 4096);
+    rec.push(18); // Realloc of a recent allocation
+    spec::zigzag(&mut times, 20); // ts 120
+    spec::zigzag(&mut rec, 5); // called at 115: ts - start_ts, not a running delta
+    spec::varint(&mut rec, 0); // the last allocation: 0x1000, 1 byte
+    spec::zigzag(&mut rec, 0x1000); // new address 0x2000
+    spec::varint(&mut rec, 300);
+    spec::varint(&mut rec, 1);
+    spec::varint(&mut rec, 5);
+    rec.push(17); // Free of a recent allocation
+    spec::zigzag(&mut times, 10); // ts 130
+    spec::varint(&mut rec, 0); // the last one: 0x2000, 300 bytes
+    rec.push(0x30); // Alloc, align 1, at a recent free's address and size
+    spec::zigzag(&mut times, 10); // ts 140
+    spec::varint(&mut rec, 0); // the last free: 0x2000, 300 bytes
+    spec::varint(&mut rec, 5);
+    rec.push(0x43); // Alloc, align 8, at a recent free's address, another size
+    spec::zigzag(&mut times, 10); // ts 150
+    spec::varint(&mut rec, 1); // the free before: the realloc's old block, 0x1000
+    spec::varint(&mut rec, 32);
+    spec::varint(&mut rec, 5);
+    rec.push(13); // SiteDef: no timestamp
+    spec::varint(&mut rec, 5);
+    spec::varint(&mut rec, 2);
+    spec::zigzag(&mut rec, 0x4000);
+    spec::zigzag(&mut rec, -0x10);
+    let mut body = Vec::new();
+    spec::varint(&mut body, 9); // thread
+    spec::varint(&mut body, 2); // round
+    spec::varint(&mut body, rec.len() as u64);
+    body.extend(rec);
+    body.extend(times);
+    let mut want = spec::header_of(2);
+    want.extend(spec::frame(1, &body));
+    want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 1), (13, 1)]));
+
+    let records = vec![
+        Record::Alloc { ts: 100, addr: 0x1000, size: 64, align: 8, site: 5, weight: 1 },
+        Record::Free { ts: 90, addr: 0xf00, size: 64 },
+        Record::Alloc { ts: 100, addr: 0x1000, size: 1, align: 1, site: 0, weight: 4096 },
+        Record::Realloc {
+            ts: 120,
+            start_ts: 115,
+            old_addr: 0x1000,
+            old_size: 1,
+            new_addr: 0x2000,
+            new_size: 300,
+            align: 1,
+            site: 5,
+        },
+        Record::Free { ts: 130, addr: 0x2000, size: 300 },
+        Record::Alloc { ts: 140, addr: 0x2000, size: 300, align: 1, site: 5, weight: 1 },
+        Record::Alloc { ts: 150, addr: 0x1000, size: 32, align: 8, site: 5, weight: 1 },
+        Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
+    ];
+    let got = write_session(&Metadata::default(), &[(9, 2, records.clone())], Trailer::default());
+    assert_eq!(got, want);
+    assert_eq!(read_session(&want).chunks, vec![(9, 2, records)]);
+}
+
+#[test]
+fn a_version_1_file_built_by_hand_still_reads() {
+    // Version 1: each record's timestamp in the record, no recent blocks.
     let mut body = Vec::new();
     spec::varint(&mut body, 9); // thread
     spec::varint(&mut body, 2); // round
@@ -924,9 +1010,7 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
         },
         Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
     ];
-    let got = write_session(&Metadata::default(), &[(9, 2, records.clone())], Trailer::default());
-    assert_eq!(got, want);
-    assert_eq!(read_session(&want).chunks, vec![(9, 2, records)]);
+    assert_eq!(read_chunks(&want).unwrap().0, vec![(9, 2, records)]);
 }
 
 #[test]
@@ -987,7 +1071,7 @@ fn an_extension_longer_than_its_frame_is_corrupt() {
 
 #[test]
 fn unknown_record_tags_below_the_extension_range_are_corrupt() {
-    for tag in [0u8, 17, 18, 0x40, 0x7f] {
+    for tag in [0u8, 19, 0x1f, 0x50, 0x7f] {
         let mut body = Vec::new();
         spec::varint(&mut body, 1);
         spec::varint(&mut body, 0);
@@ -1042,10 +1126,10 @@ fn a_zstd_frame_built_by_hand_reads() {
 #[test]
 fn the_magic_is_as_documented() {
     assert_eq!(&MAGIC, b"\x89PULSE\r\n");
-    assert_eq!(VERSION, 1);
+    assert_eq!(VERSION, 2);
     let bytes = write_session(&Metadata::default(), &[], Trailer::default());
     assert_eq!(bytes, {
-        let mut v = spec::header();
+        let mut v = spec::header_of(2);
         v.extend(spec::trailer(0, &[]));
         v
     });
@@ -1122,7 +1206,7 @@ fn the_example_in_the_specification_is_what_the_writer_writes() {
         Record::Free { ts: 90, addr: 0x1000, size: 64 },
     ];
     let bytes = write_session(&Metadata::default(), &[(1, 0, records.clone())], Trailer::default());
-    assert_eq!(bytes.len(), 114);
+    assert_eq!(bytes.len(), 113);
     assert_eq!(documented_example(), bytes);
     assert_eq!(read_session(&bytes).chunks, vec![(1, 0, records)]);
 }

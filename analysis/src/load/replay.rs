@@ -253,7 +253,7 @@ impl Merger {
         chunk.decode(&mut scan)?;
         let (max, timed) = (scan.max, scan.timed);
         if timed {
-            self.hold(q, chunk.offset, chunk.body());
+            self.hold(q, chunk);
         }
         self.pushed(chunk.round, max, v);
         Ok(())
@@ -269,12 +269,12 @@ impl Merger {
         q
     }
 
-    /// Holds a chunk's records (`body`, which hold a timed one) at the back
-    /// of queue `q`.
-    fn hold(&mut self, q: usize, offset: u64, body: &[u8]) {
+    /// Holds a chunk's records (which hold a timed one) at the back of
+    /// queue `q`.
+    fn hold(&mut self, q: usize, chunk: &RawChunk<'_>) {
         let mut buf = self.spare.pop().unwrap_or_default();
-        buf.extend_from_slice(body);
-        let mut run = Run { body: buf, offset, decoder: Decoder::new(), head: None };
+        buf.extend_from_slice(chunk.body());
+        let mut run = Run { body: buf, offset: chunk.offset, decoder: chunk.decoder(), head: None };
         run.advance();
         if run.head.is_none() {
             Self::recycle(&mut self.spare, run.body);
@@ -420,7 +420,7 @@ mod tests {
     fn held(m: &Merger) -> usize {
         let mut n = 0;
         for run in m.queues.iter().flat_map(|q| &q.runs) {
-            let mut d = run.decoder;
+            let mut d = run.decoder.clone();
             n += usize::from(run.head.is_some());
             while let Ok(Some(r)) = d.next(&run.body, 0) {
                 n += usize::from(!matches!(r, Decoded::Record(r) if r.ts().is_none()));
