@@ -237,12 +237,10 @@ impl<'a> RawChunk<'a> {
     /// reference decoder alone.
     pub fn records(&self) -> Result<Vec<Record>, Error> {
         let corrupt = |e| crate::reader::corrupt(self.offset, e);
-        let (start, end) = streams(self.body, self.inline_times).map_err(corrupt)?;
-        let mut c = Cursor::new(&self.body[..end]);
-        c.set_position(start);
-        let mut t = Cursor::new(self.body);
-        t.set_position(end);
-        let mut times = if self.inline_times { Times::Inline } else { Times::Apart(&mut t) };
+        let l = Layout::of(self.body, self.inline_times).map_err(corrupt)?;
+        let (mut c, mut lo, mut rest) = l.cursors(self.body);
+        let mut times =
+            if self.inline_times { Times::Inline } else { Times::Apart(&mut lo, &mut rest) };
         let mut d = Deltas::default();
         let mut recent = Recent::new();
         let mut records = Vec::with_capacity(self.body.len() / 6);
@@ -252,39 +250,62 @@ impl<'a> RawChunk<'a> {
             records.push(r);
         }
         if !self.inline_times {
-            no_times_left(&t).map_err(corrupt)?;
+            no_times_left(&lo, &rest).map_err(corrupt)?;
         }
         Ok(records)
     }
 }
 
-/// Where a chunk's records are in its body: from the start to the end in
-/// version 1; in version 2 after the varint of their length, the
-/// timestamps after them.
-fn streams(body: &[u8], inline_times: bool) -> Result<(usize, usize), DecodeError> {
-    if inline_times {
-        return Ok((0, body.len()));
+/// Where a chunk's records and timestamps are in its body, as offsets:
+/// version 1's records run from the start to the end; version 2's follow
+/// the varints of their length and of the timed records' count, the
+/// timestamps' planes after them (docs/FORMAT.md, "Chunk payload").
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    records: usize,
+    low: usize,
+    rest: usize,
+}
+
+impl Layout {
+    fn of(body: &[u8], inline_times: bool) -> Result<Layout, DecodeError> {
+        if inline_times {
+            return Ok(Layout { records: 0, low: body.len(), rest: body.len() });
+        }
+        let mut c = Cursor::new(body);
+        let len = c.u64("the records' length")?;
+        let timed = c.u64("the timed records' count")?;
+        let records = c.position();
+        let left = (body.len() - records) as u64;
+        if len > left || timed > left - len {
+            return Err(DecodeError::Invalid(format!(
+                "the chunk claims {len} bytes of records and {timed} timestamps in {left} bytes"
+            )));
+        }
+        let low = records + len as usize;
+        Ok(Layout { records, low, rest: low + timed as usize })
     }
-    let mut c = Cursor::new(body);
-    let n = c.u64("the records' length")?;
-    let start = c.position();
-    match usize::try_from(n).ok().filter(|n| *n <= body.len() - start) {
-        Some(n) => Ok((start, start + n)),
-        None => Err(DecodeError::Invalid(format!(
-            "the chunk claims {n} bytes of records but has {}",
-            body.len() - start
-        ))),
+
+    /// Cursors at the start of the records, the low bytes and the rest.
+    #[inline(always)]
+    fn cursors<'a>(&self, body: &'a [u8]) -> (Cursor<'a>, Cursor<'a>, Cursor<'a>) {
+        let at = |end: usize, pos: usize| {
+            let mut c = Cursor::new(&body[..end]);
+            c.set_position(pos);
+            c
+        };
+        (at(self.low, self.records), at(self.rest, self.low), at(body.len(), self.rest))
     }
 }
 
 /// Version 2: the timestamps end with the records.
-fn no_times_left(t: &Cursor<'_>) -> Result<(), DecodeError> {
-    if t.is_empty() {
+fn no_times_left(lo: &Cursor<'_>, rest: &Cursor<'_>) -> Result<(), DecodeError> {
+    if lo.is_empty() && rest.is_empty() {
         Ok(())
     } else {
         Err(DecodeError::Invalid(format!(
             "{} bytes of timestamps after the chunk's last record",
-            t.remaining()
+            lo.remaining() + rest.remaining()
         )))
     }
 }
@@ -307,10 +328,11 @@ pub enum Decoded {
 ///
 /// ```
 /// use pulse_format::{Decoded, Decoder, Event};
-/// // `Pause` at 5 and `Resume` at 9: the records' length (2), their tags,
-/// // then their timestamps' deltas (zigzag, so 5 is written 10, and the 4
-/// // to 9 is written 8).
-/// let body = [2, 10, 11, 10, 8];
+/// // `Pause` at 5 and `Resume` at 9: the records' length (2) and the timed
+/// // records' count (2), their tags, then their timestamps' deltas (zigzag,
+/// // so 5 is written 10, and the 4 to 9 is written 8): the low bytes, then
+/// // the rest (0 and 0).
+/// let body = [2, 2, 10, 11, 10, 8, 0, 0];
 /// let body = &body[..];
 /// let mut d = Decoder::new();
 /// assert_eq!(d.next(body, 0).unwrap(), Some(Decoded::Event(Event::Pause { ts: 5 })));
@@ -320,11 +342,10 @@ pub enum Decoded {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     inline_times: bool,
-    /// Set once the body's layout is read, by the first call.
-    started: bool,
-    pos: usize,
-    end: usize,
-    times: usize,
+    /// The body's layout, read by the first call.
+    layout: Option<Layout>,
+    /// Where the next record, low byte and rest of a timestamp start.
+    at: Layout,
     deltas: Deltas,
     recent: Box<Recent>,
 }
@@ -342,10 +363,8 @@ impl Decoder {
     pub fn new() -> Self {
         Decoder {
             inline_times: false,
-            started: false,
-            pos: 0,
-            end: 0,
-            times: 0,
+            layout: None,
+            at: Layout::default(),
             deltas: Deltas::default(),
             recent: Recent::new(),
         }
@@ -358,49 +377,54 @@ impl Decoder {
     #[inline]
     pub fn next(&mut self, body: &[u8], offset: u64) -> Result<Option<Decoded>, Error> {
         let corrupt = |e| crate::reader::corrupt(offset, e);
-        if !self.started {
-            let (start, end) = streams(body, self.inline_times).map_err(corrupt)?;
-            (self.pos, self.end, self.times, self.started) = (start, end, end, true);
-        }
-        let mut c = Cursor::new(body.get(..self.end).unwrap_or(body));
-        c.set_position(self.pos.min(c.buf().len()));
-        let mut t = Cursor::new(body);
-        t.set_position(self.times.min(body.len()));
-        let r = if self.inline_times {
-            step::<true>(&mut c, &mut t, &mut self.deltas, &mut self.recent, offset)
-        } else {
-            step::<false>(&mut c, &mut t, &mut self.deltas, &mut self.recent, offset)
+        let layout = match self.layout {
+            Some(l) => l,
+            None => {
+                let l = Layout::of(body, self.inline_times).map_err(corrupt)?;
+                (self.layout, self.at) = (Some(l), l);
+                l
+            }
         };
-        self.pos = c.position();
-        self.times = t.position();
+        let (mut c, mut lo, mut rest) = layout.cursors(body);
+        c.set_position(self.at.records);
+        lo.set_position(self.at.low);
+        rest.set_position(self.at.rest);
+        let r = if self.inline_times {
+            step::<true>(&mut c, &mut lo, &mut rest, &mut self.deltas, &mut self.recent, offset)
+        } else {
+            step::<false>(&mut c, &mut lo, &mut rest, &mut self.deltas, &mut self.recent, offset)
+        };
+        self.at = Layout { records: c.position(), low: lo.position(), rest: rest.position() };
         if let Ok(None) = r {
             if !self.inline_times {
-                no_times_left(&t).map_err(corrupt)?;
+                no_times_left(&lo, &rest).map_err(corrupt)?;
             }
         }
         r
     }
 }
 
-/// The next record at `c`, its timestamp at `t` unless `INLINE` (version
-/// 1): the fast path for the common kinds, else the reference decoder from
-/// the start of the same record.
+/// The next record at `c`, its timestamp in the planes at `lo` and `rest`
+/// unless `INLINE` (version 1): the fast path for the common kinds, else
+/// the reference decoder from the start of the same record.
 #[inline(always)]
-fn step<const INLINE: bool>(
+fn step<'a, const INLINE: bool>(
     c: &mut Cursor<'_>,
-    t: &mut Cursor<'_>,
+    lo: &mut Cursor<'a>,
+    rest: &mut Cursor<'a>,
     d: &mut Deltas,
     recent: &mut Recent,
     offset: u64,
 ) -> Result<Option<Decoded>, Error> {
-    let (pos, times, saved) = (c.position(), t.position(), *d);
-    if let Some(e) = fast::<INLINE>(c, t, d, recent) {
+    let (pos, low, high, saved) = (c.position(), lo.position(), rest.position(), *d);
+    if let Some(e) = fast::<INLINE>(c, lo, rest, d, recent) {
         return Ok(Some(Decoded::Event(e)));
     }
     c.set_position(pos);
-    t.set_position(times);
+    lo.set_position(low);
+    rest.set_position(high);
     *d = saved;
-    let mut times = if INLINE { Times::Inline } else { Times::Apart(t) };
+    let mut times = if INLINE { Times::Inline } else { Times::Apart(lo, rest) };
     Ok(record::decode(c, &mut times, d, recent)
         .map_err(|e| crate::reader::corrupt(offset, e))?
         .map(|r| match Event::try_from(r) {
@@ -477,13 +501,26 @@ fn delta(c: &mut Cursor<'_>) -> Option<u64> {
     Some(unzigzag(var(c)?) as u64)
 }
 
+/// A timestamp's delta from version 2's planes: its low byte and the rest.
+#[inline(always)]
+fn planes(lo: &mut Cursor<'_>, rest: &mut Cursor<'_>) -> Option<u64> {
+    let low = *lo.buf().get(lo.position())?;
+    let high = var(rest)?;
+    if high > u64::MAX >> 8 {
+        return None;
+    }
+    lo.set_position(lo.position() + 1);
+    Some(unzigzag(high << 8 | u64::from(low)) as u64)
+}
+
 /// The common kinds, decoded without the reference decoder's error
 /// plumbing. `None`: let the reference decoder read this record. The
 /// recent blocks change only once the whole record has decoded.
 #[inline(always)]
 fn fast<const INLINE: bool>(
     c: &mut Cursor<'_>,
-    t: &mut Cursor<'_>,
+    lo: &mut Cursor<'_>,
+    rest: &mut Cursor<'_>,
     d: &mut Deltas,
     recent: &mut Recent,
 ) -> Option<Event> {
@@ -503,7 +540,7 @@ fn fast<const INLINE: bool>(
     if !timed {
         return None;
     }
-    let ts = d.ts.wrapping_add(if INLINE { delta(c)? } else { delta(t)? });
+    let ts = d.ts.wrapping_add(if INLINE { delta(c)? } else { planes(lo, rest)? });
     let e = match tag {
         tag::ALLOC | tag::ALLOC_WEIGHTED => {
             let addr = d.addr.wrapping_add(delta(c)?);
@@ -699,9 +736,13 @@ mod tests {
         enc.push(&Record::Alloc { ts: 13, addr: 0x1000, size: 64, align: 8, site: 3, weight: 1 });
         let payload = enc.body();
         let body = &payload[2..];
-        // The records' length, a compact allocation (8-aligned), a free of
-        // it and an allocation at its address, then the timestamps.
-        assert_eq!(body, [10, 0x23, 0x80, 0x40, 64, 3, tag::FREE_RECENT, 0, 0x33, 0, 3, 20, 4, 2]);
+        // The records' length and count, a compact allocation (8-aligned),
+        // a free of it and an allocation at its address, then the
+        // timestamps' low bytes and the rest of each.
+        assert_eq!(
+            body,
+            [10, 3, 0x23, 0x80, 0x40, 64, 3, tag::FREE_RECENT, 0, 0x33, 0, 3, 20, 4, 2, 0, 0, 0]
+        );
         for cut in 0..body.len() {
             let mut cut_body = body[..cut].to_vec();
             same_ending(&RawChunk::new(7, 1, 0, &cut_body)).ok();
@@ -717,15 +758,23 @@ mod tests {
             same_ending(&chunk).ok();
         }
         // A site id over 32 bits, in each version.
-        let v2 = [9u8, 0x23, 0x80, 0x40, 64, 0xff, 0xff, 0xff, 0xff, 0x7f, 20];
+        let v2 = [9u8, 1, 0x23, 0x80, 0x40, 64, 0xff, 0xff, 0xff, 0xff, 0x7f, 20, 0];
         assert!(same_ending(&RawChunk::new(7, 1, 0, &v2)).is_err());
         let v1 = [3u8, 20, 0x80, 0x40, 64, 8, 0xff, 0xff, 0xff, 0xff, 0x7f];
         assert!(
             same_ending(&RawChunk { inline_times: true, ..RawChunk::new(7, 1, 0, &v1) }).is_err()
         );
-        // A free of a block the chunk never had, timestamps left over, and
-        // a length past the end.
-        for bad in [&[2u8, tag::FREE_RECENT, 0, 20][..], &[0, 20], &[5, 10, 2]] {
+        // A free of a block the chunk never had, timestamps left over (in
+        // either plane), a timestamp missing, a length past the end, and a
+        // delta over 64 bits.
+        for bad in [
+            &[2u8, 1, tag::FREE_RECENT, 0, 20, 0][..],
+            &[0, 1, 20, 0],
+            &[1, 1, 10, 20, 0, 0],
+            &[2, 2, 10, 10, 20, 0],
+            &[5, 1, 10, 2],
+            &[1, 1, 10, 20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        ] {
             let err = same_ending(&RawChunk::new(7, 1, 0, bad)).unwrap_err();
             assert!(err.contains("at byte 7"), "{err}");
         }

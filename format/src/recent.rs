@@ -18,7 +18,7 @@ pub(crate) const WINDOW: usize = 256;
 
 /// The encoder's table slots per list: four times the window, so that
 /// blocks still in the window rarely share a slot.
-const TABLE: usize = 1024;
+const TABLE: usize = 4096;
 
 /// The decoder's side: the chunk's last [`WINDOW`] blocks allocated and
 /// freed, as (address, size).
@@ -91,7 +91,9 @@ const EMPTY: Slot = Slot { addr: 0, size: 0, ord: u64::MAX };
 /// chunks so that starting a chunk needs no clearing.
 #[derive(Debug, Clone)]
 struct Table {
-    slots: [Slot; TABLE],
+    /// On the heap: 96 KiB, too much for the stack of the thread that
+    /// makes an encoder.
+    slots: Box<[Slot; TABLE]>,
     /// Blocks entered since the encoder was made.
     n: u64,
     /// `n` when the current chunk began: older blocks are not in it.
@@ -131,7 +133,8 @@ pub(crate) struct Refs {
 
 impl Default for Refs {
     fn default() -> Self {
-        let table = Table { slots: [EMPTY; TABLE], n: 0, base: 0 };
+        let slots = vec![EMPTY; TABLE].into_boxed_slice().try_into().expect("TABLE slots");
+        let table = Table { slots, n: 0, base: 0 };
         Refs { allocs: table.clone(), frees: table }
     }
 }

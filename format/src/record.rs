@@ -7,7 +7,7 @@
 //! above are extension records: a varint byte length follows the tag, so a
 //! reader that does not know the tag skips the body.
 
-use crate::codec::{put_i64, put_str, put_u64, Cursor, DecodeError, Sink};
+use crate::codec::{put_i64, put_str, put_u64, unzigzag, zigzag, Cursor, DecodeError, Sink};
 use crate::event::Event;
 use crate::recent::{Recent, Refs};
 use crate::tag;
@@ -320,8 +320,8 @@ pub(crate) struct Deltas {
 
 impl Deltas {
     #[inline(always)]
-    fn put_ts(&mut self, buf: &mut impl Sink, ts: u64) {
-        buf.i64(ts.wrapping_sub(self.ts) as i64);
+    fn put_ts(&mut self, times: &mut impl TimeSink, ts: u64) {
+        times.time(zigzag(ts.wrapping_sub(self.ts) as i64));
         self.ts = ts;
     }
 
@@ -341,6 +341,44 @@ impl Deltas {
     fn addr(&mut self, c: &mut Cursor<'_>) -> Result<u64, DecodeError> {
         self.addr = self.addr.wrapping_add(c.i64("address")? as u64);
         Ok(self.addr)
+    }
+
+    /// A timestamp from version 2's planes: its low byte, then the rest.
+    #[inline]
+    fn ts_planes(
+        &mut self,
+        lo: &mut Cursor<'_>,
+        rest: &mut Cursor<'_>,
+    ) -> Result<u64, DecodeError> {
+        let low = lo.u8("timestamp")?;
+        let high = rest.u64("timestamp")?;
+        if high > u64::MAX >> 8 {
+            return Err(DecodeError::Invalid(String::from("timestamp: delta over 64 bits")));
+        }
+        self.ts = self.ts.wrapping_add(unzigzag(high << 8 | u64::from(low)) as u64);
+        Ok(self.ts)
+    }
+}
+
+/// Where an encoder writes a chunk's timestamps (version 2): each
+/// `zigzag(Δts)` as its low byte in one plane and the rest, shifted down
+/// 8 bits, as a varint in another. The low bytes are nearly random and the
+/// rest small and repetitive; apart, each compresses better.
+pub(crate) trait TimeSink {
+    fn time(&mut self, v: u64);
+}
+
+/// The two planes as growing buffers.
+pub(crate) struct Planes<'a> {
+    pub(crate) low: &'a mut Vec<u8>,
+    pub(crate) rest: &'a mut Vec<u8>,
+}
+
+impl TimeSink for Planes<'_> {
+    #[inline(always)]
+    fn time(&mut self, v: u64) {
+        self.low.push(v as u8);
+        self.rest.u64(v >> 8);
     }
 }
 
@@ -363,7 +401,12 @@ impl EncodeState {
 /// Appends `r`: the records without owned data as their [`Event`], the
 /// others here. Every timestamp goes to `times` (version 2 keeps a
 /// chunk's timestamps after its records), everything else to `buf`.
-pub(crate) fn encode(r: &Record, st: &mut EncodeState, buf: &mut Vec<u8>, times: &mut Vec<u8>) {
+pub(crate) fn encode(
+    r: &Record,
+    st: &mut EncodeState,
+    buf: &mut Vec<u8>,
+    times: &mut impl TimeSink,
+) {
     if let Some(e) = Event::of(r) {
         return put_event(buf, times, st, &e);
     }
@@ -435,7 +478,7 @@ fn align_in_tag(align: u64) -> Option<u8> {
 #[inline(always)]
 pub(crate) fn put_event(
     buf: &mut impl Sink,
-    times: &mut impl Sink,
+    times: &mut impl TimeSink,
     st: &mut EncodeState,
     e: &Event,
 ) {
@@ -545,7 +588,8 @@ pub(crate) fn put_event(
 /// reads with a second cursor.
 pub(crate) enum Times<'c, 'a> {
     Inline,
-    Apart(&'c mut Cursor<'a>),
+    /// The low bytes' plane and the rest's.
+    Apart(&'c mut Cursor<'a>, &'c mut Cursor<'a>),
 }
 
 /// Whether records of `tag` have a timestamp.
@@ -602,7 +646,7 @@ pub(crate) fn decode(
         let mut ts = move |d: &mut Deltas| -> Result<u64, DecodeError> {
             match t {
                 Times::Inline => Ok(ts),
-                Times::Apart(t) => d.ts(t),
+                Times::Apart(lo, rest) => d.ts_planes(lo, rest),
             }
         };
         let r = match tag {

@@ -3,9 +3,10 @@
 use std::io::{self, Write};
 
 use crate::codec::Out;
+use crate::codec::Sink;
 use crate::event::Event;
 use crate::header::{Metadata, Trailer};
-use crate::record::{self, EncodeState, Record, RecordKind};
+use crate::record::{self, EncodeState, Planes, Record, RecordKind, TimeSink};
 use crate::{
     frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
 };
@@ -64,6 +65,20 @@ impl Buf {
     }
 }
 
+/// The timestamps' planes of one record, written into room as [`Out`]s.
+struct OutPlanes<'a> {
+    low: Out<'a>,
+    rest: Out<'a>,
+}
+
+impl TimeSink for OutPlanes<'_> {
+    #[inline(always)]
+    fn time(&mut self, v: u64) {
+        self.low.byte(v as u8);
+        self.rest.u64(v >> 8);
+    }
+}
+
 /// Builds the body of one chunk: one thread's records, delta-encoded, and
 /// their timestamps apart (docs/FORMAT.md, "Chunks").
 ///
@@ -74,7 +89,9 @@ pub struct ChunkEncoder {
     /// The thread and the round.
     head: Vec<u8>,
     records: Buf,
-    times: Buf,
+    /// The timestamps' two planes: low bytes, and the rest.
+    low: Buf,
+    rest: Buf,
     state: EncodeState,
     count: u64,
     counts: [u64; RecordKind::ALL.len()],
@@ -90,7 +107,8 @@ impl ChunkEncoder {
     pub fn begin(&mut self, thread: u64, round: u64) {
         self.head.clear();
         self.records.clear();
-        self.times.clear();
+        self.low.clear();
+        self.rest.clear();
         self.state.begin();
         self.count = 0;
         self.counts = [0; RecordKind::ALL.len()];
@@ -99,22 +117,31 @@ impl ChunkEncoder {
     }
 
     /// The chunk's payload: thread, round, the records' length, the
-    /// records, their timestamps.
+    /// timed records' count, the records, their timestamps' two planes.
     fn payload(&self, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.head);
         crate::codec::put_u64(out, self.records.len as u64);
+        crate::codec::put_u64(out, self.low.len as u64);
         out.extend_from_slice(self.records.as_slice());
-        out.extend_from_slice(self.times.as_slice());
+        out.extend_from_slice(self.low.as_slice());
+        out.extend_from_slice(self.rest.as_slice());
     }
 
     /// Appends one record.
     #[inline]
     pub fn push(&mut self, r: &Record) {
-        let (mut records, mut times) = (self.records.take(), self.times.take());
-        record::encode(r, &mut self.state, &mut records, &mut times);
+        let (mut records, mut low, mut rest) =
+            (self.records.take(), self.low.take(), self.rest.take());
+        record::encode(
+            r,
+            &mut self.state,
+            &mut records,
+            &mut Planes { low: &mut low, rest: &mut rest },
+        );
         self.records.put_back(records);
-        self.times.put_back(times);
+        self.low.put_back(low);
+        self.rest.put_back(rest);
         self.counted(r.kind());
     }
 
@@ -130,11 +157,12 @@ impl ChunkEncoder {
     #[inline]
     pub fn event(&mut self, e: &Event) {
         let mut records = self.records.room();
-        let mut times = self.times.room();
+        let mut times = OutPlanes { low: self.low.room(), rest: self.rest.room() };
         record::put_event(&mut records, &mut times, &mut self.state, e);
-        let (nr, nt) = (records.n, times.n);
+        let (nr, nl, nt) = (records.n, times.low.n, times.rest.n);
         self.records.len += nr;
-        self.times.len += nt;
+        self.low.len += nl;
+        self.rest.len += nt;
         self.counted(e.kind());
     }
 
@@ -153,7 +181,7 @@ impl ChunkEncoder {
 
     /// Encoded bytes so far, before compression.
     pub fn encoded_len(&self) -> usize {
-        self.head.len() + 10 + self.records.len + self.times.len
+        self.head.len() + 20 + self.records.len + self.low.len + self.rest.len
     }
 }
 

@@ -213,8 +213,9 @@ fn extension_session() -> Vec<u8> {
     varint(&mut body, 0); // round
     let records = [0x80, 3, b'a', b'b', b'c', 10, 0xff, 0, 11]; // extension, Pause, extension, Resume
     varint(&mut body, records.len() as u64);
+    varint(&mut body, 2); // timed records
     body.extend_from_slice(&records);
-    body.extend_from_slice(&[2, 2]); // at 1 and 2
+    body.extend_from_slice(&[2, 2, 0, 0]); // at 1 and 2: the low bytes, then the rest
     let mut out = base[..head_len].to_vec();
     out.extend(frame(1, body.len() as u32, body.len() as u32, &body));
     out.extend_from_slice(&base[head_len..]);

@@ -877,25 +877,31 @@ fn read_chunks(bytes: &[u8]) -> Result<(Vec<ChunkSpec>, Option<Trailer>), Error>
 fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     // A chunk this small is not worth compressing, so the writer stores it raw.
     let mut rec = Vec::new();
-    let mut times = Vec::new();
+    // Each timestamp's zigzag delta: its low byte, then the rest as a varint.
+    let (mut low, mut rest) = (Vec::new(), Vec::new());
+    let mut times = |delta: i64| {
+        let v = ((delta << 1) ^ (delta >> 63)) as u64;
+        low.push(v as u8);
+        spec::varint(&mut rest, v >> 8);
+    };
     rec.push(0x23); // Alloc, weight 1, align 1 << 3, at an address of its own
-    spec::zigzag(&mut times, 100); // ts delta from 0
+    times(100); // ts delta from 0
     spec::zigzag(&mut rec, 0x1000); // address delta from 0
     spec::varint(&mut rec, 64);
     spec::varint(&mut rec, 5);
     rec.push(6); // Free of a block the chunk did not allocate
-    spec::zigzag(&mut times, -10); // ts 90
+    times(-10); // ts 90
     spec::zigzag(&mut rec, -0x100); // address 0xf00
     spec::varint(&mut rec, 64);
     rec.push(4); // Alloc with weight
-    spec::zigzag(&mut times, 10); // ts 100
+    times(10); // ts 100
     spec::zigzag(&mut rec, 0x100); // address 0x1000
     spec::varint(&mut rec, 1);
     spec::varint(&mut rec, 1);
     spec::varint(&mut rec, 0);
     spec::varint(&mut rec, 4096);
     rec.push(18); // Realloc of a recent allocation
-    spec::zigzag(&mut times, 20); // ts 120
+    times(20); // ts 120
     spec::zigzag(&mut rec, 5); // called at 115: ts - start_ts, not a running delta
     spec::varint(&mut rec, 0); // the last allocation: 0x1000, 1 byte
     spec::zigzag(&mut rec, 0x1000); // new address 0x2000
@@ -903,14 +909,14 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     spec::varint(&mut rec, 1);
     spec::varint(&mut rec, 5);
     rec.push(17); // Free of a recent allocation
-    spec::zigzag(&mut times, 10); // ts 130
+    times(10); // ts 130
     spec::varint(&mut rec, 0); // the last one: 0x2000, 300 bytes
     rec.push(0x30); // Alloc, align 1, at a recent free's address and size
-    spec::zigzag(&mut times, 10); // ts 140
+    times(10); // ts 140
     spec::varint(&mut rec, 0); // the last free: 0x2000, 300 bytes
     spec::varint(&mut rec, 5);
     rec.push(0x43); // Alloc, align 8, at a recent free's address, another size
-    spec::zigzag(&mut times, 10); // ts 150
+    times(10); // ts 150
     spec::varint(&mut rec, 1); // the free before: the realloc's old block, 0x1000
     spec::varint(&mut rec, 32);
     spec::varint(&mut rec, 5);
@@ -923,8 +929,10 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     spec::varint(&mut body, 9); // thread
     spec::varint(&mut body, 2); // round
     spec::varint(&mut body, rec.len() as u64);
+    spec::varint(&mut body, low.len() as u64); // timed records
     body.extend(rec);
-    body.extend(times);
+    body.extend(low);
+    body.extend(rest);
     let mut want = spec::header_of(2);
     want.extend(spec::frame(1, &body));
     want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 1), (13, 1)]));
@@ -1206,7 +1214,7 @@ fn the_example_in_the_specification_is_what_the_writer_writes() {
         Record::Free { ts: 90, addr: 0x1000, size: 64 },
     ];
     let bytes = write_session(&Metadata::default(), &[(1, 0, records.clone())], Trailer::default());
-    assert_eq!(bytes.len(), 113);
+    assert_eq!(bytes.len(), 115);
     assert_eq!(documented_example(), bytes);
     assert_eq!(read_session(&bytes).chunks, vec![(1, 0, records)]);
 }
