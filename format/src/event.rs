@@ -533,10 +533,10 @@ fn fast<const INLINE: bool>(
             | tag::FREE
             | tag::FREE_RECENT
             | tag::REALLOC
-            | tag::REALLOC_RECENT
             | tag::SCOPE_ENTER
             | tag::SCOPE_EXIT
-    ) || (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag);
+    ) || (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag)
+        || record::is_realloc_v2(tag);
     if !timed {
         return None;
     }
@@ -565,16 +565,21 @@ fn fast<const INLINE: bool>(
             recent.freed(addr, size);
             Event::Free { ts, addr, size }
         }
-        tag::REALLOC | tag::REALLOC_RECENT => {
+        t if t == tag::REALLOC || record::is_realloc_v2(t) => {
+            let compact = t != tag::REALLOC;
             let start_ts = ts.wrapping_sub(delta(c)?);
-            let (old_addr, old_size) = if tag == tag::REALLOC {
-                (d.addr.wrapping_add(delta(c)?), var(c)?)
-            } else {
+            let (old_addr, old_size) = if compact && t & tag::REALLOC_RECENT_OLD != 0 {
                 recent.alloc(var(c)?)?
+            } else {
+                (d.addr.wrapping_add(delta(c)?), var(c)?)
             };
-            let new_addr = old_addr.wrapping_add(delta(c)?);
+            let new_addr = if compact && t & tag::REALLOC_IN_PLACE != 0 {
+                old_addr
+            } else {
+                old_addr.wrapping_add(delta(c)?)
+            };
             let new_size = var(c)?;
-            let align = var(c)?;
+            let align = if compact { 1 << (t & 7) } else { var(c)? };
             let site = var32(c)?;
             d.addr = new_addr;
             if old_addr != new_addr {

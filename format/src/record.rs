@@ -545,22 +545,40 @@ pub(crate) fn put_event(
             refs.freed(addr, size);
         }
         Event::Realloc { ts, start_ts, old_addr, old_size, new_addr, new_size, align, site } => {
-            match refs.alloc(old_addr, old_size) {
-                Some(k) => {
-                    buf.byte(tag::REALLOC_RECENT);
+            let recent = refs.alloc(old_addr, old_size);
+            match align_in_tag(align).filter(|a| *a < 8) {
+                Some(a) => {
+                    let mut t = tag::REALLOC_COMPACT + a;
+                    if recent.is_some() {
+                        t |= tag::REALLOC_RECENT_OLD;
+                    }
+                    if new_addr == old_addr {
+                        t |= tag::REALLOC_IN_PLACE;
+                    }
+                    buf.byte(t);
                     buf.i64(ts.wrapping_sub(start_ts) as i64);
-                    buf.u64(k);
+                    match recent {
+                        Some(k) => buf.u64(k),
+                        None => {
+                            d.put_addr(buf, old_addr);
+                            buf.u64(old_size);
+                        }
+                    }
+                    if new_addr != old_addr {
+                        buf.i64(new_addr.wrapping_sub(old_addr) as i64);
+                    }
+                    buf.u64(new_size);
                 }
                 None => {
                     buf.byte(tag::REALLOC);
                     buf.i64(ts.wrapping_sub(start_ts) as i64);
                     d.put_addr(buf, old_addr);
                     buf.u64(old_size);
+                    buf.i64(new_addr.wrapping_sub(old_addr) as i64);
+                    buf.u64(new_size);
+                    buf.u64(align);
                 }
             }
-            buf.i64(new_addr.wrapping_sub(old_addr) as i64);
-            buf.u64(new_size);
-            buf.u64(align);
             buf.u64(u64::from(site));
             d.addr = new_addr;
             d.put_ts(times, ts);
@@ -604,7 +622,6 @@ fn timed(tag: u8) -> bool {
             | tag::FREE
             | tag::FREE_RECENT
             | tag::REALLOC
-            | tag::REALLOC_RECENT
             | tag::SCOPE_ENTER
             | tag::SCOPE_EXIT
             | tag::PAUSE
@@ -612,6 +629,12 @@ fn timed(tag: u8) -> bool {
             | tag::COUNTERS
             | tag::SPAN
     ) || is_alloc_v2(tag)
+        || is_realloc_v2(tag)
+}
+
+/// The compact reallocation tags of version 2.
+pub(crate) fn is_realloc_v2(tag: u8) -> bool {
+    (tag::REALLOC_COMPACT..tag::REALLOC_COMPACT + 0x20).contains(&tag)
 }
 
 /// The compact allocation tags of version 2.
@@ -691,17 +714,22 @@ pub(crate) fn decode(
                 recent.freed(addr, size);
                 Record::Free { ts: ts(d)?, addr, size }
             }
-            tag::REALLOC | tag::REALLOC_RECENT => {
+            t_ if t_ == tag::REALLOC || is_realloc_v2(t_) => {
                 let start = c.i64("realloc start")? as u64;
-                let (old_addr, old_size) = if tag == tag::REALLOC {
-                    (d.addr(c)?, c.u64("old size")?)
-                } else {
+                let compact = t_ != tag::REALLOC;
+                let (old_addr, old_size) = if compact && t_ & tag::REALLOC_RECENT_OLD != 0 {
                     let k = c.u64("recent allocation")?;
                     recent.alloc(k).ok_or_else(|| no_block("a reallocation", k))?
+                } else {
+                    (d.addr(c)?, c.u64("old size")?)
                 };
-                let new_addr = old_addr.wrapping_add(c.i64("address")? as u64);
+                let new_addr = if compact && t_ & tag::REALLOC_IN_PLACE != 0 {
+                    old_addr
+                } else {
+                    old_addr.wrapping_add(c.i64("address")? as u64)
+                };
                 let new_size = c.u64("new size")?;
-                let align = c.u64("align")?;
+                let align = if compact { 1 << (t_ & 7) } else { c.u64("align")? };
                 let site = c.u32("site")?;
                 d.addr = new_addr;
                 if old_addr != new_addr {

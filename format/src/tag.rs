@@ -40,9 +40,6 @@ pub const SPAN: u8 = 16;
 /// [`Record::Free`](crate::Record::Free) of one of the chunk's recent
 /// allocations, named by how recent it is (version 2): no address or size.
 pub const FREE_RECENT: u8 = 17;
-/// [`Record::Realloc`](crate::Record::Realloc) whose old block is one of
-/// the chunk's recent allocations (version 2).
-pub const REALLOC_RECENT: u8 = 18;
 /// [`Record::Alloc`](crate::Record::Alloc) of weight 1 and alignment
 /// `1 << (tag - ALLOC_NEW)`, at an address given as a delta (version 2).
 pub const ALLOC_NEW: u8 = 0x20;
@@ -55,6 +52,15 @@ pub const ALLOC_REUSE: u8 = 0x40;
 /// The alignments the three compact allocation tags above carry: `1 << 0`
 /// to `1 << 15`, each tag the base plus the alignment's log2.
 pub const ALIGN_IN_TAG: u8 = 16;
+
+/// [`Record::Realloc`](crate::Record::Realloc) with an alignment of
+/// `1 << (tag & 7)` (version 2); the flags below say which fields it has.
+pub const REALLOC_COMPACT: u8 = 0x60;
+/// With [`REALLOC_COMPACT`]: the old block is one of the chunk's recent
+/// allocations, named by how recent it is, rather than its address and size.
+pub const REALLOC_RECENT_OLD: u8 = 0x08;
+/// With [`REALLOC_COMPACT`]: the block stayed where it was; no new address.
+pub const REALLOC_IN_PLACE: u8 = 0x10;
 
 /// The first tag of the extension range: a record with a tag from here up
 /// is a length and that many bytes, which a reader that does not know it

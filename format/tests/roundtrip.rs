@@ -900,13 +900,12 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     spec::varint(&mut rec, 1);
     spec::varint(&mut rec, 0);
     spec::varint(&mut rec, 4096);
-    rec.push(18); // Realloc of a recent allocation
+    rec.push(0x68); // Realloc, align 1 << 0, of a recent allocation, moved
     times(20); // ts 120
     spec::zigzag(&mut rec, 5); // called at 115: ts - start_ts, not a running delta
     spec::varint(&mut rec, 0); // the last allocation: 0x1000, 1 byte
     spec::zigzag(&mut rec, 0x1000); // new address 0x2000
     spec::varint(&mut rec, 300);
-    spec::varint(&mut rec, 1);
     spec::varint(&mut rec, 5);
     rec.push(17); // Free of a recent allocation
     times(10); // ts 130
@@ -919,6 +918,21 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     times(10); // ts 150
     spec::varint(&mut rec, 1); // the free before: the realloc's old block, 0x1000
     spec::varint(&mut rec, 32);
+    spec::varint(&mut rec, 5);
+    rec.push(0x7b); // Realloc, align 1 << 3, of a recent allocation, in place
+    times(10); // ts 160
+    spec::zigzag(&mut rec, 0); // called at 160
+    spec::varint(&mut rec, 0); // the last allocation: 0x1000, 32 bytes
+    spec::varint(&mut rec, 48);
+    spec::varint(&mut rec, 5);
+    rec.push(7); // Realloc of an alignment no tag carries
+    times(10); // ts 170
+    spec::zigzag(&mut rec, 0);
+    spec::zigzag(&mut rec, 0x1000 - 0x1000); // old address 0x1000 (the running address)
+    spec::varint(&mut rec, 48);
+    spec::zigzag(&mut rec, 0x1000); // new address 0x2000
+    spec::varint(&mut rec, 64);
+    spec::varint(&mut rec, 1 << 9);
     spec::varint(&mut rec, 5);
     rec.push(13); // SiteDef: no timestamp
     spec::varint(&mut rec, 5);
@@ -935,7 +949,7 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     body.extend(rest);
     let mut want = spec::header_of(2);
     want.extend(spec::frame(1, &body));
-    want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 1), (13, 1)]));
+    want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 3), (13, 1)]));
 
     let records = vec![
         Record::Alloc { ts: 100, addr: 0x1000, size: 64, align: 8, site: 5, weight: 1 },
@@ -954,6 +968,26 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
         Record::Free { ts: 130, addr: 0x2000, size: 300 },
         Record::Alloc { ts: 140, addr: 0x2000, size: 300, align: 1, site: 5, weight: 1 },
         Record::Alloc { ts: 150, addr: 0x1000, size: 32, align: 8, site: 5, weight: 1 },
+        Record::Realloc {
+            ts: 160,
+            start_ts: 160,
+            old_addr: 0x1000,
+            old_size: 32,
+            new_addr: 0x1000,
+            new_size: 48,
+            align: 8,
+            site: 5,
+        },
+        Record::Realloc {
+            ts: 170,
+            start_ts: 170,
+            old_addr: 0x1000,
+            old_size: 48,
+            new_addr: 0x2000,
+            new_size: 64,
+            align: 1 << 9,
+            site: 5,
+        },
         Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
     ];
     let got = write_session(&Metadata::default(), &[(9, 2, records.clone())], Trailer::default());
@@ -1079,7 +1113,7 @@ fn an_extension_longer_than_its_frame_is_corrupt() {
 
 #[test]
 fn unknown_record_tags_below_the_extension_range_are_corrupt() {
-    for tag in [0u8, 19, 0x1f, 0x50, 0x7f] {
+    for tag in [0u8, 18, 0x1f, 0x50, 0x5f] {
         let mut body = Vec::new();
         spec::varint(&mut body, 1);
         spec::varint(&mut body, 0);
