@@ -265,12 +265,15 @@ struct Layout {
     records: usize,
     low: usize,
     rest: usize,
+    /// The body's length.
+    len: usize,
 }
 
 impl Layout {
     fn of(body: &[u8], inline_times: bool) -> Result<Layout, DecodeError> {
         if inline_times {
-            return Ok(Layout { records: 0, low: body.len(), rest: body.len() });
+            let len = body.len();
+            return Ok(Layout { records: 0, low: len, rest: len, len });
         }
         let mut c = Cursor::new(body);
         let len = c.u64("the records' length")?;
@@ -283,7 +286,7 @@ impl Layout {
             )));
         }
         let low = records + len as usize;
-        Ok(Layout { records, low, rest: low + timed as usize })
+        Ok(Layout { records, low, rest: low + timed as usize, len: body.len() })
     }
 
     /// Cursors at the start of the records, the low bytes and the rest.
@@ -378,7 +381,12 @@ impl Decoder {
     pub fn next(&mut self, body: &[u8], offset: u64) -> Result<Option<Decoded>, Error> {
         let corrupt = |e| crate::reader::corrupt(offset, e);
         let layout = match self.layout {
-            Some(l) => l,
+            Some(l) if l.len == body.len() => l,
+            Some(_) => {
+                return Err(corrupt(DecodeError::Invalid(String::from(
+                    "a decoder was handed another body than the chunk it began",
+                ))))
+            }
             None => {
                 let l = Layout::of(body, self.inline_times).map_err(corrupt)?;
                 (self.layout, self.at) = (Some(l), l);
@@ -397,7 +405,12 @@ impl Decoder {
         } else {
             step::<false>(&mut c, &mut lo, &mut rest, &mut self.deltas, &mut self.recent, offset)
         };
-        self.at = Layout { records: c.position(), low: lo.position(), rest: rest.position() };
+        self.at = Layout {
+            records: c.position(),
+            low: lo.position(),
+            rest: rest.position(),
+            len: layout.len,
+        };
         r
     }
 }
@@ -732,6 +745,19 @@ mod tests {
         };
         assert_eq!(one, slow, "{:?}, one at a time", chunk.body());
         slow
+    }
+
+    #[test]
+    fn a_decoder_handed_another_body_says_so() {
+        let mut enc = ChunkEncoder::new();
+        enc.begin(1, 0);
+        enc.push(&Record::Pause { ts: 5 });
+        enc.push(&Record::Resume { ts: 9 });
+        let payload = enc.body();
+        let mut d = Decoder::new();
+        assert!(d.next(&payload[2..], 0).unwrap().is_some());
+        let err = d.next(&payload[2..4], 0).unwrap_err().to_string();
+        assert!(err.contains("another body"), "{err}");
     }
 
     #[test]
