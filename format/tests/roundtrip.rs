@@ -273,6 +273,37 @@ fn record() -> impl Strategy<Value = Record> {
     ]
 }
 
+/// Records of a small heap: a few addresses and sizes used again and
+/// again, so that frees, allocations and reallocations name recent blocks
+/// (version 2), including the blocks' sizes that differ from the freed
+/// one's, reallocations in place and moved, alignments no tag carries, and
+/// chunks longer than the window of 256 blocks.
+fn heap_record() -> impl Strategy<Value = Record> {
+    let addr = (0u64..12).prop_map(|i| if i == 11 { 0 } else { 0x7f00_1000 + i * 48 });
+    let size = prop_oneof![Just(0u64), Just(24), Just(48), Just(1 << 20), Just(u64::MAX)];
+    let align = prop_oneof![8 => Just(8u64), 2 => Just(1), 1 => Just(16), 1 => Just(3), 1 => Just(1 << 16), 1 => Just(1 << 7)];
+    let ts = 0u64..1 << 20;
+    prop_oneof![
+        4 => (ts.clone(), addr.clone(), size.clone(), align.clone(), 0u32..4, prop_oneof![4 => Just(1u64), 1 => Just(7)])
+            .prop_map(|(ts, addr, size, align, site, weight)| Record::Alloc { ts, addr, size, align, site, weight }),
+        4 => (ts.clone(), addr.clone(), size.clone()).prop_map(|(ts, addr, size)| Record::Free { ts, addr, size }),
+        2 => (ts.clone(), 0u64..50, addr.clone(), size.clone(), addr, size, align, 0u32..4).prop_map(
+            |(ts, back, old_addr, old_size, new_addr, new_size, align, site)| Record::Realloc {
+                ts,
+                start_ts: ts.saturating_sub(back),
+                old_addr,
+                old_size,
+                new_addr,
+                new_size,
+                align,
+                site,
+            }
+        ),
+        1 => (ts, 0u32..3).prop_map(|(ts, scope)| Record::ScopeEnter { ts, scope }),
+        1 => Just(Record::SiteDef { site: 1, frames: vec![0x4000, 0x3ff0] }),
+    ]
+}
+
 fn chunk_spec() -> impl Strategy<Value = ChunkSpec> {
     (u64_edge(), u64_edge(), vec(record(), 0..24))
 }
@@ -380,6 +411,32 @@ proptest! {
         records in vec(record(), 0..48),
     ) {
         assert_round_trip(&Metadata::default(), &[(thread, round, records)], &Trailer::default());
+    }
+
+    #[test]
+    fn a_small_heaps_records_round_trip(
+        chunks in vec(vec(heap_record(), 0..700), 1..4),
+    ) {
+        // One encoder for every chunk, as the collector has: nothing named
+        // may come from an earlier chunk.
+        let chunks: Vec<ChunkSpec> =
+            chunks.into_iter().enumerate().map(|(i, r)| (1, i as u64, r)).collect();
+        assert_round_trip(&Metadata::default(), &chunks, &Trailer::default());
+        // The collector's path, each event without a `Record`, writes the same bytes.
+        let by_record = write_session(&Metadata::default(), &chunks, Trailer::default());
+        let mut w = Writer::new(Vec::new(), &Metadata::default()).expect("header");
+        let mut enc = ChunkEncoder::new();
+        for (thread, round, records) in &chunks {
+            enc.begin(*thread, *round);
+            for r in records {
+                match Event::of(r) {
+                    Some(e) => enc.event(&e),
+                    None => enc.push(r),
+                }
+            }
+            w.write_chunk(&enc).expect("chunk");
+        }
+        prop_assert_eq!(w.finish(Trailer::default()).expect("trailer"), by_record);
     }
 
     #[test]
