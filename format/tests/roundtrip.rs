@@ -930,6 +930,25 @@ fn read_chunks(bytes: &[u8]) -> Result<(Vec<ChunkSpec>, Option<Trailer>), Error>
     Ok((chunks, None))
 }
 
+/// The records both hand-built files (version 2 and version 1) begin with.
+fn hand_built_start() -> Vec<Record> {
+    vec![
+        Record::Alloc { ts: 100, addr: 0x1000, size: 64, align: 8, site: 5, weight: 1 },
+        Record::Free { ts: 90, addr: 0xf00, size: 64 },
+        Record::Alloc { ts: 100, addr: 0x1000, size: 1, align: 1, site: 0, weight: 4096 },
+        Record::Realloc {
+            ts: 120,
+            start_ts: 115,
+            old_addr: 0x1000,
+            old_size: 1,
+            new_addr: 0x2000,
+            new_size: 300,
+            align: 1,
+            site: 5,
+        },
+    ]
+}
+
 #[test]
 fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     // A chunk this small is not worth compressing, so the writer stores it raw.
@@ -1008,20 +1027,8 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     want.extend(spec::frame(1, &body));
     want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 3), (13, 1)]));
 
-    let records = vec![
-        Record::Alloc { ts: 100, addr: 0x1000, size: 64, align: 8, site: 5, weight: 1 },
-        Record::Free { ts: 90, addr: 0xf00, size: 64 },
-        Record::Alloc { ts: 100, addr: 0x1000, size: 1, align: 1, site: 0, weight: 4096 },
-        Record::Realloc {
-            ts: 120,
-            start_ts: 115,
-            old_addr: 0x1000,
-            old_size: 1,
-            new_addr: 0x2000,
-            new_size: 300,
-            align: 1,
-            site: 5,
-        },
+    let mut records = hand_built_start();
+    records.extend([
         Record::Free { ts: 130, addr: 0x2000, size: 300 },
         Record::Alloc { ts: 140, addr: 0x2000, size: 300, align: 1, site: 5, weight: 1 },
         Record::Alloc { ts: 150, addr: 0x1000, size: 32, align: 8, site: 5, weight: 1 },
@@ -1046,7 +1053,7 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
             site: 5,
         },
         Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
-    ];
+    ]);
     let got = write_session(&Metadata::default(), &[(9, 2, records.clone())], Trailer::default());
     assert_eq!(got, want);
     assert_eq!(read_session(&want).chunks, vec![(9, 2, records)]);
@@ -1093,22 +1100,8 @@ fn a_version_1_file_built_by_hand_still_reads() {
     want.extend(spec::frame(1, &body));
     want.extend(spec::trailer(1, &[(3, 2), (6, 1), (7, 1), (13, 1)]));
 
-    let records = vec![
-        Record::Alloc { ts: 100, addr: 0x1000, size: 64, align: 8, site: 5, weight: 1 },
-        Record::Free { ts: 90, addr: 0xf00, size: 64 },
-        Record::Alloc { ts: 100, addr: 0x1000, size: 1, align: 1, site: 0, weight: 4096 },
-        Record::Realloc {
-            ts: 120,
-            start_ts: 115,
-            old_addr: 0x1000,
-            old_size: 1,
-            new_addr: 0x2000,
-            new_size: 300,
-            align: 1,
-            site: 5,
-        },
-        Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
-    ];
+    let mut records = hand_built_start();
+    records.extend([Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] }]);
     assert_eq!(read_chunks(&want).unwrap().0, vec![(9, 2, records)]);
 }
 
