@@ -377,7 +377,7 @@ impl Decoder {
     /// began at, as [`RawChunk::body`] gives them, whose frame is at
     /// `offset` (for the error) — or `None` at its end. A record that does
     /// not decode is the error [`RawChunk::decode`] reports for it.
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self, body: &[u8], offset: u64) -> Result<Option<Decoded>, Error> {
         let corrupt = |e| crate::reader::corrupt(offset, e);
         let layout = match self.layout {
