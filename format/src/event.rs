@@ -541,7 +541,8 @@ fn fast<const INLINE: bool>(
 ) -> Option<Event> {
     let tag = *c.buf().get(c.position())?;
     c.set_position(c.position() + 1);
-    let timed = matches!(
+    // The kinds this path decodes; the others go to the reference decoder.
+    let handled = matches!(
         tag,
         tag::ALLOC
             | tag::ALLOC_WEIGHTED
@@ -550,9 +551,9 @@ fn fast<const INLINE: bool>(
             | tag::REALLOC
             | tag::SCOPE_ENTER
             | tag::SCOPE_EXIT
-    ) || (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag)
+    ) || record::is_alloc_v2(tag)
         || record::is_realloc_v2(tag);
-    if !timed {
+    if !handled {
         return None;
     }
     let ts = d.ts.wrapping_add(if INLINE { delta(c)? } else { planes(lo, rest)? });

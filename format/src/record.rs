@@ -638,7 +638,7 @@ pub(crate) fn is_realloc_v2(tag: u8) -> bool {
 }
 
 /// The compact allocation tags of version 2.
-fn is_alloc_v2(tag: u8) -> bool {
+pub(crate) fn is_alloc_v2(tag: u8) -> bool {
     (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag)
 }
 
