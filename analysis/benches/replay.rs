@@ -243,7 +243,7 @@ fn stages(path: &std::path::Path, runs: usize) -> [f64; 3] {
 /// back), and the entry's size.
 fn through_cache(path: &std::path::Path, dir: &std::path::Path, runs: usize) -> (f64, f64, u64) {
     let load = |cache: &pulse_analysis::Cache| {
-        let opts = pulse_analysis::LoadOptions::new();
+        let opts = pulse_analysis::LoadOptions::new().jobs(1);
         let (p, used) =
             pulse_analysis::Profile::load_cached(path, &opts, cache, &mut |_, _| {}).expect("load");
         std::hint::black_box(p.memory.allocs);
@@ -269,52 +269,98 @@ fn through_cache(path: &std::path::Path, dir: &std::path::Path, runs: usize) -> 
     (median(firsts), median(laters), entry)
 }
 
+/// A session to replay: one generated here, of about `events` events, or
+/// one given with `--session PATH` (a real program's).
+enum Input {
+    Generated(u64),
+    Given(std::path::PathBuf),
+}
+
+/// `Profile::load` of `path` on `jobs` threads.
+fn load(path: &std::path::Path, jobs: usize) -> pulse_analysis::Profile {
+    let opts = pulse_analysis::LoadOptions::new().jobs(jobs);
+    pulse_analysis::Profile::load_with(path, &opts, &mut |_, _| {}).expect("load")
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let smoke = !std::env::args().any(|a| a == "--bench") && !quick;
-    let sizes: &[u64] = if smoke {
-        &[50_000]
-    } else if quick {
-        &[1_000_000]
-    } else {
-        &[1_000_000, 10_000_000, 50_000_000]
+    let args: Vec<String> = std::env::args().collect();
+    // `--write PATH`: only write the generated session of 10 million events
+    // there, to replay it by other means (`pulse report`, `perf`).
+    if let Some(i) = args.iter().position(|a| a == "--write") {
+        let path = args.get(i + 1).expect("--write takes the path to write to");
+        generate(std::path::Path::new(path), 10_000_000);
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let given = args.iter().position(|a| a == "--session").map(|i| {
+        std::path::PathBuf::from(args.get(i + 1).expect("--session takes a session file's path"))
+    });
+    let smoke = !args.iter().any(|a| a == "--bench") && !quick && given.is_none();
+    let inputs: Vec<Input> = match given {
+        Some(path) => vec![Input::Given(path)],
+        None if smoke => vec![Input::Generated(50_000)],
+        None if quick => vec![Input::Generated(1_000_000)],
+        None => [1_000_000, 10_000_000, 50_000_000].map(Input::Generated).into(),
     };
     let runs = if smoke { 1 } else { 3 };
     let dir = std::env::temp_dir().join(format!("pulse-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    println!("analyzer replay (Profile::load), one core, median of {runs}");
     println!(
-        "{:>12} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9} {:>11}",
-        "events", "file", "wall", "events/s", "cpu", "events/s", "peak RSS", "peak blocks"
+        "analyzer replay (Profile::load), one thread, and two (the state fed on a second), \
+         median of {runs}"
+    );
+    println!(
+        "{:>12} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9} {:>11} {:>16}",
+        "events",
+        "file",
+        "wall",
+        "events/s",
+        "cpu",
+        "events/s",
+        "peak RSS",
+        "peak blocks",
+        "two threads"
     );
     let mut slowest = (f64::INFINITY, f64::INFINITY);
     let mut breakdown = Vec::new();
     let mut cached = Vec::new();
-    for &n in sizes {
-        let path = dir.join(format!("{n}.pulse"));
+    for input in inputs {
         // One file at a time: the 50 M one is a few hundred megabytes.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        generate(&path, n);
+        let path = match input {
+            Input::Generated(n) => {
+                let path = dir.join(format!("{n}.pulse"));
+                generate(&path, n);
+                path
+            }
+            Input::Given(path) => path,
+        };
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         let mut walls = Vec::new();
         let mut cpus = Vec::new();
+        let mut twos = Vec::new();
         let mut rss = 0;
         let mut live = 0;
+        let mut n = 0;
         for _ in 0..runs {
             reset_peak_rss();
-            let (p, wall, cpu) = timed(|| pulse_analysis::Profile::load(&path).expect("load"));
+            let (p, wall, cpu) = timed(|| load(&path, 1));
             rss = rss.max(max_rss());
             live = p.memory.peak_blocks;
+            n = p.record_counts.iter().sum();
             std::hint::black_box(p.memory.allocs);
             drop(p);
             walls.push(wall);
             cpus.push(cpu);
+            let (p, wall, _) = timed(|| load(&path, 2));
+            std::hint::black_box(p.memory.allocs);
+            twos.push(wall);
         }
-        let (wall, cpu) = (median(walls), median(cpus));
+        let (wall, cpu, two) = (median(walls), median(cpus), median(twos));
         slowest = (slowest.0.min(n as f64 / wall), slowest.1.min(n as f64 / cpu));
         println!(
-            "{:>12} {:>7.1}MB {:>7.0}ms {:>8.1} M {:>7.0}ms {:>8.1} M {:>7.0}MB {:>11}",
+            "{:>12} {:>7.1}MB {:>7.0}ms {:>8.1} M {:>7.0}ms {:>8.1} M {:>7.0}MB {:>11} {:>7.0}ms {:>5.2}x",
             n,
             size as f64 / 1e6,
             wall * 1e3,
@@ -323,10 +369,13 @@ fn main() {
             n as f64 / cpu / 1e6,
             rss as f64 / 1e6,
             live,
+            two * 1e3,
+            wall / two,
         );
         breakdown.push((n, stages(&path, runs), cpu));
         cached.push((n, wall, through_cache(&path, &dir.join("cache"), runs)));
     }
+    println!("  two threads: the wall time of the same load on two threads, and its speedup");
     println!();
     println!(
         "read once, ask many times: a load through the replay cache, median of {runs} \

@@ -77,7 +77,7 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 
 #[path = "support/counting.rs"]
 mod counting;
-use counting::{Counting, ALLOCS, LIVE, PEAK};
+use counting::{Counting, ALLOCS, LIVE, PEAK, PROCESS};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -90,6 +90,26 @@ struct Usage {
     kept: usize,
     allocs: usize,
 }
+
+/// What `f` cost the whole process, measured as [`measure`] measures a
+/// thread: for work on several threads. Each case holds [`ALONE`] while it
+/// measures, so that no other case's work is counted with it.
+fn measure_all<T>(f: impl FnOnce() -> T) -> (T, Usage) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = PROCESS.live.load(Relaxed);
+    PROCESS.peak.store(start, Relaxed);
+    let allocs = PROCESS.allocs.load(Relaxed);
+    let out = f();
+    let usage = Usage {
+        peak: (PROCESS.peak.load(Relaxed) - start).max(0) as usize,
+        kept: (PROCESS.live.load(Relaxed) - start).max(0) as usize,
+        allocs: PROCESS.allocs.load(Relaxed) - allocs,
+    };
+    (out, usage)
+}
+
+/// Held by each case while it measures.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
     let start = LIVE.with(Cell::get);
@@ -242,9 +262,8 @@ fn commands<'a>(p: &'a Profile, bytes: &'a [u8]) -> Vec<Command<'a>> {
             "report --thread",
             Box::new(move |out| {
                 let Some(id) = p.threads.keys().next() else { return };
-                let view =
-                    Profile::read_with(bytes, &LoadOptions::new().threads([format!("#{id}")]))
-                        .unwrap();
+                let opts = LoadOptions::new().jobs(1).threads([format!("#{id}")]);
+                let view = Profile::read_with(bytes, &opts).unwrap();
                 pulse_analysis::report(&view, &Default::default()).render(out).unwrap();
             }),
         ),
@@ -288,19 +307,42 @@ fn costs(name: &'static str, bytes: Vec<u8>) -> (usize, Vec<Cost>) {
     let worker = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            // One case at a time: the read on two threads is measured over
+            // the whole process.
+            let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
             let decoded = decoded_len(&bytes);
             let t = Instant::now();
-            let (p, read) = measure(|| Profile::read(&bytes[..]));
+            // On one thread, measured on it alone; then on two, measured
+            // over the whole process with no other case measuring.
+            let one = LoadOptions::new().jobs(1);
+            let (p, read) = measure(|| Profile::read_with(&bytes[..], &one));
             let read_wall = t.elapsed();
             let p = p.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(p.trailer.is_some() && p.truncated.is_none(), "{name}: not whole");
-            let mut out = vec![Cost {
-                command: "read",
-                peak: read.peak,
-                allocs: read.allocs,
-                output: 0,
-                wall: read_wall,
-            }];
+            let t = Instant::now();
+            let (two, both) =
+                measure_all(|| Profile::read_with(&bytes[..], &LoadOptions::new().jobs(2)));
+            // The same profile as on one thread, every field of it.
+            let two = two.unwrap_or_else(|e| panic!("{name}, two threads: {e}"));
+            let json = |p: &Profile| serde_json::to_value(p).unwrap();
+            assert!(json(&two) == json(&p), "{name}: two threads read another profile");
+            drop(two);
+            let mut out = vec![
+                Cost {
+                    command: "read",
+                    peak: read.peak,
+                    allocs: read.allocs,
+                    output: 0,
+                    wall: read_wall,
+                },
+                Cost {
+                    command: "read on two threads",
+                    peak: both.peak,
+                    allocs: both.allocs,
+                    output: 0,
+                    wall: t.elapsed(),
+                },
+            ];
             for (command, run) in commands(&p, &bytes) {
                 let mut sink = Out::default();
                 let t = Instant::now();
@@ -370,7 +412,14 @@ fn check(name: &'static str, build: fn(Scale) -> Vec<u8>) {
     // Records that leave no state behind (pauses, a chunk of allocations
     // freed again, definitions replaced, counter readings) cost the bytes
     // the replay holds them as, and a chunk's encoding in merge.
-    let streams = ["pause_flood", "one_round", "site_redefined", "counter_values", "deep_stack"];
+    let streams = [
+        "pause_flood",
+        "one_round",
+        "site_redefined",
+        "site_redefined_empty",
+        "counter_values",
+        "deep_stack",
+    ];
     let (per_byte, base) = if streams.contains(&name) {
         (STREAM_PER_BYTE, STREAM_BASE)
     } else {
@@ -587,6 +636,19 @@ fn site_redefined(k: Scale) -> Vec<u8> {
     }
     for _ in 0..k.of(5_000) {
         s.push(Record::SiteDef { site: 1, frames: vec![0x77; 256] });
+    }
+    s.chunk(1, 0).push(alloc(1, 0x100, 1));
+    s.finish(Trailer::default())
+}
+
+/// Half a million definitions of one site with no frames, a few bytes
+/// each in the file: the replay applies them as it reads them, rather than
+/// gathering a chunk's (88 bytes a record) before it applies them.
+fn site_redefined_empty(k: Scale) -> Vec<u8> {
+    let mut s = Session::new(&meta());
+    s.chunk(0, 0);
+    for _ in 0..k.of(500_000) {
+        s.push(Record::SiteDef { site: 1, frames: Vec::new() });
     }
     s.chunk(1, 0).push(alloc(1, 0x100, 1));
     s.finish(Trailer::default())
@@ -908,6 +970,7 @@ cases!(
     symbol_flood,
     site_fanout,
     site_redefined,
+    site_redefined_empty,
     time_paths,
     chrome_names,
     counter_columns,

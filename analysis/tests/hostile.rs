@@ -20,7 +20,7 @@ use pulse_analysis::format::{
     AllocMode, ChunkEncoder, ClockInfo, Error, Metadata, Reader, Record, RecordKind, Trailer,
     Writer, MAX_TREE_DEPTH, MAX_TREE_NODES,
 };
-use pulse_analysis::{FoldedKind, Profile, ReportOptions, MAX_STACK_FRAMES};
+use pulse_analysis::{FoldedKind, LoadOptions, Profile, ReportOptions, MAX_STACK_FRAMES};
 
 // ---------------------------------------------------------------------------
 // Memory, counted per thread: the largest single allocation and the peak of
@@ -73,7 +73,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn every_command(what: &str, bytes: &[u8]) -> (Profile, Usage) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (p, usage) = measure(|| {
-        let p = Profile::read(bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        // One thread: the counting, per thread, sees the profile's state.
+        let p = Profile::read_with(bytes, &LoadOptions::new().jobs(1))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(p.trailer.is_some() && p.truncated.is_none(), "{what}: not whole");
         let sink = &mut io::sink();
         let mut tree = ReportOptions::default();

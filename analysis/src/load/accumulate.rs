@@ -7,6 +7,7 @@ use pulse_format::{
     AllocMode, DenseIds, Event, Histogram, Metadata, Record, Timing, Trailer, NO_SITE,
 };
 
+use crate::load::live::{Block, LiveSet};
 use crate::load::replay::{self, Thread, Visitor};
 use crate::load::LoadOptions;
 use crate::model::history::History;
@@ -18,64 +19,6 @@ use crate::model::sites::{Frame, Symbols};
 use crate::model::timeline::TimelineBuilder;
 
 use rustc_hash::FxHashMap as HashMap;
-
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    size: u64,
-    /// When it was allocated.
-    ts: u64,
-    /// Its site's index in the replay's site table.
-    site: u32,
-    /// The innermost scope open on its thread when it was allocated.
-    scope: u32,
-    /// The replay's index of the thread that allocated it: the block
-    /// counts in that thread's live set whichever thread frees it.
-    thread: u32,
-}
-
-/// Hashes a block address so that nearby addresses land in nearby buckets
-/// (the low bits are the address's own, above its 8-byte granularity, with
-/// the higher bits folded in), while the top bits — which the table uses to
-/// tell keys of one bucket group apart — come from a multiplicative mix.
-/// Blocks allocated and freed close together in time are close in memory
-/// in real allocators, so the live set's table is touched in few cache
-/// lines rather than one line at random per event.
-#[derive(Debug, Default, Clone, Copy)]
-struct BuildAddrHasher;
-
-impl std::hash::BuildHasher for BuildAddrHasher {
-    type Hasher = AddrHasher;
-    fn build_hasher(&self) -> AddrHasher {
-        AddrHasher(0)
-    }
-}
-
-#[derive(Debug)]
-struct AddrHasher(u64);
-
-impl std::hash::Hasher for AddrHasher {
-    #[inline]
-    fn write_u64(&mut self, addr: u64) {
-        // Shifted copies of the higher bits folded into the lower ones: a
-        // bijection, so no two addresses share a hash, and a page's blocks
-        // (or a slab's) keep their order in the table.
-        let x = addr >> 3;
-        let low = x ^ (x >> 9) ^ (x >> 17) ^ (x >> 25) ^ (x >> 37);
-        let mix = addr.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = (low & (u64::MAX >> 7)) | (mix & !(u64::MAX >> 7));
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// Factors for a site's allocations, reallocations and bytes (see
 /// `State::sample_scale`): for the sites with a stack, and for site 0.
@@ -143,7 +86,7 @@ impl Default for SiteSums {
 pub(crate) struct State {
     memory: MemoryTotals,
     peak_ts: u64,
-    live: std::collections::HashMap<u64, Block, BuildAddrHasher>,
+    live: LiveSet,
     live_bytes: u64,
     time: Timing,
     scopes: BTreeMap<u32, ScopeInfo>,
@@ -281,7 +224,7 @@ impl Visitor for State {
                 self.insert(thread, addr, size, s, ts, ts);
             }
             Event::AllocFailed { .. } => self.memory.failed += 1,
-            Event::Free { addr, .. } if self.filter.is_some() && !self.live.contains_key(&addr) => {
+            Event::Free { addr, .. } if self.filter.is_some() && !self.live.contains(addr) => {
                 // Another thread's block, outside this view.
             }
             Event::Free { ts, addr, size } => {
@@ -307,7 +250,7 @@ impl Visitor for State {
                 let birth = match released {
                     Some((addr, birth)) if addr == old_addr => Some(birth),
                     // Another thread's block, outside this view: it enters it here.
-                    _ if self.filter.is_some() && !self.live.contains_key(&old_addr) => None,
+                    _ if self.filter.is_some() && !self.live.contains(old_addr) => None,
                     _ => Some(self.remove(thread, old_addr, ts, false).map_or(ts, |b| b.ts)),
                 };
                 if birth.is_some() {
@@ -364,7 +307,7 @@ impl Visitor for State {
         self.timeline.advance(ts);
         if self.kept(thread, "") {
             self.release_for_realloc(thread, addr, ts);
-        } else if let Some(b) = self.live.get(&addr) {
+        } else if let Some(b) = self.live.get(addr) {
             // A kept thread's block, moved by another thread: it leaves the view.
             let size = b.size;
             self.leave_view(thread, addr, size, ts);
@@ -489,10 +432,10 @@ impl State {
             self.stacked_events += u64::from(site != NO_SITE);
         }
         match e {
-            Event::Free { ts, addr, size, .. } if self.live.contains_key(&addr) => {
+            Event::Free { ts, addr, size, .. } if self.live.contains(addr) => {
                 self.leave_view(thread, addr, size, ts);
             }
-            Event::Realloc { ts, old_addr, old_size, .. } if self.live.contains_key(&old_addr) => {
+            Event::Realloc { ts, old_addr, old_size, .. } if self.live.contains(old_addr) => {
                 self.leave_view(thread, old_addr, old_size, ts);
             }
             _ => {}
@@ -507,7 +450,7 @@ impl State {
     }
 
     fn release_for_realloc(&mut self, thread: Thread, addr: u64, ts: u64) {
-        if self.filter.is_some() && !self.live.contains_key(&addr) {
+        if self.filter.is_some() && !self.live.contains(addr) {
             // Another thread's block, outside this view.
             return;
         }
@@ -666,7 +609,7 @@ impl State {
     /// reallocation, which does not end its life.
     #[inline(always)]
     fn remove(&mut self, thread: Thread, addr: u64, ts: u64, freed: bool) -> Option<Block> {
-        let Some(b) = self.live.remove(&addr) else {
+        let Some(b) = self.live.remove(addr) else {
             self.anomalies.unknown_frees += 1;
             return None;
         };
@@ -750,7 +693,7 @@ impl State {
                 (*id, stats)
             })
             .collect();
-        for b in self.live.values() {
+        for b in self.live.blocks() {
             let s = sites.entry(site_ids[b.site as usize]).or_default();
             s.live_blocks_at_end += 1;
             s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
@@ -888,28 +831,6 @@ mod tests {
 
     fn alloc(ts: u64, addr: u64, site: u32) -> Event {
         Event::Alloc { ts, addr, size: 16, align: 8, site, weight: 1 }
-    }
-
-    #[test]
-    fn a_dense_heap_fills_the_live_tables_buckets_one_to_one() {
-        use std::hash::{BuildHasher, Hasher};
-        let hash = |addr: u64| {
-            let mut h = BuildAddrHasher.build_hasher();
-            h.write_u64(addr);
-            h.finish()
-        };
-        // 2^16 blocks of 8 bytes from an aligned base: as many buckets.
-        let base = 0x7f3a_1234_0000_0000u64;
-        let mut seen = vec![false; 1 << 16];
-        for i in 0..1u64 << 16 {
-            let b = (hash(base + 8 * i) & 0xffff) as usize;
-            assert!(!seen[b], "block {i} shares a bucket");
-            seen[b] = true;
-        }
-        // The bits that tell a bucket's keys apart are mixed.
-        let tags: std::collections::BTreeSet<u64> =
-            (0..4096u64).map(|i| hash(base + 64 * i) >> 57).collect();
-        assert!(tags.len() > 100, "{} tags", tags.len());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! `replay` reads the chunks and merges the threads' events in timestamp
 //! order; `accumulate` is what the replay feeds, the state that becomes
-//! the profile; `merge` joins sessions into one file.
+//! the profile, and `live` its live set; `merge` joins sessions into one
+//! file.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -15,6 +16,8 @@ use crate::model::profile::Profile;
 
 pub(crate) mod accumulate;
 pub(crate) mod cache;
+pub(crate) mod compact;
+pub(crate) mod live;
 pub(crate) mod merge;
 pub(crate) mod replay;
 
@@ -30,6 +33,11 @@ pub struct LoadOptions {
     /// freed; a block of theirs reallocated on another thread leaves their
     /// view there, as if freed.
     pub threads: Vec<String>,
+    /// Threads the replay may use: 1 replays on the caller's thread alone;
+    /// 2 or more also feeds the profile's state on a second thread (the
+    /// replay uses no more than two). 0, the default: as many as the
+    /// process may run at once.
+    pub jobs: usize,
 }
 
 impl LoadOptions {
@@ -42,6 +50,21 @@ impl LoadOptions {
     pub fn threads(mut self, wanted: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.threads = wanted.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Replays on at most `jobs` threads (see [`LoadOptions::jobs`]).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    /// The threads the replay will use: `jobs`, or where it is 0 as many
+    /// as the process may run at once.
+    fn threads_to_use(&self) -> usize {
+        match self.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 }
 
@@ -137,7 +160,7 @@ impl Profile {
     pub fn read_with(input: impl Read, opts: &LoadOptions) -> Result<Profile, pulse_format::Error> {
         let mut reader = Reader::new(input)?;
         let mut state = State::new(reader.metadata(), opts);
-        let ending = replay::replay(&mut reader, &mut state)?;
+        let ending = replay::replay_jobs(&mut reader, &mut state, opts.threads_to_use())?;
         Ok(state.finish(reader.metadata().clone(), reader.version(), ending))
     }
 }

@@ -13,12 +13,15 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::Read;
+use std::sync::mpsc;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use pulse_format::{
     Decoded, Decoder, Event, RawChunk, RawFrame, Reader, Record, RecordKind, Sink, Trailer,
 };
+
+use crate::load::compact::{At, Compact, Held};
 
 /// A thread of the session: pulse's id for it, and the replay's own dense
 /// index (0, 1, 2, … in the order threads first appear in the file), for
@@ -65,13 +68,308 @@ pub(crate) fn replay<R: Read>(
     reader: &mut Reader<R>,
     v: &mut impl Visitor,
 ) -> Result<Ending, pulse_format::Error> {
+    replay_holding(reader, v, MAX_HELD_DECODED)
+}
+
+/// [`replay`], holding records decoded within `limit`.
+fn replay_holding<R: Read>(
+    reader: &mut Reader<R>,
+    v: &mut impl Visitor,
+    limit: Limit,
+) -> Result<Ending, pulse_format::Error> {
     let mut merger = Merger::default();
+    let mut here = Here { merger: &mut merger, v };
+    let end = read(reader, &mut here, limit)?;
+    here.merger.flush(u64::MAX, here.v);
+    Ok(end)
+}
+
+/// The merge on the reading thread: each chunk merged into `v` as it is read.
+struct Here<'a, V> {
+    merger: &'a mut Merger,
+    v: &'a mut V,
+}
+
+impl<V: Visitor> Chunks for Here<'_, V> {
+    fn pool(&mut self) -> &mut Pool {
+        &mut self.merger.pool
+    }
+
+    fn held(&self) -> &HeldBytes {
+        &self.merger.held
+    }
+
+    fn define(&mut self, r: Record) {
+        self.v.definition(r);
+    }
+
+    fn chunk(&mut self, chunk: Scanned) -> bool {
+        self.merger.scanned(chunk, self.v);
+        true
+    }
+}
+
+/// [`replay`] on two threads where `jobs` is 2 or more: this one reads,
+/// checks, decompresses and decodes each chunk (its definitions, its
+/// latest timestamp, its records kept decoded within the bound) and hands
+/// it to a second, which merges the threads' events in timestamp order
+/// into `v` (the profile's state). The reading runs ahead by at most
+/// [`CHUNKS_QUEUED`] pieces (chunks, and batches of a chunk's
+/// definitions); the visitor sees the same calls in the same order as on
+/// one thread. `jobs` of 1 is `replay` itself.
+///
+/// Handing the events themselves to a third thread, for the state alone,
+/// was measured and dropped: moving 80 bytes an event between cores cost
+/// more than the split gained (docs/PERFORMANCE.md).
+pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
+    reader: &mut Reader<R>,
+    v: &mut V,
+    jobs: usize,
+) -> Result<Ending, pulse_format::Error> {
+    if jobs < 2 {
+        return replay(reader, v);
+    }
+    let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(CHUNKS_QUEUED);
+    let (spare_tx, spare_rx) = mpsc::channel::<Buffer>();
+    let merger = Merger::default();
+    let held = merger.held.clone();
+    // Set when the reading fails: the merge then stops, as one thread's
+    // replay returns the error without merging what it held.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let state = &mut *v;
+        let failed = &failed;
+        let merging = std::thread::Builder::new()
+            .name(String::from("pulse-merge"))
+            .spawn_scoped(scope, move || merge(merger, piece_rx, spare_tx, failed, state))
+            .ok()?;
+        let mut queued = Queued {
+            pieces: piece_tx,
+            spare: spare_rx,
+            pool: Pool::default(),
+            held,
+            definitions: Vec::new(),
+            gone: false,
+        };
+        let result = read(reader, &mut queued, MAX_HELD_DECODED);
+        failed.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+        // Closing the queue ends the merge, once it has taken every chunk.
+        drop(queued);
+        join(merging);
+        Some(result)
+    })
+    // No thread to be had: the whole replay on this one.
+    .unwrap_or_else(|| replay(reader, v))
+}
+
+/// Waits for a stage's thread; its panic goes on in this one.
+fn join(stage: std::thread::ScopedJoinHandle<'_, ()>) {
+    if let Err(panic) = stage.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Pieces (chunks read and decoded, and batches of their definitions)
+/// waiting for the merge. With two, the merge often found the queue empty
+/// while the reading thread decompressed a chunk, and its thread, woken
+/// again, ran at half speed (a generated session of 10 M events took
+/// 1.9–2.1 s on two threads against 1.35–1.45 s on one); with eight,
+/// 0.93–0.98 s. What waits here is part of the session's decoded bytes,
+/// and the records held decoded count against their bound.
+const CHUNKS_QUEUED: usize = 8;
+
+/// A chunk read and scanned, as the reading stage hands it to the merge.
+struct Scanned {
+    thread: u64,
+    round: u64,
+    offset: u64,
+    /// Its timed records, if it has any.
+    content: Option<Content>,
+    /// Its largest timestamp.
+    max: Option<u64>,
+}
+
+/// How many bytes of records may be held decoded (see [`Compact`]): past
+/// it, a chunk is held as its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    most: usize,
+    /// No more than this many times the session's decoded bytes read so
+    /// far either.
+    per_byte: usize,
+}
+
+/// 32 MiB, and never more than twice the session's decoded bytes, so that
+/// what a command costs stays bounded by the session's size
+/// (docs/RELIABILITY.md, "Cost per byte").
+const MAX_HELD_DECODED: Limit = Limit { most: 32 << 20, per_byte: 2 };
+
+/// The bytes of records held decoded, counted by the reading stage as it
+/// hands them over and by the merge as they are used up.
+type HeldBytes = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+/// Where [`read`] hands the chunks it scanned.
+trait Chunks {
+    /// Used-up buffers, for the next chunks.
+    fn pool(&mut self) -> &mut Pool;
+    /// The bytes of records held decoded.
+    fn held(&self) -> &HeldBytes;
+    /// A definition of the chunk being read, before the chunk itself.
+    fn define(&mut self, r: Record);
+    /// Takes `chunk`; `false` when no more are wanted.
+    fn chunk(&mut self, chunk: Scanned) -> bool;
+}
+
+/// A used-up buffer, handed back for another chunk.
+enum Buffer {
+    Bytes(Vec<u8>),
+    Decoded(Compact),
+}
+
+/// Buffers of used-up runs kept for reuse.
+#[derive(Default)]
+struct Pool {
+    bytes: Vec<Vec<u8>>,
+    decoded: Vec<Compact>,
+}
+
+impl Pool {
+    fn bytes(&mut self) -> Vec<u8> {
+        self.bytes.pop().unwrap_or_default()
+    }
+
+    fn decoded(&mut self) -> Compact {
+        self.decoded.pop().unwrap_or_default()
+    }
+
+    /// Keeps `buffer` for a later chunk, unless enough are kept already or
+    /// it is too large to keep.
+    fn give(&mut self, buffer: Buffer) {
+        match buffer {
+            Buffer::Bytes(mut body) => {
+                if self.bytes.len() < SPARE_RUNS && body.capacity() <= SPARE_CAPACITY {
+                    body.clear();
+                    self.bytes.push(body);
+                }
+            }
+            Buffer::Decoded(mut c) => {
+                if self.decoded.len() < SPARE_DECODED && c.capacity() <= MAX_HELD_DECODED.most {
+                    c.clear();
+                    self.decoded.push(c);
+                }
+            }
+        }
+    }
+}
+
+/// Decoded buffers kept for reuse.
+const SPARE_DECODED: usize = 4;
+
+/// What the reading stage hands the merge: a chunk's definitions, a few
+/// at a time as they are read, then the chunk.
+enum Piece {
+    Definitions(Vec<Record>),
+    Chunk(Scanned),
+}
+
+/// Definitions handed to the merge at a time: a chunk of nothing else
+/// holds millions (a few bytes each in the file, 88 bytes a `Record`), and
+/// the queue holds [`CHUNKS_QUEUED`] pieces.
+const DEFINITIONS_A_PIECE: usize = 256;
+
+/// The reading stage's side of [`replay_jobs`]: the queue to the merge.
+struct Queued {
+    pieces: mpsc::SyncSender<Piece>,
+    spare: mpsc::Receiver<Buffer>,
+    pool: Pool,
+    held: HeldBytes,
+    definitions: Vec<Record>,
+    /// The merge is gone (it panicked, which `join` passes on).
+    gone: bool,
+}
+
+impl Queued {
+    fn send(&mut self, piece: Piece) {
+        self.gone = self.gone || self.pieces.send(piece).is_err();
+    }
+
+    fn send_definitions(&mut self) {
+        if !self.definitions.is_empty() {
+            let batch =
+                std::mem::replace(&mut self.definitions, Vec::with_capacity(DEFINITIONS_A_PIECE));
+            self.send(Piece::Definitions(batch));
+        }
+    }
+}
+
+impl Chunks for Queued {
+    fn pool(&mut self) -> &mut Pool {
+        while let Ok(b) = self.spare.try_recv() {
+            self.pool.give(b);
+        }
+        &mut self.pool
+    }
+
+    fn held(&self) -> &HeldBytes {
+        &self.held
+    }
+
+    fn define(&mut self, r: Record) {
+        self.definitions.push(r);
+        if self.definitions.len() >= DEFINITIONS_A_PIECE {
+            self.send_definitions();
+        }
+    }
+
+    fn chunk(&mut self, chunk: Scanned) -> bool {
+        self.send_definitions();
+        self.send(Piece::Chunk(chunk));
+        !self.gone
+    }
+}
+
+/// Reads every frame of `reader`, scans each chunk and hands it on, in the
+/// file's order, its records held decoded within `limit`.
+fn read<R: Read>(
+    reader: &mut Reader<R>,
+    out: &mut impl Chunks,
+    limit: Limit,
+) -> Result<Ending, pulse_format::Error> {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut end = Ending::default();
     loop {
+        let before = usize::try_from(reader.decoded_len()).unwrap_or(usize::MAX);
         match reader.next_raw() {
             Ok(Some(RawFrame::Chunk(chunk))) => {
                 end.chunks += 1;
-                merger.chunk(&chunk, &mut end.record_counts, v)?;
+                let read = before.saturating_add(chunk.body().len());
+                let allowance = (limit.most)
+                    .min(read.saturating_mul(limit.per_byte))
+                    .saturating_sub(out.held().load(Relaxed));
+                let compact = out.pool().decoded();
+                let counts = &mut end.record_counts;
+                let s = scan(&chunk, counts, |r| out.define(r), compact, allowance)?;
+                let content = match s.compact {
+                    Some(compact) if s.timed => {
+                        out.held().fetch_add(compact.bytes(), Relaxed);
+                        Some(Content::Decoded { compact, at: At::default() })
+                    }
+                    _ if s.timed => {
+                        let mut body = out.pool().bytes();
+                        body.extend_from_slice(chunk.body());
+                        Some(Content::Bytes { body, decoder: chunk.decoder() })
+                    }
+                    Some(compact) => {
+                        out.pool().give(Buffer::Decoded(compact));
+                        None
+                    }
+                    None => None,
+                };
+                let (thread, round, offset) = (chunk.thread, chunk.round, chunk.offset);
+                let max = s.max;
+                if !out.chunk(Scanned { thread, round, offset, content, max }) {
+                    break;
+                }
             }
             Ok(Some(RawFrame::Trailer(t))) => end.trailer = Some(t),
             Ok(None) => break,
@@ -82,9 +380,42 @@ pub(crate) fn replay<R: Read>(
             Err(e) => return Err(e),
         }
     }
-    merger.flush(u64::MAX, v);
     end.decoded_len = reader.decoded_len();
     Ok(end)
+}
+
+/// The merging stage of [`replay_jobs`]: the chunks merged into `v` as
+/// [`replay`] merges them, until the queue closes or the reading `failed`;
+/// the used-up chunks' buffers go back to the reading stage.
+fn merge(
+    mut merger: Merger,
+    pieces: mpsc::Receiver<Piece>,
+    spare: mpsc::Sender<Buffer>,
+    failed: &std::sync::atomic::AtomicBool,
+    v: &mut impl Visitor,
+) {
+    let failed = || failed.load(std::sync::atomic::Ordering::Relaxed);
+    for piece in pieces {
+        if failed() {
+            return;
+        }
+        let chunk = match piece {
+            Piece::Definitions(definitions) => {
+                definitions.into_iter().for_each(|r| v.definition(r));
+                continue;
+            }
+            Piece::Chunk(chunk) => chunk,
+        };
+        merger.scanned(chunk, v);
+        let Pool { bytes, decoded } = &mut merger.pool;
+        for b in bytes.drain(..).map(Buffer::Bytes).chain(decoded.drain(..).map(Buffer::Decoded)) {
+            // The reading stage may be done.
+            let _ = spare.send(b);
+        }
+    }
+    if !failed() {
+        merger.flush(u64::MAX, v);
+    }
 }
 
 /// Replays `input` through the decoder and the merge into a visitor that
@@ -114,41 +445,45 @@ pub(crate) fn merge_only(input: impl Read) -> Result<u64, pulse_format::Error> {
     Ok(count.0)
 }
 
-/// A held record, decoded: an event, or a timed record with owned data.
-#[derive(Debug)]
-enum Held {
-    Event(Event),
-    Record(u64, Record),
-}
-
-/// One chunk's held records: its payload as stored (a byte or two a
-/// record, where a decoded [`Event`] is 64 bytes), decoded again one
-/// record at a time as they go out, the next one decoded ahead.
+/// One chunk's held records, as they wait to go out: the next one
+/// decoded, the rest in the chunk's payload as stored (a byte or two a
+/// record, decoded again as they go out) or decoded once already (see
+/// [`Compact`]).
 #[derive(Debug)]
 struct Run {
-    body: Vec<u8>,
+    content: Content,
     /// The chunk's frame, for the error a record cannot have twice.
     offset: u64,
-    decoder: Decoder,
     /// The next timed record; `None` once the run is used up.
     head: Option<Held>,
 }
 
+/// What a run holds of its chunk's records.
+#[derive(Debug)]
+enum Content {
+    Bytes { body: Vec<u8>, decoder: Decoder },
+    Decoded { compact: Compact, at: At },
+}
+
 impl Run {
-    /// Decodes the next timed record into `head`. Definitions were applied
+    /// Moves the next timed record into `head`. Definitions were applied
     /// on arrival and are passed over; the chunk decoded whole on arrival,
     /// so no error can come now.
+    #[inline(always)]
     fn advance(&mut self) {
-        self.head = loop {
-            match self.decoder.next(&self.body, self.offset) {
-                Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
-                Ok(Some(Decoded::Record(r))) => {
-                    if let Some(ts) = r.ts() {
-                        break Some(Held::Record(ts, r));
+        self.head = match &mut self.content {
+            Content::Decoded { compact, at } => at.next(compact),
+            Content::Bytes { body, decoder } => loop {
+                match decoder.next(body, self.offset) {
+                    Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
+                    Ok(Some(Decoded::Record(r))) => {
+                        if let Some(ts) = r.ts() {
+                            break Some(Held::Record(ts, r));
+                        }
                     }
+                    Ok(None) | Err(_) => break None,
                 }
-                Ok(None) | Err(_) => break None,
-            }
+            },
         };
     }
 }
@@ -185,34 +520,82 @@ fn key(h: &Held, released: bool) -> u64 {
     }
 }
 
-/// A chunk's first pass, on arrival: its definitions applied, its records
-/// counted, the largest timestamp of its timed ones.
-struct Scan<'a, V> {
+/// A chunk's first pass, on arrival: its definitions handed to `define`,
+/// its records counted, the largest timestamp of its timed ones, and its
+/// timed records kept in `compact` while that takes at most `allowance`
+/// bytes (past it, `compact` is given up, and the chunk's bytes kept).
+struct Scan<'a, F> {
     max: Option<u64>,
     timed: bool,
     counts: &'a mut [u64; RecordKind::ALL.len()],
-    v: &'a mut V,
+    define: F,
+    compact: Option<Compact>,
+    allowance: usize,
 }
 
-impl<V: Visitor> Sink for Scan<'_, V> {
+impl<F: FnMut(Record)> Scan<'_, F> {
+    #[inline(always)]
+    fn timed(&mut self, ts: u64) {
+        self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
+        self.timed = true;
+    }
+
+    /// Gives the compact form up where it outgrew its allowance.
+    #[inline(always)]
+    fn check(&mut self) {
+        if self.compact.as_ref().is_some_and(|c| c.bytes() > self.allowance) {
+            self.compact = None;
+        }
+    }
+}
+
+impl<F: FnMut(Record)> Sink for Scan<'_, F> {
     #[inline]
     fn event(&mut self, e: Event) {
         self.counts[e.kind().index()] += 1;
-        let ts = e.ts();
-        self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-        self.timed = true;
+        self.timed(e.ts());
+        if let Some(c) = &mut self.compact {
+            c.event(e);
+            self.check();
+        }
     }
 
     fn record(&mut self, r: Record) {
         self.counts[r.kind().index()] += 1;
         match r.ts() {
             Some(ts) => {
-                self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
-                self.timed = true;
+                self.timed(ts);
+                if let Some(c) = &mut self.compact {
+                    c.record(ts, r);
+                    self.check();
+                }
             }
-            None => self.v.definition(r),
+            None => (self.define)(r),
         }
     }
+}
+
+/// What [`scan`] found of a chunk.
+struct Found {
+    max: Option<u64>,
+    timed: bool,
+    /// Its timed records, where they fit the allowance.
+    compact: Option<Compact>,
+}
+
+/// Scans `chunk` (see [`Scan`]), its timed records kept in `compact` (an
+/// empty one) if they fit in `allowance` bytes.
+fn scan(
+    chunk: &RawChunk<'_>,
+    counts: &mut [u64; RecordKind::ALL.len()],
+    define: impl FnMut(Record),
+    compact: Compact,
+    allowance: usize,
+) -> Result<Found, pulse_format::Error> {
+    let compact = Some(compact);
+    let mut scan = Scan { max: None, timed: false, counts, define, compact, allowance };
+    chunk.decode(&mut scan)?;
+    Ok(Found { max: scan.max, timed: scan.timed, compact: scan.compact })
 }
 
 /// Buffers of used-up runs kept for reuse: one per chunk held at most,
@@ -228,7 +611,9 @@ struct Merger {
     /// One per thread, by dense index.
     queues: Vec<Queue>,
     by_id: HashMap<u64, usize>,
-    spare: Vec<Vec<u8>>,
+    pool: Pool,
+    /// The bytes of records held decoded, shared with the reading stage.
+    held: HeldBytes,
     /// Every queue holding events, at the key of its front: a queue's front
     /// changes only when it is emitted or when the queue, empty, receives a
     /// run, so the heap is kept across flushes rather than rebuilt from
@@ -240,23 +625,14 @@ struct Merger {
 }
 
 impl Merger {
-    /// Takes in one chunk: applies its definitions, counts its records into
-    /// `counts`, holds its timed records, and emits what is now complete.
-    fn chunk(
-        &mut self,
-        chunk: &RawChunk<'_>,
-        counts: &mut [u64; RecordKind::ALL.len()],
-        v: &mut impl Visitor,
-    ) -> Result<(), pulse_format::Error> {
+    /// Takes in one chunk (its definitions applied already): holds its
+    /// timed records, and emits what is now complete.
+    fn scanned(&mut self, chunk: Scanned, v: &mut impl Visitor) {
         let q = self.queue(chunk.thread);
-        let mut scan = Scan { max: None, timed: false, counts, v };
-        chunk.decode(&mut scan)?;
-        let (max, timed) = (scan.max, scan.timed);
-        if timed {
-            self.hold(q, chunk);
+        if let Some(content) = chunk.content {
+            self.hold(q, content, chunk.offset);
         }
-        self.pushed(chunk.round, max, v);
-        Ok(())
+        self.pushed(chunk.round, chunk.max, v);
     }
 
     /// The queue of `thread`.
@@ -271,13 +647,11 @@ impl Merger {
 
     /// Holds a chunk's records (which hold a timed one) at the back of
     /// queue `q`.
-    fn hold(&mut self, q: usize, chunk: &RawChunk<'_>) {
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.extend_from_slice(chunk.body());
-        let mut run = Run { body: buf, offset: chunk.offset, decoder: chunk.decoder(), head: None };
+    fn hold(&mut self, q: usize, content: Content, offset: u64) {
+        let mut run = Run { content, offset, head: None };
         run.advance();
         if run.head.is_none() {
-            Self::recycle(&mut self.spare, run.body);
+            Self::used_up(&mut self.pool, &self.held, run);
             return;
         }
         let queue = &mut self.queues[q];
@@ -289,11 +663,14 @@ impl Merger {
         }
     }
 
-    /// Gives a used-up run's buffer back.
-    fn recycle(spare: &mut Vec<Vec<u8>>, mut body: Vec<u8>) {
-        if spare.len() < SPARE_RUNS && body.capacity() <= SPARE_CAPACITY {
-            body.clear();
-            spare.push(body);
+    /// Gives a used-up run's buffer back to `pool`.
+    fn used_up(pool: &mut Pool, held: &HeldBytes, run: Run) {
+        match run.content {
+            Content::Bytes { body, .. } => pool.give(Buffer::Bytes(body)),
+            Content::Decoded { compact, .. } => {
+                held.fetch_sub(compact.bytes(), std::sync::atomic::Ordering::Relaxed);
+                pool.give(Buffer::Decoded(compact));
+            }
         }
     }
 
@@ -366,7 +743,7 @@ impl Merger {
                     }
                 }
                 if let Some(run) = runs.pop_front() {
-                    Self::recycle(&mut self.spare, run.body);
+                    Self::used_up(&mut self.pool, &self.held, run);
                 }
             }
             if runs.is_empty() {
@@ -402,6 +779,18 @@ mod tests {
 
     /// What `replay` does with one chunk of `records`.
     fn push(m: &mut Merger, thread: u64, round: u64, records: Vec<Record>, v: &mut impl Visitor) {
+        push_holding(m, thread, round, records, v, MAX_HELD_DECODED);
+    }
+
+    /// [`push`], holding records decoded within `limit`.
+    fn push_holding(
+        m: &mut Merger,
+        thread: u64,
+        round: u64,
+        records: Vec<Record>,
+        v: &mut impl Visitor,
+        limit: Limit,
+    ) {
         let mut w = pulse_format::Writer::new(Vec::new(), &Default::default()).unwrap();
         let mut enc = pulse_format::ChunkEncoder::new();
         enc.begin(thread, round);
@@ -411,19 +800,27 @@ mod tests {
         w.write_chunk(&enc).unwrap();
         let bytes = w.finish(Trailer::default()).unwrap();
         let mut reader = Reader::new(&bytes[..]).unwrap();
-        let Ok(Some(RawFrame::Chunk(chunk))) = reader.next_raw() else { panic!("a chunk") };
-        let mut counts = [0; RecordKind::ALL.len()];
-        m.chunk(&chunk, &mut counts, v).unwrap();
+        read(&mut reader, &mut Here { merger: m, v }, limit).unwrap();
     }
 
     /// Timed records held.
     fn held(m: &Merger) -> usize {
         let mut n = 0;
         for run in m.queues.iter().flat_map(|q| &q.runs) {
-            let mut d = run.decoder.clone();
             n += usize::from(run.head.is_some());
-            while let Ok(Some(r)) = d.next(&run.body, 0) {
-                n += usize::from(!matches!(r, Decoded::Record(r) if r.ts().is_none()));
+            match &run.content {
+                Content::Bytes { body, decoder } => {
+                    let mut d = decoder.clone();
+                    while let Ok(Some(r)) = d.next(body, 0) {
+                        n += usize::from(!matches!(r, Decoded::Record(r) if r.ts().is_none()));
+                    }
+                }
+                Content::Decoded { compact, at } => {
+                    let (mut c, mut at) = (compact.clone(), *at);
+                    while at.next(&mut c).is_some() {
+                        n += 1;
+                    }
+                }
             }
         }
         n
@@ -549,10 +946,74 @@ mod tests {
             Record::Span { ts: 20, start_ts: 2, scope: 4 },
             Record::ThreadEnd { ts: 21 },
         ];
-        let mut m = Merger::default();
-        let mut got = Everything::default();
-        push(&mut m, 5, 0, records.clone(), &mut got);
-        m.flush(u64::MAX, &mut got);
+        // Held as the chunk's bytes and held decoded.
+        for most in [0, usize::MAX] {
+            let mut m = Merger::default();
+            let mut got = Everything::default();
+            let limit = Limit { most, per_byte: usize::MAX };
+            push_holding(&mut m, 5, 0, records.clone(), &mut got, limit);
+            let decoded = matches!(m.queues[0].runs[0].content, Content::Decoded { .. });
+            assert_eq!(decoded, most > 0);
+            m.flush(u64::MAX, &mut got);
+            the_same_came_back(got, &records);
+        }
+    }
+
+    #[test]
+    fn a_session_replays_the_same_held_decoded_or_as_bytes() {
+        // Three threads over forty rounds, every third chunk a round late;
+        // blocks freed soon and on other threads, moving reallocations.
+        let mut w = pulse_format::Writer::new(Vec::new(), &Default::default()).unwrap();
+        let mut enc = pulse_format::ChunkEncoder::new();
+        let mut ts = 0;
+        let mut late: Vec<(u64, u64, Vec<Record>)> = Vec::new();
+        for round in 0..40u64 {
+            for thread in 1..=3u64 {
+                let mut records = Vec::new();
+                for i in 0..500u64 {
+                    ts += 1 + i % 7;
+                    let addr = 0x1000 * thread + (i % 50) * 16;
+                    records.push(match i % 5 {
+                        0 | 1 => Record::Alloc { ts, addr, size: i, align: 8, site: 1, weight: 1 },
+                        2 => Record::Free { ts, addr: addr - 16, size: i },
+                        3 => Record::Realloc {
+                            ts: ts + 2,
+                            start_ts: ts,
+                            old_addr: addr,
+                            old_size: 1,
+                            new_addr: addr + 0x10_0000,
+                            new_size: 2,
+                            align: 16,
+                            site: 2,
+                        },
+                        _ => Record::ScopeEnter { ts, scope: thread as u32 },
+                    });
+                }
+                late.push((thread, round + u64::from((round + thread) % 3 == 0), records));
+            }
+            // The late ones last.
+            late.sort_by_key(|(_, r, _)| *r);
+            for (thread, r, records) in late.drain(..) {
+                enc.begin(thread, r);
+                for rec in &records {
+                    enc.push(rec);
+                }
+                w.write_chunk(&enc).unwrap();
+            }
+        }
+        let bytes = w.finish(Trailer::default()).unwrap();
+        let replayed = |limit: Limit| {
+            let mut got = Everything::default();
+            replay_holding(&mut Reader::new(&bytes[..]).unwrap(), &mut got, limit).unwrap();
+            got.0
+        };
+        let as_bytes = replayed(Limit { most: 0, per_byte: 0 });
+        assert_eq!(as_bytes.len(), 40 * 3 * 600);
+        assert_eq!(replayed(MAX_HELD_DECODED), as_bytes);
+        assert_eq!(replayed(Limit { most: usize::MAX, per_byte: usize::MAX }), as_bytes);
+    }
+
+    fn the_same_came_back(got: Everything, records: &[Record]) {
         let releases: Vec<(u64, u64)> = got
             .0
             .iter()
@@ -605,13 +1066,16 @@ mod tests {
         let pauses: Vec<Record> = (0..1000).map(ev).collect();
         let mut mixed = pauses.clone();
         mixed.insert(500, def.clone());
+        // Past what may be held decoded (twice the session's bytes so far).
         push(&mut m, 1, 0, mixed, &mut v);
         assert_eq!(v.0, [def.clone(), def], "on arrival, before the events go out");
         assert!(v.1.is_empty());
         // Held as its bytes: about three a record (the tag, and the
         // timestamp's low byte and rest), not a 64-byte event each.
-        let run = &m.queues[1].runs[0];
-        assert!(run.body.len() < 3_100, "{} bytes", run.body.len());
+        let Content::Bytes { body, .. } = &m.queues[1].runs[0].content else {
+            panic!("held decoded")
+        };
+        assert!(body.len() < 3_100, "{} bytes", body.len());
         assert_eq!(held(&m), 1000);
         m.flush(u64::MAX, &mut v);
         assert_eq!(v.1, (0..1000).collect::<Vec<u64>>());

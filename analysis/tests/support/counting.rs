@@ -1,10 +1,23 @@
 //! A global allocator for tests that measure what the analyzer allocates:
 //! it forwards to `System` and keeps, per thread, the bytes live now, their
 //! peak, the largest block and the number of allocations. A test reads and
-//! resets them around the work it measures.
+//! resets them around the work it measures. It keeps the same for the
+//! whole process too (`PROCESS`), for work spread over threads, which a test
+//! must measure with nothing else running.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
+
+/// The whole process's live bytes, their peak, and its allocations.
+pub(crate) struct All {
+    pub(crate) live: AtomicIsize,
+    pub(crate) peak: AtomicIsize,
+    pub(crate) allocs: AtomicUsize,
+}
+
+pub(crate) static PROCESS: All =
+    All { live: AtomicIsize::new(0), peak: AtomicIsize::new(0), allocs: AtomicUsize::new(0) };
 
 pub(crate) struct Counting;
 
@@ -16,6 +29,9 @@ thread_local! {
 }
 
 fn grew(size: usize) {
+    let live = PROCESS.live.fetch_add(size as isize, Relaxed) + size as isize;
+    PROCESS.peak.fetch_max(live, Relaxed);
+    PROCESS.allocs.fetch_add(1, Relaxed);
     // `try_with`: never fail inside the allocator, even during thread exit.
     let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
     let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
@@ -26,6 +42,7 @@ fn grew(size: usize) {
 }
 
 fn shrank(size: usize) {
+    PROCESS.live.fetch_sub(size as isize, Relaxed);
     let _ = LIVE.try_with(|l| l.set(l.get() - size as isize));
 }
 
