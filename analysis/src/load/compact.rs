@@ -112,11 +112,13 @@ impl Compact {
         self.records.push(r);
     }
 
-    /// The bytes its records take: what the replay's bound on records held
-    /// decoded counts (a buffer's spare capacity aside, at most as much
-    /// again).
+    /// The bytes it holds: its buffers at their size, spare capacity
+    /// included, and what its records own. What the replay's bound on
+    /// records held decoded counts: a buffer that grew for a large chunk
+    /// counts at its size when a small chunk reuses it. Unchanged while it
+    /// is read ([`At::next`] grows nothing).
     pub(crate) fn bytes(&self) -> usize {
-        self.words.len() * 8 + self.records.len() * std::mem::size_of::<Record>() + self.owned
+        self.capacity() + self.owned
     }
 
     /// The bytes of its buffers, spare capacity included.

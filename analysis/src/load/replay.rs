@@ -1092,4 +1092,126 @@ mod tests {
             assert!(m.heap.len() <= 3);
         }
     }
+
+    /// The buffers of held decoded runs and of the pool, spare capacity
+    /// included, stay within twice the bound on records held decoded: a
+    /// buffer that grew for a large chunk and went back to the pool counts
+    /// at its size when a small chunk reuses it. Each round, five one-event
+    /// chunks on threads 2-6, then a large chunk of allocations on thread 1.
+    #[test]
+    fn buffers_held_decoded_stay_within_the_bound_at_their_size() {
+        let most = 1 << 20;
+        let limit = Limit { most, per_byte: usize::MAX };
+        let mut m = Merger::default();
+        let mut log = Log::default();
+        let capacity = |m: &Merger| -> usize {
+            let held: usize = m
+                .queues
+                .iter()
+                .flat_map(|q| &q.runs)
+                .map(|r| match &r.content {
+                    Content::Decoded { compact, .. } => compact.capacity(),
+                    Content::Bytes { .. } => 0,
+                })
+                .sum();
+            held + m.pool.decoded.iter().map(Compact::capacity).sum::<usize>()
+        };
+        let mut worst = 0;
+        for round in 0..30u64 {
+            let base = round * 1_000_000;
+            let tiny = |t: u64| vec![ev(base + if t == 2 { 900_000 } else { 500_000 + 10 - t })];
+            for t in 2..=6u64 {
+                push_holding(&mut m, t, round, tiny(t), &mut log, limit);
+            }
+            let big: Vec<Record> = (0..14_000)
+                .map(|i| Record::Alloc {
+                    ts: base + 10 + i,
+                    addr: 0x1000 + 16 * i,
+                    size: 16,
+                    align: 8,
+                    site: 1,
+                    weight: 1,
+                })
+                .collect();
+            push_holding(&mut m, 1, round, big, &mut log, limit);
+            worst = worst.max(capacity(&m));
+        }
+        assert!(worst <= 2 * most, "{worst} bytes of buffers held, bound {most}");
+    }
+
+    /// A session of `chunks` chunks of 200 events each, on three threads.
+    fn session_of(chunks: u64) -> Vec<u8> {
+        let mut w = pulse_format::Writer::new(Vec::new(), &Default::default()).unwrap();
+        let mut enc = pulse_format::ChunkEncoder::new();
+        let mut ts = 0;
+        for round in 0..chunks {
+            enc.begin(1 + round % 3, round);
+            for _ in 0..200 {
+                ts += 1;
+                enc.push(&ev(ts));
+            }
+            w.write_chunk(&enc).unwrap();
+        }
+        w.finish(Trailer::default()).unwrap()
+    }
+
+    /// A visitor that panics at its thousandth event.
+    struct PanicsAt(u64);
+
+    impl Visitor for PanicsAt {
+        fn definition(&mut self, _: Record) {}
+        fn event(&mut self, _: Thread, _: Event) {
+            self.0 += 1;
+            assert!(self.0 < 1000, "the merge panics");
+        }
+        fn record(&mut self, _: Thread, _: Record) {}
+        fn realloc_release(&mut self, _: Thread, _: u64, _: u64) {}
+    }
+
+    #[test]
+    fn a_panic_in_the_merge_reaches_the_caller_and_the_reader_stops() {
+        let bytes = session_of(500);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reader = Reader::new(&bytes[..]).unwrap();
+            replay_jobs(&mut reader, &mut PanicsAt(0), 2)
+        }));
+        assert!(r.is_err());
+    }
+
+    /// Reads `.0` 64 bytes at a time; halfway, panics or fails (`.2`).
+    struct FailsHalfway<'a>(&'a [u8], usize, bool);
+
+    impl std::io::Read for FailsHalfway<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1 >= self.0.len() / 2 {
+                assert!(!self.2, "the reading panics");
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = buf.len().min(64).min(self.0.len() - self.1);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_reading_reaches_the_caller_and_the_merge_stops() {
+        let bytes = session_of(500);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reader = Reader::new(FailsHalfway(&bytes, 0, true)).unwrap();
+            replay_jobs(&mut reader, &mut Log::default(), 2)
+        }));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_read_error_halfway_ends_both_stages_with_the_one_thread_error() {
+        let bytes = session_of(500);
+        let mut reader = Reader::new(FailsHalfway(&bytes, 0, false)).unwrap();
+        let two = replay_jobs(&mut reader, &mut Log::default(), 2);
+        let mut reader = Reader::new(FailsHalfway(&bytes, 0, false)).unwrap();
+        let one = replay_jobs(&mut reader, &mut Log::default(), 1);
+        assert!(two.is_err(), "{two:?}");
+        assert_eq!(format!("{:?}", two.err()), format!("{:?}", one.err()));
+    }
 }
