@@ -13,8 +13,12 @@ pub struct Calibration {
     pub clock_ns: f64,
     /// One event: a clock reading and an append to a ring.
     pub event_ns: f64,
-    /// One stack capture and hash, at the configured depth.
+    /// One stack capture and hash, at the configured depth, from a stack
+    /// at least that deep.
     pub stack_ns: f64,
+    /// What each frame of a capture adds: a capture of `n` frames costs
+    /// about `stack_ns - (depth - n) * frame_ns`.
+    pub frame_ns: f64,
 }
 
 /// Measures the costs, in about a millisecond. Call with the clock selected
@@ -28,10 +32,9 @@ pub fn calibrate() -> Calibration {
     }
     std::hint::black_box(acc);
     let clock_ns = (clock::monotonic_ns() - t) as f64 / f64::from(N);
-    crate::thread::untracked(|| Calibration {
-        clock_ns,
-        event_ns: time_events(N),
-        stack_ns: crate::site::time_capture(N),
+    crate::thread::untracked(|| {
+        let (stack_ns, frame_ns) = crate::site::time_capture(N);
+        Calibration { clock_ns, event_ns: time_events(N), stack_ns, frame_ns }
     })
 }
 

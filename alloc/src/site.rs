@@ -398,21 +398,49 @@ fn stack_bounds() -> (usize, usize) {
     }
 }
 
-/// Nanoseconds one stack walk and hash of the calling stack take (at the
-/// configured depth), averaged over `n` runs. For the session's record of
-/// pulse's own cost; interns nothing.
-pub(crate) fn time_capture(n: u32) -> f64 {
-    let (lo, hi) = stack_bounds();
+/// What a stack walk and hash cost, in nanoseconds averaged over `n`
+/// runs: (a walk of the configured depth, each frame of it). Measured from
+/// a stack deeper than the deepest walk, since a program's allocations
+/// mostly come from deep stacks: a walk of one frame, then a walk as deep
+/// as the configured depth. For the session's record of pulse's own cost;
+/// interns nothing.
+pub(crate) fn time_capture(n: u32) -> (f64, f64) {
     let depth = DEPTH.load(Ordering::Relaxed);
+    let mut timed = || {
+        let (lo, hi) = stack_bounds();
+        let (one, _) = time_walks(n, 1, lo, hi);
+        let (full, frames) = time_walks(n, depth, lo, hi);
+        // Without frame pointers in pulse's own frames the walk ends early:
+        // each frame's cost, then a walk as deep as asked.
+        let per_frame =
+            if frames > 1 { ((full - one) / (frames - 1) as f64).max(0.0) } else { 0.0 };
+        (one + per_frame * depth.saturating_sub(1) as f64, per_frame)
+    };
+    nested(MAX_DEPTH + 4, &mut timed)
+}
+
+/// Runs `f` `levels` calls deeper than the caller.
+#[inline(never)]
+fn nested<R>(levels: usize, f: &mut dyn FnMut() -> R) -> R {
+    let r = if levels == 0 { f() } else { nested(levels - 1, f) };
+    std::hint::black_box(r)
+}
+
+/// Average nanoseconds of `n` walks of at most `depth` frames from here,
+/// and the frames each walked.
+#[inline(never)]
+fn time_walks(n: u32, depth: usize, lo: usize, hi: usize) -> (f64, usize) {
     let start = crate::clock::monotonic_ns();
     let mut acc = 0u64;
+    let mut frames = 0;
     for _ in 0..n {
         let (ip, fp) = (instruction_pointer(), frame_pointer());
-        let (_, h) = walk(ip, fp, std::hint::black_box(depth), lo, hi, |_, _| {});
+        let (k, h) = walk(ip, fp, std::hint::black_box(depth), lo, hi, |_, _| {});
         acc = acc.wrapping_add(h);
+        frames = k;
     }
     std::hint::black_box(acc);
-    (crate::clock::monotonic_ns() - start) as f64 / f64::from(n.max(1))
+    ((crate::clock::monotonic_ns() - start) as f64 / f64::from(n.max(1)), frames)
 }
 
 #[cfg(test)]
@@ -441,6 +469,18 @@ mod tests {
         assert!(n >= 7, "captured {n} frames");
         assert!(out[..n].iter().all(|&a| a != 0));
         assert_eq!(h, hash(&out[..n]), "the walk's hash is the frames' hash");
+    }
+
+    #[test]
+    fn a_walk_is_timed_at_the_configured_depth() {
+        let (full, per_frame) = time_capture(256);
+        assert!(full > 0.0 && per_frame > 0.0, "full {full} ns, per frame {per_frame} ns");
+        // The walk of the configured depth is its frames' worth: test builds
+        // keep frame pointers, so it walks all of them.
+        assert!(
+            full >= per_frame * (DEFAULT_DEPTH - 1) as f64,
+            "full {full} ns, per frame {per_frame} ns"
+        );
     }
 
     #[test]

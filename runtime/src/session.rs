@@ -594,6 +594,7 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             (String::from("cost.clock_ns"), format!("{:.1}", cost.clock_ns)),
             (String::from("cost.event_ns"), format!("{:.1}", cost.event_ns)),
             (String::from("cost.stack_ns"), format!("{:.1}", cost.stack_ns)),
+            (String::from("cost.frame_ns"), format!("{:.2}", cost.frame_ns)),
             // What the analyzer needs to tell pulse's frames from the
             // program's by file, and stacks cut short from deep ones.
             (String::from("pulse.source_dirs"), source_dirs()),

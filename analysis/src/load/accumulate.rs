@@ -755,6 +755,7 @@ impl State {
             all: f.seen.into_iter().map(|(id, (_, name))| (id, name)).collect(),
         });
         let mut symbols = self.symbols;
+        let mean_stack_frames = mean_frames(&sites, &symbols);
         let dirs = meta.extra.iter().find(|(k, _)| k == crate::model::sites::PULSE_SOURCES_KEY);
         symbols.set_pulse_dirs(dirs.map(|(_, v)| v.as_str()));
         symbols.budget(crate::model::sites::text_budget(end.decoded_len), sites.keys().copied());
@@ -784,6 +785,7 @@ impl State {
             duration_ns: ns(end_ts.saturating_sub(first)),
             ticks_per_ns: tpn,
             stacked_events: self.stacked_events,
+            mean_stack_frames,
             site_history: if self.runs.is_empty() {
                 self.history.finish(&site_live, site_ids)
             } else {
@@ -822,6 +824,22 @@ fn counted_totals(t: Option<&Trailer>) -> MemoryTotals {
         live_bytes_at_end: m.bytes_allocated.saturating_sub(m.bytes_freed),
         live_blocks_at_end: m.allocs.saturating_sub(m.frees),
         ..m
+    }
+}
+
+/// The frames captured per allocation on average, each site's weighted by
+/// its allocations and reallocations; 0 without stacks.
+fn mean_frames(sites: &BTreeMap<u32, SiteStats>, symbols: &Symbols) -> f64 {
+    let (mut events, mut frames) = (0f64, 0f64);
+    for (&site, s) in sites.iter().filter(|(&site, _)| site != NO_SITE) {
+        let n = s.allocs.saturating_add(s.reallocs) as f64;
+        events += n;
+        frames += n * symbols.captured_depth(site) as f64;
+    }
+    if events > 0.0 {
+        frames / events
+    } else {
+        0.0
     }
 }
 

@@ -202,6 +202,9 @@ pub struct Profile {
     pub ticks_per_ns: f64,
     /// Allocations and reallocations recorded with a stack, every thread's.
     pub stacked_events: u64,
+    /// The frames their stacks had on average (allocations and
+    /// reallocations of the kept threads, by site), 0 without stacks.
+    pub mean_stack_frames: f64,
     /// Each site's live blocks at evenly spaced moments, the end last (in
     /// a merged session, moments of the site's own run).
     pub site_history: HashMap<u32, Vec<u32>>,

@@ -186,8 +186,13 @@ pub struct Overhead {
     pub stacked_events: u64,
     /// Measured cost of one event (clock reading and append), in ns.
     pub event_ns: f64,
-    /// Measured cost of one stack capture, in ns.
+    /// Cost of one stack capture, in ns: measured at the session's start at
+    /// the configured depth and, where the session also measured each
+    /// frame's cost, brought to the frames its stacks had on average.
     pub stack_ns: f64,
+    /// The frames a stack had on average, allocations weighted, where the
+    /// session measured each frame's cost (`None` in sessions before that).
+    pub stack_frames: Option<f64>,
     /// Estimated time pulse added on the program's threads, in ns.
     pub on_threads_ns: u64,
     /// CPU time of the collector thread, in ns. This and pulse's own
@@ -222,11 +227,21 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
         .iter()
         .filter(|k| !defs.contains(k))
         .fold(0u64, |a, k| a.saturating_add(p.count(*k)));
+    let frames = p.mean_stack_frames;
+    let (stack_ns, stack_frames) = match (cost("cost.frame_ns"), cost("stack_depth")) {
+        (Some(frame_ns), Some(depth)) if frame_ns >= 0.0 && frames > 0.0 && depth >= frames => {
+            // The calibration walked the configured depth; the program's
+            // walks ended where its stacks did.
+            ((stack_ns - (depth - frames) * frame_ns).max(frame_ns), Some(frames))
+        }
+        _ => (stack_ns, None),
+    };
     Some(Overhead {
         events,
         stacked_events: p.stacked_events,
         event_ns,
         stack_ns,
+        stack_frames,
         on_threads_ns: (events as f64 * event_ns + p.stacked_events as f64 * stack_ns) as u64,
         collector_ns: get("collector_cpu_ns"),
         wait_ns: get("wait_ns"),

@@ -7,7 +7,7 @@ use crate::model::report::{Omitted, Report, SortBy};
 use crate::write::fit::{fitted, left_out, write_command, write_wrapped, Shorten, Width};
 use crate::write::table::{Align, Table};
 use crate::write::text::printable;
-use crate::write::units::{Bytes, Count, Nanos};
+use crate::write::units::{Bytes, CostFigures, Count, Nanos};
 
 impl Report {
     /// Writes the report as text, whole: every name in full and every
@@ -88,13 +88,7 @@ impl Report {
             // where the two do not fit on one.
             let head =
                 format!("  pulse's own cost: ~{} on the program's threads", Nanos(o.on_threads_ns));
-            let how = format!(
-                "({} events × {:.0} ns, {} stacks × {:.0} ns, estimated)",
-                Count(o.events),
-                o.event_ns,
-                Count(o.stacked_events),
-                o.stack_ns,
-            );
+            let how = format!("({}, estimated)", CostFigures(o));
             const HANG: usize = 20;
             let more = " ".repeat(HANG);
             match cols {

@@ -52,7 +52,7 @@ use crate::model::stacks::{stacks, FoldedKind};
 use crate::write::fit::{shorten, Shorten};
 use crate::write::flamegraph::{self, Embed};
 use crate::write::text::xml as escape;
-use crate::write::units::{Bytes, Count, Nanos};
+use crate::write::units::{Bytes, CostFigures, Nanos};
 
 use sections::Uncounted;
 
@@ -278,12 +278,9 @@ fn overhead(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let Some(o) = &r.overhead else { return Ok(()) };
     let known = |v: Option<u64>, show: fn(u64) -> String| v.map_or_else(|| "?".into(), show);
     let text = format!(
-        "pulse's own cost: ~{} on the program's threads ({} events × {:.0} ns, {} stacks × {:.0} ns, estimated); {} waiting for ring room, {} waiting for the file to finish; the collector {} of CPU; {} allocations ({}) and {} of rings of its own.",
+        "pulse's own cost: ~{} on the program's threads ({}, estimated); {} waiting for ring room, {} waiting for the file to finish; the collector {} of CPU; {} allocations ({}) and {} of rings of its own.",
         Nanos(o.on_threads_ns),
-        Count(o.events),
-        o.event_ns,
-        Count(o.stacked_events),
-        o.stack_ns,
+        CostFigures(o),
         known(o.wait_ns, |n| Nanos(n).to_string()),
         known(o.finish_ns, |n| Nanos(n).to_string()),
         known(o.collector_ns, |n| Nanos(n).to_string()),
