@@ -8,7 +8,7 @@
 //! run as threads of one process each count their own.
 //!
 //! While at least one tally exists, every allocator call takes the budget
-//! path ([`BUDGETED`] in the allocation mode): an attributed allocation walks
+//! path (`BUDGETED` in the allocation mode): an attributed allocation walks
 //! its stack, is counted by site, and enters a map of live blocks, sharded by
 //! address, that records its tally; a free or reallocation of a block in that
 //! map, on whatever thread, takes it out of its tally. So peak and live bytes
@@ -19,7 +19,7 @@
 //! `println!` output grows a buffer on the test's thread that is not the
 //! test's doing.
 //!
-//! Locks, always in this order: the list of open tallies ([`OPEN`]), a
+//! Locks, always in this order: the list of open tallies (`OPEN`), a
 //! shard of the live map, then a tally. Every update of a tally happens
 //! with the shard of the block's address held, so [`Tally::close`] (which
 //! leaves the open list, then takes the tally's blocks out of every shard)
@@ -199,7 +199,7 @@ impl Tally {
         tally
     }
 
-    /// Makes the tally reachable by the blocks it counted (see [`OPEN`]),
+    /// Makes the tally reachable by the blocks it counted (see `OPEN`),
     /// once it is where it stays until it is closed: call it before
     /// attributing a thread to it.
     pub fn open(&self) {

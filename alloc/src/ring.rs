@@ -42,7 +42,7 @@ use crate::stats::ThreadCounters;
 
 /// Words a ring holds: 512 KiB, 16 Ki allocation or free events, 32 Ki
 /// scope boundaries. A thread that fills its ring before the collector
-/// drains it waits: see [`Ring::push`].
+/// drains it waits: see `Ring::push`.
 pub const RING_WORDS: usize = 1 << 16;
 const MASK: usize = RING_WORDS - 1;
 /// The owner looks at the collector's `tail` only past this many words in use.
@@ -598,10 +598,10 @@ const PENDING_WAIT: Duration = Duration::from_secs(1);
 /// * A moving reallocation's: the inner allocator releases the old block
 ///   before the thread can publish the event, so another thread may be
 ///   handed the address and publish its allocation first. The thread flags
-///   its ring for the length of the call ([`Core::set_pending`]). The round
+///   its ring for the length of the call (`Core::set_pending`). The round
 ///   notes the flagged calls as it begins, before it reads any ring, and
 ///   after reading every ring waits for them, all together (up to
-///   [`PENDING_WAIT`]), reading their rings meanwhile, and reads each once
+///   `PENDING_WAIT`), reading their rings meanwhile, and reads each once
 ///   its call is over. The analyzer's merge, when round `r` begins, emits
 ///   everything up to the latest timestamp of round `r - 2`, all of it
 ///   read before round `r - 1` began. A call flagged then is read in round

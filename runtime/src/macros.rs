@@ -96,7 +96,7 @@ macro_rules! profile_async {
     };
 }
 
-/// Pauses recording on this thread (see [`pause`](crate::pause)).
+/// Pauses recording on this thread (see [`pause`](fn@crate::pause)).
 #[cfg(feature = "enabled")]
 #[macro_export]
 macro_rules! pause {
@@ -112,7 +112,7 @@ macro_rules! pause {
     () => {};
 }
 
-/// Resumes recording on this thread (see [`resume`](crate::resume)).
+/// Resumes recording on this thread (see [`resume`](fn@crate::resume)).
 #[cfg(feature = "enabled")]
 #[macro_export]
 macro_rules! unpause {

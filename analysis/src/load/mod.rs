@@ -156,7 +156,7 @@ impl Profile {
 
     /// [`Profile::read`] with [`LoadOptions`]. Threads asked for that the
     /// session does not have are not an error here: the profile's
-    /// [`Selection`] says which matched.
+    /// [`Selection`](crate::Selection) says which matched.
     pub fn read_with(input: impl Read, opts: &LoadOptions) -> Result<Profile, pulse_format::Error> {
         let mut reader = Reader::new(input)?;
         let mut state = State::new(reader.metadata(), opts);

@@ -31,7 +31,9 @@ pub(crate) fn escaped(c: char) -> bool {
         )
 }
 
-/// `s` with every character [`escaped`] picks written as `\u{…}`, its code
+/// `s` with every control, bidirectional and line-breaking character
+/// (C0, DEL, C1, the bidirectional marks and overrides, line and
+/// paragraph separators, U+FFFE and U+FFFF) written as `\u{…}`, its code
 /// point in hexadecimal, as Rust writes it (ESC is `\u{1b}`, a newline
 /// `\u{a}`): what is left cannot move the cursor, start a line or reach the
 /// terminal as a command, and a table's columns are as wide as what it
@@ -82,8 +84,8 @@ pub(crate) fn xml(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// JSON text with every character [`escaped`] picks written as a `\uXXXX`
-/// escape. serde_json escapes the C0 controls but writes DEL, the C1
+/// JSON text with every character [`printable`] escapes written as a
+/// `\uXXXX` escape. serde_json escapes the C0 controls but writes DEL, the C1
 /// controls (U+009B is a terminal's CSI) and the others as they are, which
 /// JSON allows but a terminal would act on. Outside its strings JSON text
 /// is ASCII with no control character but whitespace, so each such
