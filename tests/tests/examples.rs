@@ -377,14 +377,19 @@ fn before_after_diff_shows_the_speedup_and_the_gate_works_both_ways() {
     assert!(d.speedup > 2.0, "speedup {}", d.speedup);
     assert!(d.allocs.1 * 10 < d.allocs.0, "allocations {:?}", d.allocs);
     // One session a side: a median must move by more than reruns of one
-    // binary do (2×). Rank (400×) and Count (3×) do; Tokenize's median moves
-    // 1.7× in a debug build (its total 4×), which one run a side cannot
-    // tell from noise: it must at least not read as a regression.
-    for name in ["WordCount::Rank", "WordCount::Count"] {
-        let s = d.scopes.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name}"));
-        assert_eq!(s.verdict, Verdict::Improvement, "{s:?}");
-    }
-    let tokenize = d.scopes.iter().find(|s| s.name == "WordCount::Tokenize").unwrap();
+    // binary do (2×). Rank (400×) does. Count's median moves about 3× alone
+    // but under 2× with the other tests running beside it (1.97× in one
+    // run), and Tokenize's 1.7× in a debug build (its total 4×): one run a
+    // side cannot tell those from noise, so they must move the right way
+    // and never read as a regression.
+    let scope =
+        |name: &str| d.scopes.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name}"));
+    let rank = scope("WordCount::Rank");
+    assert_eq!(rank.verdict, Verdict::Improvement, "{rank:?}");
+    let count = scope("WordCount::Count");
+    assert!(count.change.is_some_and(|c| c < -0.3), "{count:?}");
+    assert_ne!(count.verdict, Verdict::Regression, "{count:?}");
+    let tokenize = scope("WordCount::Tokenize");
     assert!(tokenize.change.is_some_and(|c| c < 0.0), "{tokenize:?}");
     assert_ne!(tokenize.verdict, Verdict::Regression, "{tokenize:?}");
     // The gate (`pulse diff --fail-on-regression`) passes before → after…
