@@ -63,3 +63,17 @@ fn a_session_that_measured_no_frame_costs_its_stacks_as_measured() {
     assert_eq!((o.stack_frames, o.stack_ns), (None, 40.0));
     assert_eq!(o.on_threads_ns, (o.events as f64 * 10.0 + 400.0 * 40.0) as u64);
 }
+
+#[test]
+fn a_frame_cost_that_is_not_a_finite_number_is_not_used() {
+    for bad in ["inf", "NaN", "-1"] {
+        let p = session(&[
+            ("cost.event_ns", "10"),
+            ("cost.stack_ns", "40"),
+            ("cost.frame_ns", bad),
+            ("stack_depth", "32"),
+        ]);
+        let o = report(&p, &ReportOptions::default()).overhead.expect("the session has its costs");
+        assert_eq!((o.stack_frames, o.stack_ns), (None, 40.0), "cost.frame_ns {bad}");
+    }
+}

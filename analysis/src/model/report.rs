@@ -229,7 +229,9 @@ pub(crate) fn overhead(p: &Profile) -> Option<Overhead> {
         .fold(0u64, |a, k| a.saturating_add(p.count(*k)));
     let frames = p.mean_stack_frames;
     let (stack_ns, stack_frames) = match (cost("cost.frame_ns"), cost("stack_depth")) {
-        (Some(frame_ns), Some(depth)) if frame_ns >= 0.0 && frames > 0.0 && depth >= frames => {
+        (Some(frame_ns), Some(depth))
+            if frame_ns.is_finite() && frame_ns >= 0.0 && frames > 0.0 && depth >= frames =>
+        {
             // The calibration walked the configured depth; the program's
             // walks ended where its stacks did.
             ((stack_ns - (depth - frames) * frame_ns).max(frame_ns), Some(frames))
