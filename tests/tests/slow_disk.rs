@@ -1,5 +1,5 @@
 //! When the disk falls behind, nothing is lost: the session file goes
-//! through a pipe drained at about 2 MB/s, so the collector's writes block;
+//! through a pipe that stalls, then drains at about 2 MB/s, so the collector's writes block;
 //! the program's threads wait for room in their rings (the lossless policy)
 //! and every event reaches the file.
 
@@ -19,11 +19,17 @@ fn main() {
     // SAFETY: `c` is a valid NUL-terminated path.
     check(unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0, "mkfifo");
 
-    // The slow disk: reads 8 KiB, sleeps 4 ms, and so on.
+    // The slow disk: stalls for half a second first, then reads 8 KiB,
+    // sleeps 4 ms, and so on. The stall makes the wait certain however fast
+    // this machine runs the loop and however well the events compress: the
+    // pipe's 64 KiB and a ring fill in the first tens of thousands of
+    // events, well inside the stall and well short of the collector's
+    // two-second give-up.
     let (fifo_r, out_w) = (fifo.clone(), out.clone());
     let disk = std::thread::spawn(move || {
         let mut r = std::fs::File::open(&fifo_r).expect("open fifo");
         let mut w = std::fs::File::create(&out_w).expect("create file");
+        std::thread::sleep(Duration::from_millis(500));
         let mut buf = vec![0u8; 8192];
         loop {
             let n = r.read(&mut buf).expect("read fifo");
