@@ -267,7 +267,8 @@ fn metadata_claiming_billions_of_entries() {
     m.splice(args_at..=args_at, claim);
     let mut bytes = base[..20].to_vec();
     bytes[12..16].copy_from_slice(&(m.len() as u32).to_le_bytes());
-    bytes[16..20].copy_from_slice(&crc32fast::hash(&m).to_le_bytes());
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    bytes[16..20].copy_from_slice(&pulse_format::metadata_crc(version, &m).to_le_bytes());
     bytes.extend_from_slice(&m);
     bytes.extend_from_slice(&base[20 + meta_len..]);
     let (res, usage) = measure(|| Reader::new(&bytes[..]).map(|_| ()));

@@ -154,16 +154,26 @@ fn main() {
 /// writer encodes the whole chunk (so frees and allocations name recent
 /// blocks as they do in the file); then the whole file's compressed bytes.
 fn print_bytes_by_kind(file: &[u8]) {
-    use pulse_format::{Frame, Reader, RecordKind};
+    use pulse_format::{Frame, Reader, RecordKind, Trailer, Writer};
     let kinds = RecordKind::ALL.len();
     let (mut count, mut records, mut times) =
         (vec![0u64; kinds], vec![0u64; kinds], vec![0u64; kinds]);
     let varint = |v: u64| ((64 - v.leading_zeros()).max(1) as u64).div_ceil(7);
     let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
     let mut reader = Reader::new(file).expect("header");
+    // The session written again by this build's writer: what the same
+    // program's file would weigh now.
+    let mut rewritten = Writer::new(Vec::new(), reader.metadata()).expect("writer");
+    let mut trailer = Trailer::default();
     let mut enc = ChunkEncoder::new();
     while let Some(frame) = reader.next_frame().expect("frame") {
-        let Frame::Chunk(c) = frame else { continue };
+        let c = match frame {
+            Frame::Chunk(c) => c,
+            Frame::Trailer(t) => {
+                trailer = t;
+                continue;
+            }
+        };
         enc.begin(c.thread, c.round);
         let mut prev_ts = 0u64;
         for r in &c.records {
@@ -180,7 +190,9 @@ fn print_bytes_by_kind(file: &[u8]) {
             records[k] += n - t;
             times[k] += t;
         }
+        rewritten.write_chunk(&enc).expect("rewrite");
     }
+    let rewritten = rewritten.finish(trailer).expect("rewrite").len();
     let total: u64 = records.iter().chain(&times).sum();
     println!("where the bytes go, by record kind (encoded as the writer encodes each chunk, before compression):");
     println!(
@@ -209,6 +221,12 @@ fn print_bytes_by_kind(file: &[u8]) {
         "all            {all:>11} {:>10.2}MB  100.0% {:>9.2}; the file: {:.2} bytes/record",
         mb(total as usize),
         total as f64 / all as f64,
+        file.len() as f64 / all as f64
+    );
+    println!(
+        "rewritten by this build's writer: {:.2} MB, {:.3} bytes/record (the file: {:.3})",
+        mb(rewritten),
+        rewritten as f64 / all as f64,
         file.len() as f64 / all as f64
     );
 }

@@ -552,7 +552,7 @@ fn fast<const INLINE: bool>(
             | tag::SCOPE_ENTER
             | tag::SCOPE_EXIT
     ) || record::is_alloc_v2(tag)
-        || record::is_realloc_v2(tag);
+        || record::is_realloc_compact(tag);
     if !handled {
         return None;
     }
@@ -581,7 +581,7 @@ fn fast<const INLINE: bool>(
             recent.freed(addr, size);
             Event::Free { ts, addr, size }
         }
-        t if t == tag::REALLOC || record::is_realloc_v2(t) => {
+        t if t == tag::REALLOC || record::is_realloc_compact(t) => {
             let compact = t != tag::REALLOC;
             let start_ts = ts.wrapping_sub(delta(c)?);
             let (old_addr, old_size) = if compact && t & tag::REALLOC_RECENT_OLD != 0 {
@@ -589,10 +589,10 @@ fn fast<const INLINE: bool>(
             } else {
                 (d.addr.wrapping_add(delta(c)?), var(c)?)
             };
-            let new_addr = if compact && t & tag::REALLOC_IN_PLACE != 0 {
-                old_addr
-            } else {
-                old_addr.wrapping_add(delta(c)?)
+            let new_addr = match record::moved(t) {
+                record::Moved::InPlace if compact => old_addr,
+                record::Moved::ToFreed if compact => recent.free(var(c)?)?.0,
+                _ => old_addr.wrapping_add(delta(c)?),
             };
             let new_size = var(c)?;
             let align = if compact { 1 << (t & 7) } else { var(c)? };

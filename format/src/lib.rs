@@ -77,7 +77,7 @@ pub use writer::{ChunkEncoder, Writer};
 /// The bytes every session file starts with.
 pub const MAGIC: [u8; 8] = *b"\x89PULSE\r\n";
 /// The format version this crate writes, and the newest it reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The file extension of session files.
 pub const EXTENSION: &str = "pulse";
 /// The largest frame payload, stored or raw.
@@ -93,6 +93,19 @@ const CODEC_ZSTD: u8 = 1;
 enum FrameKind {
     Chunk = 1,
     Trailer = 2,
+}
+
+/// The metadata's CRC (header bytes 16–19) as a file of `version` has it,
+/// for `metadata` its metadata bytes: from version 3 it covers the version
+/// too, so that no damaged version reads as another. For tools that craft
+/// or repair session files.
+pub fn metadata_crc(version: u16, metadata: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    if version >= 3 {
+        h.update(&version.to_le_bytes());
+    }
+    h.update(metadata);
+    h.finalize()
 }
 
 fn frame_crc(head: &[u8], payload: &[u8]) -> u32 {

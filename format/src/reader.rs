@@ -8,7 +8,8 @@ use crate::event::RawChunk;
 use crate::header::{Metadata, Trailer};
 use crate::record::Record;
 use crate::{
-    frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
+    frame_crc, metadata_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN,
+    VERSION,
 };
 
 /// One thread's records from one collector round.
@@ -105,7 +106,7 @@ impl<R: Read> Reader<R> {
         if (&mut inp).take(u64::from(meta_len)).read_to_end(&mut body)? < meta_len as usize {
             return Err(Error::Truncated { offset: 20, what: "inside the session metadata" });
         }
-        if crc32fast::hash(&body) != crc {
+        if metadata_crc(version, &body) != crc {
             return Err(Error::Checksum { offset: 0 });
         }
         let mut c = Cursor::new(&body);

@@ -548,12 +548,18 @@ pub(crate) fn put_event(
             let recent = refs.alloc(old_addr, old_size);
             match align_in_tag(align).filter(|a| *a < 8) {
                 Some(a) => {
-                    let mut t = tag::REALLOC_COMPACT + a;
+                    // A block that moves most often lands where a recent
+                    // free was: the allocator's bins again.
+                    let to_freed = if new_addr == old_addr { None } else { refs.free(new_addr) };
+                    let mut t = match to_freed {
+                        Some(_) => tag::REALLOC_TO_FREED + a,
+                        None if new_addr == old_addr => {
+                            tag::REALLOC_COMPACT + tag::REALLOC_IN_PLACE + a
+                        }
+                        None => tag::REALLOC_COMPACT + a,
+                    };
                     if recent.is_some() {
                         t |= tag::REALLOC_RECENT_OLD;
-                    }
-                    if new_addr == old_addr {
-                        t |= tag::REALLOC_IN_PLACE;
                     }
                     buf.byte(t);
                     buf.i64(ts.wrapping_sub(start_ts) as i64);
@@ -564,8 +570,12 @@ pub(crate) fn put_event(
                             buf.u64(old_size);
                         }
                     }
-                    if new_addr != old_addr {
-                        buf.i64(new_addr.wrapping_sub(old_addr) as i64);
+                    match to_freed {
+                        Some((k, _)) => buf.u64(k),
+                        None if new_addr != old_addr => {
+                            buf.i64(new_addr.wrapping_sub(old_addr) as i64);
+                        }
+                        None => {}
                     }
                     buf.u64(new_size);
                 }
@@ -629,12 +639,36 @@ fn timed(tag: u8) -> bool {
             | tag::COUNTERS
             | tag::SPAN
     ) || is_alloc_v2(tag)
-        || is_realloc_v2(tag)
+        || is_realloc_compact(tag)
 }
 
-/// The compact reallocation tags of version 2.
-pub(crate) fn is_realloc_v2(tag: u8) -> bool {
-    (tag::REALLOC_COMPACT..tag::REALLOC_COMPACT + 0x20).contains(&tag)
+/// The compact reallocation tags: version 2's, and version 3's to a recent
+/// free's address just below them.
+pub(crate) fn is_realloc_compact(tag: u8) -> bool {
+    (tag::REALLOC_TO_FREED..tag::REALLOC_COMPACT + 0x20).contains(&tag)
+}
+
+/// Where a compact reallocation's block went (`tag` one of
+/// [`is_realloc_compact`]'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Moved {
+    /// Nowhere: it stayed.
+    InPlace,
+    /// By a delta from the old address.
+    Delta,
+    /// To a recent free's address, named by how recent it is.
+    ToFreed,
+}
+
+#[inline(always)]
+pub(crate) fn moved(tag: u8) -> Moved {
+    if tag < tag::REALLOC_COMPACT {
+        Moved::ToFreed
+    } else if tag & tag::REALLOC_IN_PLACE != 0 {
+        Moved::InPlace
+    } else {
+        Moved::Delta
+    }
 }
 
 /// The compact allocation tags of version 2.
@@ -714,7 +748,7 @@ pub(crate) fn decode(
                 recent.freed(addr, size);
                 Record::Free { ts: ts(d)?, addr, size }
             }
-            t_ if t_ == tag::REALLOC || is_realloc_v2(t_) => {
+            t_ if t_ == tag::REALLOC || is_realloc_compact(t_) => {
                 let start = c.i64("realloc start")? as u64;
                 let compact = t_ != tag::REALLOC;
                 let (old_addr, old_size) = if compact && t_ & tag::REALLOC_RECENT_OLD != 0 {
@@ -723,10 +757,14 @@ pub(crate) fn decode(
                 } else {
                     (d.addr(c)?, c.u64("old size")?)
                 };
-                let new_addr = if compact && t_ & tag::REALLOC_IN_PLACE != 0 {
-                    old_addr
-                } else {
-                    old_addr.wrapping_add(c.i64("address")? as u64)
+                let new_addr = match moved(t_) {
+                    Moved::InPlace if compact => old_addr,
+                    Moved::ToFreed if compact => {
+                        let k = c.u64("recent free")?;
+                        let block = recent.free(k).ok_or_else(|| no_block("a reallocation", k))?;
+                        block.0
+                    }
+                    _ => old_addr.wrapping_add(c.i64("address")? as u64),
                 };
                 let new_size = c.u64("new size")?;
                 let align = if compact { 1 << (t_ & 7) } else { c.u64("align")? };

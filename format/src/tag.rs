@@ -53,6 +53,11 @@ pub const ALLOC_REUSE: u8 = 0x40;
 /// to `1 << 15`, each tag the base plus the alignment's log2.
 pub const ALIGN_IN_TAG: u8 = 16;
 
+/// [`Record::Realloc`](crate::Record::Realloc) of a block that moved to
+/// the address of one of the chunk's recent frees, named by how recent it
+/// is rather than as a delta (version 3), with an alignment of
+/// `1 << (tag & 7)`; [`REALLOC_RECENT_OLD`] as with [`REALLOC_COMPACT`].
+pub const REALLOC_TO_FREED: u8 = 0x50;
 /// [`Record::Realloc`](crate::Record::Realloc) with an alignment of
 /// `1 << (tag & 7)` (version 2); the flags below say which fields it has.
 pub const REALLOC_COMPACT: u8 = 0x60;

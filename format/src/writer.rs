@@ -8,7 +8,8 @@ use crate::event::Event;
 use crate::header::{Metadata, Trailer};
 use crate::record::{self, EncodeState, Planes, Record, RecordKind, TimeSink};
 use crate::{
-    frame_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN, VERSION,
+    frame_crc, metadata_crc, FrameKind, CODEC_RAW, CODEC_ZSTD, MAGIC, MAX_FRAME_LEN, MAX_META_LEN,
+    VERSION,
 };
 
 /// zstd level 1: on allocation-churn streams it is within a few percent of
@@ -233,7 +234,7 @@ impl<W: Write> Writer<W> {
         head.extend_from_slice(&VERSION.to_le_bytes());
         head.extend_from_slice(&0u16.to_le_bytes());
         head.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        head.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        head.extend_from_slice(&metadata_crc(VERSION, &body).to_le_bytes());
         head.extend_from_slice(&body);
         out.write_all(&head)?;
         Ok(Writer {

@@ -105,7 +105,7 @@ fn every_seed_replays_without_panicking() {
 // ---------------------------------------------------------------------------
 // The generator
 
-/// Version 2's records that name recent blocks, and a version 1 seed of
+/// Version 2's and 3's records that name recent blocks, and a version 1 seed of
 /// each valid kind (`valid-v1-*`, kept from before version 2) besides.
 fn tiny_session() -> Vec<u8> {
     let meta = Metadata {
@@ -151,6 +151,18 @@ fn tiny_session() -> Vec<u8> {
     enc.push(&Record::Free { ts: 150, addr: 0x2000, size: 128 });
     enc.push(&Record::Alloc { ts: 152, addr: 0x2000, size: 128, align: 8, site: 1, weight: 1 });
     enc.push(&Record::Alloc { ts: 154, addr: 0x1000, size: 16, align: 8, site: 1, weight: 1 });
+    enc.push(&Record::Free { ts: 156, addr: 0x2000, size: 128 });
+    // Version 3: moved to the address of a recent free.
+    enc.push(&Record::Realloc {
+        ts: 158,
+        start_ts: 157,
+        old_addr: 0x1000,
+        old_size: 16,
+        new_addr: 0x2000,
+        new_size: 32,
+        align: 8,
+        site: 1,
+    });
     enc.push(&Record::ScopeExit { ts: 160, scope: 1 });
     enc.push(&Record::ThreadEnd { ts: 170 });
     w.write_chunk(&enc).unwrap();

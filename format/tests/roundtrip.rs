@@ -862,9 +862,20 @@ mod spec {
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&meta).to_le_bytes());
+        out.extend_from_slice(&meta_crc(version, &meta).to_le_bytes());
         out.extend_from_slice(&meta);
         out
+    }
+
+    /// The metadata's CRC: from version 3, of the version's two bytes and
+    /// then the metadata.
+    pub(super) fn meta_crc(version: u16, meta: &[u8]) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        if version >= 3 {
+            h.update(&version.to_le_bytes());
+        }
+        h.update(meta);
+        h.finalize()
     }
 
     /// One frame with the raw codec.
@@ -1010,6 +1021,13 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     spec::varint(&mut rec, 64);
     spec::varint(&mut rec, 1 << 9);
     spec::varint(&mut rec, 5);
+    rec.push(0x58); // Realloc, align 1, of a recent allocation, to a recent free's address
+    times(10); // ts 180
+    spec::zigzag(&mut rec, 0); // called at 180
+    spec::varint(&mut rec, 0); // the last allocation: 0x2000, 64 bytes
+    spec::varint(&mut rec, 3); // the fourth free back: 0xf00
+    spec::varint(&mut rec, 128);
+    spec::varint(&mut rec, 5);
     rec.push(13); // SiteDef: no timestamp
     spec::varint(&mut rec, 5);
     spec::varint(&mut rec, 2);
@@ -1023,9 +1041,9 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
     body.extend(rec);
     body.extend(low);
     body.extend(rest);
-    let mut want = spec::header_of(2);
+    let mut want = spec::header_of(3);
     want.extend(spec::frame(1, &body));
-    want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 3), (13, 1)]));
+    want.extend(spec::trailer(1, &[(3, 4), (6, 2), (7, 4), (13, 1)]));
 
     let mut records = hand_built_start();
     records.extend([
@@ -1052,11 +1070,31 @@ fn the_hand_built_encoding_matches_the_writer_byte_for_byte() {
             align: 1 << 9,
             site: 5,
         },
+        Record::Realloc {
+            ts: 180,
+            start_ts: 180,
+            old_addr: 0x2000,
+            old_size: 64,
+            new_addr: 0xf00,
+            new_size: 128,
+            align: 1,
+            site: 5,
+        },
         Record::SiteDef { site: 5, frames: vec![0x4000, 0x3ff0] },
     ]);
     let got = write_session(&Metadata::default(), &[(9, 2, records.clone())], Trailer::default());
     assert_eq!(got, want);
-    assert_eq!(read_session(&want).chunks, vec![(9, 2, records)]);
+    assert_eq!(read_session(&want).chunks, vec![(9, 2, records.clone())]);
+    // The same chunk in a version 2 file, whose metadata CRC leaves the
+    // version out, reads the same.
+    let mut v2 = spec::header_of(2);
+    v2.extend_from_slice(&want[spec::header_of(3).len()..]);
+    let mut r = Reader::new(&v2[..]).expect("a version 2 header reads");
+    assert_eq!(r.version(), 2);
+    match r.next_frame().expect("the chunk reads") {
+        Some(Frame::Chunk(c)) => assert_eq!(c.records, records),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -1163,7 +1201,7 @@ fn an_extension_longer_than_its_frame_is_corrupt() {
 
 #[test]
 fn unknown_record_tags_below_the_extension_range_are_corrupt() {
-    for tag in [0u8, 18, 0x1f, 0x50, 0x5f] {
+    for tag in [0u8, 18, 0x1f] {
         let mut body = Vec::new();
         spec::varint(&mut body, 1);
         spec::varint(&mut body, 0);
@@ -1218,10 +1256,10 @@ fn a_zstd_frame_built_by_hand_reads() {
 #[test]
 fn the_magic_is_as_documented() {
     assert_eq!(&MAGIC, b"\x89PULSE\r\n");
-    assert_eq!(VERSION, 2);
+    assert_eq!(VERSION, 3);
     let bytes = write_session(&Metadata::default(), &[], Trailer::default());
     assert_eq!(bytes, {
-        let mut v = spec::header_of(2);
+        let mut v = spec::header_of(3);
         v.extend(spec::trailer(0, &[]));
         v
     });
@@ -1249,7 +1287,7 @@ fn the_writer_refuses_metadata_the_reader_would_refuse() {
         .expect("the rate is in the metadata")
         + 20;
     bytes[at..at + 8].copy_from_slice(&1e-300f64.to_le_bytes());
-    let crc = crc32fast::hash(&bytes[20..20 + meta_len]);
+    let crc = spec::meta_crc(VERSION, &bytes[20..20 + meta_len]);
     bytes[16..20].copy_from_slice(&crc.to_le_bytes());
     let err = Reader::new(&bytes[..]).expect_err("an implausible clock is refused").to_string();
     assert!(err.contains("1e-300 ticks/ns is not a rate a clock can have"), "{err}");

@@ -240,7 +240,7 @@ fn with_checksums(data: &[u8]) -> Vec<u8> {
     }
     let meta_len = u32::from_le_bytes([v[12], v[13], v[14], v[15]]) as usize;
     let Some(meta) = v.get(20..20 + meta_len) else { return v };
-    let crc = crc32fast::hash(meta);
+    let crc = pulse_analysis::format::metadata_crc(u16::from_le_bytes([v[8], v[9]]), meta);
     v[16..20].copy_from_slice(&crc.to_le_bytes());
     let mut at = 20 + meta_len;
     while at + 16 <= v.len() {

@@ -308,7 +308,7 @@ fn info_prints_metadata_record_counts_and_trailer() {
     let r = info(&path);
     r.succeeds();
     for line in [
-        "format v2 (pulse-cli tests)",
+        "format v3 (pulse-cli tests)",
         "program /usr/local/bin/orderbook",
         "arguments --depth 3",
         "pid 4242",
@@ -621,12 +621,12 @@ fn data_after_the_trailer_is_corruption() {
 
 #[test]
 fn a_newer_format_version_asks_for_an_upgrade() {
-    let dir = scratch("v3");
+    let dir = scratch("v4");
     let mut bytes = session_bytes();
-    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
-    let path = write(&dir, "v3.pulse", &bytes);
-    report(&path).fails(1, &["v3.pulse", "format v3", "upgrade pulse"]);
-    info(&path).fails(1, &["format v3", "upgrade pulse"]);
+    bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
+    let path = write(&dir, "v4.pulse", &bytes);
+    report(&path).fails(1, &["v4.pulse", "format v4", "upgrade pulse"]);
+    info(&path).fails(1, &["format v4", "upgrade pulse"]);
 }
 
 #[test]
@@ -766,7 +766,7 @@ fn report_and_info_print_json_with_every_figure() {
     let i = pulse(&[OsStr::new("info"), path.as_os_str(), OsStr::new("--json")]);
     i.succeeds();
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("info JSON parses");
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
     assert_eq!(v["meta"]["pid"], 4242);
     golden("info.json", &i.stdout);
 }
