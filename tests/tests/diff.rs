@@ -3,9 +3,19 @@
 //! fails the other.
 
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use pulse_analysis::{diff, DiffOptions, Profile, Verdict};
 use pulse_tests::temp_session;
+
+/// The tests here time programs and judge the times: one at a time, so
+/// that none is timed beside another's processes on the same cores (ripgrep
+/// on four threads beside a rerun made its scopes twice as slow in one run).
+static TIMING: Mutex<()> = Mutex::new(());
+
+fn timing() -> MutexGuard<'static, ()> {
+    TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn session(mode: &str) -> Profile {
     let path = temp_session(&format!("job-{mode}"));
@@ -17,6 +27,7 @@ fn session(mode: &str) -> Profile {
 
 #[test]
 fn the_lean_version_is_faster_and_the_gate_works_both_ways() {
+    let _one_at_a_time = timing();
     let (slow, fast) = (session("slow"), session("fast"));
     let d = diff(&slow, &fast, &DiffOptions::default());
     assert!(d.speedup > 1.5, "speedup {}", d.speedup);
@@ -75,6 +86,7 @@ fn false_alarms(runs: &[Profile]) -> Vec<String> {
 
 #[test]
 fn ten_reruns_of_an_unchanged_program_show_no_regression_in_any_pair() {
+    let _one_at_a_time = timing();
     let runs: Vec<Profile> = (0..10)
         .map(|i| rerun(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"], &format!("rerun-{i}")))
         .collect();
@@ -94,6 +106,7 @@ fn ten_reruns_of_an_unchanged_program_show_no_regression_in_any_pair() {
 
 #[test]
 fn reruns_of_a_multi_threaded_search_show_no_regression_in_any_pair() {
+    let _one_at_a_time = timing();
     // ripgrep's walker and searcher on four threads: which thread takes
     // which file, and so the allocations of each site, vary run to run.
     let dir = temp_session("tree");
@@ -110,6 +123,7 @@ fn reruns_of_a_multi_threaded_search_show_no_regression_in_any_pair() {
 
 #[test]
 fn the_planted_regression_is_caught_with_several_runs_a_side() {
+    let _one_at_a_time = timing();
     let slow: Vec<Profile> = (0..3).map(|_| session("slow")).collect();
     let fast: Vec<Profile> = (0..3).map(|_| session("fast")).collect();
     let back = pulse_analysis::diff_runs(&fast, &slow, &DiffOptions::default());
