@@ -1,4 +1,4 @@
-//! The pulse session file format, version 1.
+//! The pulse session file format, version 3 (it reads 1 to 3).
 //!
 //! A session file (`.pulse`) is written while the profiled program runs and
 //! read by `pulse-analysis`. This crate holds both sides — [`Writer`] and
@@ -10,10 +10,11 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic  89 50 55 4C 53 45 0D 0A  ("\x89PULSE\r\n")
-//! 8       2     format version, u16 little-endian (this crate: 1)
+//! 8       2     format version, u16 little-endian (this crate writes 3)
 //! 10      2     flags, 0
 //! 12      4     metadata length M, u32 LE (at most 16 MiB)
-//! 16      4     CRC-32 of the metadata bytes, u32 LE
+//! 16      4     CRC-32 of bytes 8..10 and the metadata bytes, u32 LE
+//!               (versions 1 and 2: of the metadata bytes alone)
 //! 20      M     metadata (varints and length-prefixed strings)
 //! then frames, each:
 //! +0      1     kind: 1 chunk, 2 trailer (last frame of a finished session)
@@ -26,8 +27,9 @@
 //! ```
 //!
 //! A chunk's payload is `thread` and `round` varints followed by records
-//! (see [`Record`]); all integers are LEB128 varints, timestamps and
-//! addresses zigzag deltas within the chunk.
+//! (see [`Record`]) and then their timestamps; integers are LEB128 varints,
+//! timestamps and addresses zigzag deltas within the chunk, and a block
+//! the chunk allocated or freed lately may be named by how recent it is.
 //!
 //! ```
 //! use pulse_format::{ChunkEncoder, Frame, Metadata, Reader, Record, Trailer, Writer};

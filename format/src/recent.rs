@@ -1,5 +1,5 @@
 //! The blocks a chunk's records may name by how recent they are rather than
-//! by address (docs/FORMAT.md, "Recent blocks", version 2).
+//! by address (docs/FORMAT.md, "Recent blocks", versions 2 and 3).
 //!
 //! A free is most often of one of the thread's last few allocations, and an
 //! allocation most often reuses the address of one of its last few frees
@@ -11,7 +11,8 @@
 //! and of what size". The encoder names a block only when its table holds
 //! the same address and size, so a reference decodes to exactly the fields
 //! the event had; a table slot overwritten by another address only costs
-//! the longer record.
+//! the longer record. A reallocation that moved may name a recent free for
+//! its address alone (version 3), and writes its new size.
 
 /// How many blocks back a reference may reach, allocated or freed.
 pub(crate) const WINDOW: usize = 256;

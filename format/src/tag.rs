@@ -65,6 +65,8 @@ pub const REALLOC_COMPACT: u8 = 0x60;
 /// allocations, named by how recent it is, rather than its address and size.
 pub const REALLOC_RECENT_OLD: u8 = 0x08;
 /// With [`REALLOC_COMPACT`]: the block stayed where it was; no new address.
+/// The bit is set in every [`REALLOC_TO_FREED`] tag too (0x50–0x5F), where
+/// it means nothing: test a tag with `record::moved`, not with this bit.
 pub const REALLOC_IN_PLACE: u8 = 0x10;
 
 /// The first tag of the extension range: a record with a tag from here up
