@@ -32,7 +32,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -367,9 +367,16 @@ pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
 /// piece of the file written ([`note_progress`]). A thread waiting for ring
 /// room waits as long as this moves.
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// The value of [`PROGRESS`] at which a waiting thread gave up on the
+/// The value of [`progress`] at which a waiting thread gave up on the
 /// collector; `u64::MAX` while none has.
 pub(crate) static STALLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The CPU-time clock of the collector's thread ([`NO_CLOCK`]: none yet).
+/// A collector that is working counts as moving even while it notes no
+/// progress: a long round on a machine that gives it little time (memcheck
+/// runs a process's threads one at a time) is not a stall. A collector
+/// blocked in a write or on a lock uses no CPU time.
+static COLLECTOR_CLOCK: AtomicI64 = AtomicI64::new(NO_CLOCK);
+const NO_CLOCK: i64 = i64::MIN;
 /// Events dropped because the collector stalled.
 static LOST: AtomicU64 = AtomicU64::new(0);
 /// Nanoseconds the program's threads spent waiting for ring room.
@@ -377,7 +384,8 @@ static WAITED_NS: AtomicU64 = AtomicU64::new(0);
 
 /// How long a thread with a full ring waits for a collector that makes no
 /// progress at all before it drops its event (counted in [`lost_events`]):
-/// two seconds. A collector that writes, however slowly, is waited for.
+/// two seconds. A collector that writes, however slowly, or that uses CPU
+/// time (a long round on a starved machine), is waited for.
 pub const STALL_NS: u64 = 2_000_000_000;
 
 /// What `make_room` found.
@@ -491,7 +499,7 @@ impl Ring {
     /// program, counted in [`waited_ns`].
     #[cold]
     fn wait_for_room(&self, head: usize, n: usize) -> Room {
-        let mut seen = PROGRESS.load(Ordering::Acquire);
+        let mut seen = progress();
         if seen == STALLED_AT.load(Ordering::Relaxed) {
             // Another thread already found the collector stalled, and it has
             // not moved since: drop without waiting.
@@ -512,7 +520,7 @@ impl Ring {
                 break Room::Yes;
             }
             let now = crate::clock::monotonic_ns();
-            let p = PROGRESS.load(Ordering::Acquire);
+            let p = progress();
             if p != seen {
                 (seen, since) = (p, now);
             } else if now.saturating_sub(since) >= STALL_NS {
@@ -562,10 +570,45 @@ pub fn note_progress() {
     PROGRESS.fetch_add(1, Ordering::Release);
 }
 
-/// The collector's progress count: it moves whenever the collector gets
-/// something done. For bounded waits on the collector.
+/// The collector's progress mark: it moves whenever the collector gets
+/// something done, and while its thread uses CPU time. For bounded waits on
+/// the collector: one that does not move is blocked.
 pub fn progress() -> u64 {
-    PROGRESS.load(Ordering::Acquire)
+    // Both parts only grow, so the sum moves whenever either does.
+    PROGRESS
+        .load(Ordering::Acquire)
+        .wrapping_add(thread_cpu_ns(COLLECTOR_CLOCK.load(Ordering::Acquire)))
+}
+
+/// Called on the collector's thread as it starts: its CPU time is progress.
+pub(crate) fn note_collector_thread() {
+    COLLECTOR_CLOCK.store(this_thread_clock(), Ordering::Release);
+}
+
+/// The CPU-time clock of the calling thread, or [`NO_CLOCK`].
+fn this_thread_clock() -> i64 {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: `pthread_self()` is the calling thread, alive for the call;
+    // `id` is valid and writable.
+    let ok = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) } == 0;
+    if ok {
+        i64::from(id)
+    } else {
+        NO_CLOCK
+    }
+}
+
+/// The CPU time of the thread whose clock is `id`, in nanoseconds; 0 for
+/// [`NO_CLOCK`] or a thread that has ended. Async-signal-safe.
+fn thread_cpu_ns(id: i64) -> u64 {
+    let Ok(id) = libc::clockid_t::try_from(id) else { return 0 };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; a clock id that names no
+    // live thread is an error return, not undefined behaviour.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// Events dropped since the process started because the collector made no
@@ -722,6 +765,50 @@ pub fn ring_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A thread at work moves its CPU clock, a blocked one does not: what
+    /// lets a slow collector be told from a stalled one.
+    #[test]
+    fn a_thread_at_work_moves_its_cpu_clock_and_a_blocked_one_does_not() {
+        use std::sync::mpsc;
+        let (clock_tx, clock_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (rest_tx, rest_rx) = mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            clock_tx.send(this_thread_clock()).unwrap();
+            let mut x = 0u64;
+            while stop_rx.try_recv().is_err() {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            // Blocked until told to end.
+            let _ = rest_rx.recv();
+        });
+        let id = clock_rx.recv().unwrap();
+        assert_ne!(id, NO_CLOCK);
+        let first = thread_cpu_ns(id);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while thread_cpu_ns(id) == first {
+            assert!(Instant::now() < deadline, "a busy thread's CPU time never moved");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop_tx.send(()).unwrap();
+        // Once it blocks, its clock stands still.
+        let mut last = thread_cpu_ns(id);
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = thread_cpu_ns(id);
+            if now == last {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a blocked thread's CPU time kept moving");
+            last = now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(thread_cpu_ns(id), last, "the blocked thread used CPU time");
+        rest_tx.send(()).unwrap();
+        worker.join().unwrap();
+        assert_eq!(thread_cpu_ns(NO_CLOCK), 0);
+    }
 
     #[test]
     fn every_kind_decodes_from_its_words() {

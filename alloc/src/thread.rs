@@ -750,6 +750,7 @@ pub fn mark_internal_thread() {
 /// first.
 pub fn become_collector() {
     mark_internal_thread();
+    crate::ring::note_collector_thread();
     crate::ring::begin_session();
     site::define_all_again();
 }
