@@ -590,9 +590,9 @@ fn fast<const INLINE: bool>(
                 (d.addr.wrapping_add(delta(c)?), var(c)?)
             };
             let new_addr = match record::moved(t) {
-                record::Moved::InPlace if compact => old_addr,
-                record::Moved::ToFreed if compact => recent.free(var(c)?)?.0,
-                _ => old_addr.wrapping_add(delta(c)?),
+                record::Moved::InPlace => old_addr,
+                record::Moved::ToFreed => recent.free(var(c)?)?.0,
+                record::Moved::Delta => old_addr.wrapping_add(delta(c)?),
             };
             let new_size = var(c)?;
             let align = if compact { 1 << (t & 7) } else { var(c)? };

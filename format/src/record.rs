@@ -648,8 +648,7 @@ pub(crate) fn is_realloc_compact(tag: u8) -> bool {
     (tag::REALLOC_TO_FREED..tag::REALLOC_COMPACT + 0x20).contains(&tag)
 }
 
-/// Where a compact reallocation's block went (`tag` one of
-/// [`is_realloc_compact`]'s).
+/// Where a reallocation's block went, as its tag says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Moved {
     /// Nowhere: it stayed.
@@ -662,7 +661,10 @@ pub(crate) enum Moved {
 
 #[inline(always)]
 pub(crate) fn moved(tag: u8) -> Moved {
-    if tag < tag::REALLOC_COMPACT {
+    if !is_realloc_compact(tag) {
+        // Tag 7: the new address is always a delta.
+        Moved::Delta
+    } else if tag < tag::REALLOC_COMPACT {
         Moved::ToFreed
     } else if tag & tag::REALLOC_IN_PLACE != 0 {
         Moved::InPlace
@@ -758,13 +760,13 @@ pub(crate) fn decode(
                     (d.addr(c)?, c.u64("old size")?)
                 };
                 let new_addr = match moved(t_) {
-                    Moved::InPlace if compact => old_addr,
-                    Moved::ToFreed if compact => {
+                    Moved::InPlace => old_addr,
+                    Moved::ToFreed => {
                         let k = c.u64("recent free")?;
                         let block = recent.free(k).ok_or_else(|| no_block("a reallocation", k))?;
                         block.0
                     }
-                    _ => old_addr.wrapping_add(c.i64("address")? as u64),
+                    Moved::Delta => old_addr.wrapping_add(c.i64("address")? as u64),
                 };
                 let new_size = c.u64("new size")?;
                 let align = if compact { 1 << (t_ & 7) } else { c.u64("align")? };
