@@ -30,10 +30,12 @@ const SPAN: u64 = 11;
 const RECORD: u64 = 12;
 
 /// A record held by the replay: an event, or a timed record with data.
+/// The rare record is boxed, so that a held event is no larger than the
+/// event: the replay moves one into place for every event it emits.
 #[derive(Debug)]
 pub(crate) enum Held {
     Event(Event),
-    Record(u64, Record),
+    Record(u64, Box<Record>),
 }
 
 /// One chunk's timed records, in order.
@@ -187,7 +189,7 @@ impl At {
             _ => {
                 let r = c.records.get_mut(self.record)?;
                 self.record += 1;
-                (Held::Record(ts, std::mem::replace(r, Record::Pause { ts: 0 })), 2)
+                (Held::Record(ts, Box::new(std::mem::replace(r, Record::Pause { ts: 0 }))), 2)
             }
         };
         self.word += len;
@@ -238,7 +240,8 @@ mod tests {
                 other => panic!("{other:?} for {e:?}"),
             }
             match at.next(&mut c) {
-                Some(Held::Record(ts, Record::ThreadStart { name, .. })) => {
+                Some(Held::Record(ts, r)) if matches!(*r, Record::ThreadStart { .. }) => {
+                    let Record::ThreadStart { name, .. } = *r else { unreachable!() };
                     assert_eq!((ts, name), (i as u64, format!("t{i}")));
                 }
                 other => panic!("{other:?}"),

@@ -478,7 +478,7 @@ impl Run {
                     Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
                     Ok(Some(Decoded::Record(r))) => {
                         if let Some(ts) = r.ts() {
-                            break Some(Held::Record(ts, r));
+                            break Some(Held::Record(ts, Box::new(r)));
                         }
                     }
                     Ok(None) | Err(_) => break None,
@@ -737,7 +737,7 @@ impl Merger {
                             let held = run.head.take();
                             run.advance();
                             if let Some(Held::Record(_, r)) = held {
-                                v.record(thread, r);
+                                v.record(thread, *r);
                             }
                         }
                     }
