@@ -584,7 +584,7 @@ impl State {
     /// the first change to a site after a new global peak saves the site's
     /// figures as they were at that peak; a site unchanged since the last
     /// peak still has them.
-    #[inline]
+    #[inline(always)]
     fn site_live(&mut self, site: usize, size: u64, add: bool) {
         let s = &mut self.site_sums[site];
         if s.epoch < self.peak_epoch {
