@@ -5,7 +5,8 @@
 //! A chunk's records are decoded when it arrives (its definitions, counts
 //! and latest timestamp are needed then); kept in this form, they need not
 //! be decoded a second time when they go out. An allocation or a free
-//! takes four words, a scope boundary two, a reallocation eight. Records
+//! takes three words (four for the rare large one), a scope boundary two,
+//! a reallocation eight. Records
 //! that own data (a thread's name, counter readings) are kept beside the
 //! words, in order.
 
@@ -13,7 +14,8 @@ use pulse_format::{Event, Record};
 
 /// What a record's first word says: its kind in the low byte, an
 /// allocation's alignment as a power of two in the next, a site or scope id
-/// in the high half.
+/// in the high half. An allocation of under [`SMALL`] bytes has its size in
+/// the 16 bits between; a free of under 2^56 bytes in all but the low byte.
 const ALLOC: u64 = 1;
 /// An allocation of any alignment or weight: two more words.
 const ALLOC_ANY: u64 = 2;
@@ -28,6 +30,13 @@ const ALLOC_FAILED: u64 = 10;
 const SPAN: u64 = 11;
 /// A record with data: the next in `records`.
 const RECORD: u64 = 12;
+/// [`ALLOC`] of [`SMALL`] bytes or more: its size in a word of its own.
+const ALLOC_LARGE: u64 = 13;
+/// [`FREE`] of 2^56 bytes or more: its size in a word of its own.
+const FREE_LARGE: u64 = 14;
+
+/// The sizes an allocation's first word holds.
+const SMALL: u64 = 1 << 16;
 
 /// A record held by the replay: an event, or a timed record with data.
 /// The rare record is boxed, so that a held event is no larger than the
@@ -62,12 +71,19 @@ impl Compact {
                 if weight == 1 && align.is_power_of_two() =>
             {
                 let log = u64::from(align.trailing_zeros());
-                w.extend_from_slice(&[head(ALLOC, site) | log << 8, ts, addr, size]);
+                if size < SMALL {
+                    w.extend_from_slice(&[head(ALLOC, site) | log << 8 | size << 16, ts, addr]);
+                } else {
+                    w.extend_from_slice(&[head(ALLOC_LARGE, site) | log << 8, ts, addr, size]);
+                }
             }
             Event::Alloc { ts, addr, size, align, site, weight } => {
                 w.extend_from_slice(&[head(ALLOC_ANY, site), ts, addr, size, align, weight]);
             }
-            Event::Free { ts, addr, size } => w.extend_from_slice(&[FREE, ts, addr, size]),
+            Event::Free { ts, addr, size } if size < 1 << 56 => {
+                w.extend_from_slice(&[FREE | size << 8, ts, addr]);
+            }
+            Event::Free { ts, addr, size } => w.extend_from_slice(&[FREE_LARGE, ts, addr, size]),
             Event::Realloc {
                 ts,
                 start_ts,
@@ -156,6 +172,11 @@ impl At {
         let (held, len) = match first & 0xff {
             ALLOC => {
                 let align = 1u64 << ((first >> 8) & 0x3f);
+                let (addr, size) = (word(2), (first >> 16) & (SMALL - 1));
+                (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 3)
+            }
+            ALLOC_LARGE => {
+                let align = 1u64 << ((first >> 8) & 0x3f);
                 let (addr, size) = (word(2), word(3));
                 (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 4)
             }
@@ -163,7 +184,8 @@ impl At {
                 let (addr, size, align, weight) = (word(2), word(3), word(4), word(5));
                 (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight }), 6)
             }
-            FREE => (Held::Event(Event::Free { ts, addr: word(2), size: word(3) }), 4),
+            FREE => (Held::Event(Event::Free { ts, addr: word(2), size: first >> 8 }), 3),
+            FREE_LARGE => (Held::Event(Event::Free { ts, addr: word(2), size: word(3) }), 4),
             REALLOC => {
                 let e = Event::Realloc {
                     ts,
@@ -205,6 +227,12 @@ mod tests {
     fn every_event_comes_back_as_it_went_in() {
         let events = [
             Event::Alloc { ts: 1, addr: 2, size: 3, align: 16, site: u32::MAX, weight: 1 },
+            Event::Alloc { ts: 1, addr: 2, size: SMALL - 1, align: 1 << 63, site: 0, weight: 1 },
+            Event::Alloc { ts: 1, addr: 2, size: SMALL, align: 1, site: u32::MAX, weight: 1 },
+            Event::Alloc { ts: 1, addr: 2, size: u64::MAX, align: 8, site: 7, weight: 1 },
+            Event::Free { ts: 3, addr: 4, size: 0 },
+            Event::Free { ts: 3, addr: 4, size: (1 << 56) - 1 },
+            Event::Free { ts: 3, addr: 4, size: 1 << 56 },
             Event::Alloc { ts: 1, addr: 2, size: 3, align: 1 << 63, site: 7, weight: 1 },
             Event::Alloc { ts: 1, addr: 2, size: 3, align: 24, site: 7, weight: 1 },
             Event::Alloc { ts: 1, addr: 2, size: 3, align: 0, site: 7, weight: 1 },
