@@ -550,7 +550,7 @@ impl<F: FnMut(Record)> Scan<'_, F> {
 }
 
 impl<F: FnMut(Record)> Sink for Scan<'_, F> {
-    #[inline]
+    #[inline(always)]
     fn event(&mut self, e: Event) {
         self.counts[e.kind().index()] += 1;
         self.timed(e.ts());
