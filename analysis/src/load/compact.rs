@@ -159,33 +159,42 @@ pub(crate) struct At {
     record: usize,
 }
 
+/// The next record of a run, as the merge looks at it: an event, read
+/// where it is held, or the time of a record with data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Front {
+    Event(Event),
+    Record(u64),
+}
+
 impl At {
-    /// The record at this place of `c`, moved out, and this place moved to
-    /// the next; `None` at the end.
+    /// The record at this place of `c` and the words it takes; `None` at
+    /// the end. Nothing moves: [`At::pass`] or [`At::take`] does.
     #[inline(always)]
-    pub(crate) fn next(&mut self, c: &mut Compact) -> Option<Held> {
+    pub(crate) fn front(&self, c: &Compact) -> Option<(Front, usize)> {
         let w = c.words.get(self.word..)?;
         let first = *w.first()?;
         let id = (first >> 32) as u32;
         let word = |i: usize| w.get(i).copied().unwrap_or_default();
         let ts = word(1);
-        let (held, len) = match first & 0xff {
+        let event = |e| Some(Front::Event(e));
+        let (front, len) = match first & 0xff {
             ALLOC => {
                 let align = 1u64 << ((first >> 8) & 0x3f);
                 let (addr, size) = (word(2), (first >> 16) & (SMALL - 1));
-                (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 3)
+                (event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 3)
             }
             ALLOC_LARGE => {
                 let align = 1u64 << ((first >> 8) & 0x3f);
                 let (addr, size) = (word(2), word(3));
-                (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 4)
+                (event(Event::Alloc { ts, addr, size, align, site: id, weight: 1 }), 4)
             }
             ALLOC_ANY => {
                 let (addr, size, align, weight) = (word(2), word(3), word(4), word(5));
-                (Held::Event(Event::Alloc { ts, addr, size, align, site: id, weight }), 6)
+                (event(Event::Alloc { ts, addr, size, align, site: id, weight }), 6)
             }
-            FREE => (Held::Event(Event::Free { ts, addr: word(2), size: first >> 8 }), 3),
-            FREE_LARGE => (Held::Event(Event::Free { ts, addr: word(2), size: word(3) }), 4),
+            FREE => (event(Event::Free { ts, addr: word(2), size: first >> 8 }), 3),
+            FREE_LARGE => (event(Event::Free { ts, addr: word(2), size: word(3) }), 4),
             REALLOC => {
                 let e = Event::Realloc {
                     ts,
@@ -197,25 +206,46 @@ impl At {
                     align: word(7),
                     site: id,
                 };
-                (Held::Event(e), 8)
+                (event(e), 8)
             }
-            SCOPE_ENTER => (Held::Event(Event::ScopeEnter { ts, scope: id }), 2),
-            SCOPE_EXIT => (Held::Event(Event::ScopeExit { ts, scope: id }), 2),
-            PAUSE => (Held::Event(Event::Pause { ts }), 2),
-            RESUME => (Held::Event(Event::Resume { ts }), 2),
-            THREAD_END => (Held::Event(Event::ThreadEnd { ts }), 2),
-            ALLOC_FAILED => {
-                (Held::Event(Event::AllocFailed { ts, size: word(2), align: word(3) }), 4)
-            }
-            SPAN => (Held::Event(Event::Span { ts, start_ts: word(2), scope: id }), 3),
-            _ => {
-                let r = c.records.get_mut(self.record)?;
-                self.record += 1;
-                (Held::Record(ts, Box::new(std::mem::replace(r, Record::Pause { ts: 0 }))), 2)
-            }
+            SCOPE_ENTER => (event(Event::ScopeEnter { ts, scope: id }), 2),
+            SCOPE_EXIT => (event(Event::ScopeExit { ts, scope: id }), 2),
+            PAUSE => (event(Event::Pause { ts }), 2),
+            RESUME => (event(Event::Resume { ts }), 2),
+            THREAD_END => (event(Event::ThreadEnd { ts }), 2),
+            ALLOC_FAILED => (event(Event::AllocFailed { ts, size: word(2), align: word(3) }), 4),
+            SPAN => (event(Event::Span { ts, start_ts: word(2), scope: id }), 3),
+            _ => (c.records.get(self.record).map(|_| Front::Record(ts)), 2),
         };
+        Some((front?, len))
+    }
+
+    /// Past the event [`At::front`] read, which took `len` words.
+    #[inline(always)]
+    pub(crate) fn pass(&mut self, len: usize) {
         self.word += len;
-        Some(held)
+    }
+
+    /// The record with data at this place, moved out, and this place moved
+    /// to the next.
+    pub(crate) fn take(&mut self, c: &mut Compact) -> Option<Record> {
+        let r = c.records.get_mut(self.record)?;
+        self.record += 1;
+        self.word += 2;
+        Some(std::mem::replace(r, Record::Pause { ts: 0 }))
+    }
+
+    /// The record at this place of `c`, moved out, and this place moved to
+    /// the next; `None` at the end.
+    #[cfg(test)]
+    pub(crate) fn next(&mut self, c: &mut Compact) -> Option<Held> {
+        match self.front(c)? {
+            (Front::Event(e), len) => {
+                self.pass(len);
+                Some(Held::Event(e))
+            }
+            (Front::Record(ts), _) => Some(Held::Record(ts, Box::new(self.take(c)?))),
+        }
     }
 }
 

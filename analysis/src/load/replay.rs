@@ -21,7 +21,7 @@ use pulse_format::{
     Decoded, Decoder, Event, RawChunk, RawFrame, Reader, Record, RecordKind, Sink, Trailer,
 };
 
-use crate::load::compact::{At, Compact, Held};
+use crate::load::compact::{At, Compact, Front, Held};
 
 /// A thread of the session: pulse's id for it, and the replay's own dense
 /// index (0, 1, 2, … in the order threads first appear in the file), for
@@ -269,7 +269,8 @@ const SPARE_DECODED: usize = 4;
 /// at a time as they are read, then the chunk.
 enum Piece {
     Definitions(Vec<Record>),
-    Chunk(Scanned),
+    /// Boxed: a piece crosses the queue by value, and most are chunks.
+    Chunk(Box<Scanned>),
 }
 
 /// Definitions handed to the merge at a time: a chunk of nothing else
@@ -323,7 +324,7 @@ impl Chunks for Queued {
 
     fn chunk(&mut self, chunk: Scanned) -> bool {
         self.send_definitions();
-        self.send(Piece::Chunk(chunk));
+        self.send(Piece::Chunk(Box::new(chunk)));
         !self.gone
     }
 }
@@ -357,7 +358,7 @@ fn read<R: Read>(
                     _ if s.timed => {
                         let mut body = out.pool().bytes();
                         body.extend_from_slice(chunk.body());
-                        Some(Content::Bytes { body, decoder: chunk.decoder() })
+                        Some(Content::Bytes { body, decoder: chunk.decoder(), head: None })
                     }
                     Some(compact) => {
                         out.pool().give(Buffer::Decoded(compact));
@@ -404,7 +405,7 @@ fn merge(
                 definitions.into_iter().for_each(|r| v.definition(r));
                 continue;
             }
-            Piece::Chunk(chunk) => chunk,
+            Piece::Chunk(chunk) => *chunk,
         };
         merger.scanned(chunk, v);
         let Pool { bytes, decoded } = &mut merger.pool;
@@ -445,45 +446,92 @@ pub(crate) fn merge_only(input: impl Read) -> Result<u64, pulse_format::Error> {
     Ok(count.0)
 }
 
-/// One chunk's held records, as they wait to go out: the next one
-/// decoded, the rest in the chunk's payload as stored (a byte or two a
-/// record, decoded again as they go out) or decoded once already (see
+/// One chunk's held records, as they wait to go out: in the chunk's
+/// payload as stored (a byte or two a record, decoded again as they go
+/// out, the next one decoded ahead) or decoded once already (see
 /// [`Compact`]).
 #[derive(Debug)]
 struct Run {
     content: Content,
     /// The chunk's frame, for the error a record cannot have twice.
     offset: u64,
-    /// The next timed record; `None` once the run is used up.
-    head: Option<Held>,
 }
 
 /// What a run holds of its chunk's records.
 #[derive(Debug)]
 enum Content {
-    Bytes { body: Vec<u8>, decoder: Decoder },
-    Decoded { compact: Compact, at: At },
+    /// `head`: the next timed record, decoded; `None` once used up.
+    Bytes {
+        body: Vec<u8>,
+        decoder: Decoder,
+        head: Option<Held>,
+    },
+    Decoded {
+        compact: Compact,
+        at: At,
+    },
 }
 
 impl Run {
-    /// Moves the next timed record into `head`. Definitions were applied
-    /// on arrival and are passed over; the chunk decoded whole on arrival,
-    /// so no error can come now.
+    /// A run of `content`, at its first timed record.
+    fn new(content: Content, offset: u64) -> Run {
+        let mut run = Run { content, offset };
+        run.fill();
+        run
+    }
+
+    /// The next timed record, read where it is held, and the words it
+    /// takes in a decoded run; `None` once the run is used up.
     #[inline(always)]
-    fn advance(&mut self) {
-        self.head = match &mut self.content {
-            Content::Decoded { compact, at } => at.next(compact),
-            Content::Bytes { body, decoder } => loop {
-                match decoder.next(body, self.offset) {
-                    Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
-                    Ok(Some(Decoded::Record(r))) => {
-                        if let Some(ts) = r.ts() {
-                            break Some(Held::Record(ts, Box::new(r)));
-                        }
-                    }
-                    Ok(None) | Err(_) => break None,
-                }
+    fn front(&self) -> Option<(Front, usize)> {
+        match &self.content {
+            Content::Decoded { compact, at } => at.front(compact),
+            Content::Bytes { head, .. } => match head.as_ref()? {
+                Held::Event(e) => Some((Front::Event(*e), 0)),
+                Held::Record(ts, _) => Some((Front::Record(*ts), 0)),
             },
+        }
+    }
+
+    /// Past the front, an event that took `len` words.
+    #[inline(always)]
+    fn pass(&mut self, len: usize) {
+        match &mut self.content {
+            Content::Decoded { at, .. } => at.pass(len),
+            Content::Bytes { .. } => self.fill(),
+        }
+    }
+
+    /// The front, a record with data, moved out; the run moves past it.
+    fn take(&mut self) -> Option<Record> {
+        match &mut self.content {
+            Content::Decoded { compact, at } => at.take(compact),
+            Content::Bytes { head, .. } => {
+                let held = head.take();
+                self.fill();
+                match held {
+                    Some(Held::Record(_, r)) => Some(*r),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Decodes the next timed record of a run held as bytes into its
+    /// head. Definitions were applied on arrival and are passed over; the
+    /// chunk decoded whole on arrival, so no error can come now.
+    fn fill(&mut self) {
+        let Content::Bytes { body, decoder, head } = &mut self.content else { return };
+        *head = loop {
+            match decoder.next(body, self.offset) {
+                Ok(Some(Decoded::Event(e))) => break Some(Held::Event(e)),
+                Ok(Some(Decoded::Record(r))) => {
+                    if let Some(ts) = r.ts() {
+                        break Some(Held::Record(ts, Box::new(r)));
+                    }
+                }
+                Ok(None) | Err(_) => break None,
+            }
         };
     }
 }
@@ -501,22 +549,22 @@ struct Queue {
 impl Queue {
     /// The timestamp the front is merged at, if any.
     fn key(&self) -> Option<u64> {
-        Some(key(self.runs.front()?.head.as_ref()?, self.released))
+        Some(key(&self.runs.front()?.front()?.0, self.released))
     }
 }
 
 /// The timestamp `h` is merged at: a moving reallocation's release (not
 /// yet `released`) comes first, at the time it was called.
 #[inline(always)]
-fn key(h: &Held, released: bool) -> u64 {
-    match *h {
-        Held::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
+fn key(f: &Front, released: bool) -> u64 {
+    match *f {
+        Front::Event(Event::Realloc { ts, start_ts, old_addr, new_addr, .. })
             if old_addr != new_addr && !released =>
         {
             start_ts.min(ts)
         }
-        Held::Event(e) => e.ts(),
-        Held::Record(ts, _) => ts,
+        Front::Event(e) => e.ts(),
+        Front::Record(ts) => ts,
     }
 }
 
@@ -648,9 +696,8 @@ impl Merger {
     /// Holds a chunk's records (which hold a timed one) at the back of
     /// queue `q`.
     fn hold(&mut self, q: usize, content: Content, offset: u64) {
-        let mut run = Run { content, offset, head: None };
-        run.advance();
-        if run.head.is_none() {
+        let run = Run::new(content, offset);
+        if run.front().is_none() {
             Self::used_up(&mut self.pool, &self.held, run);
             return;
         }
@@ -712,34 +759,33 @@ impl Merger {
             // while they come before every other front.
             let mut first = true;
             'queue: while let Some(run) = runs.front_mut() {
-                while let Some(h) = &run.head {
+                while let Some((f, len)) = run.front() {
                     if !first {
-                        let k = key(h, *released);
+                        let k = key(&f, *released);
                         if k > threshold || limit.is_some_and(|l| (k, id) > l) {
                             self.heap.push(Reverse((k, id, i)));
                             break 'queue;
                         }
                     }
                     first = false;
-                    match *h {
-                        Held::Event(Event::Realloc {
+                    match f {
+                        Front::Event(Event::Realloc {
                             ts, start_ts, old_addr, new_addr, ..
                         }) if old_addr != new_addr && !*released => {
                             *released = true;
                             v.realloc_release(thread, start_ts.min(ts), old_addr);
                         }
-                        Held::Event(e) => {
-                            run.advance();
+                        Front::Event(e) => {
                             *released = false;
                             v.event(thread, e);
+                            run.pass(len);
                         }
-                        Held::Record(..) => {
-                            let held = run.head.take();
-                            run.advance();
-                            if let Some(Held::Record(_, r)) = held {
-                                v.record(thread, *r);
-                            }
-                        }
+                        Front::Record(_) => match run.take() {
+                            Some(r) => v.record(thread, r),
+                            // Not so: the front was a record. A run that
+                            // had none would not move; it is used up.
+                            None => break,
+                        },
                     }
                 }
                 if let Some(run) = runs.pop_front() {
@@ -807,9 +853,9 @@ mod tests {
     fn held(m: &Merger) -> usize {
         let mut n = 0;
         for run in m.queues.iter().flat_map(|q| &q.runs) {
-            n += usize::from(run.head.is_some());
             match &run.content {
-                Content::Bytes { body, decoder } => {
+                Content::Bytes { body, decoder, head } => {
+                    n += usize::from(head.is_some());
                     let mut d = decoder.clone();
                     while let Ok(Some(r)) = d.next(body, 0) {
                         n += usize::from(!matches!(r, Decoded::Record(r) if r.ts().is_none()));
