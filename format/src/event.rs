@@ -223,16 +223,30 @@ impl<'a> RawChunk<'a> {
     /// decode is [`Error::Corrupt`], as [`Reader::next_frame`](crate::Reader::next_frame)
     /// reports it; `sink` may then have received the records before the fault.
     pub fn decode(&self, sink: &mut impl Sink) -> Result<(), Error> {
+        if self.inline_times {
+            self.decode_as::<true>(sink)
+        } else {
+            self.decode_as::<false>(sink)
+        }
+    }
+
+    /// [`RawChunk::decode`] for one layout of the timestamps: one loop over
+    /// the whole chunk, where a [`Decoder`] rebuilds its cursors and stores
+    /// them back for every record.
+    fn decode_as<const INLINE: bool>(&self, sink: &mut impl Sink) -> Result<(), Error> {
         let corrupt = |e| crate::reader::corrupt(self.offset, e);
-        let layout = Layout::of(self.body, self.inline_times).map_err(corrupt)?;
+        let layout = Layout::of(self.body, INLINE).map_err(corrupt)?;
         let (mut c, mut lo, mut rest) = layout.cursors(self.body);
         let (mut d, mut recent) = (Deltas::default(), Recent::new());
-        let (c, lo, rest, d, recent) = (&mut c, &mut lo, &mut rest, &mut d, &mut recent);
-        if self.inline_times {
-            decode_all::<true>(c, lo, rest, d, recent, self.offset, sink)
-        } else {
-            decode_all::<false>(c, lo, rest, d, recent, self.offset, sink)
+        while let Some(r) =
+            step::<INLINE>(&mut c, &mut lo, &mut rest, &mut d, &mut recent, self.offset)?
+        {
+            match r {
+                Decoded::Event(e) => sink.event(e),
+                Decoded::Record(r) => sink.record(r),
+            }
         }
+        Ok(())
     }
 
     /// Decodes every record into a vector, as `next_frame` does, with the
@@ -415,27 +429,6 @@ impl Decoder {
         };
         r
     }
-}
-
-/// Every record from `c` on into `sink`: one loop over the whole chunk,
-/// where a [`Decoder`] rebuilds its cursors and stores them back for every
-/// record.
-fn decode_all<'a, const INLINE: bool>(
-    c: &mut Cursor<'_>,
-    lo: &mut Cursor<'a>,
-    rest: &mut Cursor<'a>,
-    d: &mut Deltas,
-    recent: &mut Recent,
-    offset: u64,
-    sink: &mut impl Sink,
-) -> Result<(), Error> {
-    while let Some(r) = step::<INLINE>(c, lo, rest, d, recent, offset)? {
-        match r {
-            Decoded::Event(e) => sink.event(e),
-            Decoded::Record(r) => sink.record(r),
-        }
-    }
-    Ok(())
 }
 
 /// The next record at `c`, its timestamp in the planes at `lo` and `rest`

@@ -15,7 +15,7 @@
 //! finds it there, as the single table did, so the counts and the anomaly
 //! stay exact. A bit per address hash (`Filter`) says which addresses
 //! may be in `old`, so that a birth probes `old` only where one might be:
-//! about one in eight, where every birth used to probe it.
+//! at most about one birth in eight, where every birth used to probe it.
 
 use std::collections::HashMap;
 
@@ -109,17 +109,24 @@ impl Filter {
         Filter { bits: vec![0; n / 64], mask: n as u64 - 1, added: 0 }
     }
 
+    /// The word and the bit of `addr`.
+    #[inline(always)]
+    fn at(&self, addr: u64) -> (usize, u64) {
+        let i = fold(addr) & self.mask;
+        ((i >> 6) as usize, 1 << (i & 63))
+    }
+
     /// Whether a block at `addr` may be in the table (if not, it is not).
     #[inline(always)]
     fn may_hold(&self, addr: u64) -> bool {
-        let i = fold(addr) & self.mask;
-        self.bits[(i >> 6) as usize] >> (i & 63) & 1 != 0
+        let (word, bit) = self.at(addr);
+        self.bits[word] & bit != 0
     }
 
     #[inline(always)]
     fn add(&mut self, addr: u64) {
-        let i = fold(addr) & self.mask;
-        self.bits[(i >> 6) as usize] |= 1 << (i & 63);
+        let (word, bit) = self.at(addr);
+        self.bits[word] |= bit;
         self.added += 1;
     }
 
