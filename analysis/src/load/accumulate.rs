@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use pulse_format::{
-    AllocMode, DenseIds, Event, Histogram, Metadata, Record, Timing, Trailer, NO_SITE,
-};
+use pulse_format::{AllocMode, DenseIds, Event, Metadata, Record, Timing, Trailer, NO_SITE};
 
+use crate::load::deaths::{Away, Deaths};
 use crate::load::live::{Block, LiveSet};
 use crate::load::replay::{self, Thread, Visitor};
 use crate::load::LoadOptions;
@@ -35,9 +34,11 @@ const MAX_RUN_HISTORIES: usize = 64;
 /// Running per-site sums; weights are fractional in a sampled session.
 ///
 /// Laid out in declaration order, cache line by cache line: the first
-/// holds what every allocation and free at the site changes, the rest what
-/// only one of them does, so that a site costs few lines to touch.
-#[derive(Debug, Clone)]
+/// holds what every allocation and free at the site reads and changes,
+/// the second what only a reallocation, or the site's first change after
+/// a new global peak, does. The frees' lifetimes are counted apart
+/// ([`Deaths`]).
+#[derive(Debug, Clone, Default)]
 #[repr(C, align(64))]
 struct SiteSums {
     epoch: u64,
@@ -45,34 +46,12 @@ struct SiteSums {
     live_blocks: u64,
     peak_live_bytes: u64,
     peak_live_blocks: u64,
-    /// Bytes and blocks live when the global peak of epoch `epoch` happened.
-    at_peak: (u64, u64),
     allocs: f64,
     bytes: f64,
     max_size: u64,
-    temporary: u64,
+    /// Bytes and blocks live when the global peak of epoch `epoch` happened.
+    at_peak: (u64, u64),
     reallocs: f64,
-    lifetimes: Histogram,
-}
-
-impl Default for SiteSums {
-    fn default() -> Self {
-        // One per site: coarse buckets keep thousands of them in cache.
-        SiteSums {
-            allocs: 0.0,
-            bytes: 0.0,
-            reallocs: 0.0,
-            max_size: 0,
-            lifetimes: Histogram::coarse(),
-            temporary: 0,
-            live_bytes: 0,
-            live_blocks: 0,
-            peak_live_bytes: 0,
-            peak_live_blocks: 0,
-            at_peak: (0, 0),
-            epoch: 0,
-        }
-    }
 }
 
 /// The replay's running state, in ticks.
@@ -93,6 +72,8 @@ pub(crate) struct State {
     /// Site ids → indices into `site_sums`.
     site_ids: DenseIds,
     site_sums: Vec<SiteSums>,
+    /// By the same indices: the sites' frees.
+    deaths: Deaths,
     symbols: Symbols,
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
@@ -300,6 +281,14 @@ impl Visitor for State {
             // The merger sends only those two here.
             _ => {}
         }
+    }
+
+    fn aside(&mut self) -> Option<Away> {
+        Some(self.deaths.away())
+    }
+
+    fn aside_done(&mut self, away: Away) {
+        self.deaths.back(away);
     }
 
     fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64) {
@@ -616,9 +605,8 @@ impl State {
         let site = b.site as usize;
         if freed {
             let temporary = self.threads[thread.ix].last_alloc.take() == Some(addr);
-            let sums = &mut self.site_sums[site];
-            sums.lifetimes.record(ts.saturating_sub(b.ts));
-            sums.temporary += u64::from(temporary);
+            let lifetime = ts.saturating_sub(b.ts);
+            self.deaths.push(b.site, temporary, lifetime);
         }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
         self.site_live(site, b.size, false);
@@ -661,21 +649,22 @@ impl State {
         let ns = |ticks: u64| (ticks as f64 / tpn).round() as u64;
         let first = self.first_ts.unwrap_or(end_ts);
         self.memory.peak_at_ns = ns(self.peak_ts.saturating_sub(first));
+        let deaths = std::mem::take(&mut self.deaths).counted(self.site_sums.len());
         let site_ids = self.site_ids.ids();
         let site_live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
         let scale = self.sample_scale(site_ids);
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
-            .zip(&self.site_sums)
-            .map(|(id, t)| {
+            .zip(self.site_sums.iter().zip(&deaths))
+            .map(|(id, (t, d))| {
                 let f = if *id == NO_SITE { scale.unsampled } else { scale.sampled };
                 let stats = SiteStats {
                     allocs: (t.allocs * f.0).round() as u64,
                     bytes: (t.bytes * f.2).round() as u64,
                     reallocs: (t.reallocs * f.1).round() as u64,
                     max_size: t.max_size,
-                    lifetimes: t.lifetimes.clone(),
-                    temporary: t.temporary,
+                    lifetimes: d.lifetimes.clone(),
+                    temporary: d.temporary,
                     peak_live_bytes: t.peak_live_bytes,
                     peak_live_blocks: t.peak_live_blocks,
                     bytes_at_peak: if t.epoch == self.peak_epoch {

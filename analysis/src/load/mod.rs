@@ -2,8 +2,8 @@
 //!
 //! `replay` reads the chunks and merges the threads' events in timestamp
 //! order; `accumulate` is what the replay feeds, the state that becomes
-//! the profile, and `live` its live set; `merge` joins sessions into one
-//! file.
+//! the profile, `live` its live set and `deaths` its frees' lifetimes;
+//! `merge` joins sessions into one file.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -17,6 +17,7 @@ use crate::model::profile::Profile;
 pub(crate) mod accumulate;
 pub(crate) mod cache;
 pub(crate) mod compact;
+pub(crate) mod deaths;
 pub(crate) mod live;
 pub(crate) mod merge;
 pub(crate) mod replay;

@@ -22,6 +22,7 @@ use pulse_format::{
 };
 
 use crate::load::compact::{At, Compact, Front, Held};
+use crate::load::deaths::Away;
 
 /// A thread of the session: pulse's id for it, and the replay's own dense
 /// index (0, 1, 2, … in the order threads first appear in the file), for
@@ -45,6 +46,16 @@ pub(crate) trait Visitor {
     /// block at `addr` was released at `ts`. The event itself follows, at
     /// its own (later) timestamp.
     fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64);
+    /// Work that may be done on another thread: on two threads, the
+    /// reading thread does it while it would wait on this one (see
+    /// [`crate::load::deaths`]). None by default.
+    fn aside(&mut self) -> Option<Away> {
+        None
+    }
+    /// The work of [`Visitor::aside`] back, once the replay is over.
+    fn aside_done(&mut self, away: Away) {
+        let _ = away;
+    }
 }
 
 /// How the reading ended.
@@ -120,7 +131,9 @@ impl<V: Visitor> Chunks for Here<'_, V> {
 ///
 /// Handing the events themselves to a third thread, for the state alone,
 /// was measured and dropped: moving 80 bytes an event between cores cost
-/// more than the split gained (docs/PERFORMANCE.md).
+/// more than the split gained (docs/PERFORMANCE.md). What goes back the
+/// other way is smaller: the work the state sets aside ([`Visitor::aside`]),
+/// which this thread does between chunks.
 pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
     reader: &mut Reader<R>,
     v: &mut V,
@@ -136,7 +149,8 @@ pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
     // Set when the reading fails: the merge then stops, as one thread's
     // replay returns the error without merging what it held.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    let mut away = v.aside();
+    let result = std::thread::scope(|scope| {
         let state = &mut *v;
         let failed = &failed;
         let merging = std::thread::Builder::new()
@@ -150,6 +164,7 @@ pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
             held,
             definitions: Vec::new(),
             gone: false,
+            away: away.as_mut(),
         };
         let result = read(reader, &mut queued, MAX_HELD_DECODED);
         failed.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
@@ -157,9 +172,12 @@ pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
         drop(queued);
         join(merging);
         Some(result)
-    })
+    });
+    if let Some(away) = away {
+        v.aside_done(away);
+    }
     // No thread to be had: the whole replay on this one.
-    .unwrap_or_else(|| replay(reader, v))
+    result.unwrap_or_else(|| replay(reader, v))
 }
 
 /// Waits for a stage's thread; its panic goes on in this one.
@@ -278,8 +296,9 @@ enum Piece {
 /// the queue holds [`CHUNKS_QUEUED`] pieces.
 const DEFINITIONS_A_PIECE: usize = 256;
 
-/// The reading stage's side of [`replay_jobs`]: the queue to the merge.
-struct Queued {
+/// The reading stage's side of [`replay_jobs`]: the queue to the merge,
+/// and the work the merge's visitor set aside.
+struct Queued<'a> {
     pieces: mpsc::SyncSender<Piece>,
     spare: mpsc::Receiver<Buffer>,
     pool: Pool,
@@ -287,10 +306,23 @@ struct Queued {
     definitions: Vec<Record>,
     /// The merge is gone (it panicked, which `join` passes on).
     gone: bool,
+    away: Option<&'a mut Away>,
 }
 
-impl Queued {
+impl Queued<'_> {
+    /// Sends `piece`, doing the work set aside while the queue is full.
     fn send(&mut self, piece: Piece) {
+        let piece = match self.pieces.try_send(piece) {
+            Ok(()) => return,
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.gone = true;
+                return;
+            }
+            Err(mpsc::TrySendError::Full(piece)) => piece,
+        };
+        if let Some(away) = &mut self.away {
+            away.work();
+        }
         self.gone = self.gone || self.pieces.send(piece).is_err();
     }
 
@@ -303,7 +335,7 @@ impl Queued {
     }
 }
 
-impl Chunks for Queued {
+impl Chunks for Queued<'_> {
     fn pool(&mut self) -> &mut Pool {
         while let Ok(b) = self.spare.try_recv() {
             self.pool.give(b);
@@ -325,6 +357,9 @@ impl Chunks for Queued {
     fn chunk(&mut self, chunk: Scanned) -> bool {
         self.send_definitions();
         self.send(Piece::Chunk(Box::new(chunk)));
+        if let Some(away) = &mut self.away {
+            away.work();
+        }
         !self.gone
     }
 }

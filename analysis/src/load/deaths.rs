@@ -1,0 +1,214 @@
+//! The frees of the replay, counted into their sites' lifetime histograms,
+//! a batch at a time, on whichever thread has time for it.
+//!
+//! Counting a free into its site's histogram reads the histogram's header
+//! and then its bucket: two cache misses in a row once the sites outgrow
+//! the caches, the largest single cost of the replay's state under `perf`
+//! on jaq's session. A histogram is a sum, so the thread that counts a free
+//! does not change it, and counting each site's frees in the order they
+//! came does not change even its layout. So the state holds frees in
+//! batches; on two threads it hands each full batch to the reading thread
+//! ([`Away`]), which waits on the state's thread much of the time, and
+//! takes the histograms back at the end; on one it counts each batch
+//! itself.
+
+use std::sync::mpsc;
+
+use pulse_format::Histogram;
+
+/// Frees held before they are counted: 16 KiB.
+const BATCH: usize = 1024;
+
+/// One freed block, waiting to be counted.
+#[derive(Debug, Clone, Copy)]
+struct Death {
+    /// The site's index in the state's tables.
+    site: u32,
+    /// Freed right after it was allocated, nothing else allocated between.
+    temporary: bool,
+    lifetime: u64,
+}
+
+/// What a site's freed blocks add up to.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteDeaths {
+    pub(crate) temporary: u64,
+    pub(crate) lifetimes: Histogram,
+}
+
+impl Default for SiteDeaths {
+    fn default() -> Self {
+        // One per site: coarse buckets keep thousands of them in cache.
+        SiteDeaths { temporary: 0, lifetimes: Histogram::coarse() }
+    }
+}
+
+/// Every site's counted frees, by site index.
+#[derive(Debug, Default)]
+struct Counted(Vec<SiteDeaths>);
+
+impl Counted {
+    #[inline(never)]
+    fn count(&mut self, batch: &[Death]) {
+        for d in batch {
+            let site = d.site as usize;
+            if site >= self.0.len() {
+                self.0.resize_with(site + 1, SiteDeaths::default);
+            }
+            let s = &mut self.0[site];
+            s.lifetimes.record(d.lifetime);
+            s.temporary += u64::from(d.temporary);
+        }
+    }
+}
+
+/// The state's side: the frees of the batch being filled, and the
+/// histograms, or the way to the thread that keeps them.
+#[derive(Debug, Default)]
+pub(crate) struct Deaths {
+    pending: Vec<Death>,
+    counted: Counted,
+    away: Option<Outbox>,
+}
+
+/// Full batches out, emptied ones back.
+#[derive(Debug)]
+struct Outbox {
+    full: mpsc::Sender<Vec<Death>>,
+    empty: mpsc::Receiver<Vec<Death>>,
+}
+
+impl Deaths {
+    /// The block of the site at index `site` was freed after `lifetime`
+    /// ticks; `temporary`: right after it was allocated.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, site: u32, temporary: bool, lifetime: u64) {
+        if self.pending.len() >= BATCH {
+            self.hand_over();
+        }
+        self.pending.push(Death { site, temporary, lifetime });
+    }
+
+    /// The batch is full: out to the thread that counts, or counted here.
+    #[inline(never)]
+    fn hand_over(&mut self) {
+        if let Some(out) = &self.away {
+            let empty = out.empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            let batch = std::mem::replace(&mut self.pending, empty);
+            match out.full.send(batch) {
+                Ok(()) => return,
+                // The other side is gone: the batch is counted here, and
+                // every one after it.
+                Err(mpsc::SendError(batch)) => {
+                    self.pending = batch;
+                    self.away = None;
+                }
+            }
+        }
+        self.counted.count(&self.pending);
+        self.pending.clear();
+    }
+
+    /// Hands the counting to another thread, which calls [`Away::work`]
+    /// when it has time, until [`Deaths::back`].
+    pub(crate) fn away(&mut self) -> Away {
+        let (full, full_rx) = mpsc::channel();
+        let (empty_tx, empty) = mpsc::channel();
+        self.away = Some(Outbox { full, empty });
+        Away { full: full_rx, empty: empty_tx, counted: std::mem::take(&mut self.counted) }
+    }
+
+    /// Takes the counting back from `away`, every batch handed over counted.
+    /// Call it once the state's thread has stopped.
+    pub(crate) fn back(&mut self, mut away: Away) {
+        self.away = None;
+        away.work();
+        // The batches handed over came before every free still pending,
+        // and nothing was counted here meanwhile (unless the other side
+        // went away, which `away`, still here, cannot have).
+        debug_assert!(self.counted.0.is_empty());
+        self.counted = away.counted;
+    }
+
+    /// Every site's counted frees, for `sites` sites, by site index.
+    pub(crate) fn counted(mut self, sites: usize) -> Vec<SiteDeaths> {
+        self.away = None;
+        self.hand_over();
+        let mut counted = self.counted.0;
+        counted.resize_with(sites.max(counted.len()), SiteDeaths::default);
+        counted
+    }
+}
+
+/// The counting thread's side of [`Deaths::away`].
+#[derive(Debug)]
+pub(crate) struct Away {
+    full: mpsc::Receiver<Vec<Death>>,
+    empty: mpsc::Sender<Vec<Death>>,
+    counted: Counted,
+}
+
+impl Away {
+    /// Counts every batch handed over so far.
+    pub(crate) fn work(&mut self) {
+        while let Ok(mut batch) = self.full.try_recv() {
+            self.counted.count(&batch);
+            batch.clear();
+            // The state may be done with its side.
+            let _ = self.empty.send(batch);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frees(n: u64) -> impl Iterator<Item = (u32, bool, u64)> {
+        (0..n).map(|i| ((i * 7 % 13) as u32, i % 3 == 0, i * i % 100_003))
+    }
+
+    fn counted_here(n: u64) -> Vec<SiteDeaths> {
+        let mut d = Deaths::default();
+        frees(n).for_each(|(s, t, l)| d.push(s, t, l));
+        d.counted(20)
+    }
+
+    fn same(a: &[SiteDeaths], b: &[SiteDeaths]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.temporary, y.temporary);
+            assert_eq!(x.lifetimes, y.lifetimes);
+            assert_eq!(format!("{:?}", x.lifetimes), format!("{:?}", y.lifetimes));
+        }
+    }
+
+    #[test]
+    fn frees_counted_away_or_here_give_the_same_histograms() {
+        let n = 5 * BATCH as u64 + 17;
+        let here = counted_here(n);
+        assert_eq!(here.iter().map(|s| s.lifetimes.count()).sum::<u64>(), n);
+        assert_eq!(here.iter().map(|s| s.temporary).sum::<u64>(), n.div_ceil(3));
+        // Counted on another thread as it goes, and at the end.
+        let mut d = Deaths::default();
+        let mut away = d.away();
+        std::thread::scope(|scope| {
+            let state = &mut d;
+            let feeding = scope.spawn(move || frees(n).for_each(|(s, t, l)| state.push(s, t, l)));
+            while !feeding.is_finished() {
+                away.work();
+            }
+        });
+        d.back(away);
+        same(&here, &d.counted(20));
+    }
+
+    #[test]
+    fn a_batch_the_other_side_never_took_is_counted_here() {
+        let n = 3 * BATCH as u64 + 5;
+        let mut d = Deaths::default();
+        drop(d.away());
+        frees(n).for_each(|(s, t, l)| d.push(s, t, l));
+        same(&counted_here(n), &d.counted(20));
+    }
+}
