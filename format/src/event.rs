@@ -562,21 +562,8 @@ fn fast<const INLINE: bool>(
 ) -> Option<Event> {
     let tag = *c.buf().get(c.position())?;
     c.set_position(c.position() + 1);
-    // The kinds this path decodes; the others go to the reference decoder.
-    let handled = matches!(
-        tag,
-        tag::ALLOC
-            | tag::ALLOC_WEIGHTED
-            | tag::FREE
-            | tag::FREE_RECENT
-            | tag::REALLOC
-            | tag::SCOPE_ENTER
-            | tag::SCOPE_EXIT
-    ) || record::is_alloc_v2(tag)
-        || record::is_realloc_compact(tag);
-    if !handled {
-        return None;
-    }
+    // Read first whatever the kind: a kind this path does not decode
+    // returns `None` below, and the caller puts the cursors back.
     let ts = d.ts.wrapping_add(if INLINE { delta(c)? } else { planes(lo, rest)? });
     let e = match tag {
         tag::ALLOC | tag::ALLOC_WEIGHTED => {
@@ -627,7 +614,7 @@ fn fast<const INLINE: bool>(
         }
         tag::SCOPE_ENTER => Event::ScopeEnter { ts, scope: var32(c)? },
         tag::SCOPE_EXIT => Event::ScopeExit { ts, scope: var32(c)? },
-        _ => {
+        t if record::is_alloc_v2(t) => {
             // A compact allocation: the alignment is in the tag.
             let align = 1u64 << ((tag - tag::ALLOC_NEW) % tag::ALIGN_IN_TAG);
             let (addr, size) = if tag < tag::ALLOC_REUSE_SAME {
@@ -641,6 +628,8 @@ fn fast<const INLINE: bool>(
             recent.allocated(addr, size);
             Event::Alloc { ts, addr, size, align, site, weight: 1 }
         }
+        // The other kinds go to the reference decoder.
+        _ => return None,
     };
     d.ts = ts;
     Some(e)

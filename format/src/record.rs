@@ -644,6 +644,7 @@ fn timed(tag: u8) -> bool {
 
 /// The compact reallocation tags: version 2's, and version 3's to a recent
 /// free's address just below them.
+#[inline(always)]
 pub(crate) fn is_realloc_compact(tag: u8) -> bool {
     (tag::REALLOC_TO_FREED..tag::REALLOC_COMPACT + 0x20).contains(&tag)
 }
@@ -674,6 +675,7 @@ pub(crate) fn moved(tag: u8) -> Moved {
 }
 
 /// The compact allocation tags of version 2.
+#[inline(always)]
 pub(crate) fn is_alloc_v2(tag: u8) -> bool {
     (tag::ALLOC_NEW..tag::ALLOC_REUSE + tag::ALIGN_IN_TAG).contains(&tag)
 }
