@@ -15,7 +15,7 @@ use crate::model::profile::{
     ThreadFlow, ThreadInfo,
 };
 use crate::model::sites::{Frame, Symbols};
-use crate::model::timeline::TimelineBuilder;
+use crate::model::timeline::{Sites, TimelineBuilder, Track};
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -33,25 +33,38 @@ const MAX_RUN_HISTORIES: usize = 64;
 
 /// Running per-site sums; weights are fractional in a sampled session.
 ///
-/// Laid out in declaration order, cache line by cache line: the first
-/// holds what every allocation and free at the site reads and changes,
-/// the second what only a reallocation, or the site's first change after
-/// a new global peak, does. The frees' lifetimes are counted apart
-/// ([`Deaths`]).
+/// Laid out in declaration order, in two cache lines that the processor
+/// fetches as a pair (128 bytes, aligned): the first holds what every
+/// allocation and free at the site reads and changes, the timeline's track
+/// of the site included, the second what only an allocation, a
+/// reallocation, or the site's first change after a new global peak does.
+/// The frees' lifetimes are counted apart ([`Deaths`]).
 #[derive(Debug, Clone, Default)]
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 struct SiteSums {
     epoch: u64,
     live_bytes: u64,
     live_blocks: u64,
     peak_live_bytes: u64,
-    peak_live_blocks: u64,
+    track: Track,
     allocs: f64,
     bytes: f64,
     max_size: u64,
+    peak_live_blocks: u64,
     /// Bytes and blocks live when the global peak of epoch `epoch` happened.
     at_peak: (u64, u64),
     reallocs: f64,
+}
+
+impl Sites for Vec<SiteSums> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn track(&mut self, site: usize) -> (&mut Track, u64) {
+        let s = &mut self[site];
+        (&mut s.track, s.live_bytes)
+    }
 }
 
 /// The replay's running state, in ticks.
@@ -293,7 +306,7 @@ impl Visitor for State {
 
     fn realloc_release(&mut self, thread: Thread, ts: u64, addr: u64) {
         self.thread(thread);
-        self.timeline.advance(ts);
+        self.timeline.advance(ts, &mut self.site_sums);
         if self.kept(thread, "") {
             self.release_for_realloc(thread, addr, ts);
         } else if let Some(b) = self.live.get(addr) {
@@ -334,7 +347,7 @@ impl State {
             self.first_ts = Some(ts);
             self.timeline.start(ts);
         }
-        self.timeline.advance(ts);
+        self.timeline.advance(ts, &mut self.site_sums);
         self.last_ts = self.last_ts.max(ts);
         if self.runs.is_empty() {
             if self.history.due(ts) {
@@ -580,6 +593,7 @@ impl State {
             s.at_peak = (s.live_bytes, s.live_blocks);
             s.epoch = self.peak_epoch;
         }
+        self.timeline.site(site, &mut s.track, s.live_bytes);
         if add {
             s.live_bytes = s.live_bytes.saturating_add(size);
             s.live_blocks += 1;
@@ -591,7 +605,6 @@ impl State {
             s.live_bytes = s.live_bytes.saturating_sub(size);
             s.live_blocks = s.live_blocks.saturating_sub(1);
         }
-        self.timeline.site(site, s.live_bytes);
     }
 
     /// `thread` gives up the block at `addr` at `ts`: `freed`, or moved by a
@@ -752,7 +765,7 @@ impl State {
             let root = crate::model::sites::project_root(&meta.program);
             let key = |site: usize| symbols.row_key(site_ids[site], &root);
             let live = if meta.alloc_mode == AllocMode::Count { 0 } else { self.live_bytes };
-            std::mem::take(&mut self.timeline).finish(tpn, &ids, live, key)
+            std::mem::take(&mut self.timeline).finish(&mut self.site_sums, tpn, &ids, live, key)
         };
         Profile {
             meta,

@@ -71,11 +71,11 @@ pub struct TimelineSite {
 /// No point.
 const NONE: u32 = u32::MAX;
 
-/// One site as the timeline follows it.
+/// One site as the timeline follows it. The replay keeps it beside the
+/// site's other figures, its bytes live among them, so that a change to a
+/// site touches one place ([`Sites`]).
 #[derive(Debug, Clone, Copy)]
-struct Track {
-    /// Its bytes live now.
-    live: u64,
+pub(crate) struct Track {
     /// The point it last changed in, whose entry is not written yet, or `NONE`.
     point: u32,
     /// The interval peak (epoch) at which `at_peak` was saved.
@@ -86,8 +86,17 @@ struct Track {
 
 impl Default for Track {
     fn default() -> Self {
-        Track { live: 0, point: NONE, epoch: 0, at_peak: 0 }
+        Track { point: NONE, epoch: 0, at_peak: 0 }
     }
+}
+
+/// The sites as the replay keeps them, by the replay's site index: each
+/// one's [`Track`] and its bytes live now.
+pub(crate) trait Sites {
+    /// How many.
+    fn count(&self) -> usize;
+    /// Site `site`'s track and its bytes live.
+    fn track(&mut self, site: usize) -> (&mut Track, u64);
 }
 
 /// A site's figures in one point it changed in.
@@ -128,8 +137,7 @@ pub(crate) struct TimelineBuilder {
     /// replay moves forward, so most events fall in the same point and
     /// need no division.
     current: (usize, u64, u64),
-    /// By the replay's site index.
-    tracks: Vec<Track>,
+    /// By the replay's site index: what each site's [`Track`] wrote.
     entries: Vec<Vec<Entry>>,
 }
 
@@ -144,7 +152,6 @@ impl Default for TimelineBuilder {
             epoch: 0,
             threads: Vec::new(),
             current: (0, 0, 0),
-            tracks: Vec::new(),
             entries: Vec::new(),
         }
     }
@@ -168,11 +175,11 @@ impl TimelineBuilder {
     /// The replay reached `ts`: the heap changes that follow fall in its
     /// point. A clock that steps back stays in the current point.
     #[inline(always)]
-    pub(crate) fn advance(&mut self, ts: u64) {
+    pub(crate) fn advance(&mut self, ts: u64, sites: &mut impl Sites) {
         let Some(start) = self.start else { return };
         let since = ts.saturating_sub(start);
         if since >= self.current.2 {
-            self.move_to(since);
+            self.move_to(since, sites);
         }
     }
 
@@ -180,10 +187,10 @@ impl TimelineBuilder {
     /// the resolution until it fits. The points skipped held what the last
     /// one ended with, as does the new one at its start.
     #[inline(never)]
-    fn move_to(&mut self, since: u64) {
+    fn move_to(&mut self, since: u64, sites: &mut impl Sites) {
         let mut i = (since / self.interval) as usize;
         while i >= POINTS {
-            self.halve();
+            self.halve(sites);
             i = (since / self.interval) as usize;
         }
         let end = self.ends.last().copied().unwrap_or(0);
@@ -222,51 +229,54 @@ impl TimelineBuilder {
         t.last = own;
     }
 
-    /// The site at index `site` now has `live` bytes live. Called before
-    /// [`TimelineBuilder::record`] for the same change.
+    /// The site at index `site`, whose track is `t`, is about to change
+    /// from `live` bytes live. Called before [`TimelineBuilder::record`]
+    /// for the same change.
     #[inline(always)]
-    pub(crate) fn site(&mut self, site: usize, live: u64) {
-        if site >= self.tracks.len() {
-            self.tracks.resize_with(site + 1, Track::default);
-            self.entries.resize_with(site + 1, Vec::new);
-        }
+    pub(crate) fn site(&mut self, site: usize, t: &mut Track, live: u64) {
         let i = self.current.0 as u32;
-        let t = &mut self.tracks[site];
         if t.point != i {
             if t.point != NONE {
-                self.settle(site);
+                self.settle(site, t, live);
             }
-            self.tracks[site].point = i;
+            t.point = i;
         }
-        let t = &mut self.tracks[site];
         if t.epoch < self.epoch {
-            t.at_peak = t.live;
+            t.at_peak = live;
             t.epoch = self.epoch;
         }
-        t.live = live;
     }
 
-    /// Writes the entry of the site at index `site` for the point it last
-    /// changed in, which is over.
+    /// Writes the entry of the site at index `site`, whose track is `t`
+    /// and which has `live` bytes live, for the point it last changed in,
+    /// which is over.
     #[inline(never)]
-    fn settle(&mut self, site: usize) {
-        let t = &mut self.tracks[site];
+    fn settle(&mut self, site: usize, t: &mut Track, live: u64) {
         let p = t.point;
         if p == NONE {
             return;
         }
         let peak_epoch = self.peak_epochs.get(p as usize).copied().unwrap_or(0);
         // Saved at that peak if it changed after it; else it has not changed since.
-        let at_peak = if t.epoch >= peak_epoch { t.at_peak } else { t.live };
-        self.entries[site].push(Entry { point: p, at_peak, end: t.live });
+        let at_peak = if t.epoch >= peak_epoch { t.at_peak } else { live };
+        if site >= self.entries.len() {
+            self.entries.resize_with(site + 1, Vec::new);
+        }
+        self.entries[site].push(Entry { point: p, at_peak, end: live });
         t.point = NONE;
     }
 
-    #[cold]
-    fn halve(&mut self) {
-        for site in 0..self.tracks.len() {
-            self.settle(site);
+    /// Writes every site's entry for the point it last changed in.
+    fn settle_all(&mut self, sites: &mut impl Sites) {
+        for site in 0..sites.count() {
+            let (t, live) = sites.track(site);
+            self.settle(site, t, live);
         }
+    }
+
+    #[cold]
+    fn halve(&mut self, sites: &mut impl Sites) {
+        self.settle_all(sites);
         let n = self.points.len();
         // Which half of each merged point had its peak (the later of equals).
         let later: Vec<bool> = (0..n.div_ceil(2))
@@ -297,14 +307,13 @@ impl TimelineBuilder {
     /// index); `live_at_end` is what the replay ended with.
     pub(crate) fn finish(
         mut self,
+        sites: &mut impl Sites,
         ticks_per_ns: f64,
         ids: &[u64],
         live_at_end: u64,
         key: impl Fn(usize) -> (String, String),
     ) -> Timeline {
-        for site in 0..self.tracks.len() {
-            self.settle(site);
-        }
+        self.settle_all(sites);
         let n = self.points.len();
         if let (Some(end), Some(max)) = (self.ends.last_mut(), self.points.last_mut()) {
             *end = live_at_end;
@@ -440,21 +449,46 @@ mod tests {
         shrink: u64,
     }
 
+    /// The sites' tracks and bytes live.
+    #[derive(Debug, Default)]
+    struct Live(Vec<(Track, u64)>);
+
+    impl Sites for Live {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+        fn track(&mut self, site: usize) -> (&mut Track, u64) {
+            let (t, live) = &mut self.0[site];
+            (t, *live)
+        }
+    }
+
+    impl Live {
+        fn bytes(&self) -> Vec<u64> {
+            self.0.iter().map(|s| s.1).collect()
+        }
+    }
+
     /// The builder fed `changes`, as the replay feeds it.
-    fn build(start: u64, changes: &[Change], sites: usize) -> (TimelineBuilder, Vec<Vec<u64>>) {
+    fn build(
+        start: u64,
+        changes: &[Change],
+        sites: usize,
+    ) -> (TimelineBuilder, Live, Vec<Vec<u64>>) {
         let mut b = TimelineBuilder::default();
         b.start(start);
-        let mut live = vec![0u64; sites];
+        let mut live = Live(vec![(Track::default(), 0); sites]);
         let mut states = Vec::new();
         for c in changes {
-            b.advance(c.ts);
-            live[c.site] = (live[c.site] + c.grow).saturating_sub(c.shrink);
-            b.site(c.site, live[c.site]);
-            let global = live.iter().sum();
+            b.advance(c.ts, &mut live);
+            let (t, before) = &mut live.0[c.site];
+            b.site(c.site, t, *before);
+            *before = (*before + c.grow).saturating_sub(c.shrink);
+            let global = live.bytes().iter().sum();
             b.record(global, 0, global);
-            states.push(live.clone());
+            states.push(live.bytes());
         }
-        (b, states)
+        (b, live, states)
     }
 
     /// What each point must hold, worked out from every state: the most
@@ -509,12 +543,9 @@ mod tests {
     proptest! {
         #[test]
         fn every_point_holds_its_most_its_end_and_its_sites_at_its_peak(c in changes(5)) {
-            let (b, states) = build(1_000, &c, 5);
+            let (mut b, mut live, states) = build(1_000, &c, 5);
             let interval = b.interval;
-            let mut b = b;
-            for s in 0..b.tracks.len() {
-                b.settle(s);
-            }
+            b.settle_all(&mut live);
             let n = b.points.len();
             let want = expected(1_000, interval, n, &c, &states, 5);
             let last = (c.last().unwrap().ts - 1_000) / interval;
@@ -535,10 +566,10 @@ mod tests {
         let c = |ts, site, grow, shrink| Change { ts, site, grow, shrink };
         // 1 MB for a moment, freed at once; then nothing for a long while.
         let changes = [c(10, 0, 1 << 20, 0), c(11, 0, 0, 1 << 20), c(12, 1, 100, 0)];
-        let (mut b, _) = build(10, &changes, 2);
-        b.advance(10_000);
-        b.advance(100_000);
-        let t = b.finish(1.0, &[1], 100, |s| (format!("f{s}"), String::new()));
+        let (mut b, mut live, _) = build(10, &changes, 2);
+        b.advance(10_000, &mut live);
+        b.advance(100_000, &mut live);
+        let t = b.finish(&mut live, 1.0, &[1], 100, |s| (format!("f{s}"), String::new()));
         assert_eq!(t.live_bytes[0], 1 << 20);
         assert!(t.live_bytes[1..].iter().all(|b| *b == 100), "{:?}", t.live_bytes);
         assert_eq!(t.end_bytes.last(), Some(&100));
