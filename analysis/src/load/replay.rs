@@ -608,7 +608,8 @@ fn key(f: &Front, released: bool) -> u64 {
 /// timed records kept in `compact` while that takes at most `allowance`
 /// bytes (past it, `compact` is given up, and the chunk's bytes kept).
 struct Scan<'a, F> {
-    max: Option<u64>,
+    /// The largest timestamp, if `timed`.
+    max: u64,
     timed: bool,
     counts: &'a mut [u64; RecordKind::ALL.len()],
     define: F,
@@ -619,7 +620,7 @@ struct Scan<'a, F> {
 impl<F: FnMut(Record)> Scan<'_, F> {
     #[inline(always)]
     fn timed(&mut self, ts: u64) {
-        self.max = Some(self.max.map_or(ts, |m| m.max(ts)));
+        self.max = self.max.max(ts);
         self.timed = true;
     }
 
@@ -676,9 +677,10 @@ fn scan(
     allowance: usize,
 ) -> Result<Found, pulse_format::Error> {
     let compact = Some(compact);
-    let mut scan = Scan { max: None, timed: false, counts, define, compact, allowance };
+    let mut scan = Scan { max: 0, timed: false, counts, define, compact, allowance };
     chunk.decode(&mut scan)?;
-    Ok(Found { max: scan.max, timed: scan.timed, compact: scan.compact })
+    let max = scan.timed.then_some(scan.max);
+    Ok(Found { max, timed: scan.timed, compact: scan.compact })
 }
 
 /// Buffers of used-up runs kept for reuse: one per chunk held at most,
