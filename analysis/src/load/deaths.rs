@@ -8,9 +8,9 @@
 //! does not change it, and counting each site's frees in the order they
 //! came does not change even its layout. So the state holds frees in
 //! batches; on two threads it hands each full batch to the reading thread
-//! ([`Away`]), which waits on the state's thread much of the time, and
-//! takes the histograms back at the end; on one it counts each batch
-//! itself.
+//! ([`Away`]), which waits on the state's thread much of the time and
+//! counts batches whenever it would wait, and takes the histograms back at
+//! the end; on one it counts each batch itself.
 
 use std::sync::mpsc;
 
@@ -151,12 +151,26 @@ pub(crate) struct Away {
 impl Away {
     /// Counts every batch handed over so far.
     pub(crate) fn work(&mut self) {
-        while let Ok(mut batch) = self.full.try_recv() {
-            self.counted.count(&batch);
-            batch.clear();
-            // The state may be done with its side.
-            let _ = self.empty.send(batch);
+        while let Ok(batch) = self.full.try_recv() {
+            self.count(batch);
         }
+    }
+
+    /// Waits up to `timeout` for a batch, then counts every batch handed
+    /// over: for a thread that would otherwise wait on the state's, so that
+    /// the batches do not pile up meanwhile.
+    pub(crate) fn wait(&mut self, timeout: std::time::Duration) {
+        if let Ok(batch) = self.full.recv_timeout(timeout) {
+            self.count(batch);
+        }
+        self.work();
+    }
+
+    fn count(&mut self, mut batch: Vec<Death>) {
+        self.counted.count(&batch);
+        batch.clear();
+        // The state may be done with its side.
+        let _ = self.empty.send(batch);
     }
 }
 
@@ -196,7 +210,7 @@ mod tests {
             let state = &mut d;
             let feeding = scope.spawn(move || frees(n).for_each(|(s, t, l)| state.push(s, t, l)));
             while !feeding.is_finished() {
-                away.work();
+                away.wait(std::time::Duration::from_millis(1));
             }
         });
         d.back(away);

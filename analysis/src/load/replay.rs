@@ -168,8 +168,16 @@ pub(crate) fn replay_jobs<R: Read, V: Visitor + Send>(
         };
         let result = read(reader, &mut queued, MAX_HELD_DECODED);
         failed.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
-        // Closing the queue ends the merge, once it has taken every chunk.
+        // Closing the queue ends the merge, once it has taken every chunk
+        // and emitted what it held; meanwhile this thread counts what the
+        // state sets aside.
+        let away = queued.away.take();
         drop(queued);
+        if let Some(away) = away {
+            while !merging.is_finished() {
+                away.wait(WAITING);
+            }
+        }
         join(merging);
         Some(result)
     });
@@ -291,6 +299,10 @@ enum Piece {
     Chunk(Box<Scanned>),
 }
 
+/// How long the reading thread, waiting on the merge, waits for work set
+/// aside before it looks again whether the merge has moved on.
+const WAITING: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Definitions handed to the merge at a time: a chunk of nothing else
 /// holds millions (a few bytes each in the file, 88 bytes a `Record`), and
 /// the queue holds [`CHUNKS_QUEUED`] pieces.
@@ -311,19 +323,22 @@ struct Queued<'a> {
 
 impl Queued<'_> {
     /// Sends `piece`, doing the work set aside while the queue is full.
-    fn send(&mut self, piece: Piece) {
-        let piece = match self.pieces.try_send(piece) {
-            Ok(()) => return,
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                self.gone = true;
-                return;
-            }
-            Err(mpsc::TrySendError::Full(piece)) => piece,
+    fn send(&mut self, mut piece: Piece) {
+        let Some(away) = &mut self.away else {
+            self.gone = self.gone || self.pieces.send(piece).is_err();
+            return;
         };
-        if let Some(away) = &mut self.away {
-            away.work();
+        loop {
+            match self.pieces.try_send(piece) {
+                Ok(()) => return,
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    self.gone = true;
+                    return;
+                }
+                Err(mpsc::TrySendError::Full(p)) => piece = p,
+            }
+            away.wait(WAITING);
         }
-        self.gone = self.gone || self.pieces.send(piece).is_err();
     }
 
     fn send_definitions(&mut self) {
