@@ -78,7 +78,22 @@ fn a_program_killed_after_three_seconds_keeps_them() {
         .map(|sig| {
             std::thread::spawn(move || {
                 let path = temp_session(&format!("killed-{sig}"));
-                let mut child = durable("steady").env("PULSE_OUT", &path).spawn().unwrap();
+                let mut cmd = durable("steady");
+                cmd.env("PULSE_OUT", &path);
+                // A program started in the background by a shell without
+                // job control inherits SIGINT ignored, and pulse rightly
+                // leaves it so (the test below): the program gets the
+                // default, as one run from a terminal does, whoever runs
+                // the tests.
+                // SAFETY: between fork and exec only `signal`, which is
+                // async-signal-safe.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        libc::signal(sig, libc::SIG_DFL);
+                        Ok(())
+                    });
+                }
+                let mut child = cmd.spawn().unwrap();
                 wait_for_header(&path);
                 std::thread::sleep(Duration::from_secs(3));
                 signal(&child, sig);
