@@ -68,14 +68,8 @@ impl Counted {
 pub(crate) struct Deaths {
     pending: Vec<Death>,
     counted: Counted,
-    away: Option<Outbox>,
-}
-
-/// Full batches out, emptied ones back.
-#[derive(Debug)]
-struct Outbox {
-    full: mpsc::Sender<Vec<Death>>,
-    empty: mpsc::Receiver<Vec<Death>>,
+    /// Where full batches go, on two threads.
+    away: Option<mpsc::Sender<Vec<Death>>>,
 }
 
 impl Deaths {
@@ -93,9 +87,8 @@ impl Deaths {
     #[inline(never)]
     fn hand_over(&mut self) {
         if let Some(out) = &self.away {
-            let empty = out.empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            let batch = std::mem::replace(&mut self.pending, empty);
-            match out.full.send(batch) {
+            let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+            match out.send(batch) {
                 Ok(()) => return,
                 // The other side is gone: the batch is counted here, and
                 // every one after it.
@@ -112,10 +105,9 @@ impl Deaths {
     /// Hands the counting to another thread, which calls [`Away::work`]
     /// when it has time, until [`Deaths::back`].
     pub(crate) fn away(&mut self) -> Away {
-        let (full, full_rx) = mpsc::channel();
-        let (empty_tx, empty) = mpsc::channel();
-        self.away = Some(Outbox { full, empty });
-        Away { full: full_rx, empty: empty_tx, counted: std::mem::take(&mut self.counted) }
+        let (full, batches) = mpsc::channel();
+        self.away = Some(full);
+        Away { batches, counted: std::mem::take(&mut self.counted) }
     }
 
     /// Takes the counting back from `away`, every batch handed over counted.
@@ -123,9 +115,8 @@ impl Deaths {
     pub(crate) fn back(&mut self, mut away: Away) {
         self.away = None;
         away.work();
-        // The batches handed over came before every free still pending,
-        // and nothing was counted here meanwhile (unless the other side
-        // went away, which `away`, still here, cannot have).
+        // Every batch went to `away`: its receiving end lives in it, so no
+        // send failed and nothing was counted here meanwhile.
         debug_assert!(self.counted.0.is_empty());
         self.counted = away.counted;
     }
@@ -143,16 +134,15 @@ impl Deaths {
 /// The counting thread's side of [`Deaths::away`].
 #[derive(Debug)]
 pub(crate) struct Away {
-    full: mpsc::Receiver<Vec<Death>>,
-    empty: mpsc::Sender<Vec<Death>>,
+    batches: mpsc::Receiver<Vec<Death>>,
     counted: Counted,
 }
 
 impl Away {
     /// Counts every batch handed over so far.
     pub(crate) fn work(&mut self) {
-        while let Ok(batch) = self.full.try_recv() {
-            self.count(batch);
+        while let Ok(batch) = self.batches.try_recv() {
+            self.counted.count(&batch);
         }
     }
 
@@ -160,17 +150,10 @@ impl Away {
     /// over: for a thread that would otherwise wait on the state's, so that
     /// the batches do not pile up meanwhile.
     pub(crate) fn wait(&mut self, timeout: std::time::Duration) {
-        if let Ok(batch) = self.full.recv_timeout(timeout) {
-            self.count(batch);
+        if let Ok(batch) = self.batches.recv_timeout(timeout) {
+            self.counted.count(&batch);
         }
         self.work();
-    }
-
-    fn count(&mut self, mut batch: Vec<Death>) {
-        self.counted.count(&batch);
-        batch.clear();
-        // The state may be done with its side.
-        let _ = self.empty.send(batch);
     }
 }
 
