@@ -23,7 +23,7 @@ use crate::record::NO_SCOPE;
 /// open entries by scope, rather than searching them: else exits of a
 /// scope that is not open, on a thread nested a million deep, would each
 /// search a million entries.
-const INDEXED_DEPTH: usize = 64;
+pub(crate) const INDEXED_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -33,6 +33,8 @@ struct Open {
     /// The thread's paused time ([`ThreadScopes::paused`]) when it began:
     /// its own is what the thread's grew by while it was open.
     paused_before: u128,
+    /// No other entry of the same scope was open when it began.
+    outermost: bool,
 }
 
 /// One finished scope entry.
@@ -48,6 +50,9 @@ pub struct Completed {
     pub self_time: u64,
     /// Closed by an exit of another scope, or by the end of the session.
     pub forced: bool,
+    /// No other entry of the same scope was open on the thread when this
+    /// one began (a recursive entry's time is inside the outer one's).
+    pub outermost: bool,
 }
 
 /// One thread's open scopes.
@@ -86,30 +91,47 @@ impl ThreadScopes {
         self.stack.len()
     }
 
-    /// An entry of `scope` at `ts`.
-    pub fn enter(&mut self, scope: u32, ts: u64) {
-        self.stack.push(Open { scope, enter: ts, children: 0, paused_before: self.paused });
-        if let Some(open) = &mut self.open {
-            *open.entry(scope).or_default() += 1;
-        }
+    /// An entry of `scope` at `ts`. Returns whether it is the outermost
+    /// open entry of `scope` (no other is open: it is not recursive).
+    #[inline]
+    pub fn enter(&mut self, scope: u32, ts: u64) -> bool {
+        let outermost = if self.stack.len() < INDEXED_DEPTH && self.open.is_none() {
+            !self.stack.iter().any(|o| o.scope == scope)
+        } else {
+            let open = self.index();
+            let n = open.entry(scope).or_default();
+            *n += 1;
+            *n == 1
+        };
+        let paused_before = self.paused;
+        self.stack.push(Open { scope, enter: ts, children: 0, paused_before, outermost });
+        outermost
+    }
+
+    /// The open entries by scope, built from the stack when first needed
+    /// (the stack has grown past [`INDEXED_DEPTH`]).
+    #[cold]
+    fn index(&mut self) -> &mut HashMap<u32, u32> {
+        let stack = &self.stack;
+        self.open.get_or_insert_with(|| {
+            let mut open = HashMap::default();
+            for o in stack {
+                *open.entry(o.scope).or_default() += 1;
+            }
+            open
+        })
     }
 
     /// An exit of `scope` at `ts`; calls `done` for every entry it closes.
     /// Returns false if no entry of `scope` was open (the exit is ignored).
+    #[inline]
     pub fn exit(&mut self, scope: u32, ts: u64, mut done: impl FnMut(Completed)) -> bool {
-        let innermost = self.stack.last().is_some_and(|o| o.scope == scope);
-        if !innermost && self.stack.len() > INDEXED_DEPTH {
-            let stack = &self.stack;
-            let open = self.open.get_or_insert_with(|| {
-                let mut open = HashMap::default();
-                for o in stack {
-                    *open.entry(o.scope).or_default() += 1;
-                }
-                open
-            });
-            if open.get(&scope).is_none_or(|n| *n == 0) {
-                return false;
-            }
+        if self.stack.last().is_some_and(|o| o.scope == scope) {
+            self.close(ts, false, &mut done);
+            return true;
+        }
+        if self.stack.len() > INDEXED_DEPTH && self.index().get(&scope).is_none_or(|n| *n == 0) {
+            return false;
         }
         let Some(pos) = self.stack.iter().rposition(|o| o.scope == scope) else {
             return false;
@@ -145,6 +167,7 @@ impl ThreadScopes {
         n
     }
 
+    #[inline]
     fn close(&mut self, ts: u64, forced: bool, done: &mut impl FnMut(Completed)) {
         let Some(o) = self.stack.pop() else { return };
         if let Some(open) = &mut self.open {
@@ -167,6 +190,7 @@ impl ThreadScopes {
             total,
             self_time: total.saturating_sub(o.children),
             forced,
+            outermost: o.outermost,
         });
     }
 }
@@ -180,7 +204,9 @@ mod tests {
         let mut out = Vec::new();
         for &(kind, scope, ts) in events {
             match kind {
-                'e' => t.enter(scope, ts),
+                'e' => {
+                    t.enter(scope, ts);
+                }
                 'x' => {
                     t.exit(scope, ts, |c| out.push(c));
                 }
@@ -205,11 +231,25 @@ mod tests {
         ]);
         assert_eq!(
             out[0],
-            Completed { scope: 2, parent: 1, total: 20, self_time: 20, forced: false }
+            Completed {
+                scope: 2,
+                parent: 1,
+                total: 20,
+                self_time: 20,
+                forced: false,
+                outermost: true
+            }
         );
         assert_eq!(
             out[1],
-            Completed { scope: 1, parent: 0, total: 70, self_time: 50, forced: false }
+            Completed {
+                scope: 1,
+                parent: 0,
+                total: 70,
+                self_time: 50,
+                forced: false,
+                outermost: true
+            }
         );
     }
 
@@ -218,13 +258,27 @@ mod tests {
         let out = run(&[('e', 1, 0), ('e', 2, 10), ('x', 1, 30), ('e', 3, 40), ('x', 9, 45)]);
         assert_eq!(
             out[0],
-            Completed { scope: 2, parent: 1, total: 20, self_time: 20, forced: true }
+            Completed {
+                scope: 2,
+                parent: 1,
+                total: 20,
+                self_time: 20,
+                forced: true,
+                outermost: true
+            }
         );
         assert_eq!(out[1].scope, 1);
         assert!(!out[1].forced);
         assert_eq!(
             out[2],
-            Completed { scope: 3, parent: 0, total: 960, self_time: 960, forced: true }
+            Completed {
+                scope: 3,
+                parent: 0,
+                total: 960,
+                self_time: 960,
+                forced: true,
+                outermost: true
+            }
         );
     }
 
@@ -296,7 +350,7 @@ mod tests {
     #[test]
     fn recursion_closes_the_innermost_entry() {
         let out = run(&[('e', 1, 0), ('e', 1, 10), ('x', 1, 20), ('x', 1, 40)]);
-        assert_eq!((out[0].total, out[0].parent), (10, 1));
-        assert_eq!((out[1].total, out[1].self_time), (40, 30));
+        assert_eq!((out[0].total, out[0].parent, out[0].outermost), (10, 1, false));
+        assert_eq!((out[1].total, out[1].self_time, out[1].outermost), (40, 30, true));
     }
 }

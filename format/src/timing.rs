@@ -142,28 +142,38 @@ struct OpenEntry {
     /// counted in (past [`MAX_TREE_DEPTH`] or [`MAX_TREE_NODES`]).
     own: bool,
     reading: Option<Vec<u64>>,
-    /// No other entry of the same scope was open on the thread when this
-    /// one began: its time counts in the scope's total.
-    outermost: bool,
 }
 
 #[derive(Debug, Default)]
 struct ThreadTime {
+    id: u64,
     scopes: ThreadScopes,
     /// One per open entry, innermost last.
     open: Vec<OpenEntry>,
-    /// Open entries by scope, for recursion.
-    open_by_scope: HashMap<u32, u32>,
     /// Time in its outermost entries, in ticks: the thread's instrumented time.
     scoped: u64,
 }
 
 /// The running state, in ticks.
+///
+/// Events come in runs of one thread's (the collector drains a thread's
+/// ring at a time; the analyzer merges threads by time, and a thread's
+/// events mostly follow each other): the last thread looked up is kept,
+/// and each call-tree node keeps the child it last led to, so that the
+/// common case looks nothing up in a hash map.
 #[derive(Debug)]
 pub struct Timing {
-    threads: HashMap<u64, ThreadTime>,
+    /// In first-seen order.
+    threads: Vec<ThreadTime>,
+    /// Thread id → index in `threads`.
+    thread_ix: HashMap<u64, usize>,
+    /// The thread last looked up, and its index (`usize::MAX`: none yet).
+    last_thread: (u64, usize),
     scopes: Scopes,
     tree: Vec<CallNode>,
+    /// Per node of `tree`: the child node an entry under it last went to
+    /// (0, the root, when none: the root is nobody's child).
+    last_child: Vec<u32>,
     children: HashMap<(usize, u32), usize>,
     /// Exits that matched no open entry, and entries closed by an exit of
     /// an enclosing scope.
@@ -179,9 +189,12 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            threads: HashMap::default(),
+            threads: Vec::new(),
+            thread_ix: HashMap::default(),
+            last_thread: (0, usize::MAX),
             scopes: Scopes::default(),
             tree: vec![CallNode::default()],
+            last_child: vec![0],
             children: HashMap::default(),
             unmatched_exits: 0,
             open_at_end: 0,
@@ -191,57 +204,104 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// `thread` entered `scope` at `ts`.
-    pub fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
-        let t = self.threads.entry(thread).or_default();
-        let parent = t.open.last().map_or(0, |o| o.node);
+    /// The index of `thread` in `threads`, added if new.
+    #[inline]
+    fn thread_index(&mut self, thread: u64) -> usize {
+        let (id, ix) = self.last_thread;
+        if id == thread && ix < self.threads.len() {
+            return ix;
+        }
+        self.thread_slow(thread)
+    }
+
+    #[cold]
+    fn thread_slow(&mut self, thread: u64) -> usize {
+        let threads = &mut self.threads;
+        let ix = *self.thread_ix.entry(thread).or_insert_with(|| {
+            threads.push(ThreadTime { id: thread, ..ThreadTime::default() });
+            threads.len() - 1
+        });
+        self.last_thread = (thread, ix);
+        ix
+    }
+
+    /// The index of `thread` in `threads`, if it has any state.
+    #[inline]
+    fn find(&self, thread: u64) -> Option<usize> {
+        match self.last_thread {
+            (id, ix) if id == thread && ix < self.threads.len() => Some(ix),
+            _ => self.thread_ix.get(&thread).copied(),
+        }
+    }
+
+    /// The node for an entry of `scope` under `parent`, made if new and
+    /// there is room; `None` past the tree's room.
+    #[inline]
+    fn child(&mut self, parent: usize, scope: u32) -> Option<usize> {
+        let last = self.last_child[parent] as usize;
+        if last != 0 && self.tree[last].scope == scope {
+            return Some(last);
+        }
+        self.child_slow(parent, scope)
+    }
+
+    #[cold]
+    fn child_slow(&mut self, parent: usize, scope: u32) -> Option<usize> {
         let next = self.tree.len();
-        let node = if t.open.len() >= MAX_TREE_DEPTH {
-            None
-        } else if next >= MAX_TREE_NODES {
-            self.children.get(&(parent, scope)).copied()
+        let node = if next >= MAX_TREE_NODES {
+            self.children.get(&(parent, scope)).copied()?
         } else {
             let node = *self.children.entry((parent, scope)).or_insert(next);
             if node == next {
                 self.tree.push(CallNode { scope, parent: Some(parent), ..CallNode::default() });
+                self.last_child.push(0);
                 self.tree[parent].children.push(node);
             }
-            Some(node)
+            node
         };
+        // Node indices stay below `MAX_TREE_NODES`.
+        self.last_child[parent] = node as u32;
+        Some(node)
+    }
+
+    /// `thread` entered `scope` at `ts`.
+    #[inline]
+    pub fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
+        let ix = self.thread_index(thread);
+        let t = &self.threads[ix];
+        let parent = t.open.last().map_or(0, |o| o.node);
+        let node = if t.open.len() >= MAX_TREE_DEPTH { None } else { self.child(parent, scope) };
         self.beyond_tree += u64::from(node.is_none());
-        let open = t.open_by_scope.entry(scope).or_default();
-        let outermost = *open == 0;
-        *open += 1;
-        t.open.push(OpenEntry {
-            node: node.unwrap_or(parent),
-            own: node.is_some(),
-            reading: None,
-            outermost,
-        });
+        let t = &mut self.threads[ix];
+        t.open.push(OpenEntry { node: node.unwrap_or(parent), own: node.is_some(), reading: None });
         t.scopes.enter(scope, ts);
     }
 
     /// `thread` left `scope` at `ts`.
+    #[inline]
     pub fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
-        let t = self.threads.entry(thread).or_default();
-        let (scopes, tree, open) = (&mut self.scopes, &mut self.tree, &mut t.open);
-        let (by_scope, scoped) = (&mut t.open_by_scope, &mut t.scoped);
+        let ix = self.thread_index(thread);
+        let t = &mut self.threads[ix];
+        let (scopes, tree, open, scoped) =
+            (&mut self.scopes, &mut self.tree, &mut t.open, &mut t.scoped);
         let mut forced = 0;
         let matched = t.scopes.exit(scope, ts, |c| {
             forced += u64::from(c.forced);
-            record(scopes, tree, open, by_scope, scoped, c);
+            record(scopes, tree, open, scoped, c);
         });
         self.unmatched_exits += forced + u64::from(!matched);
     }
 
     /// `thread` paused at `ts`.
     pub fn pause(&mut self, thread: u64, ts: u64) {
-        self.threads.entry(thread).or_default().scopes.pause(ts);
+        let ix = self.thread_index(thread);
+        self.threads[ix].scopes.pause(ts);
     }
 
     /// `thread` resumed at `ts`.
     pub fn resume(&mut self, thread: u64, ts: u64) {
-        self.threads.entry(thread).or_default().scopes.resume(ts);
+        let ix = self.thread_index(thread);
+        self.threads[ix].scopes.resume(ts);
     }
 
     /// One completed run of an asynchronous operation.
@@ -250,8 +310,9 @@ impl Timing {
     }
 
     /// The innermost scope open on `thread`, or [`NO_SCOPE`].
+    #[inline]
     pub fn current(&self, thread: u64) -> u32 {
-        self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current())
+        self.find(thread).map_or(NO_SCOPE, |ix| self.threads[ix].scopes.current())
     }
 
     /// An allocation on `thread`, charged to its innermost open scope.
@@ -262,8 +323,7 @@ impl Timing {
     /// `count` allocations of `bytes` together on `thread` with no scope
     /// boundary between them: the same as as many [`Timing::alloc`] calls.
     pub fn allocs(&mut self, thread: u64, count: u64, bytes: u64) {
-        let scope = self.threads.get(&thread).map_or(NO_SCOPE, |t| t.scopes.current());
-        self.allocs_in(scope, count, bytes);
+        self.allocs_in(self.current(thread), count, bytes);
     }
 
     /// An allocation charged to `scope`: [`Timing::alloc`] for a caller
@@ -287,7 +347,8 @@ impl Timing {
     /// the increase between them is added to the scope. Periodic samples
     /// (scope [`NO_SCOPE`]) are not tied to an entry and are ignored here.
     pub fn counters(&mut self, thread: u64, scope: u32, values: &[u64]) {
-        let Some(t) = self.threads.get_mut(&thread) else { return };
+        let Some(ix) = self.find(thread) else { return };
+        let t = &mut self.threads[ix];
         if scope == NO_SCOPE || t.scopes.current() != scope {
             return;
         }
@@ -309,12 +370,11 @@ impl Timing {
 
     /// Closes what is still open at the end of the session.
     pub fn close_all(&mut self, end_ts: u64) {
-        for t in self.threads.values_mut() {
+        for t in &mut self.threads {
             let (scopes, tree, open) = (&mut self.scopes, &mut self.tree, &mut t.open);
-            let (by_scope, scoped) = (&mut t.open_by_scope, &mut t.scoped);
+            let scoped = &mut t.scoped;
             self.open_at_end +=
-                t.scopes.close_all(end_ts, |c| record(scopes, tree, open, by_scope, scoped, c))
-                    as u64;
+                t.scopes.close_all(end_ts, |c| record(scopes, tree, open, scoped, c)) as u64;
         }
     }
 
@@ -376,23 +436,26 @@ impl Timing {
     /// Each thread's time inside its outermost scopes (`ns` converts
     /// ticks): how long it ran instrumented code, pauses excluded.
     pub fn thread_scoped(&self, ns: impl Fn(u64) -> u64) -> BTreeMap<u64, u64> {
-        self.threads.iter().map(|(id, t)| (*id, ns(t.scoped))).collect()
+        self.threads.iter().map(|t| (t.id, ns(t.scoped))).collect()
     }
 }
 
 /// Adds a completed entry to its scope and its call-tree node (in ticks).
+#[inline]
 fn record(
     scopes: &mut Scopes,
     tree: &mut [CallNode],
     open: &mut Vec<OpenEntry>,
-    open_by_scope: &mut HashMap<u32, u32>,
     scoped: &mut u64,
     c: Completed,
 ) {
     let s = scopes.get(c.scope);
     s.entries.record(c.total);
     s.self_ticks = s.self_ticks.saturating_add(c.self_time);
-    if let Some(OpenEntry { node, own, outermost, .. }) = open.pop() {
+    if c.outermost {
+        s.total_ticks = s.total_ticks.saturating_add(c.total);
+    }
+    if let Some(OpenEntry { node, own, .. }) = open.pop() {
         let n = &mut tree[node];
         if own {
             n.count += 1;
@@ -400,14 +463,6 @@ fn record(
         }
         // An entry without a node of its own is time inside its ancestor's.
         n.self_ns = n.self_ns.saturating_add(c.self_time);
-        if let Some(k) = open_by_scope.get_mut(&c.scope) {
-            *k = k.saturating_sub(1);
-        }
-        if outermost {
-            s.total_ticks = s.total_ticks.saturating_add(c.total);
-        }
-    } else {
-        s.total_ticks = s.total_ticks.saturating_add(c.total);
     }
     if open.is_empty() {
         *scoped = scoped.saturating_add(c.total);
@@ -417,6 +472,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scopes::INDEXED_DEPTH;
 
     #[test]
     fn each_thread_is_charged_its_outermost_entries_only() {
@@ -484,6 +540,182 @@ mod tests {
         let roots: u64 = tree.roots().iter().map(|&n| tree.nodes[n].total_ns).sum();
         let selfs: u64 = tree.nodes.iter().map(|n| n.self_ns).sum();
         assert_eq!(selfs, roots);
+    }
+
+    /// The rules of `scopes.rs`, kept as plainly as they read: a stack per
+    /// thread searched from the top, and the call tree as a map of paths.
+    #[derive(Default)]
+    struct Model {
+        threads: BTreeMap<u64, ModelThread>,
+        /// Scope → (count, total, self, min, max, sum of entries).
+        scopes: BTreeMap<u32, (u64, u64, u64, u64, u64, u64)>,
+        /// Path of scopes → (count, total, self).
+        tree: BTreeMap<Vec<u32>, (u64, u64, u64)>,
+        unmatched: u64,
+    }
+
+    #[derive(Default)]
+    struct ModelThread {
+        /// (scope, entered, children, paused before).
+        stack: Vec<(u32, u64, u64, u64)>,
+        paused_at: Option<u64>,
+        paused: u64,
+        scoped: u64,
+    }
+
+    impl Model {
+        fn enter(&mut self, thread: u64, scope: u32, ts: u64) {
+            let t = self.threads.entry(thread).or_default();
+            t.stack.push((scope, ts, 0, t.paused));
+        }
+
+        fn exit(&mut self, thread: u64, scope: u32, ts: u64) {
+            let t = self.threads.entry(thread).or_default();
+            let Some(pos) = t.stack.iter().rposition(|e| e.0 == scope) else {
+                self.unmatched += 1;
+                return;
+            };
+            while self.threads[&thread].stack.len() > pos + 1 {
+                self.unmatched += 1;
+                self.close(thread, ts);
+            }
+            self.close(thread, ts);
+        }
+
+        fn close(&mut self, thread: u64, ts: u64) {
+            let t = self.threads.get_mut(&thread).unwrap();
+            let path: Vec<u32> = t.stack.iter().map(|e| e.0).collect();
+            let (scope, entered, children, paused_before) = t.stack.pop().unwrap();
+            // An entry made during a pause has the whole pause taken out.
+            let total = (ts - entered).saturating_sub(t.paused - paused_before);
+            let own = total.saturating_sub(children);
+            if let Some(p) = t.stack.last_mut() {
+                p.2 += total;
+            } else {
+                t.scoped += total;
+            }
+            let outermost = !t.stack.iter().any(|e| e.0 == scope);
+            let s = self.scopes.entry(scope).or_insert((0, 0, 0, u64::MAX, 0, 0));
+            s.0 += 1;
+            s.1 += if outermost { total } else { 0 };
+            s.2 += own;
+            s.3 = s.3.min(total);
+            s.4 = s.4.max(total);
+            s.5 += total;
+            // Deeper than the tree: self time of the deepest node above.
+            let deep = path.len() > MAX_TREE_DEPTH;
+            let n = self.tree.entry(path[..path.len().min(MAX_TREE_DEPTH)].to_vec()).or_default();
+            if !deep {
+                n.0 += 1;
+                n.1 += total;
+            }
+            n.2 += own;
+        }
+
+        fn close_all(&mut self, ts: u64) {
+            for t in self.threads.values_mut() {
+                if let Some(at) = t.paused_at.take() {
+                    t.paused += ts - at;
+                }
+            }
+            let ids: Vec<u64> = self.threads.keys().copied().collect();
+            for id in ids {
+                while !self.threads[&id].stack.is_empty() {
+                    self.close(id, ts);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any interleaving of threads' entries, exits (of the innermost
+        /// scope, of one further down, of one not open), pauses and runs
+        /// nested past the depth where open entries are counted by scope:
+        /// the same figures as the plain model.
+        #[test]
+        fn timing_agrees_with_a_plain_model(
+            ops in proptest::collection::vec((0u64..3, 0u8..12, 1u32..6, 0u64..40), 1..400),
+        ) {
+            let (mut t, mut m, mut ts) = (Timing::default(), Model::default(), 0u64);
+            for (thread, kind, scope, dt) in ops {
+                ts += dt;
+                let depth = m.threads.get(&thread).map_or(0, |t| t.stack.len());
+                match kind {
+                    0..=3 => {
+                        t.enter(thread, scope, ts);
+                        m.enter(thread, scope, ts);
+                    }
+                    4..=6 => {
+                        // The innermost entry's own exit, the common case.
+                        let top = m.threads.get(&thread).and_then(|t| t.stack.last());
+                        let scope = top.map_or(scope, |e| e.0);
+                        t.exit(thread, scope, ts);
+                        m.exit(thread, scope, ts);
+                    }
+                    7..=8 => {
+                        t.exit(thread, scope, ts);
+                        m.exit(thread, scope, ts);
+                    }
+                    9 => {
+                        let mt = m.threads.entry(thread).or_default();
+                        mt.paused_at.get_or_insert(ts);
+                        t.pause(thread, ts);
+                    }
+                    10 => {
+                        let mt = m.threads.entry(thread).or_default();
+                        if let Some(at) = mt.paused_at.take() {
+                            mt.paused += ts - at;
+                        }
+                        t.resume(thread, ts);
+                    }
+                    _ if depth < 2 * INDEXED_DEPTH => {
+                        // A run of nested entries, past where the scopes'
+                        // stacks index their open entries by scope.
+                        for i in 0..INDEXED_DEPTH + 6 {
+                            let s = 1 + (scope + i as u32) % 7;
+                            t.enter(thread, s, ts);
+                            m.enter(thread, s, ts);
+                        }
+                    }
+                    _ => {}
+                }
+                let top = m.threads.get(&thread).and_then(|t| t.stack.last()).map_or(NO_SCOPE, |e| e.0);
+                proptest::prop_assert_eq!(t.current(thread), top);
+            }
+            ts += 1;
+            t.close_all(ts);
+            m.close_all(ts);
+            let (times, tree) = t.snapshot(|ticks| ticks);
+            let got: BTreeMap<u32, (u64, u64, u64, u64, u64, u64)> = times
+                .iter()
+                .map(|(&id, s)| (id, (s.count, s.total_ns, s.self_ns, s.min_ns, s.max_ns, s.mean_ns)))
+                .collect();
+            let want: BTreeMap<u32, (u64, u64, u64, u64, u64, u64)> = m
+                .scopes
+                .iter()
+                .map(|(&id, &(n, total, own, min, max, sum))| (id, (n, total, own, min, max, sum / n)))
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+            let mut paths = BTreeMap::new();
+            for (i, n) in tree.nodes.iter().enumerate().skip(1) {
+                let mut path = vec![n.scope];
+                let mut up = n.parent;
+                while let Some(p) = up.filter(|&p| p != 0) {
+                    path.push(tree.nodes[p].scope);
+                    up = tree.nodes[p].parent;
+                }
+                path.reverse();
+                proptest::prop_assert!(tree.nodes[n.parent.unwrap()].children.contains(&i));
+                paths.insert(path, (n.count, n.total_ns, n.self_ns));
+            }
+            proptest::prop_assert_eq!(paths, m.tree);
+            let scoped: BTreeMap<u64, u64> = m.threads.iter().map(|(&id, t)| (id, t.scoped)).collect();
+            let got_scoped = t.thread_scoped(|ticks| ticks);
+            for (id, n) in scoped {
+                proptest::prop_assert_eq!(got_scoped.get(&id).copied().unwrap_or(0), n);
+            }
+            proptest::prop_assert_eq!(t.unmatched_exits, m.unmatched);
+        }
     }
 
     #[test]
