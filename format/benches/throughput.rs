@@ -166,6 +166,7 @@ fn print_bytes_by_kind(file: &[u8]) {
     let mut rewritten = Writer::new(Vec::new(), reader.metadata()).expect("writer");
     let mut trailer = Trailer::default();
     let mut enc = ChunkEncoder::new();
+    let mut deltas = TimeDeltas::default();
     while let Some(frame) = reader.next_frame().expect("frame") {
         let c = match frame {
             Frame::Chunk(c) => c,
@@ -185,6 +186,9 @@ fn print_bytes_by_kind(file: &[u8]) {
                 prev_ts = ts;
                 b
             });
+            if let Some(ts) = r.ts() {
+                deltas.add(c.thread, ts);
+            }
             let k = r.kind().index();
             count[k] += 1;
             records[k] += n - t;
@@ -229,6 +233,56 @@ fn print_bytes_by_kind(file: &[u8]) {
         rewritten as f64 / all as f64,
         file.len() as f64 / all as f64
     );
+    let (head, rest, n) = deltas.entropy();
+    println!(
+        "timestamps, each thread's deltas coded one by one at best: {:.2} B/record \
+         ({head:.2} bits of entropy in a delta's length and next {} bits, {rest:.2} below them; {n} deltas)",
+        (head + rest) * n as f64 / 8.0 / all as f64,
+        TimeDeltas::HEAD_BITS,
+    );
+}
+
+/// The clock's deltas between each thread's events, for the least a coder
+/// of each delta alone could spend on them: the entropy of a delta's bit
+/// length and the few bits after its top one (a distribution smooth within
+/// those is what real gaps have), and the bits below as they are, noise.
+#[derive(Default)]
+struct TimeDeltas {
+    last: std::collections::HashMap<u64, u64>,
+    /// By (bit length, the next `HEAD_BITS` bits).
+    heads: std::collections::HashMap<(u32, u64), u64>,
+    /// The bits below those, over every delta.
+    rest: u64,
+}
+
+impl TimeDeltas {
+    const HEAD_BITS: u32 = 3;
+
+    fn add(&mut self, thread: u64, ts: u64) {
+        let Some(prev) = self.last.insert(thread, ts) else { return };
+        let d = ts.wrapping_sub(prev);
+        let len = 64 - d.leading_zeros();
+        let below = len.saturating_sub(1 + Self::HEAD_BITS);
+        *self.heads.entry((len, d >> below)).or_default() += 1;
+        self.rest += u64::from(below);
+    }
+
+    /// Bits per delta: the heads' entropy, and the bits below them; and how many.
+    fn entropy(&self) -> (f64, f64, u64) {
+        let n: u64 = self.heads.values().sum();
+        if n == 0 {
+            return (0.0, 0.0, 0);
+        }
+        let head = self
+            .heads
+            .values()
+            .map(|&c| {
+                let p = c as f64 / n as f64;
+                -p * p.log2()
+            })
+            .sum();
+        (head, self.rest as f64 / n as f64, n)
+    }
 }
 
 fn print_codecs(raw: &[Vec<u8>], records: usize) {
