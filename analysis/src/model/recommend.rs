@@ -233,7 +233,7 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
                 category: if hot_loop { Category::HotLoop } else { Category::SlowFunction },
                 location: name.clone(),
                 evidence: format!(
-                    "{} of the scoped time in its own code: {} over {}, {} each (p99 {})",
+                    "{} of the scoped time in its own code (outliers discounted): {} over {}, {} each (p99 {})",
                     pct(share),
                     Nanos(t.self_ns),
                     n(t.count, "entry"),
@@ -463,8 +463,10 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
             } else {
                 format!("of the {} it reallocated", n(l.reallocs, "block"))
             };
+            // Not a part of the above: a block freed before the thread's
+            // next allocation may have lived longer than the window.
             let temporary = if l.temporary > 0 {
-                format!(" ({} of them before the thread allocated anything else)", l.temporary)
+                format!("; {} freed before the thread allocated anything else", l.temporary)
             } else {
                 String::new()
             };

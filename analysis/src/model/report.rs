@@ -309,8 +309,15 @@ pub struct SiteRow {
     pub live_bytes_at_end: u64,
     /// Bytes live at the moment of the session's peak.
     pub bytes_at_peak: u64,
-    /// The most bytes from here live at once (the largest of the merged sites').
+    /// The most bytes from here live at once. Exact for one stack
+    /// ([`SiteRow::peak_live_exact`]); for several, the most that is known
+    /// of their sum: the largest of a stack's own peak, the row's bytes at
+    /// the session's peak and at its end. Their sum may have peaked higher,
+    /// at a moment none of those records.
     pub peak_live_bytes: u64,
+    /// Whether [`SiteRow::peak_live_bytes`] is the exact peak (one stack),
+    /// rather than the least it can be.
+    pub peak_live_exact: bool,
     /// Bytes per allocation or reallocation, on average.
     pub mean_size: u64,
     /// Blocks from here that were freed.
@@ -639,6 +646,7 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
             live_bytes_at_end: 0,
             bytes_at_peak: 0,
             peak_live_bytes: 0,
+            peak_live_exact: true,
             mean_size: 0,
             freed: 0,
             lifetime_p50_ns: 0,
@@ -662,6 +670,10 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
     let ns = |ticks: u64| (ticks as f64 / profile.ticks_per_ns).round() as u64;
     for (key, row) in &mut rows {
         row.mean_size = row.bytes / row.allocs.saturating_add(row.reallocs).max(1);
+        // The row's live bytes are its stacks' summed: at least each
+        // stack's, and what the sum was at the two moments recorded for it.
+        row.peak_live_bytes = row.peak_live_bytes.max(row.bytes_at_peak).max(row.live_bytes_at_end);
+        row.peak_live_exact = row.stacks == 1;
         if let Some((_, c)) = callers.remove(key) {
             row.called_from = c;
         }

@@ -116,7 +116,7 @@ impl Diff {
             writeln!(w, "Allocation sites")?;
             let mut t = Table::new(&[
                 ("location", Align::Left),
-                ("allocs", Align::Right),
+                ("allocs+reallocs", Align::Right),
                 ("bytes", Align::Right),
                 ("verdict", Align::Left),
             ]);

@@ -74,7 +74,14 @@ impl Info {
         let key_room = cols.map(|n| (n / 3).max(12));
         for (k, v) in &m.extra {
             let key = format!("{:<12} ", fitted(Shorten::Text, k, key_room));
-            write_wrapped(w, &key, v, HANG, width)?;
+            // The source directories are a list, a line each in the file:
+            // shown as one, comma-separated (any other line break from the
+            // session is shown escaped, where it cannot pass for a line).
+            if k == crate::model::sites::PULSE_SOURCES_KEY {
+                write_wrapped(w, &key, &v.split('\n').collect::<Vec<_>>().join(", "), HANG, width)?;
+            } else {
+                write_wrapped(w, &key, v, HANG, width)?;
+            }
         }
         writeln!(w, "threads      {}", self.threads)?;
         writeln!(w, "chunks       {}", self.chunks)?;

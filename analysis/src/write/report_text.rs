@@ -528,7 +528,9 @@ impl Report {
                     Bytes(s.live_bytes_at_end).to_string(),
                 ];
                 if self.sites_by_peak {
-                    row.push(Bytes(s.peak_live_bytes).to_string());
+                    // Several stacks' sum is known at a few moments only.
+                    let bound = if s.peak_live_exact { "" } else { "≥" };
+                    row.push(format!("{bound}{}", Bytes(s.peak_live_bytes)));
                 }
                 if callers {
                     row.push(s.called_from.clone());
@@ -538,6 +540,15 @@ impl Report {
             let dropped = t.write_fit(w, 2, width)?;
             if self.sites_omitted > 0 {
                 writeln!(w, "  … {} more (--top)", self.sites_omitted)?;
+            }
+            if self.sites_by_peak && self.sites.iter().any(|s| !s.peak_live_exact) {
+                write_wrapped(
+                    w,
+                    "  ",
+                    "≥: a line several stacks allocate from; the most their sum is known to have reached (its own peak may be higher)",
+                    2,
+                    width,
+                )?;
             }
             left_out(w, 2, &dropped, width)?;
         }

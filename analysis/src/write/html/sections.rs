@@ -549,7 +549,11 @@ fn sites(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             short,
             Cell::count(s.temporary),
             Cell::bytes(s.live_bytes_at_end),
-            Cell::bytes(s.peak_live_bytes),
+            if s.peak_live_exact {
+                Cell::bytes(s.peak_live_bytes)
+            } else {
+                Cell::number(s.peak_live_bytes as f64, format!("≥{}", Bytes(s.peak_live_bytes)))
+            },
             Cell::bytes(s.bytes_at_peak),
             Cell::count(s.stacks as u64),
         ];
