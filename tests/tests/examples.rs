@@ -121,6 +121,19 @@ fn tour_findings_point_at_the_planted_lines() {
     // The dominant hotspot ranks first by self time, above every data step.
     let r = report(p, &ReportOptions::default());
     assert_eq!(r.scopes[0].name, "Vwap", "{:#?}", r.scopes);
+    // The upstream fetchers only free what main allocated.
+    every_flow_names_a_listed_thread(p);
+}
+
+/// The report's thread table lists every thread its flows name, one that
+/// only freed what others allocated included.
+fn every_flow_names_a_listed_thread(p: &Profile) {
+    let r = report(p, &ReportOptions::default());
+    for f in &r.flows {
+        for id in [f.from, f.to] {
+            assert!(r.per_thread.iter().any(|t| t.id == id), "#{id}: {:#?}", r.per_thread);
+        }
+    }
 }
 
 #[test]
@@ -348,6 +361,7 @@ fn threads_frees_are_charged_to_the_producers_and_nothing_leaks() {
     for id in &consumers {
         assert!(p.threads[id].bytes_allocated < 16 * 1024, "{:?}", p.threads[id]);
     }
+    every_flow_names_a_listed_thread(&p);
     assert!(leaks(&p).iter().all(|l| !l.is_leak()), "{:#?}", leaks(&p));
     // A clean program: nothing to advise.
     let recs = recommend(&p, &RecommendOptions::default());

@@ -464,10 +464,13 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
             l
         },
         per_thread: {
+            // A thread that only freed what others allocated is listed too
+            // when a flow below names it.
+            let in_flow = |id: u64| profile.flows.iter().any(|f| f.from == id || f.to == id);
             let mut t: Vec<ThreadInfo> = profile
                 .threads
                 .values()
-                .filter(|t| t.bytes_allocated > 0 || t.scoped_ns > 0)
+                .filter(|t| t.bytes_allocated > 0 || t.scoped_ns > 0 || in_flow(t.id))
                 .cloned()
                 .collect();
             t.sort_by(|a, b| {
