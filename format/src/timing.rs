@@ -270,7 +270,10 @@ impl Timing {
         let ix = self.thread_index(thread);
         let t = &self.threads[ix];
         let parent = t.open.last().map_or(0, |o| o.node);
-        let node = if t.open.len() >= MAX_TREE_DEPTH { None } else { self.child(parent, scope) };
+        // Inside an entry with no node of its own, the path is not in the
+        // tree either: `parent` is an ancestor's node, not this path's.
+        let beyond = t.open.len() >= MAX_TREE_DEPTH || t.open.last().is_some_and(|o| !o.own);
+        let node = if beyond { None } else { self.child(parent, scope) };
         self.beyond_tree += u64::from(node.is_none());
         let t = &mut self.threads[ix];
         t.open.push(OpenEntry { node: node.unwrap_or(parent), own: node.is_some(), reading: None });
@@ -716,6 +719,29 @@ mod tests {
             }
             proptest::prop_assert_eq!(t.unmatched_exits, m.unmatched);
         }
+    }
+
+    #[test]
+    fn inside_an_entry_without_a_node_nothing_takes_another_paths_node() {
+        let mut t = Timing::default();
+        t.enter(1, 1, 0);
+        t.exit(1, 1, 1);
+        let mut s = 2;
+        while t.tree.len() < MAX_TREE_NODES {
+            t.enter(1, s, 10);
+            t.exit(1, s, 11);
+            s += 1;
+        }
+        // A new path [999999, 1], once the tree is full: node [1] is
+        // another path's, and keeps its one entry.
+        t.enter(1, 999_999, 100);
+        t.enter(1, 1, 100);
+        t.exit(1, 1, 200);
+        t.exit(1, 999_999, 300);
+        let (_, tree) = t.snapshot(|ticks| ticks);
+        let one = &tree.nodes[tree.roots()[0]];
+        assert_eq!((one.scope, one.count, one.total_ns), (1, 1, 1));
+        assert_eq!(t.beyond_tree, 2);
     }
 
     #[test]

@@ -181,9 +181,10 @@ pub fn trend(samples: &[u32]) -> Trend {
     let climbs =
         second_half.windows(2).filter(|w| w[1] >= w[0]).count() * 4 >= (second_half.len() - 1) * 3;
     let above = second_half.iter().filter(|&&n| n > first_half_max).count();
-    // And it sets a new high more than once: a cache that took one last
-    // step up late (a key asked for the first time, by a thread that
-    // started late) and held there is not a leak.
+    // And it sets a new high more than once, or its one step up takes it
+    // half as high again: a cache that took one last small step late (a
+    // few keys asked for the first time, by a thread that started late)
+    // and held there is not a leak; a leak that grows in a few batches is.
     let mut high = first_half_max;
     let highs = second_half
         .iter()
@@ -193,7 +194,8 @@ pub fn trend(samples: &[u32]) -> Trend {
             new
         })
         .count();
-    if end > first_half_max && above * 4 >= second_half.len() && climbs && highs >= 2 {
+    let stepped = highs >= 2 || u64::from(end) * 2 >= u64::from(first_half_max) * 3;
+    if end > first_half_max && above * 4 >= second_half.len() && climbs && stepped {
         Trend::Growing
     } else {
         Trend::Flat
@@ -246,6 +248,16 @@ mod tests {
         // its twelve keys for most of the run, the last three late.
         let step = [0, 0, 0, 9, 9, 10, 9, 9, 9, 9, 9, 9, 9, 9, 10, 9, 9, 9, 9, 12, 12, 12, 12, 12];
         assert_eq!(trend(&step), Trend::Flat);
+        // Leaks that grow in a few batches, and short ones.
+        let batches: Vec<u32> = [(0, 13), (200, 13), (400, 12), (600, 4)]
+            .iter()
+            .flat_map(|&(n, k)| std::iter::repeat_n(n, k))
+            .collect();
+        assert_eq!(trend(&batches), Trend::Growing);
+        for short in [&[1, 2, 3, 3][..], &[1, 2, 3, 3, 3], &[1, 1, 2, 2], &[1, 1, 1, 2], &[1, 1, 2]]
+        {
+            assert_eq!(trend(short), Trend::Growing, "{short:?}");
+        }
         // The audit records leaked beside it in the same run.
         let leak = [
             0, 0, 0, 4, 6, 8, 10, 11, 14, 16, 19, 22, 24, 27, 30, 34, 37, 41, 43, 46, 47, 48, 48,

@@ -315,8 +315,8 @@ pub struct SiteRow {
     /// the session's peak and at its end. Their sum may have peaked higher,
     /// at a moment none of those records.
     pub peak_live_bytes: u64,
-    /// Whether [`SiteRow::peak_live_bytes`] is the exact peak (one stack),
-    /// rather than the least it can be.
+    /// Whether [`SiteRow::peak_live_bytes`] is the exact peak (one stack,
+    /// every allocation's stack recorded), rather than the least it can be.
     pub peak_live_exact: bool,
     /// Bytes per allocation or reallocation, on average.
     pub mean_size: u64,
@@ -671,12 +671,14 @@ pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> 
         row.temporary = row.temporary.saturating_add(st.temporary);
     }
     let ns = |ticks: u64| (ticks as f64 / profile.ticks_per_ns).round() as u64;
+    let sampled = matches!(profile.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
     for (key, row) in &mut rows {
         row.mean_size = row.bytes / row.allocs.saturating_add(row.reallocs).max(1);
         // The row's live bytes are its stacks' summed: at least each
         // stack's, and what the sum was at the two moments recorded for it.
         row.peak_live_bytes = row.peak_live_bytes.max(row.bytes_at_peak).max(row.live_bytes_at_end);
-        row.peak_live_exact = row.stacks == 1;
+        // Sampled, a stack's live bytes are its sampled blocks' only.
+        row.peak_live_exact = row.stacks == 1 && !sampled;
         if let Some((_, c)) = callers.remove(key) {
             row.called_from = c;
         }

@@ -545,7 +545,7 @@ impl Report {
                 write_wrapped(
                     w,
                     "  ",
-                    "≥: a line several stacks allocate from; the most their sum is known to have reached (its own peak may be higher)",
+                    "≥: a line several stacks allocate from, or a sampled session; the most known to have been live at once (its own peak may be higher)",
                     2,
                     width,
                 )?;
