@@ -91,10 +91,10 @@ impl ThreadScopes {
         self.stack.len()
     }
 
-    /// An entry of `scope` at `ts`. Returns whether it is the outermost
-    /// open entry of `scope` (no other is open: it is not recursive).
+    /// An entry of `scope` at `ts`; whether it is its scope's outermost
+    /// open entry comes back in its [`Completed`].
     #[inline]
-    pub fn enter(&mut self, scope: u32, ts: u64) -> bool {
+    pub fn enter(&mut self, scope: u32, ts: u64) {
         let outermost = if self.stack.len() < INDEXED_DEPTH && self.open.is_none() {
             !self.stack.iter().any(|o| o.scope == scope)
         } else {
@@ -105,7 +105,6 @@ impl ThreadScopes {
         };
         let paused_before = self.paused;
         self.stack.push(Open { scope, enter: ts, children: 0, paused_before, outermost });
-        outermost
     }
 
     /// The open entries by scope, built from the stack when first needed
@@ -204,9 +203,7 @@ mod tests {
         let mut out = Vec::new();
         for &(kind, scope, ts) in events {
             match kind {
-                'e' => {
-                    t.enter(scope, ts);
-                }
+                'e' => t.enter(scope, ts),
                 'x' => {
                     t.exit(scope, ts, |c| out.push(c));
                 }
