@@ -32,7 +32,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -367,6 +369,59 @@ pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
 /// piece of the file written ([`note_progress`]). A thread waiting for ring
 /// room waits as long as this moves.
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// Moved whenever threads waiting for room in their ring may have it: the
+/// collector has read the rings, or recording stopped. Those threads sleep
+/// on this word ([`sleep_until_room`]) rather than spin: on a machine with
+/// fewer cores than busy threads, spinning took the CPU the collector
+/// needed to make the room.
+static ROOM: AtomicU32 = AtomicU32::new(0);
+/// How many threads are between counting themselves here and leaving
+/// [`sleep_until_room`]: the collector wakes them only when there are any.
+static ROOM_WAITERS: AtomicU32 = AtomicU32::new(0);
+/// The longest a waiting thread sleeps before it looks again, should a
+/// wake-up never come (and to judge a stall by the clock).
+const ROOM_SLEEP_NS: i64 = 1_000_000;
+
+/// Wakes the threads sleeping until there is room in their ring. Never
+/// blocks or allocates.
+pub(crate) fn wake_room_waiters() {
+    ROOM.fetch_add(1, Ordering::SeqCst);
+    // Against a waiter that counted itself before reading `ROOM` (both
+    // sequentially consistent): either this sees its count and wakes it,
+    // or it read `ROOM` after the increment above, and its `FUTEX_WAIT`
+    // returns at once.
+    if ROOM_WAITERS.load(Ordering::SeqCst) != 0 {
+        // SAFETY: FUTEX_WAKE on a live, aligned 32-bit word; the kernel
+        // neither reads nor writes memory of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                ROOM.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            );
+        }
+    }
+}
+
+/// Sleeps until [`ROOM`] is no longer `seen`, for [`ROOM_SLEEP_NS`] at most
+/// (or less: a signal ends it early, and the caller looks again).
+fn sleep_until_room(seen: u32) {
+    let timeout = libc::timespec { tv_sec: 0, tv_nsec: ROOM_SLEEP_NS };
+    // SAFETY: FUTEX_WAIT on a live, aligned 32-bit word, with a timespec
+    // that outlives the call; the kernel returns at once if the word is no
+    // longer `seen`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            ROOM.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            seen,
+            &timeout as *const libc::timespec,
+        );
+    }
+}
+
 /// The value of [`progress`] at which a waiting thread gave up on the
 /// collector; `u64::MAX` while none has.
 pub(crate) static STALLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -494,7 +549,7 @@ impl Ring {
         self.wait_for_room(head, n)
     }
 
-    /// Waits, yielding, until the collector has drained room for `n` words,
+    /// Waits, asleep, until the collector has drained room for `n` words,
     /// as long as it makes progress; the time waited is pulse's cost to the
     /// program, counted in [`waited_ns`].
     #[cold]
@@ -510,10 +565,19 @@ impl Ring {
         let mut since = start;
         let room = loop {
             wake_collector();
+            // Counted before `ROOM` is read, and both before the ring: a
+            // collector that reads the ring after this wakes the thread
+            // (see `wake_room_waiters`).
+            ROOM_WAITERS.fetch_add(1, Ordering::SeqCst);
+            let epoch = ROOM.load(Ordering::SeqCst);
+            let full = head.wrapping_sub(self.tail.load(Ordering::Acquire)) + n > RING_WORDS;
+            if full && RECORDING.load(Ordering::SeqCst) {
+                sleep_until_room(epoch);
+            }
+            ROOM_WAITERS.fetch_sub(1, Ordering::SeqCst);
             if !RECORDING.load(Ordering::Relaxed) {
                 break Room::Stopped;
             }
-            std::thread::yield_now();
             let tail = self.tail.load(Ordering::Acquire);
             self.tail_seen.store(tail, Ordering::Relaxed);
             if head.wrapping_sub(tail) + n <= RING_WORDS {
@@ -678,6 +742,7 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
         }
     });
     for_each_linked(|ring| collect(ring, f));
+    wake_room_waiters();
     // The flagged rings are waited for together, not one after another: a
     // thread inside a reallocation may be off its core for a whole
     // scheduler slice, and many may be at once.
@@ -694,6 +759,7 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
             collect(ring, f);
             false
         });
+        wake_room_waiters();
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_micros(20));
         }

@@ -770,6 +770,7 @@ pub fn start_recording(tracking: Tracking) {
 pub fn stop_recording() {
     RECORDING.store(false, Ordering::SeqCst);
     refresh_mode();
+    crate::ring::wake_room_waiters();
 }
 
 /// Whether a session is recording.

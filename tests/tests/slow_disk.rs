@@ -42,7 +42,7 @@ fn main() {
     });
 
     let session = pulse::Session::builder().output(&fifo).start().expect("start");
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), thread_cpu());
     let mut kept = Vec::new();
     for i in 0..300_000usize {
         let v = vec![i as u8; 16 + i % 200];
@@ -50,7 +50,7 @@ fn main() {
             kept.push(v);
         }
     }
-    let ran = t.elapsed();
+    let (ran, cpu) = (t.elapsed(), thread_cpu() - cpu);
     session.finish().expect("finish");
     disk.join().expect("disk thread");
     drop(kept);
@@ -69,6 +69,15 @@ fn main() {
     let waited = tr.extra("wait_ns").unwrap_or(0);
     check(waited > 0, "the time the program waited for ring room is counted");
     check(tr.extra("finish_ns").is_some(), "the time finishing the session took is counted");
+    // A thread waiting for room sleeps: of the time it waited, it spent
+    // less than half on the CPU (the loop's own work is at most the rest of
+    // its wall time). A thread that spun through the wait spent all of it.
+    let wait = Duration::from_nanos(waited);
+    let spent_waiting = cpu.saturating_sub(ran.saturating_sub(wait));
+    check(
+        spent_waiting < wait / 2,
+        format!("waiting for ring room took {spent_waiting:?} of CPU in {wait:?}"),
+    );
     let mut text = Vec::new();
     pulse_analysis::report(&p, &Default::default()).render(&mut text).expect("render");
     let text = String::from_utf8(text).expect("utf-8");
@@ -83,4 +92,12 @@ fn main() {
         p.memory.allocs,
         waited as f64 / 1e9
     );
+}
+
+/// This thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    check(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0, "clock");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
