@@ -78,6 +78,19 @@ pub struct Sections {
     pub sites: bool,
 }
 
+impl Sections {
+    /// The command that prints these sections, for the report's first
+    /// line: `pulse hotspots` keeps neither the recommendations nor the
+    /// memory totals, which `pulse report` always shows.
+    pub fn command(&self) -> &'static str {
+        if self.recommendations || self.memory {
+            "pulse report"
+        } else {
+            "pulse hotspots"
+        }
+    }
+}
+
 impl Default for Sections {
     fn default() -> Self {
         Sections {

@@ -59,7 +59,8 @@ impl Report {
             cmd.push(' ');
             cmd.push_str(a);
         }
-        write_command(w, "pulse report: ", &cmd, 14, width)?;
+        let first = format!("{}: ", self.sections.command());
+        write_command(w, &first, &cmd, first.len(), width)?;
         writeln!(
             w,
             "  duration {}, {} thread{}",
