@@ -54,6 +54,28 @@ fn rerun(bin: &str, args: &[&str], name: &str) -> Profile {
     Profile::load(&path).unwrap()
 }
 
+/// `runs` with each run that took over twice the median's time made
+/// again, three times at most: a shared machine that stalls one whole run
+/// (every scope of one of ten reruns 2.5 times as long, once) makes it
+/// slower, and `pulse diff` is right to say so, as a user rerunning it
+/// would see. Which run was made again is printed.
+fn at_the_machine_s_pace(mut runs: Vec<Profile>, again: impl Fn(usize) -> Profile) -> Vec<Profile> {
+    for _ in 0..3 {
+        let mut took: Vec<u64> = runs.iter().map(|p| p.duration_ns).collect();
+        took.sort_unstable();
+        let median = took[took.len() / 2];
+        let Some(i) = runs.iter().position(|p| p.duration_ns > median.saturating_mul(2)) else {
+            break;
+        };
+        println!(
+            "run {i} took {} ns against a median of {median} ns: made again",
+            runs[i].duration_ns
+        );
+        runs[i] = again(i);
+    }
+    runs
+}
+
 /// Every ordered pair of `runs` compared with the default settings: the
 /// pairs that claimed a regression, with what they blamed.
 fn false_alarms(runs: &[Profile]) -> Vec<String> {
@@ -87,9 +109,8 @@ fn false_alarms(runs: &[Profile]) -> Vec<String> {
 #[test]
 fn ten_reruns_of_an_unchanged_program_show_no_regression_in_any_pair() {
     let _one_at_a_time = timing();
-    let runs: Vec<Profile> = (0..10)
-        .map(|i| rerun(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"], &format!("rerun-{i}")))
-        .collect();
+    let run = |i: usize| rerun(env!("CARGO_BIN_EXE_leaky_cache"), &["8000"], &format!("rerun-{i}"));
+    let runs = at_the_machine_s_pace((0..10).map(run).collect(), run);
     let alarms = false_alarms(&runs);
     assert!(alarms.is_empty(), "{} of 90 pairs:\n{}", alarms.len(), alarms.join("\n"));
     // Five runs a side: the noise measured, still no regression.
@@ -113,9 +134,8 @@ fn reruns_of_a_multi_threaded_search_show_no_regression_in_any_pair() {
     let bin = env!("CARGO_BIN_EXE_realworld");
     let made = Command::new(bin).args(["gen-tree", dir.to_str().unwrap(), "600"]).output().unwrap();
     assert!(made.status.success());
-    let runs: Vec<Profile> = (0..6)
-        .map(|i| rerun(bin, &["grep", dir.to_str().unwrap(), "4"], &format!("grep-{i}")))
-        .collect();
+    let run = |i: usize| rerun(bin, &["grep", dir.to_str().unwrap(), "4"], &format!("grep-{i}"));
+    let runs = at_the_machine_s_pace((0..6).map(run).collect(), run);
     assert!(runs[0].threads.len() > 2, "searched on several threads");
     let alarms = false_alarms(&runs);
     assert!(alarms.is_empty(), "{} of 30 pairs:\n{}", alarms.len(), alarms.join("\n"));
