@@ -566,7 +566,6 @@ fn dwarf_frames<'a>(
     symbol: &impl Fn(u64) -> Option<&'a [u8]>,
     out: &mut Vec<Frame>,
 ) -> Result<(), gimli::Error> {
-    let first = out.len();
     let mut frames = context.find_frames(svma).skip_all_loads()?;
     while let Some(frame) = frames.next()? {
         let function = match &frame.function {
@@ -579,33 +578,7 @@ fn dwarf_frames<'a>(
         };
         out.push(Frame { function, file, line });
     }
-    if out.len() > first {
-        let outermost = out.last_mut().expect("a frame");
-        outermost.function = with_path(std::mem::take(&mut outermost.function), || symbol(svma));
-    }
     Ok(())
-}
-
-/// The name of an address's outermost frame: DWARF's, or where DWARF names
-/// the function without its path (a build with `debug =
-/// "line-tables-only"` has no linkage names: `make_rows`, `{closure#0}`),
-/// the symbol table's, which names the same function — the one whose code
-/// holds the address — with its path (`app::parse::make_rows`). An inlined
-/// frame has no symbol of its own, and keeps its bare name.
-fn with_path<'a>(name: String, symbol: impl FnOnce() -> Option<&'a [u8]>) -> String {
-    if name.is_empty() || name.contains("::") {
-        return name;
-    }
-    let Some(full) = symbol().map(demangle) else { return name };
-    let Some((path, last)) = full.rsplit_once("::") else { return name };
-    // A closure is `{closure#0}` in DWARF, `{{closure}}` in a legacy
-    // symbol name, `{closure#0}` in a v0 one: DWARF's keeps its number.
-    let closure = |n: &str| n.starts_with("{closure") || n.starts_with("{{closure");
-    if last == name || (closure(last) && closure(&name)) {
-        format!("{path}::{name}")
-    } else {
-        name
-    }
 }
 
 /// Units kept for the names other units take from them (an inlined
@@ -1023,8 +996,7 @@ impl Dwarf {
                 place = (call.call_file.map(&mut file_name).unwrap_or_default(), call.call_line);
             }
             let (file, line) = place;
-            let function = with_path(named(function_names[i], svmas[i]), || symbol(svmas[i]));
-            out[i].push(Frame { function, file, line });
+            out[i].push(Frame { function: named(function_names[i], svmas[i]), file, line });
         }
         Ok(())
     }
@@ -1938,27 +1910,6 @@ mod tests {
 
     use super::*;
     use pulse_format::ChunkEncoder;
-
-    #[test]
-    fn a_bare_outermost_name_takes_its_path_from_the_symbol_table() {
-        let named = |name: &str, symbol: &'static str| {
-            with_path(name.to_owned(), || Some(symbol.as_bytes()).filter(|s| !s.is_empty()))
-        };
-        // Legacy and v0 manglings of `app::parse::make_rows` and of a
-        // closure in `app::main`.
-        let rows = "_ZN3app5parse9make_rows17h0123456789abcdefE";
-        assert_eq!(named("make_rows", rows), "app::parse::make_rows");
-        let closure = "_ZN3app4main28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE";
-        assert_eq!(named("{closure#1}", closure), "app::main::{closure#1}");
-        assert_eq!(named("{closure#0}", "_RNCNvCs123_3app4main0B3_"), "app::main::{closure#0}");
-        // A name with its path, a symbol of another function, a C symbol,
-        // no symbol: DWARF's name as it is.
-        assert_eq!(named("app::parse::make_rows", rows), "app::parse::make_rows");
-        assert_eq!(named("make_boxes", rows), "make_boxes");
-        assert_eq!(named("malloc", "malloc"), "malloc");
-        assert_eq!(named("make_rows", ""), "make_rows");
-        assert_eq!(named("", rows), "");
-    }
 
     #[test]
     fn a_maps_line_of_a_file_is_parsed_and_others_are_skipped() {
