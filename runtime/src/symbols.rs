@@ -1634,25 +1634,12 @@ impl Shared {
     }
 }
 
-/// The nice value of the symbolizer's threads: CPU-bound programs are
-/// measured with less of pulse's work beside them (see docs/PERFORMANCE.md,
-/// "Waiting for ring room").
-const SYMBOLIZER_NICE: libc::c_int = 10;
-
 /// Symbolizer thread `k` of `n`: resolves a unit's addresses at a time, and
 /// hands the records over after each. The first thread is handed every
 /// address: it places them, keeps its share and hands the others theirs,
 /// so that each address is placed once and resolved once.
 fn work(shared: &Shared, k: usize, n: usize) {
     pulse_alloc::mark_internal_thread();
-    // Symbolizing is pulse's own work, and it can wait: where the program's
-    // threads and the collector want every core, it runs behind them (a
-    // share of about a tenth of one of them) rather than beside them, and
-    // catches up when they rest or at the exit. On Linux a thread's nice
-    // value is its own.
-    // SAFETY: setpriority with this thread's id changes only its priority;
-    // a failure (a sandbox that forbids it) leaves it as it was.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, SYMBOLIZER_NICE) };
     crate::signals::symbolizer_started(k);
     shared.started.fetch_add(1, std::sync::atomic::Ordering::Release);
     // However the thread ends (a panic too), the collector stops waiting.
