@@ -595,8 +595,9 @@ const NAME_DEPTH: usize = 16;
 /// A unit's queued addresses are resolved together, from the mapped
 /// sections themselves: one pass over the unit's entries finds the
 /// function that holds each address, one over each of those functions
-/// the inlined calls around it, one over the unit's line program the file
-/// and line of each. Frames are what `addr2line`'s `find_frames` gives, but
+/// the inlined calls around it, one over the unit's line program (only the
+/// sequences that may hold one made into rows) the file and line of each.
+/// Frames are what `addr2line`'s `find_frames` gives, but
 /// a context over the whole object parses every unit's header,
 /// abbreviations, file table and ranges up front (tens of MiB and a few
 /// hundred milliseconds for a program the size of ripgrep), and one per
@@ -922,33 +923,7 @@ impl Dwarf {
         let mut lines: Vec<Option<(u64, u32)>> = vec![None; n];
         let program = unit.line_program.as_ref();
         if let Some(program) = program {
-            // As `addr2line` places an address: by the row at or before it
-            // in the first sequence that holds it, of the rows at one
-            // address the last. A row places the addresses from its own up
-            // to the next row's (or the end of its sequence), found with a
-            // cursor over the sorted addresses as the rows go up.
-            let mut row_before: Option<Row> = None;
-            let mut next = 0;
-            line_rows(program, |row| {
-                let Some(before) = row_before else {
-                    next = svmas.partition_point(|&a| a < row.address);
-                    row_before = (!row.end).then_some(row);
-                    return;
-                };
-                if row.address < before.address {
-                    // Not in address order (or a sequence whose end was a
-                    // tombstone's): the cursor starts again.
-                    next = svmas.partition_point(|&a| a < row.address);
-                } else if row.address > before.address {
-                    while next < n && svmas[next] < row.address {
-                        if svmas[next] >= before.address && lines[next].is_none() {
-                            lines[next] = Some((before.file, before.line as u32));
-                        }
-                        next += 1;
-                    }
-                }
-                row_before = (!row.end).then_some(row);
-            })?;
+            place_lines(program, svmas, &mut lines, true)?;
         }
         let mut files: HashMap<u64, String> = HashMap::new();
         let mut file_name = |index: u64| -> String {
@@ -1248,6 +1223,48 @@ impl Names {
     }
 }
 
+/// The file and line of each of `svmas` (sorted) into `lines`, as
+/// `addr2line` places an address: by the row at or before it in the first
+/// sequence that holds it, of the rows at one address the last. A row
+/// places the addresses from its own up to the next row's (or the end of
+/// its sequence), found with a cursor over the sorted addresses as the
+/// rows go up. With `skip`, the sequences that hold none of the addresses
+/// are not made (see [`line_rows`]).
+fn place_lines(
+    program: &gimli::IncompleteLineProgram<Slice, usize>,
+    svmas: &[u64],
+    lines: &mut [Option<(u64, u32)>],
+    skip: bool,
+) -> Result<(), gimli::Error> {
+    let n = svmas.len();
+    let wanted = |lo: u64, hi: u64| {
+        let i = svmas.partition_point(|&a| a < lo);
+        !skip || (i < n && svmas[i] < hi)
+    };
+    let mut row_before: Option<Row> = None;
+    let mut next = 0;
+    line_rows(program, wanted, |row| {
+        let Some(before) = row_before else {
+            next = svmas.partition_point(|&a| a < row.address);
+            row_before = (!row.end).then_some(row);
+            return;
+        };
+        if row.address < before.address {
+            // Not in address order (or a sequence whose end was a
+            // tombstone's): the cursor starts again.
+            next = svmas.partition_point(|&a| a < row.address);
+        } else if row.address > before.address {
+            while next < n && svmas[next] < row.address {
+                if svmas[next] >= before.address && lines[next].is_none() {
+                    lines[next] = Some((before.file, before.line as u32));
+                }
+                next += 1;
+            }
+        }
+        row_before = (!row.end).then_some(row);
+    })
+}
+
 /// A row of a line program: what symbolizing reads of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Row {
@@ -1260,14 +1277,23 @@ struct Row {
 }
 
 /// Runs `program` and calls `row` with each row it makes, as `gimli`'s
-/// `LineRows` makes them (a tombstone's rows left out): with a decoder of
-/// its own that keeps only the address, file and line, several times
-/// faster, or with `gimli`'s where instructions hold several operations.
+/// `LineRows` makes them (a tombstone's rows left out), in the sequences
+/// `wanted` asks for: with a decoder of its own that keeps only the
+/// address, file and line, several times faster, or with `gimli`'s (every
+/// sequence) where instructions hold several operations.
+///
+/// `wanted(lo, hi)` is asked of each sequence with rows, `lo` and `hi` the
+/// addresses of its first and last: a sequence it declines is only read
+/// through for its length and the addresses of its rows (see
+/// [`scan_sequence`]), several times faster again than making them. A
+/// sequence whose last row is not its end (a tombstone cut it short) is
+/// made whatever `wanted` says, and so is the one after it: a caller that
+/// pairs each row with the one before sees the same pairs.
 fn line_rows(
     program: &gimli::IncompleteLineProgram<Slice, usize>,
+    mut wanted: impl FnMut(u64, u64) -> bool,
     mut row: impl FnMut(Row),
 ) -> Result<(), gimli::Error> {
-    use gimli::Reader as _;
     let header = program.header();
     let encoding = header.line_encoding();
     if encoding.maximum_operations_per_instruction != 1 || encoding.line_range == 0 {
@@ -1282,102 +1308,300 @@ fn line_rows(
         }
         return Ok(());
     }
+    let program = LineProgram::new(header);
     let mut input = header.raw_program_buf();
-    let lengths = *header.standard_opcode_lengths();
-    let (base, range) = (header.opcode_base(), encoding.line_range);
-    let (line_base, step) =
-        (i64::from(encoding.line_base), u64::from(encoding.minimum_instruction_length));
-    let size = header.address_size();
-    let mask = if size >= 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
-    // `gimli`'s smallest tombstone: -2 in the address's size.
-    let tombstone_from = mask - 1;
-    let (mut address, mut file, mut line, mut tombstone) = (0u64, 1u64, 1u64, false);
-    let advance = |address: &mut u64, tombstone: bool, by: u64| -> Result<(), gimli::Error> {
+    // Whether the last sequence made ended on a row that was not its end.
+    let mut carried = false;
+    while !input.is_empty() {
+        let Some(sequence) = scan_sequence(input.slice(), &program) else {
+            // Something the decoder reports, or stops at: it reads the rest.
+            return program.rows(input, &mut row);
+        };
+        let (this, rest) = (input.range_to(..sequence.len), input.range_from(sequence.len..));
+        input = rest;
+        let Some((lo, hi)) = sequence.span else { continue };
+        if carried || !sequence.ended || wanted(lo, hi) {
+            program.rows(this, &mut row)?;
+        }
+        carried = !sequence.ended;
+    }
+    Ok(())
+}
+
+/// What decoding a line program needs of its header.
+struct LineProgram {
+    version: u16,
+    base: u8,
+    range: u8,
+    line_base: i64,
+    /// `minimum_instruction_length`.
+    step: u64,
+    size: u8,
+    little: bool,
+    /// The addresses that fit in `size` bytes.
+    mask: u64,
+    /// `gimli`'s smallest tombstone: -2 in the address's size.
+    tombstone_from: u64,
+    standard_lengths: Slice,
+    /// How far each special opcode advances the address.
+    advance: [u64; 256],
+}
+
+/// A sequence of a line program as [`scan_sequence`] finds it.
+struct Sequence {
+    /// Its bytes, through its `DW_LNE_end_sequence` (or the program's end).
+    len: usize,
+    /// The addresses its rows are in, if it has any: from its first row's
+    /// to its last row's or past.
+    span: Option<(u64, u64)>,
+    /// Whether its last row, if any, is its end.
+    ended: bool,
+}
+
+impl LineProgram {
+    fn new(header: &gimli::LineProgramHeader<Slice, usize>) -> LineProgram {
+        let encoding = header.line_encoding();
+        let (base, range) = (header.opcode_base(), encoding.line_range);
+        let step = u64::from(encoding.minimum_instruction_length);
+        let size = header.address_size();
+        let mask = if size >= 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
+        let mut advance = [0u64; 256];
+        for (opcode, by) in advance.iter_mut().enumerate().skip(usize::from(base)) {
+            *by = step.wrapping_mul((opcode as u64 - u64::from(base)) / u64::from(range));
+        }
+        LineProgram {
+            version: header.version(),
+            base,
+            range,
+            line_base: i64::from(encoding.line_base),
+            step,
+            size,
+            little: gimli::Endianity::is_little_endian(gimli::Reader::endian(
+                &header.raw_program_buf(),
+            )),
+            mask,
+            tombstone_from: mask - 1,
+            standard_lengths: *header.standard_opcode_lengths(),
+            advance,
+        }
+    }
+
+    /// Runs the instructions of `input` from a sequence's start and calls
+    /// `row` with each row they make.
+    fn rows(&self, mut input: Slice, row: &mut impl FnMut(Row)) -> Result<(), gimli::Error> {
+        use gimli::Reader as _;
+        let LineProgram { base, range, line_base, step, size, mask, tombstone_from, .. } = *self;
+        let (mut address, mut file, mut line, mut tombstone) = (0u64, 1u64, 1u64, false);
+        let advance = |address: &mut u64, tombstone: bool, by: u64| -> Result<(), gimli::Error> {
+            if !tombstone {
+                let a = address.checked_add(by).ok_or(gimli::Error::AddressOverflow)?;
+                if a & !mask != 0 {
+                    return Err(gimli::Error::AddressOverflow);
+                }
+                *address = a;
+            }
+            Ok(())
+        };
+        let add_line = |line: &mut u64, by: i64| {
+            if by < 0 {
+                *line = line.saturating_sub(by.unsigned_abs());
+            } else {
+                *line = line.wrapping_add(by as u64);
+            }
+        };
+        while !input.is_empty() {
+            let opcode = input.read_u8()?;
+            if opcode >= base {
+                let adjusted = opcode - base;
+                add_line(&mut line, line_base + i64::from(adjusted % range));
+                advance(&mut address, tombstone, step.wrapping_mul(u64::from(adjusted / range)))?;
+                if !tombstone {
+                    row(Row { address, file, line, end: false });
+                }
+                continue;
+            }
+            match opcode {
+                0 => {
+                    let len = input.read_uleb128()? as usize;
+                    let mut rest = input.split(len)?;
+                    match gimli::DwLne(rest.read_u8()?) {
+                        gimli::DW_LNE_end_sequence => {
+                            if !tombstone {
+                                row(Row { address, file, line, end: true });
+                            }
+                            (address, file, line, tombstone) = (0, 1, 1, false);
+                        }
+                        gimli::DW_LNE_set_address => {
+                            let a = rest.read_address(size)?;
+                            tombstone = a < address || a >= tombstone_from;
+                            if !tombstone {
+                                address = a;
+                            }
+                        }
+                        gimli::DW_LNE_define_file if self.version <= 4 => {
+                            // Files a program defines as it goes are not named.
+                            rest.read_null_terminated_slice()?;
+                        }
+                        _ => {}
+                    }
+                }
+                1 => {
+                    if !tombstone {
+                        row(Row { address, file, line, end: false });
+                    }
+                }
+                2 => {
+                    let by = input.read_uleb128()?;
+                    advance(&mut address, tombstone, step.wrapping_mul(by))?;
+                }
+                3 => add_line(&mut line, input.read_sleb128()?),
+                4 => file = input.read_uleb128()?,
+                5 | 12 => {
+                    input.read_uleb128()?;
+                }
+                8 => {
+                    let by = u64::from((255 - base) / range);
+                    advance(&mut address, tombstone, step.wrapping_mul(by))?;
+                }
+                9 => {
+                    let by = u64::from(input.read_u16()?);
+                    advance(&mut address, tombstone, by)?;
+                }
+                6 | 7 | 10 | 11 => {}
+                _ => {
+                    let mut lengths = self.standard_lengths;
+                    lengths.skip(usize::from(opcode - 1))?;
+                    for _ in 0..lengths.read_u8()? {
+                        input.read_uleb128()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the sequence at the start of `input` for its length and the
+/// addresses of its first and last rows, without making its rows: the
+/// address is all it keeps, and a special opcode's advance is read from a
+/// table. Its addresses only go up: a `DW_LNE_set_address` back makes a
+/// tombstone, whose rows are left out. `None` where the decoder would stop
+/// with an error, or might (an unusually long number, an address past the
+/// address size), so that the decoder reads it and reports it as before.
+fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
+    /// Skips an unsigned or signed LEB128 number; `None` past 9 bytes (or
+    /// the end), which the decoder is left to read.
+    fn skip_leb(bytes: &[u8], at: &mut usize) -> Option<()> {
+        let start = *at;
+        while *bytes.get(*at)? & 0x80 != 0 {
+            *at += 1;
+            if *at - start >= 9 {
+                return None;
+            }
+        }
+        *at += 1;
+        Some(())
+    }
+    /// Reads an unsigned LEB128 number of at most 9 bytes.
+    fn read_uleb(bytes: &[u8], at: &mut usize) -> Option<u64> {
+        let start = *at;
+        skip_leb(bytes, at)?;
+        Some(bytes[start..*at].iter().rev().fold(0, |n, b| n << 7 | u64::from(b & 0x7f)))
+    }
+    let (mut address, mut tombstone) = (0u64, false);
+    // The lowest address of a row so far (none: `u64::MAX`, where a row
+    // would place nothing). The highest is the address at the end: the
+    // address only goes up.
+    let mut lo = u64::MAX;
+    let mut at = 0;
+    let span = |lo: u64, hi: u64| (lo != u64::MAX).then_some((lo, hi));
+    let advance = |address: &mut u64, tombstone: bool, by: u64| -> Option<()> {
         if !tombstone {
-            let a = address.checked_add(by).ok_or(gimli::Error::AddressOverflow)?;
-            if a & !mask != 0 {
-                return Err(gimli::Error::AddressOverflow);
+            let a = address.checked_add(by)?;
+            if a & !p.mask != 0 {
+                return None;
             }
             *address = a;
         }
-        Ok(())
+        Some(())
     };
-    let add_line = |line: &mut u64, by: i64| {
-        if by < 0 {
-            *line = line.saturating_sub(by.unsigned_abs());
-        } else {
-            *line = line.wrapping_add(by as u64);
-        }
-    };
-    while !input.is_empty() {
-        let opcode = input.read_u8()?;
-        if opcode >= base {
-            let adjusted = opcode - base;
-            add_line(&mut line, line_base + i64::from(adjusted % range));
-            advance(&mut address, tombstone, step.wrapping_mul(u64::from(adjusted / range)))?;
+    while at < bytes.len() {
+        let opcode = bytes[at];
+        at += 1;
+        if opcode >= p.base {
             if !tombstone {
-                row(Row { address, file, line, end: false });
+                advance(&mut address, false, p.advance[usize::from(opcode)])?;
+                lo = lo.min(address);
             }
             continue;
         }
         match opcode {
             0 => {
-                let len = input.read_uleb128()? as usize;
-                let mut rest = input.split(len)?;
-                match gimli::DwLne(rest.read_u8()?) {
+                let len = usize::try_from(read_uleb(bytes, &mut at)?).ok()?;
+                let rest = bytes.get(at..at.checked_add(len)?)?;
+                at += len;
+                match gimli::DwLne(*rest.first()?) {
                     gimli::DW_LNE_end_sequence => {
                         if !tombstone {
-                            row(Row { address, file, line, end: true });
+                            lo = lo.min(address);
                         }
-                        (address, file, line, tombstone) = (0, 1, 1, false);
+                        let span = span(lo, address);
+                        return Some(Sequence { len: at, span, ended: !tombstone });
                     }
                     gimli::DW_LNE_set_address => {
-                        let a = rest.read_address(size)?;
-                        tombstone = a < address || a >= tombstone_from;
+                        let size = usize::from(p.size);
+                        let raw = rest.get(1..1 + size)?;
+                        let mut word = [0u8; 8];
+                        let a = match (size, p.little) {
+                            (1 | 2 | 4 | 8, true) => {
+                                word[..size].copy_from_slice(raw);
+                                u64::from_le_bytes(word)
+                            }
+                            (1 | 2 | 4 | 8, false) => {
+                                word[8 - size..].copy_from_slice(raw);
+                                u64::from_be_bytes(word)
+                            }
+                            _ => return None,
+                        };
+                        tombstone = a < address || a >= p.tombstone_from;
                         if !tombstone {
                             address = a;
                         }
                     }
-                    gimli::DW_LNE_define_file if header.version() <= 4 => {
-                        // Files a program defines as it goes are not named.
-                        rest.read_null_terminated_slice()?;
-                    }
+                    // A file defined by the program (DWARF 4 and before)
+                    // is a name and three numbers the decoder reads, and
+                    // may stop at: it reads this sequence.
+                    gimli::DW_LNE_define_file if p.version <= 4 => return None,
                     _ => {}
                 }
             }
             1 => {
                 if !tombstone {
-                    row(Row { address, file, line, end: false });
+                    lo = lo.min(address);
                 }
             }
             2 => {
-                let by = input.read_uleb128()?;
-                advance(&mut address, tombstone, step.wrapping_mul(by))?;
+                let by = read_uleb(bytes, &mut at)?;
+                advance(&mut address, tombstone, p.step.wrapping_mul(by))?;
             }
-            3 => add_line(&mut line, input.read_sleb128()?),
-            4 => file = input.read_uleb128()?,
-            5 | 12 => {
-                input.read_uleb128()?;
-            }
-            8 => {
-                let by = u64::from((255 - base) / range);
-                advance(&mut address, tombstone, step.wrapping_mul(by))?;
-            }
+            3..=5 | 12 => skip_leb(bytes, &mut at)?,
+            8 => advance(&mut address, tombstone, p.advance[255])?,
             9 => {
-                let by = u64::from(input.read_u16()?);
-                advance(&mut address, tombstone, by)?;
+                let raw: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+                at += 2;
+                let by = if p.little { u16::from_le_bytes(raw) } else { u16::from_be_bytes(raw) };
+                advance(&mut address, tombstone, u64::from(by))?;
             }
             6 | 7 | 10 | 11 => {}
             _ => {
-                let mut lengths = lengths;
-                lengths.skip(usize::from(opcode - 1))?;
-                for _ in 0..lengths.read_u8()? {
-                    input.read_uleb128()?;
+                let operands = *p.standard_lengths.slice().get(usize::from(opcode - 1))?;
+                for _ in 0..operands {
+                    skip_leb(bytes, &mut at)?;
                 }
             }
         }
     }
-    Ok(())
+    Some(Sequence { len: at, span: span(lo, address), ended: false })
 }
 
 /// A unit for reading the names of its entries: what `gimli`'s `Unit::new`
@@ -2148,7 +2372,7 @@ mod tests {
                 }
             };
             let mut got = Vec::new();
-            let end = line_rows(program, |r| got.push(r));
+            let end = line_rows(program, |_, _| true, |r| got.push(r));
             assert_eq!(got, want);
             assert_eq!(end, gimli_end);
             programs += 1;
@@ -2156,5 +2380,195 @@ mod tests {
         }
         eprintln!("{programs} line programs, {rows} rows");
         assert!(programs > 10 && rows > 1000, "{programs} {rows}");
+    }
+
+    /// Every sequence's rows made and only the wanted ones place the same
+    /// file and line at every address: addresses at, just before and just
+    /// past each row of a sample of the sequences, and a spread over the
+    /// unit, in every unit of this test binary (or of
+    /// `PULSE_TEST_SYMBOL_OBJECT`).
+    #[test]
+    fn skipping_sequences_places_every_address_alike() {
+        let mut s = Symbolizer::default();
+        let here = std::hint::black_box(a_function_to_find()) + 1;
+        let place = s.place(here);
+        let mut other =
+            std::env::var("PULSE_TEST_SYMBOL_OBJECT").ok().and_then(|p| ObjectFile::open(&p));
+        let object = match &mut other {
+            Some(o) => o,
+            None => s.objects[place.object].as_mut().expect("this test binary"),
+        };
+        let sections = &object.dwarf.as_ref().expect("DWARF").sections;
+        let (mut programs, mut placed, mut skipped) = (0, 0, 0);
+        let mut headers = sections.units();
+        let mut k = 0u64;
+        while let Ok(Some(header)) = headers.next() {
+            let Ok(unit) = sections.unit(header) else { continue };
+            let Some(program) = &unit.line_program else { continue };
+            let mut rows = Vec::new();
+            line_rows(program, |_, _| true, |r| rows.push(r)).unwrap();
+            let (mut sequences, mut wanted) = (0, 0);
+            line_rows(
+                program,
+                |_, _| {
+                    sequences += 1;
+                    false
+                },
+                |_| wanted += 1,
+            )
+            .unwrap();
+            assert_eq!(wanted, 0, "no sequence wanted, none made");
+            let mut svmas = Vec::new();
+            for r in &rows {
+                k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if k >> 60 == 0 {
+                    svmas.extend([r.address.saturating_sub(1), r.address, r.address + 1]);
+                }
+            }
+            if let (Some(lo), Some(hi)) =
+                (rows.iter().map(|r| r.address).min(), rows.iter().map(|r| r.address).max())
+            {
+                svmas.extend((0..64).map(|i| lo + (hi - lo) / 64 * i));
+            }
+            svmas.sort_unstable();
+            svmas.dedup();
+            let mut all = vec![None; svmas.len()];
+            let mut some = vec![None; svmas.len()];
+            place_lines(program, &svmas, &mut all, false).unwrap();
+            place_lines(program, &svmas, &mut some, true).unwrap();
+            assert_eq!(some, all);
+            let mut made = 0;
+            line_rows(program, |lo, hi| svmas.iter().any(|&a| lo <= a && a < hi), |_| made += 1)
+                .unwrap();
+            skipped += usize::from(made < rows.len());
+            programs += 1;
+            placed += all.iter().flatten().count();
+            let _ = sequences;
+        }
+        eprintln!(
+            "{programs} line programs, {placed} addresses placed, {skipped} with sequences skipped"
+        );
+        assert!(programs > 10 && placed > 1000 && skipped > 10, "{programs} {placed} {skipped}");
+    }
+
+    /// A DWARF 4 line program of `body`, with opcode 13 a standard opcode
+    /// of two operands.
+    fn line_program_of(body: &[u8]) -> gimli::IncompleteLineProgram<Slice, usize> {
+        let mut header = vec![1, 1, 1, (-5i8) as u8, 14, 14];
+        header.extend([0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 2]);
+        header.push(0); // no directories
+        header.extend(b"a.rs\0\0\0\0b.rs\0\0\0\0\0");
+        let mut unit = vec![4, 0];
+        unit.extend((header.len() as u32).to_le_bytes());
+        unit.extend(header);
+        unit.extend(body);
+        let mut section = (unit.len() as u32).to_le_bytes().to_vec();
+        section.extend(unit);
+        let section: &'static [u8] = Box::leak(section.into_boxed_slice());
+        let debug_line =
+            gimli::DebugLine::from(gimli::EndianSlice::new(section, gimli::RunTimeEndian::Little));
+        debug_line.program(gimli::DebugLineOffset(0), 8, None, None).unwrap()
+    }
+
+    fn set_address(a: u64) -> Vec<u8> {
+        let mut op = vec![0, 9, 2];
+        op.extend(a.to_le_bytes());
+        op
+    }
+
+    const END_SEQUENCE: [u8; 3] = [0, 1, 1];
+
+    /// Sequences cut short by a tombstone, one wholly a tombstone's, every
+    /// standard opcode, and a file defined by the program: the addresses
+    /// around each row are placed alike whether the sequences that hold
+    /// none of them are made or not, for every choice of those addresses.
+    #[test]
+    fn skipping_sequences_keeps_a_tombstone_s_rows_paired() {
+        let mut body = Vec::new();
+        // A plain sequence: rows at 0x1000, 0x1003, 0x1007, end at 0x1100.
+        body.extend(set_address(0x1000));
+        body.extend([1, 14 + 5 + 3 * 14, 14 + 6 + 4 * 14, 2, 0xf9, 0x01]);
+        body.extend(END_SEQUENCE);
+        // Rows at 0x1800 and 0x1821, past a fixed_advance_pc (0x10), a
+        // const_add_pc (0x11), an opcode of two operands, a column and an
+        // instruction set (a number in two bytes).
+        body.extend(set_address(0x1800));
+        body.extend([1, 9, 0x10, 0, 8, 13, 0x81, 0x01, 7, 5, 3, 12, 0x80, 0x00, 14 + 5]);
+        body.extend(END_SEQUENCE);
+        // Rows at 0x2000 and 0x2010, then back to 0x1500: a tombstone,
+        // so its end is left out and its last row pairs with the next
+        // sequence's first.
+        body.extend(set_address(0x2000));
+        body.extend([1, 9, 0x10, 0, 3, 0x7b, 1]);
+        body.extend(set_address(0x1500));
+        body.extend([1, 14 + 7]);
+        body.extend(END_SEQUENCE);
+        // Rows at 0x3000, 0x3011 (const_add_pc), 0x3020, end at 0x3030.
+        body.extend(set_address(0x3000));
+        body.extend([4, 2, 1, 8, 14 + 5, 13, 0x81, 0x01, 7, 5, 3, 2, 15, 14 + 5 + 14]);
+        body.extend([2, 0x0e, 1]);
+        body.extend(END_SEQUENCE);
+        // Wholly a tombstone's.
+        body.extend(set_address(u64::MAX - 1));
+        body.extend([1, 14 + 5 + 14, 2, 0x40]);
+        body.extend(END_SEQUENCE);
+        // A plain one after it.
+        body.extend(set_address(0x4000));
+        body.extend([1, 14 + 5 + 14 * 2]);
+        body.extend(END_SEQUENCE);
+        let plain = body.clone();
+        // A file defined by the program: the decoder reads the rest.
+        body.extend(set_address(0x5000));
+        body.extend([0, 6, 3, b'c', 0, 0, 0, 0, 1, 14 + 5 + 14]);
+        body.extend(END_SEQUENCE);
+        for body in [plain, body] {
+            let program = line_program_of(&body);
+            let mut rows = Vec::new();
+            line_rows(&program, |_, _| true, |r| rows.push(r)).unwrap();
+            let mut want = Vec::new();
+            let mut gimli_rows = program.clone().rows();
+            while let Some((_, r)) = gimli_rows.next_row().unwrap() {
+                want.push((r.address(), r.end_sequence()));
+            }
+            assert_eq!(rows.iter().map(|r| (r.address, r.end)).collect::<Vec<_>>(), want);
+            let mut around: Vec<u64> =
+                rows.iter().flat_map(|r| [r.address - 1, r.address, r.address + 1]).collect();
+            around.sort_unstable();
+            around.dedup();
+            // Each address alone, each pair, and a thousand draws of a third.
+            let mut choices: Vec<Vec<u64>> = Vec::new();
+            for (i, &a) in around.iter().enumerate() {
+                choices.push(vec![a]);
+                choices.extend(around[i + 1..].iter().map(|&b| vec![a, b]));
+            }
+            let mut k = 1u64;
+            for _ in 0..1000 {
+                choices.push(
+                    around
+                        .iter()
+                        .copied()
+                        .filter(|_| {
+                            k = k
+                                .wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407);
+                            k >> 62 == 0 || k >> 62 == 1 && k & 1 == 0
+                        })
+                        .collect(),
+                );
+            }
+            for svmas in choices {
+                let mut all = vec![None; svmas.len()];
+                let mut some = vec![None; svmas.len()];
+                place_lines(&program, &svmas, &mut all, false).unwrap();
+                place_lines(&program, &svmas, &mut some, true).unwrap();
+                assert_eq!(some, all, "{svmas:x?}");
+            }
+            // The tombstone's last row places what lies between it and the
+            // next sequence's first row, made or not.
+            let svmas = [0x2800];
+            let mut some = [None];
+            place_lines(&program, &svmas, &mut some, true).unwrap();
+            assert_eq!(some, [Some((1, 0))]);
+        }
     }
 }
