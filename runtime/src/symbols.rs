@@ -788,6 +788,86 @@ struct Calls<'a> {
     mine: &'a [usize],
     /// Per address, the inlined calls that hold it, outermost first.
     chains: &'a mut [Vec<Inlined>],
+    /// How the unit's entries are read past.
+    plans: &'a mut Plans,
+}
+
+/// How the entries of each of a unit's abbreviations are read past, worked
+/// out at the first entry of each: most entries are only read past, and
+/// `gimli` works out the size of each attribute of each entry as it goes.
+#[derive(Default)]
+struct Plans {
+    /// By abbreviation code (compilers number them from 1 up).
+    by_code: Vec<Option<Plan>>,
+    /// The plan of an abbreviation whose code is past `MAX_CODE`.
+    other: Option<Plan>,
+}
+
+/// The most abbreviation codes [`Plans`] keeps plans by.
+const MAX_CODE: usize = 1 << 12;
+
+/// How an entry of one abbreviation is read past.
+struct Plan {
+    /// Its attributes for `skip_attributes`, each run of fixed-size ones
+    /// as one to four of the fixed-size forms that add up to it.
+    skip: Vec<gimli::AttributeSpecification>,
+    /// Whether it is a function with code: a subprogram with an address
+    /// attribute.
+    function: bool,
+}
+
+impl Plans {
+    fn get(&mut self, abbrev: &gimli::Abbreviation, header: &gimli::UnitHeader<Slice>) -> &Plan {
+        let code = usize::try_from(abbrev.code()).unwrap_or(usize::MAX);
+        if code >= MAX_CODE {
+            return self.other.insert(Plan::new(abbrev, header));
+        }
+        if self.by_code.len() <= code {
+            self.by_code.resize_with(code + 1, || None);
+        }
+        self.by_code[code].get_or_insert_with(|| Plan::new(abbrev, header))
+    }
+}
+
+impl Plan {
+    fn new(abbrev: &gimli::Abbreviation, header: &gimli::UnitHeader<Slice>) -> Plan {
+        let attributes = abbrev.attributes();
+        let function = abbrev.tag() == gimli::DW_TAG_subprogram
+            && attributes.iter().any(|a| {
+                matches!(a.name(), gimli::DW_AT_low_pc | gimli::DW_AT_high_pc | gimli::DW_AT_ranges)
+            });
+        let mut skip = Vec::new();
+        let mut run = 0;
+        let flush = |run: &mut usize, skip: &mut Vec<gimli::AttributeSpecification>| {
+            let fixed = |form| gimli::AttributeSpecification::new(gimli::DW_AT_sibling, form, None);
+            while *run >= 16 {
+                skip.push(fixed(gimli::DW_FORM_data16));
+                *run -= 16;
+            }
+            for (size, form) in [
+                (8, gimli::DW_FORM_data8),
+                (4, gimli::DW_FORM_data4),
+                (2, gimli::DW_FORM_data2),
+                (1, gimli::DW_FORM_data1),
+            ] {
+                if *run >= size {
+                    skip.push(fixed(form));
+                    *run -= size;
+                }
+            }
+        };
+        for spec in attributes {
+            match spec.size(header) {
+                Some(size) => run += size,
+                None => {
+                    flush(&mut run, &mut skip);
+                    skip.push(*spec);
+                }
+            }
+        }
+        flush(&mut run, &mut skip);
+        Plan { skip, function }
+    }
 }
 
 impl Dwarf {
@@ -866,6 +946,7 @@ impl Dwarf {
         let n = svmas.len();
 
         // The function that holds each address: one pass over the entries.
+        let mut plans = Plans::default();
         let mut function: Vec<Option<gimli::UnitOffset<usize>>> = vec![None; n];
         let mut entries = unit.entries_raw(None)?;
         while !entries.is_empty() {
@@ -873,11 +954,9 @@ impl Dwarf {
             let Some(abbrev) = entries.read_abbreviation()? else { continue };
             // A declaration, or an inlined function's abstract instance,
             // has no addresses: only a function with code is read.
-            let code = abbrev.attributes().iter().any(|a| {
-                matches!(a.name(), gimli::DW_AT_low_pc | gimli::DW_AT_high_pc | gimli::DW_AT_ranges)
-            });
-            if abbrev.tag() != gimli::DW_TAG_subprogram || !code {
-                entries.skip_attributes(abbrev.attributes())?;
+            let plan = plans.get(abbrev, &unit.header);
+            if !plan.function {
+                entries.skip_attributes(&plan.skip)?;
                 continue;
             }
             let mut ranges = Ranges::default();
@@ -914,7 +993,7 @@ impl Dwarf {
             for &i in &mine {
                 function_names[i] = name;
             }
-            let mut calls = Calls { svmas, mine: &mine, chains: &mut chains };
+            let mut calls = Calls { svmas, mine: &mine, chains: &mut chains, plans: &mut plans };
             names.inlined_calls(sections, &unit, base, &mut entries, depth, 0, &mut calls)?;
             checkpoint();
         }
@@ -1169,7 +1248,10 @@ impl Names {
             }
             let Some(abbrev) = entries.read_abbreviation()? else { continue };
             match abbrev.tag() {
-                gimli::DW_TAG_subprogram => skip_subtree(entries, abbrev, next)?,
+                gimli::DW_TAG_subprogram => {
+                    entries.skip_attributes(&calls.plans.get(abbrev, &unit.header).skip)?;
+                    skip_children(entries, next, calls.plans, &unit.header)?;
+                }
                 gimli::DW_TAG_inlined_subroutine => {
                     let mut ranges = Ranges::default();
                     let mut attrs = NameAttrs::default();
@@ -1205,7 +1287,7 @@ impl Names {
                     })?;
                     if held.is_empty() {
                         // Nothing in it is any of the addresses'.
-                        skip_children(entries, next)?;
+                        skip_children(entries, next, calls.plans, &unit.header)?;
                         continue;
                     }
                     held.dedup();
@@ -1217,7 +1299,7 @@ impl Names {
                     }
                     self.inlined_calls(sections, unit, base, entries, next, inlined + 1, calls)?;
                 }
-                _ => entries.skip_attributes(abbrev.attributes())?,
+                _ => entries.skip_attributes(&calls.plans.get(abbrev, &unit.header).skip)?,
             }
         }
     }
@@ -1644,26 +1726,17 @@ fn unit_for_names(
     Ok(unit)
 }
 
-/// Skips the entry whose abbreviation was just read, at `depth`, and all
-/// its children.
-fn skip_subtree(
-    entries: &mut gimli::EntriesRaw<'_, Slice>,
-    abbrev: &gimli::Abbreviation,
-    depth: isize,
-) -> Result<(), gimli::Error> {
-    entries.skip_attributes(abbrev.attributes())?;
-    skip_children(entries, depth)
-}
-
 /// Skips the children of the entry at `depth` whose attributes were just
 /// read.
 fn skip_children(
     entries: &mut gimli::EntriesRaw<'_, Slice>,
     depth: isize,
+    plans: &mut Plans,
+    header: &gimli::UnitHeader<Slice>,
 ) -> Result<(), gimli::Error> {
     while entries.next_depth() > depth {
         if let Some(abbrev) = entries.read_abbreviation()? {
-            entries.skip_attributes(abbrev.attributes())?;
+            entries.skip_attributes(&plans.get(abbrev, header).skip)?;
         }
     }
     Ok(())
