@@ -433,6 +433,7 @@ impl ObjectFile {
     fn forget_units(&mut self) {
         if let Some(d) = &mut self.dwarf {
             d.names.kept.clear();
+            d.names.demangled = HashMap::new();
         }
     }
 
@@ -635,6 +636,10 @@ struct Names {
     kept: Vec<(usize, usize, Arc<gimli::Unit<Slice>>)>,
     /// `.debug_str`, read from the file rather than the mapping.
     strings: Option<Strings>,
+    /// Names read from `.debug_str` and demangled, by their offset there:
+    /// a function inlined in many places, or holding several addresses of
+    /// several units, is demangled once.
+    demangled: HashMap<usize, String>,
 }
 
 /// A name: bytes of the mapping, or a string of `.debug_str` by its offset
@@ -1019,12 +1024,12 @@ impl Dwarf {
                 .clone()
         };
 
-        let mut read: HashMap<usize, String> = HashMap::new();
-        let strings = names.strings.as_ref();
+        let Names { strings, demangled, .. } = names;
+        let strings = strings.as_ref();
         let mut named = |name: Option<Name>, svma: u64| {
             let text = match name {
                 Some(Name::Bytes(b)) => Some(demangle(b.slice())),
-                Some(Name::Str(at)) => read
+                Some(Name::Str(at)) => demangled
                     .entry(at)
                     .or_insert_with(|| {
                         strings.and_then(|s| s.read(at)).map_or_else(String::new, |b| demangle(&b))
