@@ -741,7 +741,9 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
             waiting.push((ring, p));
         }
     });
-    for_each_linked(|ring| collect(ring, f));
+    for_each_linked(|ring| {
+        collect(ring, f);
+    });
     wake_room_waiters();
     // The flagged rings are waited for together, not one after another: a
     // thread inside a reallocation may be off its core for a whole
@@ -749,17 +751,22 @@ pub fn drain(f: &mut dyn FnMut(u64, Events<'_>)) {
     let deadline = Instant::now() + PENDING_WAIT;
     while !waiting.is_empty() {
         let late = Instant::now() >= deadline;
+        let mut moved = false;
         waiting.retain(|&(ring, p)| {
             // Read what it published meanwhile: the call may be waiting for
             // room in its ring, which only this round can make.
-            collect(ring, f);
+            moved |= collect(ring, f);
             if ring.pending() == p && !late {
                 return true;
             }
-            collect(ring, f);
+            moved |= collect(ring, f);
             false
         });
-        wake_room_waiters();
+        // Only a ring read makes room: a sleeper woken otherwise would
+        // find its ring as full as before.
+        if moved {
+            wake_room_waiters();
+        }
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_micros(20));
         }
@@ -794,28 +801,33 @@ fn for_each_linked(mut f: impl FnMut(&'static Ring)) {
 
 /// Reads one ring's new events into `f` (announcing its thread first when
 /// the ring is so marked). The caller holds [`CONSUMER`].
-fn collect(ring: &Ring, f: &mut dyn FnMut(u64, Events<'_>)) {
-    ring.core.collect(|t| {
-        let events = || Events {
-            base: ring.words_ptr(),
-            mask: MASK,
-            pos: t.tail,
-            end: t.head,
-            _words: PhantomData,
-        };
-        if let Some(name) = ring.take_announce() {
-            // A thread that claimed the ring just now announces itself.
-            if let Some(first) = events().next().filter(|e| e.kind() != EventKind::ThreadStart) {
-                let start = [header(EventKind::ThreadStart, 0, 0), first.ts(), name[0], name[1]];
-                f(t.tid, Events::linear(&start));
+/// Reads what `ring` holds into `f`; whether there was anything.
+fn collect(ring: &Ring, f: &mut dyn FnMut(u64, Events<'_>)) -> bool {
+    ring.core
+        .collect(|t| {
+            let events = || Events {
+                base: ring.words_ptr(),
+                mask: MASK,
+                pos: t.tail,
+                end: t.head,
+                _words: PhantomData,
+            };
+            if let Some(name) = ring.take_announce() {
+                // A thread that claimed the ring just now announces itself.
+                if let Some(first) = events().next().filter(|e| e.kind() != EventKind::ThreadStart)
+                {
+                    let start =
+                        [header(EventKind::ThreadStart, 0, 0), first.ts(), name[0], name[1]];
+                    f(t.tid, Events::linear(&start));
+                }
             }
-        }
-        // Words in `[tail, head)` were fully written before the owner's
-        // release store of `head`, which `collect` acquired; the owner does
-        // not write them again until `tail` moves past them, after `f` is
-        // done with them.
-        f(t.tid, events());
-    });
+            // Words in `[tail, head)` were fully written before the owner's
+            // release store of `head`, which `collect` acquired; the owner does
+            // not write them again until `tail` moves past them, after `f` is
+            // done with them.
+            f(t.tid, events());
+        })
+        .is_some()
 }
 
 /// Calls `f` with every ring's owner, counters, and whether a thread owns it now.
