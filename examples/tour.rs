@@ -228,7 +228,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         served.iter().map(|s| s.audit_records).sum::<usize>(),
         served.iter().map(|s| s.audit_bytes).sum::<usize>()
     );
-    drop((feed, orders, index));
+    // The upstream quotes too: fetched one after another, 15 ms apart,
+    // they would end the session live after growing through much of it.
+    drop((feed, orders, index, upstream));
 
     let path = session.finish()?;
     println!();

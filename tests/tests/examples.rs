@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use pulse_analysis::{
     diff, leaks, recommend, report, Category, DiffOptions, FoldedKind, Profile, RecommendOptions,
-    ReportOptions, ScopeTime, Trend, Verdict,
+    Report, ReportOptions, ScopeTime, Trend, Verdict,
 };
 use pulse_tests::temp_session;
 
@@ -122,13 +122,12 @@ fn tour_findings_point_at_the_planted_lines() {
     let r = report(p, &ReportOptions::default());
     assert_eq!(r.scopes[0].name, "Vwap", "{:#?}", r.scopes);
     // The upstream fetchers only free what main allocated.
-    every_flow_names_a_listed_thread(p);
+    every_flow_names_a_listed_thread(&r);
 }
 
 /// The report's thread table lists every thread its flows name, one that
 /// only freed what others allocated included.
-fn every_flow_names_a_listed_thread(p: &Profile) {
-    let r = report(p, &ReportOptions::default());
+fn every_flow_names_a_listed_thread(r: &Report) {
     for f in &r.flows {
         for id in [f.from, f.to] {
             assert!(r.per_thread.iter().any(|t| t.id == id), "#{id}: {:#?}", r.per_thread);
@@ -361,7 +360,7 @@ fn threads_frees_are_charged_to_the_producers_and_nothing_leaks() {
     for id in &consumers {
         assert!(p.threads[id].bytes_allocated < 16 * 1024, "{:?}", p.threads[id]);
     }
-    every_flow_names_a_listed_thread(&p);
+    every_flow_names_a_listed_thread(&report(&p, &ReportOptions::default()));
     assert!(leaks(&p).iter().all(|l| !l.is_leak()), "{:#?}", leaks(&p));
     // A clean program: nothing to advise.
     let recs = recommend(&p, &RecommendOptions::default());

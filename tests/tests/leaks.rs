@@ -18,7 +18,7 @@ fn a_leak_is_told_apart_from_a_cache() {
     let leak = found.iter().find(|l| l.function == "leaky::remember").expect("the leak's site");
     assert_eq!((leak.blocks, leak.bytes), (50, 50 * 64));
     assert_eq!(leak.trend, Trend::Growing, "{:?}", leak.history);
-    assert!(leak.place.ends_with("leaky.rs:13"), "{}", leak.place);
+    assert!(leak.place.ends_with("leaky.rs:14"), "{}", leak.place);
     let cache = found
         .iter()
         .find(|l| l.function == "leaky::main" && l.blocks == 50)
