@@ -2299,13 +2299,10 @@ mod tests {
         assert_eq!(records(&enc).len(), 3);
     }
 
-    /// Frames of addresses all over this test binary, as the new resolver
-    /// and as `addr2line`'s context over the whole object give them.
-    #[test]
-    fn frames_are_those_of_addr2line_over_the_whole_object() {
-        use object::ObjectSymbol as _;
-        let step: usize =
-            std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(13);
+    /// Calls `f` with the object that the tests over a whole object read:
+    /// `PULSE_TEST_SYMBOL_OBJECT`'s (an absolute path) where it is set,
+    /// else this test binary.
+    fn with_test_object(f: impl FnOnce(&mut ObjectFile)) {
         let mut s = Symbolizer::default();
         let here = std::hint::black_box(a_function_to_find()) + 1;
         let place = s.place(here);
@@ -2315,61 +2312,79 @@ mod tests {
             Some(o) => o,
             None => s.objects[place.object].as_mut().expect("this test binary"),
         };
-        let endian = if object.file.is_little_endian() {
-            gimli::RunTimeEndian::Little
-        } else {
-            gimli::RunTimeEndian::Big
-        };
-        let whole =
-            addr2line::Context::from_dwarf(load_sections(&object.file, endian).unwrap()).unwrap();
-        let map = object.file.symbol_map();
-        let symbol =
-            |svma| map.containing(svma).map(|s: &object::SymbolMapName<'_>| s.name().as_bytes());
-        let mut svmas: Vec<u64> = object
-            .file
-            .symbols()
-            .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 1)
-            .step_by(step)
-            .flat_map(|s| [s.address() + 1, s.address() + s.size() / 2])
-            .collect();
-        svmas.sort_unstable();
-        svmas.dedup();
-        let dwarf = object.dwarf.as_ref().unwrap();
-        let mut keyed: Vec<(usize, u64)> =
-            svmas.iter().map(|&a| (dwarf.unit_of_address(a).unwrap_or(NONE), a)).collect();
-        keyed.sort_unstable();
-        let (mut checked, mut differ) = (0, 0);
-        let mut took = Duration::ZERO;
-        let mut groups = 0;
-        for group in keyed.chunk_by(|a, b| a.0 == b.0 && a.0 != NONE) {
-            let addrs: Vec<u64> = group.iter().map(|g| g.1).collect();
-            let mut got = vec![Vec::new(); addrs.len()];
-            let t = Instant::now();
-            object.frames(group[0].0, &addrs, &mut got, &mut 0);
-            took += t.elapsed();
-            groups += 1;
-            for (&a, got) in addrs.iter().zip(&got) {
-                let mut want = Vec::new();
-                if dwarf_frames(&whole, a, &symbol, &mut want).is_err() {
-                    want.clear();
-                }
-                if want.is_empty() {
-                    if let Some(name) = symbol(a) {
-                        want.push(Frame { function: demangle(name), file: String::new(), line: 0 });
+        f(object);
+    }
+
+    /// Frames of addresses all over this test binary, as the new resolver
+    /// and as `addr2line`'s context over the whole object give them.
+    #[test]
+    fn frames_are_those_of_addr2line_over_the_whole_object() {
+        use object::ObjectSymbol as _;
+        let step: usize =
+            std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(13);
+        with_test_object(|object| {
+            let endian = if object.file.is_little_endian() {
+                gimli::RunTimeEndian::Little
+            } else {
+                gimli::RunTimeEndian::Big
+            };
+            let whole =
+                addr2line::Context::from_dwarf(load_sections(&object.file, endian).unwrap())
+                    .unwrap();
+            let map = object.file.symbol_map();
+            let symbol = |svma| {
+                map.containing(svma).map(|s: &object::SymbolMapName<'_>| s.name().as_bytes())
+            };
+            let mut svmas: Vec<u64> = object
+                .file
+                .symbols()
+                .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 1)
+                .step_by(step)
+                .flat_map(|s| [s.address() + 1, s.address() + s.size() / 2])
+                .collect();
+            svmas.sort_unstable();
+            svmas.dedup();
+            let dwarf = object.dwarf.as_ref().unwrap();
+            let mut keyed: Vec<(usize, u64)> =
+                svmas.iter().map(|&a| (dwarf.unit_of_address(a).unwrap_or(NONE), a)).collect();
+            keyed.sort_unstable();
+            let (mut checked, mut differ) = (0, 0);
+            let mut took = Duration::ZERO;
+            let mut groups = 0;
+            for group in keyed.chunk_by(|a, b| a.0 == b.0 && a.0 != NONE) {
+                let addrs: Vec<u64> = group.iter().map(|g| g.1).collect();
+                let mut got = vec![Vec::new(); addrs.len()];
+                let t = Instant::now();
+                object.frames(group[0].0, &addrs, &mut got, &mut 0);
+                took += t.elapsed();
+                groups += 1;
+                for (&a, got) in addrs.iter().zip(&got) {
+                    let mut want = Vec::new();
+                    if dwarf_frames(&whole, a, &symbol, &mut want).is_err() {
+                        want.clear();
                     }
-                }
-                checked += 1;
-                if *got != want {
-                    differ += 1;
-                    if differ <= 10 {
-                        eprintln!("{a:#x}:\n  got  {got:?}\n  want {want:?}");
+                    if want.is_empty() {
+                        if let Some(name) = symbol(a) {
+                            want.push(Frame {
+                                function: demangle(name),
+                                file: String::new(),
+                                line: 0,
+                            });
+                        }
+                    }
+                    checked += 1;
+                    if *got != want {
+                        differ += 1;
+                        if differ <= 10 {
+                            eprintln!("{a:#x}:\n  got  {got:?}\n  want {want:?}");
+                        }
                     }
                 }
             }
-        }
-        eprintln!("{checked} addresses, {differ} differ; {groups} groups resolved in {took:?}");
-        assert!(checked > 50, "{checked}");
-        assert_eq!(differ, 0);
+            eprintln!("{checked} addresses, {differ} differ; {groups} groups resolved in {took:?}");
+            assert!(checked > 50, "{checked}");
+            assert_eq!(differ, 0);
+        });
     }
 
     /// A scan of the symbol table finds what `object`'s symbol map finds,
@@ -2415,49 +2430,42 @@ mod tests {
     fn line_rows_are_gimli_s() {
         let step: usize =
             std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
-        let mut s = Symbolizer::default();
-        let here = std::hint::black_box(a_function_to_find()) + 1;
-        let place = s.place(here);
-        let mut other =
-            std::env::var("PULSE_TEST_SYMBOL_OBJECT").ok().and_then(|p| ObjectFile::open(&p));
-        let object = match &mut other {
-            Some(o) => o,
-            None => s.objects[place.object].as_mut().expect("this test binary"),
-        };
-        let sections = &object.dwarf.as_ref().expect("DWARF").sections;
-        let (mut programs, mut rows) = (0, 0);
-        let mut headers = sections.units();
-        let mut k = 0;
-        while let Ok(Some(header)) = headers.next() {
-            k += 1;
-            if k % step != 0 {
-                continue;
-            }
-            let Ok(unit) = sections.unit(header) else { continue };
-            let Some(program) = &unit.line_program else { continue };
-            let mut want = Vec::new();
-            let mut gimli_rows = program.clone().rows();
-            let gimli_end = loop {
-                match gimli_rows.next_row() {
-                    Ok(Some((_, r))) => want.push(Row {
-                        address: r.address(),
-                        file: r.file_index(),
-                        line: r.line().map_or(0, std::num::NonZeroU64::get),
-                        end: r.end_sequence(),
-                    }),
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
+        with_test_object(|object| {
+            let sections = &object.dwarf.as_ref().expect("DWARF").sections;
+            let (mut programs, mut rows) = (0, 0);
+            let mut headers = sections.units();
+            let mut k = 0;
+            while let Ok(Some(header)) = headers.next() {
+                k += 1;
+                if k % step != 0 {
+                    continue;
                 }
-            };
-            let mut got = Vec::new();
-            let end = line_rows(program, |_, _| true, |r| got.push(r));
-            assert_eq!(got, want);
-            assert_eq!(end, gimli_end);
-            programs += 1;
-            rows += got.len();
-        }
-        eprintln!("{programs} line programs, {rows} rows");
-        assert!(programs > 10 && rows > 1000, "{programs} {rows}");
+                let Ok(unit) = sections.unit(header) else { continue };
+                let Some(program) = &unit.line_program else { continue };
+                let mut want = Vec::new();
+                let mut gimli_rows = program.clone().rows();
+                let gimli_end = loop {
+                    match gimli_rows.next_row() {
+                        Ok(Some((_, r))) => want.push(Row {
+                            address: r.address(),
+                            file: r.file_index(),
+                            line: r.line().map_or(0, std::num::NonZeroU64::get),
+                            end: r.end_sequence(),
+                        }),
+                        Ok(None) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                };
+                let mut got = Vec::new();
+                let end = line_rows(program, |_, _| true, |r| got.push(r));
+                assert_eq!(got, want);
+                assert_eq!(end, gimli_end);
+                programs += 1;
+                rows += got.len();
+            }
+            eprintln!("{programs} line programs, {rows} rows");
+            assert!(programs > 10 && rows > 1000, "{programs} {rows}");
+        });
     }
 
     /// Every sequence's rows made and only the wanted ones place the same
@@ -2467,66 +2475,66 @@ mod tests {
     /// `PULSE_TEST_SYMBOL_OBJECT`).
     #[test]
     fn skipping_sequences_places_every_address_alike() {
-        let mut s = Symbolizer::default();
-        let here = std::hint::black_box(a_function_to_find()) + 1;
-        let place = s.place(here);
-        let mut other =
-            std::env::var("PULSE_TEST_SYMBOL_OBJECT").ok().and_then(|p| ObjectFile::open(&p));
-        let object = match &mut other {
-            Some(o) => o,
-            None => s.objects[place.object].as_mut().expect("this test binary"),
-        };
-        let sections = &object.dwarf.as_ref().expect("DWARF").sections;
-        let (mut programs, mut placed, mut skipped) = (0, 0, 0);
-        let mut headers = sections.units();
-        let mut k = 0u64;
-        while let Ok(Some(header)) = headers.next() {
-            let Ok(unit) = sections.unit(header) else { continue };
-            let Some(program) = &unit.line_program else { continue };
-            let mut rows = Vec::new();
-            line_rows(program, |_, _| true, |r| rows.push(r)).unwrap();
-            let (mut sequences, mut wanted) = (0, 0);
-            line_rows(
-                program,
-                |_, _| {
-                    sequences += 1;
-                    false
-                },
-                |_| wanted += 1,
-            )
-            .unwrap();
-            assert_eq!(wanted, 0, "no sequence wanted, none made");
-            let mut svmas = Vec::new();
-            for r in &rows {
-                k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                if k >> 60 == 0 {
-                    svmas.extend([r.address.saturating_sub(1), r.address, r.address + 1]);
-                }
-            }
-            if let (Some(lo), Some(hi)) =
-                (rows.iter().map(|r| r.address).min(), rows.iter().map(|r| r.address).max())
-            {
-                svmas.extend((0..64).map(|i| lo + (hi - lo) / 64 * i));
-            }
-            svmas.sort_unstable();
-            svmas.dedup();
-            let mut all = vec![None; svmas.len()];
-            let mut some = vec![None; svmas.len()];
-            place_lines(program, &svmas, &mut all, false).unwrap();
-            place_lines(program, &svmas, &mut some, true).unwrap();
-            assert_eq!(some, all);
-            let mut made = 0;
-            line_rows(program, |lo, hi| svmas.iter().any(|&a| lo <= a && a < hi), |_| made += 1)
+        with_test_object(|object| {
+            let sections = &object.dwarf.as_ref().expect("DWARF").sections;
+            let (mut programs, mut placed, mut skipped) = (0, 0, 0);
+            let mut headers = sections.units();
+            let mut k = 0u64;
+            while let Ok(Some(header)) = headers.next() {
+                let Ok(unit) = sections.unit(header) else { continue };
+                let Some(program) = &unit.line_program else { continue };
+                let mut rows = Vec::new();
+                line_rows(program, |_, _| true, |r| rows.push(r)).unwrap();
+                let (mut sequences, mut wanted) = (0, 0);
+                line_rows(
+                    program,
+                    |_, _| {
+                        sequences += 1;
+                        false
+                    },
+                    |_| wanted += 1,
+                )
                 .unwrap();
-            skipped += usize::from(made < rows.len());
-            programs += 1;
-            placed += all.iter().flatten().count();
-            let _ = sequences;
-        }
-        eprintln!(
+                assert_eq!(wanted, 0, "no sequence wanted, none made");
+                let mut svmas = Vec::new();
+                for r in &rows {
+                    k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    if k >> 60 == 0 {
+                        svmas.extend([r.address.saturating_sub(1), r.address, r.address + 1]);
+                    }
+                }
+                if let (Some(lo), Some(hi)) =
+                    (rows.iter().map(|r| r.address).min(), rows.iter().map(|r| r.address).max())
+                {
+                    svmas.extend((0..64).map(|i| lo + (hi - lo) / 64 * i));
+                }
+                svmas.sort_unstable();
+                svmas.dedup();
+                let mut all = vec![None; svmas.len()];
+                let mut some = vec![None; svmas.len()];
+                place_lines(program, &svmas, &mut all, false).unwrap();
+                place_lines(program, &svmas, &mut some, true).unwrap();
+                assert_eq!(some, all);
+                let mut made = 0;
+                line_rows(
+                    program,
+                    |lo, hi| svmas.iter().any(|&a| lo <= a && a < hi),
+                    |_| made += 1,
+                )
+                .unwrap();
+                skipped += usize::from(made < rows.len());
+                programs += 1;
+                placed += all.iter().flatten().count();
+                let _ = sequences;
+            }
+            eprintln!(
             "{programs} line programs, {placed} addresses placed, {skipped} with sequences skipped"
         );
-        assert!(programs > 10 && placed > 1000 && skipped > 10, "{programs} {placed} {skipped}");
+            assert!(
+                programs > 10 && placed > 1000 && skipped > 10,
+                "{programs} {placed} {skipped}"
+            );
+        });
     }
 
     /// A DWARF 4 line program of `body`, with opcode 13 a standard opcode
