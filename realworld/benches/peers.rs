@@ -137,6 +137,7 @@ fn main() -> Result<(), String> {
         "real programs under each profiler, median of {reps} (dhat-rs: one run); \
          ratios against the same run's baseline"
     );
+    let mut verdicts = Vec::new();
     for args in &workloads {
         let label = match args[0] {
             "jq" => format!("jaq: jq filters over {} records", args[1]),
@@ -178,17 +179,45 @@ fn main() -> Result<(), String> {
         if !heaptrack {
             println!("  {:<34} not installed", Tool::Heaptrack.name());
         }
-        pipeline(&tmp, heaptrack_print, reps)?;
+        // The design's budgets: a multi-threaded program 1.3x, an
+        // allocation-heavy single-threaded one 1.5x.
+        let budget = if args[0] == "grep" { 1.3 } else { 1.5 };
+        let full = walls[1] / walls[0];
+        verdicts.push(verdict(
+            format!("{}, pulse full: {full:.2}x System's wall", args[0]),
+            format!("<= {budget}x"),
+            full <= budget,
+        ));
+        pipeline(&tmp, heaptrack_print, reps, args[0], &mut verdicts)?;
+    }
+    println!();
+    println!(
+        "against the budgets of the design, this run{}",
+        if smoke || quick { " (inputs smaller than the full run's: indicative only)" } else { "" }
+    );
+    for v in &verdicts {
+        println!("  {v}");
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// One line of the budgets' summary: the figure, the budget, whether it is met.
+fn verdict(what: String, budget: String, met: bool) -> String {
+    format!("{what:<72} budget {budget:<24} {}", if met { "met" } else { "MISSED" })
 }
 
 /// The session's size, and reading it back: `pulse report` (a process
 /// that replays it and renders the report) against `heaptrack_print` on
 /// heaptrack's file of the same program, and a later command through the
 /// replay cache against the first.
-fn pipeline(tmp: &Path, heaptrack_print: bool, reps: usize) -> Result<(), String> {
+fn pipeline(
+    tmp: &Path,
+    heaptrack_print: bool,
+    reps: usize,
+    name: &str,
+    verdicts: &mut Vec<String>,
+) -> Result<(), String> {
     let session = tmp.join(session_name(Tool::PulseFull));
     let bytes = std::fs::metadata(&session).map_or(0, |m| m.len());
     let ht = heaptrack_file(tmp);
@@ -232,6 +261,12 @@ fn pipeline(tmp: &Path, heaptrack_print: bool, reps: usize) -> Result<(), String
             None => String::new(),
         }
     );
+    let per_event = bytes as f64 / events.max(1) as f64;
+    verdicts.push(verdict(
+        format!("{name}, the session: {per_event:.2} B/event"),
+        "<= 2 B/event".into(),
+        per_event <= 2.0,
+    ));
     let wall = |v: &[Measured]| median(v.iter().map(|m| m.wall).collect());
     let peak = |v: &[Measured]| median(v.iter().map(|m| m.max_rss_kib as f64).collect());
     let base = wall(&plain);
@@ -255,8 +290,22 @@ fn pipeline(tmp: &Path, heaptrack_print: bool, reps: usize) -> Result<(), String
             peak(&plain) / peak(&print)
         );
         row("heaptrack_print", &print, ratio);
+        let (time, memory) = (base / wall(&print), peak(&plain) / peak(&print));
+        verdicts.push(verdict(
+            format!(
+                "{name}, pulse report: {time:.2}x heaptrack_print's time, {memory:.2}x its memory"
+            ),
+            "< 1x time, <= 2x memory".into(),
+            time < 1.0 && memory <= 2.0,
+        ));
     }
     row("pulse report, storing the cache", &first, format!("{:.2}x", wall(&first) / base));
     row("a later command, from the cache", &later, format!("{:.3}x", wall(&later) / base));
+    let later = wall(&later) / base;
+    verdicts.push(verdict(
+        format!("{name}, a later command: {later:.3}x the first's time"),
+        "<= 0.10x".into(),
+        later <= 0.10,
+    ));
     Ok(())
 }
