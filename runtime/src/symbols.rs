@@ -819,9 +819,25 @@ struct Plan {
     /// Whether it is a function with code: a subprogram with an address
     /// attribute.
     function: bool,
+    /// The bytes of its attributes, where each has a fixed size.
+    fixed: Option<usize>,
 }
 
 impl Plans {
+    /// The plan of the abbreviation numbered `code` in `unit`.
+    fn of_code(&mut self, code: u64, unit: &gimli::Unit<Slice>) -> Result<&Plan, gimli::Error> {
+        let known = usize::try_from(code)
+            .ok()
+            .and_then(|c| self.by_code.get(c))
+            .is_some_and(Option::is_some);
+        if known {
+            return Ok(self.by_code[code as usize].as_ref().expect("known"));
+        }
+        let abbrev =
+            unit.abbreviations.get(code).ok_or(gimli::Error::InvalidAbbreviationCode(code))?;
+        Ok(self.get(abbrev, &unit.header))
+    }
+
     fn get(&mut self, abbrev: &gimli::Abbreviation, header: &gimli::UnitHeader<Slice>) -> &Plan {
         let code = usize::try_from(abbrev.code()).unwrap_or(usize::MAX);
         if code >= MAX_CODE {
@@ -843,6 +859,7 @@ impl Plan {
             });
         let mut skip = Vec::new();
         let mut run = 0;
+        let mut fixed = Some(0);
         let flush = |run: &mut usize, skip: &mut Vec<gimli::AttributeSpecification>| {
             let fixed = |form| gimli::AttributeSpecification::new(gimli::DW_AT_sibling, form, None);
             while *run >= 16 {
@@ -863,15 +880,19 @@ impl Plan {
         };
         for spec in attributes {
             match spec.size(header) {
-                Some(size) => run += size,
+                Some(size) => {
+                    run += size;
+                    fixed = fixed.map(|f| f + size);
+                }
                 None => {
                     flush(&mut run, &mut skip);
                     skip.push(*spec);
+                    fixed = None;
                 }
             }
         }
         flush(&mut run, &mut skip);
-        Plan { skip, function }
+        Plan { skip, function, fixed }
     }
 }
 
@@ -951,28 +972,46 @@ impl Dwarf {
         let n = svmas.len();
 
         // The function that holds each address: one pass over the entries.
+        // Most are read past: an entry whose attributes all have a fixed
+        // size is its abbreviation's code and that many bytes, skipped
+        // here; the others are read with `gimli` from where they start.
         let mut plans = Plans::default();
         let mut function: Vec<Option<gimli::UnitOffset<usize>>> = vec![None; n];
-        let mut entries = unit.entries_raw(None)?;
-        while !entries.is_empty() {
-            let at = entries.next_offset();
-            let Some(abbrev) = entries.read_abbreviation()? else { continue };
-            // A declaration, or an inlined function's abstract instance,
-            // has no addresses: only a function with code is read.
-            let plan = plans.get(abbrev, &unit.header);
-            if !plan.function {
-                entries.skip_attributes(&plan.skip)?;
+        let root = unit.header.root_offset().0;
+        let bytes = unit.header.range_from(unit.header.root_offset()..)?.slice();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let at = gimli::UnitOffset(root + pos);
+            let (code, len) = uleb128(&bytes[pos..]).ok_or(gimli::Error::BadUnsignedLeb128)?;
+            if code == 0 {
+                // The end of an entry's children.
+                pos += len;
                 continue;
             }
-            let mut ranges = Ranges::default();
-            for spec in abbrev.attributes() {
-                ranges.take(u, &entries.read_attribute(*spec)?);
+            let plan = plans.of_code(code, &unit)?;
+            // A declaration, or an inlined function's abstract instance,
+            // has no addresses: only a function with code is read.
+            if let (false, Some(size)) = (plan.function, plan.fixed) {
+                pos += len + size;
+                continue;
             }
-            ranges.each(u, |begin, end| {
-                for i in within(svmas, begin, end) {
-                    function[i].get_or_insert(at);
+            let mut entries = unit.entries_raw(Some(at))?;
+            let abbrev =
+                entries.read_abbreviation()?.ok_or(gimli::Error::InvalidAbbreviationCode(0))?;
+            if plan.function {
+                let mut ranges = Ranges::default();
+                for spec in abbrev.attributes() {
+                    ranges.take(u, &entries.read_attribute(*spec)?);
                 }
-            })?;
+                ranges.each(u, |begin, end| {
+                    for i in within(svmas, begin, end) {
+                        function[i].get_or_insert(at);
+                    }
+                })?;
+            } else {
+                entries.skip_attributes(&plan.skip)?;
+            }
+            pos = entries.next_offset().0 - root;
         }
 
         checkpoint();
@@ -1308,6 +1347,23 @@ impl Names {
             }
         }
     }
+}
+
+/// The unsigned LEB128 number at the start of `bytes`, and its length;
+/// `None` past the end, or past 64 bits.
+fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        let low = u64::from(b & 0x7f);
+        if i == 9 && low > 1 {
+            return None;
+        }
+        n |= low << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
 }
 
 /// The file and line of each of `svmas` (sorted) into `lines`, as
@@ -2535,6 +2591,29 @@ mod tests {
                 "{programs} {placed} {skipped}"
             );
         });
+    }
+
+    /// The entries' walk reads an abbreviation's code as `gimli` reads it:
+    /// the same number and length, and no number where `gimli` errs.
+    #[test]
+    fn codes_are_read_as_gimli_reads_them() {
+        use gimli::Reader as _;
+        let cases: [&[u8]; 9] = [
+            &[0],
+            &[0x7f, 0xaa],
+            &[0x80, 0x01],
+            &[0xff, 0xff, 0x03],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+            &[0x80],
+            &[],
+        ];
+        for bytes in cases {
+            let mut r = gimli::EndianSlice::new(bytes, gimli::LittleEndian);
+            let want = r.read_uleb128().ok().map(|n| (n, bytes.len() - r.len()));
+            assert_eq!(uleb128(bytes), want, "{bytes:x?}");
+        }
     }
 
     /// A DWARF 4 line program of `body`, with opcode 13 a standard opcode
