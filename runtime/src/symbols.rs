@@ -1351,7 +1351,12 @@ impl Names {
 
 /// The unsigned LEB128 number at the start of `bytes`, and its length;
 /// `None` past the end, or past 64 bits.
+#[inline(always)]
 fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    // Most abbreviation codes take one byte.
+    if let Some(&b) = bytes.first().filter(|&&b| b < 0x80) {
+        return Some((u64::from(b), 1));
+    }
     let mut n = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         let low = u64::from(b & 0x7f);
@@ -1488,7 +1493,14 @@ struct LineProgram {
     standard_lengths: Slice,
     /// How far each special opcode advances the address.
     advance: [u64; 256],
+    /// For each standard opcode that leaves the address as it is and makes
+    /// no row, the numbers it takes, which a scan only reads past;
+    /// [`NOT_SKIPPED`] for the others.
+    skipped: [u8; 256],
 }
+
+/// In [`LineProgram::skipped`]: an opcode a scan reads for what it does.
+const NOT_SKIPPED: u8 = u8::MAX;
 
 /// A sequence of a line program as [`scan_sequence`] finds it.
 struct Sequence {
@@ -1512,6 +1524,19 @@ impl LineProgram {
         for (opcode, by) in advance.iter_mut().enumerate().skip(usize::from(base)) {
             *by = step.wrapping_mul((opcode as u64 - u64::from(base)) / u64::from(range));
         }
+        // As the decoder reads them: line, file, column and instruction set
+        // take one number, the flags none, an opcode past those it knows
+        // as many as the header says.
+        let lengths = header.standard_opcode_lengths().slice();
+        let mut skipped = [NOT_SKIPPED; 256];
+        for (opcode, n) in skipped.iter_mut().enumerate().take(usize::from(base)).skip(1) {
+            *n = match opcode {
+                3 | 4 | 5 | 12 => 1,
+                6 | 7 | 10 | 11 => 0,
+                0..=12 => NOT_SKIPPED,
+                _ => lengths.get(opcode - 1).copied().unwrap_or(NOT_SKIPPED),
+            };
+        }
         LineProgram {
             version: header.version(),
             base,
@@ -1526,6 +1551,7 @@ impl LineProgram {
             tombstone_from: mask - 1,
             standard_lengths: *header.standard_opcode_lengths(),
             advance,
+            skipped,
         }
     }
 
@@ -1675,6 +1701,13 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
             if !tombstone {
                 advance(&mut address, false, p.advance[usize::from(opcode)])?;
                 lo = lo.min(address);
+            }
+            continue;
+        }
+        let operands = p.skipped[usize::from(opcode)];
+        if operands != NOT_SKIPPED {
+            for _ in 0..operands {
+                skip_leb(bytes, &mut at)?;
             }
             continue;
         }
