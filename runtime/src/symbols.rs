@@ -2276,8 +2276,15 @@ fn main_load_bias() -> Option<u64> {
 }
 
 fn demangle(raw: &[u8]) -> String {
+    use std::fmt::Write as _;
     match std::str::from_utf8(raw).ok().and_then(|s| rustc_demangle::try_demangle(s).ok()) {
-        Some(d) => format!("{d:#}"),
+        Some(d) => {
+            // Written piece by piece: room for the whole name at once (the
+            // mangled one's length, more than the name without its hash).
+            let mut name = String::with_capacity(raw.len());
+            let _ = write!(name, "{d:#}");
+            name
+        }
         None => String::from_utf8_lossy(raw).into_owned(),
     }
 }
