@@ -991,9 +991,13 @@ impl Dwarf {
             let plan = plans.of_code(code, &unit)?;
             // A declaration, or an inlined function's abstract instance,
             // has no addresses: only a function with code is read.
+            // (An entry cut short by the unit's end is left to `gimli`,
+            // which reports it.)
             if let (false, Some(size)) = (plan.function, plan.fixed) {
-                pos += len + size;
-                continue;
+                if pos + len + size <= bytes.len() {
+                    pos += len + size;
+                    continue;
+                }
             }
             let mut entries = unit.entries_raw(Some(at))?;
             let abbrev =
@@ -1678,12 +1682,10 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
         Some(bytes[start..*at].iter().rev().fold(0, |n, b| n << 7 | u64::from(b & 0x7f)))
     }
     let (mut address, mut tombstone) = (0u64, false);
-    // The lowest address of a row so far (none: `u64::MAX`, where a row
-    // would place nothing). The highest is the address at the end: the
-    // address only goes up.
-    let mut lo = u64::MAX;
+    // The lowest address of a row so far, and whether there was one. The
+    // highest is the address at the end: the address only goes up.
+    let (mut lo, mut rows) = (u64::MAX, false);
     let mut at = 0;
-    let span = |lo: u64, hi: u64| (lo != u64::MAX).then_some((lo, hi));
     let advance = |address: &mut u64, tombstone: bool, by: u64| -> Option<()> {
         if !tombstone {
             let a = address.checked_add(by)?;
@@ -1701,6 +1703,7 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
             if !tombstone {
                 advance(&mut address, false, p.advance[usize::from(opcode)])?;
                 lo = lo.min(address);
+                rows = true;
             }
             continue;
         }
@@ -1720,8 +1723,9 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
                     gimli::DW_LNE_end_sequence => {
                         if !tombstone {
                             lo = lo.min(address);
+                            rows = true;
                         }
-                        let span = span(lo, address);
+                        let span = rows.then_some((lo, address));
                         return Some(Sequence { len: at, span, ended: !tombstone });
                     }
                     gimli::DW_LNE_set_address => {
@@ -1744,9 +1748,9 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
                             address = a;
                         }
                     }
-                    // A file defined by the program (DWARF 4 and before)
-                    // is a name and three numbers the decoder reads, and
-                    // may stop at: it reads this sequence.
+                    // A file defined by the program (DWARF 4 and before):
+                    // the decoder reads its name, and may stop at it; it
+                    // reads this sequence.
                     gimli::DW_LNE_define_file if p.version <= 4 => return None,
                     _ => {}
                 }
@@ -1754,6 +1758,7 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
             1 => {
                 if !tombstone {
                     lo = lo.min(address);
+                    rows = true;
                 }
             }
             2 => {
@@ -1777,7 +1782,7 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
             }
         }
     }
-    Some(Sequence { len: at, span: span(lo, address), ended: false })
+    Some(Sequence { len: at, span: rows.then_some((lo, address)), ended: false })
 }
 
 /// A unit for reading the names of its entries: what `gimli`'s `Unit::new`
@@ -2656,6 +2661,41 @@ mod tests {
         }
     }
 
+    /// A unit whose last entry the unit's length cuts short is an error, as
+    /// `gimli` reads it, though the entries' walk skips most entries by
+    /// their length alone.
+    #[test]
+    fn an_entry_cut_short_by_its_unit_is_an_error() {
+        // 1: a compile unit with children, no attributes; 2: a variable
+        // with a 4-byte reference.
+        let abbrev: &'static [u8] = &[1, 0x11, 1, 0, 0, 2, 0x34, 0, 0x49, 0x13, 0, 0, 0];
+        let entries = |cut: usize| {
+            let dies: &[u8] = &[1, 2, 0xaa, 0xbb, 0xcc, 0xdd, 0];
+            let dies = &dies[..dies.len() - cut];
+            let mut info = ((7 + dies.len()) as u32).to_le_bytes().to_vec();
+            info.extend([4, 0, 0, 0, 0, 0, 8]);
+            info.extend(dies);
+            &*Box::leak(info.into_boxed_slice())
+        };
+        for (cut, fails) in [(0, false), (3, true)] {
+            let info = entries(cut);
+            let sections = gimli::Dwarf::load(|id| -> Result<Slice, gimli::Error> {
+                let bytes: &'static [u8] = match id {
+                    gimli::SectionId::DebugInfo => info,
+                    gimli::SectionId::DebugAbbrev => abbrev,
+                    _ => &[],
+                };
+                Ok(gimli::EndianSlice::new(bytes, gimli::RunTimeEndian::Little))
+            })
+            .unwrap();
+            let mut dwarf =
+                Dwarf { sections, aranges: Vec::new(), names: Names::default(), whole: None };
+            let mut out = vec![Vec::new()];
+            let got = dwarf.unit_frames(0, &[0x1000], &|_| None, &mut out, &mut || {});
+            assert_eq!(got.is_err(), fails, "{cut} bytes cut: {got:?}");
+        }
+    }
+
     /// A DWARF 4 line program of `body`, with opcode 13 a standard opcode
     /// of two operands.
     fn line_program_of(body: &[u8]) -> gimli::IncompleteLineProgram<Slice, usize> {
@@ -2722,11 +2762,25 @@ mod tests {
         body.extend([1, 14 + 5 + 14 * 2]);
         body.extend(END_SEQUENCE);
         let plain = body.clone();
+        // Cut short by a tombstone, then a sequence whose one row is at the
+        // last address: the first's last row pairs with it, not with the
+        // sequence after.
+        let mut at_the_top = plain.clone();
+        at_the_top.extend(set_address(0x6000));
+        at_the_top.extend([1]);
+        at_the_top.extend(set_address(0x5800));
+        at_the_top.extend(END_SEQUENCE);
+        at_the_top.extend(set_address(u64::MAX - 0x10));
+        at_the_top.extend([2, 0x10, 1]);
+        at_the_top.extend(END_SEQUENCE);
+        at_the_top.extend(set_address(0x7000));
+        at_the_top.extend([1, 2, 0x10]);
+        at_the_top.extend(END_SEQUENCE);
         // A file defined by the program: the decoder reads the rest.
         body.extend(set_address(0x5000));
         body.extend([0, 6, 3, b'c', 0, 0, 0, 0, 1, 14 + 5 + 14]);
         body.extend(END_SEQUENCE);
-        for body in [plain, body] {
+        for body in [plain, at_the_top, body] {
             let program = line_program_of(&body);
             let mut rows = Vec::new();
             line_rows(&program, |_, _| true, |r| rows.push(r)).unwrap();
@@ -2736,8 +2790,11 @@ mod tests {
                 want.push((r.address(), r.end_sequence()));
             }
             assert_eq!(rows.iter().map(|r| (r.address, r.end)).collect::<Vec<_>>(), want);
-            let mut around: Vec<u64> =
-                rows.iter().flat_map(|r| [r.address - 1, r.address, r.address + 1]).collect();
+            let mut around: Vec<u64> = rows
+                .iter()
+                .flat_map(|r| [r.address - 1, r.address, r.address.saturating_add(1)])
+                .chain([0x7008])
+                .collect();
             around.sort_unstable();
             around.dedup();
             // Each address alone, each pair, and a thousand draws of a third.
