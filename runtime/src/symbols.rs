@@ -1072,13 +1072,15 @@ impl Dwarf {
         let mut named = |name: Option<Name>, svma: u64| {
             let text = match name {
                 Some(Name::Bytes(b)) => Some(demangle(b.slice())),
-                Some(Name::Str(at)) => demangled
-                    .entry(at)
-                    .or_insert_with(|| {
-                        strings.and_then(|s| s.read(at)).map_or_else(String::new, |b| demangle(&b))
-                    })
-                    .clone()
-                    .into(),
+                // A name that could not be read is not kept: the next
+                // address that needs it reads it again.
+                Some(Name::Str(at)) => Some(match demangled.get(&at) {
+                    Some(name) => name.clone(),
+                    None => match strings.and_then(|s| s.read(at)) {
+                        Some(raw) => demangled.entry(at).or_insert(demangle(&raw)).clone(),
+                        None => String::new(),
+                    },
+                }),
                 None => None,
             };
             text.unwrap_or_else(|| symbol(svma).map(demangle).unwrap_or_default())
