@@ -284,13 +284,9 @@ fn pipeline(
     if print.is_empty() {
         println!("  {:<34} not installed, or no heaptrack file", "heaptrack_print");
     } else {
-        let ratio = format!(
-            "pulse report takes {:.2}x its time, {:.2}x its memory",
-            base / wall(&print),
-            peak(&plain) / peak(&print)
-        );
-        row("heaptrack_print", &print, ratio);
         let (time, memory) = (base / wall(&print), peak(&plain) / peak(&print));
+        let ratio = format!("pulse report takes {time:.2}x its time, {memory:.2}x its memory");
+        row("heaptrack_print", &print, ratio);
         verdicts.push(verdict(
             format!(
                 "{name}, pulse report: {time:.2}x heaptrack_print's time, {memory:.2}x its memory"
@@ -300,12 +296,12 @@ fn pipeline(
         ));
     }
     row("pulse report, storing the cache", &first, format!("{:.2}x", wall(&first) / base));
-    row("a later command, from the cache", &later, format!("{:.3}x", wall(&later) / base));
-    let later = wall(&later) / base;
+    let cached = wall(&later) / base;
+    row("a later command, from the cache", &later, format!("{cached:.3}x"));
     verdicts.push(verdict(
-        format!("{name}, a later command: {later:.3}x the first's time"),
+        format!("{name}, a later command: {cached:.3}x the first's time"),
         "<= 0.10x".into(),
-        later <= 0.10,
+        cached <= 0.10,
     ));
     Ok(())
 }

@@ -857,13 +857,13 @@ impl Plan {
             && attributes.iter().any(|a| {
                 matches!(a.name(), gimli::DW_AT_low_pc | gimli::DW_AT_high_pc | gimli::DW_AT_ranges)
             });
+        let fixed = attributes.iter().map(|spec| spec.size(header)).sum();
         let mut skip = Vec::new();
         let mut run = 0;
-        let mut fixed = Some(0);
         let flush = |run: &mut usize, skip: &mut Vec<gimli::AttributeSpecification>| {
-            let fixed = |form| gimli::AttributeSpecification::new(gimli::DW_AT_sibling, form, None);
+            let spec = |form| gimli::AttributeSpecification::new(gimli::DW_AT_sibling, form, None);
             while *run >= 16 {
-                skip.push(fixed(gimli::DW_FORM_data16));
+                skip.push(spec(gimli::DW_FORM_data16));
                 *run -= 16;
             }
             for (size, form) in [
@@ -873,21 +873,17 @@ impl Plan {
                 (1, gimli::DW_FORM_data1),
             ] {
                 if *run >= size {
-                    skip.push(fixed(form));
+                    skip.push(spec(form));
                     *run -= size;
                 }
             }
         };
         for spec in attributes {
             match spec.size(header) {
-                Some(size) => {
-                    run += size;
-                    fixed = fixed.map(|f| f + size);
-                }
+                Some(size) => run += size,
                 None => {
                     flush(&mut run, &mut skip);
                     skip.push(*spec);
-                    fixed = None;
                 }
             }
         }
@@ -1677,11 +1673,11 @@ fn scan_sequence(bytes: &[u8], p: &LineProgram) -> Option<Sequence> {
         *at += 1;
         Some(())
     }
-    /// Reads an unsigned LEB128 number of at most 9 bytes.
+    /// Reads an unsigned LEB128 number as the decoder would.
     fn read_uleb(bytes: &[u8], at: &mut usize) -> Option<u64> {
-        let start = *at;
-        skip_leb(bytes, at)?;
-        Some(bytes[start..*at].iter().rev().fold(0, |n, b| n << 7 | u64::from(b & 0x7f)))
+        let (n, len) = uleb128(bytes.get(*at..)?)?;
+        *at += len;
+        Some(n)
     }
     let (mut address, mut tombstone) = (0u64, false);
     // The lowest address of a row so far, and whether there was one. The
