@@ -31,6 +31,19 @@
 //!    least `min_share` (1 %) of the session's duration and by `min_ns`; a
 //!    site's allocations or bytes by `min_share` of the session's.
 //!
+//! **A whole run at another pace.** A shared machine can run a whole rerun
+//! of an unchanged program slower: ten reruns of one binary on a two-core
+//! CI machine had every scope's median 2.05–2.25× slower, all alike, in six
+//! of them. With one session a side such a shift is told from a change by
+//! its shape ([`Diff::pace`]): the two sides did the same work (every
+//! scope entered as often, with as many allocations, and as many
+//! allocations in all) and every scope entered three times or more moved
+//! by one factor (each within [`PACE_BAND`] of their middle one, three such
+//! scopes at least), up to [`PACE_LIMIT`]. Each scope is then judged
+//! against the before side's figures at that pace, and the diff says so: a
+//! change to the code that slows every scope alike reads the same, and
+//! only several sessions a side can tell the two apart.
+//!
 //! `tests/tests/diff.rs` runs an unchanged program ten times and compares
 //! every ordered pair: no regression at the default settings; and the
 //! planted regressions of the examples are still caught.
@@ -39,6 +52,7 @@ use std::collections::BTreeMap;
 
 use crate::model::profile::Profile;
 use crate::model::sites::project_root;
+use pulse_format::ScopeTime;
 
 /// The least a scope entered fewer than three times must move, in total,
 /// to be more than noise: a few scheduler time slices, which one preemption
@@ -58,6 +72,16 @@ pub const RERUN_NOISE_TIME: f64 = 1.0;
 /// unchanged program that allocates on several threads, with one session
 /// per side (25 %; reruns of a four-thread search were seen 7 % apart).
 pub const RERUN_NOISE_ALLOCS: f64 = 0.25;
+
+/// How far a whole run's pace may move, every scope alike, before the move
+/// is read as a change rather than the machine's (3×: see the module's
+/// documentation for the 2.25× seen).
+pub const PACE_LIMIT: f64 = 3.0;
+
+/// How closely scopes must move together to be read as one pace: each
+/// scope's factor within 20 % of the middle one (the six slow reruns'
+/// scopes were 10 % apart at most).
+pub const PACE_BAND: f64 = 0.2;
 
 /// How a figure moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -166,7 +190,14 @@ pub struct Diff {
     pub regressions: usize,
     /// Changes beyond the threshold for the better.
     pub improvements: usize,
-    /// Things to know (two different programs, truncated inputs).
+    /// After's pace against before's, where one session a side (on either
+    /// side) ran the same work and every scope's median moved alike, by
+    /// more than the threshold: the factor, above 1 slower. Scopes are
+    /// judged against before's figures at this pace (see the module's
+    /// documentation). `None` otherwise.
+    pub pace: Option<f64>,
+    /// Things to know (two different programs, truncated inputs, a whole
+    /// run at another pace).
     pub warnings: Vec<String>,
 }
 
@@ -205,21 +236,31 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
             warnings.push(format!("{what} truncated: its figures cover what was read"));
         }
     }
-    let scopes = scope_changes(before, after, o);
+    let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
+    let allocs = (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs));
+    let (scopes, pace) = scope_changes(before, after, allocs, o);
+    if let Some(k) = pace {
+        let (factor, way) = if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
+        warnings.push(format!(
+            "every scope ran {factor:.2}× {way} alike on the same work: a whole run at \
+             another pace (a busier machine, a slower clock, or a change that slows all code \
+             alike), and each scope is judged at that pace; several sessions a side tell these \
+             apart"
+        ));
+    }
     let sites = site_changes(before, after, o);
     let count = |v: Verdict| {
         scopes.iter().filter(|s| s.verdict == v).count()
             + sites.iter().filter(|s| s.verdict == v).count()
     };
     let (regressions, improvements) = (count(Verdict::Regression), count(Verdict::Improvement));
-    let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
     let duration_ns = (mid(before, &|p| p.duration_ns), mid(after, &|p| p.duration_ns));
     Diff {
         programs: (pb, pa),
         runs: (before.len(), after.len()),
         duration_ns,
         speedup: duration_ns.0 as f64 / duration_ns.1.max(1) as f64,
-        allocs: (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs)),
+        allocs,
         bytes: (
             mid(before, &|p| p.memory.bytes_allocated),
             mid(after, &|p| p.memory.bytes_allocated),
@@ -229,6 +270,7 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
         sites,
         regressions,
         improvements,
+        pace,
         warnings,
     }
 }
@@ -274,7 +316,14 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<ScopeChange> {
+/// Each scope's change, and the pace both sides ran at where
+/// [`common_pace`] finds one. `allocs` are the sides' allocations in all.
+fn scope_changes(
+    before: &[Profile],
+    after: &[Profile],
+    allocs: (u64, u64),
+    o: &DiffOptions,
+) -> (Vec<ScopeChange>, Option<f64>) {
     type Runs = BTreeMap<String, Vec<Figures>>;
     // Each scope's figures in every run of a side, zero where a run does
     // not have it.
@@ -294,7 +343,9 @@ fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<
     let session_ns = duration(before).max(duration(after));
     let names: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
     let none = Vec::new();
-    let mut out: Vec<ScopeChange> = names
+    // Each scope's middle figures on either side, and the noise its
+    // median must clear.
+    let sides: Vec<(&String, ScopeTime, ScopeTime, f64)> = names
         .into_iter()
         .map(|name| {
             let (xs, ys) = (b.get(name).unwrap_or(&none), a.get(name).unwrap_or(&none));
@@ -307,42 +358,28 @@ fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<
             };
             let medians =
                 |runs: &[Figures]| -> Vec<u64> { runs.iter().map(|r| r.time().p50_ns).collect() };
-            let (x, y) = (figures(xs), figures(ys));
             let noise = noise_between(&medians(xs), &medians(ys), RERUN_NOISE_TIME);
+            (name, figures(xs), figures(ys), noise)
+        })
+        .collect();
+    // With several sessions a side the noise is measured, a whole run's
+    // pace with it.
+    let pace = if before.len() >= 2 && after.len() >= 2 {
+        None
+    } else {
+        common_pace(sides.iter().map(|(_, x, y, _)| (x, y)), allocs, o)
+    };
+    let k = pace.unwrap_or(1.0);
+    let mut out: Vec<ScopeChange> = sides
+        .into_iter()
+        .map(|(name, x, y, noise)| {
             let (verdict, change) = if x.count == 0 {
                 (Verdict::Added, None)
             } else if y.count == 0 {
                 (Verdict::Removed, None)
             } else {
                 let change = y.p50_ns as f64 / x.p50_ns.max(1) as f64 - 1.0;
-                let shift = y.p50_ns as f64 - x.p50_ns as f64;
-                let scatter = (x.p90_ns.saturating_sub(x.p50_ns))
-                    .max(y.p90_ns.saturating_sub(y.p50_ns)) as f64;
-                let n = x.count.min(y.count).max(1) as f64;
-                let (needed, floor) = if n < 3.0 {
-                    (o.threshold.max(0.5), o.min_ns.max(FEW_ENTRIES_FLOOR_NS))
-                } else {
-                    (o.threshold, o.min_ns)
-                };
-                let floor = (floor as f64).max(o.min_share * session_ns as f64);
-                let moved = (y.total_ns as f64 - x.total_ns as f64).abs();
-                // Distributions apart — the slower side's median beyond
-                // the faster side's p90 — need no test of the scatter: the
-                // slower side's own spread (a loaded machine's) is no
-                // reason to doubt a shift that leaves the other behind.
-                let apart = if shift > 0.0 { y.p50_ns > x.p90_ns } else { x.p50_ns > y.p90_ns };
-                let verdict = if change.abs() < needed
-                    || (1.0 + change).ln().abs() <= (1.0 + noise).ln()
-                    || !apart && shift.abs() <= 2.0 * scatter / n.sqrt()
-                    || moved < floor
-                {
-                    Verdict::Noise
-                } else if shift > 0.0 {
-                    Verdict::Regression
-                } else {
-                    Verdict::Improvement
-                };
-                (verdict, Some(change))
+                (judge(&x, &y, k, noise, session_ns, o), Some(change))
             };
             ScopeChange {
                 name: name.clone(),
@@ -360,7 +397,83 @@ fn scope_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<
         .collect();
     let size = |c: &ScopeChange| c.change.map_or(f64::INFINITY, f64::abs);
     out.sort_by(|a, b| rank(a.verdict).cmp(&rank(b.verdict)).then(size(b).total_cmp(&size(a))));
-    out
+    (out, pace)
+}
+
+/// A scope's verdict, from before's figures `x` at pace `k` (after's time
+/// for before's nanosecond) and after's `y`, both entered.
+fn judge(
+    x: &ScopeTime,
+    y: &ScopeTime,
+    k: f64,
+    noise: f64,
+    session_ns: u64,
+    o: &DiffOptions,
+) -> Verdict {
+    let (x50, x90, x_total) = (x.p50_ns as f64 * k, x.p90_ns as f64 * k, x.total_ns as f64 * k);
+    let (y50, y90) = (y.p50_ns as f64, y.p90_ns as f64);
+    let change = y50 / x50.max(1.0) - 1.0;
+    let shift = y50 - x50;
+    let scatter = (x90 - x50).max(y90 - y50).max(0.0);
+    let n = x.count.min(y.count).max(1) as f64;
+    let (needed, floor) = if n < 3.0 {
+        (o.threshold.max(0.5), o.min_ns.max(FEW_ENTRIES_FLOOR_NS))
+    } else {
+        (o.threshold, o.min_ns)
+    };
+    let floor = (floor as f64).max(o.min_share * session_ns as f64);
+    let moved = (y.total_ns as f64 - x_total).abs();
+    // Distributions apart — the slower side's median beyond the faster
+    // side's p90 — need no test of the scatter: the slower side's own
+    // spread (a loaded machine's) is no reason to doubt a shift that leaves
+    // the other behind.
+    let apart = if shift > 0.0 { y50 > x90 } else { x50 > y90 };
+    if change.abs() < needed
+        || (1.0 + change).ln().abs() <= (1.0 + noise).ln()
+        || !apart && shift.abs() <= 2.0 * scatter / n.sqrt()
+        || moved < floor
+    {
+        Verdict::Noise
+    } else if shift > 0.0 {
+        Verdict::Regression
+    } else {
+        Verdict::Improvement
+    }
+}
+
+/// The factor after's scopes ran at against before's, where both sides did
+/// the same work — every scope on both, entered as often, with allocations
+/// and the whole run's `allocs` within the threshold of each other — and
+/// every scope entered three times or more moved alike: each median's
+/// factor within [`PACE_BAND`] of their middle one, three such scopes at
+/// least. `None` where they did not, or where that factor is within the
+/// threshold or beyond [`PACE_LIMIT`].
+fn common_pace<'a>(
+    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime)>,
+    allocs: (u64, u64),
+    o: &DiffOptions,
+) -> Option<f64> {
+    let alike = |p: u64, q: u64| p.abs_diff(q) as f64 <= o.threshold * p.max(q) as f64;
+    if !alike(allocs.0, allocs.1) {
+        return None;
+    }
+    let mut factors = Vec::new();
+    for (x, y) in scopes {
+        if x.count != y.count || x.count == 0 || !alike(x.allocs, y.allocs) {
+            return None;
+        }
+        if x.count >= 3 && x.p50_ns > 0 && y.p50_ns > 0 {
+            factors.push((y.p50_ns as f64 / x.p50_ns as f64).ln());
+        }
+    }
+    if factors.len() < 3 {
+        return None;
+    }
+    factors.sort_unstable_by(f64::total_cmp);
+    let k = factors[factors.len() / 2];
+    let together = factors.iter().all(|f| (f - k).abs() <= (1.0 + PACE_BAND).ln());
+    let beyond = k.abs() > (1.0 + o.threshold).ln() && k.abs() <= PACE_LIMIT.ln();
+    (together && beyond).then(|| k.exp())
 }
 
 /// The figures of a scope in one run that a diff compares: count, p50,
