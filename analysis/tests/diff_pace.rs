@@ -1,19 +1,37 @@
-//! A whole run at another pace: with one session a side, every scope moved
-//! by one factor on the same work is judged at that pace, while a scope
-//! that moved on its own, a run that did other work, a move beyond
-//! [`PACE_LIMIT`] and several sessions a side are judged as before.
+//! A whole run at another pace: where one session a side leaves the noise
+//! unmeasured, every scope moved by one factor on the same work is judged
+//! at that pace; a scope that moved on its own, a chain of nested scopes
+//! slowed in its innermost, a scope that kept its time, a run that did
+//! other work, a move beyond [`PACE_LIMIT`] and several sessions a side are
+//! judged as before.
 
 use pulse_analysis::format::{
     AllocMode, ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer,
 };
-use pulse_analysis::{diff, diff_runs, DiffOptions, Profile, Verdict, PACE_LIMIT};
+use pulse_analysis::{diff, diff_runs, Diff, DiffOptions, Profile, Verdict, PACE_LIMIT};
 
-const SCOPES: [&str; 4] = ["parse", "render", "store", "send"];
+/// What a round of a made-up program does.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Enters the scope of this index in [`NAMES`].
+    Enter(u32),
+    /// Runs for this many nanoseconds (give or take a few, by round).
+    Work(u64),
+    /// Leaves the innermost scope.
+    Exit,
+}
 
-/// A session of 200 rounds, each entering every scope once for `ns[j]`
-/// nanoseconds (give or take a few), with `allocs` allocations before the
-/// first round.
-fn session(ns: [u64; 4], allocs: u64) -> Profile {
+use Step::{Enter, Exit, Work};
+
+const NAMES: [&str; 6] = ["parse", "render", "store", "send", "update", "connect"];
+
+/// A session of `rounds` rounds of `round`, after `allocs` allocations.
+fn session(round: &[Step], rounds: u64, allocs: u64) -> Profile {
+    session_after(&[], round, rounds, allocs)
+}
+
+/// [`session`], with `first` done once before the rounds.
+fn session_after(first: &[Step], round: &[Step], rounds: u64, allocs: u64) -> Profile {
     let meta = Metadata {
         program: String::from("/work/pace/target/release/pace"),
         clock: ClockInfo::monotonic(),
@@ -23,9 +41,9 @@ fn session(ns: [u64; 4], allocs: u64) -> Profile {
     let mut w = Writer::new(Vec::new(), &meta).unwrap();
     let mut enc = ChunkEncoder::new();
     enc.begin(0, 0);
-    for (j, name) in SCOPES.iter().enumerate() {
+    for (j, name) in NAMES.iter().enumerate() {
         enc.push(&Record::ScopeDef {
-            scope: j as u32 + 1,
+            scope: j as u32,
             name: String::from(*name),
             category: String::new(),
             description: String::new(),
@@ -35,29 +53,37 @@ fn session(ns: [u64; 4], allocs: u64) -> Profile {
     enc.push(&Record::SiteDef { site: 1, frames: vec![0x1000] });
     w.write_chunk(&enc).unwrap();
     enc.begin(1, 0);
-    let mut t = 0;
+    let mut ts = 0;
     for i in 0..allocs {
-        enc.push(&Record::Alloc {
-            ts: t,
-            addr: 0x10_0000 + i * 64,
-            size: 48,
-            align: 8,
-            site: 1,
-            weight: 1,
-        });
-        t += 10;
+        let addr = 0x10_0000 + i * 64;
+        enc.push(&Record::Alloc { ts, addr, size: 48, align: 8, site: 1, weight: 1 });
+        ts += 10;
     }
-    for i in 0..200u64 {
-        for (j, &ns) in ns.iter().enumerate() {
-            let scope = j as u32 + 1;
-            enc.push(&Record::ScopeEnter { ts: t, scope });
-            t += ns + i % 7;
-            enc.push(&Record::ScopeExit { ts: t, scope });
-            t += 100;
+    let mut open = Vec::new();
+    let rounds = std::iter::once((0, first)).chain((0..rounds).map(|i| (i, round)));
+    for (i, round) in rounds {
+        for step in round {
+            match *step {
+                Enter(scope) => {
+                    open.push(scope);
+                    enc.push(&Record::ScopeEnter { ts, scope });
+                }
+                Work(ns) => ts += ns + i % 7,
+                Exit => {
+                    let scope = open.pop().expect("a scope to leave");
+                    enc.push(&Record::ScopeExit { ts, scope });
+                }
+            }
+            ts += 20;
         }
     }
     w.write_chunk(&enc).unwrap();
     Profile::read(&w.finish(Trailer::default()).unwrap()[..]).unwrap()
+}
+
+/// Four scopes one after another, each this long.
+fn flat(ns: [u64; 4]) -> Vec<Step> {
+    ns.iter().enumerate().flat_map(|(j, &ns)| [Enter(j as u32), Work(ns), Exit]).collect()
 }
 
 const BEFORE: [u64; 4] = [20_000, 50_000, 8_000, 30_000];
@@ -71,75 +97,140 @@ fn times(factors: [f64; 4]) -> [u64; 4] {
     t
 }
 
-/// How many scopes regressed.
-fn slower(d: &pulse_analysis::Diff) -> usize {
-    d.scopes.iter().filter(|s| s.verdict == Verdict::Regression).count()
+/// A flat session of 200 rounds, `BEFORE` times `factors`.
+fn paced(factors: [f64; 4], allocs: u64) -> Profile {
+    session(&flat(times(factors)), 200, allocs)
 }
 
-fn verdicts(d: &pulse_analysis::Diff) -> Vec<(String, Verdict)> {
+fn verdicts(d: &Diff) -> Vec<(String, Verdict)> {
     let mut v: Vec<_> = d.scopes.iter().map(|s| (s.name.clone(), s.verdict)).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
+/// The scopes that regressed, by name.
+fn regressed(d: &Diff) -> Vec<&str> {
+    let mut v: Vec<&str> = d
+        .scopes
+        .iter()
+        .filter(|s| s.verdict == Verdict::Regression)
+        .map(|s| s.name.as_str())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
 #[test]
 fn every_scope_alike_on_the_same_work_is_a_pace_not_a_regression() {
-    let before = session(BEFORE, 100);
+    let before = paced([1.0; 4], 100);
     // Six of ten reruns on a CI machine: every scope 2.05–2.25× slower.
-    let after = session(times([2.09, 2.25, 2.05, 2.08]), 100);
+    let after = paced([2.09, 2.25, 2.05, 2.08], 100);
     let d = diff(&before, &after, &DiffOptions::default());
     assert_eq!((d.regressions, d.improvements), (0, 0), "{:#?}", verdicts(&d));
     let k = d.pace.expect("a pace");
-    assert!((2.0..2.2).contains(&k), "{k}");
-    assert!(d.warnings.iter().any(|w| w.contains("2.09× slower alike")), "{:?}", d.warnings);
+    assert!((2.05..2.2).contains(&k), "{k}");
+    let shown = format!("{k:.2}× slower alike");
+    assert!(d.warnings.iter().any(|w| w.contains(&shown)), "{shown}: {:?}", d.warnings);
     // The figures shown are the sessions' own.
     let render = d.scopes.iter().find(|s| s.name == "render").unwrap();
     assert!(render.change.unwrap() > 1.2, "{render:?}");
-    // And the other way: a faster run is no improvement either.
+    // And the other way: a faster run is no improvement either, at the
+    // inverse pace.
     let back = diff(&after, &before, &DiffOptions::default());
     assert_eq!((back.regressions, back.improvements), (0, 0), "{:#?}", verdicts(&back));
-    assert!(back.pace.unwrap() < 0.5);
+    assert!((back.pace.unwrap() * k - 1.0).abs() < 1e-9, "{:?} {k}", back.pace);
     assert!(back.warnings.iter().any(|w| w.contains("faster alike")), "{:?}", back.warnings);
     // Alike within the threshold is no pace to speak of.
-    let near = diff(&before, &session(times([1.03, 1.0, 1.02, 1.04]), 100), &Default::default());
+    let near = diff(&before, &paced([1.03, 1.0, 1.02, 1.04], 100), &Default::default());
     assert_eq!(near.pace, None);
     assert!(near.warnings.is_empty(), "{:?}", near.warnings);
+    // Allocations 0.5 % apart are still the same work.
+    let d = diff(&paced([1.0; 4], 1000), &paced([2.2; 4], 1005), &DiffOptions::default());
+    assert!(d.pace.is_some(), "{:#?}", verdicts(&d));
 }
 
 #[test]
 fn a_scope_that_moved_on_its_own_is_still_a_regression() {
-    let before = session(BEFORE, 100);
-    let after = session(times([1.0, 2.5, 1.0, 1.0]), 100);
-    let d = diff(&before, &after, &DiffOptions::default());
+    let before = paced([1.0; 4], 100);
+    let d = diff(&before, &paced([1.0, 2.5, 1.0, 1.0], 100), &DiffOptions::default());
     assert_eq!(d.pace, None);
-    let regressed: Vec<_> =
-        d.scopes.iter().filter(|s| s.verdict == Verdict::Regression).map(|s| &s.name).collect();
-    assert_eq!(regressed, ["render"]);
+    assert_eq!(regressed(&d), ["render"]);
     // One scope apart from the others' common factor: no pace is read, and
     // every scope beyond the one-a-side noise counts.
-    let mixed = diff(&before, &session(times([2.2, 5.5, 2.2, 2.2]), 100), &Default::default());
+    let mixed = diff(&before, &paced([2.2, 5.5, 2.2, 2.2], 100), &Default::default());
     assert_eq!(mixed.pace, None);
-    assert_eq!(mixed.regressions, 4, "{:#?}", verdicts(&mixed));
+    assert_eq!(regressed(&mixed), ["parse", "render", "send", "store"]);
+}
+
+#[test]
+fn nested_scopes_slowed_in_their_innermost_are_one_piece_of_evidence() {
+    // render ⊃ update ⊃ parse, parse most of the time, and one scope
+    // beside them: parse 2.5× slower pulls the two around it along.
+    let chain = |parse: u64, beside: bool| {
+        let mut round =
+            vec![Enter(1), Work(500), Enter(4), Work(500), Enter(0), Work(parse), Exit, Exit, Exit];
+        if beside {
+            round.extend([Enter(3), Work(9_000), Exit]);
+        }
+        round
+    };
+    let nested = ["parse", "render", "update"];
+    // Without the scope beside them, nothing else runs its own code: no
+    // pace either.
+    for beside in [true, false] {
+        let before = session(&chain(20_000, beside), 200, 100);
+        let after = session(&chain(50_000, beside), 200, 100);
+        let d = diff(&before, &after, &DiffOptions::default());
+        assert_eq!(d.pace, None, "{:#?}", verdicts(&d));
+        assert_eq!(regressed(&d), nested);
+    }
+}
+
+#[test]
+fn a_scope_that_kept_its_time_means_no_pace() {
+    // A connection made once, waiting on the network the same 40 ms in
+    // either run, while the scopes that compute ran 2.1× faster: no pace,
+    // and no false regression of the connection.
+    let connect = [Enter(5), Work(40_000_000), Exit];
+    let slow = session_after(&connect, &flat(times([2.1; 4])), 200, 100);
+    let fast = session_after(&connect, &flat(BEFORE), 200, 100);
+    for (before, after) in [(&slow, &fast), (&fast, &slow)] {
+        let d = diff(before, after, &DiffOptions::default());
+        assert_eq!(d.pace, None, "{:#?}", verdicts(&d));
+        let connect = d.scopes.iter().find(|s| s.name == "connect").unwrap();
+        assert_eq!(connect.verdict, Verdict::Noise, "{connect:?}");
+    }
 }
 
 #[test]
 fn other_work_or_a_move_beyond_the_limit_is_judged_as_it_is() {
-    let before = session(BEFORE, 100);
-    // The same times, but a tenth more allocations: not the same work.
-    let other = diff(&before, &session(times([2.2; 4]), 110), &DiffOptions::default());
-    assert_eq!(other.pace, None);
-    assert_eq!(slower(&other), 4, "{:#?}", verdicts(&other));
-    // Alike and on the same work, but further than a machine's pace goes.
-    let far = times([PACE_LIMIT * 1.2; 4]);
-    let d = diff(&before, &session(far, 100), &DiffOptions::default());
+    let before = paced([1.0; 4], 100);
+    let all = ["parse", "render", "send", "store"];
+    // The same times, but 2 % more allocations: not the same work, at any
+    // threshold.
+    let other = paced([2.2; 4], 102);
+    assert_eq!(diff(&before, &other, &DiffOptions::default()).pace, None);
+    let mut loose = DiffOptions::default();
+    loose.threshold = 0.3;
+    let d = diff(&before, &other, &loose);
+    assert_eq!((d.pace, regressed(&d)), (None, all.to_vec()));
+    // A scope entered once more: not the same work either.
+    let mut round = flat(times([2.2; 4]));
+    round.extend([Enter(5), Work(10), Exit]);
+    let d =
+        diff(&session(&flat(BEFORE), 200, 100), &session(&round, 200, 100), &Default::default());
     assert_eq!(d.pace, None);
-    assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));
+    assert_eq!(regressed(&d), all);
+    // Alike and on the same work, but further than a machine's pace goes.
+    let d = diff(&before, &paced([PACE_LIMIT * 1.2; 4], 100), &DiffOptions::default());
+    assert_eq!(d.pace, None);
+    assert_eq!(regressed(&d), all);
 }
 
 #[test]
 fn several_sessions_a_side_measure_the_noise_instead() {
-    let before = [session(BEFORE, 100), session(BEFORE, 100)];
-    let after = [session(times([2.2; 4]), 100), session(times([2.2; 4]), 100)];
+    let before = [paced([1.0; 4], 100), paced([1.0; 4], 100)];
+    let after = [paced([2.2; 4], 100), paced([2.2; 4], 100)];
     let d = diff_runs(&before, &after, &DiffOptions::default());
     assert_eq!(d.pace, None);
     assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));

@@ -56,8 +56,9 @@ fn rerun(bin: &str, args: &[&str], name: &str) -> Profile {
 
 /// `runs` with each run that took over twice the median's time made
 /// again, three times at most: a shared machine that stalls one whole run
-/// (every scope of one of ten reruns 2.5 times as long, once) makes it
-/// slower, and `pulse diff` is right to say so, as a user rerunning it
+/// (every scope of one of ten reruns 2.5 times as long, once, with its
+/// start and end) makes it slower beyond the pace `pulse diff` reads from
+/// its scopes, and `pulse diff` is right to say so, as a user rerunning it
 /// would see. A run slowed by pulse itself is not excused: one that lost
 /// events, or waited for ring room more than twice the median's wait and
 /// over a millisecond, is kept, and judged with the others. Which run was

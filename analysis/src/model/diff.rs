@@ -13,10 +13,11 @@
 //!    ([`diff_runs`]), the noise is measured: the spread (largest minus
 //!    smallest, relative to the middle) of each run's figure on either
 //!    side, and a change must move the middle by more than the larger of
-//!    the two spreads. With one session per side there is nothing to
+//!    the two spreads. With one session on a side there is nothing to
 //!    measure it by, and a change must exceed [`RERUN_NOISE_TIME`] for
 //!    time, and [`RERUN_NOISE_ALLOCS`] for the allocation figures of a
-//!    program that allocates on several threads. A single-threaded program's allocation figures are exact and
+//!    program that allocates on several threads.
+//!    A single-threaded program's allocation figures are exact and
 //!    repeat from run to run, so for them the threshold alone decides.
 //! 2. **Beyond the threshold and the entries' own scatter.** The median
 //!    must move by at least `threshold` (5 %); and, as before, by more than
@@ -34,15 +35,14 @@
 //! **A whole run at another pace.** A shared machine can run a whole rerun
 //! of an unchanged program slower: ten reruns of one binary on a two-core
 //! CI machine had every scope's median 2.05–2.25× slower, all alike, in six
-//! of them. With one session a side such a shift is told from a change by
-//! its shape ([`Diff::pace`]): the two sides did the same work (every
-//! scope entered as often, with as many allocations, and as many
-//! allocations in all) and every scope entered three times or more moved
-//! by one factor (each within [`PACE_BAND`] of their middle one, three such
-//! scopes at least), up to [`PACE_LIMIT`]. Each scope is then judged
-//! against the before side's figures at that pace, and the diff says so: a
-//! change to the code that slows every scope alike reads the same, and
-//! only several sessions a side can tell the two apart.
+//! of them. Where the noise is not measured (one session on either side)
+//! such a shift is told from a change by its shape ([`Diff::pace`], and
+//! `common_pace` for the rule): the two sides did the same work, and every
+//! scope's median moved by one factor, which two scopes or more that run
+//! mostly their own code agree on, beyond the threshold and up to
+//! [`PACE_LIMIT`]. Each scope is then judged against the before side's
+//! figures at that pace, and the diff says so. A change to the code that
+//! slows every scope alike reads the same.
 //!
 //! `tests/tests/diff.rs` runs an unchanged program ten times and compares
 //! every ordered pair: no regression at the default settings; and the
@@ -79,8 +79,8 @@ pub const RERUN_NOISE_ALLOCS: f64 = 0.25;
 pub const PACE_LIMIT: f64 = 3.0;
 
 /// How closely scopes must move together to be read as one pace: each
-/// scope's factor within 20 % of the middle one (the six slow reruns'
-/// scopes were 10 % apart at most).
+/// scope's factor within a factor of 1.2 of the pace, either way (the six
+/// slow reruns' scopes were 10 % apart at most).
 pub const PACE_BAND: f64 = 0.2;
 
 /// How a figure moved.
@@ -190,9 +190,10 @@ pub struct Diff {
     pub regressions: usize,
     /// Changes beyond the threshold for the better.
     pub improvements: usize,
-    /// After's pace against before's, where one session a side (on either
-    /// side) ran the same work and every scope's median moved alike, by
-    /// more than the threshold: the factor, above 1 slower. Scopes are
+    /// After's pace against before's, where the noise is not measured (one
+    /// session on either side), the two sides ran the same work and every
+    /// scope's median moved alike, by more than the threshold: the factor,
+    /// above 1 slower. Scopes are
     /// judged against before's figures at this pace (see the module's
     /// documentation). `None` otherwise.
     pub pace: Option<f64>,
@@ -243,9 +244,8 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
         let (factor, way) = if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
         warnings.push(format!(
             "every scope ran {factor:.2}× {way} alike on the same work: a whole run at \
-             another pace (a busier machine, a slower clock, or a change that slows all code \
-             alike), and each scope is judged at that pace; several sessions a side tell these \
-             apart"
+             another pace, as a busier machine or a slower clock makes it (a change that slows \
+             all code alike reads the same); each scope is judged at that pace"
         ));
     }
     let sites = site_changes(before, after, o);
@@ -441,60 +441,75 @@ fn judge(
     }
 }
 
-/// The factor after's scopes ran at against before's, where both sides did
-/// the same work — every scope on both, entered as often, with allocations
-/// and the whole run's `allocs` within the threshold of each other — and
-/// every scope entered three times or more moved alike: each median's
-/// factor within [`PACE_BAND`] of their middle one, three such scopes at
-/// least. `None` where they did not, or where that factor is within the
-/// threshold or beyond [`PACE_LIMIT`].
+/// How far apart two runs of the same work may allocate: 1 % (a
+/// single-threaded program's allocations repeat exactly).
+const SAME_WORK: f64 = 0.01;
+
+/// The factor after's scopes ran at against before's, where the two did
+/// the same work and every scope moved alike; `None` where they did not,
+/// or where that factor is within the threshold or beyond [`PACE_LIMIT`].
+///
+/// - **The same work:** every scope on both sides, entered as often, its
+///   allocations and the whole run's `allocs` within [`SAME_WORK`].
+/// - **Evidence of a pace:** scopes entered three times or more that spend
+///   at least half their time in their own code on both sides (a chain of
+///   nested scopes, slowed in its innermost, is one piece of evidence, not
+///   one per level); two at least. Their medians' factors, averaged as
+///   logarithms (so that a pace one way is the inverse of the other), are
+///   the pace.
+/// - **Alike:** every scope's median factor, the others' too, within
+///   [`PACE_BAND`] of the pace either way.
 fn common_pace<'a>(
-    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime)>,
+    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime)> + Clone,
     allocs: (u64, u64),
     o: &DiffOptions,
 ) -> Option<f64> {
-    let alike = |p: u64, q: u64| p.abs_diff(q) as f64 <= o.threshold * p.max(q) as f64;
-    if !alike(allocs.0, allocs.1) {
+    let alike = |p: u64, q: u64| p.abs_diff(q) as f64 <= SAME_WORK * p.max(q) as f64;
+    let same = |(x, y): (&ScopeTime, &ScopeTime)| {
+        x.count == y.count && x.count > 0 && alike(x.allocs, y.allocs)
+    };
+    if !alike(allocs.0, allocs.1) || !scopes.clone().all(same) {
         return None;
     }
-    let mut factors = Vec::new();
-    for (x, y) in scopes {
-        if x.count != y.count || x.count == 0 || !alike(x.allocs, y.allocs) {
-            return None;
-        }
-        if x.count >= 3 && x.p50_ns > 0 && y.p50_ns > 0 {
-            factors.push((y.p50_ns as f64 / x.p50_ns as f64).ln());
-        }
-    }
-    if factors.len() < 3 {
+    let factor = |x: &ScopeTime, y: &ScopeTime| {
+        (x.p50_ns > 0 && y.p50_ns > 0).then(|| (y.p50_ns as f64 / x.p50_ns as f64).ln())
+    };
+    let own = |t: &ScopeTime| t.self_ns.saturating_mul(2) >= t.total_ns;
+    let evidence: Vec<f64> = scopes
+        .clone()
+        .filter(|(x, y)| x.count >= 3 && own(x) && own(y))
+        .filter_map(|(x, y)| factor(x, y))
+        .collect();
+    if evidence.len() < 2 {
         return None;
     }
-    factors.sort_unstable_by(f64::total_cmp);
-    let k = factors[factors.len() / 2];
-    let together = factors.iter().all(|f| (f - k).abs() <= (1.0 + PACE_BAND).ln());
+    let k = evidence.iter().sum::<f64>() / evidence.len() as f64;
+    let band = (1.0 + PACE_BAND).ln();
+    let together = scopes.filter_map(|(x, y)| factor(x, y)).all(|f| (f - k).abs() <= band);
     let beyond = k.abs() > (1.0 + o.threshold).ln() && k.abs() <= PACE_LIMIT.ln();
     (together && beyond).then(|| k.exp())
 }
 
 /// The figures of a scope in one run that a diff compares: count, p50,
-/// p90, p99, mean, total and allocations.
+/// p90, p99, mean, total, self time and allocations.
 #[derive(Debug, Clone, Copy, Default)]
-struct Figures([u64; 7]);
+struct Figures([u64; 8]);
 
 impl Figures {
-    fn of(t: &pulse_format::ScopeTime) -> Self {
-        Figures([t.count, t.p50_ns, t.p90_ns, t.p99_ns, t.mean_ns, t.total_ns, t.allocs])
+    fn of(t: &ScopeTime) -> Self {
+        Figures([t.count, t.p50_ns, t.p90_ns, t.p99_ns, t.mean_ns, t.total_ns, t.self_ns, t.allocs])
     }
 
-    fn time(self) -> pulse_format::ScopeTime {
-        let [count, p50_ns, p90_ns, p99_ns, mean_ns, total_ns, allocs] = self.0;
-        pulse_format::ScopeTime {
+    fn time(self) -> ScopeTime {
+        let [count, p50_ns, p90_ns, p99_ns, mean_ns, total_ns, self_ns, allocs] = self.0;
+        ScopeTime {
             count,
             p50_ns,
             p90_ns,
             p99_ns,
             mean_ns,
             total_ns,
+            self_ns,
             allocs,
             ..Default::default()
         }
