@@ -4,7 +4,7 @@
 //! row, however many stacks reach it: the row shows the stack that holds
 //! most of its blocks and says how many others there are.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::history::{trend, Trend};
 use crate::model::profile::Profile;
@@ -71,7 +71,7 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
 }
 
 /// A location: function and `file:line`; `None` for a site without one.
-type Place = Option<(String, String)>;
+type Place<'a> = Option<(&'a str, &'a str)>;
 
 /// Every site with blocks live at the end, most bytes first.
 pub fn leaks(profile: &Profile) -> Vec<Leak> {
@@ -82,12 +82,24 @@ pub fn leaks(profile: &Profile) -> Vec<Leak> {
 /// empty): for a report that shows a few rows of what may be many sites'.
 pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
     let root = project_root(&profile.meta.program);
-    let place_of = |site: u32| {
-        profile.symbols.location(site).map(|f| {
-            let place = f.place(&root);
-            (f.function, place)
+    // Each location wanted (the sites live at the end, and those with a
+    // history) looked up once, for a lookup walks the site's stack: the
+    // frame and its place, `file:line` or the function where it has no
+    // file.
+    let live = profile.sites.iter().filter(|(_, s)| s.live_blocks_at_end > 0).map(|(k, _)| k);
+    let located: HashMap<u32, Option<(Frame, String)>> = live
+        .chain(profile.site_history.keys())
+        .map(|&site| {
+            let at = profile.symbols.location(site).map(|f| {
+                let place = f.place(&root);
+                (f, place)
+            });
+            (site, at)
         })
-    };
+        .collect();
+    let frame_of = |site: u32| located.get(&site).and_then(Option::as_ref);
+    let place_of =
+        |site: u32| -> Place<'_> { frame_of(site).map(|(f, p)| (f.function.as_str(), p.as_str())) };
     // A merged session is judged run by run: each run's sites have the
     // history of their own run (see `Profile::site_history`), since a cache
     // every run fills is no leak of them all.
@@ -107,7 +119,7 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
         |site: u32| Some(reach.partition_point(|&h| h < site)).filter(|&i| i < reach.len());
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
-    let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::new();
+    let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::default();
     for (site, h) in &profile.site_history {
         let sum = by_place.entry((place_of(*site), run_of(*site))).or_default();
         if sum.len() < h.len() {
@@ -127,20 +139,17 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
                 None => profile.site_history.get(&site).cloned().unwrap_or_default(),
                 key => by_place.get(&(key, run_of(site))).cloned().unwrap_or_default(),
             };
-            let at = profile.symbols.location(site).unwrap_or_else(|| Frame {
-                function: if site == 0 {
-                    "(no stack captured)".into()
-                } else {
-                    format!("site #{site}")
-                },
-                file: String::new(),
-                line: 0,
-            });
+            let (function, place) = match frame_of(site) {
+                Some((at, _)) if at.file.is_empty() => (at.function.clone(), String::new()),
+                Some((at, place)) => (at.function.clone(), place.clone()),
+                None if site == 0 => ("(no stack captured)".into(), String::new()),
+                None => (format!("site #{site}"), String::new()),
+            };
             Leak {
                 site,
                 other_stacks: 0,
-                function: at.function.clone(),
-                place: if at.file.is_empty() { String::new() } else { at.place(&root) },
+                function,
+                place,
                 // Filled in below, for the rows wanted.
                 stack: Vec::new(),
                 blocks: s.live_blocks_at_end,
@@ -154,7 +163,7 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
     // blocks stands for the others. A site without a location stands alone.
     out.sort_by(|a, b| b.blocks.cmp(&a.blocks).then(a.site.cmp(&b.site)));
     let mut rows: Vec<Leak> = Vec::with_capacity(out.len());
-    let mut row_of: HashMap<(Place, Option<usize>), usize> = HashMap::new();
+    let mut row_of: HashMap<(Place, Option<usize>), usize> = HashMap::default();
     for leak in out {
         let key = place_of(leak.site).map(|p| (Some(p), run_of(leak.site)));
         match key.as_ref().and_then(|k| row_of.get(k)) {

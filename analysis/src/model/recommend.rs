@@ -182,11 +182,21 @@ impl Default for RecommendOptions {
 
 /// The recommendations for `profile`, most at stake first.
 pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
+    recommend_given(p, o, &crate::model::leaks::leaks_with_stacks(p, 0))
+}
+
+/// [`recommend`], with `p`'s blocks live at the end already found (its
+/// [`crate::leaks`], stacks or none): a report finds them once for both.
+pub(crate) fn recommend_given(
+    p: &Profile,
+    o: &RecommendOptions,
+    leaks: &[crate::model::leaks::Leak],
+) -> Vec<Recommendation> {
     let mut out = Vec::new();
     time_rules(p, o, &mut out);
     counter_rules(p, o, &mut out);
     nesting_rules(p, o, &mut out);
-    memory_rules(p, o, &mut out);
+    memory_rules(p, o, leaks, &mut out);
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -409,7 +419,12 @@ fn nesting_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation
     }
 }
 
-fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
+fn memory_rules(
+    p: &Profile,
+    o: &RecommendOptions,
+    leaks: &[crate::model::leaks::Leak],
+    out: &mut Vec<Recommendation>,
+) {
     let m = &p.memory;
     if m.counted_only || m.allocs == 0 {
         return;
@@ -541,8 +556,7 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
     // One finding per location, its stacks' blocks added up.
     let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
     let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
-    let leaks = crate::model::leaks::leaks_with_stacks(p, 0);
-    for leak in leaks.into_iter().filter(|l| l.trend == Trend::Growing) {
+    for leak in leaks.iter().filter(|l| l.trend == Trend::Growing) {
         let key = (leak.function.clone(), leak.place.clone());
         match at.get(&key) {
             Some(&i) => {
@@ -552,7 +566,7 @@ fn memory_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>
             }
             None => {
                 at.insert(key, growing.len());
-                growing.push(leak);
+                growing.push(leak.clone());
             }
         }
     }

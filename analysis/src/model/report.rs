@@ -454,6 +454,8 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     at_peak.truncate(opts.top);
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
+    // Found once, for the leak rows and the recommendations both.
+    let live_at_end = crate::model::leaks::leaks_with_stacks(profile, opts.top);
     Report {
         program: profile.meta.program.clone(),
         args: profile.meta.args.clone(),
@@ -470,9 +472,13 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         tree_omitted,
         counters: counter_rows(profile),
         overhead: overhead(profile),
-        recommendations: crate::model::recommend::recommend(profile, &opts.recommend),
+        recommendations: crate::model::recommend::recommend_given(
+            profile,
+            &opts.recommend,
+            &live_at_end,
+        ),
         live_at_end: {
-            let mut l = crate::model::leaks::leaks_with_stacks(profile, opts.top);
+            let mut l = live_at_end;
             l.truncate(opts.top);
             l
         },

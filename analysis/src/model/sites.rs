@@ -317,7 +317,12 @@ impl Symbols {
             // Nothing fit: the innermost address, bare, for a name.
             return Some(addrs.first().map(|&a| At::Bare(a)).into_iter().collect());
         }
-        let mut out = Vec::with_capacity(addrs.len().min(limit));
+        // Sized for the inlined frames too: a stack of a few dozen
+        // addresses holds a few hundred frames, which growing would copy
+        // several times over, for every site of every report.
+        let frames: usize =
+            addrs.iter().map(|a| self.symbols.get(a).map_or(1, Vec::len)).sum::<usize>();
+        let mut out = Vec::with_capacity(frames.min(limit));
         for &a in addrs {
             let room = limit - out.len();
             match self.symbols.get(&a) {
