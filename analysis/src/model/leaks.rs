@@ -63,7 +63,8 @@ pub struct LeakReport {
 /// The [`LeakReport`] of `profile`: its `top` locations with the most
 /// bytes live at the end; `strict` counts those too short to tell as leaks.
 pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
-    let mut leaks = leaks(profile);
+    // Stacks for the rows shown only: the others are counted, then cut.
+    let mut leaks = leaks_with_stacks(profile, top);
     let undecided = leaks.iter().filter(|l| l.trend == Trend::Unknown).count();
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     leaks.truncate(top);

@@ -182,21 +182,24 @@ impl Default for RecommendOptions {
 
 /// The recommendations for `profile`, most at stake first.
 pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
-    recommend_given(p, o, &crate::model::leaks::leaks_with_stacks(p, 0))
+    let located = p.symbols.located(p.sites.keys());
+    recommend_given(p, o, &located, &crate::model::leaks::leaks_with_stacks(p, 0))
 }
 
-/// [`recommend`], with `p`'s blocks live at the end already found (its
-/// [`crate::leaks`], stacks or none): a report finds them once for both.
+/// [`recommend`], with `p`'s sites located and its blocks live at the end
+/// found already (its [`crate::leaks`], stacks or none): a report finds
+/// them once for its own rows and the recommendations.
 pub(crate) fn recommend_given(
     p: &Profile,
     o: &RecommendOptions,
+    located: &crate::model::sites::Located,
     leaks: &[crate::model::leaks::Leak],
 ) -> Vec<Recommendation> {
     let mut out = Vec::new();
     time_rules(p, o, &mut out);
     counter_rules(p, o, &mut out);
     nesting_rules(p, o, &mut out);
-    memory_rules(p, o, leaks, &mut out);
+    memory_rules(p, o, located, leaks, &mut out);
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -422,6 +425,7 @@ fn nesting_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation
 fn memory_rules(
     p: &Profile,
     o: &RecommendOptions,
+    located: &crate::model::sites::Located,
     leaks: &[crate::model::leaks::Leak],
     out: &mut Vec<Recommendation>,
 ) {
@@ -445,7 +449,7 @@ fn memory_rules(
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
     for (id, s) in &p.sites {
-        let Some(site) = p.symbols.site(*id) else { continue };
+        let Some(site) = located.get(id) else { continue };
         let l = lines.entry(site.frame.display(&root)).or_default();
         let events = s.allocs.saturating_add(s.reallocs);
         if let Some(c) = &site.called_from {

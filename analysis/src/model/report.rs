@@ -435,7 +435,10 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     let omitted = scopes.len().saturating_sub(opts.top);
     scopes.truncate(opts.top);
     let (tree, tree_omitted) = tree_rows(profile, opts.tree_min_share);
-    let mut sites = site_rows(profile, opts.recommend.short_lived_ns);
+    // Every site's location, found once for the site rows and the
+    // recommendations both.
+    let located = profile.symbols.located(profile.sites.keys());
+    let mut sites = site_rows(profile, &located, opts.recommend.short_lived_ns);
     if opts.sites_by_peak {
         sites.sort_by(|a, b| {
             b.peak_live_bytes.cmp(&a.peak_live_bytes).then_with(|| a.function.cmp(&b.function))
@@ -475,6 +478,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         recommendations: crate::model::recommend::recommend_given(
             profile,
             &opts.recommend,
+            &located,
             &live_at_end,
         ),
         live_at_end: {
@@ -631,22 +635,27 @@ pub(crate) fn tree_rows(p: &Profile, min_share: f64) -> (Vec<TreeRow>, Option<Om
 
 /// Allocation sites grouped by their user location, most bytes first.
 /// `short_lived_ns` is the lifetime under which a freed block counts as short-lived.
-pub(crate) fn site_rows(profile: &Profile, short_lived_ns: u64) -> Vec<SiteRow> {
+/// `located`: the sites' locations ([`crate::model::sites::Symbols::located`]).
+pub(crate) fn site_rows(
+    profile: &Profile,
+    located: &crate::model::sites::Located,
+    short_lived_ns: u64,
+) -> Vec<SiteRow> {
     let root = crate::model::sites::project_root(&profile.meta.program);
     let mut rows: BTreeMap<(String, String), SiteRow> = BTreeMap::new();
     let mut lifetimes: BTreeMap<(String, String), pulse_format::Histogram> = BTreeMap::new();
     // The caller shown for a row: its busiest stack's.
     let mut callers: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
     for (id, st) in &profile.sites {
-        let site = profile.symbols.site(*id);
-        let (function, place) = match &site {
+        let site = located.get(id);
+        let (function, place) = match site {
             Some(s) => (s.frame.function.clone(), s.frame.place(&root)),
             None if *id == NO_SITE => (String::from("(no stack captured)"), String::new()),
             None => (format!("site #{id}"), String::new()),
         };
         let events = st.allocs.saturating_add(st.reallocs);
         let caller = callers.entry((function.clone(), place.clone())).or_insert((0, String::new()));
-        if let Some(c) = site.and_then(|s| s.called_from) {
+        if let Some(c) = site.and_then(|s| s.called_from.as_ref()) {
             if caller.1.is_empty() || events > caller.0 {
                 *caller = (events, c.display(&root));
             }

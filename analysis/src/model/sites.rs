@@ -95,6 +95,9 @@ pub struct Site {
     pub called_from: Option<Frame>,
 }
 
+/// Sites by id, each where [`Symbols::site`] places it.
+pub(crate) type Located = HashMap<u32, Site>;
+
 /// Frames of a stack kept, innermost first, inlined frames included: the
 /// allocator captures 64 return addresses at most, and a stack that claims
 /// a million would otherwise cost every report a million frames per site.
@@ -391,6 +394,12 @@ impl Symbols {
             stack[i + 1..].iter().find(|a| a.kind() == FrameKind::Own).map(|a| a.frame())
         };
         Some(Site { frame: stack[i].frame(), kind, called_from })
+    }
+
+    /// [`Symbols::site`] of each of `sites` that has one, found once for
+    /// the parts of a report that each go through them all.
+    pub(crate) fn located<'a>(&self, sites: impl Iterator<Item = &'a u32>) -> Located {
+        sites.filter_map(|&id| Some((id, self.site(id)?))).collect()
     }
 
     /// The function and `file:line` that the report's site rows group

@@ -151,7 +151,8 @@ fn uncounted(profile: &Profile, report: &Report) -> Uncounted {
     let s = &report.sections;
     let mut u = Uncounted::default();
     if s.memory && !report.at_peak.is_empty() {
-        let rows = crate::model::report::site_rows(profile, report.short_lived_ns);
+        let located = profile.symbols.located(profile.sites.keys());
+        let rows = crate::model::report::site_rows(profile, &located, report.short_lived_ns);
         let at_peak = rows.iter().filter(|s| s.bytes_at_peak > 0).count();
         u.at_peak = at_peak.saturating_sub(report.at_peak.len());
     }
