@@ -5,31 +5,14 @@
 //! pulse-format's writer. Each is counted exactly, the figures around it
 //! stay sound, and the report says each once.
 
-use pulse_analysis::format::{
-    AllocMode, ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer,
-};
+#[path = "support/written.rs"]
+mod written;
+
+use pulse_analysis::format::Record;
 use pulse_analysis::{Profile, ReportOptions};
 
 fn session(defs: &[Record], events: &[Record]) -> Vec<u8> {
-    let meta = Metadata {
-        program: String::from("/work/anomalies/target/debug/anomalies"),
-        clock: ClockInfo::monotonic(),
-        alloc_mode: AllocMode::Full,
-        ..Metadata::default()
-    };
-    let mut w = Writer::new(Vec::new(), &meta).unwrap();
-    let mut enc = ChunkEncoder::new();
-    enc.begin(0, 0);
-    for r in defs {
-        enc.push(r);
-    }
-    w.write_chunk(&enc).unwrap();
-    enc.begin(1, 0);
-    for r in events {
-        enc.push(r);
-    }
-    w.write_chunk(&enc).unwrap();
-    w.finish(Trailer::default()).unwrap()
+    written::session("/work/anomalies/target/debug/anomalies", defs, events)
 }
 
 fn alloc(ts: u64, addr: u64, size: u64, site: u32) -> Record {

@@ -5,9 +5,10 @@
 //! other work, a move beyond [`PACE_LIMIT`] and several sessions a side are
 //! judged as before.
 
-use pulse_analysis::format::{
-    AllocMode, ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer,
-};
+#[path = "support/written.rs"]
+mod written;
+
+use pulse_analysis::format::Record;
 use pulse_analysis::{diff, diff_runs, Diff, DiffOptions, Profile, Verdict, PACE_LIMIT};
 
 /// What a round of a made-up program does.
@@ -32,31 +33,23 @@ fn session(round: &[Step], rounds: u64, allocs: u64) -> Profile {
 
 /// [`session`], with `first` done once before the rounds.
 fn session_after(first: &[Step], round: &[Step], rounds: u64, allocs: u64) -> Profile {
-    let meta = Metadata {
-        program: String::from("/work/pace/target/release/pace"),
-        clock: ClockInfo::monotonic(),
-        alloc_mode: AllocMode::Full,
-        ..Metadata::default()
-    };
-    let mut w = Writer::new(Vec::new(), &meta).unwrap();
-    let mut enc = ChunkEncoder::new();
-    enc.begin(0, 0);
-    for (j, name) in NAMES.iter().enumerate() {
-        enc.push(&Record::ScopeDef {
+    let mut defs: Vec<Record> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(j, name)| Record::ScopeDef {
             scope: j as u32,
             name: String::from(*name),
             category: String::new(),
             description: String::new(),
             priority: 0,
-        });
-    }
-    enc.push(&Record::SiteDef { site: 1, frames: vec![0x1000] });
-    w.write_chunk(&enc).unwrap();
-    enc.begin(1, 0);
+        })
+        .collect();
+    defs.push(Record::SiteDef { site: 1, frames: vec![0x1000] });
+    let mut events = Vec::new();
     let mut ts = 0;
     for i in 0..allocs {
         let addr = 0x10_0000 + i * 64;
-        enc.push(&Record::Alloc { ts, addr, size: 48, align: 8, site: 1, weight: 1 });
+        events.push(Record::Alloc { ts, addr, size: 48, align: 8, site: 1, weight: 1 });
         ts += 10;
     }
     let mut open = Vec::new();
@@ -66,19 +59,19 @@ fn session_after(first: &[Step], round: &[Step], rounds: u64, allocs: u64) -> Pr
             match *step {
                 Enter(scope) => {
                     open.push(scope);
-                    enc.push(&Record::ScopeEnter { ts, scope });
+                    events.push(Record::ScopeEnter { ts, scope });
                 }
                 Work(ns) => ts += ns + i % 7,
                 Exit => {
                     let scope = open.pop().expect("a scope to leave");
-                    enc.push(&Record::ScopeExit { ts, scope });
+                    events.push(Record::ScopeExit { ts, scope });
                 }
             }
             ts += 20;
         }
     }
-    w.write_chunk(&enc).unwrap();
-    Profile::read(&w.finish(Trailer::default()).unwrap()[..]).unwrap()
+    let file = written::session("/work/pace/target/release/pace", &defs, &events);
+    Profile::read(&file[..]).unwrap()
 }
 
 /// Four scopes one after another, each this long.
