@@ -193,9 +193,8 @@ pub struct Diff {
     /// After's pace against before's, where the noise is not measured (one
     /// session on either side), the two sides ran the same work and every
     /// scope's median moved alike, by more than the threshold: the factor,
-    /// above 1 slower. Scopes are
-    /// judged against before's figures at this pace (see the module's
-    /// documentation). `None` otherwise.
+    /// above 1 slower. Scopes are judged against before's figures at this
+    /// pace (see the module's documentation). `None` otherwise.
     pub pace: Option<f64>,
     /// Things to know (two different programs, truncated inputs, a whole
     /// run at another pace).

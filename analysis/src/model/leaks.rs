@@ -143,8 +143,7 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
             let (function, place) = match frame_of(site) {
                 Some((at, _)) if at.file.is_empty() => (at.function.clone(), String::new()),
                 Some((at, place)) => (at.function.clone(), place.clone()),
-                None if site == 0 => ("(no stack captured)".into(), String::new()),
-                None => (format!("site #{site}"), String::new()),
+                None => (crate::model::sites::unplaced(site), String::new()),
             };
             Leak {
                 site,

@@ -648,11 +648,7 @@ pub(crate) fn site_rows(
     let mut callers: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
     for (id, st) in &profile.sites {
         let site = located.get(id);
-        let (function, place) = match site {
-            Some(s) => (s.frame.function.clone(), s.frame.place(&root)),
-            None if *id == NO_SITE => (String::from("(no stack captured)"), String::new()),
-            None => (format!("site #{id}"), String::new()),
-        };
+        let (function, place) = crate::model::sites::row_key(site, *id, &root);
         let events = st.allocs.saturating_add(st.reallocs);
         let caller = callers.entry((function.clone(), place.clone())).or_insert((0, String::new()));
         if let Some(c) = site.and_then(|s| s.called_from.as_ref()) {

@@ -98,6 +98,26 @@ pub struct Site {
 /// Sites by id, each where [`Symbols::site`] places it.
 pub(crate) type Located = HashMap<u32, Site>;
 
+/// The function and `file:line` a site row groups site `id` under, placed
+/// at `site` ([`Symbols::site`]); for a site without a place, its name
+/// ([`unplaced`]) and no `file:line`.
+pub(crate) fn row_key(site: Option<&Site>, id: u32, root: &str) -> (String, String) {
+    match site {
+        Some(s) => (s.frame.function.clone(), s.frame.place(root)),
+        None => (unplaced(id), String::new()),
+    }
+}
+
+/// What a site that no frame places is called: its number, or for
+/// [`pulse_format::NO_SITE`] what that means.
+pub(crate) fn unplaced(id: u32) -> String {
+    if id == pulse_format::NO_SITE {
+        String::from("(no stack captured)")
+    } else {
+        format!("site #{id}")
+    }
+}
+
 /// Frames of a stack kept, innermost first, inlined frames included: the
 /// allocator captures 64 return addresses at most, and a stack that claims
 /// a million would otherwise cost every report a million frames per site.
@@ -405,13 +425,7 @@ impl Symbols {
     /// The function and `file:line` that the report's site rows group
     /// `site` under (`root`: the project root paths are shown relative to).
     pub(crate) fn row_key(&self, site: u32, root: &str) -> (String, String) {
-        match self.site(site) {
-            Some(s) => (s.frame.function.clone(), s.frame.place(root)),
-            None if site == pulse_format::NO_SITE => {
-                (String::from("(no stack captured)"), String::new())
-            }
-            None => (format!("site #{site}"), String::new()),
-        }
+        row_key(self.site(site).as_ref(), site, root)
     }
 
     /// The frame a user reads as the site's location (see [`Symbols::site`]).
