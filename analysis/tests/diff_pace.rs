@@ -1,9 +1,8 @@
-//! A whole run at another pace: where one session a side leaves the noise
-//! unmeasured, every scope moved by one factor on the same work is judged
-//! at that pace; a scope that moved on its own, a chain of nested scopes
-//! slowed in its innermost, a scope that kept its time, a run that did
-//! other work, a move beyond [`PACE_LIMIT`] and several sessions a side are
-//! judged as before.
+//! A whole run at another pace: every scope moved by one factor on the
+//! same work is judged at that pace, with one session a side or several; a
+//! scope that moved on its own, a chain of nested scopes slowed in its
+//! innermost, a scope that kept its time, a run that did other work and a
+//! move beyond [`PACE_LIMIT`] are judged as before.
 
 #[path = "support/written.rs"]
 mod written;
@@ -221,14 +220,29 @@ fn other_work_or_a_move_beyond_the_limit_is_judged_as_it_is() {
 }
 
 #[test]
-fn several_sessions_a_side_measure_the_noise_instead() {
-    let before = [paced([1.0; 4], 100), paced([1.0; 4], 100)];
-    let after = [paced([2.2; 4], 100), paced([2.2; 4], 100)];
+fn several_sessions_a_side_read_a_pace_too() {
+    // Five runs, then five more, on a machine whose pace changed between
+    // them: the second five 1.65× the first, one of each five off the
+    // others' pace. The spread within either five (55 %) is short of the
+    // change between them.
+    let before: Vec<Profile> =
+        [1.0, 1.0, 1.55, 1.0, 1.0].iter().map(|&f| paced([f; 4], 100)).collect();
+    let after: Vec<Profile> =
+        [1.65, 1.1, 1.65, 1.65, 1.65].iter().map(|&f| paced([f; 4], 100)).collect();
     let d = diff_runs(&before, &after, &DiffOptions::default());
+    assert_eq!((d.regressions, d.improvements), (0, 0), "{:#?}", d.scopes);
+    let k = d.pace.expect("a pace");
+    assert!((1.6..1.7).contains(&k), "{k}");
+    assert!(d.scopes.iter().all(|s| s.noise > 0.5 && s.change.unwrap() > s.noise), "{d:#?}");
+    // A scope that moved on its own is still caught, now against the
+    // measured noise: a third slower, well within one-a-side's 2×.
+    let steady: Vec<Profile> = (0..3).map(|_| paced([1.0; 4], 100)).collect();
+    let slower: Vec<Profile> = (0..3).map(|_| paced([1.0, 1.33, 1.0, 1.0], 100)).collect();
+    let d = diff_runs(&steady, &slower, &DiffOptions::default());
+    assert_eq!((d.pace, regressed(&d)), (None, vec!["render"]));
+    // Other work, every scope alike: a change, not a pace.
+    let other: Vec<Profile> = (0..3).map(|_| paced([1.65; 4], 102)).collect();
+    let d = diff_runs(&steady, &other, &DiffOptions::default());
     assert_eq!(d.pace, None);
     assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));
-    // One session on a side: the noise is assumed, and the pace is read.
-    let d = diff_runs(&before[..1], &after, &DiffOptions::default());
-    assert!(d.pace.is_some());
-    assert_eq!(d.regressions, 0, "{:#?}", verdicts(&d));
 }

@@ -123,7 +123,9 @@ fn ten_reruns_of_an_unchanged_program_show_no_regression_in_any_pair() {
     let runs = at_the_machine_s_pace((0..10).map(run).collect(), run);
     let alarms = false_alarms(&runs);
     assert!(alarms.is_empty(), "{} of 90 pairs:\n{}", alarms.len(), alarms.join("\n"));
-    // Five runs a side: the noise measured, still no regression.
+    // Five runs a side, the first five against the last: the noise
+    // measured (and a machine whose pace changed between the two fives
+    // read as a pace), still no regression.
     let d = pulse_analysis::diff_runs(&runs[..5], &runs[5..], &DiffOptions::default());
     assert_eq!(d.regressions, 0, "{:#?}", d.scopes);
     // A session against itself is no change at all.

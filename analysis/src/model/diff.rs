@@ -35,14 +35,17 @@
 //! **A whole run at another pace.** A shared machine can run a whole rerun
 //! of an unchanged program slower: ten reruns of one binary on a two-core
 //! CI machine had every scope's median 2.05–2.25× slower, all alike, in six
-//! of them. Where the noise is not measured (one session on either side)
-//! such a shift is told from a change by its shape ([`Diff::pace`], and
-//! `common_pace` for the rule): the two sides did the same work, and every
-//! scope's median moved by one factor, which two scopes or more that run
-//! mostly their own code agree on, beyond the threshold and up to
-//! [`PACE_LIMIT`]. Each scope is then judged against the before side's
-//! figures at that pace, and the diff says so. A change to the code that
-//! slows every scope alike reads the same.
+//! of them. Several sessions a side do not measure that away: the same
+//! machine ran five reruns, then five more, the second five's medians
+//! 1.5–1.7× the first's, beyond the spread within either five. So such a
+//! shift is told from a change by its shape, with any number of sessions a
+//! side ([`Diff::pace`], and `common_pace` for the rule): the two sides did
+//! the same work, and every scope's median moved by one factor, which two
+//! scopes or more that run mostly their own code agree on, beyond the
+//! threshold and up to [`PACE_LIMIT`]. Each scope is then judged against
+//! the before side's figures at that pace (and, with several sessions a
+//! side, against their measured spread), and the diff says so. A change to
+//! the code that slows every scope alike reads the same.
 //!
 //! `tests/tests/diff.rs` runs an unchanged program ten times and compares
 //! every ordered pair: no regression at the default settings; and the
@@ -190,10 +193,9 @@ pub struct Diff {
     pub regressions: usize,
     /// Changes beyond the threshold for the better.
     pub improvements: usize,
-    /// After's pace against before's, where the noise is not measured (one
-    /// session on either side), the two sides ran the same work and every
-    /// scope's median moved alike, by more than the threshold: the factor,
-    /// above 1 slower. Scopes are judged against before's figures at this
+    /// After's pace against before's, where the two sides ran the same
+    /// work and every scope's median moved alike, by more than the
+    /// threshold: the factor, above 1 slower. Scopes are judged against before's figures at this
     /// pace (see the module's documentation). `None` otherwise.
     pub pace: Option<f64>,
     /// Things to know (two different programs, truncated inputs, a whole
@@ -361,13 +363,10 @@ fn scope_changes(
             (name, figures(xs), figures(ys), noise)
         })
         .collect();
-    // With several sessions a side the noise is measured, a whole run's
-    // pace with it.
-    let pace = if before.len() >= 2 && after.len() >= 2 {
-        None
-    } else {
-        common_pace(sides.iter().map(|(_, x, y, _)| (x, y)), allocs, o)
-    };
+    // The spread within each side, where measured, does not take in a
+    // machine whose pace changed between the sides' runs: the pace is read
+    // whatever their number.
+    let pace = common_pace(sides.iter().map(|(_, x, y, _)| (x, y)), allocs, o);
     let k = pace.unwrap_or(1.0);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
