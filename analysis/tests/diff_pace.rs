@@ -1,8 +1,9 @@
 //! A whole run at another pace: every scope moved by one factor on the
-//! same work is judged at that pace, with one session a side or several; a
-//! scope that moved on its own, a chain of nested scopes slowed in its
-//! innermost, a scope that kept its time, a run that did other work and a
-//! move beyond [`PACE_LIMIT`] are judged as before.
+//! same work is judged at that pace, with one session a side or several
+//! (then as far as their runs moved among themselves); a scope that moved
+//! on its own, a chain of nested scopes slowed in its innermost, a scope
+//! that kept its time, a run that did other work and a move beyond
+//! [`PACE_LIMIT`] are judged as before.
 
 #[path = "support/written.rs"]
 mod written;
@@ -234,9 +235,22 @@ fn several_sessions_a_side_read_a_pace_too() {
     let k = d.pace.expect("a pace");
     assert!((1.6..1.7).contains(&k), "{k}");
     assert!(d.scopes.iter().all(|s| s.noise > 0.5 && s.change.unwrap() > s.noise), "{d:#?}");
+    // A machine that kept its pace within each side is not excused a shift
+    // between them beyond twice what its runs moved by: every scope alike,
+    // 1.4× slower, is four regressions.
+    let steady: Vec<Profile> = (0..3).map(|_| paced([1.0; 4], 100)).collect();
+    let shifted: Vec<Profile> = [1.38, 1.4, 1.42].iter().map(|&f| paced([f; 4], 100)).collect();
+    let d = diff_runs(&steady, &shifted, &DiffOptions::default());
+    assert_eq!(d.pace, None, "{d:#?}");
+    assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));
+    // Runs that moved 18 % among themselves excuse the same runs' shift
+    // from their middle, 1.27×, within 1.18².
+    let swaying: Vec<Profile> = [1.0, 1.2, 1.1].iter().map(|&f| paced([f; 4], 100)).collect();
+    let d = diff_runs(&swaying, &shifted, &DiffOptions::default());
+    assert!(d.pace.is_some(), "{:#?}", verdicts(&d));
+    assert_eq!(d.regressions, 0, "{:#?}", verdicts(&d));
     // A scope that moved on its own is still caught, now against the
     // measured noise: a third slower, well within one-a-side's 2×.
-    let steady: Vec<Profile> = (0..3).map(|_| paced([1.0; 4], 100)).collect();
     let slower: Vec<Profile> = (0..3).map(|_| paced([1.0, 1.33, 1.0, 1.0], 100)).collect();
     let d = diff_runs(&steady, &slower, &DiffOptions::default());
     assert_eq!((d.pace, regressed(&d)), (None, vec!["render"]));

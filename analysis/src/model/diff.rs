@@ -37,15 +37,17 @@
 //! CI machine had every scope's median 2.05–2.25× slower, all alike, in six
 //! of them. Several sessions a side do not measure that away: the same
 //! machine ran five reruns, then five more, the second five's medians
-//! 1.5–1.7× the first's, beyond the spread within either five. So such a
-//! shift is told from a change by its shape, with any number of sessions a
-//! side ([`Diff::pace`], and `common_pace` for the rule): the two sides did
-//! the same work, and every scope's median moved by one factor, which two
-//! scopes or more that run mostly their own code agree on, beyond the
-//! threshold and up to [`PACE_LIMIT`]. Each scope is then judged against
-//! the before side's figures at that pace (and, with several sessions a
-//! side, against their measured spread), and the diff says so. A change to
-//! the code that slows every scope alike reads the same.
+//! 1.5–1.7× the first's, beyond the spread within either five (up to
+//! 1.6×). So such a shift is told from a change by its shape ([`Diff::pace`],
+//! and `common_pace` for the rule): the two sides did the same work, and
+//! every scope's median moved by one factor, which two scopes or more that
+//! run mostly their own code agree on, beyond the threshold and up to
+//! [`PACE_LIMIT`] — and, with several sessions a side, up to the square of
+//! the factor those scopes' runs moved by among themselves (a machine that
+//! kept its pace within each side, 5 % apart, is not excused a 1.4× shift
+//! between them). Each scope is then judged against the before side's
+//! figures at that pace, and the diff says so. A change to the code that
+//! slows every scope alike reads the same.
 //!
 //! `tests/tests/diff.rs` runs an unchanged program ten times and compares
 //! every ordered pair: no regression at the default settings; and the
@@ -195,7 +197,7 @@ pub struct Diff {
     pub improvements: usize,
     /// After's pace against before's, where the two sides ran the same
     /// work and every scope's median moved alike, by more than the
-    /// threshold: the factor, above 1 slower. Scopes are judged against before's figures at this
+    /// threshold and within its limit: the factor, above 1 slower. Scopes are judged against before's figures at this
     /// pace (see the module's documentation). `None` otherwise.
     pub pace: Option<f64>,
     /// Things to know (two different programs, truncated inputs, a whole
@@ -365,8 +367,8 @@ fn scope_changes(
         .collect();
     // The spread within each side, where measured, does not take in a
     // machine whose pace changed between the sides' runs: the pace is read
-    // whatever their number.
-    let pace = common_pace(sides.iter().map(|(_, x, y, _)| (x, y)), allocs, o);
+    // whatever their number, as far as that spread allows.
+    let pace = common_pace(sides.iter().map(|(_, x, y, noise)| (x, y, *noise)), allocs, o);
     let k = pace.unwrap_or(1.0);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
@@ -445,7 +447,7 @@ const SAME_WORK: f64 = 0.01;
 
 /// The factor after's scopes ran at against before's, where the two did
 /// the same work and every scope moved alike; `None` where they did not,
-/// or where that factor is within the threshold or beyond [`PACE_LIMIT`].
+/// or where that factor is within the threshold or beyond its limit.
 ///
 /// - **The same work:** every scope on both sides, entered as often, its
 ///   allocations and the whole run's `allocs` within [`SAME_WORK`].
@@ -457,13 +459,18 @@ const SAME_WORK: f64 = 0.01;
 ///   the pace.
 /// - **Alike:** every scope's median factor, the others' too, within
 ///   [`PACE_BAND`] of the pace either way.
+/// - **Its size:** beyond the threshold, and within [`PACE_LIMIT`] and the
+///   square of `1 + noise`, the noise the evidence's medians must clear
+///   (averaged as logarithms): with several sessions a side, how far the
+///   runs of each moved among themselves; with one, the assumed
+///   [`RERUN_NOISE_TIME`], whose square is beyond the limit.
 fn common_pace<'a>(
-    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime)> + Clone,
+    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime, f64)> + Clone,
     allocs: (u64, u64),
     o: &DiffOptions,
 ) -> Option<f64> {
     let alike = |p: u64, q: u64| p.abs_diff(q) as f64 <= SAME_WORK * p.max(q) as f64;
-    let same = |(x, y): (&ScopeTime, &ScopeTime)| {
+    let same = |(x, y, _): (&ScopeTime, &ScopeTime, f64)| {
         x.count == y.count && x.count > 0 && alike(x.allocs, y.allocs)
     };
     if !alike(allocs.0, allocs.1) || !scopes.clone().all(same) {
@@ -473,18 +480,22 @@ fn common_pace<'a>(
         (x.p50_ns > 0 && y.p50_ns > 0).then(|| (y.p50_ns as f64 / x.p50_ns as f64).ln())
     };
     let own = |t: &ScopeTime| t.self_ns.saturating_mul(2) >= t.total_ns;
-    let evidence: Vec<f64> = scopes
+    // Each piece of evidence: its median's factor and its noise, as logarithms.
+    let evidence: Vec<(f64, f64)> = scopes
         .clone()
-        .filter(|(x, y)| x.count >= 3 && own(x) && own(y))
-        .filter_map(|(x, y)| factor(x, y))
+        .filter(|(x, y, _)| x.count >= 3 && own(x) && own(y))
+        .filter_map(|(x, y, noise)| Some((factor(x, y)?, noise.ln_1p())))
         .collect();
     if evidence.len() < 2 {
         return None;
     }
-    let k = evidence.iter().sum::<f64>() / evidence.len() as f64;
-    let band = (1.0 + PACE_BAND).ln();
-    let together = scopes.filter_map(|(x, y)| factor(x, y)).all(|f| (f - k).abs() <= band);
-    let beyond = k.abs() > (1.0 + o.threshold).ln() && k.abs() <= PACE_LIMIT.ln();
+    let mean =
+        |f: fn(&(f64, f64)) -> f64| evidence.iter().map(f).sum::<f64>() / evidence.len() as f64;
+    let (k, seen) = (mean(|e| e.0), mean(|e| e.1));
+    let band = PACE_BAND.ln_1p();
+    let together = scopes.filter_map(|(x, y, _)| factor(x, y)).all(|f| (f - k).abs() <= band);
+    let limit = PACE_LIMIT.ln().min(2.0 * seen);
+    let beyond = k.abs() > o.threshold.ln_1p() && k.abs() <= limit;
     (together && beyond).then(|| k.exp())
 }
 
