@@ -249,6 +249,36 @@ fn several_sessions_a_side_read_a_pace_too() {
     let d = diff_runs(&swaying, &shifted, &DiffOptions::default());
     assert!(d.pace.is_some(), "{:#?}", verdicts(&d));
     assert_eq!(d.regressions, 0, "{:#?}", verdicts(&d));
+    // Runs 10 % apart: two scopes 1.2× slower and two unchanged are no
+    // pace of 1.1×, but two regressions.
+    let part = |f: f64, by: f64| paced([f * by, f * by, f, f], 100);
+    let before: Vec<Profile> = [0.95, 1.0, 1.05].iter().map(|&f| part(f, 1.0)).collect();
+    let after: Vec<Profile> = [0.95, 1.0, 1.05].iter().map(|&f| part(f, 1.2)).collect();
+    let d = diff_runs(&before, &after, &DiffOptions::default());
+    assert_eq!((d.pace, regressed(&d)), (None, vec!["parse", "render"]), "{d:#?}");
+    // One run of five 1.5× the others is no excuse for 2×.
+    let before: Vec<Profile> = (0..5).map(|_| paced([1.0; 4], 100)).collect();
+    let after: Vec<Profile> =
+        [2.0, 2.0, 3.0, 2.0, 2.0].iter().map(|&f| paced([f; 4], 100)).collect();
+    let d = diff_runs(&before, &after, &DiffOptions::default());
+    assert_eq!(d.pace, None, "{d:#?}");
+    assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));
+    // Nor is one jittery scope among steady ones: what the runs were seen
+    // to do is the evidence's median noise.
+    let jitter = |f: f64, send: f64| paced([f, f, f, f * send], 100);
+    let before: Vec<Profile> = [1.0, 2.0, 1.5].iter().map(|&j| jitter(1.0, j)).collect();
+    let after: Vec<Profile> = [1.0, 2.0, 1.5].iter().map(|&j| jitter(1.5, j)).collect();
+    let d = diff_runs(&before, &after, &DiffOptions::default());
+    assert_eq!((d.pace, regressed(&d)), (None, vec!["parse", "render", "store"]), "{d:#?}");
+    // One run that entered a scope the others did not did other work.
+    let mut round = flat(times([1.6; 4]));
+    round.extend([Enter(5), Work(10), Exit]);
+    let before: Vec<Profile> = [1.0, 1.3, 1.6].iter().map(|&f| paced([f; 4], 100)).collect();
+    let after = [paced([1.6; 4], 100), paced([2.0; 4], 100), session(&round, 200, 100)];
+    let d = diff_runs(&before, &after, &DiffOptions::default());
+    assert_eq!(d.pace, None, "{d:#?}");
+    let without = diff_runs(&before, &after[..2], &DiffOptions::default());
+    assert!(without.pace.is_some(), "{:#?}", verdicts(&without));
     // A scope that moved on its own is still caught, now against the
     // measured noise: a third slower, well within one-a-side's 2×.
     let slower: Vec<Profile> = (0..3).map(|_| paced([1.0, 1.33, 1.0, 1.0], 100)).collect();

@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// Before and after: the speedup, and each scope's and allocation
     /// site's change classified as improvement, regression or noise.
     #[command(
-        after_help = "Examples:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n  pulse diff --before b1.pulse b2.pulse b3.pulse --after a1.pulse a2.pulse a3.pulse --fail-on-regression\n\nWith one session a side, a scope's median must move more than 2× (run-to-run noise) to count, and a site of a program that allocates on several threads more than 25 %; with several sessions a side, a change must exceed the runs' measured spread. Where every scope moved alike on the same work (a whole run at another pace), each is judged at that pace.\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
+        after_help = "Examples:\n  pulse diff before.pulse after.pulse --threshold 5% --fail-on-regression\n  pulse diff --before b1.pulse b2.pulse b3.pulse --after a1.pulse a2.pulse a3.pulse --fail-on-regression\n\nWith one session a side, a scope's median must move more than 2× (run-to-run noise) to count, and a site of a program that allocates on several threads more than 25 %; with several sessions a side, a change must exceed the runs' measured spread. Where every scope moved alike on the same work (a whole run at another pace: within 3×, and with several sessions a side within what their runs moved among themselves), each is judged at that pace.\n\nExit status: 0 ok, 1 error, 2 usage, 3 truncated input, 4 regression (with --fail-on-regression)"
     )]
     Diff(DiffArgs),
     /// A flamegraph as SVG: by time, allocated bytes, allocation count, or

@@ -42,12 +42,14 @@
 //! and `common_pace` for the rule): the two sides did the same work, and
 //! every scope's median moved by one factor, which two scopes or more that
 //! run mostly their own code agree on, beyond the threshold and up to
-//! [`PACE_LIMIT`] — and, with several sessions a side, up to the square of
-//! the factor those scopes' runs moved by among themselves (a machine that
-//! kept its pace within each side, 5 % apart, is not excused a 1.4× shift
-//! between them). Each scope is then judged against the before side's
-//! figures at that pace, and the diff says so. A change to the code that
-//! slows every scope alike reads the same.
+//! [`PACE_LIMIT`]. With several sessions a side, the pace excuses no more
+//! than the runs of a side were seen to move among themselves: the scopes
+//! must agree within that noise, and the pace be within it times
+//! 1 + [`PACE_BAND`] (a machine that kept each side's runs 3 % apart is not
+//! excused a 1.4× shift between them). Each scope is then judged against
+//! the before side's figures at that pace, and the diff says so. A change
+//! to the code that slows every scope alike, within those bounds, reads the
+//! same.
 //!
 //! `tests/tests/diff.rs` runs an unchanged program ten times and compares
 //! every ordered pair: no regression at the default settings; and the
@@ -242,7 +244,7 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
     }
     let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
     let allocs = (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs));
-    let (scopes, pace) = scope_changes(before, after, allocs, o);
+    let (scopes, pace) = scope_changes(before, after, o);
     if let Some(k) = pace {
         let (factor, way) = if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
         warnings.push(format!(
@@ -320,11 +322,10 @@ fn rank(v: Verdict) -> u8 {
 }
 
 /// Each scope's change, and the pace both sides ran at where
-/// [`common_pace`] finds one. `allocs` are the sides' allocations in all.
+/// [`common_pace`] finds one.
 fn scope_changes(
     before: &[Profile],
     after: &[Profile],
-    allocs: (u64, u64),
     o: &DiffOptions,
 ) -> (Vec<ScopeChange>, Option<f64>) {
     type Runs = BTreeMap<String, Vec<Figures>>;
@@ -346,9 +347,9 @@ fn scope_changes(
     let session_ns = duration(before).max(duration(after));
     let names: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
     let none = Vec::new();
-    // Each scope's middle figures on either side, and the noise its
-    // median must clear.
-    let sides: Vec<(&String, ScopeTime, ScopeTime, f64)> = names
+    // Each scope's middle figures on either side, the noise its median
+    // must clear, and whether every run did its same work.
+    let sides: Vec<(&String, ScopeTime, ScopeTime, f64, bool)> = names
         .into_iter()
         .map(|name| {
             let (xs, ys) = (b.get(name).unwrap_or(&none), a.get(name).unwrap_or(&none));
@@ -362,17 +363,33 @@ fn scope_changes(
             let medians =
                 |runs: &[Figures]| -> Vec<u64> { runs.iter().map(|r| r.time().p50_ns).collect() };
             let noise = noise_between(&medians(xs), &medians(ys), RERUN_NOISE_TIME);
-            (name, figures(xs), figures(ys), noise)
+            let first = xs.first().or(ys.first()).copied().unwrap_or_default();
+            let steady = !xs.is_empty()
+                && !ys.is_empty()
+                && xs.iter().chain(ys).all(|r| {
+                    let (count, allocs) = (r.0[0], r.0[7]);
+                    count > 0 && count == first.0[0] && same_work(allocs, first.0[7])
+                });
+            (name, figures(xs), figures(ys), noise, steady)
         })
         .collect();
     // The spread within each side, where measured, does not take in a
     // machine whose pace changed between the sides' runs: the pace is read
     // whatever their number, as far as that spread allows.
-    let pace = common_pace(sides.iter().map(|(_, x, y, noise)| (x, y, *noise)), allocs, o);
+    let measured = before.len() >= 2 && after.len() >= 2;
+    let first = before.first().map_or(0, |p| p.memory.allocs);
+    let steady = before.iter().chain(after).all(|p| same_work(p.memory.allocs, first));
+    let scopes = sides.iter().map(|(_, x, y, noise, steady)| Paced {
+        x,
+        y,
+        noise: measured.then_some(*noise),
+        steady: *steady,
+    });
+    let pace = if steady { common_pace(scopes, o) } else { None };
     let k = pace.unwrap_or(1.0);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
-        .map(|(name, x, y, noise)| {
+        .map(|(name, x, y, noise, _)| {
             let (verdict, change) = if x.count == 0 {
                 (Verdict::Added, None)
             } else if y.count == 0 {
@@ -445,12 +462,33 @@ fn judge(
 /// single-threaded program's allocations repeat exactly).
 const SAME_WORK: f64 = 0.01;
 
-/// The factor after's scopes ran at against before's, where the two did
+/// Whether two runs' allocations are within [`SAME_WORK`] of each other.
+fn same_work(p: u64, q: u64) -> bool {
+    p.abs_diff(q) as f64 <= SAME_WORK * p.max(q) as f64
+}
+
+/// A scope as [`common_pace`] weighs it.
+#[derive(Clone, Copy)]
+struct Paced<'a> {
+    /// Before's middle figures.
+    x: &'a ScopeTime,
+    /// After's.
+    y: &'a ScopeTime,
+    /// Its medians' spread between the runs of a side, where both sides
+    /// have several.
+    noise: Option<f64>,
+    /// Every run of either side entered it as often, allocating within
+    /// [`SAME_WORK`].
+    steady: bool,
+}
+
+/// The factor after's scopes ran at against before's, where every run did
 /// the same work and every scope moved alike; `None` where they did not,
-/// or where that factor is within the threshold or beyond its limit.
+/// or where that factor is within the threshold or beyond its limit. The
+/// caller has checked that every run made as many allocations, within
+/// [`SAME_WORK`].
 ///
-/// - **The same work:** every scope on both sides, entered as often, its
-///   allocations and the whole run's `allocs` within [`SAME_WORK`].
+/// - **The same work:** every scope `steady`.
 /// - **Evidence of a pace:** scopes entered three times or more that spend
 ///   at least half their time in their own code on both sides (a chain of
 ///   nested scopes, slowed in its innermost, is one piece of evidence, not
@@ -459,42 +497,52 @@ const SAME_WORK: f64 = 0.01;
 ///   the pace.
 /// - **Alike:** every scope's median factor, the others' too, within
 ///   [`PACE_BAND`] of the pace either way.
-/// - **Its size:** beyond the threshold, and within [`PACE_LIMIT`] and the
-///   square of `1 + noise`, the noise the evidence's medians must clear
-///   (averaged as logarithms): with several sessions a side, how far the
-///   runs of each moved among themselves; with one, the assumed
-///   [`RERUN_NOISE_TIME`], whose square is beyond the limit.
+/// - **Beyond the threshold, within [`PACE_LIMIT`].**
+///
+/// Where the noise is measured, what the runs of a side were seen to do
+/// bounds what the pace may excuse: `seen`, the evidence's median noise,
+/// as a factor. The scopes' factors must then lie within `seen` of each
+/// other, and the pace within `seen` times `1 +` [`PACE_BAND`]: a machine
+/// that kept each side's runs 3 % apart is not excused 1.4× between them,
+/// and scopes that moved 1.2× and not at all are no pace where runs are 10 %
+/// apart.
 fn common_pace<'a>(
-    scopes: impl Iterator<Item = (&'a ScopeTime, &'a ScopeTime, f64)> + Clone,
-    allocs: (u64, u64),
+    scopes: impl Iterator<Item = Paced<'a>> + Clone,
     o: &DiffOptions,
 ) -> Option<f64> {
-    let alike = |p: u64, q: u64| p.abs_diff(q) as f64 <= SAME_WORK * p.max(q) as f64;
-    let same = |(x, y, _): (&ScopeTime, &ScopeTime, f64)| {
-        x.count == y.count && x.count > 0 && alike(x.allocs, y.allocs)
-    };
-    if !alike(allocs.0, allocs.1) || !scopes.clone().all(same) {
+    if !scopes.clone().all(|s| s.steady) {
         return None;
     }
-    let factor = |x: &ScopeTime, y: &ScopeTime| {
-        (x.p50_ns > 0 && y.p50_ns > 0).then(|| (y.p50_ns as f64 / x.p50_ns as f64).ln())
+    let factor = |s: &Paced| {
+        (s.x.p50_ns > 0 && s.y.p50_ns > 0).then(|| (s.y.p50_ns as f64 / s.x.p50_ns as f64).ln())
     };
     let own = |t: &ScopeTime| t.self_ns.saturating_mul(2) >= t.total_ns;
     // Each piece of evidence: its median's factor and its noise, as logarithms.
-    let evidence: Vec<(f64, f64)> = scopes
+    let evidence: Vec<(f64, Option<f64>)> = scopes
         .clone()
-        .filter(|(x, y, _)| x.count >= 3 && own(x) && own(y))
-        .filter_map(|(x, y, noise)| Some((factor(x, y)?, noise.ln_1p())))
+        .filter(|s| s.x.count >= 3 && own(s.x) && own(s.y))
+        .filter_map(|s| Some((factor(&s)?, s.noise.map(f64::ln_1p))))
         .collect();
     if evidence.len() < 2 {
         return None;
     }
-    let mean =
-        |f: fn(&(f64, f64)) -> f64| evidence.iter().map(f).sum::<f64>() / evidence.len() as f64;
-    let (k, seen) = (mean(|e| e.0), mean(|e| e.1));
+    let k = evidence.iter().map(|e| e.0).sum::<f64>() / evidence.len() as f64;
     let band = PACE_BAND.ln_1p();
-    let together = scopes.filter_map(|(x, y, _)| factor(x, y)).all(|f| (f - k).abs() <= band);
-    let limit = PACE_LIMIT.ln().min(2.0 * seen);
+    let factors: Vec<f64> = scopes.filter_map(|s| factor(&s)).collect();
+    let together = factors.iter().all(|f| (f - k).abs() <= band);
+    let seen: Option<Vec<f64>> = evidence.iter().map(|e| e.1).collect();
+    let (width, limit) = match seen {
+        Some(mut seen) => {
+            seen.sort_by(f64::total_cmp);
+            let n = seen.len();
+            let seen = (seen[(n - 1) / 2] + seen[n / 2]) / 2.0;
+            (seen, PACE_LIMIT.ln().min(seen + band))
+        }
+        None => (f64::INFINITY, PACE_LIMIT.ln()),
+    };
+    let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = factors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let together = together && hi - lo <= width;
     let beyond = k.abs() > o.threshold.ln_1p() && k.abs() <= limit;
     (together && beyond).then(|| k.exp())
 }
