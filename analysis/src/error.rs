@@ -58,7 +58,10 @@ fn no_match(
 ) -> fmt::Result {
     // The names are the session's: shown as text is, so that the message
     // stays one line whatever they hold.
-    let wanted = crate::write::text::printable(wanted);
+    let wanted = match wanted.is_empty() {
+        true => "an empty name".into(),
+        false => crate::write::text::printable(wanted),
+    };
     if have.is_empty() {
         return write!(f, "{}: no {kind} matches {wanted}; the session has none", path.display());
     }

@@ -197,3 +197,100 @@ fn a_fifo_in_place_of_an_entry_does_not_block() {
     let (_, used) = load(&path, &LoadOptions::new(), &cache);
     assert_ne!(used, CacheUse::Hit);
 }
+
+/// `bytes` with its last four bytes set so that its CRC-32 is `target`:
+/// the CRC of a fixed prefix is affine in the bytes that follow, so the
+/// four are the solution of 32 linear equations over GF(2).
+fn forge_crc32(bytes: &mut [u8], target: u32) {
+    let n = bytes.len() - 4;
+    let crc_with = |x: u32, bytes: &mut [u8]| {
+        bytes[n..].copy_from_slice(&x.to_le_bytes());
+        crc32fast::hash(bytes)
+    };
+    let base = crc_with(0, bytes);
+    // Each row: the effect of one bit of the four bytes, and that bit.
+    let mut rows: Vec<(u32, u32)> =
+        (0..32).map(|i| (crc_with(1 << i, bytes) ^ base, 1 << i)).collect();
+    let mut want = target ^ base;
+    let mut x = 0;
+    for bit in 0..32 {
+        let pivot = (bit..32).find(|&r| rows[r].0 >> bit & 1 == 1).expect("an invertible map");
+        rows.swap(bit, pivot);
+        let (effect, input) = rows[bit];
+        for (r, row) in rows.iter_mut().enumerate() {
+            if r != bit && row.0 >> bit & 1 == 1 {
+                (row.0, row.1) = (row.0 ^ effect, row.1 ^ input);
+            }
+        }
+    }
+    for (bit, (_, input)) in rows.iter().enumerate() {
+        if want >> bit & 1 == 1 {
+            x ^= input;
+            want ^= 1 << bit;
+        }
+    }
+    assert_eq!(crc_with(x, bytes), target);
+}
+
+#[test]
+fn a_file_forged_to_an_entry_s_crc_is_replayed() {
+    // Another session of the same length, its last bytes set so that the
+    // whole file has the CRC-32 of the first, and its modification time
+    // put back: only a cryptographic hash tells the two apart.
+    let dir = scratch("forged");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    let first = names::session(names::plain, 0);
+    fs::write(&path, &first).unwrap();
+    assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Stored);
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut forged = names::session(other_host, 0);
+    assert_eq!(forged.len(), first.len());
+    forge_crc32(&mut forged, crc32fast::hash(&first));
+    assert_ne!(forged, first);
+    fs::write(&path, &forged).unwrap();
+    File::options().append(true).open(&path).unwrap().set_modified(modified).unwrap();
+    let read = Profile::load_cached(&path, &LoadOptions::new(), &cache, &mut |_, _| {});
+    assert!(!matches!(read, Ok((_, CacheUse::Hit))), "the entry of another file was used");
+}
+
+#[test]
+fn the_cache_is_private_and_prunes_only_its_entries() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("private");
+    let cache = Cache::new(dir.join("cache"));
+    // The user's own files in the directory the cache is told to use:
+    // one with the extension, one named as an entry is but not one.
+    fs::create_dir_all(cache.dir()).unwrap();
+    let old = SystemTime::now() - Duration::from_secs(86_400);
+    let theirs = ["work.profile", "0123456789abcdef.profile", "notes.txt"];
+    for name in theirs {
+        let path = cache.dir().join(name);
+        fs::write(&path, b"mine").unwrap();
+        File::options().append(true).open(&path).unwrap().set_modified(old).unwrap();
+    }
+    // More sessions than the cache keeps entries for.
+    for i in 0..70 {
+        let path = dir.join(format!("s{i}.pulse"));
+        fs::write(&path, names::session(names::plain, 0)).unwrap();
+        assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Stored);
+    }
+    for name in theirs {
+        assert_eq!(fs::read(cache.dir().join(name)).unwrap(), b"mine", "{name}");
+    }
+    let entries: Vec<_> = fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !theirs.iter().any(|t| p.ends_with(t)))
+        .collect();
+    assert_eq!(entries.len(), 64, "{entries:?}");
+    for entry in &entries {
+        let mode = fs::metadata(entry).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{entry:?}");
+    }
+    // A directory the cache makes is its owner's alone.
+    let made = Cache::new(dir.join("made").join("cache"));
+    load(&dir.join("s0.pulse"), &LoadOptions::new(), &made);
+    let mode = fs::metadata(made.dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

@@ -21,8 +21,9 @@ pub(crate) struct Cli {
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     pub(crate) color: Color,
     /// Replay the session even if the cache holds its profile, and keep
-    /// nothing there (the cache: PULSE_CACHE_DIR, or ~/.cache/pulse;
-    /// PULSE_CACHE=off turns it off).
+    /// nothing there (the cache: PULSE_CACHE_DIR, or $XDG_CACHE_HOME/pulse,
+    /// or ~/.cache/pulse; PULSE_CACHE=off turns it off; to clear it, remove
+    /// the directory).
     #[arg(long, global = true)]
     pub(crate) no_cache: bool,
     #[command(subcommand)]
@@ -320,7 +321,7 @@ pub(crate) struct DiffArgs {
     /// The least share of the session a change must move to count: of its
     /// duration for a scope's total time, of its allocations or bytes for a
     /// site's.
-    #[arg(long, default_value = "1%", value_parser = parse_share)]
+    #[arg(long, default_value = "1%", value_parser = parse_part)]
     pub(crate) min_share: f64,
     /// Exit with status 4 when anything regressed beyond the threshold.
     #[arg(long)]
@@ -355,17 +356,29 @@ fn parse_duration(s: &str) -> Result<u64, String> {
     Ok(ns.round() as u64)
 }
 
-/// `5%` or `0.05` as 0.05.
+/// `5%` or `0.05` as 0.05, up to 1000 %. A bare number above 1 is refused
+/// rather than read as a multiple (`5` is 500 %, most likely meant as 5 %).
 fn parse_share(s: &str) -> Result<f64, String> {
     let (v, scale) = match s.strip_suffix('%') {
         Some(p) => (p, 100.0),
         None => (s, 1.0),
     };
     let v: f64 = v.trim().parse().map_err(|_| format!("{s:?} is not a share like 5% or 0.05"))?;
+    if scale == 1.0 && v > 1.0 {
+        return Err(format!("{s} would be {}%: write {s}% for {s} percent", v * 100.0));
+    }
     if !(0.0..=10.0).contains(&(v / scale)) {
         return Err(format!("{s} is out of range"));
     }
     Ok(v / scale)
+}
+
+/// [`parse_share`] of a whole, at most 100 %.
+fn parse_part(s: &str) -> Result<f64, String> {
+    parse_share(s).and_then(|v| match v <= 1.0 {
+        true => Ok(v),
+        false => Err(format!("{s} is more than the whole (100%)")),
+    })
 }
 
 #[derive(Debug, Args)]

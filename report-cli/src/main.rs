@@ -7,6 +7,7 @@
 
 mod args;
 mod colour;
+mod out;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -184,9 +185,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             for f in &files {
                 std::fs::File::open(f).with_context(|| format!("{}", f.display()))?;
             }
-            let sink = output(&path)?;
-            let summary = pulse_analysis::merge(&files, sink)
+            let inputs: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+            let mut sink = out::create(&path, &inputs, out::Readers::Owner)?;
+            let summary = pulse_analysis::merge(&files, &mut sink)
                 .with_context(|| format!("merging into {}", path.display()))?;
+            sink.finish()?;
             for w in &summary.warnings {
                 eprintln!("pulse: warning: {}", printable(w));
             }
@@ -352,26 +355,16 @@ fn write_file(
     file: &Path,
     path: &Path,
 ) -> anyhow::Result<u8> {
-    let mut sink = self::output(path)?;
+    let mut sink = out::create(path, &[file], out::Readers::Usual)?;
     let writing = || format!("writing {}", path.display());
     match pulse_analysis::write(output, profile, Source::File(file), &mut sink) {
         Err(pulse_analysis::Error::Write(e)) => {
             return Err(anyhow::Error::from(e).context(writing()))
         }
         Err(e) => return Err(e.into()),
-        Ok(_) => sink.flush().with_context(writing)?,
+        Ok(_) => sink.finish()?,
     }
     Ok(partial(profile))
-}
-
-/// The file to write to, or standard output for `-`.
-fn output(path: &Path) -> anyhow::Result<Box<dyn Write>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(BufWriter::new(io::stdout())));
-    }
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Box::new(BufWriter::new(file)))
 }
 
 /// A truncated session is reported (with a warning in the output) but exits

@@ -1302,3 +1302,63 @@ fn a_second_command_reads_the_cache_and_says_the_same() {
     }
     assert_eq!(entries(), 1);
 }
+
+#[test]
+fn an_output_is_never_the_session_read_and_is_written_whole_or_not_at_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("outputs");
+    let bytes = session_bytes();
+    let path = write(&dir, "s.pulse", &bytes);
+    let other = write(&dir, "t.pulse", &bytes);
+    let link = dir.join("link.pulse");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let hard = dir.join("hard.pulse");
+    std::fs::hard_link(&path, &hard).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (path_s, other_s, link_s, hard_s) = (s(&path), s(&other), s(&link), s(&hard));
+    let dotted = format!("{}/./s.pulse", dir.display());
+    // Every command that writes a file, its output the session read, by
+    // each of its names.
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["merge", &path_s, &other_s, "-o", &path_s],
+        vec!["merge", &other_s, &link_s, "-o", &hard_s],
+        vec!["flamegraph", &path_s, "-o", &dotted],
+        vec!["timeline", &link_s, "-o", &path_s],
+        vec!["export", &path_s, "--format", "pprof", "-o", &link_s],
+        vec!["report", &hard_s, "--html", &path_s],
+    ];
+    for args in attempts {
+        let r = pulse(&args);
+        assert_eq!(r.status, 1, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("being read; give -o another path"), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{args:?} changed the session");
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    // A merge that fails on its second input leaves the file there as it was.
+    let out = write(&dir, "out.pulse", b"the previous output");
+    let junk = write(&dir, "junk.pulse", b"not a session");
+    let r = pulse(&["merge", &path_s, junk.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(r.status, 1, "{r:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the previous output");
+    // A merged session is its owner's alone; nothing temporary is left.
+    let r = pulse(&["merge", &path_s, &other_s, "-o", out.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".pulse-tmp")), "{names:?}");
+    assert_eq!(pulse(&["info", out.to_str().unwrap()]).status, 0);
+    // An output through a link is written where the link points, which
+    // stays a link; /dev/null is written as it is.
+    let svg = write(&dir, "f.svg", b"");
+    let svg_link = dir.join("f-link.svg");
+    std::os::unix::fs::symlink(&svg, &svg_link).unwrap();
+    let r = pulse(&["flamegraph", &path_s, "-o", svg_link.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    assert!(std::fs::symlink_metadata(&svg_link).unwrap().file_type().is_symlink());
+    assert_eq!(pulse(&["flamegraph", &path_s, "-o", "/dev/null"]).status, 0);
+}

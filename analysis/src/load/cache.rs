@@ -5,14 +5,19 @@
 //! One entry per session file and thread selection, in a directory of its
 //! own (see [`Cache::from_env`]). An entry is used only when it was written
 //! by this very analyzer (its version and executable) for a session of the
-//! same length, modification time and CRC-32 of every byte: the file is
-//! hashed again on every use, so that an entry can never stand for a file
-//! that changed since. Anything wrong with an entry (missing, foreign,
+//! same length, modification time and BLAKE3 hash of every byte: the file
+//! is hashed again on every use, so that an entry can never stand for a
+//! file that changed since, by accident or by design.
+//!
+//! The directory and its entries are the user's alone (0700, 0600): an
+//! entry holds what the session does (the program's command line among
+//! it). Pruning removes only files named and shaped as entries. Anything wrong with an entry (missing, foreign,
 //! damaged, stale) means a replay, never an error; failing to write one
 //! is not an error either.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -21,7 +26,7 @@ use crate::load::{Counting, LoadOptions};
 use crate::model::profile::Profile;
 
 /// What starts an entry.
-const MAGIC: &[u8; 8] = b"PLSPROF1";
+const MAGIC: &[u8; 8] = b"PLSPROF2";
 
 /// Entries kept; past this, the least recently used go.
 const MAX_ENTRIES: usize = 64;
@@ -29,10 +34,18 @@ const MAX_ENTRIES: usize = 64;
 /// Bytes of entries kept; past this, the least recently used go.
 const MAX_BYTES: u64 = 1 << 30;
 
+/// An entry's name: this many hexadecimal digits of its key's hash, then
+/// `.` and [`EXTENSION`].
+const NAME_DIGITS: usize = 16;
+
+/// An entry's extension.
+const EXTENSION: &str = "profile";
+
 /// The environment variable that names the cache's directory.
 pub const ENV_CACHE_DIR: &str = "PULSE_CACHE_DIR";
 
-/// The environment variable that turns the cache off (`off`).
+/// The environment variable that turns the cache off (`off`, `0`, `false`
+/// or `no`, in any case).
 pub const ENV_CACHE: &str = "PULSE_CACHE";
 
 /// Where replayed profiles are kept between commands.
@@ -62,10 +75,10 @@ struct Stamp {
     path: String,
     /// The threads asked for.
     threads: Vec<String>,
-    /// The file's length, modification time and CRC-32.
+    /// The file's length, modification time and BLAKE3 hash.
     len: u64,
     modified_ns: u128,
-    crc: u32,
+    hash: [u8; 32],
 }
 
 impl Cache {
@@ -74,16 +87,21 @@ impl Cache {
         Cache { dir: dir.into() }
     }
 
-    /// The cache the environment asks for: none with `PULSE_CACHE=off`;
-    /// else in `PULSE_CACHE_DIR`, `$XDG_CACHE_HOME/pulse` or
-    /// `$HOME/.cache/pulse`, the first that is set.
+    /// The cache the environment asks for: none with `PULSE_CACHE=off`
+    /// (or `0`, `false`, `no`); else in `PULSE_CACHE_DIR`,
+    /// `$XDG_CACHE_HOME/pulse` (an absolute one: the XDG specification
+    /// says to ignore a relative one) or `$HOME/.cache/pulse`, the first
+    /// that is set.
     pub fn from_env() -> Option<Cache> {
-        if std::env::var_os(ENV_CACHE).is_some_and(|v| v == "off") {
+        let off = |v: &std::ffi::OsStr| {
+            ["off", "0", "false", "no"].iter().any(|o| v.eq_ignore_ascii_case(o))
+        };
+        if std::env::var_os(ENV_CACHE).is_some_and(|v| off(&v)) {
             return None;
         }
         let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dir = set(ENV_CACHE_DIR)
-            .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("pulse")))
+            .or_else(|| set("XDG_CACHE_HOME").filter(|d| d.is_absolute()).map(|d| d.join("pulse")))
             .or_else(|| set("HOME").map(|d| d.join(".cache").join("pulse")))?;
         Some(Cache::new(dir))
     }
@@ -95,18 +113,14 @@ impl Cache {
 
     /// The entry of `path` read with `opts`.
     fn entry(&self, path: &Path, opts: &LoadOptions) -> PathBuf {
-        let absolute = absolute(path);
-        let mut h = crc32fast::Hasher::new();
-        h.update(absolute.as_os_str().as_encoded_bytes());
-        let mut h2 = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
-        h2.update(absolute.as_os_str().as_encoded_bytes());
+        let mut h = blake3::Hasher::new();
+        h.update(absolute(path).as_os_str().as_encoded_bytes());
         for t in &opts.threads {
             h.update(b"\0");
             h.update(t.as_bytes());
-            h2.update(b"\0");
-            h2.update(t.as_bytes());
         }
-        self.dir.join(format!("{:08x}{:08x}.profile", h.finalize(), h2.finalize()))
+        let name = &h.finalize().to_hex()[..NAME_DIGITS];
+        self.dir.join(format!("{name}.{EXTENSION}"))
     }
 }
 
@@ -152,20 +166,20 @@ impl Profile {
             threads: opts.threads.clone(),
             len: before.len(),
             modified_ns: before.modified().map_or(0, nanos),
-            crc: 0,
+            hash: [0; 32],
         };
         let entry = cache.entry(path, opts);
         let mut reading = Counting {
             inner: file,
             read: 0,
             total: stamp.len,
-            crc: Some(crc32fast::Hasher::new()),
+            hash: Some(Box::default()),
             progress,
         };
         if let Some((stored, payload)) = read_entry(&entry) {
-            if stored == (Stamp { crc: stored.crc, ..stamp.clone() }) {
+            if stored == (Stamp { hash: stored.hash, ..stamp.clone() }) {
                 io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
-                if reading.crc.clone().map(crc32fast::Hasher::finalize) == Some(stored.crc) {
+                if reading.hash.as_ref().map(|h| *h.finalize().as_bytes()) == Some(stored.hash) {
                     let decoded = postcard::from_bytes::<Profile>(&payload).ok();
                     if let Some(profile) = decoded.filter(consistent) {
                         // Recently used: the last to be pruned.
@@ -178,7 +192,7 @@ impl Profile {
                 }
                 // Stale or damaged: replayed from the start.
                 reading.inner = super::open(path)?;
-                (reading.crc, reading.read) = (Some(crc32fast::Hasher::new()), 0);
+                (reading.hash, reading.read) = (Some(Box::default()), 0);
             }
         }
         let mut buffered = BufReader::with_capacity(1 << 20, reading);
@@ -186,7 +200,8 @@ impl Profile {
         let mut reading = buffered.into_inner();
         // What the replay left unread (past the trailer) is hashed too.
         io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
-        let stamp = Stamp { crc: reading.crc.map_or(0, crc32fast::Hasher::finalize), ..stamp };
+        let hash = reading.hash.map_or([0; 32], |h| *h.finalize().as_bytes());
+        let stamp = Stamp { hash, ..stamp };
         let unchanged = reading.read == stamp.len
             && fs::metadata(path).is_ok_and(|m| {
                 m.len() == stamp.len && m.modified().map_or(0, nanos) == stamp.modified_ns
@@ -250,10 +265,12 @@ fn write_entry(cache: &Cache, entry: &Path, stamp: &Stamp, profile: &Profile) ->
     let invalid = |e: postcard::Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let payload = postcard::to_stdvec(profile).map_err(invalid)?;
     let stamp = postcard::to_stdvec(stamp).map_err(invalid)?;
-    fs::create_dir_all(&cache.dir)?;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&cache.dir)?;
     let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    // One left by a process of this id that was killed while writing.
+    let _ = fs::remove_file(&tmp);
     let written = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = File::options().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(MAGIC)?;
         f.write_all(&(stamp.len() as u32).to_le_bytes())?;
         f.write_all(&stamp)?;
@@ -271,12 +288,13 @@ fn write_entry(cache: &Cache, entry: &Path, stamp: &Stamp, profile: &Profile) ->
 }
 
 /// Removes the least recently used entries past [`MAX_ENTRIES`] or
-/// [`MAX_BYTES`].
+/// [`MAX_BYTES`]. Only entries: a directory named by `PULSE_CACHE_DIR` may
+/// hold the user's own files, `.profile` ones among them.
 fn prune(dir: &Path) {
     let Ok(read) = fs::read_dir(dir) else { return };
     let mut entries: Vec<(SystemTime, u64, PathBuf)> = read
         .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "profile"))
+        .filter(|e| is_entry(&e.path()))
         .filter_map(|e| {
             let m = e.metadata().ok()?;
             Some((m.modified().ok()?, m.len(), e.path()))
@@ -290,4 +308,20 @@ fn prune(dir: &Path) {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// Whether `path` is a cache entry: named as [`Cache::entry`] names one, a
+/// regular file (not a link), starting with an entry's magic of this
+/// version or an earlier one (`PLSPROF` and a digit).
+fn is_entry(path: &Path) -> bool {
+    let named = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.strip_suffix(EXTENSION).and_then(|stem| stem.strip_suffix('.')).is_some_and(|hex| {
+            hex.len() == NAME_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    });
+    let mut magic = [0; 8];
+    named
+        && fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        && File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && magic.starts_with(&MAGIC[..7])
 }

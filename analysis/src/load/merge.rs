@@ -106,7 +106,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         counters: first_meta.counters.clone(),
         ..first_meta.clone()
     };
-    let out_err = |source| Error::Io { path: Default::default(), source };
+    let out_err = Error::Write;
     let mut scopes: BTreeMap<(String, String), u32> = BTreeMap::new();
     // (session, its scope id) → the merged scope id.
     let mut scope_map: BTreeMap<(usize, u32), u32> = BTreeMap::new();

@@ -78,20 +78,20 @@ pub(crate) fn open(path: &Path) -> Result<File, Error> {
 }
 
 /// A reader that reports how far it got, and hashes what it read where
-/// asked (`crc`: the replay cache's check of the file).
+/// asked (`hash`: the replay cache's check of the file).
 pub(crate) struct Counting<'a, R> {
     pub(crate) inner: R,
     pub(crate) read: u64,
     pub(crate) total: u64,
-    pub(crate) crc: Option<crc32fast::Hasher>,
+    pub(crate) hash: Option<Box<blake3::Hasher>>,
     pub(crate) progress: &'a mut dyn FnMut(u64, u64),
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(crc) = &mut self.crc {
-            crc.update(&buf[..n]);
+        if let Some(hash) = &mut self.hash {
+            hash.update(&buf[..n]);
         }
         self.read += n as u64;
         (self.progress)(self.read, self.total);
@@ -124,7 +124,7 @@ impl Profile {
         let path = path.as_ref();
         let file = open(path)?;
         let total = file.metadata().map_or(0, |m| m.len());
-        let counting = Counting { inner: file, read: 0, total, crc: None, progress };
+        let counting = Counting { inner: file, read: 0, total, hash: None, progress };
         Profile::replay_file(path, opts, BufReader::with_capacity(1 << 20, counting))
     }
 
