@@ -269,6 +269,14 @@ fn the_cache_is_private_and_prunes_only_its_entries() {
         fs::write(&path, b"mine").unwrap();
         File::options().append(true).open(&path).unwrap().set_modified(old).unwrap();
     }
+    // An entry of an earlier version, which can never be used, holding
+    // what its session did: removed at the next store, however recent.
+    let earlier = cache.dir().join("fedcba9876543210.profile");
+    fs::write(&earlier, b"PLSPROF1 and what the session held").unwrap();
+    let first = dir.join("first.pulse");
+    fs::write(&first, names::session(names::plain, 0)).unwrap();
+    assert_eq!(load(&first, &LoadOptions::new(), &cache).1, CacheUse::Stored);
+    assert!(!earlier.exists());
     // More sessions than the cache keeps entries for.
     for i in 0..70 {
         let path = dir.join(format!("s{i}.pulse"));

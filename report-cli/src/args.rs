@@ -365,7 +365,8 @@ fn parse_share(s: &str) -> Result<f64, String> {
     };
     let v: f64 = v.trim().parse().map_err(|_| format!("{s:?} is not a share like 5% or 0.05"))?;
     if scale == 1.0 && v > 1.0 {
-        return Err(format!("{s} would be {}%: write {s}% for {s} percent", v * 100.0));
+        let percent = (v * 1e6).round() / 1e4;
+        return Err(format!("{s} would be {percent}%: write {s}% for {s} percent"));
     }
     if !(0.0..=10.0).contains(&(v / scale)) {
         return Err(format!("{s} is out of range"));
@@ -415,9 +416,9 @@ pub(crate) struct ExportArgs {
     /// The output format.
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,
-    /// For folded stacks: what they weigh.
-    #[arg(long, value_enum, default_value_t = FoldedKind::Time)]
-    pub(crate) kind: FoldedKind,
+    /// For folded stacks: what they weigh (default: time).
+    #[arg(long, value_enum)]
+    pub(crate) kind: Option<FoldedKind>,
     /// Where to write; `-` for standard output.
     #[arg(short, long)]
     pub(crate) output: PathBuf,

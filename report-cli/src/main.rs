@@ -171,8 +171,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 eprintln!("pulse: --thread does not apply to --format chrome: the trace already has a track per thread");
                 return Ok(exit::USAGE);
             }
+            if !matches!(a.format, args::ExportFormat::Folded) && a.kind.is_some() {
+                eprintln!("pulse: --kind applies to --format folded only: the other formats hold every kind of figure");
+                return Ok(exit::USAGE);
+            }
             let output = match a.format {
-                args::ExportFormat::Folded => Output::Folded(a.kind.to_lib()),
+                args::ExportFormat::Folded => {
+                    Output::Folded(a.kind.unwrap_or(args::FoldedKind::Time).to_lib())
+                }
                 args::ExportFormat::Dhat => Output::Dhat,
                 args::ExportFormat::Pprof => Output::Pprof,
                 args::ExportFormat::Json => Output::Report(Default::default(), Form::Json),
@@ -186,7 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 std::fs::File::open(f).with_context(|| format!("{}", f.display()))?;
             }
             let inputs: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
-            let mut sink = out::create(&path, &inputs, out::Readers::Owner)?;
+            let mut sink = out::create(&path, &inputs, "-o", out::Readers::Owner)?;
             let summary = pulse_analysis::merge(&files, &mut sink)
                 .with_context(|| format!("merging into {}", path.display()))?;
             sink.finish()?;
@@ -329,11 +335,12 @@ fn html(
     opts: &pulse_analysis::ReportOptions,
     path: &Path,
 ) -> anyhow::Result<u8> {
+    out::refuse_inputs(path, &[file], "--html")?;
     let profile = load(file, threads)?;
     if let Some(c) = &opts.category {
         profile.check_category(file, c)?;
     }
-    write_file(&Output::Html(opts.clone()), profile, file, path)
+    write_file(&Output::Html(opts.clone()), profile, file, (path, "--html"))
 }
 
 /// An output of the session in `file` written to `path` (`-`: stdout).
@@ -343,19 +350,21 @@ fn to_file(
     threads: &args::Threads,
     path: &Path,
 ) -> anyhow::Result<u8> {
+    out::refuse_inputs(path, &[file], "-o")?;
     let profile = load(file, threads)?;
-    write_file(output, profile, file, path)
+    write_file(output, profile, file, (path, "-o"))
 }
 
 /// An output of `profile`, read from `file`, written to `path` (`-`:
-/// stdout), which is created only now that the session has been read.
+/// stdout), given as `what` (`-o`, `--html`), which is created only now
+/// that the session has been read.
 fn write_file(
     output: &Output,
     profile: &pulse_analysis::Profile,
     file: &Path,
-    path: &Path,
+    (path, what): (&Path, &str),
 ) -> anyhow::Result<u8> {
-    let mut sink = out::create(path, &[file], out::Readers::Usual)?;
+    let mut sink = out::create(path, &[file], what, out::Readers::Usual)?;
     let writing = || format!("writing {}", path.display());
     match pulse_analysis::write(output, profile, Source::File(file), &mut sink) {
         Err(pulse_analysis::Error::Write(e)) => {

@@ -1,22 +1,29 @@
 //! Where a command's `-o` output goes: standard output for `-`; else the
-//! file, written whole or not at all.
+//! file, written whole or not at all where that can be done.
+//!
+//! A path that is one of the sessions being read is refused before
+//! anything is written, however it is spelled (a link, another name of the
+//! same file): [`refuse_inputs`], by device and inode, which opens nothing
+//! (a FIFO opened to compare would wait for a writer).
 //!
 //! A regular file (or a path not there yet) is written as a temporary file
-//! beside it and renamed into place once every byte is out: a command that
-//! fails half way leaves what was there before, not a part of its output.
-//! A path that is one of the sessions being read is refused before anything
-//! is written, however it is spelled (a link, another name of the same
-//! file). Anything else (`/dev/null`, a pipe) is written as it is.
+//! beside it, synced, and renamed into place once every byte is out: a
+//! command that fails half way leaves what was there before. The file
+//! keeps the mode it had. Written in place instead: what is not a regular
+//! file (a pipe, `/dev/null`), a path through `/dev` or `/proc` (as
+//! `/dev/stdout` is, which names an open descriptor, not the file behind
+//! it), a file in a directory that cannot take the temporary file, and a
+//! file the rename cannot replace (a bind mount, another user's file in a
+//! sticky directory).
 
-use std::fs::File;
+use std::fs::{self, File, Permissions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use same_file::Handle;
 
-/// Who may read a file written here.
+/// Who may read a file written here that was not there before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Readers {
     /// As the umask allows, like any file a command creates.
@@ -27,9 +34,15 @@ pub(crate) enum Readers {
 }
 
 /// An output being written; [`Sink::finish`] puts it in place.
-pub(crate) enum Sink {
+pub(crate) struct Sink {
+    to: To,
+    /// The path as given, for messages.
+    shown: PathBuf,
+}
+
+enum To {
     Stdout(BufWriter<io::Stdout>),
-    /// A file that is not a regular one, written in place.
+    /// Written in place.
     Direct(BufWriter<File>),
     /// A temporary file beside `path`, renamed over it when finished.
     Whole {
@@ -39,8 +52,149 @@ pub(crate) enum Sink {
     },
 }
 
-/// A temporary file, removed when dropped unless renamed into place.
-pub(crate) struct Temporary(Option<PathBuf>);
+/// Refuses `path` if it is one of `inputs`, before anything is read or
+/// written. `what` names the option, for the message.
+pub(crate) fn refuse_inputs(path: &Path, inputs: &[&Path], what: &str) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let Ok(out) = fs::metadata(path) else { return Ok(()) };
+    for input in inputs {
+        if fs::metadata(input).is_ok_and(|m| (m.dev(), m.ino()) == (out.dev(), out.ino())) {
+            bail!(
+                "cannot write {}: it is the session {} being read; give {what} another path",
+                path.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The output `path` of a command that reads `inputs` ([`refuse_inputs`]
+/// first).
+pub(crate) fn create(
+    path: &Path,
+    inputs: &[&Path],
+    what: &str,
+    readers: Readers,
+) -> anyhow::Result<Sink> {
+    let shown = path.to_path_buf();
+    if path.as_os_str() == "-" {
+        return Ok(Sink { to: To::Stdout(BufWriter::new(io::stdout())), shown });
+    }
+    refuse_inputs(path, inputs, what)?;
+    let cannot = || format!("cannot write {}", path.display());
+    let in_place = |target: &Path| -> anyhow::Result<Sink> {
+        let file = File::create(target).with_context(cannot)?;
+        Ok(Sink { to: To::Direct(BufWriter::new(file)), shown: shown.clone() })
+    };
+    if path.starts_with("/dev") || path.starts_with("/proc") {
+        return in_place(path);
+    }
+    let target = resolve(path);
+    let existing = fs::metadata(&target).ok();
+    match &existing {
+        Some(m) if !m.is_file() => return in_place(&target),
+        // One that cannot be written is refused as it was before.
+        Some(_) => drop(File::options().write(true).open(&target).with_context(cannot)?),
+        None => {}
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = match (&existing, readers) {
+        (Some(m), _) => m.permissions().mode() & 0o7777,
+        (None, Readers::Usual) => 0o666,
+        (None, Readers::Owner) => 0o600,
+    };
+    let name = target.file_name().map_or_else(Default::default, |n| n.to_string_lossy());
+    match Temporary::create(dir, &name, mode) {
+        Ok((file, temp)) => {
+            if existing.is_some() {
+                // As it was, whatever the umask makes of a new file's mode.
+                fs::set_permissions(temp.path(), Permissions::from_mode(mode))
+                    .with_context(cannot)?;
+            }
+            let file = BufWriter::with_capacity(1 << 16, file);
+            Ok(Sink { to: To::Whole { file, temp, path: target }, shown })
+        }
+        // A file that can be written in a directory that cannot take the
+        // temporary file (a system's, another user's).
+        Err(_) if existing.is_some() => in_place(&target),
+        Err(e) => Err(e).with_context(cannot),
+    }
+}
+
+/// The file `path` names, through links, so that a link stays a link (one
+/// to a file not there yet included).
+fn resolve(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        if let Ok(real) = fs::canonicalize(&path) {
+            return real;
+        }
+        let Ok(next) = fs::read_link(&path) else { break };
+        path = match path.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+    }
+    path
+}
+
+impl Sink {
+    /// Flushes what is written and puts the file in place. Dropped without
+    /// this, a temporary file is removed and the path left as it was.
+    pub(crate) fn finish(self) -> anyhow::Result<()> {
+        let writing = || format!("writing {}", self.shown.display());
+        match self.to {
+            To::Stdout(mut w) => w.flush().with_context(writing)?,
+            To::Direct(mut w) => w.flush().with_context(writing)?,
+            To::Whole { file, temp, path } => {
+                let file = file.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
+                // Errors a file system reports only now (NFS, a quota),
+                // before the file takes the old one's place.
+                file.sync_all().with_context(writing)?;
+                drop(file);
+                temp.persist(&path).with_context(writing)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.to {
+            To::Stdout(w) => w.write(buf),
+            To::Direct(w) => w.write(buf),
+            To::Whole { file, .. } => file.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.to {
+            To::Stdout(w) => w.write_all(buf),
+            To::Direct(w) => w.write_all(buf),
+            To::Whole { file, .. } => file.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.to {
+            To::Stdout(w) => w.flush(),
+            To::Direct(w) => w.flush(),
+            To::Whole { file, .. } => file.flush(),
+        }
+    }
+}
+
+/// A temporary file, removed when dropped unless put in place. A process
+/// killed while writing leaves it (`.NAME.PID-….pulse-tmp`, beside the
+/// output).
+struct Temporary(Option<PathBuf>);
 
 impl Temporary {
     /// A new file in `dir` named after `name`, created exclusively (never
@@ -61,113 +215,32 @@ impl Temporary {
         unreachable!("the loop returns by its hundredth attempt")
     }
 
-    /// Renames the file to `path`.
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("a temporary file not yet put in place")
+    }
+
+    /// Puts the file at `path`: renamed there, or where the rename cannot
+    /// replace what is there, copied into it.
     fn persist(mut self, path: &Path) -> io::Result<()> {
-        let temp = self.0.take().expect("a temporary file is persisted once");
-        std::fs::rename(&temp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
-        })
+        let temp = self.0.take().expect("a temporary file is put in place once");
+        if fs::rename(&temp, path).is_ok() {
+            return Ok(());
+        }
+        let copied = (|| {
+            let mut from = File::open(&temp)?;
+            let mut to = File::create(path)?;
+            io::copy(&mut from, &mut to)?;
+            to.sync_all()
+        })();
+        let _ = fs::remove_file(&temp);
+        copied
     }
 }
 
 impl Drop for Temporary {
     fn drop(&mut self) {
         if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// The output `path` of a command that reads `inputs`: refused if it is
-/// one of them.
-pub(crate) fn create(path: &Path, inputs: &[&Path], readers: Readers) -> anyhow::Result<Sink> {
-    if path.as_os_str() == "-" {
-        return Ok(Sink::Stdout(BufWriter::new(io::stdout())));
-    }
-    let cannot = || format!("cannot write {}", path.display());
-    if let Ok(out) = Handle::from_path(path) {
-        for input in inputs {
-            if Handle::from_path(input).is_ok_and(|h| h == out) {
-                bail!(
-                    "cannot write {}: it is the session {} being read; give -o another path",
-                    path.display(),
-                    input.display()
-                );
-            }
-        }
-    }
-    // Through a link to the file it names, so that the link stays a link.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    match std::fs::metadata(&target) {
-        Ok(m) if !m.is_file() => {
-            let file = File::options().write(true).open(&target).with_context(cannot)?;
-            return Ok(Sink::Direct(BufWriter::new(file)));
-        }
-        _ => {}
-    }
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mode = match readers {
-        Readers::Usual => 0o666,
-        Readers::Owner => 0o600,
-    };
-    let name = target.file_name().map_or_else(Default::default, |n| n.to_string_lossy());
-    match Temporary::create(dir, &name, mode) {
-        Ok((file, temp)) => {
-            Ok(Sink::Whole { file: BufWriter::with_capacity(1 << 16, file), temp, path: target })
-        }
-        // A file that can be written in a directory that cannot (a
-        // system's, another user's): written in place, as asked.
-        Err(_) if target.is_file() => {
-            let file = File::create(&target).with_context(cannot)?;
-            Ok(Sink::Direct(BufWriter::new(file)))
-        }
-        Err(e) => Err(e).with_context(cannot),
-    }
-}
-
-impl Sink {
-    /// Flushes what is written and puts the file in place. Dropped without
-    /// this, a file written whole is removed and the path left as it was.
-    pub(crate) fn finish(self) -> anyhow::Result<()> {
-        match self {
-            Sink::Stdout(mut w) => w.flush()?,
-            Sink::Direct(mut w) => w.flush()?,
-            Sink::Whole { file, temp, path } => {
-                let writing = || format!("writing {}", path.display());
-                let file = file.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
-                drop(file);
-                temp.persist(&path).with_context(writing)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Stdout(w) => w.write(buf),
-            Sink::Direct(w) => w.write(buf),
-            Sink::Whole { file, .. } => file.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Stdout(w) => w.write_all(buf),
-            Sink::Direct(w) => w.write_all(buf),
-            Sink::Whole { file, .. } => file.write_all(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Stdout(w) => w.flush(),
-            Sink::Direct(w) => w.flush(),
-            Sink::Whole { file, .. } => file.flush(),
+            let _ = fs::remove_file(path);
         }
     }
 }

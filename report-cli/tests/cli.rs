@@ -1330,7 +1330,7 @@ fn an_output_is_never_the_session_read_and_is_written_whole_or_not_at_all() {
     for args in attempts {
         let r = pulse(&args);
         assert_eq!(r.status, 1, "{args:?}: {r:?}");
-        assert!(r.stderr.contains("being read; give -o another path"), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("being read; give "), "{args:?}: {r:?}");
         assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "{args:?} changed the session");
     }
@@ -1341,10 +1341,16 @@ fn an_output_is_never_the_session_read_and_is_written_whole_or_not_at_all() {
     let r = pulse(&["merge", &path_s, junk.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(r.status, 1, "{r:?}");
     assert_eq!(std::fs::read(&out).unwrap(), b"the previous output");
-    // A merged session is its owner's alone; nothing temporary is left.
+    // A new merged session is its owner's alone; a file replaced keeps its
+    // mode; nothing temporary is left.
+    let merged = dir.join("merged.pulse");
+    let r = pulse(&["merge", &path_s, &other_s, "-o", merged.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(std::fs::metadata(&merged).unwrap().permissions().mode() & 0o777, 0o600);
+    let before = std::fs::metadata(&out).unwrap().permissions().mode();
     let r = pulse(&["merge", &path_s, &other_s, "-o", out.to_str().unwrap()]);
     assert_eq!(r.status, 0, "{r:?}");
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode(), before);
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -1361,4 +1367,42 @@ fn an_output_is_never_the_session_read_and_is_written_whole_or_not_at_all() {
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     assert!(std::fs::symlink_metadata(&svg_link).unwrap().file_type().is_symlink());
     assert_eq!(pulse(&["flamegraph", &path_s, "-o", "/dev/null"]).status, 0);
+}
+
+#[test]
+fn an_output_is_written_where_and_as_the_user_means() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("outputs-as-meant");
+    let path = write(&dir, "s.pulse", &session_bytes());
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let path_s = s(&path);
+    // A pipe: written as it is, read by whoever reads it (opening it to
+    // compare it with the input would wait for a writer for ever).
+    let fifo = dir.join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader =
+        Command::new("cat").arg(&fifo).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let r = pulse(&["flamegraph", &path_s, "-o", &s(&fifo)]);
+    assert_eq!(r.status, 0, "{r:?}");
+    let read = reader.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&read.stdout).starts_with("<svg"));
+    // A file replaced keeps its mode; one that cannot be written is refused.
+    let kept = write(&dir, "kept.svg", b"old");
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(pulse(&["flamegraph", &path_s, "-o", &s(&kept)]).status, 0);
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o640);
+    assert!(std::fs::read_to_string(&kept).unwrap().starts_with("<svg"));
+    // A link to a file not there yet: the file is made, the link stays.
+    let dangling = dir.join("latest.svg");
+    std::os::unix::fs::symlink("made.svg", &dangling).unwrap();
+    assert_eq!(pulse(&["flamegraph", &path_s, "-o", &s(&dangling)]).status, 0);
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(dir.join("made.svg")).unwrap().starts_with("<svg"));
+    // /dev/stdout is the open descriptor, not the file behind it.
+    let r = pulse(&["flamegraph", &path_s, "-o", "/dev/stdout"]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(r.stdout.starts_with("<svg"), "{r:?}");
+    // --html is named as what to change.
+    let r = pulse(&["report", &path_s, "--html", &path_s]);
+    assert!(r.stderr.contains("give --html another path"), "{r:?}");
 }

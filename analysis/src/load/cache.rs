@@ -294,10 +294,16 @@ fn prune(dir: &Path) {
     let Ok(read) = fs::read_dir(dir) else { return };
     let mut entries: Vec<(SystemTime, u64, PathBuf)> = read
         .flatten()
-        .filter(|e| is_entry(&e.path()))
         .filter_map(|e| {
+            let path = e.path();
+            // An earlier version's entry can never be used: gone, rather
+            // than kept with what it holds until it is the oldest.
+            if entry_magic(&path)? != *MAGIC {
+                let _ = fs::remove_file(&path);
+                return None;
+            }
             let m = e.metadata().ok()?;
-            Some((m.modified().ok()?, m.len(), e.path()))
+            Some((m.modified().ok()?, m.len(), path))
         })
         .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.0));
@@ -310,18 +316,21 @@ fn prune(dir: &Path) {
     }
 }
 
-/// Whether `path` is a cache entry: named as [`Cache::entry`] names one, a
-/// regular file (not a link), starting with an entry's magic of this
-/// version or an earlier one (`PLSPROF` and a digit).
-fn is_entry(path: &Path) -> bool {
+/// The magic `path` starts with if it is a cache entry: named as
+/// [`Cache::entry`] names one, a regular file (not a link), starting with
+/// an entry's magic of this version or an earlier one (`PLSPROF` and a
+/// digit).
+fn entry_magic(path: &Path) -> Option<[u8; 8]> {
     let named = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
         n.strip_suffix(EXTENSION).and_then(|stem| stem.strip_suffix('.')).is_some_and(|hex| {
             hex.len() == NAME_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit())
         })
     });
     let mut magic = [0; 8];
-    named
+    let entry = named
         && fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
         && File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
         && magic.starts_with(&MAGIC[..7])
+        && magic[7].is_ascii_digit();
+    entry.then_some(magic)
 }
