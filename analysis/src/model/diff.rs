@@ -10,10 +10,11 @@
 //!
 //! 1. **Beyond run-to-run noise**, as a factor either way (a median
 //!    halved is as far as one doubled). With several sessions per side
-//!    ([`diff_runs`]), the noise is measured: the spread (largest minus
-//!    smallest, relative to the middle) of each run's figure on either
-//!    side, and a change must move the middle by more than the larger of
-//!    the two spreads. With one session on a side there is nothing to
+//!    ([`diff_runs`]), the noise is measured: the spread (largest over
+//!    smallest, less one) of each run's figure on either side, widened for fewer than five runs (3× for two, 1.7× for three,
+//!    1.25× for four: a few runs spread less than the machine does, by
+//!    chance), and a change must move the middle by more than the larger
+//!    of the two. With one session on a side there is nothing to
 //!    measure it by, and a change must exceed [`RERUN_NOISE_TIME`] for
 //!    time, and [`RERUN_NOISE_ALLOCS`] for the allocation figures of a
 //!    program that allocates on several threads.
@@ -44,9 +45,11 @@
 //! run mostly their own code agree on, beyond the threshold and up to
 //! [`PACE_LIMIT`]. With several sessions a side, the pace excuses no more
 //! than the runs of a side were seen to move among themselves: the scopes
-//! must agree within that noise, and the pace be within it times
-//! 1 + [`PACE_BAND`] (a machine that kept each side's runs 3 % apart is not
-//! excused a 1.4× shift between them). Each scope is then judged against
+//! must agree within that noise, and the pace be within it, as a factor,
+//! raised to the power 1 + [`PACE_BAND`] (a machine that kept each side's
+//! runs 3 % apart is not excused 1.06× between them) — unless the
+//! sessions' own measure of the machine at their start moved the same way
+//! on every run of one side ([`machine_pace`]). Each scope is then judged against
 //! the before side's figures at that pace, and the diff says so. A change
 //! to the code that slows every scope alike, within those bounds, reads the
 //! same.
@@ -245,14 +248,25 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
     let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
     let allocs = (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs));
     let (scopes, pace) = scope_changes(before, after, o);
-    if let Some(k) = pace {
-        let (factor, way) = if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
+    // Worth a word where it moved a scope past the noise it is judged against.
+    if let Some(p) = pace.filter(|p| p.told) {
+        let way = |k: f64| if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
+        let (factor, how) = way(p.factor);
+        let probe = p.probe.map_or(String::new(), |m| {
+            let (m, how) = way(m);
+            format!(
+                "; the sessions' own measure of the machine at their start (an event's cost) \
+                 ran {m:.2}× {how} too"
+            )
+        });
         warnings.push(format!(
-            "every scope ran {factor:.2}× {way} alike on the same work: a whole run at \
-             another pace, as a busier machine or a slower clock makes it (a change that slows \
-             all code alike reads the same); each scope is judged at that pace"
+            "every scope ran {factor:.2}× {how} alike on the same work: a whole run at \
+             another pace, as a machine busier or quieter for one side makes it (a change that \
+             speeds or slows all code alike reads the same){probe}; each scope is judged at \
+             that pace"
         ));
     }
+    let pace = pace.map(|p| p.factor);
     let sites = site_changes(before, after, o);
     let count = |v: Verdict| {
         scopes.iter().filter(|s| s.verdict == v).count()
@@ -287,20 +301,38 @@ fn middle(values: impl Iterator<Item = u64>) -> u64 {
     v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
 }
 
-/// The runs' spread of a figure: (largest − smallest) / middle; 0 for one run.
+/// The runs' spread of a figure: largest / smallest − 1, the same either
+/// way (measured against the middle run, a side whose middle is one of its
+/// slow runs measured its spread short); 0 for one run.
 fn spread(values: &[u64]) -> f64 {
     let (Some(lo), Some(hi)) = (values.iter().min(), values.iter().max()) else { return 0.0 };
-    hi.saturating_sub(*lo) as f64 / middle(values.iter().copied()).max(1) as f64
+    *hi as f64 / (*lo).max(1) as f64 - 1.0
 }
 
 /// The change two sides' figures must exceed to be more than run-to-run
 /// noise: the larger spread measured where both sides have several runs,
-/// else `fallback`.
+/// each widened by [`few_runs`], else `fallback`.
 fn noise_between(x: &[u64], y: &[u64], fallback: f64) -> f64 {
     if x.len() >= 2 && y.len() >= 2 {
-        spread(x).max(spread(y))
+        (spread(x) * few_runs(x.len())).max(spread(y) * few_runs(y.len()))
     } else {
         fallback
+    }
+}
+
+/// How much wider than the spread of `n` runs a change must be. The spread
+/// of five runs is about three standard deviations of the difference
+/// between two sides' middle runs; fewer runs spread less, by chance, than
+/// the machine does (two runs of eight that differ by one step of the
+/// clock's rounding measured 4 %), so the spread of `n` runs is widened to
+/// what five would show on average: 3× for two runs, 1.7× for three,
+/// 1.25× for four.
+fn few_runs(n: usize) -> f64 {
+    match n {
+        0..=2 => 3.0,
+        3 => 1.7,
+        4 => 1.25,
+        _ => 1.0,
     }
 }
 
@@ -327,7 +359,7 @@ fn scope_changes(
     before: &[Profile],
     after: &[Profile],
     o: &DiffOptions,
-) -> (Vec<ScopeChange>, Option<f64>) {
+) -> (Vec<ScopeChange>, Option<Pace>) {
     type Runs = BTreeMap<String, Vec<Figures>>;
     // Each scope's figures in every run of a side, zero where a run does
     // not have it.
@@ -379,17 +411,17 @@ fn scope_changes(
     let measured = before.len() >= 2 && after.len() >= 2;
     let first = before.first().map_or(0, |p| p.memory.allocs);
     let steady = before.iter().chain(after).all(|p| same_work(p.memory.allocs, first));
-    let scopes = sides.iter().map(|(_, x, y, noise, steady)| Paced {
-        x,
-        y,
-        noise: measured.then_some(*noise),
-        steady: *steady,
-    });
-    let pace = if steady { common_pace(scopes, o) } else { None };
-    let k = pace.unwrap_or(1.0);
+    let scopes =
+        sides.iter().map(|(_, x, y, noise, steady)| Paced { x, y, noise: *noise, steady: *steady });
+    let probe = if measured { machine_pace(before, after, o) } else { None };
+    let pace = if steady { common_pace(scopes, measured, probe, o) } else { None };
+    let k = pace.map_or(1.0, |p| p.factor);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
         .map(|(name, x, y, noise, _)| {
+            // At a pace, scopes that moved within its band of it moved
+            // alike, by the pace's own definition: that much is noise.
+            let noise = if pace.is_some() { noise.max(PACE_BAND) } else { noise };
             let (verdict, change) = if x.count == 0 {
                 (Verdict::Added, None)
             } else if y.count == 0 {
@@ -474,9 +506,10 @@ struct Paced<'a> {
     x: &'a ScopeTime,
     /// After's.
     y: &'a ScopeTime,
-    /// Its medians' spread between the runs of a side, where both sides
-    /// have several.
-    noise: Option<f64>,
+    /// The noise its median is judged against: the spread between the
+    /// runs of a side where both sides have several, else
+    /// [`RERUN_NOISE_TIME`].
+    noise: f64,
     /// Every run of either side entered it as often, allocating within
     /// [`SAME_WORK`].
     steady: bool,
@@ -499,17 +532,23 @@ struct Paced<'a> {
 ///   [`PACE_BAND`] of the pace either way.
 /// - **Beyond the threshold, within [`PACE_LIMIT`].**
 ///
-/// Where the noise is measured, what the runs of a side were seen to do
+/// Where the noise is `measured`, what the runs of a side were seen to do
 /// bounds what the pace may excuse: `seen`, the evidence's median noise,
 /// as a factor. The scopes' factors must then lie within `seen` of each
-/// other, and the pace within `seen` times `1 +` [`PACE_BAND`]: a machine
-/// that kept each side's runs 3 % apart is not excused 1.4× between them,
+/// other, and the pace within `seen` raised to the power `1 +`
+/// [`PACE_BAND`]: a machine that kept each side's runs 3 % apart is not
+/// excused 1.06× between them, one that swung 1.55× is excused 1.69×,
 /// and scopes that moved 1.2× and not at all are no pace where runs are 10 %
-/// apart.
+/// apart. Unless the sessions' own measure of the machine, `probe` (see
+/// [`machine_pace`]), moved the way the scopes did: a machine that ran
+/// every run of one side slower, each as slow as the others, shows it
+/// there, where a change to the program's code does not.
 fn common_pace<'a>(
     scopes: impl Iterator<Item = Paced<'a>> + Clone,
+    measured: bool,
+    probe: Option<f64>,
     o: &DiffOptions,
-) -> Option<f64> {
+) -> Option<Pace> {
     if !scopes.clone().all(|s| s.steady) {
         return None;
     }
@@ -518,10 +557,10 @@ fn common_pace<'a>(
     };
     let own = |t: &ScopeTime| t.self_ns.saturating_mul(2) >= t.total_ns;
     // Each piece of evidence: its median's factor and its noise, as logarithms.
-    let evidence: Vec<(f64, Option<f64>)> = scopes
+    let evidence: Vec<(f64, f64)> = scopes
         .clone()
         .filter(|s| s.x.count >= 3 && own(s.x) && own(s.y))
-        .filter_map(|s| Some((factor(&s)?, s.noise.map(f64::ln_1p))))
+        .filter_map(|s| Some((factor(&s)?, s.noise.ln_1p())))
         .collect();
     if evidence.len() < 2 {
         return None;
@@ -530,21 +569,65 @@ fn common_pace<'a>(
     let band = PACE_BAND.ln_1p();
     let factors: Vec<f64> = scopes.filter_map(|s| factor(&s)).collect();
     let together = factors.iter().all(|f| (f - k).abs() <= band);
-    let seen: Option<Vec<f64>> = evidence.iter().map(|e| e.1).collect();
-    let (width, limit) = match seen {
-        Some(mut seen) => {
-            seen.sort_by(f64::total_cmp);
-            let n = seen.len();
-            let seen = (seen[(n - 1) / 2] + seen[n / 2]) / 2.0;
-            (seen, PACE_LIMIT.ln().min(seen + band))
-        }
-        None => (f64::INFINITY, PACE_LIMIT.ln()),
+    let mut noises: Vec<f64> = evidence.iter().map(|e| e.1).collect();
+    noises.sort_by(f64::total_cmp);
+    let n = noises.len();
+    let seen = (noises[(n - 1) / 2] + noises[n / 2]) / 2.0;
+    // The machine measured slower (or faster) on every run of one side,
+    // the way the scopes moved.
+    let probed = probe.filter(|m| m.signum() == k.signum());
+    let (width, limit) = match measured && probed.is_none() {
+        true => (seen, PACE_LIMIT.ln().min(seen * (1.0 + PACE_BAND))),
+        false => (f64::INFINITY, PACE_LIMIT.ln()),
     };
     let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = factors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let together = together && hi - lo <= width;
     let beyond = k.abs() > o.threshold.ln_1p() && k.abs() <= limit;
-    (together && beyond).then(|| k.exp())
+    (together && beyond).then(|| Pace {
+        factor: k.exp(),
+        probe: probed.map(f64::exp),
+        told: k.abs() > seen,
+    })
+}
+
+/// A whole run's pace, as [`common_pace`] reads it.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// After's time for before's nanosecond.
+    factor: f64,
+    /// The factor the sessions' own measure of the machine moved by, where
+    /// it moved as the scopes did and so let the pace be read.
+    probe: Option<f64>,
+    /// Beyond the noise the scopes are judged against: worth a word to the
+    /// user (a pace within it moves no verdict much).
+    told: bool,
+}
+
+/// After's machine against before's, as a logarithm, by the sessions' own
+/// probe of it: what one event cost when each session started
+/// (`cost.event_ns`, timed by the runtime in a loop of its own code, which
+/// no change to the program's code moves). `None` unless every session has
+/// it, every run of one side measured the machine slower than every run
+/// of the other, and the sides' middles are apart beyond the threshold.
+/// (The probe is coarse: a page-fault storm can make one run's many times
+/// the others', so the sides are told apart by their order, not their
+/// spread. Two runs a side can fall apart so by chance, one time in six;
+/// five, one in 252.)
+fn machine_pace(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Option<f64> {
+    let probe = |p: &Profile| {
+        let v = p.meta.extra.iter().find(|(k, _)| k == "cost.event_ns")?.1.parse::<f64>().ok()?;
+        // In hundredths of a nanosecond, as the figures' middles are taken.
+        (v.is_finite() && v > 0.0 && v < 1e9).then_some((v * 100.0) as u64)
+    };
+    let side = |s: &[Profile]| s.iter().map(probe).collect::<Option<Vec<u64>>>();
+    let (x, y) = (side(before)?, side(after)?);
+    let (x_lo, x_hi) = (*x.iter().min()?, *x.iter().max()?);
+    let (y_lo, y_hi) = (*y.iter().min()?, *y.iter().max()?);
+    let apart = y_lo > x_hi || x_lo > y_hi;
+    let (mx, my) = (middle(x.iter().copied()).max(1), middle(y.iter().copied()).max(1));
+    let m = (my as f64 / mx as f64).ln();
+    (apart && m.abs() > o.threshold.ln_1p()).then_some(m)
 }
 
 /// The figures of a scope in one run that a diff compares: count, p50,
