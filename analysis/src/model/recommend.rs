@@ -446,6 +446,8 @@ fn memory_rules(
         /// The busiest stack's frame of the program's own code, when the
         /// site is a dependency's: (its events, its display).
         caller: (u64, String),
+        /// Its sites that reallocate, with their reallocations.
+        growing: Vec<(u32, u64)>,
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
     for (id, s) in &p.sites {
@@ -460,6 +462,9 @@ fn memory_rules(
         l.allocs = l.allocs.saturating_add(s.allocs);
         l.bytes = l.bytes.saturating_add(s.bytes);
         l.reallocs = l.reallocs.saturating_add(s.reallocs);
+        if s.reallocs > 0 {
+            l.growing.push((*id, s.reallocs));
+        }
         l.max_size = l.max_size.max(s.max_size);
         l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
         l.temporary = l.temporary.saturating_add(s.temporary);
@@ -506,6 +511,20 @@ fn memory_rules(
         let big = l.reallocs >= 8 && l.max_size >= o.realloc_large_bytes;
         if many || big {
             let share = (l.reallocs as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
+            // Grown inside `format!`: its own string, not the caller's.
+            let in_format: u64 = l
+                .growing
+                .iter()
+                .filter(|(id, _)| p.symbols.in_format(*id))
+                .map(|(_, reallocs)| reallocs)
+                .sum();
+            let (inside, fix) = if in_format.saturating_mul(2) >= l.reallocs {
+                let inside =
+                    format!("; {in_format} of them inside format!, growing the string it builds");
+                (inside, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
+            } else {
+                (String::new(), "reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop")
+            };
             out.push(Recommendation {
                 severity: Severity::of(share),
                 category: Category::ReallocChurn,
@@ -538,8 +557,8 @@ fn memory_rules(
                         Bytes(l.max_size),
                         Bytes(l.bytes)
                     )
-                },
-                fix: String::from("reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop"),
+                } + &inside,
+                fix: String::from(fix),
                 stake: share,
             });
         }

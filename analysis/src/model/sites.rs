@@ -416,6 +416,19 @@ impl Symbols {
         Some(Site { frame: stack[i].frame(), kind, called_from })
     }
 
+    /// Whether `site`'s block was allocated or grown inside `format!`: its
+    /// stack passes through `alloc::fmt::format` below its location. That
+    /// is the string `format!` builds, in a buffer of its own that it grows
+    /// as it writes, which no `reserve` of the caller's reaches.
+    pub(crate) fn in_format(&self, site: u32) -> bool {
+        let Some(stack) = self.walk(site) else { return false };
+        let Some(i) = Self::site_index(&stack) else { return false };
+        stack[..i].iter().any(|a| match a {
+            At::Named(n) => n.frame.function.starts_with("alloc::fmt::format"),
+            At::Bare(_) => false,
+        })
+    }
+
     /// [`Symbols::site`] of each of `sites` that has one, found once for
     /// the parts of a report that each go through them all.
     pub(crate) fn located<'a>(&self, sites: impl Iterator<Item = &'a u32>) -> Located {
