@@ -291,35 +291,6 @@ fn several_sessions_a_side_read_a_pace_too() {
     assert_eq!(d.regressions, 4, "{:#?}", verdicts(&d));
 }
 
-/// [`paced`] with what the session measured an event to cost at its start.
-fn probed(factor: f64, event_ns: f64) -> Profile {
-    let mut p = paced([factor; 4], 100);
-    p.meta.extra.push((String::from("cost.event_ns"), format!("{event_ns:.1}")));
-    p
-}
-
-#[test]
-fn the_sessions_own_measure_of_the_machine_excuses_a_pace_between_steady_sides() {
-    // Three runs, then three more on a machine that ran every one of them
-    // 1.6× slower, each as slow as the others: no spread within a side to
-    // excuse it, but the machine measured slower at every start of the
-    // second three than at any of the first.
-    let before: Vec<Profile> = [164.0, 165.0, 166.0].iter().map(|&e| probed(1.0, e)).collect();
-    let after: Vec<Profile> = [280.0, 290.0, 300.0].iter().map(|&e| probed(1.6, e)).collect();
-    let d = diff_runs(&before, &after, &DiffOptions::default());
-    assert_eq!((d.regressions, d.improvements), (0, 0), "{:#?}", verdicts(&d));
-    assert!(d.warnings.iter().any(|w| w.contains("measure of the machine")), "{:?}", d.warnings);
-    // The measure overlapping between the sides, or moved the other way,
-    // or not there: the shift is the code's, four regressions.
-    let overlapping: Vec<Profile> = [160.0, 290.0, 300.0].iter().map(|&e| probed(1.6, e)).collect();
-    let other_way: Vec<Profile> = [120.0, 121.0, 122.0].iter().map(|&e| probed(1.6, e)).collect();
-    let unmeasured: Vec<Profile> = (0..3).map(|_| paced([1.6; 4], 100)).collect();
-    for after in [overlapping, other_way, unmeasured] {
-        let d = diff_runs(&before, &after, &DiffOptions::default());
-        assert_eq!((d.pace, d.regressions), (None, 4), "{:#?}", verdicts(&d));
-    }
-}
-
 #[test]
 fn two_runs_a_side_are_judged_against_a_widened_spread() {
     // Two runs 3 % apart (a step of the clock's rounding) measure less

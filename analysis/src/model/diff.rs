@@ -47,9 +47,7 @@
 //! than the runs of a side were seen to move among themselves: the scopes
 //! must agree within that noise, and the pace be within it, as a factor,
 //! raised to the power 1 + [`PACE_BAND`] (a machine that kept each side's
-//! runs 3 % apart is not excused 1.06× between them) — unless the
-//! sessions' own measure of the machine at their start moved the same way
-//! on every run of one side ([`machine_pace`]). Each scope is then judged against
+//! runs 3 % apart is not excused 1.06× between them). Each scope is then judged against
 //! the before side's figures at that pace, and the diff says so. A change
 //! to the code that slows every scope alike, within those bounds, reads the
 //! same.
@@ -152,7 +150,9 @@ pub struct ScopeChange {
     pub change: Option<f64>,
     /// The change the noise allows: beyond it (and the threshold) a change
     /// counts. The larger run-to-run spread with several sessions per
-    /// side, else [`RERUN_NOISE_TIME`].
+    /// side (widened for fewer than five runs, not past
+    /// [`RERUN_NOISE_TIME`]), else [`RERUN_NOISE_TIME`]; where a pace is
+    /// read, at least the latitude its scopes were held to.
     pub noise: f64,
     /// The classification.
     pub verdict: Verdict,
@@ -248,22 +248,15 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
     let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
     let allocs = (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs));
     let (scopes, pace) = scope_changes(before, after, o);
-    // Worth a word where it moved a scope past the noise it is judged against.
+    // Worth a word wherever it can move a verdict: with several sessions a
+    // side, or beyond the one-a-side noise.
     if let Some(p) = pace.filter(|p| p.told) {
         let way = |k: f64| if k >= 1.0 { (k, "slower") } else { (1.0 / k, "faster") };
         let (factor, how) = way(p.factor);
-        let probe = p.probe.map_or(String::new(), |m| {
-            let (m, how) = way(m);
-            format!(
-                "; the sessions' own measure of the machine at their start (an event's cost) \
-                 ran {m:.2}× {how} too"
-            )
-        });
         warnings.push(format!(
             "every scope ran {factor:.2}× {how} alike on the same work: a whole run at \
              another pace, as a machine busier or quieter for one side makes it (a change that \
-             speeds or slows all code alike reads the same){probe}; each scope is judged at \
-             that pace"
+             speeds or slows all code alike reads the same); each scope is judged at that pace"
         ));
     }
     let pace = pace.map(|p| p.factor);
@@ -314,7 +307,8 @@ fn spread(values: &[u64]) -> f64 {
 /// each widened by [`few_runs`], else `fallback`.
 fn noise_between(x: &[u64], y: &[u64], fallback: f64) -> f64 {
     if x.len() >= 2 && y.len() >= 2 {
-        (spread(x) * few_runs(x.len())).max(spread(y) * few_runs(y.len()))
+        let widened = |v: &[u64]| (spread(v) * few_runs(v.len())).min(RERUN_NOISE_TIME);
+        widened(x).max(widened(y)).max(spread(x)).max(spread(y))
     } else {
         fallback
     }
@@ -322,11 +316,13 @@ fn noise_between(x: &[u64], y: &[u64], fallback: f64) -> f64 {
 
 /// How much wider than the spread of `n` runs a change must be. The spread
 /// of five runs is about three standard deviations of the difference
-/// between two sides' middle runs; fewer runs spread less, by chance, than
-/// the machine does (two runs of eight that differ by one step of the
-/// clock's rounding measured 4 %), so the spread of `n` runs is widened to
-/// what five would show on average: 3× for two runs, 1.7× for three,
-/// 1.25× for four.
+/// between two sides' middle runs; fewer runs spread less than the machine
+/// does, by chance (two runs one step of the clock's rounding apart
+/// measured 4 %), and their middles move more, so the spread of `n` runs
+/// is widened to about three of those standard deviations too: 3× for two
+/// runs, 1.7× for three, 1.25× for four. Never past the noise one session
+/// a side is judged against ([`RERUN_NOISE_TIME`]): more runs never catch
+/// less.
 fn few_runs(n: usize) -> f64 {
     match n {
         0..=2 => 3.0,
@@ -413,15 +409,14 @@ fn scope_changes(
     let steady = before.iter().chain(after).all(|p| same_work(p.memory.allocs, first));
     let scopes =
         sides.iter().map(|(_, x, y, noise, steady)| Paced { x, y, noise: *noise, steady: *steady });
-    let probe = if measured { machine_pace(before, after, o) } else { None };
-    let pace = if steady { common_pace(scopes, measured, probe, o) } else { None };
+    let pace = if steady { common_pace(scopes, measured, o) } else { None };
     let k = pace.map_or(1.0, |p| p.factor);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
         .map(|(name, x, y, noise, _)| {
-            // At a pace, scopes that moved within its band of it moved
+            // At a pace, scopes that moved within its latitude of it moved
             // alike, by the pace's own definition: that much is noise.
-            let noise = if pace.is_some() { noise.max(PACE_BAND) } else { noise };
+            let noise = pace.map_or(noise, |p| noise.max(p.latitude));
             let (verdict, change) = if x.count == 0 {
                 (Verdict::Added, None)
             } else if y.count == 0 {
@@ -539,14 +534,11 @@ struct Paced<'a> {
 /// [`PACE_BAND`]: a machine that kept each side's runs 3 % apart is not
 /// excused 1.06× between them, one that swung 1.55× is excused 1.69×,
 /// and scopes that moved 1.2× and not at all are no pace where runs are 10 %
-/// apart. Unless the sessions' own measure of the machine, `probe` (see
-/// [`machine_pace`]), moved the way the scopes did: a machine that ran
-/// every run of one side slower, each as slow as the others, shows it
-/// there, where a change to the program's code does not.
+/// apart. (`seen` is of the spreads as [`noise_between`] widens them for
+/// fewer than five runs a side.)
 fn common_pace<'a>(
     scopes: impl Iterator<Item = Paced<'a>> + Clone,
     measured: bool,
-    probe: Option<f64>,
     o: &DiffOptions,
 ) -> Option<Pace> {
     if !scopes.clone().all(|s| s.steady) {
@@ -573,10 +565,7 @@ fn common_pace<'a>(
     noises.sort_by(f64::total_cmp);
     let n = noises.len();
     let seen = (noises[(n - 1) / 2] + noises[n / 2]) / 2.0;
-    // The machine measured slower (or faster) on every run of one side,
-    // the way the scopes moved.
-    let probed = probe.filter(|m| m.signum() == k.signum());
-    let (width, limit) = match measured && probed.is_none() {
+    let (width, limit) = match measured {
         true => (seen, PACE_LIMIT.ln().min(seen * (1.0 + PACE_BAND))),
         false => (f64::INFINITY, PACE_LIMIT.ln()),
     };
@@ -586,8 +575,11 @@ fn common_pace<'a>(
     let beyond = k.abs() > o.threshold.ln_1p() && k.abs() <= limit;
     (together && beyond).then(|| Pace {
         factor: k.exp(),
-        probe: probed.map(f64::exp),
-        told: k.abs() > seen,
+        // How far a scope may stand from the pace and still have moved
+        // alike: the band, or with several sessions a side the width the
+        // scopes were held to, if narrower.
+        latitude: band.min(width).exp_m1(),
+        told: measured || k.abs() > seen,
     })
 }
 
@@ -596,38 +588,12 @@ fn common_pace<'a>(
 struct Pace {
     /// After's time for before's nanosecond.
     factor: f64,
-    /// The factor the sessions' own measure of the machine moved by, where
-    /// it moved as the scopes did and so let the pace be read.
-    probe: Option<f64>,
-    /// Beyond the noise the scopes are judged against: worth a word to the
-    /// user (a pace within it moves no verdict much).
+    /// How far a scope may stand from the pace and still have moved alike,
+    /// as a relative change: at least this much is noise at this pace.
+    latitude: f64,
+    /// Worth a word to the user: with several sessions a side, or beyond
+    /// the one-a-side noise (a pace within 2× moves no verdict much there).
     told: bool,
-}
-
-/// After's machine against before's, as a logarithm, by the sessions' own
-/// probe of it: what one event cost when each session started
-/// (`cost.event_ns`, timed by the runtime in a loop of its own code, which
-/// no change to the program's code moves). `None` unless every session has
-/// it, every run of one side measured the machine slower than every run
-/// of the other, and the sides' middles are apart beyond the threshold.
-/// (The probe is coarse: a page-fault storm can make one run's many times
-/// the others', so the sides are told apart by their order, not their
-/// spread. Two runs a side can fall apart so by chance, one time in six;
-/// five, one in 252.)
-fn machine_pace(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Option<f64> {
-    let probe = |p: &Profile| {
-        let v = p.meta.extra.iter().find(|(k, _)| k == "cost.event_ns")?.1.parse::<f64>().ok()?;
-        // In hundredths of a nanosecond, as the figures' middles are taken.
-        (v.is_finite() && v > 0.0 && v < 1e9).then_some((v * 100.0) as u64)
-    };
-    let side = |s: &[Profile]| s.iter().map(probe).collect::<Option<Vec<u64>>>();
-    let (x, y) = (side(before)?, side(after)?);
-    let (x_lo, x_hi) = (*x.iter().min()?, *x.iter().max()?);
-    let (y_lo, y_hi) = (*y.iter().min()?, *y.iter().max()?);
-    let apart = y_lo > x_hi || x_lo > y_hi;
-    let (mx, my) = (middle(x.iter().copied()).max(1), middle(y.iter().copied()).max(1));
-    let m = (my as f64 / mx as f64).ln();
-    (apart && m.abs() > o.threshold.ln_1p()).then_some(m)
 }
 
 /// The figures of a scope in one run that a diff compares: count, p50,
