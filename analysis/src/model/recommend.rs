@@ -511,11 +511,16 @@ fn memory_rules(
         let big = l.reallocs >= 8 && l.max_size >= o.realloc_large_bytes;
         if many || big {
             let share = (l.reallocs as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
-            // Grown inside `format!`: its own string, not the caller's.
+            // Grown inside a `format!` of the program's own line: its own
+            // string, not the caller's. (One in a dependency's line is
+            // nothing the program's author can rewrite.)
+            let own = |id: &u32| {
+                located.get(id).is_some_and(|s| s.kind == crate::model::sites::FrameKind::Own)
+            };
             let in_format: u64 = l
                 .growing
                 .iter()
-                .filter(|(id, _)| p.symbols.in_format(*id))
+                .filter(|(id, _)| own(id) && p.symbols.in_format(*id))
                 .map(|(_, reallocs)| reallocs)
                 .sum();
             let (inside, fix) = if in_format.saturating_mul(2) >= l.reallocs {
