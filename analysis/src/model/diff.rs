@@ -391,12 +391,11 @@ fn scope_changes(
             let medians =
                 |runs: &[Figures]| -> Vec<u64> { runs.iter().map(|r| r.time().p50_ns).collect() };
             let noise = noise_between(&medians(xs), &medians(ys), RERUN_NOISE_TIME);
-            let first = xs.first().or(ys.first()).copied().unwrap_or_default();
+            let first = xs.first().or(ys.first()).copied().unwrap_or_default().time();
             let steady = !xs.is_empty()
                 && !ys.is_empty()
-                && xs.iter().chain(ys).all(|r| {
-                    let (count, allocs) = (r.0[0], r.0[7]);
-                    count > 0 && count == first.0[0] && same_work(allocs, first.0[7])
+                && xs.iter().chain(ys).map(|r| r.time()).all(|r| {
+                    r.count > 0 && r.count == first.count && same_work(r.allocs, first.allocs)
                 });
             (name, figures(xs), figures(ys), noise, steady)
         })
@@ -406,10 +405,10 @@ fn scope_changes(
     // whatever their number, as far as that spread allows.
     let measured = before.len() >= 2 && after.len() >= 2;
     let first = before.first().map_or(0, |p| p.memory.allocs);
-    let steady = before.iter().chain(after).all(|p| same_work(p.memory.allocs, first));
-    let scopes =
-        sides.iter().map(|(_, x, y, noise, steady)| Paced { x, y, noise: *noise, steady: *steady });
-    let pace = if steady { common_pace(scopes, measured, o) } else { None };
+    let same = before.iter().chain(after).all(|p| same_work(p.memory.allocs, first))
+        && sides.iter().all(|s| s.4);
+    let scopes = sides.iter().map(|(_, x, y, noise, _)| Paced { x, y, noise: *noise });
+    let pace = if same { common_pace(scopes, measured, o) } else { None };
     let k = pace.map_or(1.0, |p| p.factor);
     let mut out: Vec<ScopeChange> = sides
         .into_iter()
@@ -505,18 +504,15 @@ struct Paced<'a> {
     /// runs of a side where both sides have several, else
     /// [`RERUN_NOISE_TIME`].
     noise: f64,
-    /// Every run of either side entered it as often, allocating within
-    /// [`SAME_WORK`].
-    steady: bool,
 }
 
 /// The factor after's scopes ran at against before's, where every run did
 /// the same work and every scope moved alike; `None` where they did not,
-/// or where that factor is within the threshold or beyond its limit. The
-/// caller has checked that every run made as many allocations, within
-/// [`SAME_WORK`].
+/// or where that factor is within the threshold or beyond its limit.
 ///
-/// - **The same work:** every scope `steady`.
+/// - **The same work** (the caller's check): every run made as many
+///   allocations, within [`SAME_WORK`], and entered every scope as often,
+///   allocating within it there too.
 /// - **Evidence of a pace:** scopes entered three times or more that spend
 ///   at least half their time in their own code on both sides (a chain of
 ///   nested scopes, slowed in its innermost, is one piece of evidence, not
@@ -541,9 +537,6 @@ fn common_pace<'a>(
     measured: bool,
     o: &DiffOptions,
 ) -> Option<Pace> {
-    if !scopes.clone().all(|s| s.steady) {
-        return None;
-    }
     let factor = |s: &Paced| {
         (s.x.p50_ns > 0 && s.y.p50_ns > 0).then(|| (s.y.p50_ns as f64 / s.x.p50_ns as f64).ln())
     };
@@ -560,7 +553,6 @@ fn common_pace<'a>(
     let k = evidence.iter().map(|e| e.0).sum::<f64>() / evidence.len() as f64;
     let band = PACE_BAND.ln_1p();
     let factors: Vec<f64> = scopes.filter_map(|s| factor(&s)).collect();
-    let together = factors.iter().all(|f| (f - k).abs() <= band);
     let mut noises: Vec<f64> = evidence.iter().map(|e| e.1).collect();
     noises.sort_by(f64::total_cmp);
     let n = noises.len();
@@ -571,7 +563,7 @@ fn common_pace<'a>(
     };
     let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = factors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let together = together && hi - lo <= width;
+    let together = factors.iter().all(|f| (f - k).abs() <= band) && hi - lo <= width;
     let beyond = k.abs() > o.threshold.ln_1p() && k.abs() <= limit;
     (together && beyond).then(|| Pace {
         factor: k.exp(),

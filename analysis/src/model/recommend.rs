@@ -446,7 +446,8 @@ fn memory_rules(
         /// The busiest stack's frame of the program's own code, when the
         /// site is a dependency's: (its events, its display).
         caller: (u64, String),
-        /// Its sites that reallocate, with their reallocations.
+        /// Its sites that reallocate on the program's own line (not a
+        /// dependency's), with their reallocations.
         growing: Vec<(u32, u64)>,
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
@@ -462,7 +463,7 @@ fn memory_rules(
         l.allocs = l.allocs.saturating_add(s.allocs);
         l.bytes = l.bytes.saturating_add(s.bytes);
         l.reallocs = l.reallocs.saturating_add(s.reallocs);
-        if s.reallocs > 0 {
+        if s.reallocs > 0 && site.kind == crate::model::sites::FrameKind::Own {
             l.growing.push((*id, s.reallocs));
         }
         l.max_size = l.max_size.max(s.max_size);
@@ -514,13 +515,10 @@ fn memory_rules(
             // Grown inside a `format!` of the program's own line: its own
             // string, not the caller's. (One in a dependency's line is
             // nothing the program's author can rewrite.)
-            let own = |id: &u32| {
-                located.get(id).is_some_and(|s| s.kind == crate::model::sites::FrameKind::Own)
-            };
             let in_format: u64 = l
                 .growing
                 .iter()
-                .filter(|(id, _)| own(id) && p.symbols.in_format(*id))
+                .filter(|(id, _)| p.symbols.in_format(*id))
                 .map(|(_, reallocs)| reallocs)
                 .sum();
             let (inside, fix) = if in_format.saturating_mul(2) >= l.reallocs {
