@@ -6,13 +6,14 @@
 //! and once under dhat-rs; pulse's busiest sites must be the functions
 //! dhat-rs's stacks name as their innermost frame outside the standard
 //! library. The multi-threaded `grep` (ripgrep's walker and searcher)
-//! must have no standard-library function among its top sites.
+//! must have no standard-library function among its top sites. What jq's
+//! report advises on a dependency's line is advice for a dependency.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pulse_analysis::{Profile, ReportOptions};
+use pulse_analysis::{recommend, Category, Profile, RecommendOptions, ReportOptions};
 
 /// jq's records: fewer where the programs are not optimised.
 const JQ_RECORDS: &str = if cfg!(debug_assertions) { "200" } else { "1000" };
@@ -160,6 +161,24 @@ fn jq_sites_are_the_dependency_functions_dhat_names_at_every_depth() {
     for pair in tops.windows(2) {
         assert_eq!(pair[0], pair[1], "depths {DEPTHS:?} name the same sites");
     }
+    // Advice on jaq's lines says they are a dependency's, not the loop
+    // advice for the program's own code; jaq's in-place collects that
+    // shrink their blocks (`Path::transpose`) are no buffer grown step by
+    // step.
+    let p = Profile::load(dir.join("jq-64.pulse")).unwrap();
+    assert!(p.sites.values().any(|s| s.shrinks > 0 && s.shrinks <= s.reallocs), "no shrink seen");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let in_jaq: Vec<_> = recs.iter().filter(|r| r.location.contains(", called from ")).collect();
+    assert!(!in_jaq.is_empty(), "{recs:#?}");
+    for r in in_jaq {
+        assert!(r.fix.contains("inside a dependency, not on your line"), "{r:#?}");
+    }
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.category == Category::ReallocChurn && r.location.contains("transpose")),
+        "{recs:#?}"
+    );
 }
 
 #[test]

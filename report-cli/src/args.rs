@@ -87,8 +87,8 @@ pub(crate) enum Command {
         after_help = "Example:\n  pulse merge run1.pulse run2.pulse run3.pulse -o all.pulse\n\nExit status: 0 ok, 1 error, 2 usage"
     )]
     Merge {
-        /// The sessions.
-        #[arg(required = true)]
+        /// The sessions (`-` for standard input).
+        #[arg(required = true, value_parser = session)]
         files: Vec<PathBuf>,
         /// The merged session; `-` for standard output.
         #[arg(short, long)]
@@ -150,12 +150,13 @@ impl Layout {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
     /// Rows per table [default: 20, or 200 with --html].
-    #[arg(long, value_name = "TOP")]
+    #[arg(long, value_name = "TOP", value_parser = parse_top)]
     pub(crate) top: Option<usize>,
     /// The order of the scope table.
     #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
@@ -219,7 +220,8 @@ impl ReportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct HotspotsArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
@@ -234,7 +236,7 @@ pub(crate) struct HotspotsArgs {
     #[arg(long, value_name = "DURATION", default_value = "10us", value_parser = parse_duration)]
     pub(crate) short_lived: u64,
     /// Rows per table.
-    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP, value_parser = parse_top)]
     pub(crate) top: usize,
     /// Print JSON (the report's, every figure; schema: docs/schema/hotspots.schema.json).
     #[arg(long)]
@@ -281,12 +283,13 @@ impl HotspotsArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LeaksArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
     /// Sites to list.
-    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP, value_parser = parse_top)]
     pub(crate) top: usize,
     /// Print JSON (an array of sites; schema: docs/schema/leaks.schema.json).
     #[arg(long)]
@@ -302,18 +305,18 @@ pub(crate) struct LeaksArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     /// The session before the change (or give several with --before).
-    #[arg(required_unless_present = "before_runs")]
+    #[arg(required_unless_present = "before_runs", value_parser = session)]
     pub(crate) before: Option<PathBuf>,
     /// The session after it (or give several with --after).
-    #[arg(required_unless_present = "after_runs")]
+    #[arg(required_unless_present = "after_runs", value_parser = session)]
     pub(crate) after: Option<PathBuf>,
     /// Sessions of runs before the change: with several a side, the
     /// run-to-run noise is measured rather than assumed, so smaller changes
     /// are caught.
-    #[arg(long = "before", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    #[arg(long = "before", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append, value_parser = session)]
     pub(crate) before_runs: Vec<PathBuf>,
     /// Sessions of runs after it.
-    #[arg(long = "after", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    #[arg(long = "after", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append, value_parser = session)]
     pub(crate) after_runs: Vec<PathBuf>,
     /// The smallest change that counts: `5%` or `0.05`.
     #[arg(long, default_value = "5%", value_parser = parse_share)]
@@ -327,13 +330,29 @@ pub(crate) struct DiffArgs {
     #[arg(long)]
     pub(crate) fail_on_regression: bool,
     /// Rows per table.
-    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP)]
+    #[arg(long, default_value_t = pulse_analysis::DEFAULT_TOP, value_parser = parse_top)]
     pub(crate) top: usize,
     /// Print JSON (every scope and site; schema: docs/schema/diff.schema.json).
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) layout: Layout,
+}
+
+/// A session's path: `-` is standard input, read as any stream is (a
+/// session need not be a file that can be seeked).
+fn session(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(if s == "-" { "/dev/stdin" } else { s }))
+}
+
+/// A count of rows, 1 or more: with none, a table would print as if
+/// nothing had been recorded.
+fn parse_top(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err(String::from("0 rows would show nothing: give 1 or more")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a count of rows")),
+    }
 }
 
 /// `10us`, `10µs`, `1.5ms`, `500ns` or `2s` as nanoseconds.
@@ -384,7 +403,8 @@ fn parse_part(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub(crate) struct FlamegraphArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
@@ -398,7 +418,8 @@ pub(crate) struct FlamegraphArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TimelineArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
@@ -409,7 +430,8 @@ pub(crate) struct TimelineArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
@@ -465,7 +487,8 @@ impl FoldedKind {
 
 #[derive(Debug, Args)]
 pub(crate) struct InfoArgs {
-    /// The session file.
+    /// The session file (`-` for standard input).
+    #[arg(value_parser = session)]
     pub(crate) file: PathBuf,
     /// Print JSON (schema: docs/schema/info.schema.json).
     #[arg(long)]

@@ -15,11 +15,17 @@
 //! it), a file in a directory that cannot take the temporary file, and a
 //! file the rename cannot replace (a bind mount, another user's file in a
 //! sticky directory).
+//!
+//! An interrupted command (`SIGINT`, `SIGTERM`, `SIGHUP`) removes the
+//! temporary file it was writing, then dies of the signal as it would have
+//! (see [`Temporary::create`]); one killed outright leaves it, and the next
+//! command to write the same output removes it.
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
 
 use anyhow::{bail, Context};
 
@@ -191,23 +197,90 @@ impl Write for Sink {
     }
 }
 
-/// A temporary file, removed when dropped unless put in place. A process
-/// killed while writing leaves it (`.NAME.PID-….pulse-tmp`, beside the
-/// output).
+/// A temporary file, removed when dropped unless put in place, or when a
+/// signal interrupts the command ([`watch_signals`]). A process killed
+/// outright leaves it (`.NAME.PID-….pulse-tmp`, beside the output), for the
+/// next command that writes there to remove ([`sweep`]).
 struct Temporary(Option<PathBuf>);
+
+/// The temporary files being written, for the signal thread to remove.
+/// Held across a rename, so that an output is either put in place whole or
+/// removed, never both half.
+static WRITING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn writing() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    WRITING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// From the first temporary file on: a thread that waits for the signals
+/// that end a command, removes the files being written, and then lets the
+/// signal take its usual course (the process dies of it: a shell sees 130
+/// for Ctrl-C). Before that, and for commands that write no file, the
+/// signals' dispositions are untouched.
+fn watch_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let watching =
+            std::thread::Builder::new().name(String::from("pulse-signals")).spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    let mut files = writing();
+                    for path in files.drain(..) {
+                        let _ = fs::remove_file(path);
+                    }
+                    // Dies here, with the lock held: no file is put in place after.
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    std::process::exit(128 + signal);
+                }
+            });
+        drop(watching);
+    });
+}
+
+/// Removes what earlier commands killed outright left beside `name` in
+/// `dir`: temporary files named for it whose process is no longer running.
+/// A file whose process cannot be told (no `/proc`) stays.
+fn sweep(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        let Some(rest) = rest.strip_suffix(".pulse-tmp") else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alone = entry.file_type().is_ok_and(|t| t.is_file());
+        if alone && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
 
 impl Temporary {
     /// A new file in `dir` named after `name`, created exclusively (never
     /// through a link, never over another file) with `mode`.
     fn create(dir: &Path, name: &str, mode: u32) -> io::Result<(File, Temporary)> {
+        sweep(dir, name);
+        watch_signals();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         for attempt in 0u32.. {
             let path =
                 dir.join(format!(".{name}.{}-{stamp:x}-{attempt}.pulse-tmp", std::process::id()));
+            let mut files = writing();
             match File::options().write(true).create_new(true).mode(mode).open(&path) {
-                Ok(file) => return Ok((file, Temporary(Some(path)))),
+                Ok(file) => {
+                    files.push(path.clone());
+                    return Ok((file, Temporary(Some(path))));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => continue,
                 Err(e) => return Err(e),
             }
@@ -223,6 +296,8 @@ impl Temporary {
     /// replace what is there, copied into it.
     fn persist(mut self, path: &Path) -> io::Result<()> {
         let temp = self.0.take().expect("a temporary file is put in place once");
+        let mut files = writing();
+        files.retain(|p| *p != temp);
         if fs::rename(&temp, path).is_ok() {
             return Ok(());
         }
@@ -240,6 +315,7 @@ impl Temporary {
 impl Drop for Temporary {
     fn drop(&mut self) {
         if let Some(path) = self.0.take() {
+            writing().retain(|p| *p != path);
             let _ = fs::remove_file(path);
         }
     }

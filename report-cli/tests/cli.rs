@@ -1406,3 +1406,170 @@ fn an_output_is_written_where_and_as_the_user_means() {
     let r = pulse(&["report", &path_s, "--html", &path_s]);
     assert!(r.stderr.contains("give --html another path"), "{r:?}");
 }
+
+/// The temporary files in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pulse-tmp"))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_command_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch("interrupted");
+    let path = write(&dir, "s.pulse", &session_bytes());
+    let out = dir.join("merged.pulse");
+    // A merge whose second input is a pipe nobody writes: it has made its
+    // temporary file and waits on the pipe when the signal comes.
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut merging = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args([OsStr::new("merge"), path.as_os_str(), OsStr::new("-"), OsStr::new("-o")])
+            .arg(&out)
+            .env("PULSE_CACHE_DIR", common::cache_dir())
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let waited = std::time::Instant::now();
+        while temporaries(&dir).is_empty() {
+            assert!(waited.elapsed().as_secs() < 60, "no temporary file appeared");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Open until the command is gone: waiting closes it, and an end of
+        // its input would race the signal.
+        let input = merging.stdin.take();
+        let pid = merging.id().to_string();
+        assert!(Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+        let done = merging.wait_with_output().unwrap();
+        let (status, stderr) = (done.status, String::from_utf8_lossy(&done.stderr));
+        drop(input);
+        let number = match signal {
+            "INT" => 2,
+            "TERM" => 15,
+            _ => 1,
+        };
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?} {stderr}");
+        assert_eq!(temporaries(&dir), Vec::<String>::new(), "after SIG{signal}");
+        assert!(!out.exists(), "SIG{signal} left a merged session");
+    }
+    // One killed outright leaves its file; the next command to write the
+    // same output removes it, and leaves a running process's alone.
+    let dead = dir.join(".f.svg.4294967295-0-0.pulse-tmp");
+    let live = dir.join(format!(".f.svg.{}-0-0.pulse-tmp", std::process::id()));
+    let other = dir.join(".g.svg.4294967295-0-0.pulse-tmp");
+    for f in [&dead, &live, &other] {
+        std::fs::write(f, "half an SVG").unwrap();
+    }
+    let svg = dir.join("f.svg");
+    let r = pulse(&[OsStr::new("flamegraph"), path.as_os_str(), OsStr::new("-o"), svg.as_os_str()]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(!dead.exists(), "a dead command's temporary file stayed");
+    assert!(live.exists() && other.exists(), "a running command's, or another output's, went");
+}
+
+#[test]
+fn a_session_on_standard_input_and_a_top_of_nothing() {
+    let dir = scratch("stdin");
+    let path = write(&dir, "s.pulse", &session_bytes());
+    let piped = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(["report", "-"])
+        .env("PULSE_CACHE_DIR", common::cache_dir())
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), report(&path).stdout);
+    for command in ["report", "hotspots", "leaks"] {
+        pulse(&[command, path.to_str().unwrap(), "--top", "0"])
+            .fails(2, &["0 rows would show nothing"]);
+    }
+    // Fewer rows than there are say how many more there are.
+    let leaks = write(&dir, "leaky.pulse", &leaky_session());
+    let r = pulse(&["leaks", leaks.to_str().unwrap(), "--top", "1"]);
+    assert!(r.stdout.contains("… 1 more location with blocks live at the end"), "{r:?}");
+    let r = pulse(&["report", leaks.to_str().unwrap(), "--top", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["live_at_end"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (v["live_at_end_omitted"].as_u64(), v["at_peak_omitted"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let r = pulse(&["report", leaks.to_str().unwrap(), "--top", "1"]);
+    assert_eq!(r.stdout.matches("… 1 more (--top)").count(), 3, "{}", r.stdout);
+}
+
+/// A session whose allocations are a dependency's, called from the
+/// program's own line: 20 000 blocks freed at once, and a line 0 (code the
+/// compiler made) among the frames.
+fn dependency_session() -> Vec<u8> {
+    const DEP: &str =
+        "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/parser-1.2.3/src/lexer.rs";
+    let mut w = Writer::new(Vec::new(), &metadata()).expect("header");
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    enc.push(&Record::SiteDef { site: 1, frames: vec![0x1000, 0x2000, 0x3000] });
+    let sym = |addr, function: &str, file: &str, line| Record::Symbol {
+        addr,
+        function: function.into(),
+        file: file.into(),
+        line,
+    };
+    enc.push(&sym(0x1000, "parser::lexer::Lexer::next_token_with_a_long_name", DEP, 412));
+    enc.push(&sym(0x2000, "app::tokenize_every_line_of_the_input", "/src/app.rs", 27));
+    enc.push(&sym(0x3000, "app::main", "/src/app.rs", 0));
+    w.write_chunk(&enc).expect("defs");
+    enc.begin(1, 0);
+    enc.push(&Record::ThreadStart { ts: 0, name: "main".into() });
+    for i in 0..20_000u64 {
+        let ts = 1_000 + i * 1_000;
+        enc.push(&Record::Alloc { ts, addr: 0x10_0000, size: 48, align: 8, site: 1, weight: 1 });
+        enc.push(&Record::Free { ts: ts + 100, addr: 0x10_0000, size: 48 });
+    }
+    enc.push(&Record::Alloc {
+        ts: 30_000_000,
+        addr: 0x20_0000,
+        size: 8,
+        align: 8,
+        site: 1,
+        weight: 1,
+    });
+    w.write_chunk(&enc).expect("chunk");
+    w.finish(Trailer::default()).expect("trailer")
+}
+
+#[test]
+fn a_dependency_s_line_is_advised_as_one_and_shown_whole() {
+    let dir = scratch("dependency");
+    let path = write(&dir, "dep.pulse", &dependency_session());
+    let r = report(&path);
+    r.succeeds();
+    let lines = r.lines();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.contains("[") && l.contains("parser::lexer::Lexer::next_token_with_a_long_name")
+        })
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    // The dependency's function and its place on the heading, whole; the
+    // program's line that calls it on the next, whole too.
+    assert!(lines[at].ends_with("(parser-1.2.3/src/lexer.rs:412)"), "{}", lines[at]);
+    assert_eq!(
+        lines[at + 1].trim_start(),
+        "called from app::tokenize_every_line_of_the_input (/src/app.rs:27)",
+        "{}",
+        r.stdout
+    );
+    let advice = lines[at + 2..at + 6].join(" ");
+    assert!(advice.contains("inside a dependency, not on your line"), "{advice}");
+    assert!(!advice.contains("outside the loop"), "{advice}");
+    // Line 0 is no line: the file alone.
+    let leaks = pulse(&["leaks", path.to_str().unwrap()]);
+    leaks.has_line("app::main (/src/app.rs)");
+}

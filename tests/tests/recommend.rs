@@ -30,6 +30,15 @@ fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
 }
 
 #[test]
+fn vectors_shrunk_to_fit_are_not_taken_for_growth() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "shrink");
+    let shrunk: u64 = p.sites.values().map(|s| s.shrinks).sum();
+    assert!(shrunk >= 20_000, "{shrunk} shrinking reallocations recorded");
+    let recs = recommend(&p, &RecommendOptions::default());
+    assert!(!recs.iter().any(|r| r.category == Category::ReallocChurn), "{recs:#?}");
+}
+
+#[test]
 fn a_steady_leak_is_a_critical_finding() {
     let p = session(env!("CARGO_BIN_EXE_leaky"), "");
     let recs = recommend(&p, &RecommendOptions::default());

@@ -25,8 +25,10 @@ use crate::error::Error;
 use crate::load::{Counting, LoadOptions};
 use crate::model::profile::Profile;
 
-/// What starts an entry.
-const MAGIC: &[u8; 8] = b"PLSPROF2";
+/// What starts an entry; the digit changes with the profile's layout (3:
+/// a site's shrinking reallocations), so an older entry is never read as
+/// a newer one.
+const MAGIC: &[u8; 8] = b"PLSPROF3";
 
 /// Entries kept; past this, the least recently used go.
 const MAX_ENTRIES: usize = 64;

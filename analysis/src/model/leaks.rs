@@ -52,6 +52,8 @@ impl Leak {
 pub struct LeakReport {
     /// The locations shown, most bytes first.
     pub leaks: Vec<Leak>,
+    /// Locations with blocks live at the end beyond the `top` shown.
+    pub more: usize,
     /// Locations (of all, not only those shown) whose blocks were live
     /// only near the end: too short a run to tell a leak from a cache.
     pub undecided: usize,
@@ -67,8 +69,9 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     let mut leaks = leaks_with_stacks(profile, top);
     let undecided = leaks.iter().filter(|l| l.trend == Trend::Unknown).count();
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
+    let more = leaks.len().saturating_sub(top);
     leaks.truncate(top);
-    LeakReport { leaks, undecided, found }
+    LeakReport { leaks, more, undecided, found }
 }
 
 /// A location: function and `file:line`; `None` for a site without one.

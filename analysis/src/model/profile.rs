@@ -281,6 +281,9 @@ pub struct SiteStats {
     pub bytes: u64,
     /// Reallocations made here.
     pub reallocs: u64,
+    /// Those of them that made their block smaller (`shrink_to_fit`, a
+    /// `Vec` collected in place into a smaller element type).
+    pub shrinks: u64,
     /// The largest single request.
     pub max_size: u64,
     /// Blocks from here still live at the end.

@@ -13,6 +13,10 @@ use crate::model::profile::Profile;
 use crate::model::sites::project_root;
 use crate::write::units::{Bytes, Nanos};
 
+/// Between a dependency's line and the program's own line that calls it in
+/// a [`Recommendation::location`].
+pub(crate) const CALLED_FROM: &str = ", called from ";
+
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -440,6 +444,8 @@ fn memory_rules(
         allocs: u64,
         bytes: u64,
         reallocs: u64,
+        /// Those of `reallocs` that made their block smaller.
+        shrinks: u64,
         max_size: u64,
         short: u64,
         temporary: u64,
@@ -463,8 +469,10 @@ fn memory_rules(
         l.allocs = l.allocs.saturating_add(s.allocs);
         l.bytes = l.bytes.saturating_add(s.bytes);
         l.reallocs = l.reallocs.saturating_add(s.reallocs);
-        if s.reallocs > 0 && site.kind == crate::model::sites::FrameKind::Own {
-            l.growing.push((*id, s.reallocs));
+        l.shrinks = l.shrinks.saturating_add(s.shrinks.min(s.reallocs));
+        let grown = s.reallocs - s.shrinks.min(s.reallocs);
+        if grown > 0 && site.kind == crate::model::sites::FrameKind::Own {
+            l.growing.push((*id, grown));
         }
         l.max_size = l.max_size.max(s.max_size);
         l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
@@ -473,10 +481,12 @@ fn memory_rules(
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
     for (site, l) in &lines {
+        // A dependency's line, reached from the program's own code.
+        let in_dependency = !l.caller.1.is_empty();
         let place = if l.caller.1.is_empty() {
             site.clone()
         } else {
-            format!("{site}, called from {}", l.caller.1)
+            format!("{site}{CALLED_FROM}{}", l.caller.1)
         };
         // A site that only reallocates grows blocks allocated elsewhere: its
         // freed blocks are the ones it reallocated.
@@ -504,14 +514,22 @@ fn memory_rules(
                     l.short,
                     Nanos(o.short_lived_ns),
                 ),
-                fix: String::from("allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"),
+                fix: String::from(if in_dependency {
+                    "made inside a dependency, not on your line: call into it less often (reuse what it returns, batch the work), or use an API of the crate that fills a buffer you keep"
+                } else {
+                    "allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"
+                }),
                 stake: share,
             });
         }
-        let many = l.reallocs >= o.realloc_min && l.reallocs >= l.allocs;
-        let big = l.reallocs >= 8 && l.max_size >= o.realloc_large_bytes;
+        // Growth step by step: the reallocations that made blocks larger. A
+        // line that shrinks blocks (`shrink_to_fit`, a `Vec` collected in
+        // place into a smaller element type) is no case for reserving.
+        let grown = l.reallocs - l.shrinks;
+        let many = grown >= o.realloc_min && grown >= l.allocs;
+        let big = grown >= 8 && l.max_size >= o.realloc_large_bytes;
         if many || big {
-            let share = (l.reallocs as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
+            let share = (grown as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
             // Grown inside a `format!` of the program's own line: its own
             // string, not the caller's. (One in a dependency's line is
             // nothing the program's author can rewrite.)
@@ -521,10 +539,12 @@ fn memory_rules(
                 .filter(|(id, _)| p.symbols.in_format(*id))
                 .map(|(_, reallocs)| reallocs)
                 .sum();
-            let (inside, fix) = if in_format.saturating_mul(2) >= l.reallocs {
+            let (inside, fix) = if in_format.saturating_mul(2) >= grown {
                 let inside =
                     format!("; {in_format} of them inside format!, growing the string it builds");
                 (inside, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
+            } else if in_dependency {
+                (String::new(), "grown inside a dependency, not on your line: where the crate takes a capacity or a buffer to fill, hand it one sized up front; else call into it less often")
             } else {
                 (String::new(), "reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop")
             };
@@ -536,19 +556,15 @@ fn memory_rules(
                     // Blocks allocated elsewhere, grown here.
                     format!(
                         "{} of blocks allocated elsewhere, {} {} ({} allocated, copies included)",
-                        n(l.reallocs, "reallocation"),
-                        if l.reallocs > 1 {
-                            "grown step by step, the largest to"
-                        } else {
-                            "grown to"
-                        },
+                        n(grown, "reallocation"),
+                        if grown > 1 { "grown step by step, the largest to" } else { "grown to" },
                         Bytes(l.max_size),
                         Bytes(l.bytes)
                     )
                 } else {
                     format!(
                         "{} for {}: {} {} ({} allocated, copies included)",
-                        n(l.reallocs, "reallocation"),
+                        n(grown, "reallocation"),
                         n(l.allocs, "allocation"),
                         // A site's blocks may be many small buffers and one
                         // large one (strings pushed onto a growing string).

@@ -382,6 +382,8 @@ pub struct Report {
     pub overhead: Option<Overhead>,
     /// Sites with blocks live at the end, most bytes first; at most `top`.
     pub live_at_end: Vec<Leak>,
+    /// Sites with blocks live at the end left out by `top`.
+    pub live_at_end_omitted: usize,
     /// What to change, most at stake first.
     pub recommendations: Vec<Recommendation>,
     /// Threads that ran scopes or allocated, by time inside scopes, then
@@ -401,6 +403,8 @@ pub struct Report {
     /// The heap at its peak: locations by bytes live at that moment, most
     /// first; at most `top`.
     pub at_peak: Vec<SiteRow>,
+    /// Locations with bytes live at the peak left out by `top`.
+    pub at_peak_omitted: usize,
     /// Things the reader of the report must know: a truncated file, anomalies,
     /// totals that do not cross-check.
     pub warnings: Vec<String>,
@@ -454,11 +458,13 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     at_peak.sort_by(|a, b| {
         b.bytes_at_peak.cmp(&a.bytes_at_peak).then_with(|| a.function.cmp(&b.function))
     });
+    let at_peak_omitted = at_peak.len().saturating_sub(opts.top);
     at_peak.truncate(opts.top);
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
     // Found once, for the leak rows and the recommendations both.
     let live_at_end = crate::model::leaks::leaks_with_stacks(profile, opts.top);
+    let live_at_end_omitted = live_at_end.len().saturating_sub(opts.top);
     Report {
         program: profile.meta.program.clone(),
         args: profile.meta.args.clone(),
@@ -486,6 +492,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
             l.truncate(opts.top);
             l
         },
+        live_at_end_omitted,
         per_thread: {
             // A thread that only freed what others allocated is listed too
             // when a flow below names it.
@@ -513,6 +520,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         sites_omitted,
         short_lived_ns: opts.recommend.short_lived_ns,
         at_peak,
+        at_peak_omitted,
         warnings: warnings(profile),
     }
 }

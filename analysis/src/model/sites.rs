@@ -37,15 +37,20 @@ impl Frame {
         if self.file.is_empty() {
             return self.function.clone();
         }
-        format!("{} ({}:{})", self.function, short_path(&self.file, root), self.line)
+        format!("{} ({})", self.function, self.place(root))
     }
 
-    /// `file:line` shortened, or the function when there is no file.
+    /// `file:line` shortened, or the function when there is no file. Line
+    /// 0 is none (code the compiler made, with no line of its own): the
+    /// file alone.
     pub fn place(&self, root: &str) -> String {
         if self.file.is_empty() {
             return self.function.clone();
         }
-        format!("{}:{}", short_path(&self.file, root), self.line)
+        match self.line {
+            0 => short_path(&self.file, root).to_owned(),
+            line => format!("{}:{line}", short_path(&self.file, root)),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ impl LeakReport {
     /// shortened in the middle to fit, see [`Shorten::Location`]), then a
     /// note on the locations too short to tell.
     pub fn render_width(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
-        if self.leaks.is_empty() {
+        if self.leaks.is_empty() && self.more == 0 {
             writeln!(w, "no block was live at the end of the session")?;
         }
         for l in &self.leaks {
@@ -44,6 +44,10 @@ impl LeakReport {
                 }
             }
             writeln!(w)?;
+        }
+        if self.more > 0 {
+            let places = if self.more == 1 { "location" } else { "locations" };
+            writeln!(w, "… {} more {places} with blocks live at the end (--top)", self.more)?;
         }
         if self.undecided > 0 {
             let n = if self.undecided == 1 {

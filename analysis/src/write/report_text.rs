@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use crate::model::history::Trend;
+use crate::model::recommend::CALLED_FROM;
 use crate::model::report::{Omitted, Report, SortBy};
 use crate::write::fit::{fitted, left_out, write_command, write_wrapped, Shorten, Width};
 use crate::write::table::{Align, Table};
@@ -146,8 +147,22 @@ impl Report {
         }
         for (i, r) in self.recommendations.iter().enumerate() {
             let head = format!("  {}. [{}] ", i + 1, r.severity.name());
-            let room = cols.map(|n| n.saturating_sub(head.chars().count()).max(24));
-            writeln!(w, "{head}{}", fitted(Shorten::Location, &r.location, room))?;
+            let indent = head.chars().count();
+            let room = cols.map(|n| n.saturating_sub(indent).max(24));
+            // A dependency's line and the program's line that calls it, each
+            // on a line of its own and each shortened alone: shortened as one
+            // they lost the allocating function and its place.
+            let (site, caller) = match r.location.split_once(CALLED_FROM) {
+                Some((site, caller)) => (site, Some(caller)),
+                None => (r.location.as_str(), None),
+            };
+            writeln!(w, "{head}{}", fitted(Shorten::Location, site, room))?;
+            if let Some(caller) = caller {
+                let label = "called from ";
+                let room = room.map(|n| n.saturating_sub(label.len()).max(24));
+                let caller = fitted(Shorten::Location, caller, room);
+                writeln!(w, "{:indent$}{label}{caller}", "")?;
+            }
             write_wrapped(w, "     ", &r.evidence, 5, width)?;
             write_wrapped(w, "     fix: ", &r.fix, 10, width)?;
         }
@@ -205,6 +220,9 @@ impl Report {
                 ]);
             }
             let dropped = t.write_fit(w, 2, width)?;
+            if self.at_peak_omitted > 0 {
+                writeln!(w, "  … {} more (--top)", self.at_peak_omitted)?;
+            }
             left_out(w, 2, &dropped, width)?;
         }
         Ok(())
@@ -221,7 +239,7 @@ impl Report {
             SortBy::Priority => "priority",
         };
         writeln!(w, "Scopes by {by}")?;
-        if self.scopes.is_empty() {
+        if self.scopes.is_empty() && self.scopes_omitted == 0 {
             writeln!(w, "  (no scopes recorded)")?;
         } else {
             let asynchronous = self.scopes.iter().any(|s| s.time.runs > 0);
@@ -441,7 +459,11 @@ impl Report {
                 verdict.to_owned(),
             ]);
         }
-        t.write_fit(w, 2, width)?;
+        let dropped = t.write_fit(w, 2, width)?;
+        if self.live_at_end_omitted > 0 {
+            writeln!(w, "  … {} more (--top)", self.live_at_end_omitted)?;
+        }
+        left_out(w, 2, &dropped, width)?;
         Ok(())
     }
 
@@ -460,7 +482,7 @@ impl Report {
             Nanos(self.short_lived_ns)
         );
         write_wrapped(w, "", &title, 2, width)?;
-        if self.sites.is_empty() {
+        if self.sites.is_empty() && self.sites_omitted == 0 {
             writeln!(w, "  (no allocations recorded)")?;
         } else {
             let mut columns = vec![

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests: `planted grow|deep|memory|clean`. Run with `PULSE_OUT`.
+//! tests: `planted grow|shrink|deep|memory|clean`. Run with `PULSE_OUT`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -12,6 +12,21 @@ fn grow() -> usize {
         v.push(std::hint::black_box(i));
     }
     v.len()
+}
+
+/// Not a problem to report as growth: vectors built at their full
+/// capacity, then shrunk to what they hold (each `shrink_to_fit` a
+/// reallocation to a smaller block).
+#[inline(never)]
+fn shrink() -> usize {
+    let mut total = 0;
+    for i in 0..20_000u64 {
+        let mut v: Vec<u64> = Vec::with_capacity(64);
+        v.extend(0..i % 32 + 1);
+        v.shrink_to_fit();
+        total += std::hint::black_box(v).len();
+    }
+    total
 }
 
 /// Planted: a recursive walk 100 levels deep, each level a scope.
@@ -82,6 +97,7 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("grow") => println!("{}", grow()),
         Some("deep") => println!("{}", deep()),
+        Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
         _ => println!("{}", clean()),
     }

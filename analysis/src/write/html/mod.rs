@@ -54,8 +54,6 @@ use crate::write::flamegraph::{self, Embed};
 use crate::write::text::xml as escape;
 use crate::write::units::{Bytes, CostFigures, Nanos};
 
-use sections::Uncounted;
-
 /// The most rows an HTML report's table shows; the rest are counted, with
 /// the command that lists them.
 pub const HTML_ROWS: usize = 200;
@@ -125,9 +123,8 @@ pub fn html(profile: &Profile, report: &Report, out: &mut dyn Write) -> io::Resu
     head(report, &script, &mut out)?;
     header(report, &mut out)?;
     writeln!(out, "<main>")?;
-    let uncounted = uncounted(profile, report);
     for section in sections::present(report) {
-        sections::write(section, report, uncounted, &mut out)?;
+        sections::write(section, report, &mut out)?;
     }
     flamegraphs(profile, &mut out)?;
     timeline(profile, &mut out)?;
@@ -141,26 +138,6 @@ pub fn html(profile: &Profile, report: &Report, out: &mut dyn Write) -> io::Resu
     writeln!(out, "</body>\n</html>")?;
     debug_assert!(out.bytes <= MAX_HTML_BYTES, "{} bytes", out.bytes);
     Ok(())
-}
-
-/// The rows the report's `--top` left out of the two tables whose count it
-/// does not keep, the heap at its peak and what is live at the end, worked
-/// out again from `profile` (where the report shows those tables): no
-/// table leaves rows out without saying so.
-fn uncounted(profile: &Profile, report: &Report) -> Uncounted {
-    let s = &report.sections;
-    let mut u = Uncounted::default();
-    if s.memory && !report.at_peak.is_empty() {
-        let located = profile.symbols.located(profile.sites.keys());
-        let rows = crate::model::report::site_rows(profile, &located, report.short_lived_ns);
-        let at_peak = rows.iter().filter(|s| s.bytes_at_peak > 0).count();
-        u.at_peak = at_peak.saturating_sub(report.at_peak.len());
-    }
-    if s.live_at_end && !report.live_at_end.is_empty() {
-        let live = crate::model::leaks::leaks_with_stacks(profile, 0).len();
-        u.live_at_end = live.saturating_sub(report.live_at_end.len());
-    }
-    u
 }
 
 /// A writer that counts what passes through it.

@@ -84,33 +84,18 @@ pub(super) fn present(r: &Report) -> Vec<Section> {
     .collect()
 }
 
-/// Rows the report's `--top` left out of the tables whose count it does
-/// not keep itself.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Uncounted {
-    /// Of the heap at its peak.
-    pub(super) at_peak: usize,
-    /// Of what is live at the end.
-    pub(super) live_at_end: usize,
-}
-
 /// Writes `section` of `r`.
-pub(super) fn write(
-    section: Section,
-    r: &Report,
-    uncounted: Uncounted,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub(super) fn write(section: Section, r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, r#"<section id="{}">"#, section.id())?;
     writeln!(out, "<h2>{}</h2>", section.title())?;
     match section {
         Section::Recommendations => recommendations(r, out)?,
-        Section::Memory => memory(r, uncounted.at_peak, out)?,
+        Section::Memory => memory(r, r.at_peak_omitted, out)?,
         Section::Scopes => scopes(r, out)?,
         Section::Tree => tree(r, out)?,
         Section::Counters => counters(r, out)?,
         Section::Threads => threads(r, out)?,
-        Section::LiveAtEnd => live_at_end(r, uncounted.live_at_end, out)?,
+        Section::LiveAtEnd => live_at_end(r, r.live_at_end_omitted, out)?,
         Section::Sites => sites(r, out)?,
     }
     writeln!(out, "</section>")
