@@ -36,8 +36,8 @@ pub use ring::{
     EventKind, Events, RING_WORDS, STALL_NS,
 };
 pub use site::{
-    drain_sites, set_sample_interval, set_stack_mode, stack_mode, StackMode, DEFAULT_DEPTH,
-    DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,
+    drain_sites, set_sample_interval, set_stack_mode, stack_depth, stack_mode, StackMode,
+    DEFAULT_DEPTH, DEFAULT_SAMPLE_INTERVAL, MAX_DEPTH,
 };
 pub use stats::{heap_stats, overhead, totals, HeapStats, Overhead, ThreadStats, Totals};
 pub use thread::{

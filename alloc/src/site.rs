@@ -75,6 +75,11 @@ pub fn set_sample_interval(bytes: usize) {
     SAMPLE_INTERVAL.store(bytes.max(1), Ordering::Relaxed);
 }
 
+/// How many frames a stack keeps now (see [`set_stack_mode`]).
+pub fn stack_depth() -> usize {
+    DEPTH.load(Ordering::Relaxed)
+}
+
 /// What the allocator captures now (see [`set_stack_mode`]).
 pub fn stack_mode() -> StackMode {
     mode()

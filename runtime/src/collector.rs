@@ -31,6 +31,10 @@ use crate::signals;
 use crate::sink::Output;
 use crate::symbols::{Symbolizer, Worker, ROUND_BUDGET};
 
+/// Set once this session's collector has said on stderr that it cannot
+/// write the file, so that the session's end does not say it again.
+pub(crate) static FAILURE_SAID: AtomicBool = AtomicBool::new(false);
+
 /// How long the collector sleeps between rounds when no ring fills up.
 pub(crate) const ROUND: Duration = Duration::from_millis(10);
 /// Spare chunk encoders kept between rounds.
@@ -183,6 +187,7 @@ impl Collector {
         say(&format!(
             "pulse: cannot write the session file: {e}; the program continues unprofiled"
         ));
+        FAILURE_SAID.store(true, Ordering::Release);
         self.failed = Some(e);
     }
 

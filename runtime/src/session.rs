@@ -119,6 +119,8 @@ pub enum Error {
     InForkedChild(PathBuf),
     /// The metrics endpoint could not be served: an address that is not
     /// one, or one that cannot be bound (in use, not this machine's).
+    /// Returned only by a session that serves metrics alone; one that
+    /// writes a file says it on stderr and goes on without them.
     Metrics {
         /// The address asked for.
         address: String,
@@ -126,6 +128,8 @@ pub enum Error {
         source: io::Error,
     },
     /// An environment variable holds a value pulse does not understand.
+    /// Never returned: said on stderr, with "; ignored", as the variable
+    /// is (see [`SessionBuilder`]).
     BadSetting {
         /// The variable.
         var: &'static str,
@@ -171,7 +175,9 @@ impl std::error::Error for Error {
 }
 
 /// Configures a session. Made by [`Session::builder`]; every setting can
-/// also be given by an environment variable, which takes precedence.
+/// also be given by an environment variable, which takes precedence; a
+/// variable whose value pulse does not understand is ignored, with a line
+/// on stderr.
 #[derive(Debug, Clone)]
 pub struct SessionBuilder {
     output: PathBuf,
@@ -295,53 +301,73 @@ impl SessionBuilder {
         self
     }
 
-    /// Applies the environment variables over the builder's settings.
-    fn with_env(mut self) -> Result<Self, Error> {
+    /// Applies the environment variables over the builder's settings. A
+    /// value pulse does not understand costs a line on stderr and is
+    /// ignored: the builder's setting (or the default) stands, so that a
+    /// typo in the environment never stops a program that starts its
+    /// session with `start().unwrap()`.
+    fn with_env(mut self) -> Self {
+        fn ignored<T>(r: Result<T, Error>) -> Option<T> {
+            r.map_err(|e| say(&format!("{e}; ignored"))).ok()
+        }
         if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
             self.output = PathBuf::from(p);
             self.file = true;
         }
         if let Ok(v) = std::env::var(ENV_METRICS) {
-            self.metrics = match v.trim() {
-                "" | "off" => None,
-                a if crate::metrics::parse_address(a).is_some() => Some(a.to_owned()),
+            let address = match v.trim() {
+                "" | "off" => Ok(None),
+                a if crate::metrics::parse_address(a).is_some() => Ok(Some(a.to_owned())),
                 _ => {
                     let want = crate::metrics::ADDRESS_WANT;
-                    return Err(Error::BadSetting { var: ENV_METRICS, value: v, want });
+                    Err(Error::BadSetting { var: ENV_METRICS, value: v.clone(), want })
                 }
             };
+            if let Some(a) = ignored(address) {
+                self.metrics = a;
+            }
         }
         if let Ok(v) = std::env::var(ENV_METRICS_BUCKETS) {
             let parsed = crate::metrics::parse_buckets(&v).ok_or_else(|| Error::BadSetting {
                 var: ENV_METRICS_BUCKETS,
                 value: v.clone(),
                 want: crate::metrics::BUCKETS_WANT,
-            })?;
-            self.buckets = Some(parsed);
+            });
+            if let Some(b) = ignored(parsed) {
+                self.buckets = Some(b);
+            }
         }
         let sample = match std::env::var(ENV_SAMPLE_BYTES) {
-            Ok(v) => Some(parse_number(ENV_SAMPLE_BYTES, &v)?),
+            Ok(v) => ignored(parse_number(ENV_SAMPLE_BYTES, &v)),
             Err(_) => None,
         };
-        if let Ok(m) = std::env::var(ENV_ALLOC) {
-            self.mode = parse_mode(&m, sample)?;
+        let mode = std::env::var(ENV_ALLOC).ok().and_then(|m| ignored(parse_mode(&m, sample)));
+        if let Some(mode) = mode {
+            self.mode = mode;
         } else if let (AllocMode::Sample { .. }, Some(mean_bytes)) = (self.mode, sample) {
             self.mode = AllocMode::Sample { mean_bytes };
         }
         if let Ok(v) = std::env::var(ENV_STACK_DEPTH) {
-            self.depth =
-                (parse_number(ENV_STACK_DEPTH, &v)? as usize).clamp(1, pulse_alloc::MAX_DEPTH);
+            if let Some(n) = ignored(parse_number(ENV_STACK_DEPTH, &v)) {
+                self.depth = (n as usize).clamp(1, pulse_alloc::MAX_DEPTH);
+            }
         }
         if let Ok(v) = std::env::var(ENV_COUNTERS) {
-            self.counters = parse_counters(&v)?;
+            if let Some(c) = ignored(parse_counters(&v)) {
+                self.counters = c;
+            }
         }
         if let Ok(v) = std::env::var(ENV_ARGS) {
-            self.args = parse_switch(ENV_ARGS, &v)?;
+            if let Some(on) = ignored(parse_switch(ENV_ARGS, &v)) {
+                self.args = on;
+            }
         }
         if let Ok(v) = std::env::var(ENV_SIGNALS) {
-            self.signals = parse_switch(ENV_SIGNALS, &v)?;
+            if let Some(on) = ignored(parse_switch(ENV_SIGNALS, &v)) {
+                self.signals = on;
+            }
         }
-        Ok(self)
+        self
     }
 
     /// Starts recording. If a session started from `PULSE_OUT` is already
@@ -369,7 +395,7 @@ impl SessionBuilder {
                 return Err(Error::AlreadyRunning(r.path.clone()));
             }
         }
-        let cfg = self.with_env()?;
+        let cfg = self.with_env();
         if let Some(env) = running.take() {
             drop(running);
             finish(env)?;
@@ -506,8 +532,17 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if let Err(e) = finish_running() {
-            say(&e.to_string());
+            say_once(&e);
         }
+    }
+}
+
+/// Says `e` on stderr, unless it is the write failure the collector said
+/// when it happened.
+fn say_once(e: &Error) {
+    let said = crate::collector::FAILURE_SAID.load(std::sync::atomic::Ordering::Acquire);
+    if !(said && matches!(e, Error::Io { .. })) {
+        say(&e.to_string());
     }
 }
 
@@ -520,14 +555,19 @@ pub(crate) fn start_from_env() {
     if !set(ENV_OUT) && !metrics {
         return;
     }
-    let cfg = SessionBuilder { file: set(ENV_OUT), ..Session::builder() };
-    match cfg.with_env().and_then(|cfg| launch(cfg, true)) {
+    let cfg = SessionBuilder { file: set(ENV_OUT), ..Session::builder() }.with_env();
+    if !cfg.file && cfg.metrics.is_none() {
+        // `PULSE_METRICS` alone, and not an address: nothing to do.
+        return;
+    }
+    match launch(cfg, true) {
         Ok(r) => *lock() = Some(r),
         Err(e) => say(&e.to_string()),
     }
 }
 
 fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
+    crate::collector::FAILURE_SAID.store(false, std::sync::atomic::Ordering::Release);
     let SessionBuilder {
         output,
         mode,
@@ -548,17 +588,28 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             if file { crate::output::expand(&output, std::process::id()) } else { PathBuf::new() };
         drop(output);
         // Bound before the file is created, served once it is: a refused
-        // address leaves no file, a refused file no server.
+        // file leaves no server. A refused address ends a session that was
+        // only to serve metrics; one that writes a file goes on without
+        // them (the profile is worth more than the endpoint).
         let bound = match metrics {
             Some(address) => {
                 let err = |source| Error::Metrics { address: address.clone(), source };
-                let addr = crate::metrics::parse_address(&address).ok_or_else(|| {
-                    err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("not an address; use {}", crate::metrics::ADDRESS_WANT),
-                    ))
-                })?;
-                Some((crate::metrics::bind(addr).map_err(err)?, address))
+                let bound = crate::metrics::parse_address(&address)
+                    .ok_or_else(|| {
+                        err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("not an address; use {}", crate::metrics::ADDRESS_WANT),
+                        ))
+                    })
+                    .and_then(|addr| crate::metrics::bind(addr).map_err(err));
+                match bound {
+                    Ok(listener) => Some((listener, address)),
+                    Err(e) if file => {
+                        say(&format!("{e}; the session file is written without them"));
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             None => None,
         };
@@ -851,7 +902,7 @@ extern "C" fn finish_at_exit() {
     // Nothing may unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
         if let Err(e) = finish_running() {
-            say(&e.to_string());
+            say_once(&e);
         }
     });
 }

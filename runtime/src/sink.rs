@@ -8,6 +8,12 @@
 //! program's threads that the collector is moving
 //! ([`pulse_alloc::note_progress`]): a slow disk or pipe is waited for, a
 //! write that never returns is not.
+//!
+//! A regular file is never written past the process's file size limit
+//! (`ulimit -f`, `RLIMIT_FSIZE`): the kernel would answer such a write with
+//! `SIGXFSZ`, whose default action kills the program. A round that would
+//! cross the limit is refused whole, as a full disk refuses it, so that the
+//! file ends at the last round that fit and the program runs on.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -21,17 +27,49 @@ pub(crate) struct Output {
     /// are dropped as they come.
     file: Option<File>,
     pending: Vec<u8>,
+    /// Where the next byte goes in a regular file (which the size limit
+    /// applies to), or `None` for a pipe or a device.
+    end: Option<u64>,
 }
 
 impl Output {
-    pub(crate) fn new(file: File) -> Self {
-        Output { file: Some(file), pending: Vec::with_capacity(PIECE) }
+    pub(crate) fn new(mut file: File) -> Self {
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let end = if regular { io::Seek::stream_position(&mut file).ok() } else { None };
+        Output { file: Some(file), pending: Vec::with_capacity(PIECE), end }
     }
 
     /// A sink that keeps nothing, for a session without a file.
     pub(crate) fn discard() -> Self {
-        Output { file: None, pending: Vec::new() }
+        Output { file: None, pending: Vec::new(), end: None }
     }
+
+    /// Refuses the pending bytes if they would take a regular file past
+    /// the process's file size limit.
+    fn within_limit(&self) -> io::Result<()> {
+        let Some(end) = self.end else { return Ok(()) };
+        let limit = size_limit();
+        if end.saturating_add(self.pending.len() as u64) <= limit {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("the file size limit (ulimit -f) of {limit} bytes is reached"),
+        ))
+    }
+}
+
+/// The process's file size limit in bytes (`u64::MAX` for none), read
+/// again for each round: the program may change it.
+fn size_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `getrlimit` writes one `rlimit` through the pointer, which is
+    // to a live local of that type; it has no other effect.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) };
+    if got != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    limit.rlim_cur
 }
 
 impl Write for Output {
@@ -46,6 +84,13 @@ impl Write for Output {
     /// error the pending bytes are dropped: the collector writes nothing
     /// more after its first error.
     fn flush(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        if let Err(e) = self.within_limit() {
+            self.pending.clear();
+            return Err(e);
+        }
         let Some(file) = self.file.as_mut() else { return Ok(()) };
         let mut done = 0;
         while done < self.pending.len() {
@@ -57,6 +102,9 @@ impl Write for Output {
                 }
                 Ok(n) => {
                     done += n;
+                    if let Some(end) = &mut self.end {
+                        *end += n as u64;
+                    }
                     pulse_alloc::note_progress();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

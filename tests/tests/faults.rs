@@ -48,6 +48,34 @@ fn an_output_that_cannot_be_written_costs_one_line_and_the_program_runs_on() {
 }
 
 #[test]
+fn a_file_size_limit_ends_the_file_not_the_program() {
+    let path = temp_session("size-limit");
+    // 64 blocks of the shell's: the header and a few rounds fit, the
+    // million allocations' events do not.
+    let bin = env!("CARGO_BIN_EXE_env_only");
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -f 64 && exec \"$0\" burst", bin])
+        .env("PULSE_OUT", &path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "the program's own exit status: {:?} {err}", o.status);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "done\n", "its own output");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The shell's unit: 512 bytes for dash, 1024 for bash.
+    let limit: u64 = err
+        .split("the file size limit (ulimit -f) of ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(limit == 32 << 10 || limit == 64 << 10, "{err}");
+    assert!(std::fs::metadata(&path).unwrap().len() <= limit);
+    let p = pulse_analysis::Profile::load(&path).expect("the file up to the limit loads");
+    assert!(p.truncated.is_some() && p.memory.allocs > 0, "{:?}", p.truncated);
+}
+
+#[test]
 fn a_program_killed_mid_run_names_its_sites_by_function_and_line() {
     let path = temp_session("killed-symbols");
     let mut child =

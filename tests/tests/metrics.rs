@@ -211,6 +211,29 @@ fn buckets_follow_pulse_metrics_buckets() {
 }
 
 #[test]
+fn a_metrics_address_in_use_costs_the_metrics_not_the_session_file() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let path =
+        std::env::temp_dir().join(format!("pulse-metrics-taken-{}.pulse", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics_service"))
+        .args(["10"])
+        .env("PULSE_METRICS", &port)
+        .env("PULSE_OUT", &path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot serve metrics on {port}")), "{stderr}");
+    assert!(stderr.contains("the session file is written without them"), "{stderr}");
+    let p = pulse_analysis::Profile::load(&path).expect("the session file");
+    let _ = std::fs::remove_file(&path);
+    assert!(p.trailer.is_some() && p.memory.allocs > 0);
+    drop(taken);
+}
+
+#[test]
 fn a_bad_pulse_metrics_is_refused_on_stderr_and_the_program_runs() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics_service"))
         .args(["10"])

@@ -99,5 +99,23 @@ fn a_bad_setting_is_one_line_and_the_program_runs_on() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("PULSE_ALLOC=everything is not valid"), "{err}");
-    assert!(!path.exists());
+    assert!(err.trim_end().ends_with("; ignored"), "{err}");
+    // The session is recorded as if the variable were not set.
+    let p = pulse_analysis::Profile::load(&path).unwrap();
+    assert!(p.trailer.is_some() && !p.sites.is_empty(), "a whole session in full mode");
+}
+
+#[test]
+fn a_shallow_stack_depth_is_not_taken_for_missing_frame_pointers() {
+    for depth in ["1", "2", "3"] {
+        let path = temp_session(&format!("depth_{depth}"));
+        let out = run(
+            env!("CARGO_BIN_EXE_env_only"),
+            &[],
+            &[("PULSE_OUT", path.to_str().unwrap()), ("PULSE_STACK_DEPTH", depth)],
+        );
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("frame pointers"), "depth {depth}: {err}");
+    }
 }

@@ -167,4 +167,5 @@ fn the_arguments_can_be_left_out_of_the_session() {
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("pulse: PULSE_ARGS=maybe is not valid"), "{err}");
+    assert_eq!(whole(&path).meta.args, ["return"], "ignored: the default, on, stands");
 }

@@ -1,6 +1,6 @@
 //! A program that only swapped in the allocator: no session code at all.
 //! Run with `PULSE_OUT=path` it must still write a complete session, however
-//! it ends: `env_only return|exit|panic|spin|child`. `child` runs this
+//! it ends: `env_only return|exit|panic|spin|burst|child`. `child` runs this
 //! program again as a child (which inherits `PULSE_OUT`) and waits for it.
 
 #[global_allocator]
@@ -20,6 +20,14 @@ fn main() {
                 let v: Vec<String> = (0..100).map(|i| i.to_string()).collect();
                 std::hint::black_box(v);
             }
+        }
+        // A million allocations, then a line on stdout: a session of a few
+        // MB, more than a small file size limit lets through.
+        Some("burst") => {
+            for i in 0..1_000_000u32 {
+                std::hint::black_box(i.to_string());
+            }
+            println!("done");
         }
         Some("child") => {
             let me = std::env::current_exe().expect("own path");
