@@ -22,6 +22,7 @@
 pub mod budget;
 mod calibrate;
 pub mod clock;
+mod deferred;
 mod guard;
 mod handoff;
 mod ring;
@@ -31,6 +32,7 @@ mod thread;
 mod tracking;
 
 pub use calibrate::{calibrate, Calibration};
+pub use deferred::{defer_signal, Holding};
 pub use ring::{
     drain, lost_events, note_progress, progress, ring_bytes, set_waker, waited_ns, Event,
     EventKind, Events, RING_WORDS, STALL_NS,

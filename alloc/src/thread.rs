@@ -435,6 +435,8 @@ pub(crate) unsafe fn alloc_recorded<A: GlobalAlloc>(
     zeroed: bool,
     mode: u8,
 ) -> *mut u8 {
+    // A terminating signal waits for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     // SAFETY: the caller passes its own caller's layout, under the same contract.
     let p = unsafe {
         if zeroed {
@@ -468,6 +470,8 @@ pub(crate) unsafe fn alloc_recorded<A: GlobalAlloc>(
 /// `ptr` and `layout` satisfy `GlobalAlloc::dealloc`'s contract for `inner`.
 #[inline(never)]
 pub(crate) unsafe fn dealloc_recorded<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) {
+    // A terminating signal waits for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     let size = layout.size() as u64;
     record(
         0,
@@ -494,6 +498,8 @@ pub(crate) unsafe fn realloc_recorded<A: GlobalAlloc>(
     new_size: usize,
     mode: u8,
 ) -> *mut u8 {
+    // A terminating signal waits for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     let start = clock::now();
     // The inner call may release the old block before this thread can
     // publish the event: the ring says so meanwhile (see `ring::drain`).

@@ -59,6 +59,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: our caller's layout, under the same contract.
             return unsafe { thread::alloc_recorded(&self.inner, layout, false, mode) };
         }
+        // A terminating signal waits for the call to return (`deferred`).
+        let _held = (mode == thread::COUNT).then(crate::Holding::new);
         // SAFETY: `layout` comes from our caller under GlobalAlloc's contract
         // (non-zero size, valid alignment); we pass it on unchanged.
         let p = unsafe { self.inner.alloc(layout) };
@@ -76,6 +78,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: as for `alloc`.
             return unsafe { thread::alloc_recorded(&self.inner, layout, true, mode) };
         }
+        let _held = (mode == thread::COUNT).then(crate::Holding::new);
         // SAFETY: as for `alloc`.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         thread::counted_alloc(mode, p, layout)
@@ -95,7 +98,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: our caller's block, under the same contract.
             return unsafe { thread::dealloc_recorded(&self.inner, ptr, layout) };
         }
-        thread::counted_free(mode, layout);
+        if mode == thread::COUNT {
+            let _held = crate::Holding::new();
+            thread::counted_free(mode, layout);
+            // SAFETY: as below.
+            return unsafe { self.inner.dealloc(ptr, layout) };
+        }
         // SAFETY: `ptr` was allocated by this allocator (hence by `inner`) with
         // `layout`, as our caller guarantees.
         unsafe { self.inner.dealloc(ptr, layout) };
@@ -116,6 +124,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: our caller's arguments, under the same contract.
             return unsafe { thread::realloc_recorded(&self.inner, ptr, layout, new_size, mode) };
         }
+        let _held = (mode == thread::COUNT).then(crate::Holding::new);
         // SAFETY: `ptr`, `layout` and `new_size` satisfy `realloc`'s contract, as our caller guarantees.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         thread::counted_realloc(mode, layout, p, new_size)

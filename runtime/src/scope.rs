@@ -72,6 +72,8 @@ impl ScopeSite {
     #[cold]
     fn register(&self) -> u32 {
         pulse_alloc::untracked(|| {
+            // The collector reads the registry: a signal waits for its release.
+            let _held = pulse_alloc::Holding::new();
             let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
             // Another thread may have registered this site while we waited.
             let id = self.id.load(Ordering::Relaxed);

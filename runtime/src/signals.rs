@@ -22,6 +22,13 @@
 //!                                                                                 the signal's)
 //! ```
 //!
+//! A thread interrupted inside one of pulse's own short sections that hold
+//! a lock the collector takes (any call into the global allocator, where
+//! the inner allocator holds its own lock; registering a
+//! scope, `stats()`) keeps the signal and raises it again as the section
+//! ends (`pulse_alloc::Holding`): waiting there for the collector, it would
+//! hold the lock the collector waits for.
+//!
 //! The handler only stores a flag: the collector wakes every round (10 ms)
 //! by itself, so no wake-up call is needed from the handler. The wait is
 //! bounded: it ends when the collector has made no progress for
@@ -256,6 +263,14 @@ pub(crate) fn wait_for_collector(max_ns: u64) -> bool {
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: errno is thread-local; the handler restores what it found.
     let errno = unsafe { *libc::__errno_location() };
+    // Interrupted while holding a lock the collector takes, the thread
+    // would hold it while waiting for the collector: the signal is raised
+    // again when the thread lets go (`pulse_alloc::Holding`).
+    if TERMINATING.contains(&sig) && pulse_alloc::defer_signal(sig) {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+        return;
+    }
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::syscall(libc::SYS_gettid) };
     if ARMED.load(Ordering::Acquire)

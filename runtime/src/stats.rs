@@ -156,6 +156,9 @@ pub(crate) fn round_done() {
 /// ```
 pub fn stats() -> Vec<OpStats> {
     pulse_alloc::untracked(|| {
+        // The collector takes both locks below each round: a signal waits
+        // for their release.
+        let _held = pulse_alloc::Holding::new();
         if crate::session::wake_for_stats() {
             let mut rounds = ROUNDS.lock().unwrap_or_else(|e| e.into_inner());
             // Two rounds: the one under way may have drained before the call.

@@ -2067,8 +2067,15 @@ fn work(shared: &Shared, k: usize, n: usize) {
             if state.gone {
                 break;
             }
-            symbols.add(&std::mem::take(&mut state.queued[k]));
-            no_more(&state)
+            let queued = std::mem::take(&mut state.queued[k]);
+            let last = no_more(&state);
+            // Placed with the lock released: the first placing reads the
+            // binary's debug information, and the collector takes the lock
+            // each round (a signal's wait for the collector sees no
+            // progress while it is blocked).
+            drop(state);
+            symbols.add(&queued);
+            last
         };
         if k == 0 && n > 1 {
             let others = symbols.take_shares(n);

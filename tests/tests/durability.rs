@@ -328,3 +328,44 @@ fn events_dropped_while_the_output_stalled_are_counted_and_reported() {
         "the report says so: {text}"
     );
 }
+
+#[test]
+fn a_signal_at_any_moment_of_a_dense_run_finishes_the_file() {
+    // A program allocating without pause: a signal often lands inside the
+    // allocator, where the thread may hold the inner allocator's lock or
+    // be inside a reallocation that every collector round waits for. Its
+    // handler waited there for the collector, which waited for it, until
+    // the two-second stall bound gave up on the file: no trailer, in about
+    // one run in eight before the signal was kept for the call's return.
+    for i in 0..24u64 {
+        let sig = if i % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
+        let path = temp_session(&format!("dense-{i}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_env_only"));
+        cmd.arg("spin").env("PULSE_OUT", &path);
+        // SAFETY: between fork and exec only `signal`, which is
+        // async-signal-safe (SIGINT as from a terminal: see above).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(sig, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        // Past the header and the first rounds: the session records, and
+        // its handlers are installed.
+        let t = Instant::now();
+        while std::fs::metadata(&path).map_or(0, |m| m.len()) < 16 << 10 {
+            assert!(t.elapsed() < Duration::from_secs(60), "run {i}: no session");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(i % 8 * 7));
+        let sent = Instant::now();
+        signal(&child, sig);
+        let status = wait_within(&mut child, Duration::from_secs(60), "signalled");
+        let took = sent.elapsed();
+        assert_eq!(status.signal(), Some(sig), "run {i}: {status}");
+        let p = Profile::load(&path).expect("the session reads");
+        assert!(p.trailer.is_some(), "run {i}: no trailer, {took:?} after the signal");
+        let _ = std::fs::remove_file(&path);
+    }
+}
