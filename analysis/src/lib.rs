@@ -33,7 +33,7 @@ mod write;
 pub use error::Error;
 pub use load::cache::{Cache, CacheUse, ENV_CACHE, ENV_CACHE_DIR};
 pub use load::merge::{merge, merge_bytes, MergeSummary};
-pub use load::LoadOptions;
+pub use load::{being_written, LoadOptions};
 pub use model::diff::{
     diff, diff_runs, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS,
     PACE_BAND, PACE_LIMIT, RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME,

@@ -62,7 +62,7 @@ impl fmt::Display for Error {
             ),
             Error::Truncated { offset, what } => write!(
                 f,
-                "the session is truncated at byte {offset} ({what}): the program may have been killed before the session finished"
+                "the session is truncated at byte {offset} ({what}): its program was killed, could not write the rest (a full disk, a file size limit), or is still running"
             ),
             Error::Checksum { offset } => {
                 write!(f, "checksum mismatch in the frame at byte {offset}: the file is corrupt")

@@ -155,13 +155,15 @@ pub(crate) struct ReportArgs {
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) threads: Threads,
-    /// Rows per table [default: 20, or 200 with --html].
+    /// Rows per table [default: 20, or 200 with --html]; every
+    /// recommendation is shown whatever it says.
     #[arg(long, value_name = "TOP", value_parser = parse_top)]
     pub(crate) top: Option<usize>,
     /// The order of the scope table.
     #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
     pub(crate) sort: Sort,
-    /// Only the scopes of this category.
+    /// Only the scopes of this category, in the scope table (the call
+    /// tree and the recommendations keep every scope).
     #[arg(long)]
     pub(crate) category: Option<String>,
     /// A block freed within this long is short-lived (`10us`, `1ms`, `500ns`).

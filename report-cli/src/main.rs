@@ -235,7 +235,14 @@ fn load_owned(
     path: &std::path::Path,
     threads: &args::Threads,
 ) -> Result<pulse_analysis::Profile, pulse_analysis::Error> {
-    let profile = load_quietly(path, threads)?;
+    let mut profile = load_quietly(path, threads)?;
+    // Cut short because its program is still writing it: said so, rather
+    // than the causes of a file that stays cut (a kill, a full disk).
+    if profile.truncated.is_some() && pulse_analysis::being_written(path) {
+        profile.truncated = Some(String::from(
+            "the session is still being written by its running program: this is what it held when read",
+        ));
+    }
     // A cut file says so itself (exit status 3); an empty whole one is odd.
     if profile.threads.is_empty() && profile.truncated.is_none() {
         let path = path.display().to_string();

@@ -1573,3 +1573,37 @@ fn a_dependency_s_line_is_advised_as_one_and_shown_whole() {
     let leaks = pulse(&["leaks", path.to_str().unwrap()]);
     leaks.has_line("app::main (/src/app.rs)");
 }
+
+#[test]
+fn a_session_still_being_written_is_read_as_far_as_it_went_and_said_so() {
+    let dir = scratch("live");
+    let bytes = session_bytes();
+    let f = frames(&bytes);
+    // Everything but the trailer, locked as a running session's file is.
+    let path = write(&dir, "live.pulse", &bytes[..f[4].0]);
+    let mut writer = Command::new("flock")
+        .args(["-x", "-o", path.to_str().unwrap(), "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !pulse_analysis::being_written(&path) {
+        assert!(t.elapsed().as_secs() < 30, "flock never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = report(&path);
+    r.fails(3, &["the session is still being written by its running program"]);
+    assert!(r.stdout.contains("still being written"), "the report itself says so");
+    // The reader let go of its own lock at once: a writer can take the file.
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let lock = Command::new("flock").args(["-x", "-n", path.to_str().unwrap(), "true"]).status();
+    assert!(
+        lock.unwrap().success(),
+        "the file is left locked: {}",
+        std::fs::read_to_string("/proc/locks").unwrap_or_default()
+    );
+    // Not locked, the same file is only cut short.
+    let r = report(&path);
+    r.fails(3, &["truncated"]);
+    assert!(!r.stderr.contains("still being written"), "{}", r.stderr);
+}

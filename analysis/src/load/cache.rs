@@ -156,7 +156,9 @@ impl Profile {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Profile, CacheUse), Error> {
         let path = path.as_ref();
-        let Some(build) = build() else {
+        // A session still being written changes under the cache's check:
+        // read as it is now, kept nowhere.
+        let Some(build) = build().filter(|_| !super::being_written(path)) else {
             return Ok((Profile::load_with(path, opts, progress)?, CacheUse::NotStored));
         };
         let io_error = |source| Error::Io { path: path.to_path_buf(), source };

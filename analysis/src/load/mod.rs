@@ -77,6 +77,29 @@ pub(crate) fn open(path: &Path) -> Result<File, Error> {
     File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
+/// Whether a running program is writing the session file at `path`: the
+/// runtime holds an exclusive `flock` on its file while its session runs.
+/// Read from `/proc/locks`, which takes no lock: a new session may take the
+/// file whenever it likes. False where that cannot be told.
+pub fn being_written(path: impl AsRef<Path>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else { return false };
+    // Linux's encoding of a device number (`major:minor`, in hex there).
+    let dev = meta.dev();
+    let major = (dev >> 8) & 0xfff | (dev >> 32) & !0xfff;
+    let minor = dev & 0xff | (dev >> 12) & !0xff;
+    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    locks.lines().any(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 14726 fe:00:5742951 0 EOF`
+        let mut fields = line.split_whitespace().skip(1);
+        let kind = fields.next();
+        let mode = fields.nth(1);
+        let at = fields.nth(1);
+        kind == Some("FLOCK") && mode == Some("WRITE") && at == Some(file.as_str())
+    })
+}
+
 /// A reader that reports how far it got, and hashes what it read where
 /// asked (`hash`: the replay cache's check of the file).
 pub(crate) struct Counting<'a, R> {
@@ -123,8 +146,15 @@ impl Profile {
     ) -> Result<Profile, Error> {
         let path = path.as_ref();
         let file = open(path)?;
-        let total = file.metadata().map_or(0, |m| m.len());
-        let counting = Counting { inner: file, read: 0, total, hash: None, progress };
+        let meta = file.metadata().ok();
+        let total = meta.as_ref().map_or(0, |m| m.len());
+        // A file still being written is read as far as it went when opened:
+        // read to its end it is chased for as long as its program runs.
+        let limit = match meta.is_some_and(|m| m.is_file()) {
+            true => total,
+            false => u64::MAX,
+        };
+        let counting = Counting { inner: file.take(limit), read: 0, total, hash: None, progress };
         Profile::replay_file(path, opts, BufReader::with_capacity(1 << 20, counting))
     }
 

@@ -43,6 +43,14 @@ impl LeakReport {
                     None => writeln!(w, "    {}", printable(frame))?,
                 }
             }
+            if l.other_stacks > 0 {
+                let stacks = if l.other_stacks == 1 { "stack" } else { "stacks" };
+                writeln!(
+                    w,
+                    "    (the stack with the most blocks; {} other {stacks} reach this line)",
+                    l.other_stacks
+                )?;
+            }
             writeln!(w)?;
         }
         if self.more > 0 {
