@@ -30,18 +30,29 @@
 //! no destructor: async-signal-safe, and valid while the thread's other
 //! thread-locals are destroyed.
 
-use std::cell::Cell;
 use std::marker::PhantomData;
-
-/// One step of the count of marked sections, above the kept signal's byte.
-const ONE: u32 = 1 << 8;
+use std::sync::atomic::{
+    compiler_fence, AtomicI32, AtomicU32, Ordering::Relaxed, Ordering::SeqCst,
+};
 
 thread_local! {
-    /// The marked sections this thread is in, times [`ONE`], plus the
-    /// signal kept for the end of the outermost one (0: none). One word:
-    /// an allocator call adds and subtracts, and tests it once.
-    static STATE: Cell<u32> = const { Cell::new(0) };
+    /// Marked sections this thread is in.
+    static HELD: AtomicU32 = const { AtomicU32::new(0) };
+    /// The signal kept for the end of the outermost one (0: none).
+    static KEPT: AtomicI32 = const { AtomicI32::new(0) };
 }
+
+// Two words, not one: the handler may run between any two instructions of
+// the thread it interrupts, for instance between the load and the store
+// that take a section's count back. Had the kept signal shared the count's
+// word, that store would write back the word as it was before the handler
+// kept the signal, and the signal would be lost (seen: a `SIGTERM` ignored,
+// the program running on to its end). The handler writes only `KEPT`, and
+// keeps the first signal; the thread clears `KEPT` only where `HELD` is 0,
+// when no handler keeps anything. Atomics, for a handler is another
+// context in Rust's model; relaxed loads and stores, plain moves, for it
+// runs on this thread; the fences keep the compiler from moving these
+// accesses across each other or across the section.
 
 /// While alive, this thread is inside a marked section. Not `Send`: it
 /// belongs to the thread's count.
@@ -53,7 +64,8 @@ impl Holding {
     /// Marks the start of a section.
     #[inline(always)]
     pub fn new() -> Holding {
-        STATE.with(|s| s.set(s.get().wrapping_add(ONE)));
+        HELD.with(|h| h.store(h.load(Relaxed) + 1, Relaxed));
+        compiler_fence(SeqCst);
         Holding(PhantomData)
     }
 }
@@ -68,21 +80,24 @@ impl Drop for Holding {
     /// The section's end: a signal kept meanwhile is raised again now.
     #[inline(always)]
     fn drop(&mut self) {
-        STATE.with(|s| {
-            let left = s.get().wrapping_sub(ONE);
-            s.set(left);
-            // Out of every section, with a signal kept.
-            if left != 0 && left < ONE {
-                raise_kept(s);
-            }
+        compiler_fence(SeqCst);
+        let left = HELD.with(|h| {
+            let n = h.load(Relaxed) - 1;
+            h.store(n, Relaxed);
+            n
         });
+        compiler_fence(SeqCst);
+        if left == 0 && KEPT.with(|k| k.load(Relaxed)) != 0 {
+            raise_kept();
+        }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn raise_kept(state: &Cell<u32>) {
-    let sig = state.replace(0) as i32;
+fn raise_kept() {
+    // Out of every section: a handler that runs from here on keeps nothing.
+    let sig = KEPT.with(|k| k.swap(0, Relaxed));
     // SAFETY: `raise` has no preconditions; the signal goes to this thread,
     // whose handler runs before the call returns (it is not blocked here:
     // the handler that kept it has returned).
@@ -90,18 +105,19 @@ fn raise_kept(state: &Cell<u32>) {
 }
 
 /// For a signal handler: whether the interrupted thread is inside a
-/// marked section, in which case `sig` (1 to 255) is kept and raised again
-/// at the section's end and the handler should return at once.
-/// Async-signal-safe.
+/// marked section, in which case `sig` is kept (the first one, if several
+/// come) and raised again at the section's end, and the handler should
+/// return at once. Async-signal-safe.
 pub fn defer_signal(sig: i32) -> bool {
-    STATE.with(|s| {
-        let v = s.get();
-        if v < ONE || !(1..ONE as i32).contains(&sig) {
-            return false;
+    if HELD.with(|h| h.load(Relaxed)) == 0 {
+        return false;
+    }
+    KEPT.with(|k| {
+        if k.load(Relaxed) == 0 {
+            k.store(sig, Relaxed);
         }
-        s.set(v & !(ONE - 1) | sig as u32);
-        true
-    })
+    });
+    true
 }
 
 #[cfg(test)]
@@ -116,9 +132,11 @@ mod tests {
         // SIGCHLD's default is to ignore it: raised again, it ends nothing.
         assert!(defer_signal(libc::SIGCHLD));
         drop(inner);
-        assert_eq!(STATE.with(Cell::get) & (ONE - 1), libc::SIGCHLD as u32, "kept");
+        assert!(defer_signal(libc::SIGURG), "a second is taken, the first kept");
+        assert_eq!(KEPT.with(|k| k.load(Relaxed)), libc::SIGCHLD, "kept past the inner section");
         drop(outer);
-        assert_eq!(STATE.with(Cell::get), 0, "raised and forgotten at the outermost end");
+        assert_eq!(KEPT.with(|k| k.load(Relaxed)), 0, "raised and forgotten at the outermost end");
+        assert_eq!(HELD.with(|h| h.load(Relaxed)), 0);
         assert!(!defer_signal(libc::SIGTERM));
     }
 }

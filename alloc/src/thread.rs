@@ -557,6 +557,9 @@ pub(crate) unsafe fn alloc_budgeted<A: GlobalAlloc>(
     zeroed: bool,
     mode: u8,
 ) -> *mut u8 {
+    // The budgets' locks and the inner call: a terminating signal waits
+    // for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     let mode = mode & !BUDGETED;
     let p = if mode >= EVENTS {
         // SAFETY: our caller's layout, under the same contract.
@@ -589,6 +592,9 @@ pub(crate) unsafe fn dealloc_budgeted<A: GlobalAlloc>(
     layout: Layout,
     mode: u8,
 ) {
+    // The budgets' locks and the inner call: a terminating signal waits
+    // for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     budget_free(ptr as u64);
     let mode = mode & !BUDGETED;
     if mode >= EVENTS {
@@ -614,6 +620,9 @@ pub(crate) unsafe fn realloc_budgeted<A: GlobalAlloc>(
     new_size: usize,
     mode: u8,
 ) -> *mut u8 {
+    // The budgets' locks and the inner call: a terminating signal waits
+    // for the call to return (see `deferred`).
+    let _held = crate::Holding::new();
     let old = budget_free(ptr as u64);
     let mode = mode & !BUDGETED;
     let new = if mode >= EVENTS {

@@ -59,12 +59,16 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: our caller's layout, under the same contract.
             return unsafe { thread::alloc_recorded(&self.inner, layout, false, mode) };
         }
-        // A terminating signal waits for the call to return (`deferred`).
-        let _held = (mode == thread::COUNT).then(crate::Holding::new);
+        if mode == thread::COUNT {
+            // A terminating signal waits for the call to return (`deferred`).
+            let _held = crate::Holding::new();
+            // SAFETY: as below.
+            let p = unsafe { self.inner.alloc(layout) };
+            return thread::counted_alloc(mode, p, layout);
+        }
         // SAFETY: `layout` comes from our caller under GlobalAlloc's contract
         // (non-zero size, valid alignment); we pass it on unchanged.
-        let p = unsafe { self.inner.alloc(layout) };
-        thread::counted_alloc(mode, p, layout)
+        unsafe { self.inner.alloc(layout) }
     }
 
     #[inline]
@@ -78,10 +82,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: as for `alloc`.
             return unsafe { thread::alloc_recorded(&self.inner, layout, true, mode) };
         }
-        let _held = (mode == thread::COUNT).then(crate::Holding::new);
+        if mode == thread::COUNT {
+            let _held = crate::Holding::new();
+            // SAFETY: as for `alloc`.
+            let p = unsafe { self.inner.alloc_zeroed(layout) };
+            return thread::counted_alloc(mode, p, layout);
+        }
         // SAFETY: as for `alloc`.
-        let p = unsafe { self.inner.alloc_zeroed(layout) };
-        thread::counted_alloc(mode, p, layout)
+        unsafe { self.inner.alloc_zeroed(layout) }
     }
 
     #[inline]
@@ -124,9 +132,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Alloc<A> {
             // SAFETY: our caller's arguments, under the same contract.
             return unsafe { thread::realloc_recorded(&self.inner, ptr, layout, new_size, mode) };
         }
-        let _held = (mode == thread::COUNT).then(crate::Holding::new);
+        if mode == thread::COUNT {
+            let _held = crate::Holding::new();
+            // SAFETY: as below.
+            let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
+            return thread::counted_realloc(mode, layout, p, new_size);
+        }
         // SAFETY: `ptr`, `layout` and `new_size` satisfy `realloc`'s contract, as our caller guarantees.
-        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        thread::counted_realloc(mode, layout, p, new_size)
+        unsafe { self.inner.realloc(ptr, layout, new_size) }
     }
 }

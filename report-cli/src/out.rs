@@ -221,7 +221,14 @@ fn watch_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // A signal the command was started ignoring (`nohup`, `&` in a
+        // script) stays ignored: watching it would end the command.
+        let ignored = ignored_signals();
+        let wanted: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| ignored & (1u64 << (s - 1)) == 0)
+            .collect();
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) else {
             return;
         };
         let watching =
@@ -240,9 +247,23 @@ fn watch_signals() {
     });
 }
 
+/// The signals this process ignores, as a mask (bit `n - 1` for signal
+/// `n`), read from `/proc/self/status`; none where that cannot be read.
+fn ignored_signals() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
 /// Removes what earlier commands killed outright left beside `name` in
-/// `dir`: temporary files named for it whose process is no longer running.
-/// A file whose process cannot be told (no `/proc`) stays.
+/// `dir`: temporary files named for it whose process is no longer running
+/// and that nothing has written for a minute (a process of another PID
+/// namespace sharing the directory is not in this `/proc`, but a live
+/// writer's file keeps changing). A file whose process cannot be told (no
+/// `/proc`) stays.
 fn sweep(dir: &Path, name: &str) {
     if !Path::new("/proc/self").exists() {
         return;
@@ -257,7 +278,12 @@ fn sweep(dir: &Path, name: &str) {
             continue;
         };
         let alone = entry.file_type().is_ok_and(|t| t.is_file());
-        if alone && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        let still = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 60));
+        let gone = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+        if alone && still && gone {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -1459,19 +1459,47 @@ fn an_interrupted_command_leaves_no_temporary_file() {
         assert_eq!(temporaries(&dir), Vec::<String>::new(), "after SIG{signal}");
         assert!(!out.exists(), "SIG{signal} left a merged session");
     }
+    // Started ignoring SIGHUP (as under nohup), it goes on ignoring it.
+    let mut merging = Command::new("sh")
+        .args(["-c", "trap '' HUP; exec \"$0\" merge \"$1\" - -o \"$2\""])
+        .args([env!("CARGO_BIN_EXE_pulse").as_ref(), path.as_os_str(), out.as_os_str()])
+        .env("PULSE_CACHE_DIR", common::cache_dir())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while temporaries(&dir).is_empty() {
+        assert!(waited.elapsed().as_secs() < 60, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = merging.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(merging.try_wait().unwrap(), None, "SIGHUP ended a command that ignores it");
+    drop(merging.stdin.take());
+    let status = merging.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "its input ends empty: an error, not the signal");
+    assert_eq!(temporaries(&dir), Vec::<String>::new());
     // One killed outright leaves its file; the next command to write the
     // same output removes it, and leaves a running process's alone.
     let dead = dir.join(".f.svg.4294967295-0-0.pulse-tmp");
     let live = dir.join(format!(".f.svg.{}-0-0.pulse-tmp", std::process::id()));
     let other = dir.join(".g.svg.4294967295-0-0.pulse-tmp");
-    for f in [&dead, &live, &other] {
+    let fresh = dir.join(".f.svg.4294967294-0-0.pulse-tmp");
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for f in [&dead, &live, &other, &fresh] {
         std::fs::write(f, "half an SVG").unwrap();
+        if f != &fresh {
+            let file = std::fs::File::options().write(true).open(f).unwrap();
+            file.set_modified(long_ago).unwrap();
+        }
     }
     let svg = dir.join("f.svg");
     let r = pulse(&[OsStr::new("flamegraph"), path.as_os_str(), OsStr::new("-o"), svg.as_os_str()]);
     assert_eq!(r.status, 0, "{r:?}");
     assert!(!dead.exists(), "a dead command's temporary file stayed");
     assert!(live.exists() && other.exists(), "a running command's, or another output's, went");
+    assert!(fresh.exists(), "one written a moment ago may be a live writer's of another namespace");
 }
 
 #[test]

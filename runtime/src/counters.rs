@@ -264,6 +264,9 @@ fn read_group(tid: u64, group: &Mutex<Opened>) -> Option<[u64; MAX]> {
 /// `None` when the session has no counters or they cannot be read.
 pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
     pulse_alloc::untracked(|| {
+        // The group's lock and `STATE`'s, which the collector takes each
+        // round: a terminating signal waits for their release.
+        let _held = pulse_alloc::Holding::new();
         let group = GROUP
             .try_with(|g| {
                 g.borrow_mut()

@@ -308,13 +308,28 @@ impl SessionBuilder {
     /// session with `start().unwrap()`.
     fn with_env(mut self) -> Self {
         fn ignored<T>(r: Result<T, Error>) -> Option<T> {
-            r.map_err(|e| say(&format!("{e}; ignored"))).ok()
+            r.map_err(|e| {
+                // Once a process: the settings are read again by a builder
+                // after the start from the environment read them.
+                static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+                let line = format!("{e}; ignored");
+                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+                if !said.contains(&line) {
+                    say(&line);
+                    said.push(line);
+                }
+            })
+            .ok()
         }
-        if let Some(p) = std::env::var_os(ENV_OUT).filter(|v| !v.is_empty()) {
+        // A blank path is taken for unset, as every setting's blank value
+        // is: a file named by spaces is a slip, not a wish.
+        if let Some(p) =
+            std::env::var_os(ENV_OUT).filter(|v| !v.to_string_lossy().trim().is_empty())
+        {
             self.output = PathBuf::from(p);
             self.file = true;
         }
-        if let Ok(v) = std::env::var(ENV_METRICS) {
+        if let Some(v) = setting(ENV_METRICS) {
             let address = match v.trim() {
                 "" | "off" => Ok(None),
                 a if crate::metrics::parse_address(a).is_some() => Ok(Some(a.to_owned())),
@@ -327,7 +342,7 @@ impl SessionBuilder {
                 self.metrics = a;
             }
         }
-        if let Ok(v) = std::env::var(ENV_METRICS_BUCKETS) {
+        if let Some(v) = setting(ENV_METRICS_BUCKETS) {
             let parsed = crate::metrics::parse_buckets(&v).ok_or_else(|| Error::BadSetting {
                 var: ENV_METRICS_BUCKETS,
                 value: v.clone(),
@@ -337,32 +352,30 @@ impl SessionBuilder {
                 self.buckets = Some(b);
             }
         }
-        let sample = match std::env::var(ENV_SAMPLE_BYTES) {
-            Ok(v) => ignored(parse_number(ENV_SAMPLE_BYTES, &v)),
-            Err(_) => None,
-        };
-        let mode = std::env::var(ENV_ALLOC).ok().and_then(|m| ignored(parse_mode(&m, sample)));
+        let sample =
+            setting(ENV_SAMPLE_BYTES).and_then(|v| ignored(parse_number(ENV_SAMPLE_BYTES, &v)));
+        let mode = setting(ENV_ALLOC).and_then(|m| ignored(parse_mode(&m, sample)));
         if let Some(mode) = mode {
             self.mode = mode;
         } else if let (AllocMode::Sample { .. }, Some(mean_bytes)) = (self.mode, sample) {
             self.mode = AllocMode::Sample { mean_bytes };
         }
-        if let Ok(v) = std::env::var(ENV_STACK_DEPTH) {
+        if let Some(v) = setting(ENV_STACK_DEPTH) {
             if let Some(n) = ignored(parse_number(ENV_STACK_DEPTH, &v)) {
                 self.depth = (n as usize).clamp(1, pulse_alloc::MAX_DEPTH);
             }
         }
-        if let Ok(v) = std::env::var(ENV_COUNTERS) {
+        if let Some(v) = setting(ENV_COUNTERS) {
             if let Some(c) = ignored(parse_counters(&v)) {
                 self.counters = c;
             }
         }
-        if let Ok(v) = std::env::var(ENV_ARGS) {
+        if let Some(v) = setting(ENV_ARGS) {
             if let Some(on) = ignored(parse_switch(ENV_ARGS, &v)) {
                 self.args = on;
             }
         }
-        if let Ok(v) = std::env::var(ENV_SIGNALS) {
+        if let Some(v) = setting(ENV_SIGNALS) {
             if let Some(on) = ignored(parse_switch(ENV_SIGNALS, &v)) {
                 self.signals = on;
             }
@@ -412,6 +425,15 @@ impl SessionBuilder {
         *running = Some(r);
         Ok(Session { path, metrics })
     }
+}
+
+/// A setting's value: `None` where the variable is unset, empty or blank
+/// (every variable alike: as if unset); one that is not UTF-8 comes as
+/// its lossy text, to be refused by name.
+fn setting(var: &str) -> Option<String> {
+    let v = std::env::var_os(var)?;
+    let v = v.to_string_lossy();
+    (!v.trim().is_empty()).then(|| v.into_owned())
 }
 
 /// `PULSE_ALLOC`'s value as a mode.
@@ -549,7 +571,7 @@ fn say_once(e: &Error) {
 /// Starts a session from `PULSE_OUT` if it is set. Called once when the
 /// program loads; an error is reported on stderr and the program runs on.
 pub(crate) fn start_from_env() {
-    let set = |var| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let set = |var| setting(var).is_some();
     // `PULSE_METRICS` alone starts a session too, with no file.
     let metrics = std::env::var_os(ENV_METRICS).is_some_and(|v| !v.is_empty() && v != "off");
     if !set(ENV_OUT) && !metrics {
@@ -672,15 +694,26 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             Some((bound, address)) => {
                 let buckets =
                     buckets.unwrap_or_else(|| crate::metrics::DEFAULT_METRICS_BUCKETS.to_vec());
-                let local =
-                    bound.serve(buckets).map_err(|source| Error::Metrics { address, source })?;
-                let note = if crate::metrics::is_loopback(&local) {
-                    ""
-                } else {
-                    " (not loopback: reachable from other machines)"
-                };
-                say(&format!("pulse: metrics for Prometheus at http://{local}/metrics{note}"));
-                Some(local)
+                match bound.serve(buckets) {
+                    Ok(local) => {
+                        let note = if crate::metrics::is_loopback(&local) {
+                            ""
+                        } else {
+                            " (not loopback: reachable from other machines)"
+                        };
+                        say(&format!(
+                            "pulse: metrics for Prometheus at http://{local}/metrics{note}"
+                        ));
+                        Some(local)
+                    }
+                    // The file is there by now: it goes on without them.
+                    Err(source) if file => {
+                        let e = Error::Metrics { address, source };
+                        say(&format!("{e}; the session file is written without them"));
+                        None
+                    }
+                    Err(source) => return Err(Error::Metrics { address, source }),
+                }
             }
             None => None,
         };

@@ -119,3 +119,25 @@ fn a_shallow_stack_depth_is_not_taken_for_missing_frame_pointers() {
         assert!(!err.contains("frame pointers"), "depth {depth}: {err}");
     }
 }
+
+#[test]
+fn a_blank_setting_is_an_unset_one() {
+    let path = temp_session("blank_settings");
+    let blank = [
+        ("PULSE_STACK_DEPTH", ""),
+        ("PULSE_SAMPLE_BYTES", " "),
+        ("PULSE_METRICS_BUCKETS", ""),
+        ("PULSE_ALLOC", ""),
+    ];
+    let mut env = vec![("PULSE_OUT", path.to_str().unwrap())];
+    env.extend(blank);
+    let out = run(env!("CARGO_BIN_EXE_env_only"), &[], &env);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "nothing to say of a blank value");
+    let p = Profile::load(&path).unwrap();
+    assert!(p.trailer.is_some() && !p.sites.is_empty(), "a whole session in full mode");
+    // A blank PULSE_OUT starts nothing, and names no file.
+    let out = run(env!("CARGO_BIN_EXE_env_only"), &[], &[("PULSE_OUT", "  ")]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    assert!(!std::path::Path::new("  ").exists(), "a file named by the blanks");
+}

@@ -173,8 +173,12 @@ impl Profile {
             hash: [0; 32],
         };
         let entry = cache.entry(path, opts);
+        // A file is read as far as it went when opened (see
+        // `Profile::load_with`); a pipe, or a file of /proc that says 0, to
+        // its end.
+        let limit = if before.is_file() && stamp.len > 0 { stamp.len } else { u64::MAX };
         let mut reading = Counting {
-            inner: file,
+            inner: file.take(limit),
             read: 0,
             total: stamp.len,
             hash: Some(Box::default()),
@@ -195,7 +199,7 @@ impl Profile {
                     }
                 }
                 // Stale or damaged: replayed from the start.
-                reading.inner = super::open(path)?;
+                reading.inner = super::open(path)?.take(limit);
                 (reading.hash, reading.read) = (Some(Box::default()), 0);
             }
         }

@@ -150,7 +150,8 @@ impl Profile {
         let total = meta.as_ref().map_or(0, |m| m.len());
         // A file still being written is read as far as it went when opened:
         // read to its end it is chased for as long as its program runs.
-        let limit = match meta.is_some_and(|m| m.is_file()) {
+        // (A pipe, or a file of /proc that says 0, is read to its end.)
+        let limit = match meta.is_some_and(|m| m.is_file()) && total > 0 {
             true => total,
             false => u64::MAX,
         };
