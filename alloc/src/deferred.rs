@@ -32,14 +32,15 @@
 
 use std::marker::PhantomData;
 use std::sync::atomic::{
-    compiler_fence, AtomicI32, AtomicU32, Ordering::Relaxed, Ordering::SeqCst,
+    compiler_fence, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst,
 };
 
 thread_local! {
     /// Marked sections this thread is in.
     static HELD: AtomicU32 = const { AtomicU32::new(0) };
-    /// The signal kept for the end of the outermost one (0: none).
-    static KEPT: AtomicI32 = const { AtomicI32::new(0) };
+    /// The signals kept for the end of the outermost one, bit `n` for
+    /// signal `n` (0: none).
+    static KEPT: AtomicU64 = const { AtomicU64::new(0) };
 }
 
 // Two words, not one: the handler may run between any two instructions of
@@ -48,8 +49,9 @@ thread_local! {
 // word, that store would write back the word as it was before the handler
 // kept the signal, and the signal would be lost (seen: a `SIGTERM` ignored,
 // the program running on to its end). The handler writes only `KEPT`, and
-// keeps the first signal; the thread clears `KEPT` only where `HELD` is 0,
-// when no handler keeps anything. Atomics, for a handler is another
+// keeps every signal that comes (a set: a `SIGHUP` that reloads must not
+// cost a `SIGTERM` that came with it); the thread clears `KEPT` only where
+// `HELD` is 0, when no handler keeps anything. Atomics, for a handler is another
 // context in Rust's model; relaxed loads and stores, plain moves, for it
 // runs on this thread; the fences keep the compiler from moving these
 // accesses across each other or across the section.
@@ -97,26 +99,24 @@ impl Drop for Holding {
 #[inline(never)]
 fn raise_kept() {
     // Out of every section: a handler that runs from here on keeps nothing.
-    let sig = KEPT.with(|k| k.swap(0, Relaxed));
-    // SAFETY: `raise` has no preconditions; the signal goes to this thread,
-    // whose handler runs before the call returns (it is not blocked here:
-    // the handler that kept it has returned).
-    unsafe { libc::raise(sig) };
+    let kept = KEPT.with(|k| k.swap(0, Relaxed));
+    for sig in (1..64).filter(|s| kept & (1 << s) != 0) {
+        // SAFETY: `raise` has no preconditions; the signal goes to this
+        // thread, whose handler runs before the call returns (it is not
+        // blocked here: the handler that kept it has returned).
+        unsafe { libc::raise(sig) };
+    }
 }
 
 /// For a signal handler: whether the interrupted thread is inside a
-/// marked section, in which case `sig` is kept (the first one, if several
-/// come) and raised again at the section's end, and the handler should
-/// return at once. Async-signal-safe.
+/// marked section, in which case `sig` (1 to 63) is kept and raised again
+/// at the section's end, after any kept before it with a lower number, and
+/// the handler should return at once. Async-signal-safe.
 pub fn defer_signal(sig: i32) -> bool {
-    if HELD.with(|h| h.load(Relaxed)) == 0 {
+    if HELD.with(|h| h.load(Relaxed)) == 0 || !(1..64).contains(&sig) {
         return false;
     }
-    KEPT.with(|k| {
-        if k.load(Relaxed) == 0 {
-            k.store(sig, Relaxed);
-        }
-    });
+    KEPT.with(|k| k.store(k.load(Relaxed) | 1 << sig, Relaxed));
     true
 }
 
@@ -132,8 +132,10 @@ mod tests {
         // SIGCHLD's default is to ignore it: raised again, it ends nothing.
         assert!(defer_signal(libc::SIGCHLD));
         drop(inner);
-        assert!(defer_signal(libc::SIGURG), "a second is taken, the first kept");
-        assert_eq!(KEPT.with(|k| k.load(Relaxed)), libc::SIGCHLD, "kept past the inner section");
+        // SIGURG's default is to ignore it too: both are kept, and raised.
+        assert!(defer_signal(libc::SIGURG), "a second is kept beside the first");
+        let both = 1 << libc::SIGCHLD | 1 << libc::SIGURG;
+        assert_eq!(KEPT.with(|k| k.load(Relaxed)), both, "kept past the inner section");
         drop(outer);
         assert_eq!(KEPT.with(|k| k.load(Relaxed)), 0, "raised and forgotten at the outermost end");
         assert_eq!(HELD.with(|h| h.load(Relaxed)), 0);
