@@ -307,78 +307,42 @@ impl SessionBuilder {
     /// typo in the environment never stops a program that starts its
     /// session with `start().unwrap()`.
     fn with_env(mut self) -> Self {
-        fn ignored<T>(r: Result<T, Error>) -> Option<T> {
-            r.map_err(|e| {
-                // Once a process: the settings are read again by a builder
-                // after the start from the environment read them.
-                static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-                let line = format!("{e}; ignored");
-                let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-                if !said.contains(&line) {
-                    say(&line);
-                    said.push(line);
-                }
-            })
-            .ok()
-        }
         // A blank path is taken for unset, as every setting's blank value
         // is: a file named by spaces is a slip, not a wish.
-        if let Some(p) =
-            std::env::var_os(ENV_OUT).filter(|v| !v.to_string_lossy().trim().is_empty())
-        {
+        if let Some(p) = setting(ENV_OUT).and(std::env::var_os(ENV_OUT)) {
             self.output = PathBuf::from(p);
             self.file = true;
         }
-        if let Some(v) = setting(ENV_METRICS) {
-            let address = match v.trim() {
-                "" | "off" => Ok(None),
-                a if crate::metrics::parse_address(a).is_some() => Ok(Some(a.to_owned())),
-                _ => {
-                    let want = crate::metrics::ADDRESS_WANT;
-                    Err(Error::BadSetting { var: ENV_METRICS, value: v.clone(), want })
-                }
-            };
-            if let Some(a) = ignored(address) {
-                self.metrics = a;
-            }
+        if let Some(address) = from_env(ENV_METRICS, |v| match v.trim() {
+            "off" => Ok(None),
+            a if crate::metrics::parse_address(a).is_some() => Ok(Some(a.to_owned())),
+            _ => Err(crate::metrics::ADDRESS_WANT),
+        }) {
+            self.metrics = address;
         }
-        if let Some(v) = setting(ENV_METRICS_BUCKETS) {
-            let parsed = crate::metrics::parse_buckets(&v).ok_or_else(|| Error::BadSetting {
-                var: ENV_METRICS_BUCKETS,
-                value: v.clone(),
-                want: crate::metrics::BUCKETS_WANT,
-            });
-            if let Some(b) = ignored(parsed) {
-                self.buckets = Some(b);
-            }
+        let buckets = from_env(ENV_METRICS_BUCKETS, |v| {
+            crate::metrics::parse_buckets(v).ok_or(crate::metrics::BUCKETS_WANT)
+        });
+        if let Some(b) = buckets {
+            self.buckets = Some(b);
         }
-        let sample =
-            setting(ENV_SAMPLE_BYTES).and_then(|v| ignored(parse_number(ENV_SAMPLE_BYTES, &v)));
-        let mode = setting(ENV_ALLOC).and_then(|m| ignored(parse_mode(&m, sample)));
-        if let Some(mode) = mode {
+        let sample = from_env(ENV_SAMPLE_BYTES, parse_number);
+        if let Some(mode) = from_env(ENV_ALLOC, |m| parse_mode(m, sample)) {
             self.mode = mode;
         } else if let (AllocMode::Sample { .. }, Some(mean_bytes)) = (self.mode, sample) {
             self.mode = AllocMode::Sample { mean_bytes };
         }
-        if let Some(v) = setting(ENV_STACK_DEPTH) {
-            if let Some(n) = ignored(parse_number(ENV_STACK_DEPTH, &v)) {
-                self.depth = (n as usize).clamp(1, pulse_alloc::MAX_DEPTH);
-            }
+        if let Some(n) = from_env(ENV_STACK_DEPTH, parse_number) {
+            self.depth = (n as usize).clamp(1, pulse_alloc::MAX_DEPTH);
         }
-        if let Some(v) = setting(ENV_COUNTERS) {
-            if let Some(c) = ignored(parse_counters(&v)) {
-                self.counters = c;
-            }
+        if let Some(c) = from_env(ENV_COUNTERS, parse_counters) {
+            self.counters = c;
         }
-        if let Some(v) = setting(ENV_ARGS) {
-            if let Some(on) = ignored(parse_switch(ENV_ARGS, &v)) {
-                self.args = on;
-            }
+        if let Some(on) = from_env(ENV_ARGS, parse_switch) {
+            self.args = on;
         }
-        if let Some(v) = setting(ENV_SIGNALS) {
-            if let Some(on) = ignored(parse_switch(ENV_SIGNALS, &v)) {
-                self.signals = on;
-            }
+        if let Some(on) = from_env(ENV_SIGNALS, parse_switch) {
+            self.signals = on;
         }
         self
     }
@@ -436,52 +400,64 @@ fn setting(var: &str) -> Option<String> {
     (!v.trim().is_empty()).then(|| v.into_owned())
 }
 
+/// `var`'s value as `parse` reads it, or `None` where it is unset or
+/// `parse` refuses it (with what it should hold): a refused value costs a
+/// line on stderr, once a process (a builder reads the settings again
+/// after the start from the environment did), and is ignored.
+fn from_env<T>(
+    var: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    let value = setting(var)?;
+    match parse(&value) {
+        Ok(v) => Some(v),
+        Err(want) => {
+            static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            let line = format!("{}; ignored", Error::BadSetting { var, value, want });
+            let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+            if !said.contains(&line) {
+                say(&line);
+                said.push(line);
+            }
+            None
+        }
+    }
+}
+
 /// `PULSE_ALLOC`'s value as a mode.
-fn parse_mode(m: &str, sample_bytes: Option<u64>) -> Result<AllocMode, Error> {
+fn parse_mode(m: &str, sample_bytes: Option<u64>) -> Result<AllocMode, &'static str> {
     match m.trim() {
-        "" | "full" => Ok(AllocMode::Full),
+        "full" => Ok(AllocMode::Full),
         "count" => Ok(AllocMode::Count),
         "sample" => Ok(AllocMode::Sample {
             mean_bytes: sample_bytes.unwrap_or(pulse_alloc::DEFAULT_SAMPLE_INTERVAL as u64),
         }),
         "off" => Ok(AllocMode::Off),
-        other => Err(Error::BadSetting {
-            var: ENV_ALLOC,
-            value: other.to_owned(),
-            want: "full, count, sample or off",
-        }),
+        _ => Err("full, count, sample or off"),
     }
 }
 
 /// `PULSE_COUNTERS`'s value.
-fn parse_counters(v: &str) -> Result<Counters, Error> {
+fn parse_counters(v: &str) -> Result<Counters, &'static str> {
     match v.trim() {
-        "" | "auto" => Ok(Counters::Auto),
+        "auto" => Ok(Counters::Auto),
         "software" => Ok(Counters::Software),
         "off" => Ok(Counters::Off),
-        other => Err(Error::BadSetting {
-            var: ENV_COUNTERS,
-            value: other.to_owned(),
-            want: "auto, software or off",
-        }),
+        _ => Err("auto, software or off"),
     }
 }
 
 /// An `on`/`off` setting's value.
-fn parse_switch(var: &'static str, v: &str) -> Result<bool, Error> {
+fn parse_switch(v: &str) -> Result<bool, &'static str> {
     match v.trim() {
-        "" | "on" => Ok(true),
+        "on" => Ok(true),
         "off" => Ok(false),
-        other => Err(Error::BadSetting { var, value: other.to_owned(), want: "on or off" }),
+        _ => Err("on or off"),
     }
 }
 
-fn parse_number(var: &'static str, v: &str) -> Result<u64, Error> {
-    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| Error::BadSetting {
-        var,
-        value: v.to_owned(),
-        want: "a positive whole number",
-    })
+fn parse_number(v: &str) -> Result<u64, &'static str> {
+    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or("a positive whole number")
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<Running>> {

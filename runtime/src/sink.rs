@@ -84,9 +84,7 @@ impl Write for Output {
     /// error the pending bytes are dropped: the collector writes nothing
     /// more after its first error.
     fn flush(&mut self) -> io::Result<()> {
-        if self.file.is_none() {
-            return Ok(());
-        }
+        // (A session without a file has no `end`: nothing to refuse.)
         if let Err(e) = self.within_limit() {
             self.pending.clear();
             return Err(e);
