@@ -42,8 +42,8 @@ pub use model::history::{trend, Trend};
 pub use model::info::{info, Info};
 pub use model::leaks::{leak_report, leaks, Leak, LeakReport};
 pub use model::profile::{
-    Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats, ThreadFlow,
-    ThreadInfo, MAX_SCOPE_NAME,
+    Anomalies, Growth, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
+    ThreadFlow, ThreadInfo, MAX_SCOPE_NAME,
 };
 pub use model::stacks::FoldedKind;
 pub use pulse_format as format;

@@ -30,6 +30,32 @@ fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
 }
 
 #[test]
+fn a_buffer_grown_on_several_lines_is_advised_once_where_it_is_made() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "spread");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
+    assert_eq!(churn.len(), 1, "{recs:#?}");
+    let r = churn[0];
+    // `write!(doc, "record {i}:")` makes each string; three lines grow it.
+    assert!(
+        r.location.starts_with("planted::spread (tests/src/bin/planted.rs:25)"),
+        "{}",
+        r.location
+    );
+    assert!(r.evidence.starts_with("300 blocks first allocated here, grown "), "{}", r.evidence);
+    assert!(
+        r.evidence.contains("on this line and 3 others (tests/src/bin/planted.rs: 27, 28, 29)"),
+        "{}",
+        r.evidence
+    );
+    assert!(r.fix.contains("with_capacity"), "{}", r.fix);
+    // Every growing reallocation is one of a block the line made.
+    let grown: u64 = p.growth.iter().map(|g| g.reallocs).sum();
+    let reallocs: u64 = p.sites.values().map(|s| s.reallocs - s.shrinks).sum();
+    assert_eq!(grown, reallocs);
+}
+
+#[test]
 fn vectors_shrunk_to_fit_are_not_taken_for_growth() {
     let p = session(env!("CARGO_BIN_EXE_planted"), "shrink");
     let shrunk: u64 = p.sites.values().map(|s| s.shrinks).sum();

@@ -11,8 +11,8 @@ use crate::load::replay::{self, Thread, Visitor};
 use crate::load::LoadOptions;
 use crate::model::history::History;
 use crate::model::profile::{
-    cut_scope_name, Anomalies, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection, SiteStats,
-    ThreadFlow, ThreadInfo,
+    cut_scope_name, Anomalies, Growth, MemoryTotals, Profile, ScopeInfo, ScopeMemory, Selection,
+    SiteStats, ThreadFlow, ThreadInfo,
 };
 use crate::model::sites::{Frame, Symbols};
 use crate::model::timeline::{Sites, TimelineBuilder, Track};
@@ -121,6 +121,20 @@ pub(crate) struct State {
     filter: Option<ThreadFilter>,
     /// Per scope id (dense, small): live bytes, live blocks, peak bytes.
     scope_live: Vec<(u64, u64, u64)>,
+    /// (the site index that made a block, the site index that grew it) →
+    /// the reallocations there that made it larger.
+    growth: HashMap<(u32, u32), Growing>,
+}
+
+/// A block's origin not known: the replay did not hold it.
+const NO_ORIGIN: u32 = u32::MAX;
+
+/// Growing reallocations of the blocks one site made, at one site.
+#[derive(Debug, Default, Clone, Copy)]
+struct Growing {
+    reallocs: f64,
+    bytes: f64,
+    max_size: u64,
 }
 
 /// One thread's part of the replay.
@@ -144,9 +158,9 @@ struct ThreadState {
     last_alloc: Option<u64>,
     /// The timestamp of its last event (of its own: not a counter sample).
     last_ts: u64,
-    /// The old block of a moving realloc, released ahead of its record,
-    /// with its birth.
-    released: Option<(u64, u64)>,
+    /// The old block of a moving realloc, released ahead of its record:
+    /// its address, birth and origin ([`NO_ORIGIN`] if it was not live).
+    released: Option<(u64, u64, u32)>,
 }
 
 /// The threads a replay keeps, decided at each thread's first event (its
@@ -221,7 +235,7 @@ impl Visitor for State {
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
                 sums.max_size = sums.max_size.max(size);
-                self.insert(thread, addr, size, s, ts, ts);
+                self.insert(thread, addr, size, s, ts, ts, s as u32);
             }
             Event::AllocFailed { .. } => self.memory.failed += 1,
             Event::Free { addr, .. } if self.filter.is_some() && !self.live.contains(addr) => {
@@ -249,18 +263,29 @@ impl Visitor for State {
                 sums.max_size = sums.max_size.max(new_size);
                 self.memory.reallocs += 1;
                 self.memory.bytes_allocated = self.memory.bytes_allocated.saturating_add(new_size);
-                // The block lives on at its new address: it keeps its birth.
-                let birth = match released {
-                    Some((addr, birth)) if addr == old_addr => Some(birth),
+                // The block lives on at its new address: it keeps its birth
+                // and the site that made it.
+                let kept = match released {
+                    Some((addr, birth, origin)) if addr == old_addr => Some((birth, origin)),
                     // Another thread's block, outside this view: it enters it here.
                     _ if self.filter.is_some() && !self.live.contains(old_addr) => None,
-                    _ => Some(self.remove(thread, old_addr, ts, false).map_or(ts, |b| b.ts)),
+                    _ => Some(
+                        self.remove(thread, old_addr, ts, false)
+                            .map_or((ts, NO_ORIGIN), |b| (b.ts, b.origin)),
+                    ),
                 };
-                if birth.is_some() {
+                if kept.is_some() {
                     self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 }
-                let birth = birth.unwrap_or(ts);
-                self.insert(thread, new_addr, new_size, s, ts, birth);
+                let (birth, origin) = kept.unwrap_or((ts, NO_ORIGIN));
+                let origin = if origin == NO_ORIGIN { s as u32 } else { origin };
+                if new_size > old_size {
+                    let g = self.growth.entry((origin, s as u32)).or_default();
+                    g.reallocs += w;
+                    g.bytes += w * new_size as f64;
+                    g.max_size = g.max_size.max(new_size);
+                }
+                self.insert(thread, new_addr, new_size, s, ts, birth, origin);
             }
             Event::ScopeEnter { ts, scope } => {
                 self.time.enter(thread.id, scope, ts);
@@ -466,14 +491,14 @@ impl State {
             return;
         }
         let Some(b) = self.remove(thread, addr, ts, false) else {
-            self.threads[thread.ix].released = Some((addr, self.last_ts));
+            self.threads[thread.ix].released = Some((addr, self.last_ts, NO_ORIGIN));
             return;
         };
         // The block is out of the heap until its new address is in, which
         // may be a while: the timeline sees the heap without it.
         let own = self.threads[b.thread as usize].live_bytes;
         self.timeline.record(self.live_bytes, b.thread as usize, own);
-        self.threads[thread.ix].released = Some((addr, b.ts));
+        self.threads[thread.ix].released = Some((addr, b.ts, b.origin));
     }
 
     /// The factors that make a sampled session's per-site estimates add up
@@ -519,15 +544,27 @@ impl State {
     }
 
     /// `thread` has the block at `addr` from `ts` on (born at `birth`, earlier
-    /// for a reallocated block), from the site at index `site`.
+    /// for a reallocated block), from the site at index `site`; first
+    /// allocated at the site at index `origin`.
     #[inline(always)]
-    fn insert(&mut self, thread: Thread, addr: u64, size: u64, site: usize, ts: u64, birth: u64) {
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        thread: Thread,
+        addr: u64,
+        size: u64,
+        site: usize,
+        ts: u64,
+        birth: u64,
+        origin: u32,
+    ) {
         let t = &mut self.threads[thread.ix];
         let scope = t.scope;
         if let Some(info) = &mut t.info {
             info.bytes_allocated = info.bytes_allocated.saturating_add(size);
         }
-        let block = Block { size, ts: birth, site: site as u32, scope, thread: thread.ix as u32 };
+        let block =
+            Block { size, ts: birth, site: site as u32, origin, scope, thread: thread.ix as u32 };
         if let Some(old) = self.live.insert(addr, block) {
             self.drop_reused(old);
         }
@@ -705,6 +742,19 @@ impl State {
                 (*id, stats)
             })
             .collect();
+        let mut growth: Vec<Growth> = self
+            .growth
+            .iter()
+            .map(|(&(origin, site), g)| Growth {
+                origin: site_ids[origin as usize],
+                site: site_ids[site as usize],
+                reallocs: (g.reallocs * scale.sampled.1).round() as u64,
+                bytes: (g.bytes * scale.sampled.2).round() as u64,
+                max_size: g.max_size,
+            })
+            .filter(|g| g.origin != NO_SITE && g.site != NO_SITE && g.reallocs > 0)
+            .collect();
+        growth.sort_unstable_by_key(|g| (g.origin, g.site));
         for b in self.live.blocks() {
             let s = sites.entry(site_ids[b.site as usize]).or_default();
             s.live_blocks_at_end += 1;
@@ -814,6 +864,7 @@ impl State {
             timeline,
             selection,
             scope_memory,
+            growth,
         }
     }
 }

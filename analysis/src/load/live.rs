@@ -27,12 +27,18 @@ pub(crate) struct Block {
     pub(crate) ts: u64,
     /// Its site's index in the replay's site table.
     pub(crate) site: u32,
+    /// The site index of its first allocation: its own site, unless a
+    /// reallocation moved it here from the site that made it.
+    pub(crate) origin: u32,
     /// The innermost scope open on its thread when it was allocated.
     pub(crate) scope: u32,
     /// The replay's index of the thread that allocated it: the block
     /// counts in that thread's live set whichever thread frees it.
     pub(crate) thread: u32,
 }
+
+// Four words: the young table's slot (its address and the block) stays 40 bytes.
+const _: () = assert!(std::mem::size_of::<Block>() == 32);
 
 /// Hashes a block address so that nearby addresses land in nearby buckets
 /// (the low bits are the address's own, above its 8-byte granularity, with
@@ -265,7 +271,7 @@ mod tests {
     use super::*;
 
     fn block(size: u64) -> Block {
-        Block { size, ts: size, site: 0, scope: 0, thread: 0 }
+        Block { size, ts: size, site: 0, origin: 0, scope: 0, thread: 0 }
     }
 
     #[test]

@@ -215,6 +215,27 @@ pub struct Profile {
     /// The heap by the scope that was innermost when each block was
     /// allocated, by scope id (0: outside every scope).
     pub scope_memory: BTreeMap<u32, ScopeMemory>,
+    /// Where blocks were grown, by the site that first allocated them: a
+    /// buffer made on one line and grown on others. Sorted by origin, then
+    /// site.
+    pub growth: Vec<Growth>,
+}
+
+/// The reallocations at one site that made larger the blocks another (or
+/// the same) site first allocated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Growth {
+    /// The site that first allocated the blocks.
+    pub origin: u32,
+    /// The site of the reallocations.
+    pub site: u32,
+    /// Reallocations that made a block larger (an estimate in a sampled
+    /// session, as [`SiteStats::reallocs`]).
+    pub reallocs: u64,
+    /// Their new sizes, added up.
+    pub bytes: u64,
+    /// The largest new size.
+    pub max_size: u64,
 }
 
 /// The blocks allocated while a scope was the innermost one on their thread.

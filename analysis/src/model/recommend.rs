@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::model::history::Trend;
 use crate::model::profile::Profile;
-use crate::model::sites::project_root;
+use crate::model::sites::{project_root, short_path};
 use crate::write::units::{Bytes, Nanos};
 
 /// Between a dependency's line and the program's own line that calls it in
@@ -455,6 +455,8 @@ fn memory_rules(
         /// Its sites that reallocate on the program's own line (not a
         /// dependency's), with their reallocations.
         growing: Vec<(u32, u64)>,
+        /// Whether the line is a dependency's or the standard library's.
+        dependency: bool,
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
     for (id, s) in &p.sites {
@@ -466,12 +468,17 @@ fn memory_rules(
                 l.caller = (events, c.display(&root));
             }
         }
+        use crate::model::sites::FrameKind;
+        l.dependency |= matches!(
+            site.kind,
+            FrameKind::Dependency | FrameKind::Std | FrameKind::Plumbing | FrameKind::Pulse
+        );
         l.allocs = l.allocs.saturating_add(s.allocs);
         l.bytes = l.bytes.saturating_add(s.bytes);
         l.reallocs = l.reallocs.saturating_add(s.reallocs);
         l.shrinks = l.shrinks.saturating_add(s.shrinks.min(s.reallocs));
         let grown = s.reallocs - s.shrinks.min(s.reallocs);
-        if grown > 0 && site.kind == crate::model::sites::FrameKind::Own {
+        if grown > 0 && site.kind == FrameKind::Own {
             l.growing.push((*id, grown));
         }
         l.max_size = l.max_size.max(s.max_size);
@@ -480,9 +487,46 @@ fn memory_rules(
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
+    // Buffers made on one line and grown on others: one finding where they
+    // are made, in place of one on each line that grew them.
+    let spread = spread_growth(p, located, &root);
+    let mut covered: BTreeMap<&str, u64> = BTreeMap::new();
+    for b in &spread {
+        let l = lines.get(&b.place);
+        let allocs = l.map_or(0, |l| l.allocs);
+        let many = b.grown >= o.realloc_min && b.grown >= allocs;
+        let big = b.grown >= 8 && b.max_size >= o.realloc_large_bytes;
+        if !(many || big) {
+            continue;
+        }
+        for (key, grown) in &b.covers {
+            *covered.entry(key.as_str()).or_default() += grown;
+        }
+        let share = (b.grown as f64 / total_allocs).max(b.bytes as f64 / total_bytes / 2.0);
+        let made = match allocs {
+            0 | 1 => String::from("first allocated here"),
+            n => format!("{n} blocks first allocated here"),
+        };
+        let grown_to = if allocs > 1 { "the largest to" } else { "to" };
+        out.push(Recommendation {
+            severity: Severity::of(share),
+            category: Category::ReallocChurn,
+            location: b.place.clone(),
+            evidence: format!(
+                "{made}, grown {} afterwards on {}, {grown_to} {} ({} allocated, copies included)",
+                times(b.grown),
+                b.lines,
+                Bytes(b.max_size),
+                Bytes(b.bytes)
+            ),
+            fix: String::from("give the buffer its capacity where it is made: String::with_capacity / Vec::with_capacity when it is created, or reserve(n) before this line, for what the other lines add"),
+            stake: share,
+        });
+    }
     for (site, l) in &lines {
-        // A dependency's line, reached from the program's own code.
-        let in_dependency = !l.caller.1.is_empty();
+        // A line of a dependency or the standard library, reached from the
+        // program's own code or not (a thread the dependency started).
+        let in_dependency = l.dependency || !l.caller.1.is_empty();
         let place = if l.caller.1.is_empty() {
             site.clone()
         } else {
@@ -526,9 +570,11 @@ fn memory_rules(
         // line that shrinks blocks (`shrink_to_fit`, a `Vec` collected in
         // place into a smaller element type) is no case for reserving.
         let grown = l.reallocs - l.shrinks;
+        // Mostly the growth of buffers made on another line, advised there.
+        let elsewhere = covered.get(site.as_str()).copied().unwrap_or(0);
         let many = grown >= o.realloc_min && grown >= l.allocs;
         let big = grown >= 8 && l.max_size >= o.realloc_large_bytes;
-        if many || big {
+        if (many || big) && elsewhere.saturating_mul(2) < grown {
             let share = (grown as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
             // Grown inside a `format!` of the program's own line: its own
             // string, not the caller's. (One in a dependency's line is
@@ -622,6 +668,113 @@ fn memory_rules(
             fix: String::from("something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak"),
             stake: share,
         });
+    }
+}
+
+/// The blocks one line of the program's own code allocated first, grown on
+/// other lines too.
+#[derive(Debug)]
+struct Spread {
+    /// The line, as the per-line findings name it.
+    place: String,
+    grown: u64,
+    bytes: u64,
+    max_size: u64,
+    /// Where they were grown, for reading: "this line and 2 others (a.rs:
+    /// 12, 14)".
+    lines: String,
+    /// Their growth by the per-line findings' name of each line that grew
+    /// them, this one included.
+    covers: BTreeMap<String, u64>,
+}
+
+/// Lines beyond which the lines that grew a buffer are counted, not listed.
+const SPREAD_LINES_SHOWN: usize = 8;
+
+/// Where the program's buffers were grown, by the line that made them:
+/// those grown on at least one line besides it.
+fn spread_growth(p: &Profile, located: &crate::model::sites::Located, root: &str) -> Vec<Spread> {
+    use crate::model::sites::FrameKind;
+    #[derive(Default)]
+    struct Made<'a> {
+        grown: u64,
+        bytes: u64,
+        max_size: u64,
+        /// The program's line that grew them (its file and line) → growth.
+        by: BTreeMap<(&'a str, u32), u64>,
+        covers: BTreeMap<String, u64>,
+    }
+    let mut made: BTreeMap<String, (&crate::model::sites::Frame, Made)> = BTreeMap::new();
+    for g in &p.growth {
+        let (Some(origin), Some(site)) = (located.get(&g.origin), located.get(&g.site)) else {
+            continue;
+        };
+        if origin.kind != FrameKind::Own {
+            continue;
+        }
+        // A dependency's line grows it for the program's line that called it.
+        let at = match &site.called_from {
+            Some(caller) if site.kind != FrameKind::Own => caller,
+            _ => &site.frame,
+        };
+        let (_, m) = made
+            .entry(origin.frame.display(root))
+            .or_insert_with(|| (&origin.frame, Made::default()));
+        m.grown = m.grown.saturating_add(g.reallocs);
+        m.bytes = m.bytes.saturating_add(g.bytes);
+        m.max_size = m.max_size.max(g.max_size);
+        *m.by.entry((at.file.as_str(), at.line)).or_default() += g.reallocs;
+        *m.covers.entry(site.frame.display(root)).or_default() += g.reallocs;
+    }
+    made.into_iter()
+        .filter_map(|(place, (origin, m))| {
+            let here = (origin.file.as_str(), origin.line);
+            let others: Vec<(&str, u32)> = m.by.keys().copied().filter(|&k| k != here).collect();
+            if others.is_empty() {
+                return None;
+            }
+            let mut listed = String::new();
+            let mut file = None;
+            for &(f, line) in others.iter().take(SPREAD_LINES_SHOWN) {
+                if file != Some(f) {
+                    if file.is_some() {
+                        listed.push_str("; ");
+                    }
+                    listed.push_str(short_path(f, root));
+                    listed.push_str(": ");
+                    file = Some(f);
+                } else {
+                    listed.push_str(", ");
+                }
+                listed.push_str(&line.to_string());
+            }
+            if others.len() > SPREAD_LINES_SHOWN {
+                listed.push_str(&format!(" and {} more", others.len() - SPREAD_LINES_SHOWN));
+            }
+            let lines = match (m.by.contains_key(&here), others.len()) {
+                (true, 1) => format!("this line and one other ({listed})"),
+                (true, k) => format!("this line and {k} others ({listed})"),
+                (false, 1) => format!("one other line ({listed})"),
+                (false, k) => format!("{k} other lines ({listed})"),
+            };
+            Some(Spread {
+                place,
+                grown: m.grown,
+                bytes: m.bytes,
+                max_size: m.max_size,
+                lines,
+                covers: m.covers,
+            })
+        })
+        .collect()
+}
+
+/// "once", "twice", "N times".
+fn times(k: u64) -> String {
+    match k {
+        1 => String::from("once"),
+        2 => String::from("twice"),
+        k => format!("{k} times"),
     }
 }
 

@@ -773,7 +773,7 @@ fn is_primitive(s: &str) -> bool {
 }
 
 /// A path relative to `root` when under it, else its last three components.
-fn short_path<'a>(path: &'a str, root: &str) -> &'a str {
+pub(crate) fn short_path<'a>(path: &'a str, root: &str) -> &'a str {
     if !root.is_empty() {
         if let Some(rest) = path.strip_prefix(root) {
             return rest.trim_start_matches('/');

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests: `planted grow|shrink|deep|memory|clean`. Run with `PULSE_OUT`.
+//! tests: `planted grow|spread|shrink|deep|memory|clean`. Run with `PULSE_OUT`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -12,6 +12,25 @@ fn grow() -> usize {
         v.push(std::hint::black_box(i));
     }
     v.len()
+}
+
+/// Planted: a report built one string per record, first allocated on one
+/// line (`String::new()` allocates nothing) and grown on three others.
+#[inline(never)]
+fn spread() -> usize {
+    use std::fmt::Write;
+    let mut total = 0;
+    for i in 0..300u64 {
+        let mut doc = String::new();
+        let _ = write!(doc, "record {i}:");
+        for j in 0..200u64 {
+            doc.push_str(" field=");
+            let _ = write!(doc, "{}", i * j);
+            doc.push(';');
+        }
+        total += std::hint::black_box(doc).len();
+    }
+    total
 }
 
 /// Not a problem to report as growth: vectors built at their full
@@ -96,6 +115,7 @@ fn clean() -> u64 {
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("grow") => println!("{}", grow()),
+        Some("spread") => println!("{}", spread()),
         Some("deep") => println!("{}", deep()),
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
