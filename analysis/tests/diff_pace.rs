@@ -309,3 +309,38 @@ fn two_runs_a_side_are_judged_against_a_widened_spread() {
     let d = diff_runs(&before, &after, &DiffOptions::default());
     assert_eq!((d.pace, regressed(&d)), (None, vec!["parse", "render", "send"]), "{:#?}", d.scopes);
 }
+
+/// `session`, run with these arguments.
+fn with_args(mut p: Profile, args: &[&str]) -> Profile {
+    p.meta.args = args.iter().map(|a| a.to_string()).collect();
+    p
+}
+
+#[test]
+fn runs_of_other_arguments_are_told_apart_from_a_change_of_the_code() {
+    let said = |d: &Diff, what: &str| d.warnings.iter().any(|w| w.contains(what));
+    let other = "the two sides ran with different arguments";
+    // More input, more rounds: every scope entered three times as often.
+    let small = with_args(session(&flat(BEFORE), 100, 100), &["jq", "1000"]);
+    let large = with_args(session(&flat(BEFORE), 300, 300), &["jq", "3000"]);
+    let d = diff(&small, &large, &DiffOptions::default());
+    assert_eq!(d.arguments, (vec!["jq".into(), "1000".into()], vec!["jq".into(), "3000".into()]));
+    assert!(said(&d, "the two sides ran with different arguments (jq 1000; jq 3000)"), "{d:#?}");
+    // The same arguments: a change of the code, whatever it did.
+    let same = with_args(session(&flat(BEFORE), 300, 300), &["jq", "1000"]);
+    assert!(!said(&diff(&small, &same, &DiffOptions::default()), other));
+    // Other arguments that pick an implementation, on the same work: no word.
+    let slow = with_args(paced([1.0; 4], 100), &["--algo", "old way"]);
+    let fast = with_args(paced([0.5; 4], 40), &["--algo", "new"]);
+    let d = diff(&slow, &fast, &DiffOptions::default());
+    assert!(!said(&d, other), "{:?}", d.warnings);
+    // A side whose runs were not repeats of one run.
+    let mixed = [slow, with_args(paced([1.0; 4], 100), &["--algo", "new"])];
+    let d = diff_runs(&mixed, std::slice::from_ref(&fast), &DiffOptions::default());
+    assert!(
+        said(&d, "the before sessions ran with different arguments (--algo 'old way'; --algo new)"),
+        "{:?}",
+        d.warnings
+    );
+    assert!(!said(&d, "the after sessions"), "{:?}", d.warnings);
+}

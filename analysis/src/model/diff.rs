@@ -180,6 +180,8 @@ pub struct SiteChange {
 pub struct Diff {
     /// The programs.
     pub programs: (String, String),
+    /// Their arguments (the first session's of each side).
+    pub arguments: (Vec<String>, Vec<String>),
     /// Sessions on each side.
     pub runs: (usize, usize),
     /// Session durations, ns (the middle run's with several).
@@ -248,6 +250,33 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
     let mid = |side: &[Profile], f: &dyn Fn(&Profile) -> u64| middle(side.iter().map(f));
     let allocs = (mid(before, &|p| p.memory.allocs), mid(after, &|p| p.memory.allocs));
     let (scopes, pace) = scope_changes(before, after, o);
+    let args = |side: &[Profile]| side.first().map(|p| p.meta.args.clone()).unwrap_or_default();
+    let arguments = (args(before), args(after));
+    let one_program = before.iter().chain(after).all(|p| p.meta.program == pb);
+    // A side's runs are repeats of one run, or their spread is not noise.
+    for (which, side) in [("before", before), ("after", after)] {
+        if one_program && side.iter().any(|p| p.meta.args != side[0].meta.args) {
+            warnings.push(format!(
+                "the {which} sessions ran with different arguments ({}): they are not repeats \
+                 of one run, so their spread is not the noise it is taken for",
+                arguments_of(side.iter())
+            ));
+        }
+    }
+    // The same program on other input does other work: every change below
+    // may be the work's rather than the code's. Said where a scope of both
+    // sides was entered a different number of times (a change of the code
+    // alone can do that too, hence "if").
+    let entries_differ =
+        scopes.iter().any(|s| s.count.0 > 0 && s.count.1 > 0 && s.count.0 != s.count.1);
+    if one_program && arguments.0 != arguments.1 && entries_differ {
+        warnings.push(format!(
+            "the two sides ran with different arguments ({}) and entered their scopes a \
+             different number of times: if they did different work, the changes below are the \
+             work's as much as the code's",
+            arguments_of(before.iter().take(1).chain(after.iter().take(1)))
+        ));
+    }
     // Worth a word wherever it can move a verdict: with several sessions a
     // side, or beyond the one-a-side noise.
     if let Some(p) = pace.filter(|p| p.told) {
@@ -269,6 +298,7 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
     let duration_ns = (mid(before, &|p| p.duration_ns), mid(after, &|p| p.duration_ns));
     Diff {
         programs: (pb, pa),
+        arguments,
         runs: (before.len(), after.len()),
         duration_ns,
         speedup: duration_ns.0 as f64 / duration_ns.1.max(1) as f64,
@@ -285,6 +315,40 @@ pub fn diff_runs(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Diff
         pace,
         warnings,
     }
+}
+
+/// The sessions' distinct argument lists, quoted, at most four, for a
+/// warning.
+fn arguments_of<'a>(sessions: impl Iterator<Item = &'a Profile>) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for p in sessions {
+        let line = quoted(&p.meta.args);
+        if !seen.contains(&line) {
+            seen.push(line);
+        }
+    }
+    let mut shown = seen.iter().take(4).map(String::as_str).collect::<Vec<_>>().join("; ");
+    if seen.len() > 4 {
+        shown.push_str(&format!("; and {} more", seen.len() - 4));
+    }
+    crate::write::text::printable(&shown).into_owned()
+}
+
+/// A command line's arguments as a shell would read them back: each with
+/// a space, a quote or nothing in it single-quoted; "no arguments" for none.
+fn quoted(args: &[String]) -> String {
+    if args.is_empty() {
+        return String::from("no arguments");
+    }
+    let one = |a: &String| {
+        if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || "'\"\\$`;&|<>()*?".contains(c))
+        {
+            a.clone()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    args.iter().map(one).collect::<Vec<_>>().join(" ")
 }
 
 /// The median of `values` (the lower middle of an even count); 0 for none.

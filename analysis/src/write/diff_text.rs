@@ -23,7 +23,19 @@ impl Diff {
         use crate::write::table::{Align, Table};
         use crate::write::units::{Bytes, Nanos};
         let pct = |c: f64| format!("{:+.1} %", c * 100.0);
-        let programs = format!("{} → {}", self.programs.0, self.programs.1);
+        let command = |program: &str, args: &[String]| {
+            let mut cmd = program.to_owned();
+            for a in args {
+                cmd.push(' ');
+                cmd.push_str(a);
+            }
+            cmd
+        };
+        let programs = format!(
+            "{} → {}",
+            command(&self.programs.0, &self.arguments.0),
+            command(&self.programs.1, &self.arguments.1)
+        );
         write_command(w, "pulse diff: ", &programs, 12, width)?;
         if self.runs != (1, 1) {
             writeln!(
