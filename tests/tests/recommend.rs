@@ -56,6 +56,61 @@ fn a_buffer_grown_on_several_lines_is_advised_once_where_it_is_made() {
 }
 
 #[test]
+fn a_helper_s_growth_is_advised_once_split_by_where_each_buffer_was_made() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "shared");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
+    assert_eq!(churn.len(), 2, "{recs:#?}");
+    // The vectors main made with a capacity of one: 1 → 4 → … → 64.
+    let made = churn
+        .iter()
+        .find(|r| r.location.starts_with("planted::shared (tests/src/bin/planted.rs:49)"))
+        .unwrap_or_else(|| panic!("{churn:#?}"));
+    assert!(
+        made.evidence.starts_with(
+            "2000 blocks first allocated here, grown 10000 times afterwards on one other line \
+             (tests/src/bin/planted.rs: 39)"
+        ),
+        "{}",
+        made.evidence
+    );
+    // The helper's own: each vector's first push allocates 4, then 4 → … → 64.
+    let own = churn
+        .iter()
+        .find(|r| r.location.starts_with("planted::put (tests/src/bin/planted.rs:39)"))
+        .unwrap_or_else(|| panic!("{churn:#?}"));
+    assert!(
+        own.evidence.starts_with("8000 reallocations for 2000 allocations")
+            && own.evidence.contains("besides 10000 reallocations, of buffers first allocated"),
+        "{}",
+        own.evidence
+    );
+}
+
+#[test]
+fn a_vector_shrunk_then_grown_again_is_told_to_keep_its_capacity() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "regrow");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
+    assert_eq!(churn.len(), 1, "{recs:#?}");
+    let r = churn[0];
+    assert!(
+        r.location.starts_with("planted::regrow (tests/src/bin/planted.rs:70)"),
+        "{}",
+        r.location
+    );
+    assert!(
+        r.evidence.contains("shrunk (tests/src/bin/planted.rs: 73), then grown 8000 times"),
+        "{}",
+        r.evidence
+    );
+    assert!(r.fix.contains("shrink it only once it has stopped growing"), "{}", r.fix);
+    let regrown: u64 = p.growth.iter().map(|g| g.regrown).sum();
+    let shrinks: u64 = p.growth.iter().map(|g| g.shrinks).sum();
+    assert_eq!((regrown, shrinks), (8000, 2000));
+}
+
+#[test]
 fn vectors_shrunk_to_fit_are_not_taken_for_growth() {
     let p = session(env!("CARGO_BIN_EXE_planted"), "shrink");
     let shrunk: u64 = p.sites.values().map(|s| s.shrinks).sum();

@@ -127,14 +127,22 @@ pub(crate) struct State {
 }
 
 /// A block's origin not known: the replay did not hold it.
-const NO_ORIGIN: u32 = u32::MAX;
+const NO_ORIGIN: u32 = u32::MAX >> 1;
 
-/// Growing reallocations of the blocks one site made, at one site.
+/// The bit of a block's `origin` that says a reallocation has shrunk it.
+const SHRUNK: u32 = 1 << 31;
+
+/// The reallocations at one site of the blocks one site made.
 #[derive(Debug, Default, Clone, Copy)]
 struct Growing {
+    /// Those that made the block larger, their new sizes and the largest.
     reallocs: f64,
     bytes: f64,
     max_size: u64,
+    /// Those of `reallocs` of a block a reallocation had shrunk before.
+    regrown: f64,
+    /// Those that made the block smaller.
+    shrinks: f64,
 }
 
 /// One thread's part of the replay.
@@ -278,14 +286,26 @@ impl Visitor for State {
                     self.memory.bytes_freed = self.memory.bytes_freed.saturating_add(old_size);
                 }
                 let (birth, origin) = kept.unwrap_or((ts, NO_ORIGIN));
-                let origin = if origin == NO_ORIGIN { s as u32 } else { origin };
-                if new_size > old_size {
+                let mut shrunk = origin & SHRUNK;
+                let origin = match origin & !SHRUNK {
+                    NO_ORIGIN => s as u32,
+                    o => o,
+                };
+                if new_size != old_size {
                     let g = self.growth.entry((origin, s as u32)).or_default();
-                    g.reallocs += w;
-                    g.bytes += w * new_size as f64;
-                    g.max_size = g.max_size.max(new_size);
+                    if new_size > old_size {
+                        g.reallocs += w;
+                        g.bytes += w * new_size as f64;
+                        g.max_size = g.max_size.max(new_size);
+                        if shrunk != 0 {
+                            g.regrown += w;
+                        }
+                    } else {
+                        g.shrinks += w;
+                        shrunk = SHRUNK;
+                    }
                 }
-                self.insert(thread, new_addr, new_size, s, ts, birth, origin);
+                self.insert(thread, new_addr, new_size, s, ts, birth, origin | shrunk);
             }
             Event::ScopeEnter { ts, scope } => {
                 self.time.enter(thread.id, scope, ts);
@@ -545,7 +565,8 @@ impl State {
 
     /// `thread` has the block at `addr` from `ts` on (born at `birth`, earlier
     /// for a reallocated block), from the site at index `site`; first
-    /// allocated at the site at index `origin`.
+    /// allocated at the site at index `origin` (with [`SHRUNK`] set once a
+    /// reallocation has made it smaller).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn insert(
@@ -751,8 +772,10 @@ impl State {
                 reallocs: (g.reallocs * scale.sampled.1).round() as u64,
                 bytes: (g.bytes * scale.sampled.2).round() as u64,
                 max_size: g.max_size,
+                regrown: (g.regrown * scale.sampled.1).round() as u64,
+                shrinks: (g.shrinks * scale.sampled.1).round() as u64,
             })
-            .filter(|g| g.origin != NO_SITE && g.site != NO_SITE && g.reallocs > 0)
+            .filter(|g| g.origin != NO_SITE && g.site != NO_SITE && g.reallocs + g.shrinks > 0)
             .collect();
         growth.sort_unstable_by_key(|g| (g.origin, g.site));
         for b in self.live.blocks() {

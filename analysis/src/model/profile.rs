@@ -215,14 +215,14 @@ pub struct Profile {
     /// The heap by the scope that was innermost when each block was
     /// allocated, by scope id (0: outside every scope).
     pub scope_memory: BTreeMap<u32, ScopeMemory>,
-    /// Where blocks were grown, by the site that first allocated them: a
-    /// buffer made on one line and grown on others. Sorted by origin, then
-    /// site.
+    /// Where blocks were grown and shrunk, by the site that first
+    /// allocated them: a buffer made on one line and grown on others.
+    /// Sorted by origin, then site.
     pub growth: Vec<Growth>,
 }
 
-/// The reallocations at one site that made larger the blocks another (or
-/// the same) site first allocated.
+/// The reallocations at one site of the blocks another (or the same) site
+/// first allocated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Growth {
     /// The site that first allocated the blocks.
@@ -236,6 +236,11 @@ pub struct Growth {
     pub bytes: u64,
     /// The largest new size.
     pub max_size: u64,
+    /// Those of `reallocs` that grew a block a reallocation had shrunk
+    /// before (`shrink_to_fit`, then growth again).
+    pub regrown: u64,
+    /// Reallocations that made a block smaller.
+    pub shrinks: u64,
 }
 
 /// The blocks allocated while a scope was the innermost one on their thread.

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap as HashMap;
+
 use crate::model::history::Trend;
 use crate::model::profile::Profile;
 use crate::model::sites::{project_root, short_path};
@@ -488,38 +490,45 @@ fn memory_rules(
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
     // Buffers made on one line and grown on others: one finding where they
-    // are made, in place of one on each line that grew them.
-    let spread = spread_growth(p, located, &root);
-    let mut covered: BTreeMap<&str, u64> = BTreeMap::new();
+    // are made, in place of one on each line that grew them; what the lines
+    // grew besides is left to their own findings.
+    let origin_allocs = |place: &str| lines.get(place).map_or(0, |l| l.allocs);
+    let (spread, rest) = spread_growth(p, located, &root, |place, grown, max_size| {
+        let many = grown >= o.realloc_min && grown >= origin_allocs(place);
+        let big = grown >= 8 && max_size >= o.realloc_large_bytes;
+        many || big
+    });
     for b in &spread {
-        let l = lines.get(&b.place);
-        let allocs = l.map_or(0, |l| l.allocs);
-        let many = b.grown >= o.realloc_min && b.grown >= allocs;
-        let big = b.grown >= 8 && b.max_size >= o.realloc_large_bytes;
-        if !(many || big) {
-            continue;
-        }
-        for (key, grown) in &b.covers {
-            *covered.entry(key.as_str()).or_default() += grown;
-        }
+        let allocs = origin_allocs(&b.place);
         let share = (b.grown as f64 / total_allocs).max(b.bytes as f64 / total_bytes / 2.0);
         let made = match allocs {
             0 | 1 => String::from("first allocated here"),
             n => format!("{n} blocks first allocated here"),
         };
         let grown_to = if allocs > 1 { "the largest to" } else { "to" };
+        // Shrunk, then grown again: the capacity it was made with was
+        // given back, not missing.
+        let regrown = b.regrown.saturating_mul(2) >= b.grown && !b.shrunk_at.is_empty();
+        let (then, fix) = if regrown {
+            (
+                format!(", shrunk ({}), then", b.shrunk_at),
+                "it is shrunk (shrink_to_fit, shrink_to) and grown again: keep its capacity, and shrink it only once it has stopped growing",
+            )
+        } else {
+            (String::from(","), "give the buffer its capacity where it is made: String::with_capacity / Vec::with_capacity when it is created, or reserve(n) right after, for what the other lines add")
+        };
         out.push(Recommendation {
             severity: Severity::of(share),
             category: Category::ReallocChurn,
             location: b.place.clone(),
             evidence: format!(
-                "{made}, grown {} afterwards on {}, {grown_to} {} ({} allocated, copies included)",
+                "{made}{then} grown {} afterwards on {}, {grown_to} {} ({} allocated, copies included)",
                 times(b.grown),
                 b.lines,
                 Bytes(b.max_size),
                 Bytes(b.bytes)
             ),
-            fix: String::from("give the buffer its capacity where it is made: String::with_capacity / Vec::with_capacity when it is created, or reserve(n) before this line, for what the other lines add"),
+            fix: String::from(fix),
             stake: share,
         });
     }
@@ -569,13 +578,16 @@ fn memory_rules(
         // Growth step by step: the reallocations that made blocks larger. A
         // line that shrinks blocks (`shrink_to_fit`, a `Vec` collected in
         // place into a smaller element type) is no case for reserving.
-        let grown = l.reallocs - l.shrinks;
-        // Mostly the growth of buffers made on another line, advised there.
-        let elsewhere = covered.get(site.as_str()).copied().unwrap_or(0);
+        // Less the growth of buffers advised where they were made.
+        let none = Rest::default();
+        let r = rest.get(site).unwrap_or(&none);
+        let grown = (l.reallocs - l.shrinks).saturating_sub(r.covered.0);
+        let bytes = l.bytes.saturating_sub(r.covered.1);
+        let max_size = if r.covered.0 > 0 { r.max_size } else { l.max_size };
         let many = grown >= o.realloc_min && grown >= l.allocs;
-        let big = grown >= 8 && l.max_size >= o.realloc_large_bytes;
-        if (many || big) && elsewhere.saturating_mul(2) < grown {
-            let share = (grown as f64 / total_allocs).max(l.bytes as f64 / total_bytes / 2.0);
+        let big = grown >= 8 && max_size >= o.realloc_large_bytes;
+        if many || big {
+            let share = (grown as f64 / total_allocs).max(bytes as f64 / total_bytes / 2.0);
             // Grown inside a `format!` of the program's own line: its own
             // string, not the caller's. (One in a dependency's line is
             // nothing the program's author can rewrite.)
@@ -589,6 +601,14 @@ fn memory_rules(
                 let inside =
                     format!("; {in_format} of them inside format!, growing the string it builds");
                 (inside, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
+            } else if r.regrown.saturating_mul(2) >= grown && !r.shrunk_at.is_empty() {
+                let shrunk: Vec<(String, u32)> = r.shrunk_at.iter().cloned().collect();
+                let inside = format!(
+                    "; {} of them growing blocks shrunk before ({})",
+                    r.regrown,
+                    places(&shrunk, &root)
+                );
+                (inside, "they are shrunk (shrink_to_fit, shrink_to) and grown again: keep their capacity, and shrink them only once they have stopped growing")
             } else if in_dependency {
                 (String::new(), "grown inside a dependency, not on your line: where the crate takes a capacity or a buffer to fill, hand it one sized up front; else call into it less often")
             } else {
@@ -604,8 +624,8 @@ fn memory_rules(
                         "{} of blocks allocated elsewhere, {} {} ({} allocated, copies included)",
                         n(grown, "reallocation"),
                         if grown > 1 { "grown step by step, the largest to" } else { "grown to" },
-                        Bytes(l.max_size),
-                        Bytes(l.bytes)
+                        Bytes(max_size),
+                        Bytes(bytes)
                     )
                 } else {
                     format!(
@@ -619,10 +639,11 @@ fn memory_rules(
                         } else {
                             "a buffer grown step by step to"
                         },
-                        Bytes(l.max_size),
-                        Bytes(l.bytes)
+                        Bytes(max_size),
+                        Bytes(bytes)
                     )
-                } + &inside,
+                } + &inside
+                    + &besides(r.covered.0),
                 fix: String::from(fix),
                 stake: share,
             });
@@ -673,100 +694,189 @@ fn memory_rules(
 
 /// The blocks one line of the program's own code allocated first, grown on
 /// other lines too.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Spread {
     /// The line, as the per-line findings name it.
     place: String,
     grown: u64,
     bytes: u64,
     max_size: u64,
+    /// Those of `grown` that grew a block shrunk before.
+    regrown: u64,
     /// Where they were grown, for reading: "this line and 2 others (a.rs:
     /// 12, 14)".
     lines: String,
-    /// Their growth by the per-line findings' name of each line that grew
-    /// them, this one included.
-    covers: BTreeMap<String, u64>,
+    /// Where they were shrunk, for reading: "a.rs: 18".
+    shrunk_at: String,
+    /// Their growth (reallocations, bytes, the largest block) by the
+    /// per-line findings' name of each line that grew them, this one
+    /// included.
+    covers: BTreeMap<String, (u64, u64, u64)>,
+}
+
+/// What is left of a line's growth for a finding of its own, once the
+/// growth of buffers advised where they were made ([`Spread`]) is taken out.
+#[derive(Debug, Default)]
+struct Rest {
+    /// Reallocations and bytes taken out.
+    covered: (u64, u64),
+    /// The largest block the rest grew to.
+    max_size: u64,
+    /// Those of the rest that grew a block shrunk before, and where those
+    /// blocks were shrunk.
+    regrown: u64,
+    shrunk_at: std::collections::BTreeSet<(String, u32)>,
 }
 
 /// Lines beyond which the lines that grew a buffer are counted, not listed.
 const SPREAD_LINES_SHOWN: usize = 8;
 
-/// Where the program's buffers were grown, by the line that made them:
-/// those grown on at least one line besides it.
-fn spread_growth(p: &Profile, located: &crate::model::sites::Located, root: &str) -> Vec<Spread> {
+/// Where the program's buffers were grown and shrunk, by the line that made
+/// them: those grown on other lines than it, each a [`Spread`] where its
+/// growth is worth a finding (`worth`, given the growth and the largest
+/// block), and for every line that grew blocks, what is left for a finding
+/// of its own, by its per-line name.
+fn spread_growth(
+    p: &Profile,
+    located: &crate::model::sites::Located,
+    root: &str,
+    worth: impl Fn(&str, u64, u64) -> bool,
+) -> (Vec<Spread>, HashMap<String, Rest>) {
     use crate::model::sites::FrameKind;
+    /// The growth of the blocks one origin made.
     #[derive(Default)]
     struct Made<'a> {
+        frame: Option<&'a crate::model::sites::Frame>,
+        own: bool,
         grown: u64,
         bytes: u64,
         max_size: u64,
+        regrown: u64,
         /// The program's line that grew them (its file and line) → growth.
         by: BTreeMap<(&'a str, u32), u64>,
-        covers: BTreeMap<String, u64>,
+        /// The program's line that shrank them.
+        shrunk_by: BTreeMap<(&'a str, u32), u64>,
+        covers: BTreeMap<String, (u64, u64, u64)>,
     }
-    let mut made: BTreeMap<String, (&crate::model::sites::Frame, Made)> = BTreeMap::new();
+    let mut made: BTreeMap<String, Made> = BTreeMap::new();
     for g in &p.growth {
         let (Some(origin), Some(site)) = (located.get(&g.origin), located.get(&g.site)) else {
             continue;
         };
-        if origin.kind != FrameKind::Own {
-            continue;
-        }
-        // A dependency's line grows it for the program's line that called it.
+        let m = made.entry(origin.frame.display(root)).or_default();
+        m.frame = Some(&origin.frame);
+        m.own = origin.kind == FrameKind::Own;
+        // A dependency's line grows or shrinks for the program's line that
+        // called it.
         let at = match &site.called_from {
             Some(caller) if site.kind != FrameKind::Own => caller,
             _ => &site.frame,
         };
-        let (_, m) = made
-            .entry(origin.frame.display(root))
-            .or_insert_with(|| (&origin.frame, Made::default()));
+        let at = (at.file.as_str(), at.line);
+        if g.shrinks > 0 {
+            *m.shrunk_by.entry(at).or_default() += g.shrinks;
+        }
+        if g.reallocs == 0 {
+            continue;
+        }
         m.grown = m.grown.saturating_add(g.reallocs);
         m.bytes = m.bytes.saturating_add(g.bytes);
         m.max_size = m.max_size.max(g.max_size);
-        *m.by.entry((at.file.as_str(), at.line)).or_default() += g.reallocs;
-        *m.covers.entry(site.frame.display(root)).or_default() += g.reallocs;
+        m.regrown = m.regrown.saturating_add(g.regrown);
+        *m.by.entry(at).or_default() += g.reallocs;
+        let c = m.covers.entry(site.frame.display(root)).or_default();
+        c.0 += g.reallocs;
+        c.1 = c.1.saturating_add(g.bytes);
+        c.2 = c.2.max(g.max_size);
     }
-    made.into_iter()
-        .filter_map(|(place, (origin, m))| {
-            let here = (origin.file.as_str(), origin.line);
-            let others: Vec<(&str, u32)> = m.by.keys().copied().filter(|&k| k != here).collect();
-            if others.is_empty() {
-                return None;
-            }
-            let mut listed = String::new();
-            let mut file = None;
-            for &(f, line) in others.iter().take(SPREAD_LINES_SHOWN) {
-                if file != Some(f) {
-                    if file.is_some() {
-                        listed.push_str("; ");
-                    }
-                    listed.push_str(short_path(f, root));
-                    listed.push_str(": ");
-                    file = Some(f);
-                } else {
-                    listed.push_str(", ");
-                }
-                listed.push_str(&line.to_string());
-            }
-            if others.len() > SPREAD_LINES_SHOWN {
-                listed.push_str(&format!(" and {} more", others.len() - SPREAD_LINES_SHOWN));
-            }
+    let mut spreads = Vec::new();
+    let mut rest: HashMap<String, Rest> = HashMap::default();
+    for (place, m) in made {
+        let Some(origin) = m.frame else { continue };
+        let here = (origin.file.as_str(), origin.line);
+        let others: Vec<(&str, u32)> = m.by.keys().copied().filter(|&k| k != here).collect();
+        let elsewhere: u64 = others.iter().map(|k| m.by[k]).sum();
+        // Grown elsewhere for a tenth of its growth at least: one stray
+        // growth elsewhere does not make a loop's buffer one of several lines.
+        let spread = m.own
+            && !others.is_empty()
+            && elsewhere.saturating_mul(10) >= m.grown
+            && worth(&place, m.grown, m.max_size);
+        if spread {
             let lines = match (m.by.contains_key(&here), others.len()) {
-                (true, 1) => format!("this line and one other ({listed})"),
-                (true, k) => format!("this line and {k} others ({listed})"),
-                (false, 1) => format!("one other line ({listed})"),
-                (false, k) => format!("{k} other lines ({listed})"),
+                (true, 1) => format!("this line and one other ({})", places(&others, root)),
+                (true, k) => format!("this line and {k} others ({})", places(&others, root)),
+                (false, 1) => format!("one other line ({})", places(&others, root)),
+                (false, k) => format!("{k} other lines ({})", places(&others, root)),
             };
-            Some(Spread {
+            let shrunk: Vec<(&str, u32)> = m.shrunk_by.keys().copied().collect();
+            spreads.push(Spread {
                 place,
                 grown: m.grown,
                 bytes: m.bytes,
                 max_size: m.max_size,
+                regrown: m.regrown,
                 lines,
+                shrunk_at: places(&shrunk, root),
                 covers: m.covers,
-            })
-        })
-        .collect()
+            });
+            continue;
+        }
+        for (key, (reallocs, _, max_size)) in m.covers {
+            let r = rest.entry(key).or_default();
+            r.max_size = r.max_size.max(max_size);
+            if m.regrown > 0 {
+                // The origin's regrowth, in proportion, on this line.
+                r.regrown += (m.regrown as u128 * reallocs as u128 / m.grown.max(1) as u128) as u64;
+                r.shrunk_at.extend(m.shrunk_by.keys().map(|&(f, l)| (f.to_owned(), l)));
+            }
+        }
+    }
+    for s in &spreads {
+        for (key, &(reallocs, bytes, _)) in &s.covers {
+            let r = rest.entry(key.clone()).or_default();
+            r.covered.0 += reallocs;
+            r.covered.1 = r.covered.1.saturating_add(bytes);
+        }
+    }
+    (spreads, rest)
+}
+
+/// Places for reading, a file named once for its lines: "a.rs: 12, 14;
+/// b.rs: 3", the first [`SPREAD_LINES_SHOWN`] of them.
+fn places<F: AsRef<str>>(lines: &[(F, u32)], root: &str) -> String {
+    let mut listed = String::new();
+    let mut file: Option<&str> = None;
+    for (f, line) in lines.iter().take(SPREAD_LINES_SHOWN) {
+        let f = f.as_ref();
+        if file != Some(f) {
+            if file.is_some() {
+                listed.push_str("; ");
+            }
+            listed.push_str(short_path(f, root));
+            listed.push_str(": ");
+            file = Some(f);
+        } else {
+            listed.push_str(", ");
+        }
+        listed.push_str(&line.to_string());
+    }
+    if lines.len() > SPREAD_LINES_SHOWN {
+        listed.push_str(&format!(" and {} more", lines.len() - SPREAD_LINES_SHOWN));
+    }
+    listed
+}
+
+/// What a line's growth finding leaves to the finding where its buffers
+/// were made.
+fn besides(covered: u64) -> String {
+    match covered {
+        0 => String::new(),
+        k => format!(
+            "; besides {}, of buffers first allocated on another line, advised there",
+            n(k, "reallocation")
+        ),
+    }
 }
 
 /// "once", "twice", "N times".

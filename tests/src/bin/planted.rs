@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests: `planted grow|spread|shrink|deep|memory|clean`. Run with `PULSE_OUT`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|shrink|deep|memory|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -29,6 +29,52 @@ fn spread() -> usize {
             doc.push(';');
         }
         total += std::hint::black_box(doc).len();
+    }
+    total
+}
+
+/// Pushes one value: the line that grows every vector of [`shared`].
+#[inline(never)]
+fn put(v: &mut Vec<u64>, x: u64) {
+    v.push(x);
+}
+
+/// Planted: one helper grows vectors made with a capacity of one by its
+/// caller, and vectors it allocates first itself: two findings, each
+/// reallocation in one of them.
+#[inline(never)]
+fn shared() -> usize {
+    let mut total = 0;
+    for _ in 0..2_000 {
+        let mut v = Vec::with_capacity(1);
+        for j in 0..64 {
+            put(&mut v, j);
+        }
+        total += std::hint::black_box(v).len();
+    }
+    for _ in 0..2_000 {
+        let mut w = Vec::new();
+        for j in 0..64 {
+            put(&mut w, j);
+        }
+        total += std::hint::black_box(w).len();
+    }
+    total
+}
+
+/// Planted: vectors made large enough, shrunk to fit, then grown again.
+#[inline(never)]
+fn regrow() -> usize {
+    let mut total = 0;
+    for _ in 0..2_000 {
+        let mut v: Vec<u64> = Vec::with_capacity(200);
+        v.extend(0..100);
+        v.truncate(5);
+        v.shrink_to_fit();
+        for j in 0..60 {
+            v.push(j);
+        }
+        total += std::hint::black_box(v).len();
     }
     total
 }
@@ -116,6 +162,8 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("grow") => println!("{}", grow()),
         Some("spread") => println!("{}", spread()),
+        Some("shared") => println!("{}", shared()),
+        Some("regrow") => println!("{}", regrow()),
         Some("deep") => println!("{}", deep()),
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
