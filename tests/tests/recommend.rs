@@ -111,6 +111,31 @@ fn a_vector_shrunk_then_grown_again_is_told_to_keep_its_capacity() {
 }
 
 #[test]
+fn a_string_a_helper_allocates_first_is_advised_where_its_caller_fills_it() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "headed");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
+    assert_eq!(churn.len(), 1, "{recs:#?}");
+    let r = churn[0];
+    // `heading(&mut s, i)`: the helper's first push allocates; its second,
+    // and the three pushes after the call, grow.
+    assert!(
+        r.location.starts_with("planted::headed (tests/src/bin/planted.rs:95)"),
+        "{}",
+        r.location
+    );
+    assert!(
+        r.evidence.starts_with(
+            "2000 blocks first allocated inside planted::heading (tests/src/bin/planted.rs:85), \
+             called here, grown 8000 times afterwards on 4 other lines \
+             (tests/src/bin/planted.rs: 86, 96, 97, 98)"
+        ),
+        "{}",
+        r.evidence
+    );
+}
+
+#[test]
 fn vectors_shrunk_to_fit_are_not_taken_for_growth() {
     let p = session(env!("CARGO_BIN_EXE_planted"), "shrink");
     let shrunk: u64 = p.sites.values().map(|s| s.shrinks).sum();

@@ -499,11 +499,15 @@ fn memory_rules(
         many || big
     });
     for b in &spread {
-        let allocs = origin_allocs(&b.place);
+        let allocs = origin_allocs(b.first.as_deref().unwrap_or(&b.place));
         let share = (b.grown as f64 / total_allocs).max(b.bytes as f64 / total_bytes / 2.0);
+        let here = match &b.first {
+            Some(first) => format!("inside {first}, called here"),
+            None => String::from("here"),
+        };
         let made = match allocs {
-            0 | 1 => String::from("first allocated here"),
-            n => format!("{n} blocks first allocated here"),
+            0 | 1 => format!("first allocated {here}"),
+            n => format!("{n} blocks first allocated {here}"),
         };
         let grown_to = if allocs > 1 { "the largest to" } else { "to" };
         // Shrunk, then grown again: the capacity it was made with was
@@ -532,6 +536,9 @@ fn memory_rules(
             stake: share,
         });
     }
+    // Findings on dependencies' lines, gathered by the program's line that
+    // calls them (see `merge_inside`).
+    let mut inside: Vec<Inside> = Vec::new();
     for (site, l) in &lines {
         // A line of a dependency or the standard library, reached from the
         // program's own code or not (a thread the dependency started).
@@ -558,6 +565,16 @@ fn memory_rules(
             } else {
                 String::new()
             };
+            if in_dependency && !l.caller.1.is_empty() {
+                inside.push(Inside {
+                    at: out.len(),
+                    caller: l.caller.1.clone(),
+                    site: site.clone(),
+                    count: l.short,
+                    of: blocks,
+                    bytes: 0,
+                });
+            }
             out.push(Recommendation {
                 severity: Severity::of(share),
                 category: Category::ShortLivedAllocation,
@@ -597,23 +614,33 @@ fn memory_rules(
                 .filter(|(id, _)| p.symbols.in_format(*id))
                 .map(|(_, reallocs)| reallocs)
                 .sum();
-            let (inside, fix) = if in_format.saturating_mul(2) >= grown {
-                let inside =
+            let (inside_text, fix) = if in_format.saturating_mul(2) >= grown {
+                let inside_text =
                     format!("; {in_format} of them inside format!, growing the string it builds");
-                (inside, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
+                (inside_text, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
             } else if r.regrown.saturating_mul(2) >= grown && !r.shrunk_at.is_empty() {
                 let shrunk: Vec<(String, u32)> = r.shrunk_at.iter().cloned().collect();
-                let inside = format!(
+                let inside_text = format!(
                     "; {} of them growing blocks shrunk before ({})",
                     r.regrown,
                     places(&shrunk, &root)
                 );
-                (inside, "they are shrunk (shrink_to_fit, shrink_to) and grown again: keep their capacity, and shrink them only once they have stopped growing")
+                (inside_text, "they are shrunk (shrink_to_fit, shrink_to) and grown again: keep their capacity, and shrink them only once they have stopped growing")
             } else if in_dependency {
                 (String::new(), "grown inside a dependency, not on your line: where the crate takes a capacity or a buffer to fill, hand it one sized up front; else call into it less often")
             } else {
                 (String::new(), "reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop")
             };
+            if in_dependency && !l.caller.1.is_empty() && inside_text.is_empty() {
+                inside.push(Inside {
+                    at: out.len(),
+                    caller: l.caller.1.clone(),
+                    site: site.clone(),
+                    count: grown,
+                    of: l.allocs,
+                    bytes,
+                });
+            }
             out.push(Recommendation {
                 severity: Severity::of(share),
                 category: Category::ReallocChurn,
@@ -642,7 +669,7 @@ fn memory_rules(
                         Bytes(max_size),
                         Bytes(bytes)
                     )
-                } + &inside
+                } + &inside_text
                     + &besides(r.covered.0),
                 fix: String::from(fix),
                 stake: share,
@@ -662,6 +689,7 @@ fn memory_rules(
             });
         }
     }
+    merge_inside(out, inside, o);
     // One finding per location, its stacks' blocks added up.
     let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
     let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
@@ -698,6 +726,9 @@ fn memory_rules(
 struct Spread {
     /// The line, as the per-line findings name it.
     place: String,
+    /// The line that allocated the blocks first, where it is a helper's
+    /// that `place` calls.
+    first: Option<String>,
     grown: u64,
     bytes: u64,
     max_size: u64,
@@ -746,7 +777,11 @@ fn spread_growth(
     /// The growth of the blocks one origin made.
     #[derive(Default)]
     struct Made<'a> {
-        frame: Option<&'a crate::model::sites::Frame>,
+        /// Where they were made, as the lines that grew them see it, and
+        /// the line that allocated them first where that is another (a
+        /// helper of the function that fills them).
+        frame: Option<crate::model::sites::Frame>,
+        first: Option<&'a crate::model::sites::Frame>,
         own: bool,
         grown: u64,
         bytes: u64,
@@ -758,20 +793,53 @@ fn spread_growth(
         shrunk_by: BTreeMap<(&'a str, u32), u64>,
         covers: BTreeMap<String, (u64, u64, u64)>,
     }
+    // A dependency's line grows or shrinks for the program's line that
+    // called it.
+    fn at(site: &crate::model::sites::Site) -> &crate::model::sites::Frame {
+        match &site.called_from {
+            Some(caller) if site.kind != FrameKind::Own => caller,
+            _ => &site.frame,
+        }
+    }
+    // A buffer a helper allocated first for the function that fills it
+    // (`let mut s = String::new(); header(&mut s); s.push_str(…)`) is made,
+    // as that function sees it, on its line that calls the helper: the
+    // outermost frame of the first allocation's stack in a function that
+    // grew or shrank the blocks.
+    let mut touched: HashMap<u32, Vec<&str>> = HashMap::default();
+    for g in &p.growth {
+        if let (Some(o), Some(site)) = (located.get(&g.origin), located.get(&g.site)) {
+            let f = at(site).function.as_str();
+            let fs = touched.entry(g.origin).or_default();
+            if o.kind == FrameKind::Own && o.frame.function != f && !fs.contains(&f) {
+                fs.push(f);
+            }
+        }
+    }
+    let placed: HashMap<u32, crate::model::sites::Frame> = touched
+        .into_iter()
+        .filter(|(_, fs)| !fs.is_empty())
+        .filter_map(|(origin, fs)| {
+            let stack = p.symbols.user_stack(origin);
+            let outer = stack.iter().skip(1).rev().find(|f| fs.contains(&f.function.as_str()))?;
+            Some((origin, outer.clone()))
+        })
+        .collect();
     let mut made: BTreeMap<String, Made> = BTreeMap::new();
     for g in &p.growth {
         let (Some(origin), Some(site)) = (located.get(&g.origin), located.get(&g.site)) else {
             continue;
         };
-        let m = made.entry(origin.frame.display(root)).or_default();
-        m.frame = Some(&origin.frame);
-        m.own = origin.kind == FrameKind::Own;
-        // A dependency's line grows or shrinks for the program's line that
-        // called it.
-        let at = match &site.called_from {
-            Some(caller) if site.kind != FrameKind::Own => caller,
-            _ => &site.frame,
-        };
+        let at = at(site);
+        let own = origin.kind == FrameKind::Own;
+        let placed = placed.get(&g.origin);
+        let frame = placed.cloned().unwrap_or_else(|| origin.frame.clone());
+        let m = made.entry(frame.display(root)).or_default();
+        m.own = own;
+        if placed.is_some() {
+            m.first = Some(&origin.frame);
+        }
+        m.frame = Some(frame);
         let at = (at.file.as_str(), at.line);
         if g.shrinks > 0 {
             *m.shrunk_by.entry(at).or_default() += g.shrinks;
@@ -792,8 +860,9 @@ fn spread_growth(
     let mut spreads = Vec::new();
     let mut rest: HashMap<String, Rest> = HashMap::default();
     for (place, m) in made {
-        let Some(origin) = m.frame else { continue };
+        let Some(origin) = &m.frame else { continue };
         let here = (origin.file.as_str(), origin.line);
+        let first = m.first.map(|f| f.display(root));
         let others: Vec<(&str, u32)> = m.by.keys().copied().filter(|&k| k != here).collect();
         let elsewhere: u64 = others.iter().map(|k| m.by[k]).sum();
         // Grown elsewhere for a tenth of its growth at least: one stray
@@ -801,7 +870,7 @@ fn spread_growth(
         let spread = m.own
             && !others.is_empty()
             && elsewhere.saturating_mul(10) >= m.grown
-            && worth(&place, m.grown, m.max_size);
+            && worth(first.as_deref().unwrap_or(&place), m.grown, m.max_size);
         if spread {
             let lines = match (m.by.contains_key(&here), others.len()) {
                 (true, 1) => format!("this line and one other ({})", places(&others, root)),
@@ -812,6 +881,7 @@ fn spread_growth(
             let shrunk: Vec<(&str, u32)> = m.shrunk_by.keys().copied().collect();
             spreads.push(Spread {
                 place,
+                first,
                 grown: m.grown,
                 bytes: m.bytes,
                 max_size: m.max_size,
@@ -867,6 +937,108 @@ fn places<F: AsRef<str>>(lines: &[(F, u32)], root: &str) -> String {
     listed
 }
 
+/// A finding on a dependency's line that a line of the program calls.
+struct Inside {
+    /// Its index among the findings.
+    at: usize,
+    /// The program's line, and the dependency's.
+    caller: String,
+    site: String,
+    /// The blocks it is about (freed young, or reallocations that grew
+    /// them), out of how many, and the bytes the growth allocated.
+    count: u64,
+    of: u64,
+    bytes: u64,
+}
+
+/// Dependencies' lines shown beside a finding that gathers them.
+const INSIDE_SHOWN: usize = 3;
+
+/// The findings of one kind on several lines of dependencies that one line
+/// of the program calls become one finding at that line: what it can
+/// change is the same for all of them (jaq's interpreter, called on one
+/// line, made sixteen findings there with one fix). The lines with the
+/// most are named.
+fn merge_inside(out: &mut Vec<Recommendation>, inside: Vec<Inside>, o: &RecommendOptions) {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Inside>> = BTreeMap::new();
+    for f in &inside {
+        groups.entry((out[f.at].category.name(), f.caller.as_str())).or_default().push(f);
+    }
+    let mut gone = vec![false; out.len()];
+    let mut merged = Vec::new();
+    for ((_, caller), mut members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        members.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.site.cmp(&b.site)));
+        let category = out[members[0].at].category;
+        let count: u64 = members.iter().map(|f| f.count).sum();
+        let of: u64 = members.iter().map(|f| f.of).sum();
+        let bytes: u64 = members.iter().fold(0u64, |a, f| a.saturating_add(f.bytes));
+        let stake: f64 = members.iter().map(|f| out[f.at].stake).sum::<f64>().min(1.0);
+        let mut most: Vec<String> = members
+            .iter()
+            .take(INSIDE_SHOWN)
+            .map(|f| format!("{}, {}", without_generics(&f.site), f.count))
+            .collect();
+        match members.len().saturating_sub(INSIDE_SHOWN) {
+            0 => {}
+            1 => most.push(String::from("and one other line")),
+            k => most.push(format!("and {k} other lines")),
+        }
+        let lines = members.len();
+        let evidence = match category {
+            Category::ShortLivedAllocation => format!(
+                "{count} of the {of} blocks made inside the dependencies it calls, on {lines} of their lines, freed within {}; the most at {}",
+                Nanos(o.short_lived_ns),
+                most.join("; ")
+            ),
+            _ => format!(
+                "{} inside the dependencies it calls, on {lines} of their lines, growing their buffers step by step ({} allocated, copies included); the most at {}",
+                n(count, "reallocation"),
+                Bytes(bytes),
+                most.join("; ")
+            ),
+        };
+        for f in &members {
+            gone[f.at] = true;
+        }
+        merged.push(Recommendation {
+            severity: Severity::of(stake),
+            category,
+            location: caller.to_owned(),
+            evidence,
+            fix: out[members[0].at].fix.clone(),
+            stake,
+        });
+    }
+    let mut i = 0;
+    out.retain(|_| {
+        i += 1;
+        !gone.get(i - 1).copied().unwrap_or(false)
+    });
+    out.extend(merged);
+}
+
+/// A function's name without its generic arguments, for prose:
+/// `end_object<serde_json::…, …>` is `end_object`; a qualified path
+/// (`<Val as Clone>::clone`) keeps its angle brackets.
+fn without_generics(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    let mut prev = ' ';
+    for c in name.chars() {
+        match c {
+            '<' if depth > 0 || prev.is_alphanumeric() || prev == '_' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            c => out.push(c),
+        }
+        prev = c;
+    }
+    out
+}
+
 /// What a line's growth finding leaves to the finding where its buffers
 /// were made.
 fn besides(covered: u64) -> String {
@@ -891,6 +1063,27 @@ fn times(k: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_arguments_are_left_out_of_prose() {
+        for (name, short) in [
+            (
+                "end_object<serde_json::ser::CompactFormatter, &mut Vec<u8>> (ser.rs:1879)",
+                "end_object (ser.rs:1879)",
+            ),
+            (
+                "jaq_core::path::Path<T>::map_ref (path.rs:189)",
+                "jaq_core::path::Path::map_ref (path.rs:189)",
+            ),
+            (
+                "<jaq_json::Val as core::clone::Clone>::clone (lib.rs:62)",
+                "<jaq_json::Val as core::clone::Clone>::clone (lib.rs:62)",
+            ),
+            ("<Vec<T> as Clone>::clone", "<Vec as Clone>::clone"),
+        ] {
+            assert_eq!(without_generics(name), short);
+        }
+    }
 
     #[test]
     fn category_names_are_the_jsons() {

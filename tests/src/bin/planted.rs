@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|shrink|deep|memory|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|shrink|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -75,6 +75,28 @@ fn regrow() -> usize {
             v.push(j);
         }
         total += std::hint::black_box(v).len();
+    }
+    total
+}
+
+/// Writes a record's heading: the first bytes of every string of [`headed`].
+#[inline(never)]
+fn heading(out: &mut String, i: u64) {
+    out.push_str("record ");
+    out.push_str(if i % 2 == 0 { "even" } else { "odd" });
+}
+
+/// Planted: strings a helper allocates first, filled by their maker.
+#[inline(never)]
+fn headed() -> usize {
+    let mut total = 0;
+    for i in 0..2_000 {
+        let mut s = String::new();
+        heading(&mut s, i);
+        s.push_str(" body body body body body body body body body body");
+        s.push_str(" more more more more more more more more more more more");
+        s.push_str(" trailer trailer trailer trailer trailer trailer trailer");
+        total += std::hint::black_box(s).len();
     }
     total
 }
@@ -164,6 +186,7 @@ fn main() {
         Some("spread") => println!("{}", spread()),
         Some("shared") => println!("{}", shared()),
         Some("regrow") => println!("{}", regrow()),
+        Some("headed") => println!("{}", headed()),
         Some("deep") => println!("{}", deep()),
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
