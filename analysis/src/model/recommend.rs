@@ -224,6 +224,21 @@ fn n(count: u64, thing: &str) -> String {
     }
 }
 
+/// What discounting a scope's slow entries did to its share, where it moved
+/// it by five points or more: said so that the share and the time beside
+/// it add up.
+fn discounted(share: f64, self_ns: u64, raw_total: u64) -> String {
+    let measured = self_ns as f64 / raw_total.max(1) as f64;
+    if (measured - share).abs() < 0.05 {
+        return String::new();
+    }
+    format!(
+        " (its slowest entries, preempted or waiting, counted at its median's pace; {} as \
+         measured)",
+        pct(measured)
+    )
+}
+
 fn pct(share: f64) -> String {
     format!("{:.0} %", share * 100.0)
 }
@@ -237,6 +252,7 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
         (t.self_ns as f64 * typical / t.total_ns.max(1) as f64) as u64
     };
     let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(robust(t)));
+    let raw: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
     // One scope, or two, always take most of the scoped time: that is no
     // finding. A hotspot stands out among several.
     if scoped == 0 || p.scope_times.len() < o.min_scopes {
@@ -252,8 +268,9 @@ fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) 
                 category: if hot_loop { Category::HotLoop } else { Category::SlowFunction },
                 location: name.clone(),
                 evidence: format!(
-                    "{} of the scoped time in its own code (outliers discounted): {} over {}, {} each (p99 {})",
+                    "{} of the scoped time in its own code{}: {} over {}, {} each (p99 {})",
                     pct(share),
+                    discounted(share, t.self_ns, raw),
                     Nanos(t.self_ns),
                     n(t.count, "entry"),
                     Nanos(t.mean_ns),
