@@ -224,17 +224,17 @@ fn n(count: u64, thing: &str) -> String {
     }
 }
 
-/// What discounting a scope's slow entries did to its share, where it moved
-/// it by five points or more: said so that the share and the time beside
-/// it add up.
+/// What discounting the scopes' slow entries did to this one's share, where
+/// it moved it by five points or more: said so that the share and the time
+/// beside it add up.
 fn discounted(share: f64, self_ns: u64, raw_total: u64) -> String {
     let measured = self_ns as f64 / raw_total.max(1) as f64;
     if (measured - share).abs() < 0.05 {
         return String::new();
     }
     format!(
-        " (its slowest entries, preempted or waiting, counted at its median's pace; {} as \
-         measured)",
+        " (the scopes' slowest entries, preempted or waiting, counted at each one's median \
+         pace; {} as measured)",
         pct(measured)
     )
 }
@@ -246,10 +246,14 @@ fn pct(share: f64) -> String {
 fn time_rules(p: &Profile, o: &RecommendOptions, out: &mut Vec<Recommendation>) {
     // Self time discounted for outliers: an entry that was preempted for
     // milliseconds inflates a scope's total but not its median, so the
-    // self time is scaled by (median × entries) / total where that is below 1.
+    // total beyond the median's pace (median × entries) comes off the self
+    // time, as far as the scopes it called cannot hold it: a callee that
+    // slept inflates its caller's total too, and is discounted itself.
     let robust = |t: &pulse_format::ScopeTime| -> u64 {
-        let typical = (t.p50_ns as f64 * t.count as f64).min(t.total_ns as f64);
-        (t.self_ns as f64 * typical / t.total_ns.max(1) as f64) as u64
+        let typical = t.p50_ns.saturating_mul(t.count).min(t.total_ns);
+        let beyond = t.total_ns - typical;
+        let callees = t.total_ns.saturating_sub(t.self_ns);
+        t.self_ns.saturating_sub(beyond.saturating_sub(callees))
     };
     let scoped: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(robust(t)));
     let raw: u64 = p.scope_times.values().fold(0u64, |a, t| a.saturating_add(t.self_ns));
@@ -460,6 +464,8 @@ fn memory_rules(
     // Sites grouped by the user's line: advice is about a line of code.
     #[derive(Default)]
     struct Line {
+        /// The line alone, without the program's line that calls it.
+        shown: String,
         allocs: u64,
         bytes: u64,
         reallocs: u64,
@@ -478,11 +484,33 @@ fn memory_rules(
         dependency: bool,
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
+    // A dependency's line whose stack was cut before the program's code
+    // (deep recursion past the capture depth) is taken for its busiest
+    // caller's.
+    let mut busiest: HashMap<String, (u64, &crate::model::sites::Frame)> = HashMap::default();
+    for (id, s) in &p.sites {
+        if let Some(site) = located.get(id) {
+            if let Some(c) = &site.called_from {
+                let events = s.allocs.saturating_add(s.reallocs);
+                let b = busiest.entry(site.frame.display(&root)).or_insert((events, c));
+                if events > b.0 {
+                    *b = (events, c);
+                }
+            }
+        }
+    }
+    let keys = LineKeys {
+        busiest: busiest.into_iter().map(|(line, (_, c))| (line, c.clone())).collect(),
+        root: root.clone(),
+    };
     for (id, s) in &p.sites {
         let Some(site) = located.get(id) else { continue };
-        let l = lines.entry(site.frame.display(&root)).or_default();
+        let l = lines.entry(keys.key(site)).or_default();
+        if l.shown.is_empty() {
+            l.shown = site.frame.display(&root);
+        }
         let events = s.allocs.saturating_add(s.reallocs);
-        if let Some(c) = &site.called_from {
+        if let Some(c) = keys.caller(site) {
             if l.caller.1.is_empty() || events > l.caller.0 {
                 l.caller = (events, c.display(&root));
             }
@@ -509,14 +537,13 @@ fn memory_rules(
     // Buffers made on one line and grown on others: one finding where they
     // are made, in place of one on each line that grew them; what the lines
     // grew besides is left to their own findings.
-    let origin_allocs = |place: &str| lines.get(place).map_or(0, |l| l.allocs);
-    let (spread, rest) = spread_growth(p, located, &root, |place, grown, max_size| {
-        let many = grown >= o.realloc_min && grown >= origin_allocs(place);
+    let (spread, rest) = spread_growth(p, located, &keys, |allocs, grown, max_size| {
+        let many = grown >= o.realloc_min && grown >= allocs;
         let big = grown >= 8 && max_size >= o.realloc_large_bytes;
         many || big
     });
     for b in &spread {
-        let allocs = origin_allocs(b.first.as_deref().unwrap_or(&b.place));
+        let allocs = b.allocs;
         let share = (b.grown as f64 / total_allocs).max(b.bytes as f64 / total_bytes / 2.0);
         let here = match &b.first {
             Some(first) => format!("inside {first}, called here"),
@@ -560,11 +587,7 @@ fn memory_rules(
         // A line of a dependency or the standard library, reached from the
         // program's own code or not (a thread the dependency started).
         let in_dependency = l.dependency || !l.caller.1.is_empty();
-        let place = if l.caller.1.is_empty() {
-            site.clone()
-        } else {
-            format!("{site}{CALLED_FROM}{}", l.caller.1)
-        };
+        let place = site.clone();
         // A site that only reallocates grows blocks allocated elsewhere: its
         // freed blocks are the ones it reallocated.
         let blocks = if l.allocs > 0 { l.allocs } else { l.reallocs };
@@ -586,10 +609,11 @@ fn memory_rules(
                 inside.push(Inside {
                     at: out.len(),
                     caller: l.caller.1.clone(),
-                    site: site.clone(),
+                    site: l.shown.clone(),
                     count: l.short,
                     of: blocks,
                     bytes: 0,
+                    covered: 0,
                 });
             }
             out.push(Recommendation {
@@ -652,10 +676,11 @@ fn memory_rules(
                 inside.push(Inside {
                     at: out.len(),
                     caller: l.caller.1.clone(),
-                    site: site.clone(),
+                    site: l.shown.clone(),
                     count: grown,
                     of: l.allocs,
                     bytes,
+                    covered: r.covered.0,
                 });
             }
             out.push(Recommendation {
@@ -706,7 +731,7 @@ fn memory_rules(
             });
         }
     }
-    merge_inside(out, inside, o);
+    merge_inside(out, inside, o, (total_allocs, total_bytes));
     // One finding per location, its stacks' blocks added up.
     let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
     let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
@@ -746,6 +771,8 @@ struct Spread {
     /// The line that allocated the blocks first, where it is a helper's
     /// that `place` calls.
     first: Option<String>,
+    /// The allocations of the sites that allocated them first.
+    allocs: u64,
     grown: u64,
     bytes: u64,
     max_size: u64,
@@ -787,9 +814,10 @@ const SPREAD_LINES_SHOWN: usize = 8;
 fn spread_growth(
     p: &Profile,
     located: &crate::model::sites::Located,
-    root: &str,
-    worth: impl Fn(&str, u64, u64) -> bool,
+    keys: &LineKeys,
+    worth: impl Fn(u64, u64, u64) -> bool,
 ) -> (Vec<Spread>, HashMap<String, Rest>) {
+    let root = keys.root.as_str();
     use crate::model::sites::FrameKind;
     /// The growth of the blocks one origin made.
     #[derive(Default)]
@@ -799,6 +827,9 @@ fn spread_growth(
         /// helper of the function that fills them).
         frame: Option<crate::model::sites::Frame>,
         first: Option<&'a crate::model::sites::Frame>,
+        /// The sites that allocated them first, and their allocations.
+        origins: std::collections::BTreeSet<u32>,
+        allocs: u64,
         own: bool,
         grown: u64,
         bytes: u64,
@@ -821,27 +852,37 @@ fn spread_growth(
     // A buffer a helper allocated first for the function that fills it
     // (`let mut s = String::new(); header(&mut s); s.push_str(…)`) is made,
     // as that function sees it, on its line that calls the helper: the
-    // outermost frame of the first allocation's stack in a function that
-    // grew or shrank the blocks.
-    let mut touched: HashMap<u32, Vec<&str>> = HashMap::default();
+    // innermost frame of the first allocation's stack in a function that
+    // every stack that grew or shrank the blocks passes through (their
+    // common caller, where the buffer lives), unless that is the first
+    // allocation's own function.
+    let mut growers: HashMap<u32, Vec<u32>> = HashMap::default();
     for g in &p.growth {
-        if let (Some(o), Some(site)) = (located.get(&g.origin), located.get(&g.site)) {
-            let f = at(site).function.as_str();
-            let fs = touched.entry(g.origin).or_default();
-            if o.kind == FrameKind::Own && o.frame.function != f && !fs.contains(&f) {
-                fs.push(f);
-            }
+        let own = located.get(&g.origin).is_some_and(|o| o.kind == FrameKind::Own);
+        if own && located.contains_key(&g.site) {
+            growers.entry(g.origin).or_default().push(g.site);
         }
     }
-    let placed: HashMap<u32, crate::model::sites::Frame> = touched
-        .into_iter()
-        .filter(|(_, fs)| !fs.is_empty())
-        .filter_map(|(origin, fs)| {
-            let stack = p.symbols.user_stack(origin);
-            let outer = stack.iter().skip(1).rev().find(|f| fs.contains(&f.function.as_str()))?;
-            Some((origin, outer.clone()))
-        })
-        .collect();
+    let mut stacks: HashMap<u32, Vec<crate::model::sites::Frame>> = HashMap::default();
+    let mut placed: HashMap<u32, crate::model::sites::Frame> = HashMap::default();
+    for (origin, sites) in growers {
+        let o = &located[&origin];
+        // Grown only in the function that allocated it first, or below it.
+        let functions = |id: u32, stacks: &mut HashMap<u32, Vec<crate::model::sites::Frame>>| {
+            let stack = stacks.entry(id).or_insert_with(|| p.symbols.user_stack(id));
+            stack.iter().map(|f| f.function.clone()).collect::<Vec<String>>()
+        };
+        let grown_by: Vec<Vec<String>> = sites.iter().map(|&s| functions(s, &mut stacks)).collect();
+        if grown_by.iter().all(|fs| fs.contains(&o.frame.function)) {
+            continue;
+        }
+        let stack = stacks.entry(origin).or_insert_with(|| p.symbols.user_stack(origin));
+        if let Some(f) =
+            stack.iter().skip(1).find(|f| grown_by.iter().all(|fs| fs.contains(&f.function)))
+        {
+            placed.insert(origin, f.clone());
+        }
+    }
     let mut made: BTreeMap<String, Made> = BTreeMap::new();
     for g in &p.growth {
         let (Some(origin), Some(site)) = (located.get(&g.origin), located.get(&g.site)) else {
@@ -852,6 +893,9 @@ fn spread_growth(
         let placed = placed.get(&g.origin);
         let frame = placed.cloned().unwrap_or_else(|| origin.frame.clone());
         let m = made.entry(frame.display(root)).or_default();
+        if m.origins.insert(g.origin) {
+            m.allocs = m.allocs.saturating_add(p.sites.get(&g.origin).map_or(0, |s| s.allocs));
+        }
         m.own = own;
         if placed.is_some() {
             m.first = Some(&origin.frame);
@@ -869,7 +913,7 @@ fn spread_growth(
         m.max_size = m.max_size.max(g.max_size);
         m.regrown = m.regrown.saturating_add(g.regrown);
         *m.by.entry(at).or_default() += g.reallocs;
-        let c = m.covers.entry(site.frame.display(root)).or_default();
+        let c = m.covers.entry(keys.key(site)).or_default();
         c.0 += g.reallocs;
         c.1 = c.1.saturating_add(g.bytes);
         c.2 = c.2.max(g.max_size);
@@ -887,7 +931,7 @@ fn spread_growth(
         let spread = m.own
             && !others.is_empty()
             && elsewhere.saturating_mul(10) >= m.grown
-            && worth(first.as_deref().unwrap_or(&place), m.grown, m.max_size);
+            && worth(m.allocs, m.grown, m.max_size);
         if spread {
             let lines = match (m.by.contains_key(&here), others.len()) {
                 (true, 1) => format!("this line and one other ({})", places(&others, root)),
@@ -899,6 +943,7 @@ fn spread_growth(
             spreads.push(Spread {
                 place,
                 first,
+                allocs: m.allocs,
                 grown: m.grown,
                 bytes: m.bytes,
                 max_size: m.max_size,
@@ -954,6 +999,39 @@ fn places<F: AsRef<str>>(lines: &[(F, u32)], root: &str) -> String {
     listed
 }
 
+/// The names the per-line findings know sites' lines by: the line, and for
+/// a dependency's line the program's line that calls it, each of those
+/// apart (what each can change is its own).
+struct LineKeys {
+    /// A dependency's line → its busiest stack's caller: the caller of its
+    /// stacks cut before the program's code (deep recursion past the
+    /// capture depth).
+    busiest: HashMap<String, crate::model::sites::Frame>,
+    root: String,
+}
+
+impl LineKeys {
+    /// The program's line that calls `site`'s, when it is a dependency's.
+    fn caller<'a>(
+        &'a self,
+        site: &'a crate::model::sites::Site,
+    ) -> Option<&'a crate::model::sites::Frame> {
+        site.called_from.as_ref().or_else(|| {
+            (site.kind == crate::model::sites::FrameKind::Dependency)
+                .then(|| self.busiest.get(&site.frame.display(&self.root)))
+                .flatten()
+        })
+    }
+
+    fn key(&self, site: &crate::model::sites::Site) -> String {
+        let shown = site.frame.display(&self.root);
+        match self.caller(site) {
+            Some(caller) => format!("{shown}{CALLED_FROM}{}", caller.display(&self.root)),
+            None => shown,
+        }
+    }
+}
+
 /// A finding on a dependency's line that a line of the program calls.
 struct Inside {
     /// Its index among the findings.
@@ -966,6 +1044,8 @@ struct Inside {
     count: u64,
     of: u64,
     bytes: u64,
+    /// Growth left to the finding where its buffers were made.
+    covered: u64,
 }
 
 /// Dependencies' lines shown beside a finding that gathers them.
@@ -976,7 +1056,12 @@ const INSIDE_SHOWN: usize = 3;
 /// change is the same for all of them (jaq's interpreter, called on one
 /// line, made sixteen findings there with one fix). The lines with the
 /// most are named.
-fn merge_inside(out: &mut Vec<Recommendation>, inside: Vec<Inside>, o: &RecommendOptions) {
+fn merge_inside(
+    out: &mut Vec<Recommendation>,
+    inside: Vec<Inside>,
+    o: &RecommendOptions,
+    (total_allocs, total_bytes): (f64, f64),
+) {
     let mut groups: BTreeMap<(&str, &str), Vec<&Inside>> = BTreeMap::new();
     for f in &inside {
         groups.entry((out[f.at].category.name(), f.caller.as_str())).or_default().push(f);
@@ -992,7 +1077,13 @@ fn merge_inside(out: &mut Vec<Recommendation>, inside: Vec<Inside>, o: &Recommen
         let count: u64 = members.iter().map(|f| f.count).sum();
         let of: u64 = members.iter().map(|f| f.of).sum();
         let bytes: u64 = members.iter().fold(0u64, |a, f| a.saturating_add(f.bytes));
-        let stake: f64 = members.iter().map(|f| out[f.at].stake).sum::<f64>().min(1.0);
+        let covered: u64 = members.iter().map(|f| f.covered).sum();
+        // At stake, as each part's is measured, over the figures added up.
+        let stake = match category {
+            Category::ShortLivedAllocation => count as f64 / total_allocs,
+            _ => (count as f64 / total_allocs).max(bytes as f64 / total_bytes / 2.0),
+        }
+        .min(1.0);
         let mut most: Vec<String> = members
             .iter()
             .take(INSIDE_SHOWN)
@@ -1011,10 +1102,11 @@ fn merge_inside(out: &mut Vec<Recommendation>, inside: Vec<Inside>, o: &Recommen
                 most.join("; ")
             ),
             _ => format!(
-                "{} inside the dependencies it calls, on {lines} of their lines, growing their buffers step by step ({} allocated, copies included); the most at {}",
+                "{} inside the dependencies it calls, on {lines} of their lines, growing their buffers step by step ({} allocated, copies included); the most at {}{}",
                 n(count, "reallocation"),
                 Bytes(bytes),
-                most.join("; ")
+                most.join("; "),
+                besides(covered)
             ),
         };
         for f in &members {
