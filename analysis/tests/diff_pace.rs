@@ -33,17 +33,7 @@ fn session(round: &[Step], rounds: u64, allocs: u64) -> Profile {
 
 /// [`session`], with `first` done once before the rounds.
 fn session_after(first: &[Step], round: &[Step], rounds: u64, allocs: u64) -> Profile {
-    let mut defs: Vec<Record> = NAMES
-        .iter()
-        .enumerate()
-        .map(|(j, name)| Record::ScopeDef {
-            scope: j as u32,
-            name: String::from(*name),
-            category: String::new(),
-            description: String::new(),
-            priority: 0,
-        })
-        .collect();
+    let mut defs = written::scope_defs(&NAMES);
     defs.push(Record::SiteDef { site: 1, frames: vec![0x1000] });
     let mut events = Vec::new();
     let mut ts = 0;

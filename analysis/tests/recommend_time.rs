@@ -17,18 +17,7 @@ fn session(entries: [(u64, u64); 3], slow_ns: u64) -> Profile {
 }
 
 fn nested(entries: [(u64, u64); 3], slow_ns: u64, callee_ns: u64) -> Profile {
-    let names = ["parse", "render", "store", "fetch"];
-    let defs: Vec<Record> = names
-        .iter()
-        .enumerate()
-        .map(|(j, name)| Record::ScopeDef {
-            scope: j as u32,
-            name: String::from(*name),
-            category: String::new(),
-            description: String::new(),
-            priority: 0,
-        })
-        .collect();
+    let defs = written::scope_defs(&["parse", "render", "store", "fetch"]);
     let mut events = Vec::new();
     let mut ts = 1_000;
     let enter = |scope: u32, ns: u64, ts: &mut u64, events: &mut Vec<Record>| {

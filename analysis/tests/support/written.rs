@@ -28,3 +28,19 @@ pub(crate) fn session(program: &str, defs: &[Record], events: &[Record]) -> Vec<
     w.write_chunk(&enc).unwrap();
     w.finish(Trailer::default()).unwrap()
 }
+
+/// A scope definition for each of `names`, with ids from 0 in order.
+#[allow(dead_code)] // Not every test that writes sessions defines scopes.
+pub(crate) fn scope_defs(names: &[&str]) -> Vec<Record> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| Record::ScopeDef {
+            scope: j as u32,
+            name: String::from(*name),
+            category: String::new(),
+            description: String::new(),
+            priority: 0,
+        })
+        .collect()
+}
