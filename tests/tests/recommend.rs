@@ -136,6 +136,33 @@ fn a_string_a_helper_allocates_first_is_advised_where_its_caller_fills_it() {
 }
 
 #[test]
+fn strings_format_grows_pushed_onto_a_vector_the_line_grows_get_both_fixes() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "pushed");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
+    assert_eq!(churn.len(), 1, "{recs:#?}");
+    let r = churn[0];
+    assert!(
+        r.location.starts_with("planted::pushed (tests/src/bin/planted.rs:113)"),
+        "{}",
+        r.location
+    );
+    // Each vector of 8 strings: allocated for 4, grown once to 8.
+    assert!(
+        r.evidence
+            .contains("inside format!, growing the string it builds, the other 2000 outside it"),
+        "{}",
+        r.evidence
+    );
+    assert!(
+        r.fix.contains("write!(buf")
+            && r.fix.contains("reserve the capacity of what it pushes onto"),
+        "{}",
+        r.fix
+    );
+}
+
+#[test]
 fn vectors_shrunk_to_fit_are_not_taken_for_growth() {
     let p = session(env!("CARGO_BIN_EXE_planted"), "shrink");
     let shrunk: u64 = p.sites.values().map(|s| s.shrinks).sum();

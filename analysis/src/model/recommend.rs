@@ -656,9 +656,18 @@ fn memory_rules(
                 .map(|(_, reallocs)| reallocs)
                 .sum();
             let (inside_text, fix) = if in_format.saturating_mul(2) >= grown {
-                let inside_text =
+                let mut inside_text =
                     format!("; {in_format} of them inside format!, growing the string it builds");
-                (inside_text, "format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)")
+                let mut fix = String::from("format! builds each string in a buffer of its own and grows it as it writes: write into the destination instead (write!(buf, ...) with std::fmt::Write, onto a buffer kept across the loop)");
+                // The line also grows what it pushes the strings onto.
+                let others = grown - in_format.min(grown);
+                if others >= o.realloc_min {
+                    inside_text.push_str(&format!(
+                        ", the other {others} outside it, growing what the line pushes onto"
+                    ));
+                    fix.push_str("; and reserve the capacity of what it pushes onto (Vec::with_capacity, or reserve(n) before the loop)");
+                }
+                (inside_text, fix)
             } else if r.regrown.saturating_mul(2) >= grown && !r.shrunk_at.is_empty() {
                 let shrunk: Vec<(String, u32)> = r.shrunk_at.iter().cloned().collect();
                 let inside_text = format!(
@@ -666,11 +675,11 @@ fn memory_rules(
                     r.regrown,
                     places(&shrunk, &root)
                 );
-                (inside_text, "they are shrunk (shrink_to_fit, shrink_to) and grown again: keep their capacity, and shrink them only once they have stopped growing")
+                (inside_text, String::from("they are shrunk (shrink_to_fit, shrink_to) and grown again: keep their capacity, and shrink them only once they have stopped growing"))
             } else if in_dependency {
-                (String::new(), "grown inside a dependency, not on your line: where the crate takes a capacity or a buffer to fill, hand it one sized up front; else call into it less often")
+                (String::new(), String::from("grown inside a dependency, not on your line: where the crate takes a capacity or a buffer to fill, hand it one sized up front; else call into it less often"))
             } else {
-                (String::new(), "reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop")
+                (String::new(), String::from("reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop"))
             };
             if in_dependency && !l.caller.1.is_empty() && inside_text.is_empty() {
                 inside.push(Inside {
@@ -713,7 +722,7 @@ fn memory_rules(
                     )
                 } + &inside_text
                     + &besides(r.covered.0),
-                fix: String::from(fix),
+                fix,
                 stake: share,
             });
         }

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|shrink|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -101,6 +101,22 @@ fn headed() -> usize {
     total
 }
 
+/// Planted: strings built by `format!` (each grown inside it), pushed onto
+/// a vector the line grows too.
+#[inline(never)]
+fn pushed() -> usize {
+    let long = "x".repeat(40);
+    let mut total = 0;
+    for i in 0..2_000u64 {
+        let mut lines = Vec::new();
+        for j in 0..8u64 {
+            lines.push(format!("{long}{i}:{j}:{long}{long}{long}"));
+        }
+        total += std::hint::black_box(lines).len();
+    }
+    total
+}
+
 /// Not a problem to report as growth: vectors built at their full
 /// capacity, then shrunk to what they hold (each `shrink_to_fit` a
 /// reallocation to a smaller block).
@@ -187,6 +203,7 @@ fn main() {
         Some("shared") => println!("{}", shared()),
         Some("regrow") => println!("{}", regrow()),
         Some("headed") => println!("{}", headed()),
+        Some("pushed") => println!("{}", pushed()),
         Some("deep") => println!("{}", deep()),
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
