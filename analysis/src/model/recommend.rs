@@ -487,32 +487,18 @@ fn memory_rules(
     // A dependency's line whose stack was cut before the program's code
     // (deep recursion past the capture depth) is taken for its busiest
     // caller's.
-    let mut busiest: HashMap<String, (u64, &crate::model::sites::Frame)> = HashMap::default();
-    for (id, s) in &p.sites {
-        if let Some(site) = located.get(id) {
-            if let Some(c) = &site.called_from {
-                let events = s.allocs.saturating_add(s.reallocs);
-                let b = busiest.entry(site.frame.display(&root)).or_insert((events, c));
-                if events > b.0 {
-                    *b = (events, c);
-                }
-            }
-        }
-    }
-    let keys = LineKeys {
-        busiest: busiest.into_iter().map(|(line, (_, c))| (line, c.clone())).collect(),
-        root: root.clone(),
-    };
+    let keys = LineKeys::new(p, located, &root);
     for (id, s) in &p.sites {
         let Some(site) = located.get(id) else { continue };
-        let l = lines.entry(keys.key(site)).or_default();
+        let Some(named) = keys.named.get(id) else { continue };
+        let l = lines.entry(named.key.clone()).or_default();
         if l.shown.is_empty() {
-            l.shown = site.frame.display(&root);
+            l.shown = named.shown.clone();
         }
         let events = s.allocs.saturating_add(s.reallocs);
-        if let Some(c) = keys.caller(site) {
+        if let Some(c) = &named.caller {
             if l.caller.1.is_empty() || events > l.caller.0 {
-                l.caller = (events, c.display(&root));
+                l.caller = (events, c.clone());
             }
         }
         use crate::model::sites::FrameKind;
@@ -900,8 +886,11 @@ fn spread_growth(
         let at = at(site);
         let own = origin.kind == FrameKind::Own;
         let placed = placed.get(&g.origin);
-        let frame = placed.cloned().unwrap_or_else(|| origin.frame.clone());
-        let m = made.entry(frame.display(root)).or_default();
+        let (frame, name) = match placed {
+            Some(f) => (f.clone(), f.display(root)),
+            None => (origin.frame.clone(), keys.shown(g.origin, origin)),
+        };
+        let m = made.entry(name).or_default();
         if m.origins.insert(g.origin) {
             m.allocs = m.allocs.saturating_add(p.sites.get(&g.origin).map_or(0, |s| s.allocs));
         }
@@ -922,7 +911,7 @@ fn spread_growth(
         m.max_size = m.max_size.max(g.max_size);
         m.regrown = m.regrown.saturating_add(g.regrown);
         *m.by.entry(at).or_default() += g.reallocs;
-        let c = m.covers.entry(keys.key(site)).or_default();
+        let c = m.covers.entry(keys.key(g.site, site)).or_default();
         c.0 += g.reallocs;
         c.1 = c.1.saturating_add(g.bytes);
         c.2 = c.2.max(g.max_size);
@@ -1010,33 +999,78 @@ fn places<F: AsRef<str>>(lines: &[(F, u32)], root: &str) -> String {
 
 /// The names the per-line findings know sites' lines by: the line, and for
 /// a dependency's line the program's line that calls it, each of those
-/// apart (what each can change is its own).
+/// apart (what each can change is its own). Made once for every site: a
+/// name is a string formatted from a frame, and a report on a later
+/// command is mostly such work.
 struct LineKeys {
-    /// A dependency's line → its busiest stack's caller: the caller of its
-    /// stacks cut before the program's code (deep recursion past the
-    /// capture depth).
-    busiest: HashMap<String, crate::model::sites::Frame>,
+    named: HashMap<u32, Named>,
     root: String,
 }
 
+/// A site's line: shown alone, as the per-line findings name it, and the
+/// program's line that calls it when it is a dependency's.
+struct Named {
+    shown: String,
+    key: String,
+    caller: Option<String>,
+}
+
 impl LineKeys {
-    /// The program's line that calls `site`'s, when it is a dependency's.
-    fn caller<'a>(
-        &'a self,
-        site: &'a crate::model::sites::Site,
-    ) -> Option<&'a crate::model::sites::Frame> {
-        site.called_from.as_ref().or_else(|| {
-            (site.kind == crate::model::sites::FrameKind::Dependency)
-                .then(|| self.busiest.get(&site.frame.display(&self.root)))
-                .flatten()
-        })
+    fn new(p: &Profile, located: &crate::model::sites::Located, root: &str) -> LineKeys {
+        use crate::model::sites::FrameKind;
+        let mut named: HashMap<u32, Named> = HashMap::default();
+        // A dependency's line whose stack was cut before the program's code
+        // (deep recursion past the capture depth) is taken for its busiest
+        // caller's.
+        let mut busiest: HashMap<String, (u64, String)> = HashMap::default();
+        // Many sites share a caller: each is formatted once.
+        let mut callers: HashMap<(&str, &str, u32), String> = HashMap::default();
+        for (id, s) in &p.sites {
+            let Some(site) = located.get(id) else { continue };
+            let shown = site.frame.display(root);
+            let caller = site.called_from.as_ref().map(|c| {
+                callers
+                    .entry((c.function.as_str(), c.file.as_str(), c.line))
+                    .or_insert_with(|| c.display(root))
+                    .clone()
+            });
+            if let Some(c) = &caller {
+                let events = s.allocs.saturating_add(s.reallocs);
+                match busiest.get_mut(&shown) {
+                    Some(b) if events <= b.0 => {}
+                    Some(b) => *b = (events, c.clone()),
+                    None => {
+                        busiest.insert(shown.clone(), (events, c.clone()));
+                    }
+                }
+            }
+            named.insert(*id, Named { key: String::new(), shown, caller });
+        }
+        for (id, n) in &mut named {
+            if n.caller.is_none() && located[id].kind == FrameKind::Dependency {
+                n.caller = busiest.get(&n.shown).map(|b| b.1.clone());
+            }
+            n.key = match &n.caller {
+                Some(c) => format!("{}{CALLED_FROM}{c}", n.shown),
+                None => n.shown.clone(),
+            };
+        }
+        LineKeys { named, root: root.to_owned() }
     }
 
-    fn key(&self, site: &crate::model::sites::Site) -> String {
-        let shown = site.frame.display(&self.root);
-        match self.caller(site) {
-            Some(caller) => format!("{shown}{CALLED_FROM}{}", caller.display(&self.root)),
-            None => shown,
+    /// The per-line findings' name of site `id`'s line.
+    fn key(&self, id: u32, site: &crate::model::sites::Site) -> String {
+        match self.named.get(&id) {
+            Some(n) => n.key.clone(),
+            None => site.frame.display(&self.root),
+        }
+    }
+
+    /// Site `id`'s line, shown alone.
+    fn shown(&self, id: u32, site: &crate::model::sites::Site) -> String {
+        match self.named.get(&id) {
+            Some(n) => n.shown.clone(),
+            None => site.frame.display(&self.root),
         }
     }
 }
