@@ -1416,6 +1416,15 @@ fn temporaries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits, a minute at most, for a temporary file to appear in `dir`.
+fn wait_for_temporary(dir: &Path) {
+    let waited = std::time::Instant::now();
+    while temporaries(dir).is_empty() {
+        assert!(waited.elapsed().as_secs() < 60, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn an_interrupted_command_leaves_no_temporary_file() {
     use std::os::unix::process::ExitStatusExt;
@@ -1433,11 +1442,7 @@ fn an_interrupted_command_leaves_no_temporary_file() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let waited = std::time::Instant::now();
-        while temporaries(&dir).is_empty() {
-            assert!(waited.elapsed().as_secs() < 60, "no temporary file appeared");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_for_temporary(&dir);
         // Open until the command is gone: waiting closes it, and an end of
         // its input would race the signal.
         let input = merging.stdin.take();
@@ -1467,11 +1472,7 @@ fn an_interrupted_command_leaves_no_temporary_file() {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let waited = std::time::Instant::now();
-    while temporaries(&dir).is_empty() {
-        assert!(waited.elapsed().as_secs() < 60, "no temporary file appeared");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_temporary(&dir);
     let pid = merging.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     std::thread::sleep(std::time::Duration::from_millis(200));

@@ -474,9 +474,9 @@ fn memory_rules(
         max_size: u64,
         short: u64,
         temporary: u64,
-        /// The busiest stack's frame of the program's own code, when the
-        /// site is a dependency's: (its events, its display).
-        caller: (u64, String),
+        /// The program's line that calls it, when it is a dependency's (part
+        /// of its name: every site of the line shares it).
+        caller: String,
         /// Its sites that reallocate on the program's own line (not a
         /// dependency's), with their reallocations.
         growing: Vec<(u32, u64)>,
@@ -484,9 +484,6 @@ fn memory_rules(
         dependency: bool,
     }
     let mut lines: BTreeMap<String, Line> = BTreeMap::new();
-    // A dependency's line whose stack was cut before the program's code
-    // (deep recursion past the capture depth) is taken for its busiest
-    // caller's.
     let keys = LineKeys::new(p, located, &root);
     for (id, s) in &p.sites {
         let Some(site) = located.get(id) else { continue };
@@ -495,11 +492,8 @@ fn memory_rules(
         if l.shown.is_empty() {
             l.shown = named.shown.clone();
         }
-        let events = s.allocs.saturating_add(s.reallocs);
-        if let Some(c) = &named.caller {
-            if l.caller.1.is_empty() || events > l.caller.0 {
-                l.caller = (events, c.clone());
-            }
+        if let (true, Some(c)) = (l.caller.is_empty(), &named.caller) {
+            l.caller = c.clone();
         }
         use crate::model::sites::FrameKind;
         l.dependency |= matches!(
@@ -572,7 +566,7 @@ fn memory_rules(
     for (site, l) in &lines {
         // A line of a dependency or the standard library, reached from the
         // program's own code or not (a thread the dependency started).
-        let in_dependency = l.dependency || !l.caller.1.is_empty();
+        let in_dependency = l.dependency || !l.caller.is_empty();
         let place = site.clone();
         // A site that only reallocates grows blocks allocated elsewhere: its
         // freed blocks are the ones it reallocated.
@@ -591,10 +585,10 @@ fn memory_rules(
             } else {
                 String::new()
             };
-            if in_dependency && !l.caller.1.is_empty() {
+            if in_dependency && !l.caller.is_empty() {
                 inside.push(Inside {
                     at: out.len(),
-                    caller: l.caller.1.clone(),
+                    caller: l.caller.clone(),
                     site: l.shown.clone(),
                     count: l.short,
                     of: blocks,
@@ -667,10 +661,10 @@ fn memory_rules(
             } else {
                 (String::new(), String::from("reserve the capacity up front: Vec::with_capacity / String::with_capacity, or reserve(n) before the loop"))
             };
-            if in_dependency && !l.caller.1.is_empty() && inside_text.is_empty() {
+            if in_dependency && !l.caller.is_empty() && inside_text.is_empty() {
                 inside.push(Inside {
                     at: out.len(),
-                    caller: l.caller.1.clone(),
+                    caller: l.caller.clone(),
                     site: l.shown.clone(),
                     count: grown,
                     of: l.allocs,
