@@ -10,7 +10,7 @@
 //! left alone, since Rust installs its handler only over the default.
 //! `PULSE_SIGNALS=off` (or [`SessionBuilder::signals`]) installs none.
 //!
-//! The handler (async-signal-safe: atomics, `clock_gettime`, `nanosleep`,
+//! The handler (async-signal-safe: atomics, `clock_gettime`, `futex`,
 //! `sigaction`, `raise`):
 //!
 //! ```text
@@ -41,7 +41,7 @@
 //! [`SessionBuilder::signals`]: crate::SessionBuilder::signals
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// The signals whose default ends the process and that pulse finishes the
 /// session on, then passes on.
@@ -51,12 +51,13 @@ const FATAL: [libc::c_int; 3] = [libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS];
 /// The longest a handler waits for the collector, however it moves.
 pub(crate) const MAX_WAIT_NS: u64 = 30_000_000_000;
 
-const IDLE: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
+const IDLE: u32 = 0;
+const RUNNING: u32 = 1;
+const DONE: u32 = 2;
 
-/// The session's phase as the handler sees it.
-static PHASE: AtomicU8 = AtomicU8::new(IDLE);
+/// The session's phase as the handler sees it; a futex word, so that a
+/// thread waiting for the collector wakes as soon as it is done.
+static PHASE: AtomicU32 = AtomicU32::new(IDLE);
 /// Whether the running session finishes on a signal.
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// Set by the handler; the collector finishes the session when it sees it.
@@ -219,6 +220,16 @@ fn is_pulse_thread(tid: i64) -> bool {
 /// Called by the collector when the file is complete (or cannot be).
 pub(crate) fn collector_done() {
     PHASE.store(DONE, Ordering::Release);
+    // SAFETY: `PHASE` is a live, aligned 32-bit word; waking its waiters
+    // touches nothing else.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            PHASE.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
 }
 
 /// In a forked child: there is no collector, so the handler waits for none.
@@ -254,9 +265,21 @@ pub(crate) fn wait_for_collector(max_ns: u64) -> bool {
         {
             return false;
         }
+        // Asleep until the collector is done, looking again every
+        // millisecond for its progress (a signal ends the wait early too).
         let nap = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-        // SAFETY: `nap` is a valid timespec; the remainder is not wanted.
-        unsafe { libc::nanosleep(&nap, std::ptr::null_mut()) };
+        // SAFETY: `PHASE` is a live, aligned 32-bit word and `nap` a valid
+        // timespec; the call returns at once if the word is no longer
+        // `RUNNING`. A system call: async-signal-safe.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                PHASE.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                RUNNING,
+                &nap as *const libc::timespec,
+            );
+        }
     }
 }
 

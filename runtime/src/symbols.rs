@@ -909,6 +909,11 @@ impl Dwarf {
             let mut entries = header.entries();
             while let Ok(Some(e)) = entries.next() {
                 let r = e.range();
+                // Code the linker dropped keeps its entries, at address 0
+                // (half of them in a Rust binary): no code is there.
+                if r.begin == 0 {
+                    continue;
+                }
                 // A unit past 4 GiB of `.debug_info` is left to the symbol
                 // table; a range of more than 4 GiB is cut into pieces.
                 let (Ok(unit), mut begin) = (u32::try_from(unit), r.begin) else { continue };
@@ -919,8 +924,10 @@ impl Dwarf {
                 }
             }
         }
-        aranges.sort_unstable();
-        unit_starts.sort_unstable();
+        // In link order, nearly sorted already: a stable sort merges the
+        // runs it finds, where an unstable one would sort them all again.
+        aranges.sort();
+        unit_starts.sort();
         unit_starts.dedup();
         let whole = if aranges.is_empty() {
             Some(addr2line::Context::from_dwarf(load_sections(file, endian).ok()?).ok()?)
