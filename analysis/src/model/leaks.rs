@@ -4,11 +4,11 @@
 //! row, however many stacks reach it: the row shows the stack that holds
 //! most of its blocks and says how many others there are.
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::history::{trend, Trend};
 use crate::model::profile::Profile;
-use crate::model::sites::{project_root, Frame};
+use crate::model::sites::{project_root, Frame, Located};
 
 /// One allocation site's blocks live at the end: a line of code (in a
 /// merged session, a line of code in one run), whichever stacks reach it.
@@ -66,7 +66,7 @@ pub struct LeakReport {
 /// bytes live at the end; `strict` counts those too short to tell as leaks.
 pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     // Stacks for the rows shown only: the others are counted, then cut.
-    let mut leaks = leaks_with_stacks(profile, top);
+    let mut leaks = leaks_with_stacks(profile, top, None);
     let undecided = leaks.iter().filter(|l| l.trend == Trend::Unknown).count();
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     let more = leaks.len().saturating_sub(top);
@@ -79,31 +79,53 @@ type Place<'a> = Option<(&'a str, &'a str)>;
 
 /// Every site with blocks live at the end, most bytes first.
 pub fn leaks(profile: &Profile) -> Vec<Leak> {
-    leaks_with_stacks(profile, usize::MAX)
+    leaks_with_stacks(profile, usize::MAX, None)
 }
 
 /// [`leaks`], with the stacks of the first `stacks` rows only (the others'
 /// empty): for a report that shows a few rows of what may be many sites'.
-pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
+///
+/// `located`: the sites' locations where the caller has found them
+/// already ([`crate::model::sites::Symbols::located`]); those it lacks are
+/// found here.
+pub(crate) fn leaks_with_stacks(
+    profile: &Profile,
+    stacks: usize,
+    located: Option<&Located>,
+) -> Vec<Leak> {
     let root = project_root(&profile.meta.program);
     // Each location wanted (the sites live at the end, and those with a
-    // history) looked up once, for a lookup walks the site's stack: the
-    // frame and its place, `file:line` or the function where it has no
-    // file.
-    let live = profile.sites.iter().filter(|(_, s)| s.live_blocks_at_end > 0).map(|(k, _)| k);
-    let located: HashMap<u32, Option<(Frame, String)>> = live
+    // history) found once, for finding one walks the site's stack.
+    let none = Located::default();
+    let located = located.unwrap_or(&none);
+    let live: Vec<u32> =
+        profile.sites.iter().filter(|(_, s)| s.live_blocks_at_end > 0).map(|(&k, _)| k).collect();
+    let lacking: Vec<u32> = live
+        .iter()
         .chain(profile.site_history.keys())
-        .map(|&site| {
-            let at = profile.symbols.location(site).map(|f| {
-                let place = f.place(&root);
-                (f, place)
-            });
-            (site, at)
-        })
+        .filter(|s| !located.contains_key(s))
+        .copied()
         .collect();
-    let frame_of = |site: u32| located.get(&site).and_then(Option::as_ref);
-    let place_of =
-        |site: u32| -> Place<'_> { frame_of(site).map(|(f, p)| (f.function.as_str(), p.as_str())) };
+    let found = profile.symbols.located(lacking.iter());
+    let frame_of = |site: u32| located.get(&site).or_else(|| found.get(&site)).map(|s| &s.frame);
+    // The frame and its place, `file:line` or the function where it has no
+    // file: for the sites live at the end, and the sites with a history
+    // in a function one of them is in (no other can share a row's line).
+    let mut placed: HashMap<u32, (&Frame, String)> = HashMap::default();
+    for &site in &live {
+        if let Some(f) = frame_of(site) {
+            placed.insert(site, (f, f.place(&root)));
+        }
+    }
+    let leaking: HashSet<&str> = placed.values().map(|(f, _)| f.function.as_str()).collect();
+    for &site in profile.site_history.keys() {
+        if let Some(f) = frame_of(site).filter(|f| leaking.contains(f.function.as_str())) {
+            placed.entry(site).or_insert_with(|| (f, f.place(&root)));
+        }
+    }
+    let place_of = |site: u32| -> Place<'_> {
+        placed.get(&site).map(|(f, p)| (f.function.as_str(), p.as_str()))
+    };
     // A merged session is judged run by run: each run's sites have the
     // history of their own run (see `Profile::site_history`), since a cache
     // every run fills is no leak of them all.
@@ -125,7 +147,9 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
     // (in a merge, per run).
     let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::default();
     for (site, h) in &profile.site_history {
-        let sum = by_place.entry((place_of(*site), run_of(*site))).or_default();
+        // A site without a place stands alone, its history its own.
+        let key @ Some(_) = place_of(*site) else { continue };
+        let sum = by_place.entry((key, run_of(*site))).or_default();
         if sum.len() < h.len() {
             sum.resize(h.len(), 0);
         }
@@ -143,7 +167,7 @@ pub(crate) fn leaks_with_stacks(profile: &Profile, stacks: usize) -> Vec<Leak> {
                 None => profile.site_history.get(&site).cloned().unwrap_or_default(),
                 key => by_place.get(&(key, run_of(site))).cloned().unwrap_or_default(),
             };
-            let (function, place) = match frame_of(site) {
+            let (function, place) = match placed.get(&site) {
                 Some((at, _)) if at.file.is_empty() => (at.function.clone(), String::new()),
                 Some((at, place)) => (at.function.clone(), place.clone()),
                 None => (crate::model::sites::unplaced(site), String::new()),

@@ -189,7 +189,7 @@ impl Default for RecommendOptions {
 /// The recommendations for `profile`, most at stake first.
 pub fn recommend(p: &Profile, o: &RecommendOptions) -> Vec<Recommendation> {
     let located = p.symbols.located(p.sites.keys());
-    recommend_given(p, o, &located, &crate::model::leaks::leaks_with_stacks(p, 0))
+    recommend_given(p, o, &located, &crate::model::leaks::leaks_with_stacks(p, 0, Some(&located)))
 }
 
 /// [`recommend`], with `p`'s sites located and its blocks live at the end

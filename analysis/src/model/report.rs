@@ -463,7 +463,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
     let sites_omitted = sites.len().saturating_sub(opts.top);
     sites.truncate(opts.top);
     // Found once, for the leak rows and the recommendations both.
-    let live_at_end = crate::model::leaks::leaks_with_stacks(profile, opts.top);
+    let live_at_end = crate::model::leaks::leaks_with_stacks(profile, opts.top, Some(&located));
     let live_at_end_omitted = live_at_end.len().saturating_sub(opts.top);
     Report {
         program: profile.meta.program.clone(),
