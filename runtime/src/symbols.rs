@@ -31,7 +31,9 @@
 //! `/usr/lib/debug`, or by its `.gnu_debuglink`).
 
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -62,7 +64,7 @@ pub(crate) struct Symbolizer {
     /// Addresses placed, by object, unit and address, the first last.
     placed: Vec<(Place, u64)>,
     /// Every address ever queued: each is resolved and written once.
-    seen: HashSet<u64>,
+    seen: FxHashSet<u64>,
     /// File-backed mappings of the process, sorted by start address.
     regions: Vec<Region>,
     /// Whether `regions` was read since the last address it could not place.
@@ -433,7 +435,7 @@ impl ObjectFile {
     fn forget_units(&mut self) {
         if let Some(d) = &mut self.dwarf {
             d.names.kept.clear();
-            d.names.demangled = HashMap::new();
+            d.names.demangled = FxHashMap::default();
         }
     }
 
@@ -639,7 +641,7 @@ struct Names {
     /// Names read from `.debug_str` and demangled, by their offset there:
     /// a function inlined in many places, or holding several addresses of
     /// several units, is demangled once.
-    demangled: HashMap<usize, String>,
+    demangled: FxHashMap<usize, String>,
 }
 
 /// A name: bytes of the mapping, or a string of `.debug_str` by its offset
@@ -892,6 +894,82 @@ impl Plan {
     }
 }
 
+/// Where each unit's code is, from `.debug_aranges` as `gimli` reads it:
+/// the ranges, and the offset in `.debug_info` of each set's unit.
+fn aranges_gimli(section: &gimli::DebugAranges<Slice>) -> (Vec<Arange>, Vec<usize>) {
+    let (mut aranges, mut unit_starts) = (Vec::new(), Vec::new());
+    let mut headers = section.headers();
+    while let Ok(Some(header)) = headers.next() {
+        let unit = header.debug_info_offset().0;
+        unit_starts.push(unit);
+        let mut entries = header.entries();
+        while let Ok(Some(e)) = entries.next() {
+            let r = e.range();
+            push_arange(&mut aranges, r.begin, r.end, unit);
+        }
+    }
+    (aranges, unit_starts)
+}
+
+/// [`aranges_gimli`], read straight from the section's bytes where every
+/// set has the shape compilers write for 64-bit code (32-bit DWARF,
+/// version 2 or 3, 8-byte addresses, no segments); `None` where one does
+/// not, for `gimli` to read. The same ranges, at a few instructions an
+/// entry rather than `gimli`'s 150 (a Rust binary has tens of thousands,
+/// read by each symbolizer thread as its first address comes).
+fn aranges_plain(data: &[u8], endian: gimli::RunTimeEndian) -> Option<(Vec<Arange>, Vec<usize>)> {
+    use gimli::Endianity as _;
+    let u16_at = |b: &[u8], at: usize| Some(endian.read_u16(b.get(at..at + 2)?));
+    let u32_at = |b: &[u8], at: usize| Some(endian.read_u32(b.get(at..at + 4)?));
+    let u64_at = |b: &[u8], at: usize| Some(endian.read_u64(b.get(at..at + 8)?));
+    // The lowest negative tombstone of an 8-byte address, which `gimli`
+    // skips (-2 and -1).
+    const TOMBSTONE: u64 = u64::MAX - 1;
+    let (mut aranges, mut unit_starts) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < data.len() {
+        let length = u32_at(data, at)?;
+        if length >= 0xffff_fff0 {
+            return None;
+        }
+        let set = data.get(at + 4..(at + 4).checked_add(length as usize)?)?;
+        at += 4 + length as usize;
+        // version, unit offset, address size, segment size; then padding
+        // up to the first tuple, 16 bytes from the set's length field.
+        if !matches!(u16_at(set, 0)?, 2 | 3) || set.get(6..8)? != [8, 0] || set.len() < 12 {
+            return None;
+        }
+        let unit = u32_at(set, 2)? as usize;
+        unit_starts.push(unit);
+        for tuple in set[12..].chunks_exact(16) {
+            let (begin, len) = (u64_at(tuple, 0)?, u64_at(tuple, 8)?);
+            if (begin, len) == (0, 0) || begin >= TOMBSTONE {
+                continue;
+            }
+            // An end past the address space ends the set, as in `gimli`.
+            let Some(end) = begin.checked_add(len) else { break };
+            push_arange(&mut aranges, begin, end, unit);
+        }
+    }
+    Some((aranges, unit_starts))
+}
+
+/// Adds the range `[begin, end)` of the unit at `unit` to `aranges`.
+fn push_arange(aranges: &mut Vec<Arange>, begin: u64, end: u64, unit: usize) {
+    // Code the linker dropped keeps its entries, at address 0 (half of
+    // them in a Rust binary): no code is there.
+    if begin == 0 {
+        return;
+    }
+    // A unit past 4 GiB of `.debug_info` is left to the symbol table, and
+    // so is a range of 4 GiB or more: no unit has that much code, and one
+    // in a damaged file would otherwise be cut into billions of pieces.
+    let (Ok(unit), Ok(len)) = (u32::try_from(unit), u32::try_from(end - begin)) else { return };
+    if len > 0 {
+        aranges.push(Arange { begin, len, unit });
+    }
+}
+
 impl Dwarf {
     fn new(
         file: &object::File<'static>,
@@ -900,30 +978,9 @@ impl Dwarf {
     ) -> Option<Dwarf> {
         section(file, ".debug_info")?;
         let sections = load_sections(file, endian).ok()?;
-        let mut aranges = Vec::new();
-        let mut unit_starts = Vec::new();
-        let mut headers = sections.debug_aranges.headers();
-        while let Ok(Some(header)) = headers.next() {
-            let unit = header.debug_info_offset().0;
-            unit_starts.push(unit);
-            let mut entries = header.entries();
-            while let Ok(Some(e)) = entries.next() {
-                let r = e.range();
-                // Code the linker dropped keeps its entries, at address 0
-                // (half of them in a Rust binary): no code is there.
-                if r.begin == 0 {
-                    continue;
-                }
-                // A unit past 4 GiB of `.debug_info` is left to the symbol
-                // table; a range of more than 4 GiB is cut into pieces.
-                let (Ok(unit), mut begin) = (u32::try_from(unit), r.begin) else { continue };
-                while begin < r.end {
-                    let len = (r.end - begin).min(u64::from(u32::MAX));
-                    aranges.push(Arange { begin, len: len as u32, unit });
-                    begin += len;
-                }
-            }
-        }
+        let (mut aranges, mut unit_starts) = section(file, ".debug_aranges")
+            .and_then(|data| aranges_plain(data, endian))
+            .unwrap_or_else(|| aranges_gimli(&sections.debug_aranges));
         // In link order, nearly sorted already: a stable sort merges the
         // runs it finds, where an unstable one would sort them all again.
         aranges.sort();
@@ -1055,7 +1112,7 @@ impl Dwarf {
         if let Some(program) = program {
             place_lines(program, svmas, &mut lines, true)?;
         }
-        let mut files: HashMap<u64, String> = HashMap::new();
+        let mut files: FxHashMap<u64, String> = FxHashMap::default();
         let mut file_name = |index: u64| -> String {
             let Some(program) = program else { return String::new() };
             files
@@ -2502,6 +2559,42 @@ mod tests {
 
     /// A scan of the symbol table finds what `object`'s symbol map finds,
     /// in this test binary and in the C library.
+    #[test]
+    fn aranges_read_plainly_are_gimli_s() {
+        with_test_object(|object| {
+            let endian = if object.file.is_little_endian() {
+                gimli::RunTimeEndian::Little
+            } else {
+                gimli::RunTimeEndian::Big
+            };
+            let data = section(&object.file, ".debug_aranges").expect("a .debug_aranges");
+            let by_gimli = |d: &'static [u8]| aranges_gimli(&gimli::DebugAranges::new(d, endian));
+            let plain = aranges_plain(data, endian).expect("the usual shape");
+            assert!(plain.0.len() > 100, "{} ranges", plain.0.len());
+            assert_eq!(plain, by_gimli(data));
+            // Damaged copies: read alike, or left to gimli. Each byte of
+            // the first sets' headers and tuples changed, and cuts.
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..3000 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let mut d = data[..data.len().min(4096)].to_vec();
+                let at = (rng >> 8) as usize % d.len();
+                match rng % 4 {
+                    0 => d.truncate(at),
+                    1 => d[at] = (rng >> 32) as u8,
+                    2 => d[at] ^= 1 << ((rng >> 40) % 8),
+                    _ => d[at..].iter_mut().take(8).for_each(|b| *b = 0xff),
+                }
+                let d: &'static [u8] = Box::leak(d.into_boxed_slice());
+                if let Some(p) = aranges_plain(d, endian) {
+                    assert_eq!(p, by_gimli(d), "damaged at {at}");
+                }
+            }
+        });
+    }
+
     #[test]
     fn a_scan_of_the_symbol_table_finds_what_the_map_finds() {
         use object::{ObjectSymbol as _, ObjectSymbolTable as _};
