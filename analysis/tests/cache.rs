@@ -156,6 +156,34 @@ fn a_file_being_written_is_not_stored() {
 }
 
 #[test]
+fn a_file_without_its_trailer_is_stored_unless_a_program_holds_it() {
+    // Cut inside its last frame: a killed program's file, or one still
+    // being written. Locked as a running session's file is, it is kept
+    // nowhere; let go, it is a file like any other.
+    let dir = scratch("held");
+    let cache = Cache::new(dir.join("cache"));
+    let path = dir.join("s.pulse");
+    let bytes = names::session(names::plain, 0);
+    fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let mut writer = std::process::Command::new("flock")
+        .args(["-x", "-o", path.to_str().unwrap(), "sleep", "30"])
+        .spawn()
+        .expect("flock(1), of util-linux");
+    let t = std::time::Instant::now();
+    while !pulse_analysis::being_written(&path) {
+        assert!(t.elapsed().as_secs() < 30, "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (p, used) = load(&path, &LoadOptions::new(), &cache);
+    assert!(p.truncated.is_some());
+    assert_eq!(used, CacheUse::NotStored);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Stored);
+    assert_eq!(load(&path, &LoadOptions::new(), &cache).1, CacheUse::Hit);
+}
+
+#[test]
 fn an_unwritable_cache_only_costs_the_replay() {
     let dir = scratch("unwritable");
     let path = dir.join("s.pulse");

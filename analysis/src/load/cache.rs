@@ -156,9 +156,7 @@ impl Profile {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Profile, CacheUse), Error> {
         let path = path.as_ref();
-        // A session still being written changes under the cache's check:
-        // read as it is now, kept nowhere.
-        let Some(build) = build().filter(|_| !super::being_written(path)) else {
+        let Some(build) = build() else {
             return Ok((Profile::load_with(path, opts, progress)?, CacheUse::NotStored));
         };
         let io_error = |source| Error::Io { path: path.to_path_buf(), source };
@@ -210,10 +208,16 @@ impl Profile {
         io::copy(&mut reading, &mut io::sink()).map_err(io_error)?;
         let hash = reading.hash.map_or([0; 32], |h| *h.finalize().as_bytes());
         let stamp = Stamp { hash, ..stamp };
+        // A session still being written changes under the cache's check:
+        // read as it is now, kept nowhere. Only a file without its trailer
+        // can be one, and only for such a file is that asked: the answer
+        // reads `/proc/locks`, which takes the kernel's lock of every file
+        // lock (an RCU grace period, 12 ms here).
         let unchanged = reading.read == stamp.len
             && fs::metadata(path).is_ok_and(|m| {
                 m.len() == stamp.len && m.modified().map_or(0, nanos) == stamp.modified_ns
-            });
+            })
+            && !(profile.truncated.is_some() && super::being_written(path));
         let used = match unchanged && write_entry(cache, &entry, &stamp, &profile).is_ok() {
             true => CacheUse::Stored,
             false => CacheUse::NotStored,

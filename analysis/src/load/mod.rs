@@ -79,8 +79,11 @@ pub(crate) fn open(path: &Path) -> Result<File, Error> {
 
 /// Whether a running program is writing the session file at `path`: the
 /// runtime holds an exclusive `flock` on its file while its session runs.
-/// Read from `/proc/locks`, which takes no lock: a new session may take the
-/// file whenever it likes. False where that cannot be told.
+/// Read from `/proc/locks`, which takes no lock on the file: a new session
+/// may take it whenever it likes. Reading it takes the kernel's lock of
+/// all file locks, though, which waits for an RCU grace period (12 ms
+/// here): ask only where the answer matters, of a file without its
+/// trailer. False where that cannot be told.
 pub fn being_written(path: impl AsRef<Path>) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else { return false };
