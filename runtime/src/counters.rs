@@ -69,6 +69,16 @@ mod imp {
             Ok(ThreadGroup { group, counters })
         }
 
+        /// The group stopped, kept open: while a task's counter is open,
+        /// the kernel keeps its scheduler's hooks for them on, and turning
+        /// them on again (when the last one closes, they go a second
+        /// later) waits for an RCU grace period, 12-20 ms, in whichever
+        /// thread opens the next. `None` if it cannot be stopped.
+        pub(crate) fn idle(mut self) -> Option<ThreadGroup> {
+            self.group.disable().ok()?;
+            Some(self)
+        }
+
         /// The current values, in the set's order.
         pub(crate) fn read(&mut self) -> std::io::Result<[u64; MAX]> {
             let counts = self.group.read()?;
@@ -115,7 +125,7 @@ mod imp {
     /// thread; returns the set to use and what to record about each counter.
     /// With `hardware` false, the hardware group is not tried (software
     /// counters were asked for) and the metadata says so.
-    pub(crate) fn probe(hardware: bool) -> (Set, Vec<CounterInfo>) {
+    pub(crate) fn probe(hardware: bool) -> (Set, Vec<CounterInfo>, Option<ThreadGroup>) {
         let mut infos = Vec::new();
         let tried = if hardware {
             ThreadGroup::open(Set::Hardware).map_err(|e| {
@@ -127,7 +137,7 @@ mod imp {
             ))
         };
         match tried {
-            Ok(_) => {
+            Ok(group) => {
                 for (name, _) in HARDWARE {
                     infos.push(CounterInfo {
                         name: name.into(),
@@ -135,7 +145,7 @@ mod imp {
                         reason: "hardware counter".into(),
                     });
                 }
-                return (Set::Hardware, infos);
+                return (Set::Hardware, infos, group.idle());
             }
             Err(reason) => {
                 for (name, _) in HARDWARE {
@@ -148,7 +158,7 @@ mod imp {
             }
         }
         match ThreadGroup::open(Set::Software) {
-            Ok(_) => {
+            Ok(group) => {
                 for (name, _) in SOFTWARE {
                     infos.push(CounterInfo {
                         name: name.into(),
@@ -156,7 +166,7 @@ mod imp {
                         reason: "software counter".into(),
                     });
                 }
-                (Set::Software, infos)
+                (Set::Software, infos, group.idle())
             }
             Err(e) => {
                 for (name, _) in SOFTWARE {
@@ -166,7 +176,7 @@ mod imp {
                         reason: format!("perf_event_open: {e}"),
                     });
                 }
-                (Set::None, infos)
+                (Set::None, infos, None)
             }
         }
     }
@@ -187,8 +197,8 @@ mod imp {
         }
     }
 
-    pub(crate) fn probe(_hardware: bool) -> (Set, Vec<CounterInfo>) {
-        (Set::None, Vec::new())
+    pub(crate) fn probe(_hardware: bool) -> (Set, Vec<CounterInfo>, Option<ThreadGroup>) {
+        (Set::None, Vec::new(), None)
     }
 
     pub(crate) struct Instructions;
@@ -218,17 +228,23 @@ struct State {
     set: Set,
     groups: Vec<(u64, Arc<Mutex<Opened>>)>,
     failures: Vec<(u64, String)>,
+    /// The group the session's start opened to probe the set, stopped and
+    /// kept open so that the threads' groups open without the kernel's
+    /// wait (see [`ThreadGroup::idle`]).
+    kept: Option<ThreadGroup>,
 }
 
 static STATE: Mutex<State> =
-    Mutex::new(State { set: Set::None, groups: Vec::new(), failures: Vec::new() });
+    Mutex::new(State { set: Set::None, groups: Vec::new(), failures: Vec::new(), kept: None });
 
-/// Sets the session's counter set; forgets the groups of an earlier session.
-pub(crate) fn configure(set: Set) {
+/// Sets the session's counter set, and the probe's group to keep open;
+/// forgets the groups of an earlier session.
+pub(crate) fn configure(set: Set, kept: Option<ThreadGroup>) {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
     s.set = set;
     s.groups.clear();
     s.failures.clear();
+    s.kept = kept;
 }
 
 thread_local! {
@@ -260,6 +276,42 @@ fn read_group(tid: u64, group: &Mutex<Opened>) -> Option<[u64; MAX]> {
     }
 }
 
+/// The calling thread's group, opened on first use; `None` when the
+/// session has no counters or they cannot be opened here.
+fn thread_group() -> Option<Arc<Mutex<Opened>>> {
+    GROUP
+        .try_with(|g| {
+            g.borrow_mut()
+                .get_or_insert_with(|| {
+                    let set = STATE.lock().unwrap_or_else(|e| e.into_inner()).set;
+                    let group = ThreadGroup::open(set).ok()?;
+                    let group = Arc::new(Mutex::new(Opened { group, failed: None }));
+                    let tid = pulse_alloc::current_thread_id();
+                    STATE
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .groups
+                        .push((tid, Arc::clone(&group)));
+                    Some(group)
+                })
+                .clone()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Opens the calling thread's group if it has none yet: a counted scope
+/// does so before its clock is read, so that its first entry on a thread
+/// does not time the opening.
+pub(crate) fn prepare() {
+    pulse_alloc::untracked(|| {
+        // `STATE`'s lock, which the collector takes each round: a
+        // terminating signal waits for its release.
+        let _held = pulse_alloc::Holding::new();
+        let _ = thread_group();
+    });
+}
+
 /// Reads the calling thread's counters, opening its group on first use.
 /// `None` when the session has no counters or they cannot be read.
 pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
@@ -267,25 +319,7 @@ pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
         // The group's lock and `STATE`'s, which the collector takes each
         // round: a terminating signal waits for their release.
         let _held = pulse_alloc::Holding::new();
-        let group = GROUP
-            .try_with(|g| {
-                g.borrow_mut()
-                    .get_or_insert_with(|| {
-                        let set = STATE.lock().unwrap_or_else(|e| e.into_inner()).set;
-                        let group = ThreadGroup::open(set).ok()?;
-                        let group = Arc::new(Mutex::new(Opened { group, failed: None }));
-                        let tid = pulse_alloc::current_thread_id();
-                        STATE
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .groups
-                            .push((tid, Arc::clone(&group)));
-                        Some(group)
-                    })
-                    .clone()
-            })
-            .ok()
-            .flatten()?;
+        let group = thread_group()?;
         let values = read_group(pulse_alloc::current_thread_id(), &group)?;
         Some((values, width()))
     })
@@ -323,4 +357,37 @@ pub(crate) fn failures() -> Option<(String, u64)> {
         ),
         n as u64,
     ))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A counted scope opens its thread's group before its clock is read
+    /// (`prepare`), and the probe's group stays open, stopped, for the
+    /// session: opening a thread's group then never waits on the kernel
+    /// turning its scheduler hooks for counters back on.
+    #[test]
+    fn a_threads_group_is_opened_before_its_first_read_and_the_probes_is_kept() {
+        // The software group: what every machine here can open (the
+        // end-to-end counters tests rely on it too).
+        let (set, _, kept) = probe(false);
+        assert_eq!(set, Set::Software);
+        assert!(kept.is_some(), "the probe's group is handed back, stopped");
+        configure(set, kept);
+        std::thread::spawn(|| {
+            let tid = pulse_alloc::current_thread_id();
+            let opened = || STATE.lock().unwrap().groups.iter().any(|(t, _)| *t == tid);
+            assert!(!opened());
+            prepare();
+            assert!(opened(), "prepare opened the thread's group");
+            let (values, n) = read_current().expect("a reading");
+            assert_eq!(n, 4);
+            assert!(values[0] > 0, "task-clock counted: {values:?}");
+        })
+        .join()
+        .unwrap();
+        assert!(STATE.lock().unwrap().kept.is_some());
+        configure(Set::None, None);
+    }
 }

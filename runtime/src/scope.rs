@@ -177,6 +177,9 @@ impl ScopeGuard {
             return ScopeGuard { id: 0, counted: false, _not_send: PhantomData };
         }
         let id = site.id();
+        if counted {
+            crate::counters::prepare();
+        }
         pulse_alloc::record_boundary(EventKind::ScopeEnter, id);
         if counted {
             read_counters(id);

@@ -617,12 +617,12 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         // done in that time rather than after it.
         let mut source = clock::select(tsc);
         let mut start = Anchor::take();
-        let (set, counter_infos) = match counters {
+        let (set, counter_infos, kept) = match counters {
             Counters::Auto => crate::counters::probe(true),
             Counters::Software => crate::counters::probe(false),
-            Counters::Off => (crate::counters::Set::None, Vec::new()),
+            Counters::Off => (crate::counters::Set::None, Vec::new(), None),
         };
-        crate::counters::configure(set);
+        crate::counters::configure(set, kept);
         if matches!(mode, AllocMode::Full | AllocMode::Sample { .. }) {
             pulse_alloc::set_stack_mode(StackMode::Full, depth);
         }
