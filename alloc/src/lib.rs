@@ -23,6 +23,7 @@ pub mod budget;
 mod calibrate;
 pub mod clock;
 mod deferred;
+pub mod futex;
 mod guard;
 mod handoff;
 mod ring;

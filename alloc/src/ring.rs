@@ -380,7 +380,7 @@ static ROOM: AtomicU32 = AtomicU32::new(0);
 static ROOM_WAITERS: AtomicU32 = AtomicU32::new(0);
 /// The longest a waiting thread sleeps before it looks again, should a
 /// wake-up never come (and to judge a stall by the clock).
-const ROOM_SLEEP_NS: i64 = 1_000_000;
+const ROOM_SLEEP_NS: u64 = 1_000_000;
 
 /// Wakes the threads sleeping until there is room in their ring. Never
 /// blocks or allocates.
@@ -391,35 +391,14 @@ pub(crate) fn wake_room_waiters() {
     // or it read `ROOM` after the increment above, and its `FUTEX_WAIT`
     // returns at once.
     if ROOM_WAITERS.load(Ordering::SeqCst) != 0 {
-        // SAFETY: FUTEX_WAKE on a live, aligned 32-bit word; the kernel
-        // neither reads nor writes memory of ours.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                ROOM.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                i32::MAX,
-            );
-        }
+        crate::futex::wake(&ROOM);
     }
 }
 
 /// Sleeps until [`ROOM`] is no longer `seen`, for [`ROOM_SLEEP_NS`] at most
 /// (or less: a signal ends it early, and the caller looks again).
 fn sleep_until_room(seen: u32) {
-    let timeout = libc::timespec { tv_sec: 0, tv_nsec: ROOM_SLEEP_NS };
-    // SAFETY: FUTEX_WAIT on a live, aligned 32-bit word, with a timespec
-    // that outlives the call; the kernel returns at once if the word is no
-    // longer `seen`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            ROOM.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            seen,
-            &timeout as *const libc::timespec,
-        );
-    }
+    crate::futex::wait(&ROOM, seen, ROOM_SLEEP_NS);
 }
 
 /// The value of [`progress`] at which a waiting thread gave up on the

@@ -61,9 +61,12 @@ mod imp {
                 Set::None => return Err(std::io::Error::other("no counters")),
             };
             let mut group = Group::new()?;
+            close_on_exec(&group);
             let mut counters = Vec::with_capacity(events.len());
             for e in events {
-                counters.push(Builder::new().group(&mut group).kind(e).build()?);
+                let counter = Builder::new().group(&mut group).kind(e).build()?;
+                close_on_exec(&counter);
+                counters.push(counter);
             }
             group.enable()?;
             Ok(ThreadGroup { group, counters })
@@ -90,6 +93,15 @@ mod imp {
         }
     }
 
+    /// Marks `fd` close-on-exec: `perf-event` opens its descriptors
+    /// without the flag, and a program's children must not inherit pulse's
+    /// counters.
+    fn close_on_exec(fd: &impl std::os::fd::AsRawFd) {
+        // SAFETY: `fcntl` on a descriptor the caller owns and keeps open;
+        // F_SETFD touches only that descriptor's flags.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+
     /// The calling thread's user-space instructions, counted around a
     /// block of code: for a budget's instruction bound.
     pub(crate) struct Instructions(Counter);
@@ -98,7 +110,9 @@ mod imp {
         /// Opens the counter on the calling thread; an error where the
         /// processor exposes no instruction counter.
         pub(crate) fn open() -> std::io::Result<Instructions> {
-            Ok(Instructions(Builder::new().kind(Hardware::INSTRUCTIONS).build()?))
+            let counter = Builder::new().kind(Hardware::INSTRUCTIONS).build()?;
+            close_on_exec(&counter);
+            Ok(Instructions(counter))
         }
 
         /// Runs `f` and counts its instructions.
@@ -236,6 +250,11 @@ struct State {
 
 static STATE: Mutex<State> =
     Mutex::new(State { set: Set::None, groups: Vec::new(), failures: Vec::new(), kept: None });
+
+/// Closes the probe's group, at the session's end.
+pub(crate) fn release_kept() {
+    STATE.lock().unwrap_or_else(|e| e.into_inner()).kept = None;
+}
 
 /// Sets the session's counter set, and the probe's group to keep open;
 /// forgets the groups of an earlier session.
@@ -388,6 +407,25 @@ mod tests {
         .join()
         .unwrap();
         assert!(STATE.lock().unwrap().kept.is_some());
+        // No child of the program inherits them: every perf descriptor of
+        // this process is close-on-exec.
+        let perf: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                target.to_string_lossy().contains("perf_event").then(|| e.file_name())
+            })
+            .filter_map(|n| n.to_str()?.parse().ok())
+            .collect();
+        assert!(perf.len() >= 5, "the probe's group and the thread's: {perf:?}");
+        for fd in perf {
+            // SAFETY: F_GETFD reads a descriptor's flags and nothing else.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
+        }
+        release_kept();
+        assert!(STATE.lock().unwrap().kept.is_none());
         configure(Set::None, None);
     }
 }

@@ -888,6 +888,7 @@ fn finish(r: Running) -> Result<(), Error> {
             r.control.abandoned.store(true, Ordering::Release);
             pulse_alloc::stop_recording();
             COLLECTOR.clear();
+            crate::counters::release_kept();
             return Err(Error::Io {
                 path: r.path,
                 source: io::Error::other(format!(
@@ -900,6 +901,7 @@ fn finish(r: Running) -> Result<(), Error> {
         }
         let result = r.collector.join();
         COLLECTOR.clear();
+        crate::counters::release_kept();
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(Error::Io { path: r.path, source }),

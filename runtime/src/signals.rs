@@ -220,16 +220,7 @@ fn is_pulse_thread(tid: i64) -> bool {
 /// Called by the collector when the file is complete (or cannot be).
 pub(crate) fn collector_done() {
     PHASE.store(DONE, Ordering::Release);
-    // SAFETY: `PHASE` is a live, aligned 32-bit word; waking its waiters
-    // touches nothing else.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            PHASE.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
-        );
-    }
+    pulse_alloc::futex::wake(&PHASE);
 }
 
 /// In a forked child: there is no collector, so the handler waits for none.
@@ -267,19 +258,7 @@ pub(crate) fn wait_for_collector(max_ns: u64) -> bool {
         }
         // Asleep until the collector is done, looking again every
         // millisecond for its progress (a signal ends the wait early too).
-        let nap = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-        // SAFETY: `PHASE` is a live, aligned 32-bit word and `nap` a valid
-        // timespec; the call returns at once if the word is no longer
-        // `RUNNING`. A system call: async-signal-safe.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                PHASE.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                RUNNING,
-                &nap as *const libc::timespec,
-            );
-        }
+        pulse_alloc::futex::wait(&PHASE, RUNNING, 1_000_000);
     }
 }
 
