@@ -142,7 +142,13 @@ pub(crate) fn arm(on: bool) {
         act.sa_sigaction = on_signal
             as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
             as usize;
-        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        // On the alternate stack only the signals a stack overflow brings
+        // (the fault, and the abort that reports it): a thread's alternate
+        // stack can be gone while the thread runs (`std::process::exit` on
+        // another thread unmaps the main thread's), and a terminating
+        // signal delivered onto it turned into a SIGSEGV, with no trailer.
+        let on_stack = if FATAL.contains(&sig) { libc::SA_ONSTACK } else { 0 };
+        act.sa_flags = libc::SA_SIGINFO | on_stack | libc::SA_RESTART;
         // SAFETY: `sa_mask` is a valid sigset to fill; the handler runs with
         // the other terminating signals blocked, so they do not nest.
         unsafe {

@@ -177,6 +177,24 @@ fn the_programs_own_handler_still_runs_and_decides_the_exit() {
 }
 
 #[test]
+fn a_signal_while_another_thread_exits_is_not_turned_into_a_segfault() {
+    // `std::process::exit` on one thread unmaps the main thread's
+    // alternate signal stack; a terminating signal handled on that stack
+    // was a SIGSEGV, with no trailer, three times in three.
+    for run in 0..3 {
+        let path = temp_session("exit-signalled");
+        let mut child = durable("exit-signalled").env("PULSE_OUT", &path).spawn().unwrap();
+        let status = wait_within(&mut child, Duration::from_secs(60), "exit-signalled");
+        assert_ne!(status.signal(), Some(libc::SIGSEGV), "run {run}: {status}");
+        assert!(
+            status.signal() == Some(libc::SIGTERM) || status.success(),
+            "run {run}: the signal's exit, or the exit's: {status}"
+        );
+        assert!(Profile::load(&path).unwrap().trailer.is_some(), "run {run}");
+    }
+}
+
+#[test]
 fn pulse_signals_off_installs_nothing() {
     let path = temp_session("signals-off");
     let mut child =

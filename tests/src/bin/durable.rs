@@ -19,6 +19,11 @@
 //! - `overflow-in-code OUT`: `overflow`, with a session started in `main`,
 //!   after Rust installed its stack-overflow handler (pulse's `SIGSEGV`
 //!   handler then runs first and calls it).
+//! - `exit-signalled`: `steady` on `main` while another thread, with
+//!   `SIGTERM` blocked, calls `std::process::exit` after 200 ms; an `atexit`
+//!   handler of the program's sends the process `SIGTERM`, which `main`
+//!   takes while the exit runs (and has unmapped `main`'s alternate signal
+//!   stack).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +54,11 @@ fn steady(limit: Duration) {
         i += 1;
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+extern "C" fn send_term() {
+    // SAFETY: `kill` on this process, with a valid signal.
+    unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
 }
 
 extern "C" fn exit_seven(_: libc::c_int) {
@@ -120,6 +130,23 @@ fn main() {
             let _s = out.map(|o| pulse::Session::builder().output(o).start().expect("start"));
             steady(Duration::from_secs(1));
             std::hint::black_box(recurse(0));
+        }
+        "exit-signalled" => {
+            // SAFETY: `send_term` is an `extern "C" fn()` that does not unwind.
+            unsafe { libc::atexit(send_term) };
+            std::thread::spawn(|| {
+                // SAFETY: a zeroed sigset is a valid one to fill; the mask
+                // is this thread's alone.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGTERM);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+                steady(Duration::from_millis(200));
+                std::process::exit(0);
+            });
+            steady(minute);
         }
         other => panic!("unknown mode {other:?}"),
     }
