@@ -246,10 +246,18 @@ struct State {
     /// kept open so that the threads' groups open without the kernel's
     /// wait (see [`ThreadGroup::idle`]).
     kept: Option<ThreadGroup>,
+    /// Moved by each session's [`configure`]: a thread's group of an
+    /// earlier session is opened again (or not) for this one's set.
+    session: u64,
 }
 
-static STATE: Mutex<State> =
-    Mutex::new(State { set: Set::None, groups: Vec::new(), failures: Vec::new(), kept: None });
+static STATE: Mutex<State> = Mutex::new(State {
+    set: Set::None,
+    groups: Vec::new(),
+    failures: Vec::new(),
+    kept: None,
+    session: 0,
+});
 
 /// Closes the probe's group, at the session's end.
 pub(crate) fn release_kept() {
@@ -264,13 +272,17 @@ pub(crate) fn configure(set: Set, kept: Option<ThreadGroup>) {
     s.groups.clear();
     s.failures.clear();
     s.kept = kept;
+    s.session += 1;
 }
 
+/// A thread's group in the session that opened it (`None`: opening failed,
+/// the reason in the session's metadata).
+type ThreadSlot = (u64, Option<Arc<Mutex<Opened>>>);
+
 thread_local! {
-    /// This thread's group: opened on its first counter scope, or `None`
-    /// when opening failed (the reason is in the session's metadata).
-    static GROUP: std::cell::RefCell<Option<Option<Arc<Mutex<Opened>>>>> =
-        const { std::cell::RefCell::new(None) };
+    /// This thread's group: opened on its first counter scope of each
+    /// session.
+    static GROUP: std::cell::RefCell<Option<ThreadSlot>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Reads one thread's group. A read that fails (the counter's file
@@ -300,20 +312,27 @@ fn read_group(tid: u64, group: &Mutex<Opened>) -> Option<[u64; MAX]> {
 fn thread_group() -> Option<Arc<Mutex<Opened>>> {
     GROUP
         .try_with(|g| {
-            g.borrow_mut()
-                .get_or_insert_with(|| {
-                    let set = STATE.lock().unwrap_or_else(|e| e.into_inner()).set;
-                    let group = ThreadGroup::open(set).ok()?;
-                    let group = Arc::new(Mutex::new(Opened { group, failed: None }));
-                    let tid = pulse_alloc::current_thread_id();
-                    STATE
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .groups
-                        .push((tid, Arc::clone(&group)));
-                    Some(group)
-                })
-                .clone()
+            let mut g = g.borrow_mut();
+            let (set, session) = {
+                let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+                (s.set, s.session)
+            };
+            match &*g {
+                Some((opened_in, group)) if *opened_in == session => return group.clone(),
+                _ => {}
+            }
+            let group = ThreadGroup::open(set).ok().map(|group| {
+                let group = Arc::new(Mutex::new(Opened { group, failed: None }));
+                let tid = pulse_alloc::current_thread_id();
+                STATE
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .groups
+                    .push((tid, Arc::clone(&group)));
+                group
+            });
+            *g = Some((session, group.clone()));
+            group
         })
         .ok()
         .flatten()

@@ -183,4 +183,40 @@ fn main() {
         p.meta.counters.iter().all(|c| !c.available),
         format!("the builder's Off stands: {:?}", p.meta.counters),
     );
+
+    sessions_in_a_row();
+}
+
+/// Sessions one after another on this thread, which read its counters in
+/// the sessions above: each reads them as its own set says, software,
+/// software again, then none.
+fn sessions_in_a_row() {
+    for (k, counters) in
+        [pulse::Counters::Software, pulse::Counters::Software, pulse::Counters::Off]
+            .into_iter()
+            .enumerate()
+    {
+        let path = temp_session(&format!("counters_row{k}"));
+        let session = pulse::Session::builder().output(&path).counters(counters).start();
+        let session = session.expect("start");
+        for _ in 0..20 {
+            pulse::scope!("again", counters);
+            black_box(chain(1000));
+        }
+        session.finish().expect("finish");
+        let p = Profile::load(&path).expect("load");
+        let _ = std::fs::remove_file(&path);
+        let (id, _) = p.scopes.iter().find(|(_, s)| s.name == "again").expect("scope defined");
+        let t = &p.scope_times[id];
+        let want = if counters == pulse::Counters::Off { (0, 0) } else { (20, SOFTWARE.len()) };
+        check(
+            (t.counted, t.counters.len()) == want,
+            format!(
+                "session {k} ({counters:?}): read {} times, {} counters",
+                t.counted,
+                t.counters.len()
+            ),
+        );
+    }
+    println!("counters, sessions in a row: ok");
 }
