@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use pulse_analysis::{recommend, Category, Profile, RecommendOptions};
+use pulse_analysis::{recommend, Category, Profile, RecommendOptions, Recommendation};
 use pulse_tests::temp_session;
 
 fn session(bin: &str, arg: &str) -> Profile {
@@ -11,6 +11,16 @@ fn session(bin: &str, arg: &str) -> Profile {
     let out = Command::new(bin).arg(arg).env("PULSE_OUT", &path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     Profile::load(&path).unwrap()
+}
+
+/// Planted program `mode`'s profile and its `n` realloc-churn findings.
+fn churn_findings(mode: &str, n: usize) -> (Profile, Vec<Recommendation>) {
+    let p = session(env!("CARGO_BIN_EXE_planted"), mode);
+    let recs = recommend(&p, &RecommendOptions::default());
+    let churn: Vec<_> =
+        recs.iter().filter(|r| r.category == Category::ReallocChurn).cloned().collect();
+    assert_eq!(churn.len(), n, "{recs:#?}");
+    (p, churn)
 }
 
 #[test]
@@ -31,11 +41,8 @@ fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
 
 #[test]
 fn a_buffer_grown_on_several_lines_is_advised_once_where_it_is_made() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "spread");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
-    assert_eq!(churn.len(), 1, "{recs:#?}");
-    let r = churn[0];
+    let (p, churn) = churn_findings("spread", 1);
+    let r = &churn[0];
     // `write!(doc, "record {i}:")` makes each string; three lines grow it.
     assert!(
         r.location.starts_with("planted::spread (tests/src/bin/planted.rs:25)"),
@@ -57,10 +64,7 @@ fn a_buffer_grown_on_several_lines_is_advised_once_where_it_is_made() {
 
 #[test]
 fn a_helper_s_growth_is_advised_once_split_by_where_each_buffer_was_made() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "shared");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
-    assert_eq!(churn.len(), 2, "{recs:#?}");
+    let (_, churn) = churn_findings("shared", 2);
     // The vectors main made with a capacity of one: 1 → 4 → … → 64.
     let made = churn
         .iter()
@@ -89,11 +93,8 @@ fn a_helper_s_growth_is_advised_once_split_by_where_each_buffer_was_made() {
 
 #[test]
 fn a_vector_shrunk_then_grown_again_is_told_to_keep_its_capacity() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "regrow");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
-    assert_eq!(churn.len(), 1, "{recs:#?}");
-    let r = churn[0];
+    let (p, churn) = churn_findings("regrow", 1);
+    let r = &churn[0];
     assert!(
         r.location.starts_with("planted::regrow (tests/src/bin/planted.rs:70)"),
         "{}",
@@ -112,11 +113,8 @@ fn a_vector_shrunk_then_grown_again_is_told_to_keep_its_capacity() {
 
 #[test]
 fn a_string_a_helper_allocates_first_is_advised_where_its_caller_fills_it() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "headed");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
-    assert_eq!(churn.len(), 1, "{recs:#?}");
-    let r = churn[0];
+    let (_, churn) = churn_findings("headed", 1);
+    let r = &churn[0];
     // `heading(&mut s, i)`: the helper's first push allocates; its second,
     // and the three pushes after the call, grow.
     assert!(
@@ -137,11 +135,8 @@ fn a_string_a_helper_allocates_first_is_advised_where_its_caller_fills_it() {
 
 #[test]
 fn strings_format_grows_pushed_onto_a_vector_the_line_grows_get_both_fixes() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "pushed");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let churn: Vec<_> = recs.iter().filter(|r| r.category == Category::ReallocChurn).collect();
-    assert_eq!(churn.len(), 1, "{recs:#?}");
-    let r = churn[0];
+    let (_, churn) = churn_findings("pushed", 1);
+    let r = &churn[0];
     assert!(
         r.location.starts_with("planted::pushed (tests/src/bin/planted.rs:113)"),
         "{}",
