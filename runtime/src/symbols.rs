@@ -2629,15 +2629,23 @@ mod tests {
         }
     }
 
-    /// The line programs of units of this test binary (every 16th, or every
-    /// `PULSE_TEST_SYMBOL_STEP`th; or of `PULSE_TEST_SYMBOL_OBJECT`'s) give
-    /// the rows `gimli` gives.
+    /// The line programs of units of this test binary (some 40 of them
+    /// spread over it, or every `PULSE_TEST_SYMBOL_STEP`th; or of
+    /// `PULSE_TEST_SYMBOL_OBJECT`'s) give the rows `gimli` gives. The
+    /// number of units follows the build's codegen units: an incremental
+    /// build has ten times as many as a clean one.
     #[test]
     fn line_rows_are_gimli_s() {
-        let step: usize =
-            std::env::var("PULSE_TEST_SYMBOL_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
         with_test_object(|object| {
             let sections = &object.dwarf.as_ref().expect("DWARF").sections;
+            let units = {
+                let mut headers = sections.units();
+                std::iter::from_fn(|| headers.next().ok().flatten()).count()
+            };
+            let step: usize = std::env::var("PULSE_TEST_SYMBOL_STEP")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or((units / 40).max(1));
             let (mut programs, mut rows) = (0, 0);
             let mut headers = sections.units();
             let mut k = 0;
