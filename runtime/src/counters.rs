@@ -275,9 +275,32 @@ pub(crate) fn configure(set: Set, kept: Option<ThreadGroup>) {
     s.session += 1;
 }
 
-/// A thread's group in the session that opened it (`None`: opening failed,
-/// the reason in the session's metadata).
-type ThreadSlot = (u64, Option<Arc<Mutex<Opened>>>);
+/// A thread's group in the session that opened it (`group` `None`: opening
+/// failed, the reason in the session's metadata). Dropped when its thread
+/// exits or opens its group of a later session, it takes the group out of
+/// the session's list, which closes its descriptors: a program that runs
+/// counted scopes on many short-lived threads holds one group for each
+/// thread alive, not one for each thread it ever had.
+struct ThreadSlot {
+    session: u64,
+    group: Option<Arc<Mutex<Opened>>>,
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let Some(group) = self.group.take() else { return };
+        // The group was allocated as pulse's own (untracked): so is its
+        // release. `STATE`'s lock, which the collector takes each round: a
+        // terminating signal waits for its release.
+        pulse_alloc::untracked(|| {
+            let _held = pulse_alloc::Holding::new();
+            let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+            s.groups.retain(|(_, g)| !Arc::ptr_eq(g, &group));
+            drop(s);
+            drop(group);
+        });
+    }
+}
 
 thread_local! {
     /// This thread's group: opened on its first counter scope of each
@@ -318,9 +341,11 @@ fn thread_group() -> Option<Arc<Mutex<Opened>>> {
                 (s.set, s.session)
             };
             match &*g {
-                Some((opened_in, group)) if *opened_in == session => return group.clone(),
+                Some(slot) if slot.session == session => return slot.group.clone(),
                 _ => {}
             }
+            // The earlier session's group closes before this one's opens.
+            *g = None;
             let group = ThreadGroup::open(set).ok().map(|group| {
                 let group = Arc::new(Mutex::new(Opened { group, failed: None }));
                 let tid = pulse_alloc::current_thread_id();
@@ -331,7 +356,7 @@ fn thread_group() -> Option<Arc<Mutex<Opened>>> {
                     .push((tid, Arc::clone(&group)));
                 group
             });
-            *g = Some((session, group.clone()));
+            *g = Some(ThreadSlot { session, group: group.clone() });
             group
         })
         .ok()

@@ -185,6 +185,49 @@ fn main() {
     );
 
     sessions_in_a_row();
+    threads_come_and_go();
+}
+
+/// Descriptors this process has open.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Counted scopes on 1 500 short-lived threads, one after another: each
+/// thread's group closes as the thread exits, so the process never holds
+/// more than a few groups (it held one for every thread it ever had, 6 000
+/// descriptors, past the usual limit of 1 024), and every thread's scope is
+/// counted.
+fn threads_come_and_go() {
+    const THREADS: u64 = 1500;
+    let path = temp_session("counters_threads");
+    let session = pulse::Session::builder()
+        .output(&path)
+        .counters(pulse::Counters::Software)
+        .start()
+        .expect("start");
+    let before = open_descriptors();
+    let mut most = before;
+    for _ in 0..THREADS {
+        std::thread::spawn(|| {
+            pulse::scope!("brief", counters);
+            black_box(chain(1000));
+        })
+        .join()
+        .expect("thread");
+        most = most.max(open_descriptors());
+    }
+    session.finish().expect("finish");
+    let p = Profile::load(&path).expect("load");
+    let _ = std::fs::remove_file(&path);
+    check(
+        most <= before + 2 * SOFTWARE.len(),
+        format!("descriptors open: {before} at the start, {most} at most over {THREADS} threads"),
+    );
+    let (id, _) = p.scopes.iter().find(|(_, s)| s.name == "brief").expect("scope defined");
+    let t = &p.scope_times[id];
+    check(t.counted == THREADS, format!("{} of {THREADS} threads' scopes counted", t.counted));
+    println!("counters, {THREADS} threads one after another: at most {most} descriptors open: ok");
 }
 
 /// Sessions one after another on this thread, which read its counters in
