@@ -86,6 +86,22 @@ pub struct CounterInfo {
     pub reason: String,
 }
 
+/// The key of [`Metadata::extra`] that says the session opens its counters
+/// at the first scope that reads them, not at its start: the metadata
+/// lists none, and [`Trailer::counters`] says what was opened. Its value
+/// says which set is tried, in words.
+pub const COUNTERS_AT_FIRST_USE: &str = "counters";
+
+/// The hardware set's counters, in the order a
+/// [`Record::Counters`](crate::Record::Counters) of five values holds them.
+pub const HARDWARE_COUNTERS: [&str; 5] =
+    ["cycles", "instructions", "cache-references", "cache-misses", "branch-misses"];
+
+/// The software set's counters, in the order a
+/// [`Record::Counters`](crate::Record::Counters) of four values holds them.
+pub const SOFTWARE_COUNTERS: [&str; 4] =
+    ["task-clock", "page-faults", "context-switches", "cpu-migrations"];
+
 /// Everything known about a session when it starts.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -106,7 +122,8 @@ pub struct Metadata {
     pub clock: ClockInfo,
     /// What the allocator recorded.
     pub alloc_mode: AllocMode,
-    /// The counters asked for, opened or not.
+    /// The counters asked for, opened or not; none where they are opened
+    /// at first use ([`COUNTERS_AT_FIRST_USE`]).
     pub counters: Vec<CounterInfo>,
     /// Further facts as key/value pairs (forward compatible).
     pub extra: Vec<(String, String)>,
@@ -130,6 +147,12 @@ impl Default for Metadata {
 }
 
 impl Metadata {
+    /// Whether the session opens its counters at the first scope that
+    /// reads them, and says which in its trailer.
+    pub fn counters_at_first_use(&self) -> bool {
+        self.extra.iter().any(|(k, _)| k == COUNTERS_AT_FIRST_USE)
+    }
+
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) {
         put_str(buf, &self.writer);
         put_str(buf, &self.program);
@@ -155,12 +178,7 @@ impl Metadata {
                 put_u64(buf, mean_bytes);
             }
         }
-        put_u64(buf, self.counters.len() as u64);
-        for c in &self.counters {
-            put_str(buf, &c.name);
-            buf.push(u8::from(c.available));
-            put_str(buf, &c.reason);
-        }
+        put_counters(buf, &self.counters);
         put_pairs(buf, self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
 
@@ -194,15 +212,7 @@ impl Metadata {
             3 => AllocMode::Sample { mean_bytes: c.u64("sampling interval")? },
             v => return Err(DecodeError::Invalid(format!("unknown allocation mode {v}"))),
         };
-        let n = c.count("counters")?;
-        let mut counters = Vec::with_capacity(n);
-        for _ in 0..n {
-            counters.push(CounterInfo {
-                name: c.str("counter name")?,
-                available: c.u8("counter availability")? != 0,
-                reason: c.str("counter reason")?,
-            });
-        }
+        let counters = get_counters(c)?;
         let extra = get_pairs(c, |c| c.str("value"))?;
         Ok(Metadata {
             writer,
@@ -243,6 +253,10 @@ pub struct Trailer {
     /// key/text pairs, e.g. `counters` when reading them failed part way.
     /// Absent from files written before it existed (read as empty).
     pub notes: Vec<(String, String)>,
+    /// The counters asked for, opened or not, where the session opened them
+    /// at first use ([`COUNTERS_AT_FIRST_USE`]); empty where none was read
+    /// or the metadata lists them.
+    pub counters: Vec<CounterInfo>,
 }
 
 impl Trailer {
@@ -277,10 +291,14 @@ impl Trailer {
             put_str(buf, k);
             put_u64(buf, *v);
         }
-        // Field 8 is written only when there is a note, so a trailer without
-        // notes is byte for byte what it was before the field existed.
-        if !self.notes.is_empty() {
+        // Fields 8 and 9 are written only where there is a note or a
+        // counter (field 8 then as none), so a trailer without them is byte
+        // for byte what it was before they existed.
+        if !self.notes.is_empty() || !self.counters.is_empty() {
             put_pairs(buf, self.notes.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        if !self.counters.is_empty() {
+            put_counters(buf, &self.counters);
         }
     }
 
@@ -303,6 +321,8 @@ impl Trailer {
         let extra = get_pairs(c, |c| c.u64("value"))?;
         // Field 8 came later: a trailer that ends after field 7 has no notes.
         let notes = if c.is_empty() { Vec::new() } else { get_pairs(c, |c| c.str("note"))? };
+        // Field 9 came later still.
+        let counters = if c.is_empty() { Vec::new() } else { get_counters(c)? };
         Ok(Trailer {
             end_ts,
             end_unix_ns,
@@ -312,8 +332,31 @@ impl Trailer {
             lost_events,
             extra,
             notes,
+            counters,
         })
     }
+}
+
+fn put_counters(buf: &mut Vec<u8>, counters: &[CounterInfo]) {
+    put_u64(buf, counters.len() as u64);
+    for c in counters {
+        put_str(buf, &c.name);
+        buf.push(u8::from(c.available));
+        put_str(buf, &c.reason);
+    }
+}
+
+fn get_counters(c: &mut Cursor<'_>) -> Result<Vec<CounterInfo>, DecodeError> {
+    let n = c.count("counters")?;
+    let mut counters = Vec::with_capacity(n);
+    for _ in 0..n {
+        counters.push(CounterInfo {
+            name: c.str("counter name")?,
+            available: c.u8("counter availability")? != 0,
+            reason: c.str("counter reason")?,
+        });
+    }
+    Ok(counters)
 }
 
 fn put_pairs<'a>(buf: &mut Vec<u8>, pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>) {

@@ -68,7 +68,10 @@ mod writer;
 pub use dense::DenseIds;
 pub use error::Error;
 pub use event::{Decoded, Decoder, Event, RawChunk, Sink};
-pub use header::{AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer};
+pub use header::{
+    AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer, COUNTERS_AT_FIRST_USE,
+    HARDWARE_COUNTERS, SOFTWARE_COUNTERS,
+};
 pub use hist::Histogram;
 pub use reader::{Chunk, Frame, RawFrame, Reader};
 pub use record::{Record, RecordKind, NO_SCOPE, NO_SITE};

@@ -395,6 +395,7 @@ fn trailer() -> impl Strategy<Value = Trailer> {
             lost_events,
             extra,
             notes: Vec::new(),
+            counters: Vec::new(),
         })
 }
 
@@ -799,6 +800,7 @@ fn trailer_extremes_round_trip() {
                 (String::from("🦀"), 0),
             ],
             notes: vec![(String::from("counters"), String::from("read failed: 🦀"))],
+            counters: Vec::new(),
         };
         let chunks = one_chunk(every_variant_at(5, "t"));
         assert_round_trip(&Metadata::default(), &chunks, &t);
@@ -811,6 +813,32 @@ fn trailer_extremes_round_trip() {
         assert_eq!(s.trailer.count(RecordKind::SiteDef), 2);
         assert_eq!(s.trailer.count(RecordKind::Symbol), 1);
     }
+}
+
+/// Counters opened at first use travel in the trailer, with notes or
+/// without; a trailer with neither is the bytes it was before they existed.
+#[test]
+fn a_trailers_counters_round_trip() {
+    let opened = |name: &str, available| CounterInfo {
+        name: name.into(),
+        available,
+        reason: String::from("🦀 why"),
+    };
+    let counters = vec![opened("cycles", false), opened("task-clock", true)];
+    let notes = vec![(String::from("counters"), String::from("read failed"))];
+    for (notes, counters) in [
+        (Vec::new(), counters.clone()),
+        (notes.clone(), counters.clone()),
+        (notes, Vec::new()),
+        (Vec::new(), Vec::new()),
+    ] {
+        let t = Trailer { notes, counters, ..Trailer::default() };
+        let chunks = one_chunk(every_variant_at(5, "t"));
+        assert_round_trip(&Metadata::default(), &chunks, &t);
+    }
+    let plain = write_session(&Metadata::default(), &[], Trailer::default());
+    let none = Trailer { counters: Vec::new(), notes: Vec::new(), ..Trailer::default() };
+    assert_eq!(plain, write_session(&Metadata::default(), &[], none));
 }
 
 // ---------------------------------------------------------------------------

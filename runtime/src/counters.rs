@@ -1,11 +1,16 @@
 //! Hardware and software counters, through Linux's `perf_event_open`.
 //!
-//! At session start pulse tries to open the hardware group (cycles,
-//! instructions, cache references and misses, branch misses) on the
-//! starting thread. Where the processor or the hypervisor exposes no
+//! At the first scope that reads counters, pulse tries to open the hardware
+//! group (cycles, instructions, cache references and misses, branch misses)
+//! on that scope's thread. Where the processor or the hypervisor exposes no
 //! performance monitoring unit, it falls back to software counters (task
 //! clock, page faults, context switches, CPU migrations), and records in the
-//! session which counters were opened and why the others were not.
+//! session's trailer which counters were opened and why the others were not.
+//!
+//! Not at the session's start: the kernel's first task counter in a
+//! process (the first after its last closed, a second earlier) waits for an
+//! RCU grace period, 12-20 ms here, and a program whose scopes read no
+//! counter (most profiled programs) would pay that on every run.
 //!
 //! Counters are read only where asked — at the boundaries of scopes made
 //! with `scope!("name", counters)`, and by the collector, once a round, for
@@ -32,18 +37,21 @@ mod imp {
     use perf_event::events::{Event, Hardware, Software};
     use perf_event::{Builder, Counter, Group};
 
+    use pulse_format::{HARDWARE_COUNTERS as HW, SOFTWARE_COUNTERS as SW};
+
+    /// The sets, named as the session's readers name them.
     pub(crate) const HARDWARE: [(&str, Hardware); MAX] = [
-        ("cycles", Hardware::CPU_CYCLES),
-        ("instructions", Hardware::INSTRUCTIONS),
-        ("cache-references", Hardware::CACHE_REFERENCES),
-        ("cache-misses", Hardware::CACHE_MISSES),
-        ("branch-misses", Hardware::BRANCH_MISSES),
+        (HW[0], Hardware::CPU_CYCLES),
+        (HW[1], Hardware::INSTRUCTIONS),
+        (HW[2], Hardware::CACHE_REFERENCES),
+        (HW[3], Hardware::CACHE_MISSES),
+        (HW[4], Hardware::BRANCH_MISSES),
     ];
     pub(crate) const SOFTWARE: [(&str, Software); 4] = [
-        ("task-clock", Software::TASK_CLOCK),
-        ("page-faults", Software::PAGE_FAULTS),
-        ("context-switches", Software::CONTEXT_SWITCHES),
-        ("cpu-migrations", Software::CPU_MIGRATIONS),
+        (SW[0], Software::TASK_CLOCK),
+        (SW[1], Software::PAGE_FAULTS),
+        (SW[2], Software::CONTEXT_SWITCHES),
+        (SW[3], Software::CPU_MIGRATIONS),
     ];
 
     /// One thread's open group.
@@ -239,7 +247,13 @@ pub(crate) struct Opened {
 /// collector's periodic samples) with its owner's pulse thread id, and the
 /// threads whose counters could not be read.
 struct State {
+    /// The set asked for and not yet tried: `Some(true)` the hardware
+    /// group, else the software one; `Some(false)` the software one. Tried
+    /// by the first thread to open a group.
+    asked: Option<bool>,
     set: Set,
+    /// What the try found, for the session's trailer.
+    found: Vec<CounterInfo>,
     groups: Vec<(u64, Arc<Mutex<Opened>>)>,
     failures: Vec<(u64, String)>,
     /// The group the session's start opened to probe the set, stopped and
@@ -252,7 +266,9 @@ struct State {
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
+    asked: None,
     set: Set::None,
+    found: Vec::new(),
     groups: Vec::new(),
     failures: Vec::new(),
     kept: None,
@@ -264,15 +280,24 @@ pub(crate) fn release_kept() {
     STATE.lock().unwrap_or_else(|e| e.into_inner()).kept = None;
 }
 
-/// Sets the session's counter set, and the probe's group to keep open;
-/// forgets the groups of an earlier session.
-pub(crate) fn configure(set: Set, kept: Option<ThreadGroup>) {
+/// Starts a session's counters: `asked` is `None` for none, else whether
+/// to try the hardware group before the software one, at the first scope
+/// that reads them. Forgets the groups of an earlier session.
+pub(crate) fn configure(asked: Option<bool>) {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    s.set = set;
+    s.asked = asked;
+    s.set = Set::None;
+    s.found.clear();
     s.groups.clear();
     s.failures.clear();
-    s.kept = kept;
+    s.kept = None;
     s.session += 1;
+}
+
+/// What the session's counters turned out to be, for its trailer: empty
+/// where no scope read them (or none were asked for).
+pub(crate) fn found() -> Vec<CounterInfo> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner()).found.clone()
 }
 
 /// A thread's group in the session that opened it (`group` `None`: opening
@@ -337,7 +362,15 @@ fn thread_group() -> Option<Arc<Mutex<Opened>>> {
         .try_with(|g| {
             let mut g = g.borrow_mut();
             let (set, session) = {
-                let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+                let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(hardware) = s.asked.take() {
+                    // The session's first group: try the set asked for,
+                    // and keep the try's group open, stopped, so that the
+                    // threads' groups open without the kernel's wait.
+                    // Other threads opening theirs wait for it here.
+                    let (set, found, kept) = probe(hardware);
+                    (s.set, s.found, s.kept) = (set, found, kept);
+                }
                 (s.set, s.session)
             };
             match &*g {
@@ -426,18 +459,32 @@ pub(crate) fn failures() -> Option<(String, u64)> {
 mod tests {
     use super::*;
 
-    /// A counted scope opens its thread's group before its clock is read
-    /// (`prepare`), and the probe's group stays open, stopped, for the
-    /// session: opening a thread's group then never waits on the kernel
-    /// turning its scheduler hooks for counters back on.
+    /// Descriptors of this process's perf events.
+    fn perf_descriptors() -> Vec<i32> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                target.to_string_lossy().contains("perf_event").then(|| e.file_name())
+            })
+            .filter_map(|n| n.to_str()?.parse().ok())
+            .collect()
+    }
+
+    /// A session opens no counter at its start. A counted scope opens its
+    /// thread's group before its clock is read (`prepare`); the first one
+    /// tries the set asked for, and keeps that try's group open, stopped,
+    /// for the session: opening a thread's group then never waits on the
+    /// kernel turning its scheduler hooks for counters back on. A thread's
+    /// group closes as the thread exits.
     #[test]
     fn a_threads_group_is_opened_before_its_first_read_and_the_probes_is_kept() {
         // The software group: what every machine here can open (the
         // end-to-end counters tests rely on it too).
-        let (set, _, kept) = probe(false);
-        assert_eq!(set, Set::Software);
-        assert!(kept.is_some(), "the probe's group is handed back, stopped");
-        configure(set, kept);
+        configure(Some(false));
+        assert!(found().is_empty(), "nothing tried yet");
+        assert!(perf_descriptors().is_empty(), "nothing opened at the start");
         std::thread::spawn(|| {
             let tid = pulse_alloc::current_thread_id();
             let opened = || STATE.lock().unwrap().groups.iter().any(|(t, _)| *t == tid);
@@ -447,29 +494,31 @@ mod tests {
             let (values, n) = read_current().expect("a reading");
             assert_eq!(n, 4);
             assert!(values[0] > 0, "task-clock counted: {values:?}");
+            // No child of the program inherits them: every perf descriptor
+            // of this process is close-on-exec.
+            let perf = perf_descriptors();
+            assert!(perf.len() >= 10, "the probe's group and the thread's: {perf:?}");
+            for fd in perf {
+                // SAFETY: F_GETFD reads a descriptor's flags and nothing else.
+                let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+                assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
+            }
         })
         .join()
         .unwrap();
+        let found = found();
+        let opened: Vec<&str> =
+            found.iter().filter(|c| c.available).map(|c| c.name.as_str()).collect();
+        assert_eq!(opened, pulse_format::SOFTWARE_COUNTERS);
+        assert!(found
+            .iter()
+            .any(|c| !c.available && c.reason.contains("software counters were asked")));
         assert!(STATE.lock().unwrap().kept.is_some());
-        // No child of the program inherits them: every perf descriptor of
-        // this process is close-on-exec.
-        let perf: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let target = std::fs::read_link(e.path()).ok()?;
-                target.to_string_lossy().contains("perf_event").then(|| e.file_name())
-            })
-            .filter_map(|n| n.to_str()?.parse().ok())
-            .collect();
-        assert!(perf.len() >= 5, "the probe's group and the thread's: {perf:?}");
-        for fd in perf {
-            // SAFETY: F_GETFD reads a descriptor's flags and nothing else.
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
-        }
+        assert!(STATE.lock().unwrap().groups.is_empty(), "the thread's group left with it");
+        assert_eq!(perf_descriptors().len(), 5, "the probe's group only");
         release_kept();
         assert!(STATE.lock().unwrap().kept.is_none());
-        configure(Set::None, None);
+        assert!(perf_descriptors().is_empty());
+        configure(None);
     }
 }

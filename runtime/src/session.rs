@@ -232,7 +232,9 @@ impl SessionBuilder {
     /// samples read (default [`Counters::Auto`]: the hardware group where
     /// the processor exposes one, software counters otherwise); `true` and
     /// `false` mean `Auto` and `Off`. `PULSE_COUNTERS=auto|software|off`
-    /// takes precedence.
+    /// takes precedence. They are opened at the first scope that reads
+    /// them, not at the session's start: a program whose scopes read none
+    /// never waits for the kernel's first counter (12-20 ms).
     pub fn counters(mut self, which: impl Into<Counters>) -> Self {
         self.counters = which.into();
         self
@@ -617,12 +619,12 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
         // done in that time rather than after it.
         let mut source = clock::select(tsc);
         let mut start = Anchor::take();
-        let (set, counter_infos, kept) = match counters {
-            Counters::Auto => crate::counters::probe(true),
-            Counters::Software => crate::counters::probe(false),
-            Counters::Off => (crate::counters::Set::None, Vec::new(), None),
-        };
-        crate::counters::configure(set, kept);
+        // Counters open at the first scope that reads them (see `counters`).
+        crate::counters::configure(match counters {
+            Counters::Auto => Some(true),
+            Counters::Software => Some(false),
+            Counters::Off => None,
+        });
         if matches!(mode, AllocMode::Full | AllocMode::Sample { .. }) {
             pulse_alloc::set_stack_mode(StackMode::Full, depth);
         }
@@ -641,7 +643,17 @@ fn launch(cfg: SessionBuilder, from_env: bool) -> Result<Running, Error> {
             cost = pulse_alloc::calibrate();
         }
         let mut meta = metadata(mode, source, ticks_per_ns, args);
-        meta.counters = counter_infos;
+        let tried = match counters {
+            Counters::Auto => Some("hardware, else software"),
+            Counters::Software => Some("software"),
+            Counters::Off => None,
+        };
+        if let Some(tried) = tried {
+            meta.extra.push((
+                String::from(pulse_format::COUNTERS_AT_FIRST_USE),
+                format!("{tried}, opened at the first scope that reads them"),
+            ));
+        }
         // Stacks go to the file only: a session without one captures none.
         let stacks = if file { StackMode::Full } else { StackMode::Off };
         meta.extra.extend([
@@ -849,6 +861,7 @@ fn trailer(start: Anchor, before: Before) -> Trailer {
         extra.push((String::from("counter_read_failures"), threads));
     }
     Trailer {
+        counters: crate::counters::found(),
         end_ts: end.ticks,
         end_unix_ns: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use pulse_format::{AllocMode, DenseIds, Event, Metadata, Record, Timing, Trailer, NO_SITE};
+use pulse_format::{
+    AllocMode, CounterInfo, DenseIds, Event, Metadata, Record, ScopeTime, Timing, Trailer, NO_SITE,
+};
 
 use crate::load::deaths::{Away, Deaths};
 use crate::load::live::{Block, LiveSet};
@@ -850,6 +852,7 @@ impl State {
             let live = if meta.alloc_mode == AllocMode::Count { 0 } else { self.live_bytes };
             std::mem::take(&mut self.timeline).finish(&mut self.site_sums, tpn, &ids, live, key)
         };
+        let meta = with_counters_found(meta, end.trailer.as_ref(), &scope_times);
         Profile {
             meta,
             version,
@@ -890,6 +893,42 @@ impl State {
             growth,
         }
     }
+}
+
+/// `meta` with the counters its session opened at first use
+/// ([`Metadata::counters_at_first_use`]) in its list, from the trailer.
+/// A session cut before its trailer read them too: they are named by how
+/// many values its readings hold (the runtime's two sets differ in size).
+fn with_counters_found(
+    mut meta: Metadata,
+    trailer: Option<&Trailer>,
+    scope_times: &BTreeMap<u32, ScopeTime>,
+) -> Metadata {
+    if !meta.counters.is_empty() || !meta.counters_at_first_use() {
+        return meta;
+    }
+    if let Some(t) = trailer.filter(|t| !t.counters.is_empty()) {
+        meta.counters = t.counters.clone();
+        return meta;
+    }
+    let read = scope_times.values().map(|t| t.counters.len()).max().unwrap_or(0);
+    let names: &[&str] = match read {
+        5 => &pulse_format::HARDWARE_COUNTERS,
+        4 => &pulse_format::SOFTWARE_COUNTERS,
+        _ => &[],
+    };
+    meta.counters = names
+        .iter()
+        .map(|name| CounterInfo {
+            name: String::from(*name),
+            available: true,
+            reason: String::from(
+                "read; named by the number of values read, for the session ended \
+                 before it could say which counters it opened",
+            ),
+        })
+        .collect();
+    meta
 }
 
 /// The totals of a `count`-mode session: the allocator's own counters, from

@@ -28,7 +28,7 @@ use crate::model::profile::Profile;
 /// What starts an entry; the digit changes with the profile's layout (3:
 /// a site's shrinking reallocations; 4: where blocks were grown, by the
 /// site that made them), so an older entry is never read as a newer one.
-const MAGIC: &[u8; 8] = b"PLSPROF4";
+const MAGIC: &[u8; 8] = b"PLSPROF5";
 
 /// Entries kept; past this, the least recently used go.
 const MAX_ENTRIES: usize = 64;

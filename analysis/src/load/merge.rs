@@ -137,6 +137,11 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 }
                 Ok(Some(RawFrame::Trailer(t))) => {
                     first.hi = first.hi.max(t.end_ts);
+                    // Counters opened at first use: the first session's
+                    // that opened any name the merged readings.
+                    if meta.counters.is_empty() {
+                        meta.counters = t.counters.clone();
+                    }
                     for (key, v) in &t.extra {
                         // pulse's own costs are each run's, not the merge's.
                         let own = ["collector_cpu_ns", "wait_ns", "finish_ns"];

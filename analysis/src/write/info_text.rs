@@ -58,7 +58,14 @@ impl Info {
             write_wrapped(w, "             ", &text, HANG, width)?;
         }
         writeln!(w, "allocations  {} mode", m.alloc_mode.name())?;
-        if m.counters.is_empty() {
+        // A session that opens its counters at first use says which set it
+        // would have tried (its metadata's key, shown here rather than
+        // among the other keys below).
+        let asked = m.extra.iter().find(|(k, _)| k == pulse_format::COUNTERS_AT_FIRST_USE);
+        if let (true, Some((_, set))) = (m.counters.is_empty(), asked) {
+            let text = format!("none opened: no scope read them ({})", printable(set));
+            write_wrapped(w, "counters     ", &text, HANG, width)?;
+        } else if m.counters.is_empty() {
             writeln!(w, "counters     none requested")?;
         }
         for c in &m.counters {
@@ -73,6 +80,9 @@ impl Info {
         // A key from the session takes a third of the line at most.
         let key_room = cols.map(|n| (n / 3).max(12));
         for (k, v) in &m.extra {
+            if k == pulse_format::COUNTERS_AT_FIRST_USE {
+                continue;
+            }
             let key = format!("{:<12} ", fitted(Shorten::Text, k, key_room));
             // The source directories are a list, a line each in the file:
             // shown as one, comma-separated (any other line break from the
