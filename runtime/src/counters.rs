@@ -16,7 +16,8 @@
 //! with `scope!("name", counters)`, and by the collector, once a round, for
 //! every thread that has opened its group — so ordinary scopes pay nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use pulse_format::CounterInfo;
 
@@ -256,7 +257,7 @@ struct State {
     found: Vec<CounterInfo>,
     groups: Vec<(u64, Arc<Mutex<Opened>>)>,
     failures: Vec<(u64, String)>,
-    /// The group the session's start opened to probe the set, stopped and
+    /// The group the session's first try of the set opened, stopped and
     /// kept open so that the threads' groups open without the kernel's
     /// wait (see [`ThreadGroup::idle`]).
     kept: Option<ThreadGroup>,
@@ -275,9 +276,35 @@ static STATE: Mutex<State> = Mutex::new(State {
     session: 0,
 });
 
-/// Closes the probe's group, at the session's end.
+/// How long the collector and the session's end wait for a counters lock
+/// that a program's thread holds: briefly, since that thread may be
+/// stopped inside a counter read (in a long handler of a signal of its
+/// own, say) for as long as it likes.
+const PATIENCE: Duration = Duration::from_millis(100);
+
+/// `m` locked if that takes no longer than `patience` (one try where it
+/// is zero); `None` otherwise. A poisoned lock is taken as it is: its data
+/// is never left half-changed.
+fn lock_within<T>(m: &Mutex<T>, patience: Duration) -> Option<MutexGuard<'_, T>> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+/// Closes the probe's group, at the session's end (left open, until the
+/// next session, where a thread holds the counters' lock).
 pub(crate) fn release_kept() {
-    STATE.lock().unwrap_or_else(|e| e.into_inner()).kept = None;
+    if let Some(mut s) = lock_within(&STATE, PATIENCE) {
+        s.kept = None;
+    }
 }
 
 /// Starts a session's counters: `asked` is `None` for none, else whether
@@ -295,9 +322,11 @@ pub(crate) fn configure(asked: Option<bool>) {
 }
 
 /// What the session's counters turned out to be, for its trailer: empty
-/// where no scope read them (or none were asked for).
+/// where no scope read them (or none were asked for), or where a thread
+/// holds the counters' lock (a reader then names the readings by their
+/// number).
 pub(crate) fn found() -> Vec<CounterInfo> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner()).found.clone()
+    lock_within(&STATE, PATIENCE).map(|s| s.found.clone()).unwrap_or_default()
 }
 
 /// A thread's group in the session that opened it (`group` `None`: opening
@@ -339,7 +368,11 @@ thread_local! {
 /// and the failure goes into the session's trailer as a note. Scopes go on
 /// being timed; they just carry no more counter readings.
 fn read_group(tid: u64, group: &Mutex<Opened>) -> Option<[u64; MAX]> {
-    let mut g = group.lock().unwrap_or_else(|e| e.into_inner());
+    read_locked(tid, group.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// [`read_group`] with the group's lock held.
+fn read_locked(tid: u64, mut g: MutexGuard<'_, Opened>) -> Option<[u64; MAX]> {
     if g.failed.is_some() {
         return None;
     }
@@ -423,7 +456,12 @@ pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
 
 /// How many values the session's set has.
 fn width() -> usize {
-    match STATE.lock().unwrap_or_else(|e| e.into_inner()).set {
+    width_of(STATE.lock().unwrap_or_else(|e| e.into_inner()).set)
+}
+
+/// How many values `set` has.
+fn width_of(set: Set) -> usize {
+    match set {
         Set::Hardware => MAX,
         Set::Software => 4,
         Set::None => 0,
@@ -431,18 +469,26 @@ fn width() -> usize {
 }
 
 /// Reads every opened thread group: `(thread id, values, width)`. For the
-/// collector's periodic samples; a group that fails to read is skipped.
+/// collector's periodic samples; a group that fails to read is skipped,
+/// and so is one whose lock its thread holds (it is reading the group, or
+/// stopped while it did), or every group while a thread holds the
+/// session's lock (opening its group): the collector never waits on a
+/// program's thread for a sample.
 pub(crate) fn sample_all() -> Vec<(u64, [u64; MAX], usize)> {
-    let groups = STATE.lock().unwrap_or_else(|e| e.into_inner()).groups.clone();
-    let n = width();
-    groups.into_iter().filter_map(|(tid, g)| Some((tid, read_group(tid, &g)?, n))).collect()
+    let Some(s) = lock_within(&STATE, Duration::ZERO) else { return Vec::new() };
+    let (groups, n) = (s.groups.clone(), width_of(s.set));
+    drop(s);
+    groups
+        .into_iter()
+        .filter_map(|(tid, g)| Some((tid, read_locked(tid, lock_within(&g, Duration::ZERO)?)?, n)))
+        .collect()
 }
 
 /// The threads whose counters stopped being readable in this session, as
 /// one line for the trailer's `counters` note, with their number; `None`
 /// when every read succeeded.
 pub(crate) fn failures() -> Option<(String, u64)> {
-    let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let s = lock_within(&STATE, PATIENCE)?;
     let (first_tid, first) = s.failures.first()?;
     let n = s.failures.len();
     let more = if n > 1 { format!(" (and {} more threads)", n - 1) } else { String::new() };
@@ -519,6 +565,52 @@ mod tests {
         release_kept();
         assert!(STATE.lock().unwrap().kept.is_none());
         assert!(perf_descriptors().is_empty());
+        configure(None);
+        held_locks_do_not_stop_the_collector_or_the_end();
+    }
+
+    /// A thread stopped while it holds a counters lock (inside a read, in a
+    /// long handler of a signal of its own) stops neither the collector's
+    /// samples nor the session's end: the samples skip what is held, the
+    /// end waits `PATIENCE` at most. Run after the test above, in the same
+    /// test: both use the process's one `STATE`.
+    fn held_locks_do_not_stop_the_collector_or_the_end() {
+        configure(Some(false));
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            prepare();
+            let group = thread_group().expect("the software group");
+            // Stopped inside a read: the group's lock held until told.
+            let _held = group.lock().unwrap();
+            opened_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        opened_rx.recv().unwrap();
+        // Each check on a thread of its own, watched: one that waited on
+        // the held lock would never return.
+        let within = |check: fn()| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                check();
+                let _ = tx.send(());
+            });
+            rx.recv_timeout(Duration::from_secs(10)).expect("returned without the held lock");
+        };
+        within(|| assert!(sample_all().is_empty(), "the held group is skipped"));
+        // The session's lock held too (a thread opening its group, stopped).
+        let s = STATE.lock().unwrap();
+        within(|| {
+            assert!(sample_all().is_empty());
+            assert!(found().is_empty(), "not had: the readings are named by their number");
+            assert!(failures().is_none());
+            release_kept();
+        });
+        drop(s);
+        assert_eq!(found().len(), 9, "had once released: the five tried, the four opened");
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+        release_kept();
         configure(None);
     }
 }
