@@ -4,10 +4,10 @@
 //! values they hold. `pulse info` tells a session whose scopes read none
 //! from one that asked for none.
 
-use pulse_analysis::{info, Profile};
+use pulse_analysis::{info, merge_bytes, Profile};
 use pulse_format::{
     ChunkEncoder, ClockInfo, CounterInfo, Metadata, Record, Trailer, Writer, COUNTERS_AT_FIRST_USE,
-    HARDWARE_COUNTERS, SOFTWARE_COUNTERS,
+    HARDWARE_COUNTERS, NO_SCOPE, SOFTWARE_COUNTERS,
 };
 
 /// How a session ends.
@@ -21,6 +21,17 @@ enum End {
 /// A session of three entries of one scope, each read at both ends with
 /// `width` values (none where 0): 7 more of each at the exit.
 fn session(width: usize, at_first_use: bool, end: End) -> Profile {
+    session_of(width, at_first_use, end, true)
+}
+
+/// [`session`]; with `finished` false, the scope's one entry is still open
+/// at the cut, read at its entry and by the collector's periodic samples.
+fn session_of(width: usize, at_first_use: bool, end: End, finished: bool) -> Profile {
+    Profile::read(&bytes_of(width, at_first_use, end, finished)[..]).unwrap()
+}
+
+/// The file of [`session_of`].
+fn bytes_of(width: usize, at_first_use: bool, end: End, finished: bool) -> Vec<u8> {
     let mut meta = Metadata {
         writer: "test".into(),
         program: "/work/app/target/release/app".into(),
@@ -46,7 +57,14 @@ fn session(width: usize, at_first_use: bool, end: End) -> Profile {
     w.write_chunk(&enc).unwrap();
     enc.begin(1, 1);
     enc.push(&Record::ThreadStart { ts: 1, name: "main".into() });
-    for k in 0..3u64 {
+    if !finished {
+        enc.push(&Record::ScopeEnter { ts: 100, scope: 1 });
+        enc.push(&Record::Counters { ts: 100, scope: 1, values: vec![1; width] });
+        for k in 2..5 {
+            enc.push(&Record::Counters { ts: k * 100, scope: NO_SCOPE, values: vec![k; width] });
+        }
+    }
+    for k in (0..3u64).filter(|_| finished) {
         let ts = 100 + k * 100;
         enc.push(&Record::ScopeEnter { ts, scope: 1 });
         if width > 0 {
@@ -62,7 +80,7 @@ fn session(width: usize, at_first_use: bool, end: End) -> Profile {
         }
         End::Cut => std::mem::take(w.get_mut()),
     };
-    Profile::read(&bytes[..]).unwrap()
+    bytes
 }
 
 fn counter(name: &str, available: bool, reason: &str) -> CounterInfo {
@@ -102,6 +120,10 @@ fn a_session_cut_before_its_trailer_names_its_readings_by_their_number() {
         assert!(p.meta.counters[0].reason.contains("named by the number of values"));
         assert_eq!(p.scope_times[&1].counters, vec![21; width]);
     }
+    // A scope open at the cut (a whole run's, killed): its entry's reading
+    // and the periodic samples are readings too.
+    let p = session_of(4, true, End::Cut, false);
+    assert_eq!(names(&p), SOFTWARE_COUNTERS);
     // Readings of another width are not guessed at.
     let p = session(3, true, End::Cut);
     assert!(p.meta.counters.is_empty(), "{:?}", p.meta.counters);
@@ -115,4 +137,29 @@ fn a_session_whose_scopes_read_none_says_so() {
     assert!(text.contains("counters     none opened: no scope read them"), "{text}");
     let p = session(0, false, End::Trailer(Vec::new()));
     assert!(info_text(&p).contains("counters     none requested"));
+}
+
+/// A merge names its readings as its sessions do: from the first list in
+/// a metadata or a trailer, else (sessions cut before their trailers) by
+/// their number.
+#[test]
+fn a_merge_names_its_readings_as_its_sessions_do() {
+    let merged = |inputs: &[&[u8]]| {
+        let mut out = Vec::new();
+        merge_bytes(inputs, &mut out).unwrap();
+        Profile::read(&out[..]).unwrap()
+    };
+    let cut = bytes_of(4, true, End::Cut, true);
+    let p = merged(&[&cut, &cut]);
+    assert_eq!(names(&p), SOFTWARE_COUNTERS);
+    assert_eq!(p.scope_times[&1].counters, vec![42; 4]);
+    let listed: Vec<CounterInfo> =
+        SOFTWARE_COUNTERS.iter().map(|n| counter(n, true, "software counter")).collect();
+    let finished = bytes_of(4, true, End::Trailer(listed.clone()), true);
+    let none = bytes_of(0, true, End::Trailer(Vec::new()), true);
+    assert_eq!(merged(&[&none, &finished]).meta.counters, listed);
+    assert_eq!(merged(&[&cut, &finished]).meta.counters, listed);
+    let p = merged(&[&none, &none]);
+    assert!(p.meta.counters.is_empty());
+    assert!(info_text(&p).contains("counters     none opened: no scope read them"));
 }

@@ -307,7 +307,7 @@ impl Trailer {
         let end_unix_ns = c.u64("end wall time")?;
         let ticks_per_ns = c.f64("ticks per ns")?;
         let chunks = c.u64("chunk count")?;
-        let n = c.count("record counts")?;
+        let n = list_len(c, "record counts")?;
         let mut record_counts = Vec::with_capacity(n);
         for _ in 0..n {
             let tag = c.u8("record kind")?;
@@ -346,8 +346,25 @@ fn put_counters(buf: &mut Vec<u8>, counters: &[CounterInfo]) {
     }
 }
 
+/// The most entries a list of the metadata or the trailer may hold (its
+/// arguments aside): counters, key/value pairs, notes, record counts. A
+/// compressed trailer of a few kilobytes could otherwise claim millions of
+/// empty entries, each a few bytes and costing a reader a hundred.
+pub const MAX_LIST: usize = 65_536;
+
+/// A list's length, refused past [`MAX_LIST`].
+fn list_len(c: &mut Cursor<'_>, what: &'static str) -> Result<usize, DecodeError> {
+    let n = c.count(what)?;
+    if n > MAX_LIST {
+        return Err(DecodeError::Invalid(format!(
+            "{what}: claims {n} entries, more than the {MAX_LIST} a session may list"
+        )));
+    }
+    Ok(n)
+}
+
 fn get_counters(c: &mut Cursor<'_>) -> Result<Vec<CounterInfo>, DecodeError> {
-    let n = c.count("counters")?;
+    let n = list_len(c, "counters")?;
     let mut counters = Vec::with_capacity(n);
     for _ in 0..n {
         counters.push(CounterInfo {
@@ -371,7 +388,7 @@ fn get_pairs<V>(
     c: &mut Cursor<'_>,
     mut value: impl FnMut(&mut Cursor<'_>) -> Result<V, DecodeError>,
 ) -> Result<Vec<(String, V)>, DecodeError> {
-    let n = c.count("pairs")?;
+    let n = list_len(c, "pairs")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let k = c.str("key")?;

@@ -70,7 +70,7 @@ pub use error::Error;
 pub use event::{Decoded, Decoder, Event, RawChunk, Sink};
 pub use header::{
     AllocMode, ClockInfo, ClockSource, CounterInfo, Metadata, Trailer, COUNTERS_AT_FIRST_USE,
-    HARDWARE_COUNTERS, SOFTWARE_COUNTERS,
+    HARDWARE_COUNTERS, MAX_LIST, SOFTWARE_COUNTERS,
 };
 pub use hist::Histogram;
 pub use reader::{Chunk, Frame, RawFrame, Reader};

@@ -6,7 +6,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use pulse_format::{
     AllocMode, ChunkEncoder, ClockInfo, ClockSource, CounterInfo, Error, Event, Frame, Metadata,
-    RawFrame, Reader, Record, RecordKind, Sink, Trailer, Writer, MAGIC, VERSION,
+    RawFrame, Reader, Record, RecordKind, Sink, Trailer, Writer, MAGIC, MAX_LIST, VERSION,
 };
 
 // ---------------------------------------------------------------------------
@@ -839,6 +839,27 @@ fn a_trailers_counters_round_trip() {
     let plain = write_session(&Metadata::default(), &[], Trailer::default());
     let none = Trailer { counters: Vec::new(), notes: Vec::new(), ..Trailer::default() };
     assert_eq!(plain, write_session(&Metadata::default(), &[], none));
+}
+
+/// A trailer's lists hold `MAX_LIST` entries at most: a few kilobytes of
+/// compressed trailer claiming millions of empty counters or notes is
+/// refused in one error, not read into gigabytes.
+#[test]
+fn a_trailers_lists_past_their_limit_are_refused() {
+    let empty = CounterInfo { name: String::new(), available: false, reason: String::new() };
+    let at_most = Trailer { counters: vec![empty.clone(); MAX_LIST], ..Trailer::default() };
+    let file = write_session(&Metadata::default(), &[], at_most);
+    assert_eq!(read_chunks(&file).unwrap().1.unwrap().counters.len(), MAX_LIST);
+    let over = [
+        Trailer { counters: vec![empty; MAX_LIST + 1], ..Trailer::default() },
+        Trailer { notes: vec![(String::new(), String::new()); MAX_LIST + 1], ..Trailer::default() },
+    ];
+    for t in over {
+        let file = write_session(&Metadata::default(), &[], t);
+        assert!(file.len() < 4096, "compressed: {} bytes", file.len());
+        let err = read_chunks(&file).unwrap_err();
+        assert!(err.to_string().contains("more than the 65536 a session may list"), "{err}");
+    }
 }
 
 // ---------------------------------------------------------------------------

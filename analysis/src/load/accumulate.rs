@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use pulse_format::{
-    AllocMode, CounterInfo, DenseIds, Event, Metadata, Record, ScopeTime, Timing, Trailer, NO_SITE,
+    AllocMode, CounterInfo, DenseIds, Event, Metadata, Record, Timing, Trailer, NO_SITE,
 };
 
 use crate::load::deaths::{Away, Deaths};
@@ -119,6 +119,9 @@ pub(crate) struct State {
     anomalies: Anomalies,
     first_ts: Option<u64>,
     last_ts: u64,
+    /// The most values a `Counters` record held: what names the readings
+    /// of a session cut before its trailer said which counters it opened.
+    counter_width: usize,
     /// Set when only some threads are replayed.
     filter: Option<ThreadFilter>,
     /// Per scope id (dense, small): live bytes, live blocks, peak bytes.
@@ -345,6 +348,7 @@ impl Visitor for State {
             }
             Record::Counters { scope, values, .. } => {
                 info.events += 1;
+                self.counter_width = self.counter_width.max(values.len());
                 self.time.counters(thread.id, scope, &values);
             }
             // The merger sends only those two here.
@@ -852,7 +856,7 @@ impl State {
             let live = if meta.alloc_mode == AllocMode::Count { 0 } else { self.live_bytes };
             std::mem::take(&mut self.timeline).finish(&mut self.site_sums, tpn, &ids, live, key)
         };
-        let meta = with_counters_found(meta, end.trailer.as_ref(), &scope_times);
+        let meta = with_counters_found(meta, end.trailer.as_ref(), self.counter_width);
         Profile {
             meta,
             version,
@@ -898,12 +902,9 @@ impl State {
 /// `meta` with the counters its session opened at first use
 /// ([`Metadata::counters_at_first_use`]) in its list, from the trailer.
 /// A session cut before its trailer read them too: they are named by how
-/// many values its readings hold (the runtime's two sets differ in size).
-fn with_counters_found(
-    mut meta: Metadata,
-    trailer: Option<&Trailer>,
-    scope_times: &BTreeMap<u32, ScopeTime>,
-) -> Metadata {
+/// many values its readings hold, `width` at the most (the runtime's two
+/// sets differ in size).
+fn with_counters_found(mut meta: Metadata, trailer: Option<&Trailer>, width: usize) -> Metadata {
     if !meta.counters.is_empty() || !meta.counters_at_first_use() {
         return meta;
     }
@@ -911,8 +912,7 @@ fn with_counters_found(
         meta.counters = t.counters.clone();
         return meta;
     }
-    let read = scope_times.values().map(|t| t.counters.len()).max().unwrap_or(0);
-    let names: &[&str] = match read {
+    let names: &[&str] = match width {
         5 => &pulse_format::HARDWARE_COUNTERS,
         4 => &pulse_format::SOFTWARE_COUNTERS,
         _ => &[],

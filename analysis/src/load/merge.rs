@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use pulse_format::{
     ChunkEncoder, ClockInfo, Event, Metadata, RawFrame, Reader, Record, Sink, Trailer, Writer,
-    NO_SCOPE, NO_SITE,
+    COUNTERS_AT_FIRST_USE, NO_SCOPE, NO_SITE,
 };
 
 use crate::error::Error;
@@ -113,6 +113,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     // First pass over every session: its time span and its largest site id.
     let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
+    let mut first_use: Option<(String, String)> = None;
     let mut offset_ns = 0u64;
     for input in inputs {
         let path = &input.path();
@@ -126,6 +127,18 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 printable(&first_meta.program)
             ));
         }
+        // Counters: the first session's that lists any names the merged
+        // readings, in its metadata or (opened at first use) its trailer;
+        // where none does, a session that would have opened them at first
+        // use keeps its key, so that readings of sessions cut before their
+        // trailer are still named by their number.
+        if meta.counters.is_empty() {
+            meta.counters = r.metadata().counters.clone();
+        }
+        if first_use.is_none() {
+            first_use =
+                r.metadata().extra.iter().find(|(k, _)| k == COUNTERS_AT_FIRST_USE).cloned();
+        }
         let tpn = r.metadata().clock.ticks_per_ns;
         let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
         let mut max_round = 0u64;
@@ -137,8 +150,6 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 }
                 Ok(Some(RawFrame::Trailer(t))) => {
                     first.hi = first.hi.max(t.end_ts);
-                    // Counters opened at first use: the first session's
-                    // that opened any name the merged readings.
                     if meta.counters.is_empty() {
                         meta.counters = t.counters.clone();
                     }
@@ -183,6 +194,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
     }
     meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
+    if let (true, Some(key)) = (meta.counters.is_empty(), first_use) {
+        meta.extra.push(key);
+    }
     let mut w = Writer::new(out, &meta).map_err(out_err)?;
     let (mut round_base, mut site_base) = (0u64, 0u32);
     let mut enc = ChunkEncoder::new();
