@@ -40,6 +40,22 @@ fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
 }
 
 #[test]
+fn a_temporary_grown_on_the_line_after_it_is_made_is_told_where_it_is_made() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "temp");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let r = recs
+        .iter()
+        .find(|r| r.category == Category::ShortLivedAllocation)
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    // `push_str` grows the string `String::with_capacity(8)` made on the
+    // line above; the string is dropped at once.
+    let made = "planted::temp (tests/src/bin/planted.rs:183)";
+    assert!(r.location.starts_with("planted::temp (tests/src/bin/planted.rs:184)"), "{r:#?}");
+    assert!(r.evidence.contains(&format!("first allocated at {made}")), "{r:#?}");
+    assert!(r.fix.contains(&format!("made at {made}")), "{r:#?}");
+}
+
+#[test]
 fn a_buffer_grown_on_several_lines_is_advised_once_where_it_is_made() {
     let (p, churn) = churn_findings("spread", 1);
     let r = &churn[0];

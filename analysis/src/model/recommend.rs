@@ -560,6 +560,23 @@ fn memory_rules(
             stake: share,
         });
     }
+    // Where the blocks a line grows were first allocated, by the program's
+    // other lines: a line that only reallocates frees nothing of its own
+    // making, and its short-lived finding names the line that makes them.
+    let mut made_at: HashMap<&str, BTreeMap<&str, u64>> = HashMap::default();
+    for g in &p.growth {
+        let (Some(site), Some(origin)) = (keys.named.get(&g.site), keys.named.get(&g.origin))
+        else {
+            continue;
+        };
+        let own =
+            located.get(&g.origin).is_some_and(|o| o.kind == crate::model::sites::FrameKind::Own);
+        if own && origin.key != site.key {
+            let n = made_at.entry(site.key.as_str()).or_default();
+            let n = n.entry(origin.shown.as_str()).or_default();
+            *n = n.saturating_add(g.reallocs);
+        }
+    }
     // Findings on dependencies' lines, gathered by the program's line that
     // calls them (see `merge_inside`).
     let mut inside: Vec<Inside> = Vec::new();
@@ -573,10 +590,23 @@ fn memory_rules(
         let blocks = if l.allocs > 0 { l.allocs } else { l.reallocs };
         if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * blocks as f64 {
             let share = l.short as f64 / total_allocs;
-            let of = if l.allocs > 0 {
-                format!("of its {}", n(l.allocs, "allocation"))
-            } else {
-                format!("of the {} it reallocated", n(l.reallocs, "block"))
+            // The line that made nine in ten of the blocks this one only
+            // grows, where the program's own line grows them.
+            let grown = l.reallocs - l.shrinks;
+            let made_on = made_at
+                .get(site.as_str())
+                .and_then(|m| m.iter().max_by_key(|(_, n)| **n))
+                .filter(|(_, &k)| {
+                    l.allocs == 0 && !in_dependency && k > 0 && k >= grown - grown / 10
+                })
+                .map(|(line, _)| *line);
+            let of = match made_on {
+                _ if l.allocs > 0 => format!("of its {}", n(l.allocs, "allocation")),
+                Some(line) => format!(
+                    "of the {} it reallocated, first allocated at {line},",
+                    n(l.reallocs, "block")
+                ),
+                None => format!("of the {} it reallocated", n(l.reallocs, "block")),
             };
             // Not a part of the above: a block freed before the thread's
             // next allocation may have lived longer than the window.
@@ -605,11 +635,17 @@ fn memory_rules(
                     l.short,
                     Nanos(o.short_lived_ns),
                 ),
-                fix: String::from(if in_dependency {
-                    "made inside a dependency, not on your line: call into it less often (reuse what it returns, batch the work), or use an API of the crate that fills a buffer you keep"
-                } else {
-                    "allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"
-                }),
+                fix: match made_on {
+                    Some(line) => format!(
+                        "the buffer is made at {line} and dropped soon after this line grows it: make it once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"
+                    ),
+                    None if in_dependency => String::from(
+                        "made inside a dependency, not on your line: call into it less often (reuse what it returns, batch the work), or use an API of the crate that fills a buffer you keep",
+                    ),
+                    None => String::from(
+                        "allocate once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer",
+                    ),
+                },
                 stake: share,
             });
         }

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -172,6 +172,21 @@ fn memory() -> u64 {
     u64::from(at) ^ acc
 }
 
+/// Planted: a temporary string per record, made on one line with a small
+/// capacity, grown once on the next and dropped at once. The growing line
+/// only reallocates: its short-lived finding names the line that makes
+/// the string.
+#[inline(never)]
+fn temp() -> usize {
+    let mut total = 0;
+    for _ in 0..20_000u64 {
+        let mut s = String::with_capacity(8);
+        s.push_str("a record longer than its first capacity: ");
+        total += std::hint::black_box(&s).len();
+    }
+    total
+}
+
 /// Nothing to advise: capacity reserved, one buffer reused, three scopes
 /// sharing the time.
 fn clean() -> u64 {
@@ -207,6 +222,7 @@ fn main() {
         Some("deep") => println!("{}", deep()),
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
+        Some("temp") => println!("{}", temp()),
         _ => println!("{}", clean()),
     }
 }
