@@ -16,6 +16,7 @@
 //! with `scope!("name", counters)`, and by the collector, once a round, for
 //! every thread that has opened its group — so ordinary scopes pay nothing.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -319,6 +320,7 @@ pub(crate) fn configure(asked: Option<bool>) {
     s.failures.clear();
     s.kept = None;
     s.session += 1;
+    SESSION.store(s.session, Ordering::Release);
 }
 
 /// What the session's counters turned out to be, for its trailer: empty
@@ -338,7 +340,14 @@ pub(crate) fn found() -> Vec<CounterInfo> {
 struct ThreadSlot {
     session: u64,
     group: Option<Arc<Mutex<Opened>>>,
+    /// How many values the session's set has.
+    width: usize,
 }
+
+/// The session's number ([`State::session`]), readable without its lock:
+/// a counted scope whose thread opened its group in this session reads it
+/// without taking the lock every thread and the collector share.
+static SESSION: AtomicU64 = AtomicU64::new(0);
 
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
@@ -390,10 +399,14 @@ fn read_locked(tid: u64, mut g: MutexGuard<'_, Opened>) -> Option<[u64; MAX]> {
 
 /// The calling thread's group, opened on first use; `None` when the
 /// session has no counters or they cannot be opened here.
-fn thread_group() -> Option<Arc<Mutex<Opened>>> {
+fn thread_group() -> Option<(Arc<Mutex<Opened>>, usize)> {
     GROUP
         .try_with(|g| {
             let mut g = g.borrow_mut();
+            let current = SESSION.load(Ordering::Acquire);
+            if let Some(slot) = g.as_ref().filter(|slot| slot.session == current) {
+                return slot.group.clone().map(|group| (group, slot.width));
+            }
             let (set, session) = {
                 let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(hardware) = s.asked.take() {
@@ -406,10 +419,6 @@ fn thread_group() -> Option<Arc<Mutex<Opened>>> {
                 }
                 (s.set, s.session)
             };
-            match &*g {
-                Some(slot) if slot.session == session => return slot.group.clone(),
-                _ => {}
-            }
             // The earlier session's group closes before this one's opens.
             *g = None;
             let group = ThreadGroup::open(set).ok().map(|group| {
@@ -422,8 +431,9 @@ fn thread_group() -> Option<Arc<Mutex<Opened>>> {
                     .push((tid, Arc::clone(&group)));
                 group
             });
-            *g = Some(ThreadSlot { session, group: group.clone() });
-            group
+            let width = width_of(set);
+            *g = Some(ThreadSlot { session, group: group.clone(), width });
+            group.map(|group| (group, width))
         })
         .ok()
         .flatten()
@@ -445,18 +455,14 @@ pub(crate) fn prepare() {
 /// `None` when the session has no counters or they cannot be read.
 pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
     pulse_alloc::untracked(|| {
-        // The group's lock and `STATE`'s, which the collector takes each
-        // round: a terminating signal waits for their release.
+        // The group's lock (and `STATE`'s, on a thread's first read in a
+        // session), which the collector takes each round: a terminating
+        // signal waits for their release.
         let _held = pulse_alloc::Holding::new();
-        let group = thread_group()?;
+        let (group, width) = thread_group()?;
         let values = read_group(pulse_alloc::current_thread_id(), &group)?;
-        Some((values, width()))
+        Some((values, width))
     })
-}
-
-/// How many values the session's set has.
-fn width() -> usize {
-    width_of(STATE.lock().unwrap_or_else(|e| e.into_inner()).set)
 }
 
 /// How many values `set` has.
@@ -580,7 +586,7 @@ mod tests {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             prepare();
-            let group = thread_group().expect("the software group");
+            let (group, _) = thread_group().expect("the software group");
             // Stopped inside a read: the group's lock held until told.
             let _held = group.lock().unwrap();
             opened_tx.send(()).unwrap();
