@@ -166,7 +166,22 @@ fn print_bytes_by_kind(file: &[u8]) {
     let mut rewritten = Writer::new(Vec::new(), reader.metadata()).expect("writer");
     let mut trailer = Trailer::default();
     let mut enc = ChunkEncoder::new();
+    // The session without each kind of definition, chunk by chunk, through
+    // the real writer: what the kind adds to the compressed file. Events
+    // are not weighed so: they refer to each other (a free names a recent
+    // allocation, an allocation a recent free), and a file without one
+    // kind of them codes the others differently.
+    let defines = |k: usize| {
+        matches!(
+            RecordKind::ALL[k],
+            RecordKind::SiteDef | RecordKind::ScopeDef | RecordKind::Symbol
+        )
+    };
+    let mut without: Vec<Writer<Vec<u8>>> =
+        (0..kinds).map(|_| Writer::new(Vec::new(), reader.metadata()).expect("writer")).collect();
+    let mut rest_enc = ChunkEncoder::new();
     let mut deltas = TimeDeltas::default();
+    let mut events = 0u64;
     while let Some(frame) = reader.next_frame().expect("frame") {
         let c = match frame {
             Frame::Chunk(c) => c,
@@ -188,6 +203,7 @@ fn print_bytes_by_kind(file: &[u8]) {
             });
             if let Some(ts) = r.ts() {
                 deltas.add(c.thread, ts);
+                events += 1;
             }
             let k = r.kind().index();
             count[k] += 1;
@@ -195,13 +211,38 @@ fn print_bytes_by_kind(file: &[u8]) {
             times[k] += t;
         }
         rewritten.write_chunk(&enc).expect("rewrite");
+        for (k, out) in without.iter_mut().enumerate() {
+            rest_enc.begin(c.thread, c.round);
+            for r in c.records.iter().filter(|r| r.kind().index() != k) {
+                rest_enc.push(r);
+            }
+            if rest_enc.records() > 0 {
+                out.write_chunk(&rest_enc).expect("rewrite");
+            }
+        }
     }
+    let without: Vec<usize> =
+        without.into_iter().map(|w| w.finish(Trailer::default()).expect("rewrite").len()).collect();
     let rewritten = rewritten.finish(trailer).expect("rewrite").len();
+    let compressed = rewritten;
+    let adds = |k: usize| compressed.saturating_sub(without[k]);
+    let mut definitions = 0;
     let total: u64 = records.iter().chain(&times).sum();
-    println!("where the bytes go, by record kind (encoded as the writer encodes each chunk, before compression):");
     println!(
-        "{:<14} {:>11} {:>12} {:>7} {:>9} {:>11} {:>11}",
-        "kind", "records", "encoded", "share", "B/record", "of which ts", "the rest"
+        "where the bytes go, by record kind (encoded as the writer encodes each chunk, before \
+         compression; and what the kind adds to the file, compressed, all other kinds kept)"
+    );
+    println!(
+        "{:<14} {:>11} {:>12} {:>7} {:>9} {:>11} {:>11} {:>11} {:>7}",
+        "kind",
+        "records",
+        "encoded",
+        "share",
+        "B/record",
+        "of which ts",
+        "the rest",
+        "compressed",
+        "share"
     );
     for k in 0..kinds {
         if count[k] == 0 {
@@ -209,8 +250,14 @@ fn print_bytes_by_kind(file: &[u8]) {
         }
         let n = count[k] as f64;
         let bytes = records[k] + times[k];
+        let weighed = if defines(k) {
+            definitions += adds(k);
+            format!("{:>9.3}MB {:>6.1}%", mb(adds(k)), 100.0 * adds(k) as f64 / compressed as f64)
+        } else {
+            format!("{:>11} {:>7}", "—", "—")
+        };
         println!(
-            "{:<14} {:>11} {:>10.2}MB {:>6.1}% {:>9.2} {:>11.2} {:>11.2}",
+            "{:<14} {:>11} {:>10.2}MB {:>6.1}% {:>9.2} {:>11.2} {:>11.2} {weighed}",
             RecordKind::ALL[k].name(),
             count[k],
             mb(bytes as usize),
@@ -228,10 +275,12 @@ fn print_bytes_by_kind(file: &[u8]) {
         file.len() as f64 / all as f64
     );
     println!(
-        "rewritten by this build's writer: {:.2} MB, {:.3} bytes/record (the file: {:.3})",
+        "rewritten by this build's writer: {:.2} MB, {:.3} bytes/record (the file: {:.3}); \
+         without its definitions {:.3} bytes an event",
         mb(rewritten),
         rewritten as f64 / all as f64,
-        file.len() as f64 / all as f64
+        file.len() as f64 / all as f64,
+        rewritten.saturating_sub(definitions) as f64 / events.max(1) as f64,
     );
     let (head, rest, n) = deltas.entropy();
     println!(
