@@ -234,6 +234,11 @@ pub struct Symbols {
     budgeted: HashMap<u32, usize>,
     /// Frames the budget left out.
     pub(crate) over_budget_frames: u64,
+    /// What each source file says of its frames, worked out once a file
+    /// for the directories in `pulse_dirs` (thousands of symbols name a
+    /// few hundred files). Not kept in the replay cache.
+    #[serde(skip)]
+    files: HashMap<String, FileFacts>,
 }
 
 impl Symbols {
@@ -255,7 +260,7 @@ impl Symbols {
         if let Some(name) = demangled(&frame.function) {
             frame.function = name;
         }
-        let kind = classify(&frame, &self.pulse_dirs);
+        let kind = classify_with(&frame, &mut self.files, &self.pulse_dirs);
         frames.push(Named { frame, kind });
     }
 
@@ -275,8 +280,9 @@ impl Symbols {
         dirs.dedup();
         self.pulse_dirs = dirs;
         // What a frame is depends on them.
+        self.files.clear();
         for n in self.symbols.values_mut().flatten() {
-            n.kind = classify(&n.frame, &self.pulse_dirs);
+            n.kind = classify_with(&n.frame, &mut self.files, &self.pulse_dirs);
         }
     }
 
@@ -568,6 +574,16 @@ fn demangled(name: &str) -> Option<String> {
 /// `#[global_allocator]` shims are placed at the program's own line that
 /// declares the allocator.
 fn classify(f: &Frame, pulse_dirs: &[String]) -> FrameKind {
+    classify_with(f, &mut HashMap::default(), pulse_dirs)
+}
+
+/// [`classify`], with what each file says kept in `files` (for
+/// `pulse_dirs`: the caller clears it when they change).
+fn classify_with(
+    f: &Frame,
+    files: &mut HashMap<String, FileFacts>,
+    pulse_dirs: &[String],
+) -> FrameKind {
     let name = f.function.as_str();
     if is_entry(name) {
         return FrameKind::Plumbing;
@@ -578,32 +594,74 @@ fn classify(f: &Frame, pulse_dirs: &[String]) -> FrameKind {
         }
         return classify_name(name);
     }
+    let file = match files.get(f.file.as_str()) {
+        Some(&facts) => facts,
+        None => {
+            let facts = FileFacts::of(&f.file, pulse_dirs);
+            files.insert(f.file.clone(), facts);
+            facts
+        }
+    };
     // The C runtime's start-up (libc's, with line tables of their own). A
     // `main` in a Rust file is the program's own: under line-tables-only an
     // inlined frame has its short name.
-    let c_start = C_START.contains(&name) && !f.file.ends_with(".rs");
-    if c_start || [".c", ".h", ".S"].iter().any(|e| f.file.ends_with(e)) {
+    let c_start = C_START.contains(&name) && !file.rust;
+    if c_start || file.c {
         return FrameKind::Std;
     }
-    let file = normalized(&f.file);
     // pulse's own directories, or (a session recorded elsewhere) a full
     // name in one of pulse's crates.
-    if pulse_dirs.iter().any(|d| file.starts_with(d.as_str()))
-        || is_pulse_package_file(&file)
-        || (name.contains("::") && classify_name(name) == FrameKind::Pulse)
-    {
+    if file.pulse || (is_path(name) && classify_name(name) == FrameKind::Pulse) {
         return FrameKind::Pulse;
     }
-    if is_std_file(&file, name) {
+    // A relative path with no crate directory is std's, unless the
+    // function's path names a crate of the program's.
+    let relative_std = || !is_path(name) || classify_name(name) == FrameKind::Std;
+    if file.std || (file.relative_std && relative_std()) {
         return FrameKind::Std;
     }
-    if is_dependency_file(&file) {
-        if PLUMBING_DEPENDENCIES.iter().any(|c| file.contains(&format!("/{c}-"))) {
-            return FrameKind::Plumbing;
+    file.dependency.unwrap_or(FrameKind::Own)
+}
+
+/// What a frame's source file says of it, whatever its function.
+#[derive(Debug, Clone, Copy)]
+struct FileFacts {
+    /// A Rust source file.
+    rust: bool,
+    /// C or assembly: the C runtime's.
+    c: bool,
+    /// In one of pulse's directories or crates.
+    pulse: bool,
+    /// rustc's library (see [`is_std_path`]).
+    std: bool,
+    /// A relative `src/…` or `library/…` path: std's unless the function
+    /// names a crate of the program's.
+    relative_std: bool,
+    /// A dependency's file: [`FrameKind::Plumbing`] for collections'
+    /// plumbing, [`FrameKind::Dependency`] otherwise.
+    dependency: Option<FrameKind>,
+}
+
+impl FileFacts {
+    fn of(path: &str, pulse_dirs: &[String]) -> FileFacts {
+        let file = normalized(path);
+        let dependency = is_dependency_file(&file).then(|| {
+            if PLUMBING_DEPENDENCIES.iter().any(|c| file.contains(&format!("/{c}-"))) {
+                FrameKind::Plumbing
+            } else {
+                FrameKind::Dependency
+            }
+        });
+        FileFacts {
+            rust: path.ends_with(".rs"),
+            c: [".c", ".h", ".S"].iter().any(|e| path.ends_with(e)),
+            pulse: pulse_dirs.iter().any(|d| file.starts_with(d.as_str()))
+                || is_pulse_package_file(&file),
+            std: is_std_path(&file),
+            relative_std: file.starts_with("src/") || file.starts_with("library/"),
+            dependency,
         }
-        return FrameKind::Dependency;
     }
-    FrameKind::Own
 }
 
 /// `path` with `/./` and `dir/../` taken out, so that a directory named
@@ -641,25 +699,15 @@ fn is_pulse_package_file(file: &str) -> bool {
 }
 
 /// rustc's library: `/rustc/<hash>/library/…`, a toolchain's `rust-src`,
-/// std's vendored crates (`/rust/deps/…`), or the relative `src/…` and
-/// `library/…` paths some of std's line tables give.
-fn is_std_file(file: &str, function: &str) -> bool {
-    if file.starts_with("/rustc/")
+/// std's vendored crates (`/rust/deps/…`). Some of std's line tables give
+/// relative `src/…` and `library/…` paths instead ([`FileFacts`]).
+fn is_std_path(file: &str) -> bool {
+    file.starts_with("/rustc/")
         || file.starts_with("/rust/deps/")
         || file.contains("/rustlib/src/rust/")
         || file.contains("/library/std/src/")
         || file.contains("/library/core/src/")
         || file.contains("/library/alloc/src/")
-    {
-        return true;
-    }
-    if file.starts_with('/') {
-        return false;
-    }
-    // A relative path with no crate directory: std's, unless the function's
-    // path names a crate of the program's.
-    let relative_std = file.starts_with("src/") || file.starts_with("library/");
-    relative_std && (!function.contains("::") || classify_name(function) == FrameKind::Std)
 }
 
 fn is_dependency_file(file: &str) -> bool {
@@ -708,10 +756,7 @@ fn classify_name(name: &str) -> FrameKind {
     if is_entry(name) {
         return FrameKind::Plumbing;
     }
-    let s = name
-        .trim_start_matches(['<', '&', '*'])
-        .trim_start_matches("mut ")
-        .trim_start_matches("dyn ");
+    let s = trim_prefix(trim_prefix(name.trim_start_matches(['<', '&', '*']), "mut "), "dyn ");
     // Slices, arrays, tuples, primitives and bare generic parameters are the library's.
     if s.starts_with(['[', '(']) {
         return FrameKind::Std;
@@ -732,21 +777,39 @@ fn classify_name(name: &str) -> FrameKind {
 /// The crate a function's path starts with (for `<Type as Trait>::method`,
 /// the type's).
 fn crate_of(name: &str) -> &str {
-    let s = name
-        .trim_start_matches(['<', '&', '*'])
-        .trim_start_matches("mut ")
-        .trim_start_matches("dyn ");
+    let s = trim_prefix(trim_prefix(name.trim_start_matches(['<', '&', '*']), "mut "), "dyn ");
     s.split([':', '<', ' ', '>']).next().unwrap_or("")
 }
 
 /// The global allocator's entry points: `__rust_alloc` and its kin, and a
 /// `GlobalAlloc` implementation's methods.
 fn is_entry(name: &str) -> bool {
-    let s = name.trim_start_matches('<').trim_start_matches("__rustc::");
+    static GLOBAL_ALLOC: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| {
+            memchr::memmem::Finder::new(" as core::alloc::global::GlobalAlloc>::")
+        });
+    let s = trim_prefix(name.trim_start_matches('<'), "__rustc::");
     s.starts_with("__rust_")
         || s.starts_with("__rg_")
         || s.starts_with("__rdl_")
-        || name.contains(" as core::alloc::global::GlobalAlloc>::")
+        || GLOBAL_ALLOC.find(name.as_bytes()).is_some()
+}
+
+/// `s` without every leading `prefix`: `trim_start_matches` with a string
+/// pattern, without building a searcher for it at every call (this runs
+/// several times for each of a session's symbols).
+fn trim_prefix<'a>(mut s: &'a str, prefix: &str) -> &'a str {
+    while let Some(rest) = s.strip_prefix(prefix) {
+        s = rest;
+    }
+    s
+}
+
+/// Whether `name` is a path (has a `::`): `contains("::")` without a
+/// searcher built at every call.
+fn is_path(name: &str) -> bool {
+    let b = name.as_bytes();
+    memchr::memchr_iter(b':', b).any(|i| b.get(i + 1) == Some(&b':'))
 }
 
 fn is_primitive(s: &str) -> bool {
@@ -896,9 +959,22 @@ mod tests {
             ("jaq_core::box_iter::box_once", String::new(), Unplaced),
             ("myapp::main", String::new(), Unplaced),
             ("0x55d0c0ffee", String::new(), Unknown),
+            // A relative path, a function of the program's: not std's.
+            ("myapp::convert", "src/convert/mod.rs".into(), Own),
         ];
         for (function, file, want) in cases {
             assert_eq!(s.kind(&f(function, file)), *want, "{function} in {file:?}");
+        }
+        // The same through a session's symbols, whose files' facts are
+        // worked out once a file for all of its frames (several cases share
+        // a file), before pulse's directories are known and after.
+        let mut s = Symbols::default();
+        for (addr, (function, file, _)) in cases.iter().enumerate() {
+            s.add_symbol(addr as u64, f(function, file));
+        }
+        s.set_pulse_dirs(Some("/work/pulse/alloc\n/work/pulse/runtime"));
+        for (addr, (function, file, want)) in cases.iter().enumerate() {
+            assert_eq!(s.symbols[&(addr as u64)][0].kind, *want, "{function} in {file:?}");
         }
     }
 
