@@ -560,10 +560,11 @@ fn memory_rules(
             stake: share,
         });
     }
-    // Where the blocks a line grows were first allocated, by the program's
-    // other lines: a line that only reallocates frees nothing of its own
-    // making, and its short-lived finding names the line that makes them.
-    let mut made_at: HashMap<&str, BTreeMap<&str, u64>> = HashMap::default();
+    // Where the blocks a line reallocates were first allocated, by the
+    // program's other lines: a line that only reallocates frees nothing of
+    // its own making, and its short-lived finding names the line that
+    // makes them. Each origin's reallocations here, growing and shrinking.
+    let mut made_at: HashMap<&str, BTreeMap<&str, Resized>> = HashMap::default();
     for g in &p.growth {
         let (Some(site), Some(origin)) = (keys.named.get(&g.site), keys.named.get(&g.origin))
         else {
@@ -574,7 +575,8 @@ fn memory_rules(
         if own && origin.key != site.key {
             let n = made_at.entry(site.key.as_str()).or_default();
             let n = n.entry(origin.shown.as_str()).or_default();
-            *n = n.saturating_add(g.reallocs);
+            n.grown = n.grown.saturating_add(g.reallocs);
+            n.shrunk = n.shrunk.saturating_add(g.shrinks);
         }
     }
     // Findings on dependencies' lines, gathered by the program's line that
@@ -590,23 +592,27 @@ fn memory_rules(
         let blocks = if l.allocs > 0 { l.allocs } else { l.reallocs };
         if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * blocks as f64 {
             let share = l.short as f64 / total_allocs;
-            // The line that made nine in ten of the blocks this one only
-            // grows, where the program's own line grows them.
-            let grown = l.reallocs - l.shrinks;
+            // The line whose blocks nine in ten of this one's reallocations
+            // resize, where the program's own line only reallocates them.
             let made_on = made_at
                 .get(site.as_str())
-                .and_then(|m| m.iter().max_by_key(|(_, n)| **n))
-                .filter(|(_, &k)| {
-                    l.allocs == 0 && !in_dependency && k > 0 && k >= grown - grown / 10
-                })
-                .map(|(line, _)| *line);
+                .and_then(|m| m.iter().max_by_key(|(_, n)| n.all()))
+                .filter(|(_, n)| {
+                    l.allocs == 0
+                        && !in_dependency
+                        && l.reallocs > 0
+                        && n.all() >= l.reallocs - l.reallocs / 10
+                });
+            // A line that only reallocates: its freed blocks are counted,
+            // its reallocations (a block may be resized more than once).
             let of = match made_on {
                 _ if l.allocs > 0 => format!("of its {}", n(l.allocs, "allocation")),
-                Some(line) => format!(
-                    "of the {} it reallocated, first allocated at {line},",
-                    n(l.reallocs, "block")
+                Some((line, k)) => format!(
+                    "of the blocks it resized ({}, {} of them on blocks made at {line})",
+                    n(l.reallocs, "reallocation"),
+                    k.all()
                 ),
-                None => format!("of the {} it reallocated", n(l.reallocs, "block")),
+                None => format!("of the blocks it resized ({})", n(l.reallocs, "reallocation")),
             };
             // Not a part of the above: a block freed before the thread's
             // next allocation may have lived longer than the window.
@@ -636,8 +642,9 @@ fn memory_rules(
                     Nanos(o.short_lived_ns),
                 ),
                 fix: match made_on {
-                    Some(line) => format!(
-                        "the buffer is made at {line} and dropped soon after this line grows it: make it once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer"
+                    Some((line, k)) => format!(
+                        "the buffer is made at {line} and dropped soon after this line {} it: make it once outside the loop and reuse it (clear() keeps the capacity), or avoid the temporary: borrow, or write into an existing buffer",
+                        k.verb()
                     ),
                     None if in_dependency => String::from(
                         "made inside a dependency, not on your line: call into it less often (reuse what it returns, batch the work), or use an API of the crate that fills a buffer you keep",
@@ -836,6 +843,21 @@ const SPREAD_LINES_SHOWN: usize = 8;
 /// growth is worth a finding (`worth`, given the growth and the largest
 /// block), and for every line that grew blocks, what is left for a finding
 /// of its own, by its per-line name.
+/// The functions that first allocated a buffer for the line that calls
+/// them, the most allocations first: "a", "a and b", "a, b and 2 others".
+fn first_made(first: &BTreeMap<String, u64>) -> Option<String> {
+    let mut by: Vec<(&String, u64)> = first.iter().map(|(f, &n)| (f, n)).collect();
+    by.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    match by.as_slice() {
+        [] => None,
+        [(a, _)] => Some((*a).clone()),
+        [(a, _), (b, _)] => Some(format!("{a} and {b}")),
+        [(a, _), (b, _), rest @ ..] => {
+            Some(format!("{a}, {b} and {}", n(rest.len() as u64, "other")))
+        }
+    }
+}
+
 fn spread_growth(
     p: &Profile,
     located: &crate::model::sites::Located,
@@ -851,7 +873,9 @@ fn spread_growth(
         /// the line that allocated them first where that is another (a
         /// helper of the function that fills them).
         frame: Option<crate::model::sites::Frame>,
-        first: Option<&'a crate::model::sites::Frame>,
+        /// The functions that allocated them first, where another, and
+        /// their allocations (several helpers a line calls can make them).
+        first: BTreeMap<String, u64>,
         /// The sites that allocated them first, and their allocations.
         origins: std::collections::BTreeSet<u32>,
         allocs: u64,
@@ -922,12 +946,14 @@ fn spread_growth(
         };
         let m = made.entry(name).or_default();
         if m.origins.insert(g.origin) {
-            m.allocs = m.allocs.saturating_add(p.sites.get(&g.origin).map_or(0, |s| s.allocs));
+            let allocs = p.sites.get(&g.origin).map_or(0, |s| s.allocs);
+            m.allocs = m.allocs.saturating_add(allocs);
+            if placed.is_some() {
+                let n = m.first.entry(origin.frame.display(root)).or_default();
+                *n = n.saturating_add(allocs);
+            }
         }
         m.own = own;
-        if placed.is_some() {
-            m.first = Some(&origin.frame);
-        }
         m.frame = Some(frame);
         let at = (at.file.as_str(), at.line);
         if g.shrinks > 0 {
@@ -951,7 +977,7 @@ fn spread_growth(
     for (place, m) in made {
         let Some(origin) = &m.frame else { continue };
         let here = (origin.file.as_str(), origin.line);
-        let first = m.first.map(|f| f.display(root));
+        let first = first_made(&m.first);
         let others: Vec<(&str, u32)> = m.by.keys().copied().filter(|&k| k != here).collect();
         let elsewhere: u64 = others.iter().map(|k| m.by[k]).sum();
         // Grown elsewhere for a tenth of its growth at least: one stray
@@ -1239,6 +1265,30 @@ fn times(k: u64) -> String {
         1 => String::from("once"),
         2 => String::from("twice"),
         k => format!("{k} times"),
+    }
+}
+
+/// The reallocations a line made of the blocks one other line allocated.
+#[derive(Debug, Default, Clone, Copy)]
+struct Resized {
+    /// Those that made a block larger.
+    grown: u64,
+    /// Those that made it smaller.
+    shrunk: u64,
+}
+
+impl Resized {
+    fn all(self) -> u64 {
+        self.grown.saturating_add(self.shrunk)
+    }
+
+    /// What the line does to those blocks.
+    fn verb(self) -> &'static str {
+        match (self.grown, self.shrunk) {
+            (_, 0) => "grows",
+            (0, _) => "shrinks",
+            _ => "resizes",
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -223,6 +223,55 @@ fn main() {
         Some("shrink") => println!("{}", shrink()),
         Some("memory") => println!("{}", memory()),
         Some("temp") => println!("{}", temp()),
+        Some("refit") => println!("{}", refit()),
+        Some("twomade") => println!("{}", twomade()),
         _ => println!("{}", clean()),
     }
+}
+
+/// Resizes `v` to a capacity of `n`, up or down, on one line.
+#[inline(never)]
+fn fit(v: &mut Vec<u8>, n: usize) {
+    if v.capacity() < n {
+        v.reserve_exact(n - v.len())
+    } else {
+        v.shrink_to(n)
+    }
+}
+
+#[inline(never)]
+fn made_small() -> Vec<u8> {
+    Vec::with_capacity(1)
+}
+
+#[inline(never)]
+fn made_large() -> Vec<u8> {
+    Vec::with_capacity(64)
+}
+
+/// Planted: temporaries resized on one line and dropped at once, ten in
+/// eleven made large and shrunk, one in eleven made small and grown: the
+/// short-lived finding on the resizing line names the line that made the
+/// large ones, and says the line shrinks them.
+fn refit() -> usize {
+    let mut total = 0;
+    for i in 0..22_000u32 {
+        let mut v = if i % 11 == 0 { made_small() } else { made_large() };
+        fit(&mut v, if i % 11 == 0 { 32 } else { 8 });
+        total += std::hint::black_box(&v).capacity();
+    }
+    total
+}
+
+/// Planted: vectors one of two helpers makes, both called on one line,
+/// then grown on the next ones: the finding at that line names both.
+fn twomade() -> usize {
+    let mut total = 0;
+    for i in 0..2_000u32 {
+        let mut v = if i % 4 == 0 { made_small() } else { made_large() };
+        v.extend_from_slice(&[1u8; 100]);
+        v.extend_from_slice(&[2u8; 200]);
+        total += std::hint::black_box(&v).len();
+    }
+    total
 }
