@@ -220,8 +220,12 @@ fn threads_come_and_go() {
     session.finish().expect("finish");
     let p = Profile::load(&path).expect("load");
     let _ = std::fs::remove_file(&path);
+    // Three groups at most beyond those at the start: the session's kept
+    // first group (opened by the first counted scope), the running
+    // thread's, and an exited thread's that the collector still holds for
+    // the round it is sampling in (seen on a loaded machine).
     check(
-        most <= before + 2 * SOFTWARE.len(),
+        most <= before + 3 * SOFTWARE.len(),
         format!("descriptors open: {before} at the start, {most} at most over {THREADS} threads"),
     );
     let (id, _) = p.scopes.iter().find(|(_, s)| s.name == "brief").expect("scope defined");
