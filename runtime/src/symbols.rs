@@ -489,10 +489,49 @@ impl Symtab {
 /// the last in the table, in that order); its size, where it has none, is
 /// the distance to the next symbol or section end.
 fn scan_symbols(file: &object::File<'static>, svma: u64) -> Option<&'static str> {
-    use object::{ObjectSymbol as _, ObjectSymbolTable as _};
-    let table = file.symbol_table().or_else(|| file.dynamic_symbol_table())?;
-    // (address, priority, !index, size, name): the map's order.
-    let mut best: Option<(u64, u32, usize, u64, &'static str)> = None;
+    use object::{Object as _, ObjectSection as _};
+    // The symbols and sections of an ELF file read through its own types:
+    // the same answers as `object::File`'s, without a dispatch on the
+    // file's format at every symbol's every field (a scan of a program's
+    // 26 000 symbols took 3.4 M instructions that way).
+    let (above, best) = match file {
+        object::File::Elf64(elf) => {
+            let table = elf.symbol_table().or_else(|| elf.dynamic_symbol_table())?;
+            nearest_symbol(&table, svma)
+        }
+        _ => {
+            let table = file.symbol_table().or_else(|| file.dynamic_symbol_table())?;
+            nearest_symbol(&table, svma)
+        }
+    };
+    let (address, _, _, mut size, name) = best?;
+    if size == 0 {
+        // The next entry of the map: a symbol, or the end of a section.
+        let next = file
+            .sections()
+            .map(|s| s.address().saturating_add(s.size()))
+            .filter(|&end| end > address)
+            .fold(above, u64::min);
+        if next != u64::MAX {
+            size = next - address;
+        }
+    }
+    (size == 0 || svma.wrapping_sub(address) < size).then_some(name)
+}
+
+/// A symbol as [`nearest_symbol`] weighs it: its address, priority,
+/// `!index`, size and name (the map's order).
+type Weighed<'data> = (u64, u32, usize, u64, &'data str);
+
+/// The symbol `SymbolMap` keeps for `svma` in `table`, and the first
+/// address of a symbol past `svma`, for a size that must be guessed.
+#[inline(always)]
+fn nearest_symbol<'data>(
+    table: &impl object::ObjectSymbolTable<'data>,
+    svma: u64,
+) -> (u64, Option<Weighed<'data>>) {
+    use object::ObjectSymbol as _;
+    let mut best: Option<Weighed<'data>> = None;
     // The first symbol address past `svma`, for a size that must be guessed.
     let mut above = u64::MAX;
     for symbol in table.symbols() {
@@ -545,19 +584,7 @@ fn scan_symbols(file: &object::File<'static>, svma: u64) -> Option<&'static str>
             best = Some(this);
         }
     }
-    let (address, _, _, mut size, name) = best?;
-    if size == 0 {
-        // The next entry of the map: a symbol, or the end of a section.
-        let next = file
-            .sections()
-            .map(|s| s.address().saturating_add(s.size()))
-            .filter(|&end| end > address)
-            .fold(above, u64::min);
-        if next != u64::MAX {
-            size = next - address;
-        }
-    }
-    (size == 0 || svma.wrapping_sub(address) < size).then_some(name)
+    (above, best)
 }
 
 /// The DWARF frames of `svma` in `context` into `out`, innermost first:
