@@ -1064,10 +1064,13 @@ impl Dwarf {
         // here; the others are read with `gimli` from where they start.
         let mut plans = Plans::default();
         let mut function: Vec<Option<gimli::UnitOffset<usize>>> = vec![None; n];
+        // Each address takes the first function that holds it: once every
+        // one has its function, the rest of the unit changes nothing.
+        let mut found = 0;
         let root = unit.header.root_offset().0;
         let bytes = unit.header.range_from(unit.header.root_offset()..)?.slice();
         let mut pos = 0;
-        while pos < bytes.len() {
+        while pos < bytes.len() && found < n {
             let at = gimli::UnitOffset(root + pos);
             let (code, len) = uleb128(&bytes[pos..]).ok_or(gimli::Error::BadUnsignedLeb128)?;
             if code == 0 {
@@ -1096,7 +1099,10 @@ impl Dwarf {
                 }
                 ranges.each(u, |begin, end| {
                     for i in within(svmas, begin, end) {
-                        function[i].get_or_insert(at);
+                        if function[i].is_none() {
+                            function[i] = Some(at);
+                            found += 1;
+                        }
                     }
                 })?;
             } else {
