@@ -443,6 +443,11 @@ fn thread_group() -> Option<(Arc<Mutex<Opened>>, usize)> {
 /// does so before its clock is read, so that its first entry on a thread
 /// does not time the opening.
 pub(crate) fn prepare() {
+    // A scope in a signal handler that interrupted this thread inside
+    // pulse (a counters read, whose group lock it holds): no counters.
+    if pulse_alloc::in_pulse() {
+        return;
+    }
     pulse_alloc::untracked(|| {
         // `STATE`'s lock, which the collector takes each round: a
         // terminating signal waits for its release.
@@ -454,6 +459,12 @@ pub(crate) fn prepare() {
 /// Reads the calling thread's counters, opening its group on first use.
 /// `None` when the session has no counters or they cannot be read.
 pub(crate) fn read_current() -> Option<([u64; MAX], usize)> {
+    // A scope in a signal handler that interrupted this thread inside
+    // pulse (this very read, holding its group's lock and its slot): the
+    // scope is timed without counters rather than wait on itself.
+    if pulse_alloc::in_pulse() {
+        return None;
+    }
     pulse_alloc::untracked(|| {
         // The group's lock (and `STATE`'s, on a thread's first read in a
         // session), which the collector takes each round: a terminating

@@ -13,6 +13,11 @@
 ///
 /// `scope!("name", counters)` also reads the thread's hardware counters (or
 /// their software fallback) at both ends of the scope.
+///
+/// In a signal handler, a scope that interrupted its thread inside pulse's
+/// own code (recording an event, reading the counters) is not recorded, so
+/// that it never waits on the code it interrupted; a scope's first use on a
+/// thread allocates, which a handler must not do.
 #[cfg(feature = "enabled")]
 #[macro_export]
 macro_rules! scope {

@@ -99,8 +99,10 @@ fn software_child() {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("software") {
-        return software_child();
+    match std::env::args().nth(1).as_deref() {
+        Some("software") => return software_child(),
+        Some("handler") => return handler_child(),
+        _ => {}
     }
     let path = temp_session("counters_auto");
     record(&path, pulse::Session::builder().counters(pulse::Counters::Auto));
@@ -186,6 +188,109 @@ fn main() {
 
     sessions_in_a_row();
     threads_come_and_go();
+    scopes_in_a_signal_handler(&me);
+}
+
+/// A counted scope in a signal handler that interrupts the same thread's
+/// counted scopes (in the middle of reading its counters, now and then)
+/// neither waits on the read it interrupted nor panics: the handler's
+/// scope goes uncounted when it interrupts pulse's own code. Run in a
+/// child, which must end within a minute.
+fn scopes_in_a_signal_handler(me: &std::path::Path) {
+    let mut child = Command::new(me)
+        .arg("handler")
+        .env_remove("PULSE_OUT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the child");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("output");
+    check(
+        status.is_some_and(|s| s.success()),
+        format!(
+            "counted scopes in a signal handler: {status:?} after {:?}: {}{}",
+            start.elapsed(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// The handler of [`scopes_in_a_signal_handler`]'s signal: a counted scope.
+extern "C" fn counted_handler(_: libc::c_int) {
+    pulse::scope!("handler", counters);
+    black_box(chain(100));
+}
+
+fn handler_child() {
+    let path = temp_session("counters_handler");
+    let session = pulse::Session::builder()
+        .output(&path)
+        .counters(pulse::Counters::Software)
+        .start()
+        .expect("start");
+    {
+        // The thread's group, opened before any signal comes.
+        pulse::scope!("counted", counters);
+        black_box(chain(100));
+    }
+    // SAFETY: a plain handler for SIGUSR1, which nothing else here uses;
+    // `pthread_self` has no preconditions.
+    let main = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = counted_handler as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()), 0);
+        libc::pthread_self()
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: `main` is the main thread, alive until `done`.
+                unsafe { libc::pthread_kill(main, libc::SIGUSR1) };
+                sent += 1;
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+            sent
+        })
+    };
+    for _ in 0..200_000 {
+        pulse::scope!("counted", counters);
+        black_box(chain(50));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = sender.join().expect("sender");
+    session.finish().expect("finish");
+    let p = Profile::load(&path).expect("load");
+    let _ = std::fs::remove_file(&path);
+    let count = |name: &str| {
+        let (id, _) = p.scopes.iter().find(|(_, s)| s.name == name).expect("a scope");
+        p.scope_times[id].count
+    };
+    let (counted, handled) = (count("counted"), count("handler"));
+    check(counted == 200_001, format!("every counted scope recorded: {counted}"));
+    check(handled > 0, format!("the handler's scope recorded: {handled} of {sent} signals"));
+    println!(
+        "counters, {sent} signals whose handler enters a counted scope: {handled} recorded \
+         beside {counted} counted scopes: ok"
+    );
 }
 
 /// Descriptors this process has open.
