@@ -19,6 +19,7 @@ use pulse_format::{
 };
 
 use crate::error::Error;
+use crate::model::sites::{MAX_PULSE_DIRS, PULSE_SOURCES_KEY, STACK_DEPTH_KEY};
 use crate::write::text::printable;
 
 /// What a merge did.
@@ -114,6 +115,10 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     // First pass over every session: its time span and its largest site id.
     let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
     let mut first_use: Option<(String, String)> = None;
+    // pulse's source directories, of every session (its frames are told
+    // from the program's by them), and the stack depth where all agree.
+    let mut source_dirs: Vec<String> = Vec::new();
+    let mut depths: Vec<String> = Vec::new();
     let mut offset_ns = 0u64;
     for input in inputs {
         let path = &input.path();
@@ -138,6 +143,18 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if first_use.is_none() {
             first_use =
                 r.metadata().extra.iter().find(|(k, _)| k == COUNTERS_AT_FIRST_USE).cloned();
+        }
+        for (key, value) in &r.metadata().extra {
+            if key == PULSE_SOURCES_KEY {
+                for dir in value.lines() {
+                    // As many as a reader takes.
+                    if source_dirs.len() < MAX_PULSE_DIRS && !source_dirs.iter().any(|d| d == dir) {
+                        source_dirs.push(dir.to_owned());
+                    }
+                }
+            } else if key == STACK_DEPTH_KEY {
+                depths.push(value.clone());
+            }
         }
         let tpn = r.metadata().clock.ticks_per_ns;
         let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
@@ -194,6 +211,12 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
     }
     meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
+    if !source_dirs.is_empty() {
+        meta.extra.push((String::from(PULSE_SOURCES_KEY), source_dirs.join("\n")));
+    }
+    if depths.len() == inputs.len() && depths.windows(2).all(|w| w[0] == w[1]) {
+        meta.extra.push((String::from(STACK_DEPTH_KEY), depths.swap_remove(0)));
+    }
     if let (true, Some(key)) = (meta.counters.is_empty(), first_use) {
         meta.extra.push(key);
     }

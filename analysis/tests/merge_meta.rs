@@ -1,0 +1,90 @@
+//! `pulse merge` keeps what tells pulse's frames from the program's: the
+//! source directories each session recorded (so that a session recorded
+//! from a pulse built elsewhere still places its sites on the program's
+//! lines once merged), and the stack depth where every session has the
+//! same.
+
+use pulse_analysis::{merge_bytes, Frame, FrameKind, Profile, PULSE_SOURCES_KEY, STACK_DEPTH_KEY};
+use pulse_format::{ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer};
+
+/// A session of a program whose pulse was built under `pulse`: one
+/// allocation, at a site of two frames, pulse's then the program's.
+fn session(pulse: &str, depth: &str) -> Vec<u8> {
+    let meta = Metadata {
+        writer: "test".into(),
+        program: "/home/me/app/target/release/app".into(),
+        clock: ClockInfo::monotonic(),
+        extra: vec![
+            (PULSE_SOURCES_KEY.into(), format!("{pulse}/alloc\n{pulse}/runtime")),
+            (STACK_DEPTH_KEY.into(), depth.into()),
+        ],
+        ..Metadata::default()
+    };
+    let mut w = Writer::new(Vec::new(), &meta).unwrap();
+    let mut enc = ChunkEncoder::new();
+    enc.begin(0, 0);
+    enc.push(&Record::SiteDef { site: 1, frames: vec![0x1000, 0x2000] });
+    enc.push(&Record::Symbol {
+        addr: 0x1000,
+        function: "instruction_pointer".into(),
+        file: format!("{pulse}/alloc/src/site.rs"),
+        line: 268,
+    });
+    enc.push(&Record::Symbol {
+        addr: 0x2000,
+        function: "app::main".into(),
+        file: "/home/me/app/src/main.rs".into(),
+        line: 58,
+    });
+    w.write_chunk(&enc).unwrap();
+    enc.begin(1, 1);
+    enc.push(&Record::ThreadStart { ts: 1, name: "main".into() });
+    enc.push(&Record::Alloc { ts: 10, addr: 0x5000, size: 64, align: 8, site: 1, weight: 1 });
+    w.write_chunk(&enc).unwrap();
+    w.finish(Trailer { end_ts: 100, ..Trailer::default() }).unwrap()
+}
+
+fn merged(inputs: &[&[u8]]) -> Profile {
+    let mut out = Vec::new();
+    merge_bytes(inputs, &mut out).unwrap();
+    Profile::read(&out[..]).unwrap()
+}
+
+fn extra<'a>(p: &'a Profile, key: &str) -> Option<&'a str> {
+    p.meta.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn pulse_frame(pulse: &str) -> Frame {
+    Frame {
+        function: "instruction_pointer".into(),
+        file: format!("{pulse}/alloc/src/site.rs"),
+        line: 268,
+    }
+}
+
+#[test]
+fn a_merge_keeps_the_sessions_source_directories() {
+    let a = session("/build/a/pulse", "32");
+    let alone = Profile::read(&a[..]).unwrap();
+    let p = merged(&[&a, &a]);
+    for p in [&alone, &p] {
+        assert_eq!(p.symbols.kind(&pulse_frame("/build/a/pulse")), FrameKind::Pulse);
+    }
+    // The site is the program's line, as in the session alone, not pulse's.
+    let site = p.symbols.site(1).expect("a site");
+    assert_eq!(site.frame.file, "/home/me/app/src/main.rs", "{site:?}");
+    assert_eq!(extra(&p, STACK_DEPTH_KEY), Some("32"));
+
+    // Two sessions of pulses built in two places: both are pulse's.
+    let b = session("/build/b/pulse", "16");
+    let p = merged(&[&a, &b]);
+    for dir in ["/build/a/pulse", "/build/b/pulse"] {
+        assert_eq!(p.symbols.kind(&pulse_frame(dir)), FrameKind::Pulse, "{dir}");
+    }
+    assert_eq!(
+        extra(&p, PULSE_SOURCES_KEY),
+        Some("/build/a/pulse/alloc\n/build/a/pulse/runtime\n/build/b/pulse/alloc\n/build/b/pulse/runtime")
+    );
+    // Depths that differ: none is the merge's.
+    assert_eq!(extra(&p, STACK_DEPTH_KEY), None);
+}
