@@ -186,6 +186,33 @@ fn buffers_two_helpers_make_on_one_line_name_both_helpers() {
 }
 
 #[test]
+fn buffers_a_line_makes_itself_and_through_a_helper_say_both() {
+    let (_, churn) = churn_findings("mixmade", 1);
+    let r = &churn[0];
+    assert!(r.location.starts_with("planted::mixmade (tests/src/bin/planted.rs:"), "{r:#?}");
+    assert!(
+        r.evidence.starts_with(
+            "3000 blocks first allocated here or inside planted::made_small (tests/src/bin/planted.rs:"
+        ) && r.evidence.contains("called here"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_temporary_grown_twice_on_one_line_is_short_lived_there() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "twice");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let r = recs
+        .iter()
+        .find(|r| r.category == Category::ShortLivedAllocation)
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    // 20 000 blocks, each grown twice on the loop's line: its blocks are
+    // counted, not its reallocations.
+    assert!(r.location.starts_with("planted::twice (tests/src/bin/planted.rs:"), "{r:#?}");
+    assert!(r.evidence.contains("of the 20000 blocks it resized (40000 reallocations"), "{r:#?}");
+}
+
+#[test]
 fn strings_format_grows_pushed_onto_a_vector_the_line_grows_get_both_fixes() {
     let (_, churn) = churn_findings("pushed", 1);
     let r = &churn[0];

@@ -474,6 +474,9 @@ fn memory_rules(
         max_size: u64,
         short: u64,
         temporary: u64,
+        /// Blocks whose last allocation or resize was here, freed or live
+        /// at the end: for a line that only resizes, the blocks it resized.
+        ended: u64,
         /// The program's line that calls it, when it is a dependency's (part
         /// of its name: every site of the line shares it).
         caller: String,
@@ -511,6 +514,7 @@ fn memory_rules(
         l.max_size = l.max_size.max(s.max_size);
         l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
         l.temporary = l.temporary.saturating_add(s.temporary);
+        l.ended = l.ended.saturating_add(s.lifetimes.count()).saturating_add(s.live_blocks_at_end);
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
@@ -525,9 +529,10 @@ fn memory_rules(
     for b in &spread {
         let allocs = b.allocs;
         let share = (b.grown as f64 / total_allocs).max(b.bytes as f64 / total_bytes / 2.0);
-        let here = match &b.first {
-            Some(first) => format!("inside {first}, called here"),
-            None => String::from("here"),
+        let here = match (&b.first, b.direct) {
+            (Some(first), false) => format!("inside {first}, called here"),
+            (Some(first), true) => format!("here or inside {first}, called here"),
+            (None, _) => String::from("here"),
         };
         let made = match allocs {
             0 | 1 => format!("first allocated {here}"),
@@ -587,11 +592,14 @@ fn memory_rules(
         // program's own code or not (a thread the dependency started).
         let in_dependency = l.dependency || !l.caller.is_empty();
         let place = site.clone();
-        // A site that only reallocates grows blocks allocated elsewhere: its
-        // freed blocks are the ones it reallocated.
-        let blocks = if l.allocs > 0 { l.allocs } else { l.reallocs };
-        if l.short >= o.short_lived_min && l.short as f64 >= o.short_lived_share * blocks as f64 {
-            let share = l.short as f64 / total_allocs;
+        // A site that only reallocates resizes blocks allocated elsewhere:
+        // its freed blocks are the ones it resized last (a block may be
+        // resized several times). Sampled figures are estimates, each
+        // rounded: none is said to exceed the one it is part of.
+        let blocks = if l.allocs > 0 { l.allocs } else { l.ended.min(l.reallocs) };
+        let short = l.short.min(blocks);
+        if short >= o.short_lived_min && short as f64 >= o.short_lived_share * blocks as f64 {
+            let share = short as f64 / total_allocs;
             // The line whose blocks nine in ten of this one's reallocations
             // resize, where the program's own line only reallocates them.
             let made_on = made_at
@@ -608,11 +616,16 @@ fn memory_rules(
             let of = match made_on {
                 _ if l.allocs > 0 => format!("of its {}", n(l.allocs, "allocation")),
                 Some((line, k)) => format!(
-                    "of the blocks it resized ({}, {} of them on blocks made at {line})",
+                    "of the {} it resized ({}, {} of them on blocks made at {line})",
+                    n(blocks, "block"),
                     n(l.reallocs, "reallocation"),
-                    k.all()
+                    k.all().min(l.reallocs)
                 ),
-                None => format!("of the blocks it resized ({})", n(l.reallocs, "reallocation")),
+                None => format!(
+                    "of the {} it resized ({})",
+                    n(blocks, "block"),
+                    n(l.reallocs, "reallocation")
+                ),
             };
             // Not a part of the above: a block freed before the thread's
             // next allocation may have lived longer than the window.
@@ -626,7 +639,7 @@ fn memory_rules(
                     at: out.len(),
                     caller: l.caller.clone(),
                     site: l.shown.clone(),
-                    count: l.short,
+                    count: short,
                     of: blocks,
                     bytes: 0,
                     covered: 0,
@@ -637,8 +650,7 @@ fn memory_rules(
                 category: Category::ShortLivedAllocation,
                 location: place.clone(),
                 evidence: format!(
-                    "{} {of} freed within {}{temporary}",
-                    l.short,
+                    "{short} {of} freed within {}{temporary}",
                     Nanos(o.short_lived_ns),
                 ),
                 fix: match made_on {
@@ -803,6 +815,8 @@ struct Spread {
     /// The line that allocated the blocks first, where it is a helper's
     /// that `place` calls.
     first: Option<String>,
+    /// Whether `place` allocated some of them itself, beside `first`.
+    direct: bool,
     /// The allocations of the sites that allocated them first.
     allocs: u64,
     grown: u64,
@@ -838,11 +852,6 @@ struct Rest {
 /// Lines beyond which the lines that grew a buffer are counted, not listed.
 const SPREAD_LINES_SHOWN: usize = 8;
 
-/// Where the program's buffers were grown and shrunk, by the line that made
-/// them: those grown on other lines than it, each a [`Spread`] where its
-/// growth is worth a finding (`worth`, given the growth and the largest
-/// block), and for every line that grew blocks, what is left for a finding
-/// of its own, by its per-line name.
 /// The functions that first allocated a buffer for the line that calls
 /// them, the most allocations first: "a", "a and b", "a, b and 2 others".
 fn first_made(first: &BTreeMap<String, u64>) -> Option<String> {
@@ -858,6 +867,11 @@ fn first_made(first: &BTreeMap<String, u64>) -> Option<String> {
     }
 }
 
+/// Where the program's buffers were grown and shrunk, by the line that made
+/// them: those grown on other lines than it, each a [`Spread`] where its
+/// growth is worth a finding (`worth`, given the growth and the largest
+/// block), and for every line that grew blocks, what is left for a finding
+/// of its own, by its per-line name.
 fn spread_growth(
     p: &Profile,
     located: &crate::model::sites::Located,
@@ -876,6 +890,8 @@ fn spread_growth(
         /// The functions that allocated them first, where another, and
         /// their allocations (several helpers a line calls can make them).
         first: BTreeMap<String, u64>,
+        /// The allocations of those the line made itself.
+        direct: u64,
         /// The sites that allocated them first, and their allocations.
         origins: std::collections::BTreeSet<u32>,
         allocs: u64,
@@ -951,6 +967,8 @@ fn spread_growth(
             if placed.is_some() {
                 let n = m.first.entry(origin.frame.display(root)).or_default();
                 *n = n.saturating_add(allocs);
+            } else {
+                m.direct = m.direct.saturating_add(allocs);
             }
         }
         m.own = own;
@@ -997,6 +1015,7 @@ fn spread_growth(
             spreads.push(Spread {
                 place,
                 first,
+                direct: m.direct > 0,
                 allocs: m.allocs,
                 grown: m.grown,
                 bytes: m.bytes,

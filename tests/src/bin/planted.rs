@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|mixmade|twice|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -225,6 +225,8 @@ fn main() {
         Some("temp") => println!("{}", temp()),
         Some("refit") => println!("{}", refit()),
         Some("twomade") => println!("{}", twomade()),
+        Some("mixmade") => println!("{}", mixmade()),
+        Some("twice") => println!("{}", twice()),
         _ => println!("{}", clean()),
     }
 }
@@ -272,6 +274,34 @@ fn twomade() -> usize {
         v.extend_from_slice(&[1u8; 100]);
         v.extend_from_slice(&[2u8; 200]);
         total += std::hint::black_box(&v).len();
+    }
+    total
+}
+
+/// Planted: vectors a helper makes one time in three and the line itself
+/// the other two, then grown on the next lines: the finding says both.
+fn mixmade() -> usize {
+    let mut total = 0;
+    for i in 0..3_000u32 {
+        let mut v = if i % 3 == 0 { made_small() } else { Vec::with_capacity(2) };
+        v.extend_from_slice(&[1u8; 100]);
+        v.extend_from_slice(&[2u8; 200]);
+        total += std::hint::black_box(&v).len();
+    }
+    total
+}
+
+/// Planted: temporaries made on one line, grown twice on one line of a
+/// loop and dropped at once: a short-lived finding on the growing line,
+/// whose blocks are half its reallocations.
+fn twice() -> usize {
+    let mut total = 0;
+    for _ in 0..20_000u32 {
+        let mut v: Vec<u8> = Vec::with_capacity(1);
+        for n in [2048, 4096] {
+            v.reserve_exact(n);
+        }
+        total += std::hint::black_box(&v).capacity();
     }
     total
 }
