@@ -10,16 +10,21 @@ use pulse_format::{ChunkEncoder, ClockInfo, Metadata, Record, Trailer, Writer};
 /// A session of a program whose pulse was built under `pulse`: one
 /// allocation, at a site of two frames, pulse's then the program's.
 fn session(pulse: &str, depth: &str) -> Vec<u8> {
-    let meta = Metadata {
+    session_with(&format!("{pulse}/alloc\n{pulse}/runtime"), pulse, Some(depth))
+}
+
+/// [`session`] with the metadata's `dirs` and `depth` as given.
+fn session_with(dirs: &str, pulse: &str, depth: Option<&str>) -> Vec<u8> {
+    let mut meta = Metadata {
         writer: "test".into(),
         program: "/home/me/app/target/release/app".into(),
         clock: ClockInfo::monotonic(),
-        extra: vec![
-            (PULSE_SOURCES_KEY.into(), format!("{pulse}/alloc\n{pulse}/runtime")),
-            (STACK_DEPTH_KEY.into(), depth.into()),
-        ],
+        extra: vec![(PULSE_SOURCES_KEY.into(), dirs.into())],
         ..Metadata::default()
     };
+    if let Some(depth) = depth {
+        meta.extra.push((STACK_DEPTH_KEY.into(), depth.into()));
+    }
     let mut w = Writer::new(Vec::new(), &meta).unwrap();
     let mut enc = ChunkEncoder::new();
     enc.begin(0, 0);
@@ -87,4 +92,20 @@ fn a_merge_keeps_the_sessions_source_directories() {
     );
     // Depths that differ: none is the merge's.
     assert_eq!(extra(&p, STACK_DEPTH_KEY), None);
+}
+
+/// Lines a reader would not take (relative, empty, padded) do not crowd out
+/// the directories it takes; a session without a depth leaves the merge
+/// without one.
+#[test]
+fn a_merge_keeps_the_directories_a_reader_takes() {
+    let junk: Vec<String> = (0..70).map(|k| format!("rel/dir{k}")).collect();
+    let dirs = format!("{}\n\n  /build/a/pulse/alloc  \n/build/a/pulse/runtime", junk.join("\n"));
+    let a = session_with(&dirs, "/build/a/pulse", Some("32"));
+    let p = merged(&[&a, &a]);
+    assert_eq!(p.symbols.kind(&pulse_frame("/build/a/pulse")), FrameKind::Pulse);
+    assert_eq!(extra(&p, PULSE_SOURCES_KEY), Some("/build/a/pulse/alloc\n/build/a/pulse/runtime"));
+    let without = session_with("/build/a/pulse/alloc", "/build/a/pulse", None);
+    assert_eq!(extra(&merged(&[&without, &a]), STACK_DEPTH_KEY), None);
+    assert_eq!(extra(&merged(&[&a, &without]), STACK_DEPTH_KEY), None);
 }

@@ -213,6 +213,25 @@ fn a_temporary_grown_twice_on_one_line_is_short_lived_there() {
 }
 
 #[test]
+fn a_line_that_allocates_and_grows_is_weighed_on_the_blocks_that_end_there() {
+    let p = session(env!("CARGO_BIN_EXE_planted"), "keptgrown");
+    let recs = recommend(&p, &RecommendOptions::default());
+    let r = recs
+        .iter()
+        .find(|r| r.category == Category::ShortLivedAllocation)
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    // Its 10 000 allocations live to the end; the 20 000 temporaries it
+    // grows are the short-lived ones.
+    assert!(r.location.starts_with("planted::push_one (tests/src/bin/planted.rs:"), "{r:#?}");
+    assert!(
+        r.evidence.contains(
+            "of the 30000 blocks it allocated or resized last (10000 allocations, 20000 reallocations)"
+        ),
+        "{r:#?}"
+    );
+}
+
+#[test]
 fn strings_format_grows_pushed_onto_a_vector_the_line_grows_get_both_fixes() {
     let (_, churn) = churn_findings("pushed", 1);
     let r = &churn[0];

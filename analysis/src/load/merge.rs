@@ -118,7 +118,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     // pulse's source directories, of every session (its frames are told
     // from the program's by them), and the stack depth where all agree.
     let mut source_dirs: Vec<String> = Vec::new();
-    let mut depths: Vec<String> = Vec::new();
+    let mut depths: Vec<Option<String>> = Vec::new();
     let mut offset_ns = 0u64;
     for input in inputs {
         let path = &input.path();
@@ -144,18 +144,15 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             first_use =
                 r.metadata().extra.iter().find(|(k, _)| k == COUNTERS_AT_FIRST_USE).cloned();
         }
-        for (key, value) in &r.metadata().extra {
-            if key == PULSE_SOURCES_KEY {
-                for dir in value.lines() {
-                    // As many as a reader takes.
-                    if source_dirs.len() < MAX_PULSE_DIRS && !source_dirs.iter().any(|d| d == dir) {
-                        source_dirs.push(dir.to_owned());
-                    }
-                }
-            } else if key == STACK_DEPTH_KEY {
-                depths.push(value.clone());
+        let extra = |key: &str| r.metadata().extra.iter().find(|(k, _)| k == key).map(|e| &e.1);
+        // The directories a reader takes (absolute, trimmed), as many.
+        let dirs = extra(PULSE_SOURCES_KEY).map_or("", |v| v.as_str());
+        for dir in dirs.lines().map(str::trim).filter(|d| d.starts_with('/') && d.len() > 1) {
+            if source_dirs.len() < MAX_PULSE_DIRS && !source_dirs.iter().any(|d| d == dir) {
+                source_dirs.push(dir.to_owned());
             }
         }
+        depths.push(extra(STACK_DEPTH_KEY).cloned());
         let tpn = r.metadata().clock.ticks_per_ns;
         let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
         let mut max_round = 0u64;
@@ -214,8 +211,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     if !source_dirs.is_empty() {
         meta.extra.push((String::from(PULSE_SOURCES_KEY), source_dirs.join("\n")));
     }
-    if depths.len() == inputs.len() && depths.windows(2).all(|w| w[0] == w[1]) {
-        meta.extra.push((String::from(STACK_DEPTH_KEY), depths.swap_remove(0)));
+    if let (Some(Some(depth)), true) = (depths.first(), depths.windows(2).all(|w| w[0] == w[1])) {
+        meta.extra.push((String::from(STACK_DEPTH_KEY), depth.clone()));
     }
     if let (true, Some(key)) = (meta.counters.is_empty(), first_use) {
         meta.extra.push(key);

@@ -517,6 +517,7 @@ fn memory_rules(
         l.ended = l.ended.saturating_add(s.lifetimes.count()).saturating_add(s.live_blocks_at_end);
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
+    let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
     let total_bytes = m.bytes_allocated.max(1) as f64;
     // Buffers made on one line and grown on others: one finding where they
     // are made, in place of one on each line that grew them; what the lines
@@ -592,11 +593,19 @@ fn memory_rules(
         // program's own code or not (a thread the dependency started).
         let in_dependency = l.dependency || !l.caller.is_empty();
         let place = site.clone();
-        // A site that only reallocates resizes blocks allocated elsewhere:
-        // its freed blocks are the ones it resized last (a block may be
-        // resized several times). Sampled figures are estimates, each
-        // rounded: none is said to exceed the one it is part of.
-        let blocks = if l.allocs > 0 { l.allocs } else { l.ended.min(l.reallocs) };
+        // A line that only allocates is weighed on its allocations. One
+        // that resizes blocks (made elsewhere, or its own) is weighed on the
+        // blocks whose last allocation or resize was there, freed or live
+        // at the end: those are the ones its short-lived count is of (a
+        // block may be resized several times). In a sampled session both
+        // are counts of the sampled blocks, said so.
+        let resizes = l.reallocs > 0;
+        let blocks = match (resizes, l.allocs) {
+            (false, _) => l.allocs,
+            // Each was resized here once at least (estimates apart).
+            (true, 0) => l.ended.min(l.reallocs),
+            (true, _) => l.ended,
+        };
         let short = l.short.min(blocks);
         if short >= o.short_lived_min && short as f64 >= o.short_lived_share * blocks as f64 {
             let share = short as f64 / total_allocs;
@@ -611,19 +620,29 @@ fn memory_rules(
                         && l.reallocs > 0
                         && n.all() >= l.reallocs - l.reallocs / 10
                 });
-            // A line that only reallocates: its freed blocks are counted,
-            // its reallocations (a block may be resized more than once).
+            // Its blocks, then its reallocations (a block may be resized
+            // more than once), and where nine in ten of those were made.
+            let what = if sampled { "sampled block" } else { "block" };
             let of = match made_on {
-                _ if l.allocs > 0 => format!("of its {}", n(l.allocs, "allocation")),
+                // As many blocks ended here as it made: its own.
+                _ if !resizes || blocks == l.allocs => {
+                    format!("of its {}", n(l.allocs, "allocation"))
+                }
+                _ if l.allocs > 0 => format!(
+                    "of the {} it allocated or resized last ({}, {})",
+                    n(blocks, what),
+                    n(l.allocs, "allocation"),
+                    n(l.reallocs, "reallocation")
+                ),
                 Some((line, k)) => format!(
                     "of the {} it resized ({}, {} of them on blocks made at {line})",
-                    n(blocks, "block"),
+                    n(blocks, what),
                     n(l.reallocs, "reallocation"),
                     k.all().min(l.reallocs)
                 ),
                 None => format!(
                     "of the {} it resized ({})",
-                    n(blocks, "block"),
+                    n(blocks, what),
                     n(l.reallocs, "reallocation")
                 ),
             };

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|mixmade|twice|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|mixmade|twice|keptgrown|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -227,6 +227,7 @@ fn main() {
         Some("twomade") => println!("{}", twomade()),
         Some("mixmade") => println!("{}", mixmade()),
         Some("twice") => println!("{}", twice()),
+        Some("keptgrown") => println!("{}", kept_and_grown()),
         _ => println!("{}", clean()),
     }
 }
@@ -304,4 +305,30 @@ fn twice() -> usize {
         total += std::hint::black_box(&v).capacity();
     }
     total
+}
+
+/// Planted: one line (`push_one`'s) allocates vectors kept to the end and
+/// grows temporaries made elsewhere, dropped at once: its short-lived
+/// finding is of the blocks it allocated or resized last, not of its own
+/// allocations, none of which is freed.
+fn kept_and_grown() -> usize {
+    let mut kept = Vec::with_capacity(10_000);
+    for _ in 0..10_000u32 {
+        let mut v: Vec<u8> = Vec::new();
+        push_one(&mut v);
+        kept.push(v);
+    }
+    let mut total = 0;
+    for _ in 0..20_000u32 {
+        let mut t: Vec<u8> = Vec::with_capacity(8);
+        t.extend_from_slice(&[0u8; 8]);
+        push_one(&mut t);
+        total += std::hint::black_box(&t).len();
+    }
+    total + std::hint::black_box(&kept).len()
+}
+
+#[inline(never)]
+fn push_one(v: &mut Vec<u8>) {
+    v.push(1);
 }
