@@ -236,12 +236,7 @@ extern "C" fn counted_handler(_: libc::c_int) {
 }
 
 fn handler_child() {
-    let path = temp_session("counters_handler");
-    let session = pulse::Session::builder()
-        .output(&path)
-        .counters(pulse::Counters::Software)
-        .start()
-        .expect("start");
+    let (path, session) = software_session("counters_handler");
     {
         // The thread's group, opened before any signal comes.
         pulse::scope!("counted", counters);
@@ -293,6 +288,17 @@ fn handler_child() {
     );
 }
 
+/// A session with the software counters, writing to a fresh file `name`.
+fn software_session(name: &str) -> (std::path::PathBuf, pulse::Session) {
+    let path = temp_session(name);
+    let session = pulse::Session::builder()
+        .output(&path)
+        .counters(pulse::Counters::Software)
+        .start()
+        .expect("start");
+    (path, session)
+}
+
 /// Descriptors this process has open.
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -305,12 +311,7 @@ fn open_descriptors() -> usize {
 /// counted.
 fn threads_come_and_go() {
     const THREADS: u64 = 1500;
-    let path = temp_session("counters_threads");
-    let session = pulse::Session::builder()
-        .output(&path)
-        .counters(pulse::Counters::Software)
-        .start()
-        .expect("start");
+    let (path, session) = software_session("counters_threads");
     let before = open_descriptors();
     let mut most = before;
     for _ in 0..THREADS {

@@ -23,6 +23,17 @@ fn churn_findings(mode: &str, n: usize) -> (Profile, Vec<Recommendation>) {
     (p, churn)
 }
 
+/// Planted program `mode`'s first short-lived finding whose location
+/// contains `at`.
+fn short_lived(mode: &str, at: &str) -> Recommendation {
+    let p = session(env!("CARGO_BIN_EXE_planted"), mode);
+    let recs = recommend(&p, &RecommendOptions::default());
+    recs.iter()
+        .find(|r| r.category == Category::ShortLivedAllocation && r.location.contains(at))
+        .cloned()
+        .unwrap_or_else(|| panic!("{recs:#?}"))
+}
+
 #[test]
 fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
     let p = session(env!("CARGO_BIN_EXE_planted"), "grow");
@@ -41,12 +52,7 @@ fn a_vector_grown_in_a_loop_gets_the_reserve_advice_at_its_line() {
 
 #[test]
 fn a_temporary_grown_on_the_line_after_it_is_made_is_told_where_it_is_made() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "temp");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let r = recs
-        .iter()
-        .find(|r| r.category == Category::ShortLivedAllocation)
-        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let r = short_lived("temp", "");
     // `push_str` grows the string `String::with_capacity(8)` made on the
     // line above; the string is dropped at once.
     let made = "planted::temp (tests/src/bin/planted.rs:183)";
@@ -57,12 +63,7 @@ fn a_temporary_grown_on_the_line_after_it_is_made_is_told_where_it_is_made() {
 
 #[test]
 fn a_temporary_resized_on_one_line_is_told_where_most_of_them_are_made() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "refit");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let r = recs
-        .iter()
-        .find(|r| r.category == Category::ShortLivedAllocation && r.location.contains("fit"))
-        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let r = short_lived("refit", "fit");
     // Most of `fit`'s reallocations shrink blocks `made_large` made; the
     // few that grow `made_small`'s do not decide the name.
     assert!(r.location.starts_with("planted::fit (tests/src/bin/planted.rs:"), "{r:#?}");
@@ -200,12 +201,7 @@ fn buffers_a_line_makes_itself_and_through_a_helper_say_both() {
 
 #[test]
 fn a_temporary_grown_twice_on_one_line_is_short_lived_there() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "twice");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let r = recs
-        .iter()
-        .find(|r| r.category == Category::ShortLivedAllocation)
-        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let r = short_lived("twice", "");
     // 20 000 blocks, each grown twice on the loop's line: its blocks are
     // counted, not its reallocations.
     assert!(r.location.starts_with("planted::twice (tests/src/bin/planted.rs:"), "{r:#?}");
@@ -214,12 +210,7 @@ fn a_temporary_grown_twice_on_one_line_is_short_lived_there() {
 
 #[test]
 fn a_line_that_allocates_and_grows_is_weighed_on_the_blocks_that_end_there() {
-    let p = session(env!("CARGO_BIN_EXE_planted"), "keptgrown");
-    let recs = recommend(&p, &RecommendOptions::default());
-    let r = recs
-        .iter()
-        .find(|r| r.category == Category::ShortLivedAllocation)
-        .unwrap_or_else(|| panic!("{recs:#?}"));
+    let r = short_lived("keptgrown", "");
     // Its 10 000 allocations live to the end; the 20 000 temporaries it
     // grows are the short-lived ones.
     assert!(r.location.starts_with("planted::push_one (tests/src/bin/planted.rs:"), "{r:#?}");

@@ -19,7 +19,7 @@ use pulse_format::{
 };
 
 use crate::error::Error;
-use crate::model::sites::{MAX_PULSE_DIRS, PULSE_SOURCES_KEY, STACK_DEPTH_KEY};
+use crate::model::sites::{recorded_dirs, MAX_PULSE_DIRS, PULSE_SOURCES_KEY, STACK_DEPTH_KEY};
 use crate::write::text::printable;
 
 /// What a merge did.
@@ -145,9 +145,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 r.metadata().extra.iter().find(|(k, _)| k == COUNTERS_AT_FIRST_USE).cloned();
         }
         let extra = |key: &str| r.metadata().extra.iter().find(|(k, _)| k == key).map(|e| &e.1);
-        // The directories a reader takes (absolute, trimmed), as many.
-        let dirs = extra(PULSE_SOURCES_KEY).map_or("", |v| v.as_str());
-        for dir in dirs.lines().map(str::trim).filter(|d| d.starts_with('/') && d.len() > 1) {
+        // The directories a reader takes, as many.
+        for dir in recorded_dirs(extra(PULSE_SOURCES_KEY).map_or("", |v| v.as_str())) {
             if source_dirs.len() < MAX_PULSE_DIRS && !source_dirs.iter().any(|d| d == dir) {
                 source_dirs.push(dir.to_owned());
             }

@@ -267,12 +267,7 @@ impl Symbols {
     /// Sets pulse's source directories from the session's metadata value
     /// (one a line); the analyzer's own workspace's are always known.
     pub(crate) fn set_pulse_dirs(&mut self, recorded: Option<&str>) {
-        let mut dirs: Vec<String> = recorded
-            .unwrap_or("")
-            .lines()
-            .map(str::trim)
-            .filter(|d| d.starts_with('/') && d.len() > 1)
-            .take(MAX_PULSE_DIRS)
+        let mut dirs: Vec<String> = recorded_dirs(recorded.unwrap_or(""))
             .chain(BUILT_PULSE_DIRS.iter().copied())
             .map(|d| format!("{}/", normalized(d).trim_end_matches('/')))
             .collect();
@@ -548,6 +543,12 @@ impl Symbols {
 /// names two or three): every frame's file is compared with each of them,
 /// so a metadata value of a million lines would cost as much per frame.
 pub(crate) const MAX_PULSE_DIRS: usize = 64;
+
+/// The directories a session's [`PULSE_SOURCES_KEY`] value names that a
+/// reader takes: its absolute lines, trimmed, the first [`MAX_PULSE_DIRS`].
+pub(crate) fn recorded_dirs(value: &str) -> impl Iterator<Item = &str> {
+    value.lines().map(str::trim).filter(|d| d.starts_with('/') && d.len() > 1).take(MAX_PULSE_DIRS)
+}
 
 /// pulse's source directories as the analyzer was built: the crates beside
 /// it in its workspace.
