@@ -81,4 +81,25 @@ fn sampled_estimates_add_up_and_match_full_tracking_within_ten_percent() {
         warnings.iter().any(|w| w.contains("estimates from a byte-weighted sample")),
         "{warnings:?}"
     );
+    // The interpreter's short-lived blocks are found in both modes, at the
+    // same line, the sampled count an estimate of the exact one: a site's
+    // lifetimes are its sampled blocks', scaled as its allocations are.
+    let (exact, exact_n) = short_lived(&full);
+    let (estimate, estimate_n) = short_lived(&sampled);
+    assert_eq!(estimate.location, exact.location, "{estimate:#?}");
+    assert!(estimate.evidence.starts_with("about "), "{estimate:#?}");
+    let err = estimate_n as f64 / exact_n as f64 - 1.0;
+    assert!(err.abs() <= 0.2, "{exact_n} exact, {estimate_n} estimated:\n{estimate:#?}");
+}
+
+/// The first short-lived finding, and the blocks it counts freed soon.
+fn short_lived(p: &Profile) -> (pulse_analysis::Recommendation, u64) {
+    let recs = pulse_analysis::recommend(p, &Default::default());
+    let r = recs
+        .into_iter()
+        .find(|r| r.category == pulse_analysis::Category::ShortLivedAllocation)
+        .expect("a short-lived finding");
+    let count = r.evidence.trim_start_matches("about ").split(' ').next().unwrap();
+    let count = count.parse().unwrap_or_else(|_| panic!("{r:#?}"));
+    (r, count)
 }

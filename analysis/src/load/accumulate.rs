@@ -98,6 +98,10 @@ pub(crate) struct State {
     symbols: Symbols,
     /// The mean sampling interval in bytes of a sampled session.
     sample_bytes: Option<f64>,
+    /// In a sampled session, by site index: the allocations and
+    /// reallocations whose stack was sampled, unweighted (what a site's
+    /// lifetimes and live blocks are counts of). Empty in other sessions.
+    sampled: Vec<u64>,
     stacked_events: u64,
     history: History,
     /// A merged session's runs, and a history of each (see `read_with`).
@@ -244,6 +248,7 @@ impl Visitor for State {
                 self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, size) * weight as f64;
                 let s = self.site(site);
+                self.count_sampled(s);
                 let sums = &mut self.site_sums[s];
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
@@ -267,6 +272,7 @@ impl Visitor for State {
                 // allocator's sampler does: a shrink is sampled too.
                 let w = self.site_weight(site, new_size.max(1));
                 let s = self.site(site);
+                self.count_sampled(s);
                 let sums = &mut self.site_sums[s];
                 sums.reallocs += w;
                 if new_size < old_size {
@@ -469,6 +475,22 @@ impl State {
             }
         }
         i
+    }
+
+    /// One more sampled event at site index `s`, in a sampled session.
+    #[inline(always)]
+    fn count_sampled(&mut self, s: usize) {
+        if self.sample_bytes.is_some() {
+            self.count_sampled_at(s);
+        }
+    }
+
+    #[cold]
+    fn count_sampled_at(&mut self, s: usize) {
+        if self.sampled.len() <= s {
+            self.sampled.resize(s + 1, 0);
+        }
+        self.sampled[s] += 1;
     }
 
     /// A merged session's site `id`, at index `i`, joins the history of
@@ -742,9 +764,15 @@ impl State {
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
             .zip(self.site_sums.iter().zip(&deaths))
-            .map(|(id, (t, d))| {
+            .enumerate()
+            .map(|(i, (id, (t, d)))| {
                 let f = if *id == NO_SITE { scale.unsampled } else { scale.sampled };
                 let stats = SiteStats {
+                    sampled_events: if *id == NO_SITE {
+                        0
+                    } else {
+                        self.sampled.get(i).copied().unwrap_or(0)
+                    },
                     allocs: (t.allocs * f.0).round() as u64,
                     bytes: (t.bytes * f.2).round() as u64,
                     reallocs: (t.reallocs * f.1).round() as u64,

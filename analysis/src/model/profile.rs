@@ -331,6 +331,11 @@ pub struct SiteStats {
     pub bytes_at_peak: u64,
     /// Blocks from here live at that moment.
     pub blocks_at_peak: u64,
+    /// In a sampled session, the allocations and reallocations here whose
+    /// stack was sampled, unweighted: the blocks that `lifetimes`,
+    /// `temporary` and the live figures count are theirs, where `allocs`
+    /// and `reallocs` are estimates of every one. 0 in other sessions.
+    pub sampled_events: u64,
 }
 
 impl SiteStats {

@@ -461,6 +461,7 @@ fn memory_rules(
         return;
     }
     let root = project_root(&p.meta.program);
+    let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
     // Sites grouped by the user's line: advice is about a line of code.
     #[derive(Default)]
     struct Line {
@@ -477,6 +478,9 @@ fn memory_rules(
         /// Blocks whose last allocation or resize was here, freed or live
         /// at the end: for a line that only resizes, the blocks it resized.
         ended: u64,
+        /// In a sampled session, the sampled blocks of `ended`: `short`,
+        /// `temporary` and `ended` are then estimates scaled from them.
+        sampled: u64,
         /// The program's line that calls it, when it is a dependency's (part
         /// of its name: every site of the line shares it).
         caller: String,
@@ -512,12 +516,23 @@ fn memory_rules(
             l.growing.push((*id, grown));
         }
         l.max_size = l.max_size.max(s.max_size);
-        l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
-        l.temporary = l.temporary.saturating_add(s.temporary);
-        l.ended = l.ended.saturating_add(s.lifetimes.count()).saturating_add(s.live_blocks_at_end);
+        let ended = s.lifetimes.count().saturating_add(s.live_blocks_at_end);
+        // A sampled site's lifetimes are its sampled blocks': each stands
+        // for as many as its sampled events do of its estimated ones.
+        let scale = |count: u64| match sampled {
+            false => count,
+            true if s.sampled_events == 0 => 0,
+            true => {
+                let per = s.allocs.saturating_add(s.reallocs) as f64 / s.sampled_events as f64;
+                (count as f64 * per).round() as u64
+            }
+        };
+        l.short = l.short.saturating_add(scale(s.freed_within(o.short_lived_ns, p.ticks_per_ns)));
+        l.temporary = l.temporary.saturating_add(scale(s.temporary));
+        l.ended = l.ended.saturating_add(scale(ended));
+        l.sampled = l.sampled.saturating_add(ended);
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
-    let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
     let total_bytes = m.bytes_allocated.max(1) as f64;
     // Buffers made on one line and grown on others: one finding where they
     // are made, in place of one on each line that grew them; what the lines
@@ -597,8 +612,9 @@ fn memory_rules(
         // that resizes blocks (made elsewhere, or its own) is weighed on the
         // blocks whose last allocation or resize was there, freed or live
         // at the end: those are the ones its short-lived count is of (a
-        // block may be resized several times). In a sampled session both
-        // are counts of the sampled blocks, said so.
+        // block may be resized several times). In a sampled session all
+        // are estimates, said so, from enough sampled blocks to tell a
+        // share.
         let resizes = l.reallocs > 0;
         let blocks = match (resizes, l.allocs) {
             (false, _) => l.allocs,
@@ -607,7 +623,11 @@ fn memory_rules(
             (true, _) => l.ended,
         };
         let short = l.short.min(blocks);
-        if short >= o.short_lived_min && short as f64 >= o.short_lived_share * blocks as f64 {
+        let enough = !sampled || l.sampled >= MIN_SAMPLED_BLOCKS;
+        if enough
+            && short >= o.short_lived_min
+            && short as f64 >= o.short_lived_share * blocks as f64
+        {
             let share = short as f64 / total_allocs;
             // The line whose blocks nine in ten of this one's reallocations
             // resize, where the program's own line only reallocates them.
@@ -622,7 +642,7 @@ fn memory_rules(
                 });
             // Its blocks, then its reallocations (a block may be resized
             // more than once), and where nine in ten of those were made.
-            let what = if sampled { "sampled block" } else { "block" };
+            let what = "block";
             let of = match made_on {
                 // As many blocks ended here as it made: its own.
                 _ if !resizes || blocks == l.allocs => {
@@ -653,6 +673,10 @@ fn memory_rules(
             } else {
                 String::new()
             };
+            let (about, from) = match sampled {
+                true => ("about ", format!(" (estimated from {})", n(l.sampled, "sampled block"))),
+                false => ("", String::new()),
+            };
             if in_dependency && !l.caller.is_empty() {
                 inside.push(Inside {
                     at: out.len(),
@@ -669,7 +693,7 @@ fn memory_rules(
                 category: Category::ShortLivedAllocation,
                 location: place.clone(),
                 evidence: format!(
-                    "{short} {of} freed within {}{temporary}",
+                    "{about}{short} {of} freed within {}{temporary}{from}",
                     Nanos(o.short_lived_ns),
                 ),
                 fix: match made_on {
@@ -794,7 +818,7 @@ fn memory_rules(
             });
         }
     }
-    merge_inside(out, inside, o, (total_allocs, total_bytes));
+    merge_inside(out, inside, o, sampled, (total_allocs, total_bytes));
     // One finding per location, its stacks' blocks added up.
     let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
     let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
@@ -1185,6 +1209,10 @@ struct Inside {
     covered: u64,
 }
 
+/// The fewest sampled blocks a line's short-lived share is told from, in a
+/// sampled session: a share of 30 has a standard error under a tenth.
+const MIN_SAMPLED_BLOCKS: u64 = 30;
+
 /// Dependencies' lines shown beside a finding that gathers them.
 const INSIDE_SHOWN: usize = 3;
 
@@ -1197,6 +1225,7 @@ fn merge_inside(
     out: &mut Vec<Recommendation>,
     inside: Vec<Inside>,
     o: &RecommendOptions,
+    sampled: bool,
     (total_allocs, total_bytes): (f64, f64),
 ) {
     let mut groups: BTreeMap<(&str, &str), Vec<&Inside>> = BTreeMap::new();
@@ -1234,9 +1263,10 @@ fn merge_inside(
         let lines = members.len();
         let evidence = match category {
             Category::ShortLivedAllocation => format!(
-                "{count} of the {of} blocks made inside the dependencies it calls, on {lines} of their lines, freed within {}; the most at {}",
+                "{about}{count} of the {of} blocks made inside the dependencies it calls, on {lines} of their lines, freed within {}; the most at {}",
                 Nanos(o.short_lived_ns),
-                most.join("; ")
+                most.join("; "),
+                about = if sampled { "about " } else { "" },
             ),
             _ => format!(
                 "{} inside the dependencies it calls, on {lines} of their lines, growing their buffers step by step ({} allocated, copies included); the most at {}{}",
