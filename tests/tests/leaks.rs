@@ -60,3 +60,34 @@ fn a_cache_filled_at_start_and_worked_with_is_not_a_leak() {
     assert_eq!(cache.trend, Trend::Flat, "{:?}", cache.history);
     assert!(!found.iter().any(pulse_analysis::Leak::is_leak), "no leak: {found:#?}");
 }
+
+#[test]
+fn a_file_cut_before_its_session_ended_calls_growth_at_the_cut_no_sure_leak() {
+    let path = temp_session("leaky-cut");
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_leaky")).env("PULSE_OUT", &path).status().unwrap();
+    assert!(status.success());
+    // A program killed after its last round was written: every event is
+    // there, the trailer is not.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    let p = Profile::load(&path).unwrap();
+    assert!(p.truncated.is_some());
+    let report = pulse_analysis::leak_report(&p, 10, false);
+    let leak = report.leaks.iter().find(|l| l.function == "leaky::remember").expect("its site");
+    assert_eq!(leak.trend, Trend::Growing, "{:?}", leak.history);
+    assert!(report.cut);
+    let mut text = Vec::new();
+    report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("The file was cut before the session ended"), "{text}");
+    assert!(text.contains("50 blocks, 3.12 KiB live at the cut — still growing when the file was cut: a leak, or work under way"), "{text}");
+    assert!(!text.contains("LEAK"), "{text}");
+    let recs = pulse_analysis::recommend(&p, &Default::default());
+    let r = recs
+        .iter()
+        .find(|r| r.category == pulse_analysis::Category::Leak)
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert!(r.evidence.contains("live when the file was cut"), "{r:#?}");
+    assert!(r.severity <= pulse_analysis::Severity::High, "{r:#?}");
+}

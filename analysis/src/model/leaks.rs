@@ -44,6 +44,29 @@ impl Leak {
     pub fn is_leak(&self) -> bool {
         self.trend == Trend::Growing
     }
+
+    /// Its verdict in a table's cell; `cut`: the file was cut before the
+    /// session ended (see [`legend`]).
+    pub fn verdict(&self, cut: bool) -> &'static str {
+        match (self.trend, cut) {
+            (Trend::Growing, false) => "LEAK",
+            (Trend::Growing, true) => "growing at the cut",
+            (Trend::Flat, _) => "cache/long-lived",
+            (Trend::Unknown, _) => "too little history",
+        }
+    }
+}
+
+/// What the verdicts of blocks live at the end mean. In a file cut before
+/// its session ended (the program killed, or still writing it), the end
+/// is the cut, where the program may have been in the middle of its work:
+/// a count still growing there is a leak or work under way.
+pub(crate) fn legend(cut: bool) -> &'static str {
+    if cut {
+        "the file was cut before the session ended: these were live at the cut; growing at the cut: a leak, or work the program was in the middle of; cache: flat since it filled; too little history: live only near the cut"
+    } else {
+        "leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end"
+    }
 }
 
 /// What `pulse leaks` shows: the locations with blocks live at the end,
@@ -60,6 +83,9 @@ pub struct LeakReport {
     /// Whether a location leaks: one still growing, or under `strict` one
     /// that cannot be told.
     pub found: bool,
+    /// Whether the file was cut before the session ended: "the end" is
+    /// then the cut (see [`legend`]).
+    pub cut: bool,
 }
 
 /// The [`LeakReport`] of `profile`: its `top` locations with the most
@@ -71,7 +97,7 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     let more = leaks.len().saturating_sub(top);
     leaks.truncate(top);
-    LeakReport { leaks, more, undecided, found }
+    LeakReport { leaks, more, undecided, found, cut: profile.truncated.is_some() }
 }
 
 /// A location: function and `file:line`; `None` for a site without one.

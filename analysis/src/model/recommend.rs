@@ -836,14 +836,31 @@ fn memory_rules(
             }
         }
     }
+    // A file cut before its session ended (the program killed) ends where
+    // the program may have been in the middle of its work.
+    let cut = p.truncated.is_some();
     for leak in growing {
         let share = leak.bytes as f64 / m.peak_bytes.max(1) as f64;
+        let severity = Severity::Critical.min(Severity::of(share).max(Severity::High));
+        let fix = "something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak";
+        let (severity, evidence, fix) = match cut {
+            false => (
+                severity,
+                format!("{}, {} live at the end and still growing", n(leak.blocks, "block"), Bytes(leak.bytes)),
+                String::from(fix),
+            ),
+            true => (
+                severity.min(Severity::High),
+                format!("{}, {} live when the file was cut, before the session ended, and still growing there: a leak, or work the program was in the middle of", n(leak.blocks, "block"), Bytes(leak.bytes)),
+                format!("if it also grows to the end of a run that finishes, {fix}"),
+            ),
+        };
         out.push(Recommendation {
-            severity: Severity::Critical.min(Severity::of(share).max(Severity::High)),
+            severity,
             category: Category::Leak,
             location: format!("{} ({})", leak.function, leak.place),
-            evidence: format!("{}, {} live at the end and still growing", n(leak.blocks, "block"), Bytes(leak.bytes)),
-            fix: String::from("something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak"),
+            evidence,
+            fix,
             stake: share,
         });
     }

@@ -408,6 +408,9 @@ pub struct Report {
     /// Things the reader of the report must know: a truncated file, anomalies,
     /// totals that do not cross-check.
     pub warnings: Vec<String>,
+    /// Whether the file was cut before the session ended: what was "live
+    /// at end" was live at the cut (see [`crate::model::leaks::legend`]).
+    pub cut: bool,
 }
 
 /// Builds the report of `profile`.
@@ -522,6 +525,7 @@ pub fn report(profile: &Profile, opts: &ReportOptions) -> Report {
         at_peak,
         at_peak_omitted,
         warnings: warnings(profile),
+        cut: profile.truncated.is_some(),
     }
 }
 

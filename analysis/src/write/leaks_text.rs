@@ -14,14 +14,27 @@ impl LeakReport {
     /// shortened in the middle to fit, see [`Shorten::Location`]), then a
     /// note on the locations too short to tell.
     pub fn render_width(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
+        if self.cut {
+            let text = "The file was cut before the session ended (the program was killed, or is still writing it): the blocks below were live at the cut, where the program may have been in the middle of its work.";
+            for line in wrap("", text, 0, width) {
+                writeln!(w, "{line}")?;
+            }
+            writeln!(w)?;
+        }
         if self.leaks.is_empty() && self.more == 0 {
-            writeln!(w, "no block was live at the end of the session")?;
+            match self.cut {
+                true => writeln!(w, "no block was live at the cut")?,
+                false => writeln!(w, "no block was live at the end of the session")?,
+            }
         }
         for l in &self.leaks {
-            let verdict = match l.trend {
-                Trend::Growing => "LEAK: still growing when the session ended",
-                Trend::Flat => "long-lived: flat since it filled (a cache or pool?)",
-                Trend::Unknown => {
+            let verdict = match (l.trend, self.cut) {
+                (Trend::Growing, false) => "LEAK: still growing when the session ended",
+                (Trend::Growing, true) => {
+                    "still growing when the file was cut: a leak, or work under way"
+                }
+                (Trend::Flat, _) => "long-lived: flat since it filled (a cache or pool?)",
+                (Trend::Unknown, _) => {
                     "too short to tell: live only near the end of the run (a leak or a cache)"
                 }
             };
@@ -30,7 +43,8 @@ impl LeakReport {
             } else {
                 format!("{} blocks", l.blocks)
             };
-            let head = format!("{blocks}, {} live at end — {verdict}", Bytes(l.bytes));
+            let at = if self.cut { "at the cut" } else { "at end" };
+            let head = format!("{blocks}, {} live {at} — {verdict}", Bytes(l.bytes));
             for line in wrap("", &head, 2, width) {
                 writeln!(w, "{line}")?;
             }
@@ -44,10 +58,10 @@ impl LeakReport {
                 }
             }
             if l.other_stacks > 0 {
-                let stacks = if l.other_stacks == 1 { "stack" } else { "stacks" };
+                let stacks = if l.other_stacks == 1 { "stack reaches" } else { "stacks reach" };
                 writeln!(
                     w,
-                    "    (the stack with the most blocks; {} other {stacks} reach this line)",
+                    "    (the stack with the most blocks; {} other {stacks} this line)",
                     l.other_stacks
                 )?;
             }

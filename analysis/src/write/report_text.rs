@@ -2,7 +2,6 @@
 
 use std::io::{self, Write};
 
-use crate::model::history::Trend;
 use crate::model::recommend::CALLED_FROM;
 use crate::model::report::{Omitted, Report, SortBy};
 use crate::write::fit::{fitted, left_out, write_command, write_wrapped, Shorten, Width};
@@ -435,7 +434,12 @@ impl Report {
     /// What was still live when the session ended.
     fn write_live_at_end(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
         writeln!(w)?;
-        write_wrapped(w, "", "Live at end (leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end)", 2, width)?;
+        let title = match self.cut {
+            true => "Live at the cut",
+            false => "Live at end",
+        };
+        let legend = crate::model::leaks::legend(self.cut);
+        write_wrapped(w, "", &format!("{title} ({legend})"), 2, width)?;
         let mut t = Table::new(&[
             ("function", Align::Left),
             ("at", Align::Left),
@@ -446,11 +450,7 @@ impl Report {
         t.shrink(0, Shorten::Name, NAME_MIN);
         t.shrink(1, Shorten::Path, PLACE_MIN);
         for l in &self.live_at_end {
-            let verdict = match l.trend {
-                Trend::Growing => "LEAK",
-                Trend::Flat => "cache/long-lived",
-                Trend::Unknown => "too little history",
-            };
+            let verdict = l.verdict(self.cut);
             t.row(vec![
                 l.function.clone(),
                 l.place.clone(),

@@ -436,10 +436,10 @@ fn threads(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// Sites with blocks live at the end: leak, cache, or too little history
 /// (of which the report's `--top` left `omitted` out).
 fn live_at_end(r: &Report, omitted: usize, out: &mut dyn Write) -> io::Result<()> {
-    note(
-        out,
-        "Leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end.",
-    )?;
+    let legend = crate::model::leaks::legend(r.cut);
+    let mut legend = format!("{legend}.");
+    legend[..1].make_ascii_uppercase();
+    note(out, &legend)?;
     let mut t = Table::new(
         "t-live-at-end",
         "blocks live at the end",
@@ -456,11 +456,12 @@ fn live_at_end(r: &Report, omitted: usize, out: &mut dyn Write) -> io::Result<()
     .by_top(omitted)
     .lister("pulse leaks --json");
     t.rows(&r.live_at_end, |l| {
-        let verdict = match l.trend {
-            Trend::Growing => Cell::rank(2, "LEAK"),
-            Trend::Flat => Cell::rank(1, "cache/long-lived"),
-            Trend::Unknown => Cell::rank(0, "too little history"),
+        let rank = match l.trend {
+            Trend::Growing => 2,
+            Trend::Flat => 1,
+            Trend::Unknown => 0,
         };
+        let verdict = Cell::rank(rank, l.verdict(r.cut));
         vec![
             Cell::name(&l.function),
             Cell::path(&l.place),
