@@ -313,12 +313,20 @@ impl Histogram {
 
     /// The value below which a fraction `q` (0..=1) of the values fall:
     /// the midpoint of the bucket holding the value of rank `ceil(q·n)`,
-    /// clamped to the exact minimum and maximum. 0 when empty.
+    /// clamped to the exact minimum and maximum; the exact minimum or
+    /// maximum itself where that rank is the first or the last (the p99 of
+    /// a hundred values or fewer is their largest). 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.count == 0 {
             return 0;
         }
         let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
+        if rank >= self.count {
+            return self.max;
+        }
+        if rank == 1 {
+            return self.min;
+        }
         let mut seen = 0;
         for (b, n) in self.counts.iter() {
             seen += n;
@@ -385,6 +393,25 @@ mod tests {
         assert_eq!(h.min(), sorted[0]);
         assert_eq!(h.max(), *sorted.last().unwrap());
         assert_eq!(h.count(), 100_000);
+    }
+
+    #[test]
+    fn the_first_and_last_ranks_are_exact() {
+        let mut h = Histogram::new();
+        for v in [689_000_123, 690_860_777] {
+            h.record(v);
+        }
+        // Two values: the p99 is the larger, the p50 the smaller, exactly.
+        assert_eq!(h.quantile(0.99), 690_860_777);
+        assert_eq!(h.quantile(0.5), 689_000_123);
+        for v in 0..98 {
+            h.record(1000 + v);
+        }
+        assert_eq!(h.quantile(0.99), 690_860_777, "a hundred values: p99 is the largest");
+        h.record(5);
+        let second = h.quantile(0.99) as f64;
+        assert!((second / 689_000_123.0 - 1.0).abs() < 0.01, "101: the second largest's bucket");
+        assert_eq!(h.quantile(0.0), 5);
     }
 
     /// xorshift64*: deterministic, no dependency.

@@ -9,6 +9,10 @@ use crate::write::table::{Align, Table};
 use crate::write::text::printable;
 use crate::write::units::{Bytes, CostFigures, Count, Nanos};
 
+/// Pairs of threads whose cross-thread frees the text shows, most bytes
+/// first.
+const FLOWS_SHOWN: usize = 5;
+
 impl Report {
     /// Writes the report as text, whole: every name in full and every
     /// column, however wide the lines get ([`Report::render_width`] with
@@ -414,7 +418,7 @@ impl Report {
             ]);
         }
         t.write_fit(w, 2, width)?;
-        for f in self.flows.iter().take(5) {
+        for f in self.flows.iter().take(FLOWS_SHOWN) {
             let text = format!(
                 "#{} → #{}: {}, {} freed on another thread",
                 f.from,
@@ -425,6 +429,18 @@ impl Report {
                     format!("{} blocks", f.blocks)
                 },
                 Bytes(f.bytes)
+            );
+            write_wrapped(w, "  ", &text, 4, width)?;
+        }
+        if let Some(rest) = self.flows.get(FLOWS_SHOWN..).filter(|r| !r.is_empty()) {
+            let blocks: u64 = rest.iter().fold(0, |a, f| a.saturating_add(f.blocks));
+            let bytes: u64 = rest.iter().fold(0, |a, f| a.saturating_add(f.bytes));
+            let pairs = if rest.len() == 1 { "pair" } else { "pairs" };
+            let text = format!(
+                "… {} more {pairs} of threads: {} blocks, {} (--json lists each)",
+                rest.len(),
+                blocks,
+                Bytes(bytes)
             );
             write_wrapped(w, "  ", &text, 4, width)?;
         }
