@@ -60,10 +60,14 @@ impl fmt::Display for Error {
                 f,
                 "session file is format v{found} but this reader reads up to v{supported}; upgrade pulse"
             ),
-            Error::Truncated { offset, what } => write!(
-                f,
-                "the session is truncated at byte {offset} ({what}): its program was killed, could not write the rest (a full disk, a file size limit), or is still running"
-            ),
+            Error::Truncated { offset, what } => {
+                // `offset` is where the part cut short starts, not the cut.
+                match what.starts_with("inside ") {
+                    true => write!(f, "the session is truncated {what}, which starts at byte {offset}"),
+                    false => write!(f, "the session is truncated ({what}, at byte {offset})"),
+                }?;
+                f.write_str(": its program was killed, could not write the rest (a full disk, a file size limit), or is still running")
+            }
             Error::Checksum { offset } => {
                 write!(f, "checksum mismatch in the frame at byte {offset}: the file is corrupt")
             }

@@ -148,8 +148,13 @@ impl Report {
         if self.recommendations.is_empty() {
             writeln!(w, "  none: nothing in this session stands out")?;
         }
+        // Numbers right-aligned, so that every finding's text starts in the
+        // same column: `  9.` above ` 10.`.
+        let digits = self.recommendations.len().to_string().len();
+        let body = " ".repeat(digits + 4);
+        let fix = format!("{body}fix: ");
         for (i, r) in self.recommendations.iter().enumerate() {
-            let head = format!("  {}. [{}] ", i + 1, r.severity.name());
+            let head = format!("  {:>digits$}. [{}] ", i + 1, r.severity.name());
             let indent = head.chars().count();
             let room = cols.map(|n| n.saturating_sub(indent).max(24));
             // A dependency's line and the program's line that calls it, each
@@ -166,8 +171,8 @@ impl Report {
                 let caller = fitted(Shorten::Location, caller, room);
                 writeln!(w, "{:indent$}{label}{caller}", "")?;
             }
-            write_wrapped(w, "     ", &r.evidence, 5, width)?;
-            write_wrapped(w, "     fix: ", &r.fix, 10, width)?;
+            write_wrapped(w, &body, &r.evidence, body.len(), width)?;
+            write_wrapped(w, &fix, &r.fix, fix.len(), width)?;
         }
         Ok(())
     }

@@ -110,7 +110,8 @@ fn sig3(v: f64) -> String {
 }
 
 /// The figures behind pulse's estimate of its own cost on the program's
-/// threads: `761k events × 11 ns, 571k stacks of 28.4 frames × 40 ns`.
+/// threads: `761k events × 11 ns, 571k stacks × 40 ns (28.4 frames each)`:
+/// a stack's cost is the whole walk's, not a frame's.
 pub(crate) struct CostFigures<'a>(pub(crate) &'a crate::Overhead);
 
 impl fmt::Display for CostFigures<'_> {
@@ -118,15 +119,16 @@ impl fmt::Display for CostFigures<'_> {
         let o = self.0;
         write!(
             f,
-            "{} events × {:.0} ns, {} stacks",
+            "{} events × {:.0} ns, {} stacks × {:.0} ns",
             Count(o.events),
             o.event_ns,
-            Count(o.stacked_events)
+            Count(o.stacked_events),
+            o.stack_ns
         )?;
-        if let Some(frames) = o.stack_frames {
-            write!(f, " of {frames:.1} frames")?;
+        match o.stack_frames {
+            Some(frames) => write!(f, " ({frames:.1} frames each)"),
+            None => Ok(()),
         }
-        write!(f, " × {:.0} ns", o.stack_ns)
     }
 }
 
@@ -147,7 +149,7 @@ mod tests {
         o.stack_frames = Some(28.43);
         assert_eq!(
             CostFigures(&o).to_string(),
-            "761k events × 11 ns, 571k stacks of 28.4 frames × 40 ns"
+            "761k events × 11 ns, 571k stacks × 40 ns (28.4 frames each)"
         );
     }
 
