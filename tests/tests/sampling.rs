@@ -103,3 +103,35 @@ fn short_lived(p: &Profile) -> (pulse_analysis::Recommendation, u64) {
     let count = count.parse().unwrap_or_else(|_| panic!("{r:#?}"));
     (r, count)
 }
+
+/// Planted program `mode`'s short-lived findings, recorded in `mode` of
+/// pulse (`full`, or `sample` one stack per 64 KiB on average).
+fn planted_short_lived(mode: &str, alloc: &str) -> Vec<pulse_analysis::Recommendation> {
+    let path = temp_session(&format!("planted-{mode}-{alloc}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_planted"))
+        .arg(mode)
+        .env("PULSE_OUT", &path)
+        .env("PULSE_ALLOC", alloc)
+        .env("PULSE_SAMPLE_BYTES", "65536")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = Profile::load(&path).unwrap();
+    pulse_analysis::recommend(&p, &Default::default())
+        .into_iter()
+        .filter(|r| r.category == pulse_analysis::Category::ShortLivedAllocation)
+        .collect()
+}
+
+#[test]
+fn a_line_of_small_and_large_blocks_is_judged_on_its_blocks_not_its_sample() {
+    // The sample is mostly the large blocks, one in 64 of the line's: each
+    // sampled block counts for the blocks it stands for.
+    for alloc in ["full", "sample"] {
+        let freed = planted_short_lived("mixfreed", alloc);
+        assert_eq!(freed.len(), 1, "{alloc}: {freed:#?}");
+        assert!(freed[0].location.starts_with("planted::mixed (tests/src/bin/planted.rs:"));
+        let kept = planted_short_lived("mixkept", alloc);
+        assert!(kept.is_empty(), "{alloc}: the small blocks live to the end: {kept:#?}");
+    }
+}

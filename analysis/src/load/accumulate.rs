@@ -477,6 +477,16 @@ impl State {
         i
     }
 
+    /// How many blocks a sampled block of `size` bytes at site index `site`
+    /// stands for, freed: the inverse of its chance of being sampled, by
+    /// the size of the event that put it at that site (its size since),
+    /// as its allocation's weight is. 1 for an unsampled one (site 0).
+    fn death_weight(&self, site: usize, size: u64) -> u32 {
+        let id = self.site_ids.ids()[site];
+        let w = self.site_weight(id, size.max(1)).round();
+        w.clamp(1.0, f64::from(crate::load::deaths::MAX_WEIGHT)) as u32
+    }
+
     /// One more sampled event at site index `s`, in a sampled session.
     #[inline(always)]
     fn count_sampled(&mut self, s: usize) {
@@ -714,7 +724,11 @@ impl State {
         if freed {
             let temporary = self.threads[thread.ix].last_alloc.take() == Some(addr);
             let lifetime = ts.saturating_sub(b.ts);
-            self.deaths.push(b.site, temporary, lifetime);
+            let weight = match self.sample_bytes {
+                None => 1,
+                Some(_) => self.death_weight(site, b.size),
+            };
+            self.deaths.push(b.site, temporary, lifetime, weight);
         }
         self.live_bytes = self.live_bytes.saturating_sub(b.size);
         self.site_live(site, b.size, false);

@@ -24,10 +24,18 @@ const BATCH: usize = 1024;
 struct Death {
     /// The site's index in the state's tables.
     site: u32,
-    /// Freed right after it was allocated, nothing else allocated between.
-    temporary: bool,
+    /// How many blocks it stands for ([`MAX_WEIGHT`] at most: 1 but in a
+    /// sampled session), and in the top bit whether it was freed right
+    /// after it was allocated, nothing else allocated between.
+    weight: u32,
     lifetime: u64,
 }
+
+/// The top bit of [`Death::weight`]: a temporary block.
+const TEMPORARY: u32 = 1 << 31;
+
+/// The most blocks one freed block stands for.
+pub(crate) const MAX_WEIGHT: u32 = TEMPORARY - 1;
 
 /// What a site's freed blocks add up to.
 #[derive(Debug, Clone)]
@@ -56,8 +64,15 @@ impl Counted {
                 self.0.resize_with(site + 1, SiteDeaths::default);
             }
             let s = &mut self.0[site];
-            s.lifetimes.record(d.lifetime);
-            s.temporary += u64::from(d.temporary);
+            let n = d.weight & MAX_WEIGHT;
+            if n == 1 {
+                s.lifetimes.record(d.lifetime);
+            } else {
+                s.lifetimes.record_n(d.lifetime, u64::from(n));
+            }
+            if d.weight & TEMPORARY != 0 {
+                s.temporary += u64::from(n);
+            }
         }
     }
 }
@@ -74,13 +89,15 @@ pub(crate) struct Deaths {
 
 impl Deaths {
     /// The block of the site at index `site` was freed after `lifetime`
-    /// ticks; `temporary`: right after it was allocated.
+    /// ticks; `temporary`: right after it was allocated; `weight`: how many
+    /// blocks it stands for, 1 to [`MAX_WEIGHT`].
     #[inline(always)]
-    pub(crate) fn push(&mut self, site: u32, temporary: bool, lifetime: u64) {
+    pub(crate) fn push(&mut self, site: u32, temporary: bool, lifetime: u64, weight: u32) {
         if self.pending.len() >= BATCH {
             self.hand_over();
         }
-        self.pending.push(Death { site, temporary, lifetime });
+        let weight = weight.clamp(1, MAX_WEIGHT) | if temporary { TEMPORARY } else { 0 };
+        self.pending.push(Death { site, weight, lifetime });
     }
 
     /// The batch is full: out to the thread that counts, or counted here.
@@ -167,8 +184,20 @@ mod tests {
 
     fn counted_here(n: u64) -> Vec<SiteDeaths> {
         let mut d = Deaths::default();
-        frees(n).for_each(|(s, t, l)| d.push(s, t, l));
+        frees(n).for_each(|(s, t, l)| d.push(s, t, l, 1));
         d.counted(20)
+    }
+
+    #[test]
+    fn a_weighted_free_counts_as_many() {
+        let mut d = Deaths::default();
+        d.push(0, true, 50, 1000);
+        d.push(0, false, 5, 1);
+        d.push(1, false, 7, u32::MAX);
+        let c = d.counted(2);
+        assert_eq!((c[0].lifetimes.count(), c[0].temporary), (1001, 1000));
+        assert_eq!(c[0].lifetimes.count_at_most(10), 1);
+        assert_eq!((c[1].lifetimes.count(), c[1].temporary), (u64::from(MAX_WEIGHT), 0));
     }
 
     fn same(a: &[SiteDeaths], b: &[SiteDeaths]) {
@@ -191,7 +220,8 @@ mod tests {
         let mut away = d.away();
         std::thread::scope(|scope| {
             let state = &mut d;
-            let feeding = scope.spawn(move || frees(n).for_each(|(s, t, l)| state.push(s, t, l)));
+            let feeding =
+                scope.spawn(move || frees(n).for_each(|(s, t, l)| state.push(s, t, l, 1)));
             while !feeding.is_finished() {
                 away.wait(std::time::Duration::from_millis(1));
             }
@@ -205,7 +235,7 @@ mod tests {
         let n = 3 * BATCH as u64 + 5;
         let mut d = Deaths::default();
         drop(d.away());
-        frees(n).for_each(|(s, t, l)| d.push(s, t, l));
+        frees(n).for_each(|(s, t, l)| d.push(s, t, l, 1));
         same(&counted_here(n), &d.counted(20));
     }
 }

@@ -319,9 +319,12 @@ pub struct SiteStats {
     /// Lifetimes of the blocks from here that were freed, in clock ticks, in
     /// coarse buckets (percentiles within 12.5 %)
     /// (see [`Profile::ticks_per_ns`]; [`SiteStats::freed_within`] converts).
+    /// In a sampled session, an estimate: each sampled block counted as
+    /// the blocks it stands for (the inverse of its chance of being
+    /// sampled, by the size it was sampled at), not scaled to the totals.
     pub lifetimes: Histogram,
     /// Blocks freed by their thread before it allocated anything else
-    /// (heaptrack's "temporary" allocations).
+    /// (heaptrack's "temporary" allocations); estimated as `lifetimes` is.
     pub temporary: u64,
     /// The most bytes from here live at once.
     pub peak_live_bytes: u64,
@@ -332,9 +335,9 @@ pub struct SiteStats {
     /// Blocks from here live at that moment.
     pub blocks_at_peak: u64,
     /// In a sampled session, the allocations and reallocations here whose
-    /// stack was sampled, unweighted: the blocks that `lifetimes`,
-    /// `temporary` and the live figures count are theirs, where `allocs`
-    /// and `reallocs` are estimates of every one. 0 in other sessions.
+    /// stack was sampled, unweighted: the blocks that `lifetimes` and
+    /// `temporary` are estimated from, and that the live figures count.
+    /// 0 in other sessions.
     pub sampled_events: u64,
 }
 

@@ -478,8 +478,8 @@ fn memory_rules(
         /// Blocks whose last allocation or resize was here, freed or live
         /// at the end: for a line that only resizes, the blocks it resized.
         ended: u64,
-        /// In a sampled session, the sampled blocks of `ended`: `short`,
-        /// `temporary` and `ended` are then estimates scaled from them.
+        /// In a sampled session, the sampled events of its sites, which
+        /// `short`, `temporary` and `ended` are estimated from.
         sampled: u64,
         /// The program's line that calls it, when it is a dependency's (part
         /// of its name: every site of the line shares it).
@@ -516,21 +516,22 @@ fn memory_rules(
             l.growing.push((*id, grown));
         }
         l.max_size = l.max_size.max(s.max_size);
-        let ended = s.lifetimes.count().saturating_add(s.live_blocks_at_end);
-        // A sampled site's lifetimes are its sampled blocks': each stands
-        // for as many as its sampled events do of its estimated ones.
-        let scale = |count: u64| match sampled {
-            false => count,
+        // In a sampled session the frees are estimates already (each
+        // sampled block counted as the blocks it stands for), the blocks
+        // live at the end the sampled ones: each taken for as many as the
+        // site's sampled events stand for on average.
+        let live = match sampled {
+            false => s.live_blocks_at_end,
             true if s.sampled_events == 0 => 0,
             true => {
                 let per = s.allocs.saturating_add(s.reallocs) as f64 / s.sampled_events as f64;
-                (count as f64 * per).round() as u64
+                (s.live_blocks_at_end as f64 * per).round() as u64
             }
         };
-        l.short = l.short.saturating_add(scale(s.freed_within(o.short_lived_ns, p.ticks_per_ns)));
-        l.temporary = l.temporary.saturating_add(scale(s.temporary));
-        l.ended = l.ended.saturating_add(scale(ended));
-        l.sampled = l.sampled.saturating_add(ended);
+        l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
+        l.temporary = l.temporary.saturating_add(s.temporary);
+        l.ended = l.ended.saturating_add(s.lifetimes.count()).saturating_add(live);
+        l.sampled = l.sampled.saturating_add(s.sampled_events);
     }
     let total_allocs = m.allocs.saturating_add(m.reallocs).max(1) as f64;
     let total_bytes = m.bytes_allocated.max(1) as f64;
@@ -613,7 +614,7 @@ fn memory_rules(
         // blocks whose last allocation or resize was there, freed or live
         // at the end: those are the ones its short-lived count is of (a
         // block may be resized several times). In a sampled session all
-        // are estimates, said so, from enough sampled blocks to tell a
+        // are estimates, said so, from enough sampled stacks to tell a
         // share.
         let resizes = l.reallocs > 0;
         let blocks = match (resizes, l.allocs) {
@@ -622,8 +623,14 @@ fn memory_rules(
             (true, 0) => l.ended.min(l.reallocs),
             (true, _) => l.ended,
         };
-        let short = l.short.min(blocks);
-        let enough = !sampled || l.sampled >= MIN_SAMPLED_BLOCKS;
+        // Sampled, the shares of the blocks that ended here are what the
+        // sample tells; the blocks are the line's estimated ones.
+        let of_blocks = |count: u64| match sampled {
+            false => count,
+            true => (count as f64 / l.ended.max(1) as f64 * blocks as f64).round() as u64,
+        };
+        let short = of_blocks(l.short).min(blocks);
+        let enough = !sampled || l.sampled >= MIN_SAMPLED_STACKS;
         if enough
             && short >= o.short_lived_min
             && short as f64 >= o.short_lived_share * blocks as f64
@@ -668,13 +675,14 @@ fn memory_rules(
             };
             // Not a part of the above: a block freed before the thread's
             // next allocation may have lived longer than the window.
-            let temporary = if l.temporary > 0 {
-                format!("; {} freed before the thread allocated anything else", l.temporary)
+            let temporary = of_blocks(l.temporary).min(short);
+            let temporary = if temporary > 0 {
+                format!("; {temporary} freed before the thread allocated anything else")
             } else {
                 String::new()
             };
             let (about, from) = match sampled {
-                true => ("about ", format!(" (estimated from {})", n(l.sampled, "sampled block"))),
+                true => ("about ", format!(" (estimated from {})", n(l.sampled, "sampled stack"))),
                 false => ("", String::new()),
             };
             if in_dependency && !l.caller.is_empty() {
@@ -686,6 +694,7 @@ fn memory_rules(
                     of: blocks,
                     bytes: 0,
                     covered: 0,
+                    sampled: l.sampled,
                 });
             }
             out.push(Recommendation {
@@ -768,6 +777,7 @@ fn memory_rules(
                     of: l.allocs,
                     bytes,
                     covered: r.covered.0,
+                    sampled: l.sampled,
                 });
             }
             out.push(Recommendation {
@@ -1224,11 +1234,14 @@ struct Inside {
     bytes: u64,
     /// Growth left to the finding where its buffers were made.
     covered: u64,
+    /// In a sampled session, the sampled stacks its figures are
+    /// estimated from.
+    sampled: u64,
 }
 
-/// The fewest sampled blocks a line's short-lived share is told from, in a
+/// The fewest sampled stacks a line's short-lived share is told from, in a
 /// sampled session: a share of 30 has a standard error under a tenth.
-const MIN_SAMPLED_BLOCKS: u64 = 30;
+const MIN_SAMPLED_STACKS: u64 = 30;
 
 /// Dependencies' lines shown beside a finding that gathers them.
 const INSIDE_SHOWN: usize = 3;
@@ -1261,6 +1274,7 @@ fn merge_inside(
         let of: u64 = members.iter().map(|f| f.of).sum();
         let bytes: u64 = members.iter().fold(0u64, |a, f| a.saturating_add(f.bytes));
         let covered: u64 = members.iter().map(|f| f.covered).sum();
+        let stacks: u64 = members.iter().fold(0, |a, f| a.saturating_add(f.sampled));
         // At stake, as each part's is measured, over the figures added up.
         let stake = match category {
             Category::ShortLivedAllocation => count as f64 / total_allocs,
@@ -1280,10 +1294,15 @@ fn merge_inside(
         let lines = members.len();
         let evidence = match category {
             Category::ShortLivedAllocation => format!(
-                "{about}{count} of the {of} blocks made inside the dependencies it calls, on {lines} of their lines, freed within {}; the most at {}",
+                "{about}{count} of the {of} blocks made inside the dependencies it calls, on {lines} of their lines, freed within {}; the most at {}{from}",
                 Nanos(o.short_lived_ns),
                 most.join("; "),
                 about = if sampled { "about " } else { "" },
+                from = if sampled {
+                    format!(" (estimated from {})", n(stacks, "sampled stack"))
+                } else {
+                    String::new()
+                },
             ),
             _ => format!(
                 "{} inside the dependencies it calls, on {lines} of their lines, growing their buffers step by step ({} allocated, copies included); the most at {}{}",

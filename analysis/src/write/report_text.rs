@@ -441,10 +441,11 @@ impl Report {
             let blocks: u64 = rest.iter().fold(0, |a, f| a.saturating_add(f.blocks));
             let bytes: u64 = rest.iter().fold(0, |a, f| a.saturating_add(f.bytes));
             let pairs = if rest.len() == 1 { "pair" } else { "pairs" };
+            let blocks =
+                if blocks == 1 { String::from("1 block") } else { format!("{blocks} blocks") };
             let text = format!(
-                "… {} more {pairs} of threads: {} blocks, {} (--json lists each)",
+                "… {} more {pairs} of threads: {blocks}, {} (--json lists each)",
                 rest.len(),
-                blocks,
                 Bytes(bytes)
             );
             write_wrapped(w, "  ", &text, 4, width)?;

@@ -1,5 +1,5 @@
 //! Programs with one planted problem each, or none, for the recommendation
-//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|mixmade|twice|keptgrown|…|clean`.
+//! tests, run with `PULSE_OUT`: `planted grow|spread|shared|regrow|headed|pushed|temp|refit|twomade|mixmade|twice|keptgrown|mixfreed|mixkept|…|clean`.
 
 #[global_allocator]
 static ALLOC: pulse::Alloc = pulse::Alloc::system();
@@ -228,8 +228,30 @@ fn main() {
         Some("mixmade") => println!("{}", mixmade()),
         Some("twice") => println!("{}", twice()),
         Some("keptgrown") => println!("{}", kept_and_grown()),
+        Some("mixfreed") => println!("{}", mixed(true)),
+        Some("mixkept") => println!("{}", mixed(false)),
         _ => println!("{}", clean()),
     }
+}
+
+/// One line making blocks of two sizes, one in 64 of them 16 KiB and the
+/// rest 32 bytes: with `small_freed`, the small ones dropped at once and
+/// the large ones kept (a short-lived finding: 98 % of its blocks), else
+/// the small ones kept and the large ones dropped (none). A byte-weighted
+/// sample holds mostly the large ones: what it says of the line's blocks
+/// must weigh each by what it stands for.
+fn mixed(small_freed: bool) -> usize {
+    let mut kept = Vec::new();
+    for i in 0..100_000usize {
+        let big = i % 64 == 0;
+        let v = std::hint::black_box(vec![i as u8; if big { 16 << 10 } else { 32 }]);
+        if big != small_freed {
+            drop(v);
+        } else {
+            kept.push(v);
+        }
+    }
+    kept.iter().map(Vec::len).sum()
 }
 
 /// Resizes `v` to a capacity of `n`, up or down, on one line.
