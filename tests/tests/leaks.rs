@@ -80,7 +80,7 @@ fn a_file_cut_before_its_session_ended_calls_growth_at_the_cut_no_sure_leak() {
     let mut text = Vec::new();
     report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
     let text = String::from_utf8(text).unwrap();
-    assert!(text.starts_with("The file was cut before the session ended"), "{text}");
+    assert!(text.starts_with("The file, or a run merged into it, was cut"), "{text}");
     assert!(text.contains("50 blocks, 3.12 KiB live at the cut — still growing when the file was cut: a leak, or work under way"), "{text}");
     assert!(!text.contains("LEAK"), "{text}");
     let recs = pulse_analysis::recommend(&p, &Default::default());
@@ -90,4 +90,32 @@ fn a_file_cut_before_its_session_ended_calls_growth_at_the_cut_no_sure_leak() {
         .unwrap_or_else(|| panic!("{recs:#?}"));
     assert!(r.evidence.contains("live when the file was cut"), "{r:#?}");
     assert!(r.severity <= pulse_analysis::Severity::High, "{r:#?}");
+    // Merged with a whole run of the same program: the cut run's rows say
+    // so, the whole run's do not.
+    let whole = temp_session("leaky-whole");
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_leaky")).env("PULSE_OUT", &whole).status().unwrap();
+    assert!(status.success());
+    let merged = temp_session("leaky-merged");
+    let out = std::fs::File::create(&merged).unwrap();
+    let summary = pulse_analysis::merge(&[path.clone(), whole], out).unwrap();
+    assert!(summary.warnings.iter().any(|w| w.contains("merged up to the cut")), "{summary:?}");
+    let p = Profile::load(&merged).unwrap();
+    assert!(p.truncated.is_none(), "a merge is a whole file");
+    let rows: Vec<(bool, Trend)> = pulse_analysis::leaks(&p)
+        .iter()
+        .filter(|l| l.function == "leaky::remember")
+        .map(|l| (l.at_cut, l.trend))
+        .collect();
+    assert_eq!(rows, [(true, Trend::Growing), (false, Trend::Growing)], "one row a run");
+    let report = pulse_analysis::leak_report(&p, 10, false);
+    assert!(report.cut);
+    let recs = pulse_analysis::recommend(&p, &Default::default());
+    let leaks: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.category == pulse_analysis::Category::Leak)
+        .map(|r| r.evidence.as_str())
+        .collect();
+    assert_eq!(leaks.len(), 2, "{recs:#?}");
+    assert_eq!(leaks.iter().filter(|e| e.contains("when the file was cut")).count(), 1);
 }

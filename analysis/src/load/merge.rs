@@ -114,6 +114,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     // First pass over every session: its time span and its largest site id.
     let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
+    // The runs whose files were cut before their sessions ended.
+    let mut cut: Vec<String> = Vec::new();
     let mut first_use: Option<(String, String)> = None;
     // pulse's source directories, of every session (its frames are told
     // from the program's by them), and the stack depth where all agree.
@@ -152,6 +154,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             }
         }
         depths.push(extra(STACK_DEPTH_KEY).cloned());
+        // A merge holding a cut run is one run here, with a cut in it.
+        let held_cut = !merged_cut(r.metadata()).is_empty();
         let tpn = r.metadata().clock.ticks_per_ns;
         let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
         let mut max_round = 0u64;
@@ -175,12 +179,18 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                         }
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    if held_cut {
+                        cut.push(spans.len().to_string());
+                    }
+                    break;
+                }
                 Err(e) if e.is_truncation() => {
                     summary.warnings.push(format!(
                         "{}: {e}; merged up to the cut",
                         printable(&path.display().to_string())
                     ));
+                    cut.push(spans.len().to_string());
                     break;
                 }
                 Err(e) => return Err(fmt(e)),
@@ -207,6 +217,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
     }
     meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
+    if !cut.is_empty() {
+        meta.extra.push((String::from(MERGED_CUT), cut.join(",")));
+    }
     if !source_dirs.is_empty() {
         meta.extra.push((String::from(PULSE_SOURCES_KEY), source_dirs.join("\n")));
     }
@@ -423,6 +436,21 @@ impl<W: Write> Copy<'_, W> {
 
 /// The metadata key of a merged session's runs (see [`merged_runs`]).
 pub(crate) const MERGED_RUNS: &str = "merged_runs";
+
+/// The metadata key of the runs of a merge whose files were cut before
+/// their sessions ended: their indices, comma-separated (see
+/// [`merged_cut`]). Apart from [`MERGED_RUNS`], which older readers parse
+/// whole.
+pub(crate) const MERGED_CUT: &str = "merged_cut";
+
+/// The runs of a merged session (indices into [`merged_runs`]) whose files
+/// were cut before their sessions ended; empty for any other session.
+pub(crate) fn merged_cut(meta: &Metadata) -> Vec<usize> {
+    let Some((_, v)) = meta.extra.iter().find(|(k, _)| k == MERGED_CUT) else {
+        return Vec::new();
+    };
+    v.split(',').filter_map(|k| k.parse().ok()).collect()
+}
 
 /// One session's place in a merge, from its first pass.
 struct Span {

@@ -37,6 +37,11 @@ pub struct Leak {
     pub trend: Trend,
     /// The location's live blocks at evenly spaced moments, the end last.
     pub history: Vec<u32>,
+    /// Whether its session (its run, in a merge) was cut before it ended
+    /// (the program killed): "the end" is then the cut, where the program
+    /// may have been in the middle of its work, and growth there a leak
+    /// or work under way.
+    pub at_cut: bool,
 }
 
 impl Leak {
@@ -45,10 +50,9 @@ impl Leak {
         self.trend == Trend::Growing
     }
 
-    /// Its verdict in a table's cell; `cut`: the file was cut before the
-    /// session ended (see [`legend`]).
-    pub fn verdict(&self, cut: bool) -> &'static str {
-        match (self.trend, cut) {
+    /// Its verdict in a table's cell (see [`legend`]).
+    pub fn verdict(&self) -> &'static str {
+        match (self.trend, self.at_cut) {
             (Trend::Growing, false) => "LEAK",
             (Trend::Growing, true) => "growing at the cut",
             (Trend::Flat, _) => "cache/long-lived",
@@ -60,10 +64,11 @@ impl Leak {
 /// What the verdicts of blocks live at the end mean. In a file cut before
 /// its session ended (the program killed, or still writing it), the end
 /// is the cut, where the program may have been in the middle of its work:
-/// a count still growing there is a leak or work under way.
+/// a count still growing there is a leak or work under way. `cut`: the
+/// file, or a run of a merge, was cut.
 pub(crate) fn legend(cut: bool) -> &'static str {
     if cut {
-        "the file was cut before the session ended: these were live at the cut; growing at the cut: a leak, or work the program was in the middle of; cache: flat since it filled; too little history: live only near the cut"
+        "leak: still growing when the session ended; growing at the cut: still growing where the file was cut, before its session ended (the program killed): a leak, or work the program was in the middle of; cache: flat since it filled; too little history: live only near the end or the cut"
     } else {
         "leak: still growing when the session ended; cache: flat since it filled; too little history: live only near the end"
     }
@@ -83,8 +88,8 @@ pub struct LeakReport {
     /// Whether a location leaks: one still growing, or under `strict` one
     /// that cannot be told.
     pub found: bool,
-    /// Whether the file was cut before the session ended: "the end" is
-    /// then the cut (see [`legend`]).
+    /// Whether the file (or a run of a merge) was cut before its session
+    /// ended: "the end" is then the cut (see [`Leak::at_cut`]).
     pub cut: bool,
 }
 
@@ -97,7 +102,12 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     let more = leaks.len().saturating_sub(top);
     leaks.truncate(top);
-    LeakReport { leaks, more, undecided, found, cut: profile.truncated.is_some() }
+    LeakReport { leaks, more, undecided, found, cut: any_cut(profile) }
+}
+
+/// Whether the file, or a run of a merge, was cut before its session ended.
+pub(crate) fn any_cut(profile: &Profile) -> bool {
+    profile.truncated.is_some() || !crate::load::merge::merged_cut(&profile.meta).is_empty()
 }
 
 /// A location: function and `file:line`; `None` for a site without one.
@@ -169,6 +179,10 @@ pub(crate) fn leaks_with_stacks(
         .collect();
     let run_of =
         |site: u32| Some(reach.partition_point(|&h| h < site)).filter(|&i| i < reach.len());
+    let cut_runs = crate::load::merge::merged_cut(&profile.meta);
+    let at_cut = |site: u32| {
+        profile.truncated.is_some() || run_of(site).is_some_and(|r| cut_runs.contains(&r))
+    };
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
     let mut by_place: HashMap<(Place, Option<usize>), Vec<u32>> = HashMap::default();
@@ -209,6 +223,7 @@ pub(crate) fn leaks_with_stacks(
                 bytes: s.live_bytes_at_end,
                 trend: trend(&history),
                 history,
+                at_cut: at_cut(site),
             }
         })
         .collect();

@@ -829,11 +829,12 @@ fn memory_rules(
         }
     }
     merge_inside(out, inside, o, sampled, (total_allocs, total_bytes));
-    // One finding per location, its stacks' blocks added up.
+    // One finding per location, its stacks' blocks added up (a merge's
+    // runs cut before they ended apart from the others).
     let mut growing: Vec<crate::model::leaks::Leak> = Vec::new();
-    let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
+    let mut at: std::collections::HashMap<(String, String, bool), usize> = Default::default();
     for leak in leaks.iter().filter(|l| l.trend == Trend::Growing) {
-        let key = (leak.function.clone(), leak.place.clone());
+        let key = (leak.function.clone(), leak.place.clone(), leak.at_cut);
         match at.get(&key) {
             Some(&i) => {
                 let g = &mut growing[i];
@@ -848,8 +849,8 @@ fn memory_rules(
     }
     // A file cut before its session ended (the program killed) ends where
     // the program may have been in the middle of its work.
-    let cut = p.truncated.is_some();
     for leak in growing {
+        let cut = leak.at_cut;
         let share = leak.bytes as f64 / m.peak_bytes.max(1) as f64;
         let severity = Severity::Critical.min(Severity::of(share).max(Severity::High));
         let fix = "something keeps these alive for good (Box::leak, a collection that only grows, an Rc cycle): free them, bound the collection, or break the cycle with Weak";

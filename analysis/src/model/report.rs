@@ -409,7 +409,8 @@ pub struct Report {
     /// totals that do not cross-check.
     pub warnings: Vec<String>,
     /// Whether the file was cut before the session ended: what was "live
-    /// at end" was live at the cut (see [`crate::model::leaks::legend`]).
+    /// at end" was live at the cut (in a merge whose runs were cut, each
+    /// row of `live_at_end` says so of its own: [`Leak::at_cut`]).
     pub cut: bool,
 }
 

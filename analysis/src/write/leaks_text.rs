@@ -15,7 +15,7 @@ impl LeakReport {
     /// note on the locations too short to tell.
     pub fn render_width(&self, w: &mut dyn Write, width: Width) -> io::Result<()> {
         if self.cut {
-            let text = "The file was cut before the session ended (the program was killed, or is still writing it): the blocks below were live at the cut, where the program may have been in the middle of its work.";
+            let text = "The file, or a run merged into it, was cut before its session ended (the program was killed, or is still writing it): what was live there was live at the cut, where the program may have been in the middle of its work.";
             for line in wrap("", text, 0, width) {
                 writeln!(w, "{line}")?;
             }
@@ -28,14 +28,17 @@ impl LeakReport {
             }
         }
         for l in &self.leaks {
-            let verdict = match (l.trend, self.cut) {
+            let verdict = match (l.trend, l.at_cut) {
                 (Trend::Growing, false) => "LEAK: still growing when the session ended",
                 (Trend::Growing, true) => {
                     "still growing when the file was cut: a leak, or work under way"
                 }
                 (Trend::Flat, _) => "long-lived: flat since it filled (a cache or pool?)",
-                (Trend::Unknown, _) => {
+                (Trend::Unknown, false) => {
                     "too short to tell: live only near the end of the run (a leak or a cache)"
+                }
+                (Trend::Unknown, true) => {
+                    "too short to tell: live only near the cut (a leak, a cache or work under way)"
                 }
             };
             let blocks = if l.blocks == 1 {
@@ -43,7 +46,7 @@ impl LeakReport {
             } else {
                 format!("{} blocks", l.blocks)
             };
-            let at = if self.cut { "at the cut" } else { "at end" };
+            let at = if l.at_cut { "at the cut" } else { "at end" };
             let head = format!("{blocks}, {} live {at} — {verdict}", Bytes(l.bytes));
             for line in wrap("", &head, 2, width) {
                 writeln!(w, "{line}")?;
@@ -77,8 +80,9 @@ impl LeakReport {
             } else {
                 format!("{} sites'", self.undecided)
             };
+            let end = if self.cut { "the end of the run or the cut" } else { "the end of the run" };
             let text = format!(
-                "{n} blocks were live only near the end of the run: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
+                "{n} blocks were live only near {end}: too short to tell a leak from a cache; run it longer, or pass --strict to count them as leaks"
             );
             for line in wrap("", &text, 2, width) {
                 writeln!(w, "{line}")?;

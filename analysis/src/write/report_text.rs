@@ -194,8 +194,9 @@ impl Report {
                 Bytes(m.peak_bytes).to_string(),
             ]);
         }
+        let end = if self.cut { "live at the cut" } else { "live at end" };
         t.row(vec![
-            "live at end".into(),
+            end.into(),
             m.live_blocks_at_end.to_string(),
             Bytes(m.live_bytes_at_end).to_string(),
         ]);
@@ -460,7 +461,8 @@ impl Report {
             true => "Live at the cut",
             false => "Live at end",
         };
-        let legend = crate::model::leaks::legend(self.cut);
+        let legend =
+            crate::model::leaks::legend(self.cut || self.live_at_end.iter().any(|l| l.at_cut));
         write_wrapped(w, "", &format!("{title} ({legend})"), 2, width)?;
         let mut t = Table::new(&[
             ("function", Align::Left),
@@ -472,7 +474,7 @@ impl Report {
         t.shrink(0, Shorten::Name, NAME_MIN);
         t.shrink(1, Shorten::Path, PLACE_MIN);
         for l in &self.live_at_end {
-            let verdict = l.verdict(self.cut);
+            let verdict = l.verdict();
             t.row(vec![
                 l.function.clone(),
                 l.place.clone(),

@@ -220,7 +220,8 @@ fn header(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         figure(out, "peak live", &Bytes(m.peak_bytes).to_string(), &at)?;
     }
     let end = blocks(m.live_blocks_at_end);
-    figure(out, "live at end", &Bytes(m.live_bytes_at_end).to_string(), &end)?;
+    let at = if r.cut { "live at the cut" } else { "live at end" };
+    figure(out, at, &Bytes(m.live_bytes_at_end).to_string(), &end)?;
     writeln!(out, "</dl>")?;
     selection(r, out)?;
     overhead(r, out)?;

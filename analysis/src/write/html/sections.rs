@@ -436,7 +436,7 @@ fn threads(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// Sites with blocks live at the end: leak, cache, or too little history
 /// (of which the report's `--top` left `omitted` out).
 fn live_at_end(r: &Report, omitted: usize, out: &mut dyn Write) -> io::Result<()> {
-    let legend = crate::model::leaks::legend(r.cut);
+    let legend = crate::model::leaks::legend(r.cut || r.live_at_end.iter().any(|l| l.at_cut));
     let mut legend = format!("{legend}.");
     legend[..1].make_ascii_uppercase();
     note(out, &legend)?;
@@ -461,7 +461,7 @@ fn live_at_end(r: &Report, omitted: usize, out: &mut dyn Write) -> io::Result<()
             Trend::Flat => 1,
             Trend::Unknown => 0,
         };
-        let verdict = Cell::rank(rank, l.verdict(r.cut));
+        let verdict = Cell::rank(rank, l.verdict());
         vec![
             Cell::name(&l.function),
             Cell::path(&l.place),
