@@ -36,6 +36,15 @@ pub enum Error {
     },
     /// Writing an output failed ([`crate::write`]).
     Write(io::Error),
+    /// A session given to a merge was recorded in another allocation mode
+    /// than an earlier one, where one of them sampled (or both, at other
+    /// intervals).
+    DifferentModes {
+        /// The session.
+        path: PathBuf,
+        /// Its mode, and the earlier session's, in words.
+        modes: (String, String),
+    },
     /// No scope of the session has the category asked for.
     NoSuchCategory {
         /// The file.
@@ -83,6 +92,11 @@ impl fmt::Display for Error {
             Error::NoSuchCategory { path, wanted, categories } => {
                 no_match(f, path, ("category", "categories"), wanted, categories)
             }
+            Error::DifferentModes { path, modes: (mode, first) } => write!(
+                f,
+                "{}: recorded in {mode}, an earlier session in {first}: sessions of different allocation modes do not merge (a sampled session's sites are estimates, weighed by its interval)",
+                path.display()
+            ),
             Error::Write(source) => write!(f, "{source}"),
         }
     }
@@ -94,9 +108,10 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Format { source, .. } => Some(source),
             Error::Write(source) => Some(source),
-            Error::IsDirectory(_) | Error::NoSuchThread { .. } | Error::NoSuchCategory { .. } => {
-                None
-            }
+            Error::IsDirectory(_)
+            | Error::NoSuchThread { .. }
+            | Error::NoSuchCategory { .. }
+            | Error::DifferentModes { .. } => None,
         }
     }
 }

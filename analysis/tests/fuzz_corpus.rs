@@ -511,7 +511,9 @@ fn regenerate_the_seed_corpora() {
     let cat = |a: &[u8], b: &[u8]| [a, b].concat();
     let merges = vec![
         ("real-threads+job-fast", cat(&threads, &fast)),
-        ("real-leaky-full+leaky-sample", cat(&leaky, &sample)),
+        ("real-leaky-sample+leaky-sample", cat(&sample, &sample)),
+        // Refused: a sampled and a full session do not merge.
+        ("modes-leaky-full+leaky-sample", cat(&leaky, &sample)),
         ("real-threads", threads.clone()),
         ("valid-everything+real-leaky-full", cat(&full, &leaky)),
         ("valid-odd+everything", cat(&odd(), &full)),

@@ -109,3 +109,27 @@ fn a_merge_keeps_the_directories_a_reader_takes() {
     assert_eq!(extra(&merged(&[&without, &a]), STACK_DEPTH_KEY), None);
     assert_eq!(extra(&merged(&[&a, &without]), STACK_DEPTH_KEY), None);
 }
+
+#[test]
+fn sessions_of_different_allocation_modes_do_not_merge() {
+    // Sessions of one program in two modes: a sampled one's sites would be
+    // weighed by an interval the full one's must not be.
+    let meta = Profile::read(&session("/src/pulse", "32")[..]).unwrap().meta;
+    let of_mode = |alloc_mode| {
+        let w = Writer::new(Vec::new(), &Metadata { alloc_mode, ..meta.clone() }).unwrap();
+        w.finish(Trailer { end_ts: 100, ..Trailer::default() }).unwrap()
+    };
+    let full = of_mode(pulse_format::AllocMode::Full);
+    let sampled = of_mode(pulse_format::AllocMode::Sample { mean_bytes: 4096 });
+    let mut out = Vec::new();
+    let e = merge_bytes(&[&full, &sampled], &mut out).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "session 2: recorded in sample mode (one stack per 4096 B on average), an earlier session in full mode: sessions of different allocation modes do not merge (a sampled session's sites are estimates, weighed by its interval)"
+    );
+    // Two sampled at one interval do, and with a session that recorded no
+    // allocations, the merge is sampled whichever comes first.
+    let off = of_mode(pulse_format::AllocMode::Off);
+    let both = merged(&[&off, &sampled, &sampled]);
+    assert_eq!(both.meta.alloc_mode, pulse_format::AllocMode::Sample { mean_bytes: 4096 });
+}

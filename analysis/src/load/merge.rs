@@ -14,8 +14,8 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use pulse_format::{
-    ChunkEncoder, ClockInfo, Event, Metadata, RawFrame, Reader, Record, Sink, Trailer, Writer,
-    COUNTERS_AT_FIRST_USE, NO_SCOPE, NO_SITE,
+    AllocMode, ChunkEncoder, ClockInfo, Event, Metadata, RawFrame, Reader, Record, Sink, Trailer,
+    Writer, COUNTERS_AT_FIRST_USE, NO_SCOPE, NO_SITE,
 };
 
 use crate::error::Error;
@@ -116,6 +116,8 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
     // The runs whose files were cut before their sessions ended.
     let mut cut: Vec<String> = Vec::new();
+    // The allocation mode of the first session that recorded allocations.
+    let mut recording: Option<(AllocMode, PathBuf)> = None;
     let mut first_use: Option<(String, String)> = None;
     // pulse's source directories, of every session (its frames are told
     // from the program's by them), and the stack depth where all agree.
@@ -126,6 +128,32 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         let path = &input.path();
         let fmt = |source| Error::Format { path: path.clone(), source };
         let mut r = input.open()?;
+        // A sampled run's sites are weighed by its interval, a full one's
+        // counted: one mode for the merge would misweigh the others. (A
+        // session that recorded no allocations merges with any.)
+        let this = r.metadata().alloc_mode;
+        let sample = |m: AllocMode| matches!(m, AllocMode::Sample { .. });
+        let recorded = match recording {
+            _ if this == AllocMode::Off => None,
+            Some((m, _)) if m != this && (sample(m) || sample(this)) => Some(m),
+            Some(_) => None,
+            None => {
+                recording = Some((this, path.clone()));
+                None
+            }
+        };
+        if let Some(other) = recorded {
+            let mode = |m: AllocMode| match m {
+                AllocMode::Sample { mean_bytes } => {
+                    format!("sample mode (one stack per {mean_bytes} B on average)")
+                }
+                m => format!("{} mode", m.name()),
+            };
+            return Err(Error::DifferentModes {
+                path: path.clone(),
+                modes: (mode(this), mode(other)),
+            });
+        }
         if r.metadata().program != first_meta.program {
             summary.warnings.push(format!(
                 "{} is a session of {}, not {}",
@@ -215,6 +243,10 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     for span in &spans {
         site_base = site_base.saturating_add(span.max_site);
         runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
+    }
+    // The merge's mode is that of the sessions that recorded allocations.
+    if let Some((mode, _)) = recording {
+        meta.alloc_mode = mode;
     }
     meta.extra.push((String::from(MERGED_RUNS), runs.join(",")));
     if !cut.is_empty() {

@@ -50,7 +50,7 @@ impl Leak {
         self.trend == Trend::Growing
     }
 
-    /// Its verdict in a table's cell (see [`legend`]).
+    /// Its verdict in a table's cell.
     pub fn verdict(&self) -> &'static str {
         match (self.trend, self.at_cut) {
             (Trend::Growing, false) => "LEAK",

@@ -850,6 +850,11 @@ fn memory_rules(
     // A file cut before its session ended (the program killed) ends where
     // the program may have been in the middle of its work.
     for leak in growing {
+        // Sampled, the blocks whose stack was not sampled are every line's:
+        // a leak among them shows at its own line's sampled blocks too.
+        if sampled && leak.site == pulse_format::NO_SITE {
+            continue;
+        }
         let cut = leak.at_cut;
         let share = leak.bytes as f64 / m.peak_bytes.max(1) as f64;
         let severity = Severity::Critical.min(Severity::of(share).max(Severity::High));
@@ -869,7 +874,10 @@ fn memory_rules(
         out.push(Recommendation {
             severity,
             category: Category::Leak,
-            location: format!("{} ({})", leak.function, leak.place),
+            location: match leak.place.is_empty() {
+                true => leak.function.clone(),
+                false => format!("{} ({})", leak.function, leak.place),
+            },
             evidence,
             fix,
             stake: share,
