@@ -37,8 +37,7 @@ pub enum Error {
     /// Writing an output failed ([`crate::write`]).
     Write(io::Error),
     /// A session given to a merge was recorded in another allocation mode
-    /// than an earlier one, where one of them sampled (or both, at other
-    /// intervals).
+    /// than an earlier one (or sampled at another interval).
     DifferentModes {
         /// The session.
         path: PathBuf,
@@ -94,7 +93,7 @@ impl fmt::Display for Error {
             }
             Error::DifferentModes { path, modes: (mode, first) } => write!(
                 f,
-                "{}: recorded in {mode}, an earlier session in {first}: sessions of different allocation modes do not merge (a sampled session's sites are estimates, weighed by its interval)",
+                "{}: recorded in {mode}, an earlier session in {first}: sessions of different allocation modes do not merge (a sampled session's sites are estimates weighed by its interval, a counting one's totals only in its trailer)",
                 path.display()
             ),
             Error::Write(source) => write!(f, "{source}"),

@@ -125,7 +125,7 @@ fn sessions_of_different_allocation_modes_do_not_merge() {
     let e = merge_bytes(&[&full, &sampled], &mut out).unwrap_err().to_string();
     assert_eq!(
         e,
-        "session 2: recorded in sample mode (one stack per 4096 B on average), an earlier session in full mode: sessions of different allocation modes do not merge (a sampled session's sites are estimates, weighed by its interval)"
+        "session 2: recorded in sample mode (one stack per 4096 B on average), an earlier session in full mode: sessions of different allocation modes do not merge (a sampled session's sites are estimates weighed by its interval, a counting one's totals only in its trailer)"
     );
     // Two sampled at one interval do, and with a session that recorded no
     // allocations, the merge is sampled whichever comes first.

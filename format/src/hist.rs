@@ -247,6 +247,27 @@ impl Histogram {
         self.sum += u128::from(v) * u128::from(n);
     }
 
+    /// The histogram with every bucket's count multiplied by `f` and
+    /// rounded (a bucket rounded to none left out), the sum likewise: the
+    /// same values' shape, counted as `f` times as many. The minimum and
+    /// maximum stay.
+    pub fn scaled(&self, f: f64) -> Histogram {
+        let mut out = Histogram { sub_bits: self.sub_bits, ..Histogram::default() };
+        for (b, n) in self.counts.iter() {
+            let m = (n as f64 * f).round();
+            if m >= 1.0 {
+                let m = m.min(u64::MAX as f64) as u64;
+                out.counts.add(b, m);
+                out.count = out.count.saturating_add(m);
+            }
+        }
+        if out.count > 0 {
+            (out.min, out.max) = (self.min, self.max);
+            out.sum = (self.sum as f64 * f).round().min(u128::MAX as f64) as u128;
+        }
+        out
+    }
+
     /// Adds every value of `other`.
     /// Histograms of different precisions do not merge: `other`'s values
     /// are then re-bucketed from its bucket midpoints.
@@ -409,6 +430,22 @@ mod tests {
         assert_eq!(h.min(), sorted[0]);
         assert_eq!(h.max(), *sorted.last().unwrap());
         assert_eq!(h.count(), 100_000);
+    }
+
+    #[test]
+    fn a_scaled_histogram_counts_as_many_more() {
+        let mut h = Histogram::coarse();
+        for v in [10, 10, 10, 1000, 5000] {
+            h.record(v);
+        }
+        let s = h.scaled(2.5);
+        assert!(s.is_consistent());
+        // 3 × 2.5 = 7.5 → 8, 2.5 → 3 (rounded half away from zero), twice.
+        assert_eq!((s.count(), s.count_at_most(10)), (14, 8));
+        assert_eq!((s.min(), s.max()), (10, 5000));
+        assert_eq!(h.scaled(0.0).count(), 0);
+        assert!(h.scaled(0.0).is_consistent());
+        assert_eq!(h.scaled(1.0), h);
     }
 
     #[test]

@@ -118,4 +118,23 @@ fn a_file_cut_before_its_session_ended_calls_growth_at_the_cut_no_sure_leak() {
         .collect();
     assert_eq!(leaks.len(), 2, "{recs:#?}");
     assert_eq!(leaks.iter().filter(|e| e.contains("when the file was cut")).count(), 1);
+    // A merge given to a merge keeps its runs, and which of them was cut.
+    let again = temp_session("leaky-merged-again");
+    let out = std::fs::File::create(&again).unwrap();
+    pulse_analysis::merge(&[whole_again(), merged], out).unwrap();
+    let rows: Vec<bool> = pulse_analysis::leaks(&Profile::load(&again).unwrap())
+        .iter()
+        .filter(|l| l.function == "leaky::remember")
+        .map(|l| l.at_cut)
+        .collect();
+    assert_eq!(rows, [false, true, false], "the whole run, the cut one, the whole one");
+}
+
+/// Another whole run of `leaky`.
+fn whole_again() -> std::path::PathBuf {
+    let path = temp_session("leaky-whole-again");
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_leaky")).env("PULSE_OUT", &path).status().unwrap();
+    assert!(status.success());
+    path
 }

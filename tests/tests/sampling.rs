@@ -127,11 +127,15 @@ fn planted_short_lived(mode: &str, alloc: &str) -> Vec<pulse_analysis::Recommend
 fn a_line_of_small_and_large_blocks_is_judged_on_its_blocks_not_its_sample() {
     // The sample is mostly the large blocks, one in 64 of the line's: each
     // sampled block counts for the blocks it stands for.
-    for alloc in ["full", "sample"] {
-        let freed = planted_short_lived("mixfreed", alloc);
-        assert_eq!(freed.len(), 1, "{alloc}: {freed:#?}");
-        assert!(freed[0].location.starts_with("planted::mixed (tests/src/bin/planted.rs:"));
-        let kept = planted_short_lived("mixkept", alloc);
-        assert!(kept.is_empty(), "{alloc}: the small blocks live to the end: {kept:#?}");
+    // One in 64 of 16 KiB, and one in 4 of 1 KiB (then three in four of
+    // the blocks freed soon, or one in four).
+    for (freed, kept) in [("mixfreed", "mixkept"), ("mixfreed4", "mixkept4")] {
+        for alloc in ["full", "sample"] {
+            let found = planted_short_lived(freed, alloc);
+            assert_eq!(found.len(), 1, "{freed} {alloc}: {found:#?}");
+            assert!(found[0].location.starts_with("planted::mixed (tests/src/bin/planted.rs:"));
+            let found = planted_short_lived(kept, alloc);
+            assert!(found.is_empty(), "{kept} {alloc}: the small blocks live on: {found:#?}");
+        }
     }
 }

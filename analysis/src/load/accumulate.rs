@@ -102,6 +102,10 @@ pub(crate) struct State {
     /// reallocations whose stack was sampled, unweighted (what a site's
     /// lifetimes and live blocks are counts of). Empty in other sessions.
     sampled: Vec<u64>,
+    /// In a sampled session, by site index: the fraction of a block its
+    /// freed blocks' weights have left over, carried to the next, so that
+    /// whole weights add up to the fractional ones.
+    carried: Vec<f64>,
     stacked_events: u64,
     history: History,
     /// A merged session's runs, and a history of each (see `read_with`).
@@ -481,10 +485,17 @@ impl State {
     /// stands for, freed: the inverse of its chance of being sampled, by
     /// the size of the event that put it at that site (its size since),
     /// as its allocation's weight is. 1 for an unsampled one (site 0).
-    fn death_weight(&self, site: usize, size: u64) -> u32 {
+    fn death_weight(&mut self, site: usize, size: u64) -> u32 {
         let id = self.site_ids.ids()[site];
-        let w = self.site_weight(id, size.max(1)).round();
-        w.clamp(1.0, f64::from(crate::load::deaths::MAX_WEIGHT)) as u32
+        let w = self.site_weight(id, size.max(1));
+        if self.carried.len() <= site {
+            self.carried.resize(site + 1, 0.0);
+        }
+        // At least 1 (a weight is), the fraction left carried on.
+        let total = self.carried[site] + w;
+        let whole = total.floor().clamp(1.0, f64::from(crate::load::deaths::MAX_WEIGHT));
+        self.carried[site] = (total - whole).max(0.0);
+        whole as u32
     }
 
     /// One more sampled event at site index `s`, in a sampled session.
@@ -775,6 +786,21 @@ impl State {
         let site_ids = self.site_ids.ids();
         let site_live: Vec<u64> = self.site_sums.iter().map(|s| s.live_blocks).collect();
         let scale = self.sample_scale(site_ids);
+        let sampled = self.sample_bytes.is_some();
+        // Sampled, what scales a site's estimated blocks to the exact
+        // totals, as its allocations and reallocations are scaled (0 for
+        // the unsampled remainder, which counts for nothing).
+        let block_scale: Vec<f64> = site_ids
+            .iter()
+            .zip(&self.site_sums)
+            .map(|(id, t)| {
+                let f = if *id == NO_SITE { scale.unsampled } else { scale.sampled };
+                match t.allocs + t.reallocs {
+                    w if w > 0.0 => (t.allocs * f.0 + t.reallocs * f.1) / w,
+                    _ => f.0,
+                }
+            })
+            .collect();
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
             .zip(self.site_sums.iter().zip(&deaths))
@@ -792,8 +818,14 @@ impl State {
                     reallocs: (t.reallocs * f.1).round() as u64,
                     shrinks: (t.shrinks * f.1).round() as u64,
                     max_size: t.max_size,
-                    lifetimes: d.lifetimes.clone(),
-                    temporary: d.temporary,
+                    lifetimes: match sampled {
+                        false => d.lifetimes.clone(),
+                        true => d.lifetimes.scaled(block_scale[i]),
+                    },
+                    temporary: match sampled {
+                        false => d.temporary,
+                        true => (d.temporary as f64 * block_scale[i]).round() as u64,
+                    },
                     peak_live_bytes: t.peak_live_bytes,
                     peak_live_blocks: t.peak_live_blocks,
                     bytes_at_peak: if t.epoch == self.peak_epoch {
@@ -826,10 +858,24 @@ impl State {
             .filter(|g| g.origin != NO_SITE && g.site != NO_SITE && g.reallocs + g.shrinks > 0)
             .collect();
         growth.sort_unstable_by_key(|g| (g.origin, g.site));
+        // Sampled, a live block stands for blocks as a freed one does.
+        let mut weighed: Vec<f64> = vec![0.0; if sampled { site_ids.len() } else { 0 }];
         for b in self.live.blocks() {
-            let s = sites.entry(site_ids[b.site as usize]).or_default();
+            let id = site_ids[b.site as usize];
+            let s = sites.entry(id).or_default();
             s.live_blocks_at_end += 1;
             s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
+            if let Some(w) = weighed.get_mut(b.site as usize) {
+                *w += self.site_weight(id, b.size.max(1)) * block_scale[b.site as usize];
+            }
+        }
+        for (i, id) in site_ids.iter().enumerate() {
+            if let Some(s) = sites.get_mut(id) {
+                s.estimated_live_blocks_at_end = match weighed.get(i) {
+                    Some(w) => w.round() as u64,
+                    None => s.live_blocks_at_end,
+                };
+            }
         }
         self.memory.live_bytes_at_end = self.live_bytes;
         let mut threads: BTreeMap<u64, ThreadInfo> = BTreeMap::new();

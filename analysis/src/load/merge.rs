@@ -114,8 +114,6 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     // First pass over every session: its time span and its largest site id.
     let mut spans: Vec<Span> = Vec::with_capacity(inputs.len());
-    // The runs whose files were cut before their sessions ended.
-    let mut cut: Vec<String> = Vec::new();
     // The allocation mode of the first session that recorded allocations.
     let mut recording: Option<(AllocMode, PathBuf)> = None;
     let mut first_use: Option<(String, String)> = None;
@@ -129,13 +127,13 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         let fmt = |source| Error::Format { path: path.clone(), source };
         let mut r = input.open()?;
         // A sampled run's sites are weighed by its interval, a full one's
-        // counted: one mode for the merge would misweigh the others. (A
-        // session that recorded no allocations merges with any.)
+        // counted, a counting one's totals are in its trailer alone: one
+        // mode for the merge would misread the others. (A session that
+        // recorded no allocations merges with any.)
         let this = r.metadata().alloc_mode;
-        let sample = |m: AllocMode| matches!(m, AllocMode::Sample { .. });
         let recorded = match recording {
             _ if this == AllocMode::Off => None,
-            Some((m, _)) if m != this && (sample(m) || sample(this)) => Some(m),
+            Some((m, _)) if m != this => Some(m),
             Some(_) => None,
             None => {
                 recording = Some((this, path.clone()));
@@ -182,8 +180,9 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
             }
         }
         depths.push(extra(STACK_DEPTH_KEY).cloned());
-        // A merge holding a cut run is one run here, with a cut in it.
-        let held_cut = !merged_cut(r.metadata()).is_empty();
+        // A merge given to a merge keeps its runs (and which were cut).
+        let (inner, inner_cut) = (merged_runs(r.metadata()), merged_cut(r.metadata()));
+        let mut truncated = false;
         let tpn = r.metadata().clock.ticks_per_ns;
         let mut first = FirstPass { lo: u64::MAX, hi: 0, last_event: 0, max_site: 0 };
         let mut max_round = 0u64;
@@ -207,18 +206,13 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                         }
                     }
                 }
-                Ok(None) => {
-                    if held_cut {
-                        cut.push(spans.len().to_string());
-                    }
-                    break;
-                }
+                Ok(None) => break,
                 Err(e) if e.is_truncation() => {
                     summary.warnings.push(format!(
                         "{}: {e}; merged up to the cut",
                         printable(&path.display().to_string())
                     ));
-                    cut.push(spans.len().to_string());
+                    truncated = true;
                     break;
                 }
                 Err(e) => return Err(fmt(e)),
@@ -228,7 +222,17 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         if lo == u64::MAX {
             lo = 0;
         }
-        let span = Span { lo, tpn, offset_ns, max_site, max_round, last_event: 0 };
+        let span = Span {
+            lo,
+            tpn,
+            offset_ns,
+            max_site,
+            max_round,
+            last_event: 0,
+            inner,
+            inner_cut,
+            truncated,
+        };
         // The run ends, for what is judged over time, at its last event:
         // the trailer's end also covers the time pulse took to finish.
         let span = Span { last_event: span.ns(last_event.min(hi)), ..span };
@@ -237,12 +241,35 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
     }
     // Where each session lies in the merged one, so that what is judged run
     // by run (leaks: a cache filled in each run is not a leak of them all)
-    // can be: `highest site id:first ns:last ns`, one per session.
+    // can be: `highest site id:first ns:last ns`, one per session, or one
+    // per run of a merge given to the merge; and which runs were cut.
     let mut site_base = 0u32;
     let mut runs = Vec::with_capacity(spans.len());
+    let mut cut: Vec<String> = Vec::new();
     for span in &spans {
+        let base = site_base;
         site_base = site_base.saturating_add(span.max_site);
-        runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
+        if span.inner.is_empty() {
+            if span.truncated {
+                cut.push(runs.len().to_string());
+            }
+            runs.push(format!("{site_base}:{}:{}", span.offset_ns, span.last_event));
+            continue;
+        }
+        let last = span.inner.len() - 1;
+        for (k, r) in span.inner.iter().enumerate() {
+            let top = match k == last {
+                true => site_base,
+                false => base.saturating_add(r.last_site.min(span.max_site)),
+            };
+            let (start, end) = (span.ns(r.start_ns), span.ns(r.end_ns));
+            // Cut where it was, or where this file was: in the run the
+            // reading stopped in (and any it never reached).
+            if span.inner_cut.contains(&k) || span.truncated && end >= span.last_event {
+                cut.push(runs.len().to_string());
+            }
+            runs.push(format!("{top}:{}:{}", start.min(span.last_event), end.min(span.last_event)));
+        }
     }
     // The merge's mode is that of the sessions that recorded allocations.
     if let Some((mode, _)) = recording {
@@ -495,6 +522,11 @@ struct Span {
     max_round: u64,
     /// Its last event, in ns on the merged clock.
     last_event: u64,
+    /// Where it is itself a merge, its runs, and those of them cut.
+    inner: Vec<Run>,
+    inner_cut: Vec<usize>,
+    /// Whether its file was cut before its session ended.
+    truncated: bool,
 }
 
 impl Span {

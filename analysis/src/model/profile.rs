@@ -321,7 +321,8 @@ pub struct SiteStats {
     /// (see [`Profile::ticks_per_ns`]; [`SiteStats::freed_within`] converts).
     /// In a sampled session, an estimate: each sampled block counted as
     /// the blocks it stands for (the inverse of its chance of being
-    /// sampled, by the size it was sampled at), not scaled to the totals.
+    /// sampled, by the size it was sampled at), scaled as `allocs` and
+    /// `reallocs` are; none for site 0, the unsampled remainder.
     pub lifetimes: Histogram,
     /// Blocks freed by their thread before it allocated anything else
     /// (heaptrack's "temporary" allocations); estimated as `lifetimes` is.
@@ -334,6 +335,10 @@ pub struct SiteStats {
     pub bytes_at_peak: u64,
     /// Blocks from here live at that moment.
     pub blocks_at_peak: u64,
+    /// The blocks `live_blocks_at_end` stand for: in a sampled session an
+    /// estimate, each sampled block weighed as a freed one is in
+    /// `lifetimes`; the same number in other sessions.
+    pub estimated_live_blocks_at_end: u64,
     /// In a sampled session, the allocations and reallocations here whose
     /// stack was sampled, unweighted: the blocks that `lifetimes` and
     /// `temporary` are estimated from, and that the live figures count.

@@ -516,18 +516,10 @@ fn memory_rules(
             l.growing.push((*id, grown));
         }
         l.max_size = l.max_size.max(s.max_size);
-        // In a sampled session the frees are estimates already (each
-        // sampled block counted as the blocks it stands for), the blocks
-        // live at the end the sampled ones: each taken for as many as the
-        // site's sampled events stand for on average.
-        let live = match sampled {
-            false => s.live_blocks_at_end,
-            true if s.sampled_events == 0 => 0,
-            true => {
-                let per = s.allocs.saturating_add(s.reallocs) as f64 / s.sampled_events as f64;
-                (s.live_blocks_at_end as f64 * per).round() as u64
-            }
-        };
+        // In a sampled session the frees and the blocks live at the end
+        // are estimates (each sampled block counted as the blocks it
+        // stands for).
+        let live = s.estimated_live_blocks_at_end;
         l.short = l.short.saturating_add(s.freed_within(o.short_lived_ns, p.ticks_per_ns));
         l.temporary = l.temporary.saturating_add(s.temporary);
         l.ended = l.ended.saturating_add(s.lifetimes.count()).saturating_add(live);
@@ -675,7 +667,7 @@ fn memory_rules(
             };
             // Not a part of the above: a block freed before the thread's
             // next allocation may have lived longer than the window.
-            let temporary = of_blocks(l.temporary).min(short);
+            let temporary = of_blocks(l.temporary).min(blocks);
             let temporary = if temporary > 0 {
                 format!("; {temporary} freed before the thread allocated anything else")
             } else {

@@ -228,23 +228,26 @@ fn main() {
         Some("mixmade") => println!("{}", mixmade()),
         Some("twice") => println!("{}", twice()),
         Some("keptgrown") => println!("{}", kept_and_grown()),
-        Some("mixfreed") => println!("{}", mixed(true)),
-        Some("mixkept") => println!("{}", mixed(false)),
+        Some("mixfreed") => println!("{}", mixed(true, 64, 16 << 10)),
+        Some("mixkept") => println!("{}", mixed(false, 64, 16 << 10)),
+        Some("mixfreed4") => println!("{}", mixed(true, 4, 1 << 10)),
+        Some("mixkept4") => println!("{}", mixed(false, 4, 1 << 10)),
         _ => println!("{}", clean()),
     }
 }
 
-/// One line making blocks of two sizes, one in 64 of them 16 KiB and the
-/// rest 32 bytes: with `small_freed`, the small ones dropped at once and
-/// the large ones kept (a short-lived finding: 98 % of its blocks), else
+/// One line making blocks of two sizes, one in `every` of them `big`
+/// bytes and the rest 32: with `small_freed`, the small ones dropped at
+/// once and the large ones kept to the end (a short-lived finding), else
 /// the small ones kept and the large ones dropped (none). A byte-weighted
-/// sample holds mostly the large ones: what it says of the line's blocks
-/// must weigh each by what it stands for.
-fn mixed(small_freed: bool) -> usize {
+/// sample holds mostly the large ones: what it says of the line's blocks,
+/// freed or live, must weigh each by what it stands for.
+fn mixed(small_freed: bool, every: usize, big: usize) -> usize {
     let mut kept = Vec::new();
     for i in 0..100_000usize {
-        let big = i % 64 == 0;
-        let v = std::hint::black_box(vec![i as u8; if big { 16 << 10 } else { 32 }]);
+        let big = if i % every == 0 { big } else { 0 };
+        let v = std::hint::black_box(vec![i as u8; big.max(32)]);
+        let big = big > 0;
         if big != small_freed {
             drop(v);
         } else {
