@@ -247,17 +247,34 @@ impl Histogram {
         self.sum += u128::from(v) * u128::from(n);
     }
 
-    /// The histogram with every bucket's count multiplied by `f` and
-    /// rounded (a bucket rounded to none left out), the sum likewise: the
-    /// same values' shape, counted as `f` times as many. The minimum and
-    /// maximum stay.
+    /// The histogram with every bucket's count multiplied by `f`, the
+    /// same values' shape counted as `f` times as many: the count is
+    /// `count × f` rounded, shared among the buckets by their shares (the
+    /// largest remainders rounded up; a bucket left with none left out),
+    /// the sum likewise. The minimum and maximum stay.
     pub fn scaled(&self, f: f64) -> Histogram {
         let mut out = Histogram { sub_bits: self.sub_bits, ..Histogram::default() };
-        for (b, n) in self.counts.iter() {
-            let m = (n as f64 * f).round();
-            if m >= 1.0 {
-                let m = m.min(u64::MAX as f64) as u64;
-                out.counts.add(b, m);
+        let f = if f.is_finite() { f.max(0.0) } else { 0.0 };
+        let target = (self.count as f64 * f).round().min(u64::MAX as f64) as u64;
+        let exact: Vec<(usize, f64)> = self.counts.iter().map(|(b, n)| (b, n as f64 * f)).collect();
+        let mut whole: Vec<u64> = exact.iter().map(|(_, x)| x.floor() as u64).collect();
+        let mut left = target.saturating_sub(whole.iter().fold(0u64, |a, &n| a.saturating_add(n)));
+        // The largest remainders first; the lowest bucket first among equals.
+        let mut order: Vec<usize> = (0..exact.len()).collect();
+        order.sort_by(|&i, &j| {
+            let (a, b) = (exact[i].1.fract(), exact[j].1.fract());
+            b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal).then(i.cmp(&j))
+        });
+        for i in order {
+            if left == 0 {
+                break;
+            }
+            whole[i] += 1;
+            left -= 1;
+        }
+        for ((b, _), m) in exact.iter().zip(whole) {
+            if m > 0 {
+                out.counts.add(*b, m);
                 out.count = out.count.saturating_add(m);
             }
         }
@@ -440,8 +457,16 @@ mod tests {
         }
         let s = h.scaled(2.5);
         assert!(s.is_consistent());
-        // 3 × 2.5 = 7.5 → 8, 2.5 → 3 (rounded half away from zero), twice.
-        assert_eq!((s.count(), s.count_at_most(10)), (14, 8));
+        // 5 × 2.5 = 12.5 → 13: 7.5 → 7 + 1, 2.5 and 2.5 → 2 and 2, the
+        // one left to the largest remainder, the lowest bucket's.
+        assert_eq!((s.count(), s.count_at_most(10)), (13, 8));
+        // Just under 1, many small buckets: the total, not each rounded up.
+        let mut many = Histogram::coarse();
+        for v in 0..100u64 {
+            many.record(1 << (v % 40));
+        }
+        assert_eq!(many.scaled(0.999).count(), 100);
+        assert_eq!(many.scaled(0.97).count(), 97);
         assert_eq!((s.min(), s.max()), (10, 5000));
         assert_eq!(h.scaled(0.0).count(), 0);
         assert!(h.scaled(0.0).is_consistent());

@@ -138,3 +138,43 @@ fn whole_again() -> std::path::PathBuf {
     assert!(status.success());
     path
 }
+
+/// `inputs` merged into a new session file.
+fn merge_of(name: &str, inputs: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let path = temp_session(name);
+    let out = std::fs::File::create(&path).unwrap();
+    pulse_analysis::merge(inputs, out).unwrap();
+    path
+}
+
+#[test]
+fn a_merge_of_merges_keeps_every_run_apart_and_where_one_was_cut() {
+    let runs: Vec<std::path::PathBuf> = (0..4).map(|_| whole_again()).collect();
+    let pairs = [merge_of("pair-a", &runs[..2]), merge_of("pair-b", &runs[2..])];
+    let nested = Profile::load(merge_of("nested", &pairs)).unwrap();
+    let flat = Profile::load(merge_of("flat", &runs)).unwrap();
+    // Threads and addresses of the four runs stay apart, as in one merge.
+    assert_eq!(nested.threads.len(), 4);
+    assert_eq!(nested.memory.live_blocks_at_end, flat.memory.live_blocks_at_end);
+    let growing = |p: &Profile| {
+        pulse_analysis::leaks(p)
+            .iter()
+            .filter(|l| l.function == "leaky::remember")
+            .map(|l| (l.blocks, l.trend))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(growing(&nested), [(50, Trend::Growing); 4]);
+    // A merged file cut in its second run: its first is whole, read as it
+    // is or merged again.
+    let cut = temp_session("pair-cut");
+    let bytes = std::fs::read(&pairs[0]).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 2000]).unwrap();
+    let cut_rows = |p: &Profile| {
+        pulse_analysis::leaks(p).iter().map(|l| (l.site, l.at_cut)).collect::<Vec<_>>()
+    };
+    let direct = Profile::load(&cut).unwrap();
+    assert!(direct.truncated.is_some());
+    let again = Profile::load(merge_of("pair-cut-again", &[cut])).unwrap();
+    assert_eq!(cut_rows(&direct), cut_rows(&again));
+    assert!(cut_rows(&direct).iter().any(|&(_, at_cut)| !at_cut), "the first run is whole");
+}

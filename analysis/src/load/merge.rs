@@ -33,13 +33,26 @@ pub struct MergeSummary {
     pub warnings: Vec<String>,
 }
 
-/// Where session `k`'s addresses go: above anything a 64-bit process maps.
-fn tag(k: usize, addr: u64) -> u64 {
+/// Where a session's addresses go: above anything a 64-bit process maps,
+/// under its number in the merge, from 1 (`base` + 1, `base` the sessions
+/// before it). A merge given to the merge has numbered its own sessions
+/// so: they are numbered on from `base`, apart from every other's.
+fn tag(base: u64, addr: u64) -> u64 {
     if addr == 0 {
-        0
-    } else {
-        addr | ((k as u64 + 1) << 52)
+        return 0;
     }
+    let number = base.saturating_add((addr >> 52).max(1));
+    (addr & ((1 << 52) - 1)) | (number << 52)
+}
+
+/// A thread's id in the merge: its own in the low 32 bits, its session's
+/// number (see [`tag`]) above.
+fn tag_thread(base: u64, thread: u64) -> u64 {
+    if thread == 0 {
+        return 0;
+    }
+    let number = base.saturating_add((thread >> 32).max(1));
+    (thread & 0xFFFF_FFFF) | (number << 32)
 }
 
 /// Where a session to merge is read from.
@@ -289,7 +302,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         meta.extra.push(key);
     }
     let mut w = Writer::new(out, &meta).map_err(out_err)?;
-    let (mut round_base, mut site_base) = (0u64, 0u32);
+    let (mut round_base, mut site_base, mut tag_base) = (0u64, 0u32, 0u64);
     let mut enc = ChunkEncoder::new();
     for (k, (input, span)) in inputs.iter().zip(&spans).enumerate() {
         let path = &input.path();
@@ -303,11 +316,12 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
                 Err(e) if e.is_truncation() => break,
                 Err(e) => return Err(fmt(e)),
             };
-            let thread = if chunk.thread == 0 { 0 } else { ((k as u64 + 1) << 32) | chunk.thread };
+            let thread = tag_thread(tag_base, chunk.thread);
             let round = round_base.saturating_add(chunk.round);
             enc.begin(thread, round);
             let mut copy = Copy {
                 k,
+                tag_base,
                 span,
                 site_base,
                 scopes: &mut scopes,
@@ -327,6 +341,7 @@ fn merge_sources(inputs: &[Source<'_>], out: impl Write) -> Result<MergeSummary,
         }
         round_base = round_base.saturating_add(span.max_round.saturating_add(2));
         site_base = site_base.saturating_add(span.max_site);
+        tag_base = tag_base.saturating_add(span.inner.len().max(1) as u64);
     }
     let trailer = Trailer {
         end_ts: offset_ns,
@@ -383,6 +398,8 @@ const MERGED_CHUNK: usize = 4 << 20;
 /// decoded, one at a time.
 struct Copy<'a, W: Write> {
     k: usize,
+    /// The sessions numbered before this one's (see [`tag`]).
+    tag_base: u64,
     span: &'a Span,
     site_base: u32,
     scopes: &'a mut BTreeMap<(String, String), u32>,
@@ -408,7 +425,7 @@ impl<W: Write> Sink for Copy<'_, W> {
 
 impl<W: Write> Copy<'_, W> {
     fn copy(&mut self, rec: Record) {
-        let k = self.k;
+        let (k, base) = (self.k, self.tag_base);
         let span = self.span;
         let ns = |ts: u64| span.ns(ts);
         let site_base = self.site_base;
@@ -426,21 +443,26 @@ impl<W: Write> Copy<'_, W> {
             }
             Record::SiteDef { site: s, frames } => Record::SiteDef {
                 site: site(s),
-                frames: frames.into_iter().map(|f| tag(k, f)).collect(),
+                frames: frames.into_iter().map(|f| tag(base, f)).collect(),
             },
             Record::Symbol { addr, function, file, line } => {
-                Record::Symbol { addr: tag(k, addr), function, file, line }
+                Record::Symbol { addr: tag(base, addr), function, file, line }
             }
             Record::ThreadStart { ts, name } => Record::ThreadStart { ts: ns(ts), name },
             Record::ThreadEnd { ts } => Record::ThreadEnd { ts: ns(ts) },
-            Record::Alloc { ts, addr, size, align, site: s, weight } => {
-                Record::Alloc { ts: ns(ts), addr: tag(k, addr), size, align, site: site(s), weight }
-            }
+            Record::Alloc { ts, addr, size, align, site: s, weight } => Record::Alloc {
+                ts: ns(ts),
+                addr: tag(base, addr),
+                size,
+                align,
+                site: site(s),
+                weight,
+            },
             Record::AllocFailed { ts, size, align } => {
                 Record::AllocFailed { ts: ns(ts), size, align }
             }
             Record::Free { ts, addr, size } => {
-                Record::Free { ts: ns(ts), addr: tag(k, addr), size }
+                Record::Free { ts: ns(ts), addr: tag(base, addr), size }
             }
             Record::Realloc {
                 ts,
@@ -454,9 +476,9 @@ impl<W: Write> Copy<'_, W> {
             } => Record::Realloc {
                 ts: ns(ts),
                 start_ts: ns(start_ts),
-                old_addr: tag(k, old_addr),
+                old_addr: tag(base, old_addr),
                 old_size,
-                new_addr: tag(k, new_addr),
+                new_addr: tag(base, new_addr),
                 new_size,
                 align,
                 site: site(s),

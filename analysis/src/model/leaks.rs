@@ -180,8 +180,20 @@ pub(crate) fn leaks_with_stacks(
     let run_of =
         |site: u32| Some(reach.partition_point(|&h| h < site)).filter(|&i| i < reach.len());
     let cut_runs = crate::load::merge::merged_cut(&profile.meta);
-    let at_cut = |site: u32| {
-        profile.truncated.is_some() || run_of(site).is_some_and(|r| cut_runs.contains(&r))
+    // A merged file cut short was cut in the last run it holds events of
+    // (the runs before it are whole), as a merge of it records.
+    let cut_in = match profile.truncated {
+        Some(_) => profile
+            .sites
+            .keys()
+            .filter(|&&s| s != pulse_format::NO_SITE)
+            .filter_map(|&s| run_of(s))
+            .max(),
+        None => None,
+    };
+    let at_cut = |site: u32| match run_of(site) {
+        Some(r) => cut_runs.contains(&r) || cut_in == Some(r),
+        None => profile.truncated.is_some(),
     };
     // Every location's live count over time: its sites' histories added up
     // (in a merge, per run).
