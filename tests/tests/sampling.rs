@@ -81,27 +81,41 @@ fn sampled_estimates_add_up_and_match_full_tracking_within_ten_percent() {
         warnings.iter().any(|w| w.contains("estimates from a byte-weighted sample")),
         "{warnings:?}"
     );
-    // The interpreter's short-lived blocks are found in both modes, at the
-    // same line, the sampled count an estimate of the exact one: a site's
-    // lifetimes are its sampled blocks', scaled as its allocations are.
+    // The interpreter's short-lived blocks are found in both modes, the
+    // sampled counts estimates of the exact ones: each sampled block
+    // counted as the blocks it stands for. Added up over the findings: a
+    // dependency's line is gathered under the program's line that calls
+    // it where its stacks reach that far, which in an unoptimised build,
+    // its stacks deeper than the depth kept, a sample's may not.
     let (exact, exact_n) = short_lived(&full);
     let (estimate, estimate_n) = short_lived(&sampled);
-    assert_eq!(estimate.location, exact.location, "{estimate:#?}");
-    assert!(estimate.evidence.starts_with("about "), "{estimate:#?}");
+    assert!(estimate.iter().all(|r| r.evidence.starts_with("about ")), "{estimate:#?}");
+    let at = |recs: &[pulse_analysis::Recommendation]| {
+        recs.iter().any(|r| r.location.contains("box_once") || r.evidence.contains("box_once"))
+    };
+    assert!(at(&exact) && at(&estimate), "the interpreter's busiest line: {estimate:#?}");
     let err = estimate_n as f64 / exact_n as f64 - 1.0;
     assert!(err.abs() <= 0.2, "{exact_n} exact, {estimate_n} estimated:\n{estimate:#?}");
 }
 
-/// The first short-lived finding, and the blocks it counts freed soon.
-fn short_lived(p: &Profile) -> (pulse_analysis::Recommendation, u64) {
-    let recs = pulse_analysis::recommend(p, &Default::default());
-    let r = recs
+/// The short-lived findings, and the blocks they count freed soon, added
+/// up: within a millisecond, far from the lifetimes of the interpreter's
+/// temporaries (a few µs, in an unoptimised build tens), which the two
+/// runs compared here, as separate processes, do not share to the µs.
+fn short_lived(p: &Profile) -> (Vec<pulse_analysis::Recommendation>, u64) {
+    let mut o = pulse_analysis::RecommendOptions::default();
+    o.short_lived_ns = 1_000_000;
+    let recs: Vec<_> = pulse_analysis::recommend(p, &o)
         .into_iter()
-        .find(|r| r.category == pulse_analysis::Category::ShortLivedAllocation)
-        .expect("a short-lived finding");
-    let count = r.evidence.trim_start_matches("about ").split(' ').next().unwrap();
-    let count = count.parse().unwrap_or_else(|_| panic!("{r:#?}"));
-    (r, count)
+        .filter(|r| r.category == pulse_analysis::Category::ShortLivedAllocation)
+        .collect();
+    let count = |r: &pulse_analysis::Recommendation| -> u64 {
+        let n = r.evidence.trim_start_matches("about ").split(' ').next().unwrap();
+        n.parse().unwrap_or_else(|_| panic!("{r:#?}"))
+    };
+    let total = recs.iter().map(count).sum();
+    assert!(!recs.is_empty(), "a short-lived finding");
+    (recs, total)
 }
 
 /// Planted program `mode`'s short-lived findings, recorded in `mode` of

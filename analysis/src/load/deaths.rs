@@ -64,14 +64,14 @@ impl Counted {
                 self.0.resize_with(site + 1, SiteDeaths::default);
             }
             let s = &mut self.0[site];
-            let n = d.weight & MAX_WEIGHT;
+            let (n, temporary) = (d.weight & MAX_WEIGHT, u64::from(d.weight >> 31));
+            // Every free but a sampled session's counts once.
             if n == 1 {
                 s.lifetimes.record(d.lifetime);
+                s.temporary += temporary;
             } else {
                 s.lifetimes.record_n(d.lifetime, u64::from(n));
-            }
-            if d.weight & TEMPORARY != 0 {
-                s.temporary += u64::from(n);
+                s.temporary += temporary * u64::from(n);
             }
         }
     }
@@ -90,13 +90,14 @@ pub(crate) struct Deaths {
 impl Deaths {
     /// The block of the site at index `site` was freed after `lifetime`
     /// ticks; `temporary`: right after it was allocated; `weight`: how many
-    /// blocks it stands for, 1 to [`MAX_WEIGHT`].
+    /// blocks it stands for, 1 to [`MAX_WEIGHT`] (the caller's to keep).
     #[inline(always)]
     pub(crate) fn push(&mut self, site: u32, temporary: bool, lifetime: u64, weight: u32) {
         if self.pending.len() >= BATCH {
             self.hand_over();
         }
-        let weight = weight.clamp(1, MAX_WEIGHT) | if temporary { TEMPORARY } else { 0 };
+        debug_assert!((1..=MAX_WEIGHT).contains(&weight), "{weight}");
+        let weight = weight | u32::from(temporary) << 31;
         self.pending.push(Death { site, weight, lifetime });
     }
 
@@ -193,7 +194,7 @@ mod tests {
         let mut d = Deaths::default();
         d.push(0, true, 50, 1000);
         d.push(0, false, 5, 1);
-        d.push(1, false, 7, u32::MAX);
+        d.push(1, false, 7, MAX_WEIGHT);
         let c = d.counted(2);
         assert_eq!((c[0].lifetimes.count(), c[0].temporary), (1001, 1000));
         assert_eq!(c[0].lifetimes.count_at_most(10), 1);
