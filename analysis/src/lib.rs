@@ -36,7 +36,7 @@ pub use load::merge::{merge, merge_bytes, MergeSummary};
 pub use load::{being_written, LoadOptions};
 pub use model::diff::{
     diff, diff_runs, Diff, DiffOptions, ScopeChange, SiteChange, Verdict, FEW_ENTRIES_FLOOR_NS,
-    PACE_BAND, PACE_LIMIT, RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME,
+    PACE_BAND, PACE_LIMIT, RERUN_NOISE_ALLOCS, RERUN_NOISE_TIME, SAMPLED_TO_TELL, SAMPLING_SIGMAS,
 };
 pub use model::history::{trend, Trend};
 pub use model::info::{info, Info};

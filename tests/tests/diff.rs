@@ -167,3 +167,58 @@ fn the_planted_regression_is_caught_with_several_runs_a_side() {
     // An added scope has no percentage.
     assert!(ahead.scopes.iter().all(|s| s.change.is_some() || s.verdict != Verdict::Noise));
 }
+
+/// Runs `bin` with `args` in sample mode at `interval` bytes; its profile.
+fn sampled(bin: &str, args: &[&str], interval: u64, name: &str) -> Profile {
+    let path = temp_session(name);
+    let out = Command::new(bin)
+        .args(args)
+        .env("PULSE_OUT", &path)
+        .env("PULSE_ALLOC", "sample")
+        .env("PULSE_SAMPLE_BYTES", interval.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Profile::load(&path).unwrap()
+}
+
+#[test]
+fn sampled_reruns_show_no_change_and_twice_the_work_is_caught() {
+    // jaq's interpreter, the same filters each run: a sampled location's
+    // estimate moves from run to run by the sample's chance alone (at the
+    // default interval, before sampling error was weighed, two runs showed
+    // 3 regressions, 7 improvements and 10 locations "added").
+    let bin = env!("CARGO_BIN_EXE_realworld");
+    for interval in [4096, 512 * 1024] {
+        let runs: Vec<Profile> = (0..3)
+            .map(|i| sampled(bin, &["jq", "300"], interval, &format!("jq-sampled-{interval}-{i}")))
+            .collect();
+        for (i, before) in runs.iter().enumerate() {
+            for (j, after) in runs.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let d = diff(before, after, &DiffOptions::default());
+                let changed: Vec<_> =
+                    d.sites.iter().filter(|s| s.verdict != Verdict::Noise).collect();
+                assert!(changed.is_empty(), "interval {interval}, run {i} → {j}: {changed:#?}");
+                assert!(d.sites.iter().any(|s| s.noise > 0.0), "sampling error weighed");
+            }
+        }
+    }
+    // Twice the requests: the sampled lines that make more are caught.
+    let bin = env!("CARGO_BIN_EXE_leaky_cache");
+    let (less, more) = (
+        sampled(bin, &["8000"], 4096, "cache-sampled-8000"),
+        sampled(bin, &["16000"], 4096, "cache-sampled-16000"),
+    );
+    let d = diff(&less, &more, &DiffOptions::default());
+    let caught: Vec<&str> = d
+        .sites
+        .iter()
+        .filter(|s| s.verdict == Verdict::Regression)
+        .map(|s| s.location.as_str())
+        .collect();
+    assert!(caught.iter().any(|l| l.contains("leaky_cache.rs")), "{:#?}", d.sites);
+    assert_eq!(d.improvements, 0, "{:#?}", d.sites);
+}

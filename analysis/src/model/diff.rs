@@ -29,6 +29,13 @@
 //!    the fast side behind. With fewer than three entries on either side the
 //!    median must move by half, and the total by more than
 //!    [`FEW_ENTRIES_FLOOR_NS`].
+//!
+//!    A sampled session's site figures are estimates, each off by about
+//!    1/√k of itself for `k` sampled stacks: a location's change must also
+//!    be beyond [`SAMPLING_SIGMAS`] standard deviations of the ratio of the
+//!    two estimates, and a location one side's sample missed is added or
+//!    removed only where the other side's figures would have given that
+//!    sample [`SAMPLED_TO_TELL`] stacks of it.
 //! 3. **Large enough to matter.** A scope's total time must move by at
 //!    least `min_share` (1 %) of the session's duration and by `min_ns`; a
 //!    site's allocations or bytes by `min_share` of the session's.
@@ -80,6 +87,17 @@ pub const RERUN_NOISE_TIME: f64 = 1.0;
 /// unchanged program that allocates on several threads, with one session
 /// per side (25 %; reruns of a four-thread search were seen 7 % apart).
 pub const RERUN_NOISE_ALLOCS: f64 = 0.25;
+
+/// How many standard deviations of its sampling error a sampled location's
+/// estimate must move by to be more than the sample's chance: 4, since a
+/// diff judges every location at once (at 3, one location in 370 would
+/// move that far by chance, and a program has hundreds).
+pub const SAMPLING_SIGMAS: f64 = 4.0;
+
+/// The sampled stacks a location needs, on the side that has it, to be
+/// added or removed rather than missed by the other side's sample: with
+/// 9 expected, a sample that takes none has a chance of e⁻⁹ (1 in 8 100).
+pub const SAMPLED_TO_TELL: f64 = 9.0;
 
 /// How far a whole run's pace may move, every scope alike, before the move
 /// is read as a change rather than the machine's (3×: see the module's
@@ -169,7 +187,9 @@ pub struct SiteChange {
     pub bytes: (u64, u64),
     /// Bytes live at the end before and after.
     pub live_bytes_at_end: (u64, u64),
-    /// The change the noise allows (0 where the figures are exact).
+    /// The change the noise allows (0 where the figures are exact): the
+    /// run-to-run noise, and in a sampled session the sampling error too
+    /// (see [`SAMPLING_SIGMAS`]).
     pub noise: f64,
     /// The classification, by allocations and bytes.
     pub verdict: Verdict,
@@ -680,7 +700,47 @@ impl Figures {
 
 /// One location's figures in one run: allocations and reallocations,
 /// bytes, bytes live at the end.
-type SiteFigures = (u64, u64, u64);
+/// A location's figures in one run: allocations (and reallocations),
+/// bytes, bytes live at the end, and its sampled stacks (0 where the run
+/// did not sample).
+type SiteFigures = (u64, u64, u64, u64);
+
+/// A sampled session's interval, bytes; `None` where every allocation was
+/// recorded.
+fn interval(p: &Profile) -> Option<f64> {
+    match p.meta.alloc_mode {
+        pulse_format::AllocMode::Sample { mean_bytes } => Some(mean_bytes.max(1) as f64),
+        _ => None,
+    }
+}
+
+/// The sampling error of the ratio of two sides' estimates of a
+/// location, as a factor's logarithm: [`SAMPLING_SIGMAS`] standard
+/// deviations, each side's estimate off by about 1/√k of itself for `k`
+/// sampled stacks (a Poisson count; `k` is its runs' mean). 0 where
+/// neither side sampled.
+fn sampling_error(sides: [(&[Profile], &[SiteFigures]); 2]) -> f64 {
+    let variance: f64 = sides
+        .iter()
+        .filter(|(side, _)| side.iter().any(|p| interval(p).is_some()))
+        .map(|(_, runs)| {
+            let k = runs.iter().map(|r| r.3).sum::<u64>() as f64 / runs.len().max(1) as f64;
+            1.0 / k
+        })
+        .sum();
+    SAMPLING_SIGMAS * variance.sqrt()
+}
+
+/// Whether a location seen on one side only is really absent from a
+/// sampled `side`: the stacks that side's sample would have taken of it,
+/// had it made what the other side made (`allocs` and `bytes`), reach
+/// [`SAMPLED_TO_TELL`]. Always where `side` did not sample.
+fn absent(side: &[Profile], allocs: u64, bytes: u64) -> bool {
+    side.iter().filter_map(interval).all(|i| {
+        // One stack per interval of bytes, but never more than the blocks.
+        (bytes as f64 / i).min(allocs as f64) >= SAMPLED_TO_TELL
+    })
+}
 
 fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<SiteChange> {
     let by_location = |side: &[Profile]| -> BTreeMap<String, Vec<SiteFigures>> {
@@ -690,11 +750,12 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             for (id, s) in &p.sites {
                 let Some(f) = p.symbols.location(*id) else { continue };
                 let runs = m.entry(f.display(&root)).or_default();
-                runs.resize(side.len(), (0, 0, 0));
+                runs.resize(side.len(), (0, 0, 0, 0));
                 let e = &mut runs[i];
                 e.0 = e.0.saturating_add(s.allocs.saturating_add(s.reallocs));
                 e.1 = e.1.saturating_add(s.bytes);
                 e.2 = e.2.saturating_add(s.live_bytes_at_end);
+                e.3 = e.3.saturating_add(s.sampled_events);
             }
         }
         m
@@ -728,21 +789,40 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             let (xl, yl) = (pick(xs, |r| r.2), pick(ys, |r| r.2));
             let m = |v: &[u64]| middle(v.iter().copied());
             let (x, y) = ((m(&xa), m(&xb), m(&xl)), (m(&ya), m(&yb), m(&yl)));
-            let noise = noise_between(&xa, &ya, fallback).max(noise_between(&xb, &yb, fallback));
+            let mut noise =
+                noise_between(&xa, &ya, fallback).max(noise_between(&xb, &yb, fallback));
             let rel = |p: u64, q: u64| q as f64 / p.max(1) as f64 - 1.0;
             let (da, db) = (rel(x.0, y.0), rel(x.1, y.1));
             let needed = o.threshold.max(noise + f64::EPSILON);
             let big = (y.0 as f64 - x.0 as f64).abs() >= floor_allocs
                 || (y.1 as f64 - x.1 as f64).abs() >= floor_bytes;
+            // A sampled side's figures are estimates: a change must also be
+            // beyond their sampling error, either way as a factor.
+            let sampling = if x.0 > 0 && y.0 > 0 {
+                sampling_error([(before, xs.as_slice()), (after, ys.as_slice())])
+            } else {
+                0.0
+            };
+            noise = noise.max(sampling.exp_m1());
+            let up = |d: f64| d >= needed && d.ln_1p() > sampling;
+            let down = |d: f64| d <= -needed && -d.ln_1p() > sampling;
             let verdict = if x.0 == 0 {
-                Verdict::Added
+                if absent(before, y.0, y.1) {
+                    Verdict::Added
+                } else {
+                    Verdict::Noise
+                }
             } else if y.0 == 0 {
-                Verdict::Removed
+                if absent(after, x.0, x.1) {
+                    Verdict::Removed
+                } else {
+                    Verdict::Noise
+                }
             } else if !big {
                 Verdict::Noise
-            } else if da >= needed || db >= needed {
+            } else if up(da) || up(db) {
                 Verdict::Regression
-            } else if da <= -needed || db <= -needed {
+            } else if down(da) || down(db) {
                 Verdict::Improvement
             } else {
                 Verdict::Noise
