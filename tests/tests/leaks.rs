@@ -178,3 +178,33 @@ fn a_merge_of_merges_keeps_every_run_apart_and_where_one_was_cut() {
     assert_eq!(cut_rows(&direct), cut_rows(&again));
     assert!(cut_rows(&direct).iter().any(|&(_, at_cut)| !at_cut), "the first run is whole");
 }
+
+#[test]
+fn a_sampled_session_says_what_its_rows_count() {
+    // At the default interval `leaky`'s 13 KiB live at the end get no
+    // sampled stack: one row of every line's blocks, which must say so.
+    let path = temp_session("leaky-sampled");
+    let status = Command::new(env!("CARGO_BIN_EXE_leaky"))
+        .env("PULSE_OUT", &path)
+        .env("PULSE_ALLOC", "sample")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let p = Profile::load(&path).unwrap();
+    let report = pulse_analysis::leak_report(&p, 10, false);
+    assert_eq!(report.sampled, Some(512 * 1024));
+    let rest = report.leaks.iter().find(|l| l.stack.is_empty()).expect("the unsampled blocks");
+    assert_eq!(rest.site, pulse_format::NO_SITE);
+    let mut text = Vec::new();
+    report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("A sampled session (a stack for every 512 KiB allocated"), "{text}");
+    assert!(text.contains("(no stack captured: blocks of any line that the sample took no stack of; PULSE_ALLOC=full"), "{text}");
+    // A full session's report says nothing of sampling.
+    let full = temp_session("leaky-full");
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_leaky")).env("PULSE_OUT", &full).status().unwrap();
+    assert!(status.success());
+    let report = pulse_analysis::leak_report(&Profile::load(&full).unwrap(), 10, false);
+    assert_eq!(report.sampled, None);
+}

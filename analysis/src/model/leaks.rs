@@ -91,6 +91,10 @@ pub struct LeakReport {
     /// Whether the file (or a run of a merge) was cut before its session
     /// ended: "the end" is then the cut (see [`Leak::at_cut`]).
     pub cut: bool,
+    /// In a sampled session, its interval in bytes: each row's blocks are
+    /// then those the sample took a stack of, and the rest, of every line,
+    /// are one row without a stack.
+    pub sampled: Option<u64>,
 }
 
 /// The [`LeakReport`] of `profile`: its `top` locations with the most
@@ -102,7 +106,11 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     let more = leaks.len().saturating_sub(top);
     leaks.truncate(top);
-    LeakReport { leaks, more, undecided, found, cut: any_cut(profile) }
+    let sampled = match profile.meta.alloc_mode {
+        pulse_format::AllocMode::Sample { mean_bytes } => Some(mean_bytes),
+        _ => None,
+    };
+    LeakReport { leaks, more, undecided, found, cut: any_cut(profile), sampled }
 }
 
 /// Whether the file, or a run of a merge, was cut before its session ended.

@@ -21,6 +21,16 @@ impl LeakReport {
             }
             writeln!(w)?;
         }
+        if let Some(interval) = self.sampled {
+            let text = format!(
+                "A sampled session (a stack for every {} allocated, on average): each line's blocks are those the sample took a stack of; the rest, of every line, are counted together without a stack.",
+                Bytes(interval)
+            );
+            for line in wrap("", &text, 0, width) {
+                writeln!(w, "{line}")?;
+            }
+            writeln!(w)?;
+        }
         if self.leaks.is_empty() && self.more == 0 {
             match self.cut {
                 true => writeln!(w, "no block was live at the cut")?,
@@ -58,6 +68,15 @@ impl LeakReport {
                         writeln!(w, "    {short}")?;
                     }
                     None => writeln!(w, "    {}", printable(frame))?,
+                }
+            }
+            if l.stack.is_empty() {
+                let why = match self.sampled {
+                    Some(_) => "(no stack captured: blocks of any line that the sample took no stack of; PULSE_ALLOC=full, or a smaller PULSE_SAMPLE_BYTES, finds their lines)",
+                    None => "(no stack captured)",
+                };
+                for line in wrap("    ", why, 4, width) {
+                    writeln!(w, "{line}")?;
                 }
             }
             if l.other_stacks > 0 {
