@@ -75,6 +75,23 @@ impl Sites for Vec<SiteSums> {
     }
 }
 
+/// In a sampled session, the blocks and bytes a site's sampled live blocks
+/// stand for: each block the inverse of its chance of being sampled, by its
+/// size, as its allocation was weighed. Whole numbers, the blocks in
+/// [`ESTIMATE_UNIT`]ths, so that a block's death takes off exactly what its
+/// birth added, however many come and go.
+#[derive(Debug, Default, Clone, Copy)]
+struct Estimate {
+    bytes: u64,
+    blocks: u64,
+    /// Bytes and blocks when the global peak of epoch `epoch` happened.
+    at_peak: (u64, u64),
+    epoch: u64,
+}
+
+/// The fraction of a block [`Estimate`] counts in.
+const ESTIMATE_UNIT: f64 = 1024.0;
+
 /// The replay's running state, in ticks.
 ///
 /// Per-thread and per-site figures live in dense tables indexed by the
@@ -106,6 +123,9 @@ pub(crate) struct State {
     /// freed blocks' weights have left over, carried to the next, so that
     /// whole weights add up to the fractional ones.
     carried: Vec<f64>,
+    /// In a sampled session, by site index: what the site's sampled live
+    /// blocks stand for (see [`Estimate`]). Empty in other sessions.
+    estimates: Vec<Estimate>,
     stacked_events: u64,
     history: History,
     /// A merged session's runs, and a history of each (see `read_with`).
@@ -721,6 +741,63 @@ impl State {
             s.live_bytes = s.live_bytes.saturating_sub(size);
             s.live_blocks = s.live_blocks.saturating_sub(1);
         }
+        if self.sample_bytes.is_some() {
+            self.estimate_live(site, size, add);
+        }
+    }
+
+    /// [`State::site_live`]'s estimate in a sampled session: what a sampled
+    /// block of `size` bytes stands for comes (`add`) or goes at the site
+    /// at index `site`. The first change since a new global peak saves
+    /// what the site had at it first.
+    #[inline(never)]
+    fn estimate_live(&mut self, site: usize, size: u64, add: bool) {
+        let id = self.site_ids.ids().get(site).copied().unwrap_or(NO_SITE);
+        if site >= self.estimates.len() {
+            self.estimates.resize(site + 1, Estimate::default());
+        }
+        let e = &mut self.estimates[site];
+        if e.epoch < self.peak_epoch {
+            e.at_peak = (e.bytes, e.blocks);
+            e.epoch = self.peak_epoch;
+        }
+        if id == NO_SITE {
+            // The unsampled remainder stands for nothing more than itself,
+            // and is left out: the sampled blocks' estimates stand for it.
+            return;
+        }
+        let w = self.site_weight(id, size.max(1));
+        let bytes = (w * size as f64).round() as u64;
+        let blocks = (w * ESTIMATE_UNIT).round() as u64;
+        let e = &mut self.estimates[site];
+        if add {
+            e.bytes = e.bytes.saturating_add(bytes);
+            e.blocks = e.blocks.saturating_add(blocks);
+        } else {
+            e.bytes = e.bytes.saturating_sub(bytes);
+            e.blocks = e.blocks.saturating_sub(blocks);
+        }
+    }
+
+    /// In a sampled session, each site's bytes and blocks at the global
+    /// peak: its estimate there, scaled to add up to the exact peak, by
+    /// largest remainders (the unsampled remainder none of it); `None`
+    /// where no sampled block was live at the peak, or the session is not
+    /// sampled.
+    fn estimated_at_peak(&self) -> Option<Vec<(u64, u64)>> {
+        self.sample_bytes?;
+        let at: Vec<(u64, u64)> = (0..self.site_sums.len())
+            .map(|i| {
+                let e = self.estimates.get(i).copied().unwrap_or_default();
+                match e.epoch == self.peak_epoch {
+                    true => e.at_peak,
+                    false => (e.bytes, e.blocks),
+                }
+            })
+            .collect();
+        let bytes = share_out(self.memory.peak_bytes, at.iter().map(|a| a.0))?;
+        let blocks = share_out(self.memory.peak_blocks, at.iter().map(|a| a.1))?;
+        Some(bytes.into_iter().zip(blocks).collect())
     }
 
     /// `thread` gives up the block at `addr` at `ts`: `freed`, or moved by a
@@ -801,6 +878,7 @@ impl State {
                 }
             })
             .collect();
+        let at_peak = self.estimated_at_peak();
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
             .zip(self.site_sums.iter().zip(&deaths))
@@ -828,15 +906,15 @@ impl State {
                     },
                     peak_live_bytes: t.peak_live_bytes,
                     peak_live_blocks: t.peak_live_blocks,
-                    bytes_at_peak: if t.epoch == self.peak_epoch {
-                        t.at_peak.0
-                    } else {
-                        t.live_bytes
+                    bytes_at_peak: match (&at_peak, t.epoch == self.peak_epoch) {
+                        (Some(est), _) => est[i].0,
+                        (None, true) => t.at_peak.0,
+                        (None, false) => t.live_bytes,
                     },
-                    blocks_at_peak: if t.epoch == self.peak_epoch {
-                        t.at_peak.1
-                    } else {
-                        t.live_blocks
+                    blocks_at_peak: match (&at_peak, t.epoch == self.peak_epoch) {
+                        (Some(est), _) => est[i].1,
+                        (None, true) => t.at_peak.1,
+                        (None, false) => t.live_blocks,
                     },
                     ..SiteStats::default()
                 };
@@ -1056,8 +1134,44 @@ fn mean_frames(sites: &BTreeMap<u32, SiteStats>, symbols: &Symbols) -> f64 {
     }
 }
 
+/// `total` shared out in proportion to `weights`, in whole units that add
+/// up to it exactly: each share rounded down, the rest one apiece to the
+/// largest remainders (the first among equals). `None` where the weights
+/// add up to nothing.
+fn share_out(total: u64, weights: impl Iterator<Item = u64>) -> Option<Vec<u64>> {
+    let weights: Vec<u64> = weights.collect();
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return None;
+    }
+    let exact: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let x = u128::from(total) * u128::from(w);
+            ((x / sum) as u64, x % sum)
+        })
+        .collect();
+    let mut out: Vec<u64> = exact.iter().map(|e| e.0).collect();
+    let left = total - out.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+    for &i in order.iter().take(left as usize) {
+        out[i] += 1;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_total_is_shared_out_whole_in_proportion() {
+        assert_eq!(super::share_out(10, [1u64, 1, 1].into_iter()), Some(vec![4, 3, 3]));
+        assert_eq!(super::share_out(7, [0u64, 5, 0].into_iter()), Some(vec![0, 7, 0]));
+        assert_eq!(super::share_out(5, [0u64, 0].into_iter()), None);
+        let big = super::share_out(u64::MAX, [u64::MAX, 1, u64::MAX].into_iter()).unwrap();
+        assert_eq!(big.iter().map(|&x| u128::from(x)).sum::<u128>(), u128::from(u64::MAX));
+    }
+
     use super::*;
 
     fn alloc(ts: u64, addr: u64, site: u32) -> Event {
