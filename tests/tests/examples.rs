@@ -325,6 +325,17 @@ fn web_service_database_wait_is_wall_time_not_cpu() {
     for op in ["ParseRequest", "Authenticate", "CacheLookup", "SerializeResponse"] {
         assert!(scope(&p, op).count > 0, "{op}");
     }
+    // The report counts an operation's polls as polls, not as calls, and
+    // gives its wall time per run.
+    let mut text = Vec::new();
+    let report = pulse_analysis::report(&p, &Default::default());
+    report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let row = text.lines().find(|l| l.contains("Http::HandleRequest")).expect("its row");
+    assert!(row.contains(&format!("{} polls", handle.count)), "{row}");
+    let per_run = pulse_analysis::Nanos(handle.wall_ns / handle.runs).to_string();
+    assert!(row.contains(&format!("{per_run} × {requests}")), "{row}");
+    assert!(text.contains("an async operation's count, times and percentiles are its polls'"));
 }
 
 #[test]

@@ -270,7 +270,7 @@ impl Report {
                 cols.push(("live at end", Align::Right));
             }
             if asynchronous {
-                cols.push(("wall (async)", Align::Right));
+                cols.push(("wall/run (async)", Align::Right));
             }
             let mut t = Table::new(&cols);
             t.shrink(0, Shorten::Name, NAME_MIN);
@@ -291,7 +291,7 @@ impl Report {
                 "p99",
                 "allocs",
                 "peak live",
-                "wall (async)",
+                "wall/run (async)",
                 "max",
                 "live at end",
                 "p99.9",
@@ -305,9 +305,13 @@ impl Report {
                     format!("{}::{}", s.category, s.name)
                 };
                 let st = &s.time;
+                let count = match st.runs {
+                    0 => st.count.to_string(),
+                    _ => format!("{} polls", st.count),
+                };
                 let mut row = vec![
                     name,
-                    st.count.to_string(),
+                    count,
                     Nanos(st.self_ns).to_string(),
                     Nanos(st.total_ns).to_string(),
                     Nanos(st.mean_ns).to_string(),
@@ -322,10 +326,9 @@ impl Report {
                     row.push(Bytes(s.memory.live_bytes_at_end).to_string());
                 }
                 if asynchronous {
-                    row.push(if st.runs > 0 {
-                        format!("{} in {} runs", Nanos(st.wall_ns), st.runs)
-                    } else {
-                        String::new()
+                    row.push(match st.wall_ns.checked_div(st.runs) {
+                        Some(per_run) => format!("{} × {}", Nanos(per_run), st.runs),
+                        None => String::new(),
                     });
                 }
                 t.row(row);
@@ -335,6 +338,13 @@ impl Report {
                 writeln!(w, "  … {} more (--top)", self.scopes_omitted)?;
             }
             left_out(w, 2, &dropped, width)?;
+            if asynchronous {
+                let text = match dropped.iter().any(|d| d.as_str() == "wall/run (async)") {
+                    true => "an async operation's count, times and percentiles are its polls' (its time from first poll to completion, waiting included, is the wall/run column)",
+                    false => "an async operation's count, times and percentiles are its polls'; wall/run: the mean time from first poll to completion, waiting included, × the runs",
+                };
+                write_wrapped(w, "  ", text, 4, width)?;
+            }
         }
         Ok(())
     }

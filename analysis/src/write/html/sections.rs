@@ -208,8 +208,12 @@ fn scopes(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         note(out, "No scopes recorded.")?;
         return Ok(());
     }
-    note(out, &format!("The report's order: by {by}. Times are per entry unless said."))?;
     let asynchronous = r.scopes.iter().any(|s| s.time.runs > 0);
+    let per_entry = match asynchronous {
+        true => "Times are per entry unless said; an async operation's count, times and percentiles are its polls', and its wall/run the mean time from first poll to completion, waiting included.",
+        false => "Times are per entry unless said.",
+    };
+    note(out, &format!("The report's order: by {by}. {per_entry}"))?;
     let mut columns = vec![
         ("scope", Sort::Text),
         ("count", Sort::Number),
@@ -226,7 +230,7 @@ fn scopes(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         ("live at end", Sort::Number),
     ];
     if asynchronous {
-        columns.push(("wall (async)", Sort::Number));
+        columns.push(("wall/run (async)", Sort::Number));
         columns.push(("runs", Sort::Number));
     }
     let mut t = Table::new("t-scopes", "scopes", &columns).by_top(r.scopes_omitted);
@@ -253,7 +257,7 @@ fn scopes(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             Cell::bytes(s.memory.live_bytes_at_end),
         ];
         if asynchronous {
-            row.push(if st.runs > 0 { Cell::ns(st.wall_ns) } else { Cell::empty() });
+            row.push(st.wall_ns.checked_div(st.runs).map_or_else(Cell::empty, Cell::ns));
             row.push(Cell::count(st.runs));
         }
         row
