@@ -200,6 +200,25 @@ fn a_sampled_session_says_what_its_rows_count() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.starts_with("A sampled session (a stack for every 512 KiB allocated"), "{text}");
     assert!(text.contains("(no stack captured: blocks of any line that the sample took no stack of; PULSE_ALLOC=full"), "{text}");
+    // Sampled more densely, the leak's line is found, its row counting the
+    // blocks the sample took and estimating all of them: 50 of 64 bytes.
+    let dense = temp_session("leaky-sampled-dense");
+    let status = Command::new(env!("CARGO_BIN_EXE_leaky"))
+        .env("PULSE_OUT", &dense)
+        .env("PULSE_ALLOC", "sample")
+        .env("PULSE_SAMPLE_BYTES", "32")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = pulse_analysis::leak_report(&Profile::load(&dense).unwrap(), 10, false);
+    let leak = report.leaks.iter().find(|l| l.function == "leaky::remember").expect("its row");
+    assert!(leak.blocks <= 50 && leak.bytes == leak.blocks * 64, "{leak:?}");
+    let off = leak.estimated_bytes as f64 / (50.0 * 64.0) - 1.0;
+    assert!(off.abs() < 0.25, "{} B estimated of 3200: {leak:?}", leak.estimated_bytes);
+    let mut text = Vec::new();
+    report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains(" live at end (sampled: about "), "{text}");
     // A full session's report says nothing of sampling.
     let full = temp_session("leaky-full");
     let status =
@@ -207,4 +226,5 @@ fn a_sampled_session_says_what_its_rows_count() {
     assert!(status.success());
     let report = pulse_analysis::leak_report(&Profile::load(&full).unwrap(), 10, false);
     assert_eq!(report.sampled, None);
+    assert!(report.leaks.iter().all(|l| l.estimated_bytes == l.bytes), "{:?}", report.leaks);
 }

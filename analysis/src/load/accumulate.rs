@@ -937,22 +937,26 @@ impl State {
             .collect();
         growth.sort_unstable_by_key(|g| (g.origin, g.site));
         // Sampled, a live block stands for blocks as a freed one does.
-        let mut weighed: Vec<f64> = vec![0.0; if sampled { site_ids.len() } else { 0 }];
+        let mut weighed: Vec<(f64, f64)> =
+            vec![(0.0, 0.0); if sampled { site_ids.len() } else { 0 }];
         for b in self.live.blocks() {
             let id = site_ids[b.site as usize];
             let s = sites.entry(id).or_default();
             s.live_blocks_at_end += 1;
             s.live_bytes_at_end = s.live_bytes_at_end.saturating_add(b.size);
             if let Some(w) = weighed.get_mut(b.site as usize) {
-                *w += self.site_weight(id, b.size.max(1)) * block_scale[b.site as usize];
+                let weight = self.site_weight(id, b.size.max(1));
+                w.0 += weight * block_scale[b.site as usize];
+                w.1 += weight * b.size as f64;
             }
         }
         for (i, id) in site_ids.iter().enumerate() {
             if let Some(s) = sites.get_mut(id) {
-                s.estimated_live_blocks_at_end = match weighed.get(i) {
-                    Some(w) => w.round() as u64,
-                    None => s.live_blocks_at_end,
-                };
+                (s.estimated_live_blocks_at_end, s.estimated_live_bytes_at_end) =
+                    match weighed.get(i) {
+                        Some(w) => (w.0.round() as u64, w.1.round() as u64),
+                        None => (s.live_blocks_at_end, s.live_bytes_at_end),
+                    };
             }
         }
         self.memory.live_bytes_at_end = self.live_bytes;

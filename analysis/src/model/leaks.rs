@@ -30,6 +30,12 @@ pub struct Leak {
     pub blocks: u64,
     /// Their bytes.
     pub bytes: u64,
+    /// The bytes they stand for: in a sampled session, where `bytes` are
+    /// those of the blocks the sample took a stack of, an estimate of all
+    /// of the line's (each sampled block weighed by its size, as its
+    /// allocation was); the same number in other sessions, and for the
+    /// blocks without a sampled stack.
+    pub estimated_bytes: u64,
     /// How the live count of its location (every stack allocating at the
     /// same function and line) moved over the session. Judged by location,
     /// since a line reached by several paths shares its blocks among their
@@ -241,6 +247,10 @@ pub(crate) fn leaks_with_stacks(
                 stack: Vec::new(),
                 blocks: s.live_blocks_at_end,
                 bytes: s.live_bytes_at_end,
+                estimated_bytes: match site {
+                    pulse_format::NO_SITE => s.live_bytes_at_end,
+                    _ => s.estimated_live_bytes_at_end,
+                },
                 trend: trend(&history),
                 history,
                 at_cut: at_cut(site),
@@ -260,6 +270,7 @@ pub(crate) fn leaks_with_stacks(
                 row.other_stacks += 1;
                 row.blocks = row.blocks.saturating_add(leak.blocks);
                 row.bytes = row.bytes.saturating_add(leak.bytes);
+                row.estimated_bytes = row.estimated_bytes.saturating_add(leak.estimated_bytes);
             }
             None => {
                 if let Some(k) = key {

@@ -339,6 +339,12 @@ pub struct SiteStats {
     /// estimate, each sampled block weighed as a freed one is in
     /// `lifetimes`; the same number in other sessions.
     pub estimated_live_blocks_at_end: u64,
+    /// The bytes `live_bytes_at_end` stand for: in a sampled session an
+    /// estimate, each sampled block weighed by its size as its allocation
+    /// was (not scaled to the totals: the blocks without a sampled stack
+    /// keep their own figures at the end); the same number in other
+    /// sessions.
+    pub estimated_live_bytes_at_end: u64,
     /// In a sampled session, the allocations and reallocations here whose
     /// stack was sampled, unweighted: the blocks that `lifetimes` and
     /// `temporary` are estimated from, and that the live figures count.

@@ -57,7 +57,11 @@ impl LeakReport {
                 format!("{} blocks", l.blocks)
             };
             let at = if l.at_cut { "at the cut" } else { "at end" };
-            let head = format!("{blocks}, {} live {at} — {verdict}", Bytes(l.bytes));
+            let about = match self.sampled.is_some() && l.estimated_bytes != l.bytes {
+                true => format!(" (sampled: about {} in all)", Bytes(l.estimated_bytes)),
+                false => String::new(),
+            };
+            let head = format!("{blocks}, {} live {at}{about} — {verdict}", Bytes(l.bytes));
             for line in wrap("", &head, 2, width) {
                 writeln!(w, "{line}")?;
             }
