@@ -331,7 +331,8 @@ fn web_service_database_wait_is_wall_time_not_cpu() {
     let report = pulse_analysis::report(&p, &Default::default());
     report.render_width(&mut text, pulse_analysis::Width::Wide).unwrap();
     let text = String::from_utf8(text).unwrap();
-    let row = text.lines().find(|l| l.contains("Http::HandleRequest")).expect("its row");
+    let table = &text[text.find("Scopes by").expect("the scope table")..];
+    let row = table.lines().find(|l| l.starts_with("  Http::HandleRequest ")).expect("its row");
     assert!(row.contains(&format!("{} polls", handle.count)), "{row}");
     let per_run = pulse_analysis::Nanos(handle.wall_ns / handle.runs).to_string();
     assert!(row.contains(&format!("{per_run} × {requests}")), "{row}");
