@@ -30,10 +30,11 @@
 //!    median must move by half, and the total by more than
 //!    [`FEW_ENTRIES_FLOOR_NS`].
 //!
-//!    A sampled session's site figures are estimates, each off by about
-//!    1/√k of itself for `k` sampled stacks: a location's change must also
-//!    be beyond [`SAMPLING_SIGMAS`] standard deviations of the ratio of the
-//!    two estimates, and a location one side's sample missed is added or
+//!    A sampled session's site figures are estimates, its bytes each off
+//!    by about 1/√k of themselves for `k` sampled stacks: a location's
+//!    change must be in its bytes (a sampled count moves far more, with
+//!    the sizes its sample took), beyond [`SAMPLING_SIGMAS`] standard
+//!    deviations of the ratio of the two estimates; a location one side's sample missed is added or
 //!    removed only where the other side's figures would have given that
 //!    sample [`SAMPLED_TO_TELL`] stacks of it.
 //! 3. **Large enough to matter.** A scope's total time must move by at
@@ -806,6 +807,15 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             noise = noise.max(sampling.exp_m1());
             let up = |d: f64| d >= needed && d.ln_1p() > sampling;
             let down = |d: f64| d <= -needed && -d.ln_1p() > sampling;
+            // A sampled count is judged by its bytes alone: a sampled
+            // small block stands for thousands of blocks and a large one
+            // for one, so a line's count moves far beyond 1/√k with the
+            // sizes its sample happened to take (a lexer's line read 75
+            // and 6 961 allocations in two runs of one command, its bytes
+            // 1.60 and 1.82 MB), where each sampled block stands for
+            // about an interval of bytes.
+            let counted = sampling == 0.0;
+            let (up_a, down_a) = (counted && up(da), counted && down(da));
             let verdict = if x.0 == 0 {
                 if absent(before, y.0, y.1) {
                     Verdict::Added
@@ -820,9 +830,9 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
                 }
             } else if !big {
                 Verdict::Noise
-            } else if up(da) || up(db) {
+            } else if up_a || up(db) {
                 Verdict::Regression
-            } else if down(da) || down(db) {
+            } else if down_a || down(db) {
                 Verdict::Improvement
             } else {
                 Verdict::Noise
