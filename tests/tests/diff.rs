@@ -221,4 +221,24 @@ fn sampled_reruns_show_no_change_and_twice_the_work_is_caught() {
         .collect();
     assert!(caught.iter().any(|l| l.contains("leaky_cache.rs")), "{:#?}", d.sites);
     assert_eq!(d.improvements, 0, "{:#?}", d.sites);
+    // Buffers far larger than the interval are sure to be sampled: their
+    // estimates are exact, and a change in them is no chance of the sample.
+    let bin = env!("CARGO_BIN_EXE_buffers");
+    let buffers = |n: usize, size: usize| {
+        let args = [n.to_string(), size.to_string()];
+        sampled(bin, &[&args[0], &args[1]], 4096, &format!("buffers-{n}-{size}"))
+    };
+    let line = |d: &pulse_analysis::Diff| {
+        d.sites.iter().find(|s| s.location.contains("buffers::buffers")).cloned().expect("its line")
+    };
+    let (one, bigger, five) = (buffers(1, 1 << 20), buffers(1, 100 << 20), buffers(5, 1 << 20));
+    let d = diff(&one, &bigger, &DiffOptions::default());
+    assert_eq!(line(&d).verdict, Verdict::Regression, "{:#?}", d.sites);
+    let d = diff(&one, &five, &DiffOptions::default());
+    assert_eq!(line(&d).verdict, Verdict::Regression, "{:#?}", d.sites);
+    let none = buffers(0, 1 << 20);
+    let d = diff(&none, &five, &DiffOptions::default());
+    assert_eq!(line(&d).verdict, Verdict::Added, "{:#?}", d.sites);
+    let d = diff(&five, &none, &DiffOptions::default());
+    assert_eq!(line(&d).verdict, Verdict::Removed, "{:#?}", d.sites);
 }

@@ -78,14 +78,14 @@ fn sampled_estimates_add_up_and_match_full_tracking_within_ten_percent() {
     }
     assert!(off.is_empty(), "interval {interval} B:\n{}", off.join("\n"));
     // The heap at its peak: each site's estimated from its sampled blocks
-    // live there, scaled to the exact peak, which the unsampled remainder
-    // has no part of (it had 96 % of jaq's at the default interval, its
-    // sites' figures their sampled blocks' alone).
+    // live there, the rest of the exact peak left to the unsampled
+    // remainder, which had nearly all of it when a site's figures were its
+    // sampled blocks' alone.
     assert_eq!(sampled.memory.peak_bytes, full.memory.peak_bytes, "the same program, exactly");
     let peak_sum: u64 = sampled.sites.values().map(|s| s.bytes_at_peak).sum();
     assert_eq!(peak_sum, sampled.memory.peak_bytes, "the estimates add up to the peak");
     let rest = sampled.sites.get(&pulse_format::NO_SITE).map_or(0, |s| s.bytes_at_peak);
-    assert_eq!(rest, 0, "the unsampled remainder at the peak");
+    assert!(rest * 5 <= peak_sum, "the estimates leave {rest} B of the peak unexplained");
     let at_peak = |p: &Profile| -> BTreeMap<String, u64> {
         by_location(p).into_iter().map(|(k, v)| (k, v.2)).collect()
     };

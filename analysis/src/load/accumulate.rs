@@ -89,6 +89,10 @@ struct Estimate {
     epoch: u64,
 }
 
+/// The sampled blocks that must be live at the peak for the heap there to
+/// be estimated by site (see `State::estimated_at_peak`).
+const MIN_SAMPLED_AT_PEAK: u64 = 30;
+
 /// The fraction of a block [`Estimate`] counts in.
 const ESTIMATE_UNIT: f64 = 1024.0;
 
@@ -119,6 +123,9 @@ pub(crate) struct State {
     /// reallocations whose stack was sampled, unweighted (what a site's
     /// lifetimes and live blocks are counts of). Empty in other sessions.
     sampled: Vec<u64>,
+    /// By the same indices: the variance of each site's bytes estimate,
+    /// bytes squared (see `count_sampled_at`).
+    bytes_variance: Vec<f64>,
     /// In a sampled session, by site index: the fraction of a block its
     /// freed blocks' weights have left over, carried to the next, so that
     /// whole weights add up to the fractional ones.
@@ -272,7 +279,7 @@ impl Visitor for State {
                 self.stacked_events += u64::from(site != NO_SITE);
                 let w = self.site_weight(site, size) * weight as f64;
                 let s = self.site(site);
-                self.count_sampled(s);
+                self.count_sampled(s, w, size);
                 let sums = &mut self.site_sums[s];
                 sums.allocs += w;
                 sums.bytes += w * size as f64;
@@ -296,7 +303,7 @@ impl Visitor for State {
                 // allocator's sampler does: a shrink is sampled too.
                 let w = self.site_weight(site, new_size.max(1));
                 let s = self.site(site);
-                self.count_sampled(s);
+                self.count_sampled(s, w, new_size);
                 let sums = &mut self.site_sums[s];
                 sums.reallocs += w;
                 if new_size < old_size {
@@ -518,20 +525,27 @@ impl State {
         whole as u32
     }
 
-    /// One more sampled event at site index `s`, in a sampled session.
+    /// One more sampled event at site index `s`, in a sampled session, of
+    /// `size` bytes weighed `w`.
     #[inline(always)]
-    fn count_sampled(&mut self, s: usize) {
+    fn count_sampled(&mut self, s: usize, w: f64, size: u64) {
         if self.sample_bytes.is_some() {
-            self.count_sampled_at(s);
+            self.count_sampled_at(s, w, size);
         }
     }
 
     #[cold]
-    fn count_sampled_at(&mut self, s: usize) {
+    fn count_sampled_at(&mut self, s: usize, w: f64, size: u64) {
         if self.sampled.len() <= s {
             self.sampled.resize(s + 1, 0);
+            self.bytes_variance.resize(s + 1, 0.0);
         }
         self.sampled[s] += 1;
+        // The bytes estimate's variance (Horvitz–Thompson): a block sampled
+        // with chance p = 1/w adds (w × size)² (1 − p); one sure to be
+        // sampled adds nothing.
+        let bytes = w * size as f64;
+        self.bytes_variance[s] += bytes * bytes * (1.0 - 1.0 / w.max(1.0));
     }
 
     /// A merged session's site `id`, at index `i`, joins the history of
@@ -780,24 +794,64 @@ impl State {
     }
 
     /// In a sampled session, each site's bytes and blocks at the global
-    /// peak: its estimate there, scaled to add up to the exact peak, by
-    /// largest remainders (the unsampled remainder none of it); `None`
-    /// where no sampled block was live at the peak, or the session is not
-    /// sampled.
-    fn estimated_at_peak(&self) -> Option<Vec<(u64, u64)>> {
+    /// peak: what its sampled blocks live there stand for, at most what
+    /// the site is estimated to have made, and the rest of the exact peak
+    /// to the unsampled remainder (were the estimates more than the peak,
+    /// they share it out, by largest remainders). `None` where the
+    /// session is not sampled, or fewer than [`MIN_SAMPLED_AT_PEAK`]
+    /// sampled blocks were live at the peak: from a handful, one block
+    /// standing for thousands, the table would be the sample's chance.
+    fn estimated_at_peak(&self, site_ids: &[u32], scale: &SampleScale) -> Option<Vec<(u64, u64)>> {
         self.sample_bytes?;
-        let at: Vec<(u64, u64)> = (0..self.site_sums.len())
+        let sampled_at_peak: u64 = (0..self.site_sums.len())
+            .filter(|&i| site_ids.get(i) != Some(&NO_SITE))
             .map(|i| {
-                let e = self.estimates.get(i).copied().unwrap_or_default();
-                match e.epoch == self.peak_epoch {
-                    true => e.at_peak,
-                    false => (e.bytes, e.blocks),
+                let t = &self.site_sums[i];
+                if t.epoch == self.peak_epoch {
+                    t.at_peak.1
+                } else {
+                    t.live_blocks
                 }
             })
+            .sum();
+        if sampled_at_peak < MIN_SAMPLED_AT_PEAK {
+            return None;
+        }
+        let f = scale.sampled;
+        let mut at: Vec<(u64, u64)> = (0..self.site_sums.len())
+            .map(|i| {
+                if site_ids.get(i) == Some(&NO_SITE) {
+                    return (0, 0);
+                }
+                let e = self.estimates.get(i).copied().unwrap_or_default();
+                let (bytes, units) = match e.epoch == self.peak_epoch {
+                    true => e.at_peak,
+                    false => (e.bytes, e.blocks),
+                };
+                let t = &self.site_sums[i];
+                let made = (
+                    (t.bytes * f.2).round() as u64,
+                    (t.allocs * f.0 + t.reallocs * f.1).round() as u64,
+                );
+                let blocks = (units as f64 / ESTIMATE_UNIT).round() as u64;
+                (bytes.min(made.0), blocks.min(made.1))
+            })
             .collect();
-        let bytes = share_out(self.memory.peak_bytes, at.iter().map(|a| a.0))?;
-        let blocks = share_out(self.memory.peak_blocks, at.iter().map(|a| a.1))?;
-        Some(bytes.into_iter().zip(blocks).collect())
+        let rest = site_ids.iter().position(|&id| id == NO_SITE);
+        let (bytes, blocks): (u64, u64) =
+            at.iter().fold((0, 0), |a, e| (a.0.saturating_add(e.0), a.1.saturating_add(e.1)));
+        let (peak_bytes, peak_blocks) = (self.memory.peak_bytes, self.memory.peak_blocks);
+        match rest {
+            Some(r) if bytes <= peak_bytes && blocks <= peak_blocks => {
+                at[r] = (peak_bytes - bytes, peak_blocks - blocks);
+                Some(at)
+            }
+            _ => {
+                let b = share_out(peak_bytes, at.iter().map(|a| a.0))?;
+                let n = share_out(peak_blocks, at.iter().map(|a| a.1))?;
+                Some(b.into_iter().zip(n).collect())
+            }
+        }
     }
 
     /// `thread` gives up the block at `addr` at `ts`: `freed`, or moved by a
@@ -878,7 +932,7 @@ impl State {
                 }
             })
             .collect();
-        let at_peak = self.estimated_at_peak();
+        let at_peak = self.estimated_at_peak(site_ids, &scale);
         let mut sites: BTreeMap<u32, SiteStats> = site_ids
             .iter()
             .zip(self.site_sums.iter().zip(&deaths))
@@ -890,6 +944,13 @@ impl State {
                         0
                     } else {
                         self.sampled.get(i).copied().unwrap_or(0)
+                    },
+                    bytes_error: match *id {
+                        NO_SITE => 0,
+                        _ => {
+                            let v = self.bytes_variance.get(i).copied().unwrap_or(0.0);
+                            (v.sqrt() * f.2).round() as u64
+                        }
                     },
                     allocs: (t.allocs * f.0).round() as u64,
                     bytes: (t.bytes * f.2).round() as u64,
@@ -904,8 +965,16 @@ impl State {
                         false => d.temporary,
                         true => (d.temporary as f64 * block_scale[i]).round() as u64,
                     },
-                    peak_live_bytes: t.peak_live_bytes,
-                    peak_live_blocks: t.peak_live_blocks,
+                    // Estimated at the peak, a site had at least that much
+                    // live at its own.
+                    peak_live_bytes: match &at_peak {
+                        Some(est) => t.peak_live_bytes.max(est[i].0),
+                        _ => t.peak_live_bytes,
+                    },
+                    peak_live_blocks: match &at_peak {
+                        Some(est) => t.peak_live_blocks.max(est[i].1),
+                        _ => t.peak_live_blocks,
+                    },
                     bytes_at_peak: match (&at_peak, t.epoch == self.peak_epoch) {
                         (Some(est), _) => est[i].0,
                         (None, true) => t.at_peak.0,

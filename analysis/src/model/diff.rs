@@ -30,13 +30,16 @@
 //!    median must move by half, and the total by more than
 //!    [`FEW_ENTRIES_FLOOR_NS`].
 //!
-//!    A sampled session's site figures are estimates, its bytes each off
-//!    by about 1/√k of themselves for `k` sampled stacks: a location's
-//!    change must be in its bytes (a sampled count moves far more, with
-//!    the sizes its sample took), beyond [`SAMPLING_SIGMAS`] standard
-//!    deviations of the ratio of the two estimates; a location one side's sample missed is added or
-//!    removed only where the other side's figures would have given that
-//!    sample [`SAMPLED_TO_TELL`] stacks of it.
+//!    A sampled session's site figures are estimates, their error
+//!    measured by the replay ([`SiteStats::bytes_error`](crate::SiteStats)):
+//!    about 1/√k of its bytes for `k` sampled stacks of blocks much smaller
+//!    than the interval, none for blocks much larger, which are always
+//!    sampled. A location's change must be in its bytes (a sampled count
+//!    moves far more, with the sizes its sample took), beyond
+//!    [`SAMPLING_SIGMAS`] standard deviations of the ratio of the two
+//!    estimates; a location one side's sample missed is added or removed
+//!    only where the other side's bytes there would have been missed with
+//!    a chance of e⁻¹² at most ([`SAMPLED_TO_TELL`] intervals).
 //! 3. **Large enough to matter.** A scope's total time must move by at
 //!    least `min_share` (1 %) of the session's duration and by `min_ns`; a
 //!    site's allocations or bytes by `min_share` of the session's.
@@ -95,10 +98,14 @@ pub const RERUN_NOISE_ALLOCS: f64 = 0.25;
 /// move that far by chance, and a program has hundreds).
 pub const SAMPLING_SIGMAS: f64 = 4.0;
 
-/// The sampled stacks a location needs, on the side that has it, to be
-/// added or removed rather than missed by the other side's sample: with
-/// 9 expected, a sample that takes none has a chance of e⁻⁹ (1 in 8 100).
-pub const SAMPLED_TO_TELL: f64 = 9.0;
+/// The sampling intervals of bytes a location needs, on the side that has
+/// it, to be added or removed rather than missed by the other side's
+/// sample: a byte-rate sample misses `b` bytes with a chance of
+/// e^(−b / interval), e⁻¹² (1 in 160 000) here. At 9 (1 in 8 100), with
+/// every line of a program judged and the side that has it estimated
+/// too, reruns of jaq showed a line added about once in a few hundred
+/// pairs.
+pub const SAMPLED_TO_TELL: f64 = 12.0;
 
 /// How far a whole run's pace may move, every scope alike, before the move
 /// is read as a change rather than the machine's (3×: see the module's
@@ -702,9 +709,9 @@ impl Figures {
 /// One location's figures in one run: allocations and reallocations,
 /// bytes, bytes live at the end.
 /// A location's figures in one run: allocations (and reallocations),
-/// bytes, bytes live at the end, and its sampled stacks (0 where the run
-/// did not sample).
-type SiteFigures = (u64, u64, u64, u64);
+/// bytes, bytes live at the end, and the variance of its bytes estimate
+/// (0 where the run did not sample).
+type SiteFigures = (u64, u64, u64, f64);
 
 /// A sampled session's interval, bytes; `None` where every allocation was
 /// recorded.
@@ -715,32 +722,30 @@ fn interval(p: &Profile) -> Option<f64> {
     }
 }
 
-/// The sampling error of the ratio of two sides' estimates of a
+/// The sampling error of the ratio of two sides' bytes estimates of a
 /// location, as a factor's logarithm: [`SAMPLING_SIGMAS`] standard
-/// deviations, each side's estimate off by about 1/√k of itself for `k`
-/// sampled stacks (a Poisson count; `k` is its runs' mean). 0 where
+/// deviations, each side's relative variance its runs' mean (a run that
+/// did not sample, or a block sure to be sampled, adds none). 0 where
 /// neither side sampled.
-fn sampling_error(sides: [(&[Profile], &[SiteFigures]); 2]) -> f64 {
-    let variance: f64 = sides
-        .iter()
-        .filter(|(side, _)| side.iter().any(|p| interval(p).is_some()))
-        .map(|(_, runs)| {
-            let k = runs.iter().map(|r| r.3).sum::<u64>() as f64 / runs.len().max(1) as f64;
-            1.0 / k
-        })
-        .sum();
-    SAMPLING_SIGMAS * variance.sqrt()
+fn sampling_error(sides: [&[SiteFigures]; 2]) -> f64 {
+    let relative = |runs: &[SiteFigures]| -> f64 {
+        let sum: f64 = runs.iter().map(|r| r.3 / (r.1.max(1) as f64).powi(2)).sum();
+        sum / runs.len().max(1) as f64
+    };
+    // Bounded, so that the noise it allows stays a number.
+    (SAMPLING_SIGMAS * (relative(sides[0]) + relative(sides[1])).sqrt()).min(MAX_SAMPLING_ERROR)
 }
 
+/// The most [`sampling_error`] is taken to be: a factor of e²⁰.
+const MAX_SAMPLING_ERROR: f64 = 20.0;
+
 /// Whether a location seen on one side only is really absent from a
-/// sampled `side`: the stacks that side's sample would have taken of it,
-/// had it made what the other side made (`allocs` and `bytes`), reach
-/// [`SAMPLED_TO_TELL`]. Always where `side` did not sample.
-fn absent(side: &[Profile], allocs: u64, bytes: u64) -> bool {
-    side.iter().filter_map(interval).all(|i| {
-        // One stack per interval of bytes, but never more than the blocks.
-        (bytes as f64 / i).min(allocs as f64) >= SAMPLED_TO_TELL
-    })
+/// sampled `side`: its sample would have missed `bytes` (what the other
+/// side made there) with a chance of e^(−bytes / interval), which
+/// [`SAMPLED_TO_TELL`] intervals make e⁻¹² at most. Always where `side`
+/// did not sample.
+fn absent(side: &[Profile], bytes: u64) -> bool {
+    side.iter().filter_map(interval).all(|i| bytes as f64 / i >= SAMPLED_TO_TELL)
 }
 
 fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<SiteChange> {
@@ -751,12 +756,12 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             for (id, s) in &p.sites {
                 let Some(f) = p.symbols.location(*id) else { continue };
                 let runs = m.entry(f.display(&root)).or_default();
-                runs.resize(side.len(), (0, 0, 0, 0));
+                runs.resize(side.len(), (0, 0, 0, 0.0));
                 let e = &mut runs[i];
                 e.0 = e.0.saturating_add(s.allocs.saturating_add(s.reallocs));
                 e.1 = e.1.saturating_add(s.bytes);
                 e.2 = e.2.saturating_add(s.live_bytes_at_end);
-                e.3 = e.3.saturating_add(s.sampled_events);
+                e.3 += (s.bytes_error as f64).powi(2);
             }
         }
         m
@@ -800,7 +805,7 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             // A sampled side's figures are estimates: a change must also be
             // beyond their sampling error, either way as a factor.
             let sampling = if x.0 > 0 && y.0 > 0 {
-                sampling_error([(before, xs.as_slice()), (after, ys.as_slice())])
+                sampling_error([xs.as_slice(), ys.as_slice()])
             } else {
                 0.0
             };
@@ -809,21 +814,20 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             let down = |d: f64| d <= -needed && -d.ln_1p() > sampling;
             // A sampled count is judged by its bytes alone: a sampled
             // small block stands for thousands of blocks and a large one
-            // for one, so a line's count moves far beyond 1/√k with the
-            // sizes its sample happened to take (a lexer's line read 75
-            // and 6 961 allocations in two runs of one command, its bytes
-            // 1.60 and 1.82 MB), where each sampled block stands for
-            // about an interval of bytes.
-            let counted = sampling == 0.0;
+            // for one, so a line's count moves with the sizes its sample
+            // happened to take (a lexer's line read 75 and 6 961
+            // allocations in two runs of one command, its bytes 1.60 and
+            // 1.82 MB), where the bytes' error is measured.
+            let counted = !before.iter().chain(after).any(|p| interval(p).is_some());
             let (up_a, down_a) = (counted && up(da), counted && down(da));
             let verdict = if x.0 == 0 {
-                if absent(before, y.0, y.1) {
+                if absent(before, y.1) {
                     Verdict::Added
                 } else {
                     Verdict::Noise
                 }
             } else if y.0 == 0 {
-                if absent(after, x.0, x.1) {
+                if absent(after, x.1) {
                     Verdict::Removed
                 } else {
                     Verdict::Noise

@@ -350,6 +350,11 @@ pub struct SiteStats {
     /// `temporary` are estimated from, and that the live figures count.
     /// 0 in other sessions.
     pub sampled_events: u64,
+    /// In a sampled session, one standard error of `bytes`, an estimate:
+    /// its blocks much smaller than the interval make it about
+    /// `bytes / √sampled_events`, and blocks much larger none. 0 in other
+    /// sessions.
+    pub bytes_error: u64,
 }
 
 impl SiteStats {

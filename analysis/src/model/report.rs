@@ -749,7 +749,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     }
     if let pulse_format::AllocMode::Sample { mean_bytes } = p.meta.alloc_mode {
         w.push(format!(
-            "allocation sites are estimates from a byte-weighted sample of stacks (one per {} allocated on average; a site's relative error is about √(that / its bytes)), scaled to add up to the exact totals; what a site had live at the peak is estimated and scaled likewise, from its sampled blocks live there; what it had live at the end is its sampled blocks' alone, the others' under (no stack captured)",
+            "allocation sites are estimates from a byte-weighted sample of stacks (one per {} allocated on average; a site's relative error is about √(that / its bytes)), scaled to add up to the exact totals; what a site had live at the peak is estimated from its sampled blocks live there where 30 or more were, the rest of the peak under (no stack captured), else it is its sampled blocks' alone; what it had live at the end is its sampled blocks' alone, the others' under (no stack captured)",
             crate::write::units::Bytes(mean_bytes)
         ));
     }

@@ -74,11 +74,8 @@ impl LeakReport {
                     None => writeln!(w, "    {}", printable(frame))?,
                 }
             }
-            if l.stack.is_empty() {
-                let why = match self.sampled {
-                    Some(_) => "(no stack captured: blocks of any line that the sample took no stack of; PULSE_ALLOC=full, or a smaller PULSE_SAMPLE_BYTES, finds their lines)",
-                    None => "(no stack captured)",
-                };
+            if self.sampled.is_some() && l.site == pulse_format::NO_SITE {
+                let why = "(no stack captured: blocks of any line that the sample took no stack of; PULSE_ALLOC=full, or a smaller PULSE_SAMPLE_BYTES, finds their lines)";
                 for line in wrap("    ", why, 4, width) {
                     writeln!(w, "{line}")?;
                 }
