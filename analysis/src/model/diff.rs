@@ -713,15 +713,6 @@ impl Figures {
 /// (0 where the run did not sample).
 type SiteFigures = (u64, u64, u64, f64);
 
-/// A sampled session's interval, bytes; `None` where every allocation was
-/// recorded.
-fn interval(p: &Profile) -> Option<f64> {
-    match p.meta.alloc_mode {
-        pulse_format::AllocMode::Sample { mean_bytes } => Some(mean_bytes.max(1) as f64),
-        _ => None,
-    }
-}
-
 /// The sampling error of the ratio of two sides' bytes estimates of a
 /// location, as a factor's logarithm: [`SAMPLING_SIGMAS`] standard
 /// deviations, each side's relative variance its runs' mean (a run that
@@ -745,7 +736,9 @@ const MAX_SAMPLING_ERROR: f64 = 20.0;
 /// [`SAMPLED_TO_TELL`] intervals make e⁻¹² at most. Always where `side`
 /// did not sample.
 fn absent(side: &[Profile], bytes: u64) -> bool {
-    side.iter().filter_map(interval).all(|i| bytes as f64 / i >= SAMPLED_TO_TELL)
+    side.iter()
+        .filter_map(Profile::sample_interval)
+        .all(|i| bytes as f64 / i.max(1) as f64 >= SAMPLED_TO_TELL)
 }
 
 fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<SiteChange> {
@@ -818,7 +811,7 @@ fn site_changes(before: &[Profile], after: &[Profile], o: &DiffOptions) -> Vec<S
             // happened to take (a lexer's line read 75 and 6 961
             // allocations in two runs of one command, its bytes 1.60 and
             // 1.82 MB), where the bytes' error is measured.
-            let counted = !before.iter().chain(after).any(|p| interval(p).is_some());
+            let counted = !before.iter().chain(after).any(|p| p.sample_interval().is_some());
             let (up_a, down_a) = (counted && up(da), counted && down(da));
             let verdict = if x.0 == 0 {
                 if absent(before, y.1) {

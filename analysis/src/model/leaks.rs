@@ -112,10 +112,7 @@ pub fn leak_report(profile: &Profile, top: usize, strict: bool) -> LeakReport {
     let found = leaks.iter().any(Leak::is_leak) || strict && undecided > 0;
     let more = leaks.len().saturating_sub(top);
     leaks.truncate(top);
-    let sampled = match profile.meta.alloc_mode {
-        pulse_format::AllocMode::Sample { mean_bytes } => Some(mean_bytes),
-        _ => None,
-    };
+    let sampled = profile.sample_interval();
     LeakReport { leaks, more, undecided, found, cut: any_cut(profile), sampled }
 }
 

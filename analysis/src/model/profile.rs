@@ -255,6 +255,16 @@ pub struct ScopeMemory {
 }
 
 impl Profile {
+    /// A sampled session's sampling interval, the mean bytes between
+    /// sampled stacks; `None` where every allocation was recorded (or
+    /// none).
+    pub fn sample_interval(&self) -> Option<u64> {
+        match self.meta.alloc_mode {
+            pulse_format::AllocMode::Sample { mean_bytes } => Some(mean_bytes),
+            _ => None,
+        }
+    }
+
     /// Records read of `kind`.
     pub fn count(&self, kind: RecordKind) -> u64 {
         self.record_counts[kind.index()]

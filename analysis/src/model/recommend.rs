@@ -461,7 +461,7 @@ fn memory_rules(
         return;
     }
     let root = project_root(&p.meta.program);
-    let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
+    let sampled = p.sample_interval().is_some();
     // Sites grouped by the user's line: advice is about a line of code.
     #[derive(Default)]
     struct Line {

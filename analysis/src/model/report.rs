@@ -708,7 +708,7 @@ pub(crate) fn site_rows(
         row.temporary = row.temporary.saturating_add(st.temporary);
     }
     let ns = |ticks: u64| (ticks as f64 / profile.ticks_per_ns).round() as u64;
-    let sampled = matches!(profile.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
+    let sampled = profile.sample_interval().is_some();
     for (key, row) in &mut rows {
         row.mean_size = row.bytes / row.allocs.saturating_add(row.reallocs).max(1);
         // The row's live bytes are its stacks' summed: at least each
@@ -747,7 +747,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
     if let Some(t) = &p.truncated {
         w.push(format!("{t}; this report covers every whole chunk before the cut"));
     }
-    if let pulse_format::AllocMode::Sample { mean_bytes } = p.meta.alloc_mode {
+    if let Some(mean_bytes) = p.sample_interval() {
         w.push(format!(
             "allocation sites are estimates from a byte-weighted sample of stacks (one per {} allocated on average; a site's relative error is about √(that / its bytes)), scaled to add up to the exact totals; what a site had live at the peak is estimated from its sampled blocks live there where 30 or more were, the rest of the peak under (no stack captured), else it is its sampled blocks' alone; what it had live at the end is its sampled blocks' alone, the others' under (no stack captured)",
             crate::write::units::Bytes(mean_bytes)
@@ -761,7 +761,7 @@ pub(crate) fn warnings(p: &Profile) -> Vec<String> {
             .find(|(k, _)| k == crate::model::sites::STACK_DEPTH_KEY)
             .and_then(|(_, v)| v.parse().ok());
         // In sample mode most events carry no stack by design (site 0).
-        let sampled = matches!(p.meta.alloc_mode, pulse_format::AllocMode::Sample { .. });
+        let sampled = p.sample_interval().is_some();
         let weights = p
             .sites
             .iter()
